@@ -1,0 +1,37 @@
+import { Module, type DynamicModule } from '@nestjs/common';
+import { APP_FILTER } from '@nestjs/core';
+import { CqrsModule } from '@nestjs/cqrs';
+import { BrokerConfig, BrokerConfigModule } from '#ark/config';
+import { DatabaseModule } from '#ark/database';
+import { EventStoreModule } from '#ark/event-store';
+import { ApiExceptionFilter } from '#ark/http';
+import { ProjectionsModule } from '#ark/projections';
+import { EventsModule } from './events/events.module.js';
+import { HealthModule } from './health/health.module.js';
+
+@Module({})
+export class AppModule {
+  static forRoot(config: BrokerConfig, databaseUrl: string): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [
+        BrokerConfigModule.forRoot(config),
+        DatabaseModule.forRoot({ url: databaseUrl, poolSize: config.DATABASE_POOL_SIZE }),
+        ProjectionsModule,
+        EventStoreModule.forRoot({
+          pollMs: config.WATCH_POLL_MS,
+          groupCommit: {
+            windowMs: config.APPEND_BATCH_WINDOW_MS,
+            maxBatchEvents: config.APPEND_MAX_BATCH_EVENTS,
+            maxQueuedEvents: config.APPEND_MAX_QUEUED_EVENTS,
+            maxInFlight: config.APPEND_MAX_IN_FLIGHT,
+          },
+        }),
+        CqrsModule.forRoot(),
+        HealthModule,
+        EventsModule,
+      ],
+      providers: [{ provide: APP_FILTER, useClass: ApiExceptionFilter }],
+    };
+  }
+}

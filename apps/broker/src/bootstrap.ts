@@ -1,0 +1,103 @@
+import 'reflect-metadata';
+import { Logger, type LogLevel } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import type { BrokerConfig } from '#ark/config';
+import { createPool, migrate, startEmbeddedPostgres, type EmbeddedPostgresHandle } from '#ark/database';
+import { apiValidationPipe, requestIdFor } from '#ark/http';
+import { AppModule } from './app.module.js';
+import { WriteQueueFullInterceptor } from './write-queue-full.interceptor.js';
+
+const LOG_LEVELS: Record<string, LogLevel[]> = {
+  silent: [],
+  fatal: ['fatal'],
+  error: ['fatal', 'error'],
+  warn: ['fatal', 'error', 'warn'],
+  info: ['fatal', 'error', 'warn', 'log'],
+  debug: ['fatal', 'error', 'warn', 'log', 'debug'],
+  trace: ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'],
+};
+
+export interface DatabaseTarget {
+  url: string;
+  /** Set when the broker started the embedded PostgreSQL itself. */
+  embedded?: EmbeddedPostgresHandle;
+}
+
+/** DATABASE_URL when given, else the embedded PostgreSQL under EMBEDDED_PG_DIR. */
+export async function resolveDatabase(config: BrokerConfig, logger = new Logger('Database')): Promise<DatabaseTarget> {
+  if (config.DATABASE_URL) return { url: config.DATABASE_URL };
+  logger.log(`DATABASE_URL is not set: starting embedded PostgreSQL in ${config.EMBEDDED_PG_DIR} (port ${config.EMBEDDED_PG_PORT})`);
+  const embedded = await startEmbeddedPostgres({ dataDir: config.EMBEDDED_PG_DIR, port: config.EMBEDDED_PG_PORT });
+  return { url: embedded.url, embedded };
+}
+
+export async function migrateDatabase(url: string, logger = new Logger('Migrations')): Promise<void> {
+  const pool = createPool({ connectionString: url, max: 1, applicationName: 'ark-broker-migrate' });
+  try {
+    const report = await migrate(pool);
+    if (report.applied.length > 0) logger.log(`applied ${report.applied.join(', ')}`);
+  } finally {
+    await pool.end();
+  }
+}
+
+/** Builds the HTTP application (not yet listening). */
+export async function createBrokerApp(config: BrokerConfig, databaseUrl: string): Promise<NestFastifyApplication> {
+  const adapter = new FastifyAdapter({
+    bodyLimit: config.BODY_LIMIT_BYTES,
+    genReqId: requestIdFor,
+    // Long chunk uploads and watch streams must not be cut by a server-side request timeout.
+    requestTimeout: 0,
+    return503OnClosing: true,
+  });
+  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config, databaseUrl), adapter, {
+    logger: LOG_LEVELS[config.LOG_LEVEL] ?? LOG_LEVELS.info!,
+  });
+  const fastify = app.getHttpAdapter().getInstance();
+  fastify.addHook('onRequest', (request, reply, done) => {
+    reply.raw.setHeader('X-Request-ID', String(request.id));
+    done();
+  });
+  app.useGlobalPipes(apiValidationPipe());
+  app.useGlobalInterceptors(new WriteQueueFullInterceptor());
+
+  const document = SwaggerModule.createDocument(
+    app,
+    new DocumentBuilder()
+      .setTitle('Ark Broker')
+      .setDescription('Durable, real-time event broker for Ark: the upstream ark-broker wire API and the native /v2 API.')
+      .setVersion(process.env.npm_package_version ?? '0.1.0')
+      .build(),
+  );
+  SwaggerModule.setup('api-docs', app, document, { jsonDocumentUrl: 'openapi.json' });
+  return app;
+}
+
+export interface RunningBroker {
+  app: NestFastifyApplication;
+  url: string;
+  close(): Promise<void>;
+}
+
+/** Everything `serve` does: database, migrations, HTTP. */
+export async function startBroker(config: BrokerConfig): Promise<RunningBroker> {
+  const logger = new Logger('Broker');
+  const database = await resolveDatabase(config);
+  if (config.MIGRATE_ON_START) await migrateDatabase(database.url);
+  const app = await createBrokerApp(config, database.url);
+  await app.listen({ port: config.PORT, host: config.HOST });
+  const address = app.getHttpServer().address();
+  const port = typeof address === 'object' && address ? address.port : config.PORT;
+  const url = `http://${config.HOST === '0.0.0.0' ? '127.0.0.1' : config.HOST}:${port}`;
+  logger.log(`listening on ${url} (AUTH_MODE=${config.AUTH_MODE}${config.AUTH_MODE === 'none' ? ': single tenant "default", no authentication; local use only' : ''})`);
+  return {
+    app,
+    url,
+    close: async () => {
+      await app.close();
+      await database.embedded?.stop();
+    },
+  };
+}

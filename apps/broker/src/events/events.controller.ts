@@ -1,0 +1,132 @@
+import { Body, Controller, Get, Headers, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
+import { CommandBus, QueryBus } from '@nestjs/cqrs';
+import { ApiBody, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
+import type { FastifyReply } from 'fastify';
+import { FEED_START, formatFeedCursor, parseFeedCursor, toArkEventJson, type AppendedEvent, type ArkEventJson, type FeedCursor } from '#ark/event-store';
+import { ApiError, validateDto } from '#ark/http';
+import { Caller, type CallerIdentity } from '#ark/tenancy';
+import { AppendEventsCommand } from './append-events.command.js';
+import { AppendEventDto } from './dto/append-event.dto.js';
+import { SessionEventsQueryDto, TenantFeedQueryDto } from './dto/event-queries.dto.js';
+import { ReadSessionEventsQuery, ReadTenantFeedQuery } from './event-queries.js';
+import { EventStreamService } from './event-stream.service.js';
+
+const MAX_EVENTS_PER_REQUEST = 1_000;
+const DEFAULT_PAGE_SIZE = 100;
+
+export interface EventPageJson {
+  items: ArkEventJson[];
+  hasMore: boolean;
+  nextCursor: string | null;
+}
+
+@ApiTags('events (v2)')
+@Controller('v2')
+export class EventsController {
+  constructor(
+    private readonly commands: CommandBus,
+    private readonly queries: QueryBus,
+    private readonly streams: EventStreamService,
+  ) {}
+
+  @Post('events')
+  @HttpCode(201)
+  @ApiOperation({ summary: 'Append producer events (one object or an array); 201 once committed' })
+  @ApiBody({ type: [AppendEventDto] })
+  async append(@Caller() caller: CallerIdentity, @Body() body: unknown): Promise<{ items: AppendedEvent[] }> {
+    const list = Array.isArray(body) ? body : [body];
+    if (list.length === 0) throw ApiError.badRequest('no events given', 'validation_failed');
+    if (list.length > MAX_EVENTS_PER_REQUEST) {
+      throw ApiError.badRequest(`at most ${MAX_EVENTS_PER_REQUEST} events per request`, 'validation_failed');
+    }
+    const dtos = list.map((item, i) => validateDto(AppendEventDto, item, Array.isArray(body) ? `[${i}]` : 'body'));
+    const items = await this.commands.execute(
+      new AppendEventsCommand(
+        dtos.map((d) => ({
+          tenantId: caller.tenantId,
+          sessionId: d.sessionId,
+          event: {
+            type: d.type,
+            time: d.time === undefined ? undefined : new Date(d.time),
+            queryId: d.queryId,
+            queryName: d.queryName,
+            namespace: d.namespace,
+            userId: d.userId,
+            traceId: d.traceId,
+            spanId: d.spanId,
+            parentSpanId: d.parentSpanId,
+            dedupeKey: d.dedupeKey,
+            source: 'api',
+            data: d.data,
+          },
+        })),
+      ),
+    );
+    return { items };
+  }
+
+  @Get('sessions/:sessionId/events')
+  @ApiOperation({ summary: "A session's events in sequence order; `?watch=true` streams them (SSE, `id:` = sequence)" })
+  @ApiProduces('application/json', 'text/event-stream')
+  async sessionEvents(
+    @Caller() caller: CallerIdentity,
+    @Param('sessionId') sessionId: string,
+    @Query() query: SessionEventsQueryDto,
+    @Headers('last-event-id') lastEventId: string | undefined,
+    @Res() reply: FastifyReply,
+  ): Promise<void> {
+    if (query.watch) {
+      const resumeFrom = lastEventId ?? query.cursor;
+      const after = resumeFrom === undefined ? (query.after ?? 0) : parseSequence(resumeFrom);
+      this.streams.watchSession(reply, caller.tenantId, sessionId, after);
+      return;
+    }
+    const limit = query.limit ?? DEFAULT_PAGE_SIZE;
+    const page = await this.queries.execute(new ReadSessionEventsQuery(caller.tenantId, sessionId, query.after ?? 0, limit, query.types));
+    if (!page) throw ApiError.notFound(`session ${sessionId} not found`);
+    const last = page.events.at(-1);
+    const body: EventPageJson = {
+      items: page.events.map(toArkEventJson),
+      hasMore: page.hasMore,
+      nextCursor: page.hasMore && last ? String(last.sequence) : null,
+    };
+    await reply.send(body);
+  }
+
+  @Get('events')
+  @ApiOperation({ summary: "The caller's gap-free event feed across sessions; `?watch=true` streams it (SSE, `id:` = `tx:pos`)" })
+  @ApiProduces('application/json', 'text/event-stream')
+  async tenantFeed(
+    @Caller() caller: CallerIdentity,
+    @Query() query: TenantFeedQueryDto,
+    @Headers('last-event-id') lastEventId: string | undefined,
+    @Res() reply: FastifyReply,
+  ): Promise<void> {
+    if (query.watch) {
+      const resumeFrom = lastEventId ?? query.cursor;
+      await this.streams.watchTenant(reply, caller.tenantId, resumeFrom === undefined ? undefined : parseCursor(resumeFrom));
+      return;
+    }
+    const after = query.after === undefined ? FEED_START : parseCursor(query.after);
+    const page = await this.queries.execute(new ReadTenantFeedQuery(caller.tenantId, after, query.limit ?? DEFAULT_PAGE_SIZE));
+    const last = page.events.at(-1);
+    const next: FeedCursor | undefined = last && { transactionId: BigInt(last.transactionId), globalPosition: last.globalPosition };
+    const body: EventPageJson = {
+      items: page.events.map(toArkEventJson),
+      hasMore: page.hasMore,
+      nextCursor: next ? formatFeedCursor(next) : query.after ?? null,
+    };
+    await reply.send(body);
+  }
+}
+
+function parseSequence(text: string): number {
+  if (!/^\d{1,15}$/.test(text.trim())) throw ApiError.badRequest(`bad cursor ${JSON.stringify(text)}: expected a sequence number`, 'invalid_cursor');
+  return Number(text.trim());
+}
+
+function parseCursor(text: string): FeedCursor {
+  const cursor = parseFeedCursor(text);
+  if (!cursor) throw ApiError.badRequest(`bad cursor ${JSON.stringify(text)}: expected tx:pos`, 'invalid_cursor');
+  return cursor;
+}

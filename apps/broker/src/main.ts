@@ -1,0 +1,3 @@
+import { serveUntilSignalled } from './serve.js';
+
+await serveUntilSignalled(process.env);

@@ -1,0 +1,105 @@
+import { plainToInstance, Transform } from 'class-transformer';
+import { IsBoolean, IsIn, IsInt, IsOptional, IsString, Matches, Max, Min, validateSync } from 'class-validator';
+
+const toInt = ({ value }: { value: unknown }) =>
+  typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value.trim()) : value;
+const toBool = ({ value }: { value: unknown }) => {
+  if (typeof value !== 'string') return value;
+  const v = value.trim().toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(v)) return true;
+  if (['0', 'false', 'no', 'off'].includes(v)) return false;
+  return value;
+};
+
+/**
+ * Every setting the broker reads from its environment. Names are the environment variable names so an
+ * error message points straight at what to fix. Defaults suit a developer laptop.
+ */
+export class BrokerConfig {
+  @Transform(toInt) @IsInt() @Min(0) @Max(65535)
+  PORT = 8080;
+
+  @IsString()
+  HOST = '0.0.0.0';
+
+  /** PostgreSQL connection string. Unset: an embedded PostgreSQL is started under EMBEDDED_PG_DIR. */
+  @IsOptional() @Matches(/^postgres(ql)?:\/\//, { message: 'must be a postgres:// or postgresql:// URL' })
+  DATABASE_URL?: string;
+
+  @Transform(toInt) @IsInt() @Min(2) @Max(500)
+  DATABASE_POOL_SIZE = 12;
+
+  @IsString()
+  EMBEDDED_PG_DIR = '.data/postgres';
+
+  @Transform(toInt) @IsInt() @Min(1) @Max(65535)
+  EMBEDDED_PG_PORT = 54329;
+
+  @Transform(toBool) @IsBoolean()
+  MIGRATE_ON_START = true;
+
+  /** Extra time the group-commit writer waits to gather concurrent appends (0: only what queued meanwhile). */
+  @Transform(toInt) @IsInt() @Min(0) @Max(100)
+  APPEND_BATCH_WINDOW_MS = 0;
+
+  @Transform(toInt) @IsInt() @Min(1) @Max(100_000)
+  APPEND_MAX_BATCH_EVENTS = 5_000;
+
+  /** Past this many queued events new appends are refused with 503 + Retry-After instead of queueing. */
+  @Transform(toInt) @IsInt() @Min(1) @Max(10_000_000)
+  APPEND_MAX_QUEUED_EVENTS = 100_000;
+
+  @Transform(toInt) @IsInt() @Min(1) @Max(32)
+  APPEND_MAX_IN_FLIGHT = 2;
+
+  @Transform(toInt) @IsInt() @Min(1_024) @Max(1_073_741_824)
+  BODY_LIMIT_BYTES = 10 * 1024 * 1024;
+
+  @Transform(toInt) @IsInt() @Min(100) @Max(300_000)
+  SSE_HEARTBEAT_MS = 15_000;
+
+  @Transform(toInt) @IsInt() @Min(0) @Max(300_000)
+  SSE_RETRY_MS = 2_000;
+
+  /** A watcher whose socket has not drained for this long is cut; it resumes from its last id. */
+  @Transform(toInt) @IsInt() @Min(100) @Max(3_600_000)
+  SSE_STALL_TIMEOUT_MS = 30_000;
+
+  /** Safety-net poll for watchers, in case a notification is lost. */
+  @Transform(toInt) @IsInt() @Min(50) @Max(60_000)
+  WATCH_POLL_MS = 1_000;
+
+  @IsIn(['none'], { message: 'must be "none" (jwt and header modes are not available yet)' })
+  AUTH_MODE = 'none';
+
+  @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+  LOG_LEVEL = 'info';
+}
+
+export class InvalidConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'InvalidConfigError';
+  }
+}
+
+/** Reads and validates the configuration; throws one error listing every bad value. */
+export function loadBrokerConfig(env: Record<string, string | undefined> = process.env): BrokerConfig {
+  const known = Object.keys(new BrokerConfig()).concat('DATABASE_URL');
+  const raw: Record<string, string> = {};
+  for (const key of known) {
+    const value = env[key];
+    if (value !== undefined && value !== '') raw[key] = value;
+  }
+  const config = plainToInstance(BrokerConfig, raw);
+  const errors = validateSync(config, { whitelist: true });
+  if (errors.length > 0) {
+    throw new InvalidConfigError(
+      errors.map((e) => {
+        const constraints = Object.values(e.constraints ?? {}).map((m) => m.replace(`${e.property} `, ''));
+        return `${e.property}=${JSON.stringify(raw[e.property])}: ${constraints.join('; ')}`;
+      }),
+    );
+  }
+  return config;
+}

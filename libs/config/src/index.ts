@@ -1,0 +1,2 @@
+export { BrokerConfig, InvalidConfigError, loadBrokerConfig } from './broker-config.js';
+export { BrokerConfigModule } from './broker-config.module.js';

@@ -1,0 +1,6 @@
+export { DatabaseConnection, type DatabaseOptions } from './database-connection.js';
+export { DatabaseModule } from './database.module.js';
+export { startEmbeddedPostgres, type EmbeddedPostgresHandle } from './embedded-postgres.js';
+export { migrate, readMigrations, defaultMigrationsDir, type MigrationReport } from './migrator.js';
+export { createClient, createPool } from './pool.js';
+export type { Database, EventsTable, SessionsTable } from './schema.js';

@@ -1,0 +1,36 @@
+import pg from 'pg';
+
+// int8 (bigint) columns hold sequences, positions and counts, all far below 2^53: read them as numbers.
+// xid8 (oid 5069) stays a string, it is only ever passed back to PostgreSQL.
+const INT8_OID = 20;
+const brokerTypes = {
+  getTypeParser(oid: number, format?: 'text' | 'binary') {
+    if (oid === INT8_OID && format !== 'binary') return (value: string) => Number(value);
+    return pg.types.getTypeParser(oid, format);
+  },
+};
+
+export interface PoolOptions {
+  connectionString: string;
+  max: number;
+  applicationName?: string;
+}
+
+export function createPool(options: PoolOptions): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString: options.connectionString,
+    max: options.max,
+    application_name: options.applicationName ?? 'ark-broker',
+    types: brokerTypes,
+    idleTimeoutMillis: 30_000,
+    connectionTimeoutMillis: 10_000,
+  });
+  // An idle client losing its connection (e.g. pg_terminate_backend, a database restart) must not
+  // crash the process; the pool drops it and opens a new one on demand.
+  pool.on('error', () => undefined);
+  return pool;
+}
+
+export function createClient(connectionString: string, applicationName: string): pg.Client {
+  return new pg.Client({ connectionString, application_name: applicationName, types: brokerTypes });
+}

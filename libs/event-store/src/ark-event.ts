@@ -1,0 +1,102 @@
+/** Where an event entered the broker (DESIGN §4 `source`). */
+export const EVENT_SOURCES = ['otlp', 'operation-event', 'chunk', 'message', 'api'] as const;
+export type EventSource = (typeof EVENT_SOURCES)[number];
+
+/** An event as a producer hands it to the log, before it has a sequence. */
+export interface NewArkEvent {
+  type: string;
+  /** Producer time; the append time when absent. */
+  time?: Date;
+  queryId?: string | null;
+  queryName?: string | null;
+  namespace?: string | null;
+  userId?: string | null;
+  traceId?: string | null;
+  spanId?: string | null;
+  parentSpanId?: string | null;
+  source: EventSource;
+  /** Same key in the same session: the later copy is a no-op. */
+  dedupeKey?: string | null;
+  data: unknown;
+}
+
+/** An event as stored in the log. */
+export interface ArkEvent {
+  tenantId: string;
+  sessionId: string;
+  sequence: number;
+  globalPosition: number;
+  /** xid8 of the appending transaction, as a decimal string; with globalPosition it orders the feed. */
+  transactionId: string;
+  type: string;
+  time: Date;
+  recordedAt: Date;
+  queryId: string | null;
+  queryName: string | null;
+  namespace: string | null;
+  userId: string | null;
+  traceId: string | null;
+  spanId: string | null;
+  parentSpanId: string | null;
+  source: EventSource;
+  dedupeKey: string | null;
+  data: unknown;
+}
+
+/** The public JSON shape of an ark event (DESIGN §5), used by every API and stream. */
+export interface ArkEventJson {
+  id: string;
+  tenantId: string;
+  sessionId: string;
+  sequence: number;
+  globalPosition: number;
+  type: string;
+  time: string;
+  recordedAt: string;
+  queryId: string | null;
+  queryName: string | null;
+  namespace: string | null;
+  userId: string | null;
+  traceId: string | null;
+  spanId: string | null;
+  parentSpanId: string | null;
+  source: EventSource;
+  data: unknown;
+}
+
+export function toArkEventJson(event: ArkEvent): ArkEventJson {
+  return {
+    id: String(event.globalPosition),
+    tenantId: event.tenantId,
+    sessionId: event.sessionId,
+    sequence: event.sequence,
+    globalPosition: event.globalPosition,
+    type: event.type,
+    time: event.time.toISOString(),
+    recordedAt: event.recordedAt.toISOString(),
+    queryId: event.queryId,
+    queryName: event.queryName,
+    namespace: event.namespace,
+    userId: event.userId,
+    traceId: event.traceId,
+    spanId: event.spanId,
+    parentSpanId: event.parentSpanId,
+    source: event.source,
+    data: event.data,
+  };
+}
+
+/** What happened to one event of an append call. */
+export interface AppendedEvent {
+  sessionId: string;
+  sequence: number;
+  /** True when the dedupe key was already in the session: nothing was written, `sequence` is the original's. */
+  duplicate: boolean;
+}
+
+/** One event bound for one session of one tenant. */
+export interface StreamEvent {
+  tenantId: string;
+  sessionId: string;
+  event: NewArkEvent;
+}

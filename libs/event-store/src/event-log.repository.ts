@@ -1,0 +1,299 @@
+import { sql, type Kysely, type Transaction } from 'kysely';
+import type { Database } from '#ark/database';
+import type { AppendedEvent, ArkEvent, EventSource, StreamEvent } from './ark-event.js';
+import type { FeedCursor } from './feed-cursor.js';
+
+/** Channel of the one NOTIFY each appending transaction sends. */
+export const EVENTS_CHANNEL = 'ark_events';
+/** PostgreSQL rejects NOTIFY payloads of 8000 bytes or more; stay well below. */
+const MAX_NOTIFY_PAYLOAD = 7_500;
+
+/** Wake-up sent on commit: the transaction and the last sequence it wrote per session. Never event data. */
+export interface AppendNotification {
+  /** xid8 of the committed transaction. */
+  tx: string;
+  /** [tenant, session, last sequence] per session written; omitted when it would not fit. */
+  s?: [string, string, number][];
+  /** Tenants written, when the session list did not fit; neither list: wake everything. */
+  t?: string[];
+}
+
+export interface AppendBatchResult {
+  results: AppendedEvent[];
+  appended: ArkEvent[];
+}
+
+interface EventRow {
+  tenant_id: string;
+  session_id: string;
+  sequence: number;
+  global_position: number;
+  transaction_id: string;
+  type: string;
+  time: Date;
+  recorded_at: Date;
+  query_id: string | null;
+  query_name: string | null;
+  namespace: string | null;
+  user_id: string | null;
+  trace_id: string | null;
+  span_id: string | null;
+  parent_span_id: string | null;
+  source: string;
+  dedupe_key: string | null;
+  data: unknown;
+}
+
+const EVENT_COLUMNS = sql.raw(`tenant_id, session_id, sequence, global_position, transaction_id::text AS transaction_id,
+  type, time, recorded_at, query_id, query_name, namespace, user_id, trace_id, span_id, parent_span_id, source,
+  dedupe_key, data`);
+
+const streamKey = (tenantId: string, sessionId: string) => `${tenantId}\u0000${sessionId}`;
+
+/** The SQL of the event log. Appends take a transaction from the caller so projectors can join it. */
+export class EventLogRepository {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  /**
+   * Appends events for any number of sessions in the caller's transaction. Items are assigned
+   * sequences in the order given; results come back in the same order.
+   */
+  async append(trx: Transaction<Database>, items: readonly StreamEvent[]): Promise<AppendBatchResult> {
+    const streams = new Map<string, { tenantId: string; sessionId: string }>();
+    for (const { tenantId, sessionId } of items) streams.set(streamKey(tenantId, sessionId), { tenantId, sessionId });
+    const tenants = [...streams.values()].map((s) => s.tenantId);
+    const sessions = [...streams.values()].map((s) => s.sessionId);
+
+    // Serialise appenders per session for the rest of the transaction. Locks are taken in one global
+    // order (ascending key, sorted in the subquery) so two batches sharing sessions cannot deadlock.
+    // A hash collision only makes two sessions queue behind each other.
+    await sql`
+      SELECT pg_advisory_xact_lock(key)
+      FROM (SELECT DISTINCT hashtextextended(t || '/' || s, 0) AS key
+            FROM unnest(${tenants}::text[], ${sessions}::text[]) AS u(t, s)
+            ORDER BY key) AS ordered`.execute(trx);
+
+    // Read after locking, in a new statement: under READ COMMITTED its snapshot includes the commit of
+    // whichever appender held the lock before us, so last_sequence is current.
+    const lastSequence = await this.readHeads(trx, [...streams.values()]);
+
+    const existing = await this.findDedupeKeys(trx, items);
+    const results: AppendedEvent[] = [];
+    const fresh: { item: StreamEvent; sequence: number }[] = [];
+    for (const item of items) {
+      const key = streamKey(item.tenantId, item.sessionId);
+      const dedupeKey = item.event.dedupeKey ?? null;
+      const known = dedupeKey === null ? undefined : existing.get(`${key}\u0000${dedupeKey}`);
+      if (known !== undefined) {
+        results.push({ sessionId: item.sessionId, sequence: known, duplicate: true });
+        continue;
+      }
+      const sequence = (lastSequence.get(key) ?? 0) + 1;
+      lastSequence.set(key, sequence);
+      if (dedupeKey !== null) existing.set(`${key}\u0000${dedupeKey}`, sequence);
+      results.push({ sessionId: item.sessionId, sequence, duplicate: false });
+      fresh.push({ item, sequence });
+    }
+    if (fresh.length === 0) return { results, appended: [] };
+
+    const appended = await this.insertEvents(trx, fresh);
+    await this.advanceStreams(trx, appended);
+    return { results, appended };
+  }
+
+  /** Sends the transaction's one wake-up; delivered to listeners when (and only if) it commits. */
+  async notify(trx: Transaction<Database>, appended: readonly ArkEvent[]): Promise<void> {
+    if (appended.length === 0) return;
+    const last = new Map<string, [string, string, number]>();
+    for (const e of appended) {
+      const key = streamKey(e.tenantId, e.sessionId);
+      const seen = last.get(key);
+      if (!seen || seen[2] < e.sequence) last.set(key, [e.tenantId, e.sessionId, e.sequence]);
+    }
+    let payload = JSON.stringify({ tx: appended[0]!.transactionId, s: [...last.values()] } satisfies AppendNotification);
+    if (Buffer.byteLength(payload) > MAX_NOTIFY_PAYLOAD) {
+      const t = [...new Set(appended.map((e) => e.tenantId))];
+      payload = JSON.stringify({ tx: appended[0]!.transactionId, t } satisfies AppendNotification);
+      if (Buffer.byteLength(payload) > MAX_NOTIFY_PAYLOAD) payload = JSON.stringify({ tx: appended[0]!.transactionId });
+    }
+    await sql`SELECT pg_notify(${EVENTS_CHANNEL}, ${payload})`.execute(trx);
+  }
+
+  /** Events of one session after a sequence, in sequence order. */
+  async readSession(
+    tenantId: string,
+    sessionId: string,
+    after: number,
+    limit: number,
+    types?: readonly string[],
+  ): Promise<ArkEvent[]> {
+    const typeFilter = types && types.length > 0 ? sql`AND type = ANY(${[...types]}::text[])` : sql``;
+    const { rows } = await sql<EventRow>`
+      SELECT ${EVENT_COLUMNS} FROM events
+      WHERE tenant_id = ${tenantId} AND session_id = ${sessionId} AND sequence > ${after} ${typeFilter}
+      ORDER BY sequence
+      LIMIT ${limit}`.execute(this.db);
+    return rows.map(toArkEvent);
+  }
+
+  /**
+   * A tenant's feed after a cursor, gap-free: only transactions older than every transaction still
+   * running (`pg_snapshot_xmin`) are read, so one that took its positions early and commits late is
+   * never skipped; it is read when it is below the horizon, before anything after it.
+   * Also returns the horizon, so a reader told of a newer commit knows to look again.
+   */
+  async readFeed(tenantId: string, after: FeedCursor, limit: number): Promise<{ events: ArkEvent[]; horizon: bigint }> {
+    const { rows } = await sql<EventRow & { horizon: string }>`
+      WITH snapshot AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin)
+      SELECT snapshot.xmin::text AS horizon, e.*
+      FROM snapshot LEFT JOIN LATERAL (
+        SELECT ${EVENT_COLUMNS} FROM events
+        WHERE tenant_id = ${tenantId}
+          AND transaction_id < snapshot.xmin
+          AND (transaction_id, global_position) > (${after.transactionId.toString()}::xid8, ${after.globalPosition})
+        ORDER BY transaction_id, global_position
+        LIMIT ${limit}
+      ) e ON true`.execute(this.db);
+    const horizon = BigInt(rows[0]?.horizon ?? '0');
+    return { events: rows.filter((r) => r.tenant_id !== null).map(toArkEvent), horizon };
+  }
+
+  /** The cursor for "from now on": everything below the current horizon counts as history. */
+  async feedHead(): Promise<FeedCursor> {
+    const { rows } = await sql<{ xmin: string }>`SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS xmin`.execute(this.db);
+    return { transactionId: BigInt(rows[0]!.xmin), globalPosition: 0 };
+  }
+
+  async lastSequence(tenantId: string, sessionId: string): Promise<number | undefined> {
+    const row = await this.db
+      .selectFrom('event_streams')
+      .select('last_sequence')
+      .where('tenant_id', '=', tenantId)
+      .where('session_id', '=', sessionId)
+      .executeTakeFirst();
+    return row?.last_sequence;
+  }
+
+  /** Last sequence of each given session that has events, keyed `tenant\0session`. */
+  async streamHeads(streams: readonly { tenantId: string; sessionId: string }[]): Promise<Map<string, number>> {
+    return this.readHeads(this.db, streams);
+  }
+
+  /** All events in log order, for replaying through projectors. */
+  async *readAll(batchSize: number): AsyncGenerator<ArkEvent[]> {
+    let after = 0;
+    for (;;) {
+      const { rows } = await sql<EventRow>`
+        SELECT ${EVENT_COLUMNS} FROM events WHERE global_position > ${after} ORDER BY global_position LIMIT ${batchSize}`.execute(this.db);
+      if (rows.length === 0) return;
+      after = rows[rows.length - 1]!.global_position;
+      yield rows.map(toArkEvent);
+    }
+  }
+
+  private async readHeads(
+    executor: Kysely<Database>,
+    streams: readonly { tenantId: string; sessionId: string }[],
+  ): Promise<Map<string, number>> {
+    const { rows } = await sql<{ tenant_id: string; session_id: string; last_sequence: number }>`
+      SELECT tenant_id, session_id, last_sequence FROM event_streams
+      WHERE (tenant_id, session_id) IN (SELECT * FROM unnest(${streams.map((s) => s.tenantId)}::text[],
+                                                            ${streams.map((s) => s.sessionId)}::text[]))`.execute(executor);
+    return new Map(rows.map((r) => [streamKey(r.tenant_id, r.session_id), r.last_sequence]));
+  }
+
+  private async findDedupeKeys(trx: Transaction<Database>, items: readonly StreamEvent[]): Promise<Map<string, number>> {
+    const found = new Map<string, number>();
+    const keyed = items.filter((i) => i.event.dedupeKey);
+    if (keyed.length === 0) return found;
+    // `dedupe_key IS NOT NULL` lets the planner use the partial unique index.
+    const { rows } = await sql<{ tenant_id: string; session_id: string; dedupe_key: string; sequence: number }>`
+      SELECT e.tenant_id, e.session_id, e.dedupe_key, e.sequence
+      FROM events e
+      JOIN unnest(${keyed.map((i) => i.tenantId)}::text[], ${keyed.map((i) => i.sessionId)}::text[],
+                  ${keyed.map((i) => i.event.dedupeKey)}::text[]) AS k(t, s, d)
+        ON e.tenant_id = k.t AND e.session_id = k.s AND e.dedupe_key = k.d
+      WHERE e.dedupe_key IS NOT NULL`.execute(trx);
+    for (const r of rows) found.set(`${streamKey(r.tenant_id, r.session_id)}\u0000${r.dedupe_key}`, r.sequence);
+    return found;
+  }
+
+  /** One multi-row INSERT for the whole batch: columns travel as arrays and are unnested server-side. */
+  private async insertEvents(trx: Transaction<Database>, fresh: { item: StreamEvent; sequence: number }[]): Promise<ArkEvent[]> {
+    const col = <T>(pick: (e: StreamEvent['event']) => T) => fresh.map((f) => pick(f.item.event));
+    const now = new Date().toISOString();
+    const { rows } = await sql<{ sequence: number; global_position: number; transaction_id: string; recorded_at: Date }>`
+      INSERT INTO events (tenant_id, session_id, sequence, type, time, query_id, query_name, namespace, user_id,
+                          trace_id, span_id, parent_span_id, source, dedupe_key, data)
+      SELECT * FROM unnest(
+        ${fresh.map((f) => f.item.tenantId)}::text[], ${fresh.map((f) => f.item.sessionId)}::text[],
+        ${fresh.map((f) => f.sequence)}::bigint[], ${col((e) => e.type)}::text[],
+        ${col((e) => e.time?.toISOString() ?? now)}::timestamptz[],
+        ${col((e) => e.queryId ?? null)}::text[], ${col((e) => e.queryName ?? null)}::text[],
+        ${col((e) => e.namespace ?? null)}::text[], ${col((e) => e.userId ?? null)}::text[],
+        ${col((e) => e.traceId ?? null)}::text[], ${col((e) => e.spanId ?? null)}::text[],
+        ${col((e) => e.parentSpanId ?? null)}::text[], ${col((e) => e.source)}::text[],
+        ${col((e) => e.dedupeKey ?? null)}::text[], ${col((e) => JSON.stringify(e.data ?? null))}::jsonb[])
+      RETURNING sequence, global_position, transaction_id::text AS transaction_id, recorded_at`.execute(trx);
+    // INSERT ... SELECT FROM unnest returns rows in input order; checked, since a mismatch would be silent.
+    return fresh.map(({ item, sequence }, i) => {
+      const e = item.event;
+      const row = rows[i]!;
+      if (row.sequence !== sequence) throw new Error('INSERT ... RETURNING came back out of input order');
+      return {
+        tenantId: item.tenantId,
+        sessionId: item.sessionId,
+        sequence,
+        globalPosition: row.global_position,
+        transactionId: row.transaction_id,
+        type: e.type,
+        time: e.time ?? new Date(now),
+        recordedAt: row.recorded_at,
+        queryId: e.queryId ?? null,
+        queryName: e.queryName ?? null,
+        namespace: e.namespace ?? null,
+        userId: e.userId ?? null,
+        traceId: e.traceId ?? null,
+        spanId: e.spanId ?? null,
+        parentSpanId: e.parentSpanId ?? null,
+        source: e.source,
+        dedupeKey: e.dedupeKey ?? null,
+        data: e.data ?? null,
+      };
+    });
+  }
+
+  private async advanceStreams(trx: Transaction<Database>, appended: readonly ArkEvent[]): Promise<void> {
+    const last = new Map<string, ArkEvent>();
+    for (const e of appended) last.set(streamKey(e.tenantId, e.sessionId), e);
+    const heads = [...last.values()];
+    await sql`
+      INSERT INTO event_streams (tenant_id, session_id, last_sequence)
+      SELECT * FROM unnest(${heads.map((h) => h.tenantId)}::text[], ${heads.map((h) => h.sessionId)}::text[],
+                           ${heads.map((h) => h.sequence)}::bigint[])
+      ON CONFLICT (tenant_id, session_id) DO UPDATE SET last_sequence = excluded.last_sequence, updated_at = now()`.execute(trx);
+  }
+}
+
+function toArkEvent(r: EventRow): ArkEvent {
+  return {
+    tenantId: r.tenant_id,
+    sessionId: r.session_id,
+    sequence: r.sequence,
+    globalPosition: r.global_position,
+    transactionId: r.transaction_id,
+    type: r.type,
+    time: r.time,
+    recordedAt: r.recorded_at,
+    queryId: r.query_id,
+    queryName: r.query_name,
+    namespace: r.namespace,
+    userId: r.user_id,
+    traceId: r.trace_id,
+    spanId: r.span_id,
+    parentSpanId: r.parent_span_id,
+    source: r.source as EventSource,
+    dedupeKey: r.dedupe_key,
+    data: r.data,
+  };
+}

@@ -1,0 +1,84 @@
+import { createClient } from '#ark/database';
+import type pg from 'pg';
+import { EVENTS_CHANNEL, type AppendNotification } from './event-log.repository.js';
+
+export interface NotificationHandlers {
+  onNotification(notification: AppendNotification): void;
+  /** The connection was (re)established: anything may have been missed while it was down. */
+  onConnected(): void;
+}
+
+/**
+ * The process's one LISTEN connection. It reconnects by itself with backoff; after each (re)connect
+ * the handlers are told, so every watcher catches up from its own cursor.
+ */
+export class EventNotificationListener {
+  private client: pg.Client | undefined;
+  private stopped = false;
+  private backoffMs = 50;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  connected = false;
+
+  constructor(
+    private readonly connectionString: string,
+    private readonly handlers: NotificationHandlers,
+    private readonly log: (message: string) => void,
+  ) {}
+
+  async start(): Promise<void> {
+    await this.connect();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.reconnectTimer);
+    const client = this.client;
+    this.client = undefined;
+    this.connected = false;
+    await client?.end().catch(() => undefined);
+  }
+
+  private async connect(): Promise<void> {
+    const client = createClient(this.connectionString, 'ark-broker-listener');
+    client.on('notification', (message) => {
+      if (message.channel !== EVENTS_CHANNEL || !message.payload) return;
+      try {
+        this.handlers.onNotification(JSON.parse(message.payload) as AppendNotification);
+      } catch {
+        this.handlers.onNotification({ tx: '0' });
+      }
+    });
+    client.on('error', () => this.lost(client));
+    client.on('end', () => this.lost(client));
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${EVENTS_CHANNEL}`);
+    } catch (error) {
+      this.log(`event listener could not connect: ${(error as Error).message}`);
+      this.lost(client);
+      return;
+    }
+    this.client = client;
+    this.connected = true;
+    this.backoffMs = 50;
+    this.handlers.onConnected();
+  }
+
+  private lost(client: pg.Client): void {
+    if (this.client === client) {
+      this.client = undefined;
+      this.connected = false;
+      this.log('event listener connection lost; reconnecting');
+    }
+    client.removeAllListeners('end');
+    client.removeAllListeners('error');
+    client.on('error', () => undefined);
+    void client.end().catch(() => undefined);
+    if (this.stopped || this.reconnectTimer) return;
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = undefined;
+      if (!this.stopped) void this.connect();
+    }, this.backoffMs);
+    this.backoffMs = Math.min(this.backoffMs * 2, 5_000);
+  }
+}

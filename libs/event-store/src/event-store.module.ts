@@ -1,0 +1,85 @@
+import { Global, Logger, Module, type DynamicModule, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { DatabaseConnection } from '#ark/database';
+import { EventLogRepository } from './event-log.repository.js';
+import { EventNotificationListener } from './event-notification-listener.js';
+import { EventWatchHub } from './event-watch-hub.js';
+import { GroupCommitWriter, type GroupCommitOptions } from './group-commit-writer.js';
+import { INLINE_PROJECTORS, type InlineProjector } from './inline-projector.js';
+
+export interface EventStoreOptions {
+  groupCommit: GroupCommitOptions;
+  /** Safety-net poll interval of watchers, ms. */
+  pollMs: number;
+}
+
+/** Starts the LISTEN connection and the watch hub with the app, and stops them (after the writer drains). */
+class EventStoreLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger('EventStore');
+  readonly listener: EventNotificationListener;
+
+  constructor(
+    connection: DatabaseConnection,
+    private readonly hub: EventWatchHub,
+    private readonly writer: GroupCommitWriter,
+  ) {
+    this.listener = new EventNotificationListener(
+      connection.options.url,
+      { onNotification: (n) => hub.notify(n), onConnected: () => hub.wakeAll() },
+      (message) => this.logger.warn(message),
+    );
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    this.hub.start();
+    await this.listener.start();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.writer.drain();
+    this.hub.stop();
+    await this.listener.stop();
+  }
+}
+
+/** Public face of the lifecycle for readiness checks. */
+export class EventListenerStatus {
+  constructor(private readonly lifecycle: EventStoreLifecycle) {}
+  get connected(): boolean {
+    return this.lifecycle.listener.connected;
+  }
+}
+
+@Global()
+@Module({})
+export class EventStoreModule {
+  static forRoot(options: EventStoreOptions): DynamicModule {
+    return {
+      module: EventStoreModule,
+      providers: [
+        {
+          provide: EventLogRepository,
+          inject: [DatabaseConnection],
+          useFactory: (c: DatabaseConnection) => new EventLogRepository(c.db),
+        },
+        {
+          provide: GroupCommitWriter,
+          inject: [DatabaseConnection, EventLogRepository, { token: INLINE_PROJECTORS, optional: true }],
+          useFactory: (c: DatabaseConnection, log: EventLogRepository, projectors?: InlineProjector[]) =>
+            new GroupCommitWriter(c.db, log, projectors ?? [], options.groupCommit),
+        },
+        {
+          provide: EventWatchHub,
+          inject: [EventLogRepository],
+          useFactory: (log: EventLogRepository) => new EventWatchHub(log, { pollMs: options.pollMs }),
+        },
+        {
+          provide: EventStoreLifecycle,
+          inject: [DatabaseConnection, EventWatchHub, GroupCommitWriter],
+          useFactory: (c: DatabaseConnection, hub: EventWatchHub, w: GroupCommitWriter) => new EventStoreLifecycle(c, hub, w),
+        },
+        { provide: EventListenerStatus, inject: [EventStoreLifecycle], useFactory: (l: EventStoreLifecycle) => new EventListenerStatus(l) },
+      ],
+      exports: [EventLogRepository, GroupCommitWriter, EventWatchHub, EventListenerStatus],
+    };
+  }
+}

@@ -1,0 +1,294 @@
+import type { ArkEvent } from './ark-event.js';
+import type { AppendNotification, EventLogRepository } from './event-log.repository.js';
+import { compareFeedCursors, type FeedCursor } from './feed-cursor.js';
+
+/** Receives a watcher's events. Returning false means "my socket is full": delivery pauses. */
+export interface WatchSink {
+  deliver(event: ArkEvent): boolean;
+  /** Reading failed for good (e.g. the database is gone for longer than the caller waits). */
+  fail?(error: unknown): void;
+}
+
+export interface Watch {
+  /** Continue after `deliver` returned false (the socket drained). */
+  resume(): void;
+  close(): void;
+}
+
+const PAGE_SIZE = 250;
+
+interface Watcher<C> {
+  cursor: C;
+  paused: boolean;
+  sink: WatchSink;
+}
+
+/**
+ * Watchers of the same stream (one session, or one tenant's feed) share one reader: a wake-up reads
+ * the table once from the lowest cursor among them and hands each watcher what lies past its own
+ * cursor. Reads of a group never overlap, so each watcher sees every event exactly once, in order.
+ */
+abstract class WatchGroup<C> {
+  readonly watchers = new Set<Watcher<C>>();
+  private reading = false;
+  private dirty = false;
+  lastReadAt = 0;
+
+  protected abstract read(after: C, limit: number): Promise<ArkEvent[]>;
+  protected abstract cursorOf(event: ArkEvent): C;
+  protected abstract compare(a: C, b: C): number;
+  protected afterRead(): void {}
+
+  wake(): void {
+    if (this.reading) {
+      this.dirty = true;
+      return;
+    }
+    void this.run();
+  }
+
+  private async run(): Promise<void> {
+    this.reading = true;
+    try {
+      do {
+        this.dirty = false;
+        this.lastReadAt = Date.now();
+        await this.catchUp();
+      } while (this.dirty);
+      this.afterRead();
+    } catch (error) {
+      // The safety-net poll retries; watchers keep their cursors.
+      for (const w of this.watchers) w.sink.fail?.(error);
+    } finally {
+      this.reading = false;
+    }
+  }
+
+  private async catchUp(): Promise<void> {
+    for (;;) {
+      const active = [...this.watchers].filter((w) => !w.paused);
+      if (active.length === 0) return;
+      const from = active.reduce((min, w) => (this.compare(w.cursor, min) < 0 ? w.cursor : min), active[0]!.cursor);
+      const events = await this.read(from, PAGE_SIZE);
+      for (const w of active) this.deliver(w, events);
+      if (events.length < PAGE_SIZE) return;
+    }
+  }
+
+  private deliver(watcher: Watcher<C>, events: readonly ArkEvent[]): void {
+    for (const event of events) {
+      if (watcher.paused || !this.watchers.has(watcher)) return;
+      const cursor = this.cursorOf(event);
+      if (this.compare(cursor, watcher.cursor) <= 0) continue;
+      watcher.cursor = cursor;
+      if (!watcher.sink.deliver(event)) watcher.paused = true;
+    }
+  }
+}
+
+class SessionGroup extends WatchGroup<number> {
+  constructor(
+    private readonly log: EventLogRepository,
+    readonly tenantId: string,
+    readonly sessionId: string,
+  ) {
+    super();
+  }
+  protected read(after: number, limit: number) {
+    return this.log.readSession(this.tenantId, this.sessionId, after, limit);
+  }
+  protected cursorOf(event: ArkEvent) {
+    return event.sequence;
+  }
+  protected compare(a: number, b: number) {
+    return a - b;
+  }
+  /** Some watcher has not yet seen `lastSequence`. */
+  isBehind(lastSequence: number): boolean {
+    for (const w of this.watchers) if (w.cursor < lastSequence) return true;
+    return false;
+  }
+}
+
+class TenantFeedGroup extends WatchGroup<FeedCursor> {
+  /** Newest committed transaction we were told about, and the horizon of the last read. */
+  notifiedTx = 0n;
+  private horizon = 0n;
+  private retryMs = 5;
+  private retryTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly log: EventLogRepository,
+    readonly tenantId: string,
+    private readonly maxRetryMs: number,
+  ) {
+    super();
+  }
+  protected async read(after: FeedCursor, limit: number) {
+    const { events, horizon } = await this.log.readFeed(this.tenantId, after, limit);
+    this.horizon = horizon;
+    return events;
+  }
+  protected cursorOf(event: ArkEvent): FeedCursor {
+    return { transactionId: BigInt(event.transactionId), globalPosition: event.globalPosition };
+  }
+  protected compare(a: FeedCursor, b: FeedCursor) {
+    return compareFeedCursors(a, b);
+  }
+  /**
+   * A commit we were notified of is still at or above the horizon when an older transaction is
+   * still running: its events are held back to keep the feed gap-free. Look again soon.
+   */
+  protected override afterRead(): void {
+    clearTimeout(this.retryTimer);
+    if (this.notifiedTx < this.horizon) {
+      this.retryMs = 5;
+      return;
+    }
+    this.retryTimer = setTimeout(() => this.wake(), this.retryMs);
+    this.retryMs = Math.min(this.retryMs * 2, this.maxRetryMs);
+  }
+  dispose(): void {
+    clearTimeout(this.retryTimer);
+  }
+}
+
+export interface WatchHubOptions {
+  pollMs: number;
+}
+
+/**
+ * In-memory fan-out of the log to watchers. Wake-ups come from NOTIFY (via the listener), from a
+ * reconnect (wake all) and from a slow poll that backs NOTIFY up. Events always come from the table,
+ * read from each group's cursors, so a lost notification delays but never drops an event.
+ */
+export class EventWatchHub {
+  private readonly sessions = new Map<string, SessionGroup>();
+  private readonly feeds = new Map<string, TenantFeedGroup>();
+  private pollTimer: NodeJS.Timeout | undefined;
+  private polling = false;
+
+  constructor(
+    private readonly log: EventLogRepository,
+    private readonly options: WatchHubOptions,
+  ) {}
+
+  start(): void {
+    this.pollTimer = setInterval(() => this.poll(), this.options.pollMs);
+    this.pollTimer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.pollTimer);
+    for (const f of this.feeds.values()) f.dispose();
+  }
+
+  get watcherCount(): number {
+    let n = 0;
+    for (const g of [...this.sessions.values(), ...this.feeds.values()]) n += g.watchers.size;
+    return n;
+  }
+
+  /** Watch one session from just after `afterSequence` (0: from its first event). */
+  watchSession(tenantId: string, sessionId: string, afterSequence: number, sink: WatchSink): Watch {
+    const key = `${tenantId}\u0000${sessionId}`;
+    let group = this.sessions.get(key);
+    if (!group) {
+      group = new SessionGroup(this.log, tenantId, sessionId);
+      this.sessions.set(key, group);
+    }
+    return this.attach(group, afterSequence, sink, () => this.sessions.delete(key));
+  }
+
+  /** Watch a tenant's whole feed from just after `after`. */
+  watchTenant(tenantId: string, after: FeedCursor, sink: WatchSink): Watch {
+    let group = this.feeds.get(tenantId);
+    if (!group) {
+      group = new TenantFeedGroup(this.log, tenantId, this.options.pollMs);
+      this.feeds.set(tenantId, group);
+    }
+    const feed = group;
+    return this.attach(feed, after, sink, () => {
+      feed.dispose();
+      this.feeds.delete(tenantId);
+    });
+  }
+
+  notify(notification: AppendNotification): void {
+    const tx = safeBigInt(notification.tx);
+    if (notification.s) {
+      const tenants = new Set<string>();
+      for (const [tenantId, sessionId] of notification.s) {
+        this.sessions.get(`${tenantId}\u0000${sessionId}`)?.wake();
+        tenants.add(tenantId);
+      }
+      for (const t of tenants) this.wakeFeed(t, tx);
+    } else if (notification.t) {
+      for (const t of notification.t) {
+        for (const g of this.sessions.values()) if (g.tenantId === t) g.wake();
+        this.wakeFeed(t, tx);
+      }
+    } else {
+      this.wakeAll();
+    }
+  }
+
+  wakeAll(): void {
+    for (const g of this.sessions.values()) g.wake();
+    for (const g of this.feeds.values()) g.wake();
+  }
+
+  private wakeFeed(tenantId: string, tx: bigint): void {
+    const feed = this.feeds.get(tenantId);
+    if (!feed) return;
+    if (tx > feed.notifiedTx) feed.notifiedTx = tx;
+    feed.wake();
+  }
+
+  /**
+   * The safety net: one query for the heads of every watched session (waking only groups behind),
+   * and a read per tenant feed not read lately.
+   */
+  private poll(): void {
+    const due = Date.now() - this.options.pollMs;
+    for (const g of this.feeds.values()) if (g.lastReadAt < due) g.wake();
+    const groups = [...this.sessions.values()];
+    if (groups.length === 0 || this.polling) return;
+    this.polling = true;
+    this.log
+      .streamHeads(groups.map((g) => ({ tenantId: g.tenantId, sessionId: g.sessionId })))
+      .then((heads) => {
+        for (const g of groups) {
+          const head = heads.get(`${g.tenantId}\u0000${g.sessionId}`);
+          if (head !== undefined && g.isBehind(head)) g.wake();
+        }
+      })
+      .catch(() => undefined)
+      .finally(() => (this.polling = false));
+  }
+
+  private attach<C>(group: WatchGroup<C>, cursor: C, sink: WatchSink, onEmpty: () => void): Watch {
+    const watcher: Watcher<C> = { cursor, paused: false, sink };
+    group.watchers.add(watcher);
+    group.wake();
+    return {
+      resume: () => {
+        if (!watcher.paused) return;
+        watcher.paused = false;
+        group.wake();
+      },
+      close: () => {
+        group.watchers.delete(watcher);
+        if (group.watchers.size === 0) onEmpty();
+      },
+    };
+  }
+}
+
+function safeBigInt(text: string): bigint {
+  try {
+    return BigInt(text);
+  } catch {
+    return 0n;
+  }
+}

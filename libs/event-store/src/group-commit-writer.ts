@@ -1,0 +1,139 @@
+import type { Kysely } from 'kysely';
+import type { Database } from '#ark/database';
+import type { AppendedEvent, ArkEvent, StreamEvent } from './ark-event.js';
+import type { EventLogRepository } from './event-log.repository.js';
+import type { InlineProjector } from './inline-projector.js';
+
+export interface GroupCommitOptions {
+  /** Extra wait to gather appends before a batch starts; 0 batches only what queued meanwhile. */
+  windowMs: number;
+  /** A batch stops taking requests once it holds this many events (one request is never split). */
+  maxBatchEvents: number;
+  /** Queue bound: past it `append` fails fast with WriteQueueFullError. */
+  maxQueuedEvents: number;
+  /** Batches committing at once. */
+  maxInFlight: number;
+}
+
+/** The write queue is full; the caller should retry later (HTTP 503 + Retry-After). */
+export class WriteQueueFullError extends Error {
+  constructor(readonly retryAfterSeconds: number) {
+    super('the write queue is full; retry later');
+    this.name = 'WriteQueueFullError';
+  }
+}
+
+interface PendingAppend {
+  items: readonly StreamEvent[];
+  resolve(results: AppendedEvent[]): void;
+  reject(error: unknown): void;
+}
+
+/**
+ * Group commit: concurrent append calls are gathered into one transaction (one lock round, one
+ * multi-row INSERT, one projector pass, one NOTIFY, one fsync). Each call is atomic: its events all
+ * commit or none do, and a call that fails on its own data is retried alone so it cannot sink the
+ * others it was batched with.
+ */
+export class GroupCommitWriter {
+  private readonly queue: PendingAppend[] = [];
+  private queuedEvents = 0;
+  private inFlight = 0;
+  private timer: NodeJS.Immediate | NodeJS.Timeout | undefined;
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly log: EventLogRepository,
+    private readonly projectors: readonly InlineProjector[],
+    private readonly options: GroupCommitOptions,
+  ) {}
+
+  /** Appends one call's events (any sessions) atomically; resolves once committed. */
+  append(items: readonly StreamEvent[]): Promise<AppendedEvent[]> {
+    if (items.length === 0) return Promise.resolve([]);
+    if (this.queuedEvents + items.length > this.options.maxQueuedEvents && this.queuedEvents > 0) {
+      return Promise.reject(new WriteQueueFullError(1));
+    }
+    return new Promise((resolve, reject) => {
+      this.queue.push({ items, resolve, reject });
+      this.queuedEvents += items.length;
+      this.schedule();
+    });
+  }
+
+  /** Convenience for one session. */
+  appendToSession(tenantId: string, sessionId: string, events: StreamEvent['event'][]): Promise<AppendedEvent[]> {
+    return this.append(events.map((event) => ({ tenantId, sessionId, event })));
+  }
+
+  get queuedEventCount(): number {
+    return this.queuedEvents;
+  }
+
+  /** Resolves when nothing is queued or committing (graceful shutdown). */
+  drain(): Promise<void> {
+    if (this.queue.length === 0 && this.inFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private schedule(): void {
+    if (this.timer || this.inFlight >= this.options.maxInFlight || this.queue.length === 0) return;
+    const run = () => {
+      this.timer = undefined;
+      this.flush();
+    };
+    this.timer = this.options.windowMs > 0 ? setTimeout(run, this.options.windowMs) : setImmediate(run);
+  }
+
+  private flush(): void {
+    while (this.inFlight < this.options.maxInFlight && this.queue.length > 0) {
+      const batch: PendingAppend[] = [];
+      let events = 0;
+      while (this.queue.length > 0 && (batch.length === 0 || events + this.queue[0]!.items.length <= this.options.maxBatchEvents)) {
+        const next = this.queue.shift()!;
+        batch.push(next);
+        events += next.items.length;
+      }
+      this.queuedEvents -= events;
+      this.inFlight++;
+      void this.commit(batch).finally(() => {
+        this.inFlight--;
+        if (this.queue.length > 0) this.schedule();
+        else if (this.inFlight === 0) this.idleWaiters.splice(0).forEach((w) => w());
+      });
+    }
+  }
+
+  private async commit(batch: PendingAppend[]): Promise<void> {
+    try {
+      const results = await this.runTransaction(batch.flatMap((p) => p.items));
+      let offset = 0;
+      for (const pending of batch) {
+        pending.resolve(results.slice(offset, offset + pending.items.length));
+        offset += pending.items.length;
+      }
+    } catch (error) {
+      if (batch.length === 1) {
+        batch[0]!.reject(error);
+        return;
+      }
+      // Find the culprit: each call alone, so the others still commit.
+      await Promise.all(batch.map((pending) => this.runTransaction(pending.items).then(pending.resolve, pending.reject)));
+    }
+  }
+
+  private async runTransaction(items: readonly StreamEvent[]): Promise<AppendedEvent[]> {
+    return this.db.transaction().execute(async (trx) => {
+      const { results, appended } = await this.log.append(trx, items);
+      await this.project(trx, appended);
+      await this.log.notify(trx, appended);
+      return results;
+    });
+  }
+
+  private async project(trx: Parameters<InlineProjector['project']>[0], appended: readonly ArkEvent[]): Promise<void> {
+    if (appended.length === 0) return;
+    for (const projector of this.projectors) await projector.project(trx, appended);
+  }
+}

@@ -1,0 +1,8 @@
+export { EVENT_SOURCES, toArkEventJson, type AppendedEvent, type ArkEvent, type ArkEventJson, type EventSource, type NewArkEvent, type StreamEvent } from './ark-event.js';
+export { EventLogRepository, EVENTS_CHANNEL, type AppendNotification } from './event-log.repository.js';
+export { EventNotificationListener } from './event-notification-listener.js';
+export { EventStoreModule, EventListenerStatus, type EventStoreOptions } from './event-store.module.js';
+export { EventWatchHub, type Watch, type WatchSink } from './event-watch-hub.js';
+export { compareFeedCursors, FEED_START, formatFeedCursor, parseFeedCursor, type FeedCursor } from './feed-cursor.js';
+export { GroupCommitWriter, WriteQueueFullError, type GroupCommitOptions } from './group-commit-writer.js';
+export { INLINE_PROJECTORS, type InlineProjector } from './inline-projector.js';

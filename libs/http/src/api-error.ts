@@ -1,0 +1,56 @@
+import { HttpException, HttpStatus } from '@nestjs/common';
+
+/** Machine-readable error codes of `{error:{code,message,requestId}}`; documented in docs/api.md. */
+export type ApiErrorCode =
+  | 'bad_request'
+  | 'validation_failed'
+  | 'invalid_cursor'
+  | 'unauthorized'
+  | 'forbidden'
+  | 'not_found'
+  | 'method_not_allowed'
+  | 'payload_too_large'
+  | 'unsupported_media_type'
+  | 'rate_limited'
+  | 'unavailable'
+  | 'internal';
+
+export interface ApiErrorBody {
+  error: { code: ApiErrorCode; message: string; requestId: string };
+}
+
+export const DEFAULT_CODES: Record<number, ApiErrorCode> = {
+  400: 'bad_request',
+  401: 'unauthorized',
+  403: 'forbidden',
+  404: 'not_found',
+  405: 'method_not_allowed',
+  413: 'payload_too_large',
+  415: 'unsupported_media_type',
+  429: 'rate_limited',
+  503: 'unavailable',
+};
+
+/** An error the API answers on purpose, with its code; anything else becomes 500 `internal`. */
+export class ApiError extends HttpException {
+  constructor(
+    status: HttpStatus,
+    readonly code: ApiErrorCode,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message, status);
+  }
+
+  static badRequest(message: string, code: ApiErrorCode = 'bad_request'): ApiError {
+    return new ApiError(HttpStatus.BAD_REQUEST, code, message);
+  }
+
+  static notFound(message: string): ApiError {
+    return new ApiError(HttpStatus.NOT_FOUND, 'not_found', message);
+  }
+
+  static unavailable(message: string, retryAfterSeconds: number): ApiError {
+    return new ApiError(HttpStatus.SERVICE_UNAVAILABLE, 'unavailable', message, { 'Retry-After': String(retryAfterSeconds) });
+  }
+}

@@ -1,0 +1,34 @@
+import { ValidationPipe, type ValidationError } from '@nestjs/common';
+import { plainToInstance, type ClassConstructor } from 'class-transformer';
+import { validateSync } from 'class-validator';
+import { ApiError } from './api-error.js';
+
+const VALIDATOR_OPTIONS = { whitelist: true, forbidNonWhitelisted: true, forbidUnknownValues: true } as const;
+
+function describe(errors: ValidationError[], prefix = ''): string[] {
+  return errors.flatMap((e) => {
+    const path = prefix ? `${prefix}.${e.property}` : e.property;
+    const own = Object.values(e.constraints ?? {}).map((m) => (prefix ? `${prefix}.${m}` : m));
+    return [...own, ...describe(e.children ?? [], path)];
+  });
+}
+
+/** The global pipe: DTOs are validated at the edge; unknown fields are an error, not silently dropped. */
+export function apiValidationPipe(): ValidationPipe {
+  return new ValidationPipe({
+    ...VALIDATOR_OPTIONS,
+    transform: true,
+    exceptionFactory: (errors) => ApiError.badRequest(describe(errors).join('; '), 'validation_failed'),
+  });
+}
+
+/** Validates a plain value against a DTO class by hand (for bodies that are one object or an array). */
+export function validateDto<T extends object>(cls: ClassConstructor<T>, value: unknown, label: string): T {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw ApiError.badRequest(`${label} must be a JSON object`, 'validation_failed');
+  }
+  const dto = plainToInstance(cls, value);
+  const errors = validateSync(dto, VALIDATOR_OPTIONS);
+  if (errors.length > 0) throw ApiError.badRequest(describe(errors, label).join('; '), 'validation_failed');
+  return dto;
+}

@@ -1,0 +1,3 @@
+export { ProjectionRebuilder, type RebuildReport } from './projection-rebuilder.js';
+export { inlineProjectors, ProjectionsModule } from './projections.module.js';
+export { SessionsProjector } from './sessions.projector.js';

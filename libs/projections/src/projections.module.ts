@@ -1,0 +1,24 @@
+import { Global, Module } from '@nestjs/common';
+import { DatabaseConnection } from '#ark/database';
+import { INLINE_PROJECTORS, type InlineProjector } from '#ark/event-store';
+import { ProjectionRebuilder } from './projection-rebuilder.js';
+import { SessionsProjector } from './sessions.projector.js';
+
+/** The one place inline projectors are registered; the event store runs them in every append. */
+export function inlineProjectors(): InlineProjector[] {
+  return [new SessionsProjector()];
+}
+
+@Global()
+@Module({
+  providers: [
+    { provide: INLINE_PROJECTORS, useFactory: inlineProjectors },
+    {
+      provide: ProjectionRebuilder,
+      inject: [DatabaseConnection, INLINE_PROJECTORS],
+      useFactory: (c: DatabaseConnection, projectors: InlineProjector[]) => new ProjectionRebuilder(c.db, projectors),
+    },
+  ],
+  exports: [INLINE_PROJECTORS, ProjectionRebuilder],
+})
+export class ProjectionsModule {}

@@ -1,0 +1,1 @@
+export { SseStream, type SseMessage, type SseOptions } from './sse-stream.js';
