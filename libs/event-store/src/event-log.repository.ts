@@ -221,20 +221,20 @@ export class EventLogRepository {
   /** One multi-row INSERT for the whole batch: columns travel as arrays and are unnested server-side. */
   private async insertEvents(trx: Transaction<Database>, fresh: { item: StreamEvent; sequence: number }[]): Promise<ArkEvent[]> {
     const col = <T>(pick: (e: StreamEvent['event']) => T) => fresh.map((f) => pick(f.item.event));
-    const now = new Date().toISOString();
-    const { rows } = await sql<{ sequence: number; global_position: number; transaction_id: string; recorded_at: Date }>`
+    const { rows } = await sql<{ sequence: number; global_position: number; transaction_id: string; time: Date; recorded_at: Date }>`
       INSERT INTO events (tenant_id, session_id, sequence, type, time, query_id, query_name, namespace, user_id,
                           trace_id, span_id, parent_span_id, source, dedupe_key, data)
-      SELECT * FROM unnest(
+      SELECT t, s, seq, type, coalesce(time, now()), q, qn, ns, u, tr, sp, psp, src, dk, d FROM unnest(
         ${fresh.map((f) => f.item.tenantId)}::text[], ${fresh.map((f) => f.item.sessionId)}::text[],
         ${fresh.map((f) => f.sequence)}::bigint[], ${col((e) => e.type)}::text[],
-        ${col((e) => e.time?.toISOString() ?? now)}::timestamptz[],
+        ${col((e) => e.time?.toISOString() ?? null)}::timestamptz[],
         ${col((e) => e.queryId ?? null)}::text[], ${col((e) => e.queryName ?? null)}::text[],
         ${col((e) => e.namespace ?? null)}::text[], ${col((e) => e.userId ?? null)}::text[],
         ${col((e) => e.traceId ?? null)}::text[], ${col((e) => e.spanId ?? null)}::text[],
         ${col((e) => e.parentSpanId ?? null)}::text[], ${col((e) => e.source)}::text[],
         ${col((e) => e.dedupeKey ?? null)}::text[], ${col((e) => JSON.stringify(e.data ?? null))}::jsonb[])
-      RETURNING sequence, global_position, transaction_id::text AS transaction_id, recorded_at`.execute(trx);
+        AS batch(t, s, seq, type, time, q, qn, ns, u, tr, sp, psp, src, dk, d)
+      RETURNING sequence, global_position, transaction_id::text AS transaction_id, time, recorded_at`.execute(trx);
     // INSERT ... SELECT FROM unnest returns rows in input order; checked, since a mismatch would be silent.
     return fresh.map(({ item, sequence }, i) => {
       const e = item.event;
@@ -247,7 +247,7 @@ export class EventLogRepository {
         globalPosition: row.global_position,
         transactionId: row.transaction_id,
         type: e.type,
-        time: e.time ?? new Date(now),
+        time: row.time,
         recordedAt: row.recorded_at,
         queryId: e.queryId ?? null,
         queryName: e.queryName ?? null,

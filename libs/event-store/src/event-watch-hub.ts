@@ -15,7 +15,8 @@ export interface Watch {
   close(): void;
 }
 
-const PAGE_SIZE = 250;
+const MAX_PAGE = 250;
+const MIN_PAGE = 8;
 
 interface Watcher<C> {
   cursor: C;
@@ -32,6 +33,8 @@ abstract class WatchGroup<C> {
   readonly watchers = new Set<Watcher<C>>();
   private reading = false;
   private dirty = false;
+  /** Shrinks while watchers pause mid-page (big events, slow sockets) so re-reads stay small. */
+  private pageSize = MAX_PAGE;
   lastReadAt = 0;
 
   protected abstract read(after: C, limit: number): Promise<ArkEvent[]>;
@@ -69,20 +72,25 @@ abstract class WatchGroup<C> {
       const active = [...this.watchers].filter((w) => !w.paused);
       if (active.length === 0) return;
       const from = active.reduce((min, w) => (this.compare(w.cursor, min) < 0 ? w.cursor : min), active[0]!.cursor);
-      const events = await this.read(from, PAGE_SIZE);
-      for (const w of active) this.deliver(w, events);
-      if (events.length < PAGE_SIZE) return;
+      const limit = this.pageSize;
+      const events = await this.read(from, limit);
+      let consumed = false;
+      for (const w of active) consumed = this.deliver(w, events) || consumed;
+      this.pageSize = consumed ? Math.min(limit * 2, MAX_PAGE) : Math.max(limit >> 1, MIN_PAGE);
+      if (events.length < limit) return;
     }
   }
 
-  private deliver(watcher: Watcher<C>, events: readonly ArkEvent[]): void {
+  /** Hands the watcher what lies past its cursor; true if it took the whole page. */
+  private deliver(watcher: Watcher<C>, events: readonly ArkEvent[]): boolean {
     for (const event of events) {
-      if (watcher.paused || !this.watchers.has(watcher)) return;
+      if (watcher.paused || !this.watchers.has(watcher)) return false;
       const cursor = this.cursorOf(event);
       if (this.compare(cursor, watcher.cursor) <= 0) continue;
       watcher.cursor = cursor;
       if (!watcher.sink.deliver(event)) watcher.paused = true;
     }
+    return !watcher.paused;
   }
 }
 

@@ -25,8 +25,8 @@ export class WriteQueueFullError extends Error {
 
 interface PendingAppend {
   items: readonly StreamEvent[];
-  resolve(results: AppendedEvent[]): void;
-  reject(error: unknown): void;
+  resolve: (results: AppendedEvent[]) => void;
+  reject: (error: unknown) => void;
 }
 
 /**

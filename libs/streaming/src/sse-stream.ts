@@ -7,8 +7,8 @@ export interface SseOptions {
   retryMs: number;
   /** A client that has not drained for this long is disconnected; it resumes from its last id. */
   stallTimeoutMs: number;
-  /** Bytes the socket may hold unsent before the client is disconnected (≤ 1 MiB per client). */
-  maxBufferedBytes: number;
+  /** Unsent bytes at which `send` asks the writer to pause (what a stuck client costs, plus one message). */
+  pauseBufferedBytes: number;
   /** Extra response headers (e.g. X-Request-ID). */
   headers?: Record<string, string>;
 }
@@ -20,10 +20,10 @@ export interface SseMessage {
 }
 
 /**
- * One Server-Sent-Events response. `send` reports whether the socket is still draining; a writer
- * that gets `false` stops producing and waits for `onDrain`, so a slow client costs a socket buffer,
- * not an unbounded queue. A client that stays stuck past the stall timeout, or whose buffer passes
- * the bound, is cut; its `Last-Event-ID` tells it where to resume.
+ * One Server-Sent-Events response. `send` reports whether the writer may go on; a writer that gets
+ * `false` stops producing and waits for `onDrain`, so a slow client costs at most
+ * `pauseBufferedBytes` plus one message, never an unbounded queue. A client that stays stuck past
+ * the stall timeout is cut; its `Last-Event-ID` tells it where to resume.
  */
 export class SseStream {
   private heartbeat: NodeJS.Timeout | undefined;
@@ -62,7 +62,7 @@ export class SseStream {
     return !this.closed;
   }
 
-  /** Writes one message; false when the socket is not draining (stop until `onDrain`). */
+  /** Writes one message; false when the client is behind (stop until `onDrain`). */
   send(message: SseMessage): boolean {
     if (this.closed) return false;
     let frame = '';
@@ -93,13 +93,12 @@ export class SseStream {
   }
 
   private write(frame: string): boolean {
-    const ok = this.res.write(frame);
-    if (this.res.writableLength > this.options.maxBufferedBytes) {
-      this.cut();
-      return false;
-    }
-    if (!ok && !this.stallTimer) this.stallTimer = setTimeout(() => this.cut(), this.options.stallTimeoutMs);
-    return ok;
+    this.res.write(frame);
+    // The pause threshold is above the socket's high-water mark, so the last write returned false
+    // and 'drain' will fire once the client catches up.
+    if (this.res.writableLength < this.options.pauseBufferedBytes) return true;
+    this.stallTimer ??= setTimeout(() => this.cut(), this.options.stallTimeoutMs);
+    return false;
   }
 
   private cut(): void {

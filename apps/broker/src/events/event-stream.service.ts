@@ -40,7 +40,7 @@ export class EventStreamService implements BeforeApplicationShutdown {
       heartbeatMs: this.config.SSE_HEARTBEAT_MS,
       retryMs: this.config.SSE_RETRY_MS,
       stallTimeoutMs: this.config.SSE_STALL_TIMEOUT_MS,
-      maxBufferedBytes: 1024 * 1024,
+      pauseBufferedBytes: 256 * 1024,
     }).open();
     const watch = subscribe({ deliver: (e) => stream.send({ id: idOf(e), data: JSON.stringify(toArkEventJson(e)) }) });
     stream.onDrain(() => watch.resume());

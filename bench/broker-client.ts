@@ -1,0 +1,65 @@
+import { Pool } from 'undici';
+
+/** Generous: a request slower than this is a stall worth counting as an error, not a latency sample. */
+const REQUEST_TIMEOUT_MS = 30_000;
+
+export interface AppendedItem {
+  sessionId: string;
+  sequence: number;
+  duplicate: boolean;
+}
+
+export type AppendOutcome =
+  | { ok: true; items: AppendedItem[] }
+  | { ok: false; status: number; retryAfterSeconds: number | undefined; message: string };
+
+/** One event as `POST /v2/events` takes it. */
+export interface BenchEvent {
+  sessionId: string;
+  type: 'custom.bench';
+  data: unknown;
+}
+
+/** Keep-alive connections to one broker, with paths resolved under its base URL. */
+export class BrokerClient {
+  private readonly pool: Pool;
+  private readonly pathPrefix: string;
+
+  constructor(
+    readonly baseUrl: string,
+    connections: number,
+  ) {
+    const url = new URL(baseUrl);
+    this.pool = new Pool(url.origin, { connections, pipelining: 1 });
+    this.pathPrefix = url.pathname.replace(/\/+$/, '');
+  }
+
+  /** `body` is a serialised event or array of events, so closed-loop workers can reuse one. */
+  async postEvents(body: string): Promise<AppendOutcome> {
+    const response = await this.pool.request({
+      method: 'POST',
+      path: `${this.pathPrefix}/v2/events`,
+      headers: { 'content-type': 'application/json' },
+      body,
+      headersTimeout: REQUEST_TIMEOUT_MS,
+      bodyTimeout: REQUEST_TIMEOUT_MS,
+    });
+    const text = await response.body.text();
+    if (response.statusCode === 201) return { ok: true, items: (JSON.parse(text) as { items: AppendedItem[] }).items };
+    const retryAfter = Number(response.headers['retry-after']);
+    return {
+      ok: false,
+      status: response.statusCode,
+      retryAfterSeconds: Number.isFinite(retryAfter) ? retryAfter : undefined,
+      message: text.slice(0, 300),
+    };
+  }
+
+  close(): Promise<void> {
+    return this.pool.close();
+  }
+}
+
+export function sessionWatchUrl(baseUrl: string, sessionId: string): string {
+  return `${baseUrl}/v2/sessions/${encodeURIComponent(sessionId)}/events?watch=true`;
+}

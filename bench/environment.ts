@@ -1,0 +1,50 @@
+import { execFileSync } from 'node:child_process';
+import { cpus, release, totalmem } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { withClient } from './broker-process.js';
+
+const REPOSITORY_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+export interface Environment {
+  date: string;
+  commit: string;
+  cpus: string;
+  memoryGiB: number;
+  kernel: string;
+  node: string;
+  /** `SELECT version()` of the --database-url server. */
+  postgres: string;
+  command: string;
+}
+
+export async function describeEnvironment(startedAt: Date, databaseUrl: string, argv: readonly string[]): Promise<Environment> {
+  const processors = cpus();
+  return {
+    date: startedAt.toISOString(),
+    commit: currentCommit(),
+    cpus: `${processors.length} × ${processors[0]?.model.trim() ?? 'unknown'}`,
+    memoryGiB: totalmem() / 1024 ** 3,
+    kernel: `Linux ${release()}`,
+    node: process.version,
+    postgres: await withClient(databaseUrl, (client) => client.query<{ version: string }>('SELECT version()')).then(
+      (result) => result.rows[0]?.version ?? 'unknown',
+      (error: Error) => `unknown (${error.message})`,
+    ),
+    command: commandLine(argv),
+  };
+}
+
+function currentCommit(): string {
+  try {
+    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: REPOSITORY_ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** As the user typed it: `npm run bench -- …` when run through npm. */
+function commandLine(argv: readonly string[]): string {
+  const args = argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`));
+  if (process.env.npm_lifecycle_event === 'bench') return ['npm run bench', ...(args.length > 0 ? ['--', ...args] : [])].join(' ');
+  return ['node dist/bench/run.js', ...args].join(' ');
+}

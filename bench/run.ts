@@ -1,0 +1,105 @@
+import { BrokerProcess, createBenchDatabase, type BenchDatabase } from './broker-process.js';
+import { describeEnvironment } from './environment.js';
+import { parseOptions, USAGE, type BenchOptions } from './options.js';
+import { renderSummary, writeReports, type StartedBroker } from './report.js';
+import { progress, runScenario, type ScenarioOutcome, type Target } from './runner.js';
+import type { ScenarioGroup } from './scenario.js';
+import { selectScenarios } from './scenarios.js';
+
+/**
+ * The benchmark harness: starts the broker on a fresh database (unless --url), runs the scenarios
+ * against it (and against --baseline-url), prints the median figures and writes bench/RESULTS.md
+ * and bench/results/<timestamp>.json.
+ */
+async function main(): Promise<number> {
+  const startedAt = new Date();
+  const argv = process.argv.slice(2);
+  let options: BenchOptions;
+  let groups: ScenarioGroup[];
+  try {
+    const parsed = parseOptions(argv, process.env);
+    if (parsed === 'help') {
+      console.log(USAGE);
+      return 0;
+    }
+    options = parsed;
+    groups = selectScenarios(options.only);
+  } catch (error) {
+    if (!(error instanceof Error)) throw error;
+    console.error(`${error.message}\n\n${USAGE}`);
+    return 2;
+  }
+
+  let database: BenchDatabase | undefined;
+  let broker: BrokerProcess | undefined;
+  // Ctrl-C must not leave a broker running or a database behind.
+  const interrupted = () => {
+    progress('interrupted: stopping the broker and dropping its database');
+    void tearDown(broker, database).finally(() => process.exit(130));
+  };
+  process.once('SIGINT', interrupted);
+  try {
+    if (!options.url) {
+      database = await createBenchDatabase(options.databaseUrl, startedAt);
+      progress(`created database ${database.name}; starting the broker`);
+      broker = await BrokerProcess.start(database.url);
+      progress(`broker pid ${broker.pid} ready at ${broker.url}`);
+    }
+    const targets: Target[] = [
+      { name: 'broker', url: options.url ?? broker!.url, ...(broker ? { process: broker } : {}) },
+      ...(options.baselineUrl ? [{ name: 'baseline', url: options.baselineUrl }] : []),
+    ];
+    const environment = await describeEnvironment(startedAt, options.databaseUrl, argv);
+    const plan = { durationMs: options.durationSeconds * 1000, runs: options.runs };
+
+    const outcomes: ScenarioOutcome[] = [];
+    for (const target of targets) {
+      for (const group of groups) {
+        for (const scenario of group.scenarios) outcomes.push(await runScenario(group, scenario, target, plan));
+      }
+    }
+
+    let startedBroker: StartedBroker | undefined;
+    if (broker && database) {
+      const memory = await broker.memory();
+      const exit = await broker.stop();
+      startedBroker = { database: database.name, memory, exit, logLineCount: broker.logLineCount, logTail: broker.logTail };
+    }
+    const report = { environment, options, startedBroker, groups, outcomes };
+    const files = await writeReports(report);
+    console.log(renderSummary(report));
+    progress(`wrote ${files.markdown} and ${files.json}`);
+    return unhealthy(groups, outcomes, startedBroker) ? 1 : 0;
+  } finally {
+    process.off('SIGINT', interrupted);
+    await tearDown(broker, database);
+  }
+}
+
+async function tearDown(broker: BrokerProcess | undefined, database: BenchDatabase | undefined): Promise<void> {
+  await broker?.stop();
+  await database?.drop().catch((error: Error) => progress(`could not drop database ${database.name}: ${error.message}`));
+}
+
+/**
+ * The broker under test failed a scenario or a check (any non-zero error counter): the figures are
+ * then not those of a healthy run. An unclean exit is only warned about: it happens after measuring.
+ */
+function unhealthy(groups: readonly ScenarioGroup[], outcomes: readonly ScenarioOutcome[], startedBroker: StartedBroker | undefined): boolean {
+  const counterKeys = new Set(groups.flatMap((g) => g.metrics.filter((m) => m.aggregate === 'total').map((m) => m.key)));
+  const problems = outcomes
+    .filter((o) => o.target === 'broker')
+    .flatMap((o) => [
+      ...(o.error === undefined ? [] : [`${o.scenario} failed: ${o.error}`]),
+      ...Object.entries(o.aggregate)
+        .filter(([key, value]) => counterKeys.has(key) && value > 0)
+        .map(([key, value]) => `${o.scenario}: ${key} = ${value}`),
+    ]);
+  if (startedBroker && startedBroker.exit.code !== 0) {
+    progress(`warning: after SIGTERM the broker exited with code ${startedBroker.exit.code}, signal ${startedBroker.exit.signal} (a graceful shutdown exits 0)`);
+  }
+  for (const problem of problems) progress(`CHECK FAILED: ${problem}`);
+  return problems.length > 0;
+}
+
+process.exitCode = await main();

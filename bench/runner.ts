@@ -1,0 +1,99 @@
+import { randomBytes } from 'node:crypto';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import type { BrokerProcess } from './broker-process.js';
+import { RUN_METRICS, type Figures, type MetricDefinition, type RunResult, type Scenario, type ScenarioGroup } from './scenario.js';
+import { median, sum } from './stats.js';
+
+/** A first, discarded pass per scenario: JIT, connection pools and PostgreSQL caches warm up. */
+const WARMUP_MS = 1_000;
+const LOOP_DELAY_RESOLUTION_MS = 1;
+
+export interface Target {
+  /** `broker` (under test) or `baseline`. */
+  name: string;
+  url: string;
+  /** Set when the harness started this broker: then its CPU and memory are measured too. */
+  process?: BrokerProcess;
+}
+
+export interface ScenarioOutcome {
+  target: string;
+  group: string;
+  scenario: string;
+  runs: RunResult[];
+  /** Per metric: the median (or, for counters, the total) of the runs. */
+  aggregate: Figures;
+  /** The scenario could not run (e.g. the baseline lacks the route). */
+  error?: string;
+}
+
+export interface RunPlan {
+  durationMs: number;
+  runs: number;
+}
+
+/** Unique per harness invocation, so repeated benchmarks of one long-running broker never share sessions. */
+const INVOCATION_TAG = `bench-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
+
+export async function runScenario(group: ScenarioGroup, scenario: Scenario, target: Target, plan: RunPlan): Promise<ScenarioOutcome> {
+  const outcome: ScenarioOutcome = { target: target.name, group: group.title, scenario: scenario.name, runs: [], aggregate: {} };
+  const prefix = `${INVOCATION_TAG}-${target.name}-${scenario.name}`;
+  try {
+    await scenario.run({ baseUrl: target.url, durationMs: WARMUP_MS, sessionPrefix: `${prefix}-warmup` });
+    for (let run = 1; run <= plan.runs; run++) {
+      const result = await measureRun(scenario, target, { baseUrl: target.url, durationMs: plan.durationMs, sessionPrefix: `${prefix}-r${run}` });
+      outcome.runs.push(result);
+      progress(`${target.name} ${scenario.name} run ${run}/${plan.runs}: ${describeFigures(group.metrics, result.figures)}`);
+    }
+  } catch (error) {
+    outcome.error = (error as Error).message;
+    progress(`${target.name} ${scenario.name} failed: ${outcome.error}`);
+  }
+  outcome.aggregate = aggregateRuns([...group.metrics, ...RUN_METRICS], outcome.runs);
+  return outcome;
+}
+
+/** Runs once, adding what the runner measures around it: broker CPU and memory, the harness's own event-loop delay. */
+async function measureRun(scenario: Scenario, target: Target, context: Parameters<Scenario['run']>[0]): Promise<RunResult> {
+  // The harness shares the CPUs with the broker: a lagging harness loop inflates latencies, so it is reported.
+  const loopDelay = monitorEventLoopDelay({ resolution: LOOP_DELAY_RESOLUTION_MS });
+  loopDelay.enable();
+  const cpuBefore = await target.process?.cpuSeconds();
+  const started = performance.now();
+  const result = await scenario.run(context);
+  const wallSeconds = (performance.now() - started) / 1000;
+  loopDelay.disable();
+  // The histogram records whole sampling intervals: the lag is what exceeds the resolution.
+  const figures: Figures = { ...result.figures, harnessLoopDelayP99Ms: Math.max(loopDelay.percentile(99) / 1e6 - LOOP_DELAY_RESOLUTION_MS, 0) };
+  if (target.process && cpuBefore !== undefined) {
+    figures.brokerCpuPercent = ((await target.process.cpuSeconds()) - cpuBefore) / wallSeconds * 100;
+    figures.brokerRssMiB = (await target.process.memory()).rssMiB;
+  }
+  return { figures, notes: result.notes };
+}
+
+export function aggregateRuns(metrics: readonly MetricDefinition[], runs: readonly RunResult[]): Figures {
+  const aggregate: Figures = {};
+  for (const metric of metrics) {
+    const values = runs.map((r) => r.figures[metric.key]).filter((v): v is number => v !== undefined);
+    if (values.length > 0) aggregate[metric.key] = metric.aggregate === 'total' ? sum(values) : median(values);
+  }
+  return aggregate;
+}
+
+export function formatFigure(metric: MetricDefinition, value: number | undefined): string {
+  if (value === undefined) return '–';
+  if (Number.isNaN(value)) return 'n/a';
+  return value.toLocaleString('en-US', { minimumFractionDigits: metric.decimals, maximumFractionDigits: metric.decimals });
+}
+
+function describeFigures(metrics: readonly MetricDefinition[], figures: Figures): string {
+  return [...metrics, ...RUN_METRICS]
+    .filter((m) => figures[m.key] !== undefined)
+    .map((m) => `${m.label} ${formatFigure(m, figures[m.key])}`)
+    .join(', ');
+}
+
+export function progress(message: string): void {
+  process.stderr.write(`[bench] ${message}\n`);
+}

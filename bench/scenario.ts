@@ -1,0 +1,60 @@
+/** How one figure is named, rounded and combined across runs. */
+export interface MetricDefinition {
+  key: string;
+  label: string;
+  /** Rates and latencies: the median of the runs. Correctness counters: the total, so one bad run shows. */
+  aggregate: 'median' | 'total';
+  decimals: number;
+}
+
+export type Figures = Record<string, number>;
+
+export interface RunResult {
+  figures: Figures;
+  /** Anything odd seen during the run (error answers, gaps), as evidence for the report. */
+  notes: string[];
+}
+
+export interface RunContext {
+  baseUrl: string;
+  durationMs: number;
+  /** Unique per run: session ids start with it, so no two runs (or benchmarks on one broker) share a session. */
+  sessionPrefix: string;
+}
+
+export interface Scenario {
+  name: string;
+  run(context: RunContext): Promise<RunResult>;
+}
+
+/** Scenarios reported in one table: they share their metrics. */
+export interface ScenarioGroup {
+  title: string;
+  description: string;
+  metrics: readonly MetricDefinition[];
+  scenarios: readonly Scenario[];
+}
+
+/** Measured by the runner around every run, whatever the scenario. */
+export const RUN_METRICS: readonly MetricDefinition[] = [
+  { key: 'brokerCpuPercent', label: 'broker CPU %', aggregate: 'median', decimals: 0 },
+  { key: 'brokerRssMiB', label: 'broker RSS MiB', aggregate: 'median', decimals: 0 },
+  { key: 'harnessLoopDelayP99Ms', label: 'harness loop delay p99 ms', aggregate: 'median', decimals: 1 },
+];
+
+const MAX_NOTES_PER_RUN = 10;
+
+/** Collects a run's notes, keeping only the first few so a broken run cannot flood the report. */
+export class RunNotes {
+  private readonly entries: string[] = [];
+  private dropped = 0;
+
+  add(text: string): void {
+    if (this.entries.length < MAX_NOTES_PER_RUN) this.entries.push(text);
+    else this.dropped++;
+  }
+
+  list(): string[] {
+    return this.dropped === 0 ? this.entries : [...this.entries, `… and ${this.dropped} more`];
+  }
+}

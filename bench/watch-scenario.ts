@@ -1,0 +1,207 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { EventSource, type FetchLike } from 'eventsource';
+import { Agent, fetch as undiciFetch } from 'undici';
+import { BrokerClient, sessionWatchUrl, type BenchEvent } from './broker-client.js';
+import { RunNotes, type MetricDefinition, type RunContext, type RunResult, type Scenario } from './scenario.js';
+import { sum, summarizeLatencies } from './stats.js';
+
+const OPEN_TIMEOUT_MS = 15_000;
+/** How long watchers may take, after the last append was answered, to receive everything. */
+const DRAIN_TIMEOUT_MS = 10_000;
+const DRAIN_POLL_MS = 20;
+/** The producer is open-loop; this only stops a stalled broker from piling up requests without bound. */
+const MAX_PRODUCER_IN_FLIGHT = 64;
+
+export const WATCH_METRICS: readonly MetricDefinition[] = [
+  { key: 'appendedPerSecond', label: 'appended/s', aggregate: 'median', decimals: 0 },
+  { key: 'deliveries', label: 'deliveries', aggregate: 'median', decimals: 0 },
+  { key: 'latencyP50Ms', label: 'p50 ms', aggregate: 'median', decimals: 1 },
+  { key: 'latencyP95Ms', label: 'p95 ms', aggregate: 'median', decimals: 1 },
+  { key: 'latencyP99Ms', label: 'p99 ms', aggregate: 'median', decimals: 1 },
+  { key: 'latencyMaxMs', label: 'max ms', aggregate: 'median', decimals: 1 },
+  { key: 'gaps', label: 'gaps (skipped)', aggregate: 'total', decimals: 0 },
+  { key: 'duplicates', label: 'duplicates', aggregate: 'total', decimals: 0 },
+  { key: 'missing', label: 'missing', aggregate: 'total', decimals: 0 },
+  { key: 'reconnects', label: 'reconnects', aggregate: 'total', decimals: 0 },
+  { key: 'producerFailures', label: 'producer failures', aggregate: 'total', decimals: 0 },
+];
+
+/** `shared`: every watcher on one session. `own`: each watcher on its own session, the producer writing to all. */
+export type WatchLayout = 'shared' | 'own';
+
+/**
+ * `watcherCount` SSE watchers; a producer appends `eventsPerSecond` single-event requests, round-robin
+ * over the watched sessions, each stamped with its send time. Latency is receive time minus that
+ * stamp (one process, one clock): producer→reader, an upper bound on commit→client.
+ */
+export function watchScenario(layout: WatchLayout, watcherCount: number, eventsPerSecond: number): Scenario {
+  return {
+    name: layout === 'shared' ? `watch-${watcherCount}-one-session` : `watch-${watcherCount}-own-sessions`,
+    run: (context) => runWatch(context, layout, watcherCount, eventsPerSecond),
+  };
+}
+
+async function runWatch(context: RunContext, layout: WatchLayout, watcherCount: number, eventsPerSecond: number): Promise<RunResult> {
+  const sessions =
+    layout === 'shared'
+      ? [`${context.sessionPrefix}-shared`]
+      : Array.from({ length: watcherCount }, (_, i) => `${context.sessionPrefix}-s${i}`);
+  const notes = new RunNotes();
+  const latenciesMs: number[] = [];
+  // A dedicated connection pool, so that closing it at the end surely ends every stream.
+  const agent = new Agent();
+  const fetchThroughAgent: FetchLike = (url, init) => undiciFetch(url, { ...init, dispatcher: agent });
+  const watchers = Array.from(
+    { length: watcherCount },
+    (_, i) => new SessionWatcher(context.baseUrl, sessions[i % sessions.length]!, fetchThroughAgent, latenciesMs, notes),
+  );
+  const producer = new BrokerClient(context.baseUrl, MAX_PRODUCER_IN_FLIGHT);
+  try {
+    await withTimeout(Promise.all(watchers.map((w) => w.opened)), OPEN_TIMEOUT_MS, 'watchers to connect');
+    const production = await producePaced(producer, sessions, eventsPerSecond, context.durationMs, notes);
+    await waitForDelivery(watchers, production.headBySession);
+    const latency = summarizeLatencies(latenciesMs);
+    return {
+      figures: {
+        appendedPerSecond: production.appended / (context.durationMs / 1000),
+        deliveries: sum(watchers.map((w) => w.delivered)),
+        latencyP50Ms: latency.p50,
+        latencyP95Ms: latency.p95,
+        latencyP99Ms: latency.p99,
+        latencyMaxMs: latency.max,
+        gaps: sum(watchers.map((w) => w.skipped)),
+        duplicates: sum(watchers.map((w) => w.duplicates)),
+        missing: sum(watchers.map((w) => Math.max((production.headBySession.get(w.sessionId) ?? 0) - w.lastSequence, 0))),
+        reconnects: sum(watchers.map((w) => w.reconnects)),
+        producerFailures: production.failures,
+      },
+      notes: notes.list(),
+    };
+  } finally {
+    for (const watcher of watchers) watcher.close();
+    await Promise.all([producer.close(), agent.destroy()]);
+  }
+}
+
+/** One SSE stream of one session, checking that sequences arrive exactly once and in order. */
+class SessionWatcher {
+  delivered = 0;
+  lastSequence = 0;
+  /** Sequences jumped over. */
+  skipped = 0;
+  duplicates = 0;
+  reconnects = 0;
+  readonly opened: Promise<void>;
+  private readonly source: EventSource;
+  private isOpen = false;
+
+  constructor(
+    baseUrl: string,
+    readonly sessionId: string,
+    fetch: FetchLike,
+    private readonly latenciesMs: number[],
+    private readonly notes: RunNotes,
+  ) {
+    this.source = new EventSource(sessionWatchUrl(baseUrl, sessionId), { fetch });
+    this.opened = new Promise((resolve, reject) => {
+      this.source.onopen = () => {
+        this.isOpen = true;
+        resolve();
+      };
+      this.source.onerror = (error) => {
+        if (!this.isOpen) {
+          reject(new Error(`watch of ${sessionId} failed to open: ${error.message ?? `HTTP ${error.code}`}`));
+          return;
+        }
+        // The client reconnects by itself, resuming from Last-Event-ID.
+        this.reconnects++;
+        this.notes.add(`watcher of ${sessionId} lost its stream after sequence ${this.lastSequence}: ${error.message ?? `HTTP ${error.code}`}`);
+      };
+    });
+    this.source.onmessage = (message) => this.receive(message);
+  }
+
+  close(): void {
+    this.source.close();
+  }
+
+  private receive(message: MessageEvent): void {
+    const receivedAt = performance.timeOrigin + performance.now();
+    const sequence = Number(message.lastEventId);
+    if (sequence <= this.lastSequence) {
+      this.duplicates++;
+      this.notes.add(`watcher of ${this.sessionId} got sequence ${sequence} again after ${this.lastSequence}`);
+      return;
+    }
+    if (sequence !== this.lastSequence + 1) {
+      this.skipped += sequence - this.lastSequence - 1;
+      this.notes.add(`watcher of ${this.sessionId} jumped from sequence ${this.lastSequence} to ${sequence}`);
+    }
+    this.lastSequence = sequence;
+    this.delivered++;
+    const event = JSON.parse(message.data as string) as { data?: { sentAt?: unknown } };
+    if (typeof event.data?.sentAt === 'number') this.latenciesMs.push(receivedAt - event.data.sentAt);
+  }
+}
+
+interface Production {
+  appended: number;
+  failures: number;
+  /** The highest sequence acknowledged in each session: what its watchers must reach. */
+  headBySession: Map<string, number>;
+}
+
+/** Sends single-event appends on a fixed schedule (open loop: a slow answer does not delay the next send). */
+async function producePaced(client: BrokerClient, sessions: readonly string[], eventsPerSecond: number, durationMs: number, notes: RunNotes): Promise<Production> {
+  const production: Production = { appended: 0, failures: 0, headBySession: new Map() };
+  const intervalMs = 1000 / eventsPerSecond;
+  const total = Math.round(durationMs / intervalMs);
+  const inFlight = new Set<Promise<void>>();
+  const started = performance.now();
+  for (let index = 0; index < total; index++) {
+    const wait = started + index * intervalMs - performance.now();
+    if (wait > 0) await sleep(wait);
+    while (inFlight.size >= MAX_PRODUCER_IN_FLIGHT) await Promise.race(inFlight);
+    const sessionId = sessions[index % sessions.length]!;
+    const request: Promise<void> = appendStamped(client, sessionId, index, production, notes).finally(() => inFlight.delete(request));
+    inFlight.add(request);
+  }
+  await Promise.all(inFlight);
+  return production;
+}
+
+async function appendStamped(client: BrokerClient, sessionId: string, index: number, production: Production, notes: RunNotes): Promise<void> {
+  const event: BenchEvent = { sessionId, type: 'custom.bench', data: { index, sentAt: performance.timeOrigin + performance.now() } };
+  try {
+    const outcome = await client.postEvents(JSON.stringify(event));
+    if (!outcome.ok) {
+      production.failures++;
+      notes.add(`producer: HTTP ${outcome.status}: ${outcome.message}`);
+      return;
+    }
+    production.appended++;
+    const sequence = outcome.items[0]?.sequence ?? 0;
+    if (sequence > (production.headBySession.get(sessionId) ?? 0)) production.headBySession.set(sessionId, sequence);
+  } catch (error) {
+    production.failures++;
+    notes.add(`producer: request failed: ${(error as Error).message}`);
+  }
+}
+
+async function waitForDelivery(watchers: readonly SessionWatcher[], headBySession: ReadonlyMap<string, number>): Promise<void> {
+  const deadline = performance.now() + DRAIN_TIMEOUT_MS;
+  const caughtUp = () => watchers.every((w) => w.lastSequence >= (headBySession.get(w.sessionId) ?? 0));
+  while (!caughtUp() && performance.now() < deadline) await sleep(DRAIN_POLL_MS);
+}
+
+async function withTimeout<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`)), timeoutMs);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,119 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { Kysely, PostgresDialect } from 'kysely';
+import { createPool, type Database } from '#ark/database';
+import { EventLogRepository } from '#ark/event-store';
+import { RecordingEventSource, sleep } from './support/sse-client.js';
+import { getJson, postJson, startTestBroker, type TestBroker } from './support/test-broker.js';
+
+describe('event log over HTTP', () => {
+  let broker: TestBroker;
+  before(async () => {
+    broker = await startTestBroker();
+  });
+  after(() => broker.close());
+
+  it('gives 50 concurrent writers × 20 events in one session the sequences 1..1000 exactly', async () => {
+    const writers = Array.from({ length: 50 }, async (_, w) => {
+      const sequences: number[] = [];
+      for (let i = 0; i < 20; i++) {
+        const res = await postJson(`${broker.url}/v2/events`, { sessionId: 'contended', type: 'custom.write', data: { w, i } });
+        assert.equal(res.status, 201);
+        sequences.push(res.body.items[0].sequence);
+      }
+      return sequences;
+    });
+    const acknowledged = (await Promise.all(writers)).flat().sort((a, b) => a - b);
+    assert.deepEqual(acknowledged, Array.from({ length: 1000 }, (_, i) => i + 1));
+
+    const { rows } = await broker.sql.query<{ sequence: string }>(
+      "SELECT sequence FROM events WHERE session_id = 'contended' ORDER BY sequence",
+    );
+    assert.deepEqual(rows.map((r) => Number(r.sequence)), Array.from({ length: 1000 }, (_, i) => i + 1));
+    // Each writer's own events keep their order: a later request never gets an earlier sequence.
+    const perWriter = await broker.sql.query<{ w: number; seqs: string[] }>(
+      "SELECT (data->>'w')::int AS w, array_agg(sequence ORDER BY (data->>'i')::int) AS seqs FROM events WHERE session_id = 'contended' GROUP BY 1",
+    );
+    for (const { seqs } of perWriter.rows) {
+      const numbers = seqs.map(Number);
+      assert.deepEqual(numbers, [...numbers].sort((a, b) => a - b));
+    }
+  });
+
+  it('stores a batch posted twice with dedupe keys once, and says which were duplicates', async () => {
+    const batch = Array.from({ length: 5 }, (_, i) => ({ sessionId: 'dedupe', type: 'custom.retry', dedupeKey: `k${i}`, data: { i } }));
+    const first = await postJson(`${broker.url}/v2/events`, batch);
+    const second = await postJson(`${broker.url}/v2/events`, batch);
+    assert.equal(first.status, 201);
+    assert.equal(second.status, 201);
+    assert.deepEqual(first.body.items.map((r: { duplicate: boolean }) => r.duplicate), [false, false, false, false, false]);
+    assert.deepEqual(second.body.items.map((r: { duplicate: boolean }) => r.duplicate), [true, true, true, true, true]);
+    assert.deepEqual(second.body.items.map((r: { sequence: number }) => r.sequence), first.body.items.map((r: { sequence: number }) => r.sequence));
+    // A mixed batch: new keys are appended after the existing ones, repeats inside one batch count once.
+    const mixed = await postJson(`${broker.url}/v2/events`, [
+      { sessionId: 'dedupe', type: 'custom.retry', dedupeKey: 'k4', data: {} },
+      { sessionId: 'dedupe', type: 'custom.retry', dedupeKey: 'k5', data: {} },
+      { sessionId: 'dedupe', type: 'custom.retry', dedupeKey: 'k5', data: {} },
+    ]);
+    assert.deepEqual(
+      mixed.body.items.map((r: { sequence: number; duplicate: boolean }) => [r.sequence, r.duplicate]),
+      [[5, true], [6, false], [6, true]],
+    );
+    const page = await getJson(`${broker.url}/v2/sessions/dedupe/events`);
+    assert.equal(page.body.items.length, 6);
+  });
+
+  it('concurrent duplicates from many clients still store one copy', async () => {
+    const event = { sessionId: 'dedupe-race', type: 'custom.retry', dedupeKey: 'same', data: {} };
+    const answers = await Promise.all(Array.from({ length: 20 }, () => postJson(`${broker.url}/v2/events`, event)));
+    assert.ok(answers.every((a) => a.status === 201));
+    assert.equal(answers.filter((a) => !a.body.items[0].duplicate).length, 1);
+    const { rows } = await broker.sql.query("SELECT count(*)::int AS n FROM events WHERE session_id = 'dedupe-race'");
+    assert.equal(rows[0].n, 1);
+  });
+
+  it('keeps the tenant feed gap-free when a transaction that began first commits last', async () => {
+    const watcher = new RecordingEventSource(`${broker.url}/v2/events?watch=true`);
+    await watcher.opened;
+    await sleep(100);
+
+    // Hold a transaction open after it has taken its global position (it began first, so it has
+    // the lower transaction id), then append through HTTP, which commits at once.
+    const pool = createPool({ connectionString: broker.database.url, max: 1 });
+    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let appended!: () => void;
+    const heldAppended = new Promise<void>((resolve) => (appended = resolve));
+    const held = db.transaction().execute(async (trx) => {
+      await new EventLogRepository(trx).append(trx, [
+        { tenantId: 'default', sessionId: 'slow', event: { type: 'custom.slow', source: 'api', data: {} } },
+      ]);
+      appended();
+      await released;
+    });
+    await heldAppended;
+    const fast = await postJson(`${broker.url}/v2/events`, { sessionId: 'fast', type: 'custom.fast', data: {} });
+    assert.equal(fast.status, 201);
+
+    // The later transaction is committed, but the feed must not run past the open one.
+    await sleep(400);
+    assert.equal(watcher.messages.length, 0, 'nothing is delivered past a transaction still running');
+
+    release();
+    await held;
+    const messages = await watcher.waitFor(2);
+    await sleep(200);
+    assert.deepEqual(messages.map((m) => m.data.type), ['custom.slow', 'custom.fast']);
+    assert.equal(messages.length, 2);
+    // Ids are the resumable tx:pos cursors, increasing.
+    const [a, b] = messages.map((m) => m.id.split(':').map(BigInt));
+    assert.ok(a![0]! < b![0]!);
+
+    // The paged feed gives the same order, and resuming after the first id gives exactly the second.
+    const page = await getJson(`${broker.url}/v2/events?after=${messages[0]!.id}`);
+    assert.deepEqual(page.body.items.map((e: { type: string }) => e.type), ['custom.fast']);
+    watcher.close();
+    await db.destroy();
+  });
+});
