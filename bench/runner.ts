@@ -59,12 +59,18 @@ async function measureRun(scenario: Scenario, target: Target, context: Parameter
   const loopDelay = monitorEventLoopDelay({ resolution: LOOP_DELAY_RESOLUTION_MS });
   loopDelay.enable();
   const cpuBefore = await target.process?.cpuSeconds();
+  const harnessCpuBefore = process.cpuUsage();
   const started = performance.now();
   const result = await scenario.run(context);
   const wallSeconds = (performance.now() - started) / 1000;
+  const harnessCpu = process.cpuUsage(harnessCpuBefore);
   loopDelay.disable();
   // The histogram records whole sampling intervals: the lag is what exceeds the resolution.
-  const figures: Figures = { ...result.figures, harnessLoopDelayP99Ms: Math.max(loopDelay.percentile(99) / 1e6 - LOOP_DELAY_RESOLUTION_MS, 0) };
+  const figures: Figures = {
+    ...result.figures,
+    harnessCpuPercent: (harnessCpu.user + harnessCpu.system) / 1e6 / wallSeconds * 100,
+    harnessLoopDelayP99Ms: Math.max(loopDelay.percentile(99) / 1e6 - LOOP_DELAY_RESOLUTION_MS, 0),
+  };
   if (target.process && cpuBefore !== undefined) {
     figures.brokerCpuPercent = ((await target.process.cpuSeconds()) - cpuBefore) / wallSeconds * 100;
     figures.brokerRssMiB = (await target.process.memory()).rssMiB;

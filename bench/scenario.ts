@@ -39,6 +39,7 @@ export interface ScenarioGroup {
 export const RUN_METRICS: readonly MetricDefinition[] = [
   { key: 'brokerCpuPercent', label: 'broker CPU %', aggregate: 'median', decimals: 0 },
   { key: 'brokerRssMiB', label: 'broker RSS MiB', aggregate: 'median', decimals: 0 },
+  { key: 'harnessCpuPercent', label: 'harness CPU %', aggregate: 'median', decimals: 0 },
   { key: 'harnessLoopDelayP99Ms', label: 'harness loop delay p99 ms', aggregate: 'median', decimals: 1 },
 ];
 

@@ -7,7 +7,7 @@ import type { BrokerConfig } from '#ark/config';
 import { createPool, migrate, startEmbeddedPostgres, type EmbeddedPostgresHandle } from '#ark/database';
 import { apiValidationPipe, requestIdFor } from '#ark/http';
 import { AppModule } from './app.module.js';
-import { WriteQueueFullInterceptor } from './write-queue-full.interceptor.js';
+import { EventStoreErrorsInterceptor } from './event-store-errors.interceptor.js';
 
 const LOG_LEVELS: Record<string, LogLevel[]> = {
   silent: [],
@@ -61,7 +61,7 @@ export async function createBrokerApp(config: BrokerConfig, databaseUrl: string)
     done();
   });
   app.useGlobalPipes(apiValidationPipe());
-  app.useGlobalInterceptors(new WriteQueueFullInterceptor());
+  app.useGlobalInterceptors(new EventStoreErrorsInterceptor());
 
   const document = SwaggerModule.createDocument(
     app,

@@ -23,6 +23,20 @@ export class WriteQueueFullError extends Error {
   }
 }
 
+/** PostgreSQL refused the call's own data (e.g. a \u0000 in JSON): the caller's fault, nothing stored. */
+export class UnstorableEventsError extends Error {
+  constructor(readonly reason: string) {
+    super(`the events cannot be stored: ${reason}`);
+    this.name = 'UnstorableEventsError';
+  }
+}
+
+/** SQLSTATE class 22 is "data exception": bad values, not a broken database. */
+function asCallerError(error: unknown): unknown {
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'string' && code.startsWith('22') ? new UnstorableEventsError((error as Error).message) : error;
+}
+
 interface PendingAppend {
   items: readonly StreamEvent[];
   resolve: (results: AppendedEvent[]) => void;
@@ -115,11 +129,13 @@ export class GroupCommitWriter {
       }
     } catch (error) {
       if (batch.length === 1) {
-        batch[0]!.reject(error);
+        batch[0]!.reject(asCallerError(error));
         return;
       }
       // Find the culprit: each call alone, so the others still commit.
-      await Promise.all(batch.map((pending) => this.runTransaction(pending.items).then(pending.resolve, pending.reject)));
+      await Promise.all(
+        batch.map((pending) => this.runTransaction(pending.items).then(pending.resolve, (e: unknown) => pending.reject(asCallerError(e)))),
+      );
     }
   }
 

@@ -1,0 +1,140 @@
+import assert from 'node:assert/strict';
+import { gzipSync } from 'node:zlib';
+import { after, before, describe, it } from 'node:test';
+import { getJson, postJson, startTestBroker, type TestBroker } from './support/test-broker.js';
+
+function assertError(res: { status: number; body: any; headers: Headers }, status: number, code: string): void {
+  assert.equal(res.status, status, JSON.stringify(res.body));
+  assert.equal(res.body?.error?.code, code, JSON.stringify(res.body));
+  assert.equal(typeof res.body.error.message, 'string');
+  assert.ok(res.body.error.message.length > 0);
+  assert.equal(res.body.error.requestId, res.headers.get('x-request-id'));
+  assert.equal(Object.keys(res.body).length, 1);
+}
+
+describe('v2 API', () => {
+  let broker: TestBroker;
+  before(async () => {
+    broker = await startTestBroker({ BODY_LIMIT_BYTES: String(256 * 1024) });
+  });
+  after(() => broker.close());
+
+  it('echoes a caller X-Request-ID, or makes one', async () => {
+    const given = await getJson(`${broker.url}/health`, { 'x-request-id': 'abc-123' });
+    assert.equal(given.headers.get('x-request-id'), 'abc-123');
+    const made = await getJson(`${broker.url}/health`);
+    assert.match(made.headers.get('x-request-id') ?? '', /^[0-9a-f-]{36}$/);
+    const hostile = await getJson(`${broker.url}/health`, { 'x-request-id': 'x'.repeat(500) });
+    assert.notEqual(hostile.headers.get('x-request-id'), 'x'.repeat(500));
+  });
+
+  it('answers health, readiness and the OpenAPI document', async () => {
+    assert.deepEqual((await getJson(`${broker.url}/health`)).body, { status: 'ok' });
+    const ready = await getJson(`${broker.url}/readyz`);
+    assert.equal(ready.status, 200);
+    assert.equal(ready.body.details.database.status, 'up');
+    assert.equal(ready.body.details.listener.status, 'up');
+    const openapi = await getJson(`${broker.url}/openapi.json`);
+    assert.equal(openapi.status, 200);
+    assert.ok(openapi.body.paths['/v2/events']);
+    assert.ok(openapi.body.paths['/v2/sessions/{sessionId}/events']);
+    const ui = await fetch(`${broker.url}/api-docs`);
+    assert.equal(ui.status, 200);
+    assert.match(await ui.text(), /swagger/i);
+  });
+
+  it('appends one object or an array, and pages a session with types, after and limit', async () => {
+    const one = await postJson(`${broker.url}/v2/events`, { sessionId: 'paged', type: 'custom.a', data: { i: 0 }, time: '2026-01-02T03:04:05.678Z' });
+    assert.equal(one.status, 201);
+    assert.deepEqual(one.body, { items: [{ sessionId: 'paged', sequence: 1, duplicate: false }] });
+    const many = await postJson(
+      `${broker.url}/v2/events`,
+      Array.from({ length: 9 }, (_, i) => ({ sessionId: 'paged', type: i % 2 ? 'custom.b' : 'custom.a', data: { i: i + 1 }, queryId: 'q1' })),
+    );
+    assert.deepEqual(many.body.items.map((r: { sequence: number }) => r.sequence), [2, 3, 4, 5, 6, 7, 8, 9, 10]);
+
+    const first = await getJson(`${broker.url}/v2/sessions/paged/events?limit=4`);
+    assert.deepEqual(first.body.items.map((e: { sequence: number }) => e.sequence), [1, 2, 3, 4]);
+    assert.equal(first.body.hasMore, true);
+    assert.equal(first.body.nextCursor, '4');
+    assert.equal(first.body.items[0].time, '2026-01-02T03:04:05.678Z');
+    assert.equal(first.body.items[0].source, 'api');
+    assert.equal(first.body.items[1].queryId, 'q1');
+    const rest = await getJson(`${broker.url}/v2/sessions/paged/events?after=${first.body.nextCursor}&limit=100`);
+    assert.deepEqual(rest.body.items.map((e: { sequence: number }) => e.sequence), [5, 6, 7, 8, 9, 10]);
+    assert.equal(rest.body.hasMore, false);
+    assert.equal(rest.body.nextCursor, null);
+    const onlyB = await getJson(`${broker.url}/v2/sessions/paged/events?types=custom.b`);
+    assert.deepEqual(onlyB.body.items.map((e: { data: { i: number } }) => e.data.i), [2, 4, 6, 8]);
+
+    const feed = await getJson(`${broker.url}/v2/events?limit=3`);
+    assert.equal(feed.body.items.length, 3);
+    assert.equal(feed.body.hasMore, true);
+    assert.match(feed.body.nextCursor, /^\d+:\d+$/);
+  });
+
+  it('rejects malformed JSON with 400 and the error body', async () => {
+    assertError(await postJson(`${broker.url}/v2/events`, '{"sessionId": "x", '), 400, 'bad_request');
+    assertError(await postJson(`${broker.url}/v2/events`, ''), 400, 'bad_request');
+  });
+
+  it('rejects unknown fields, missing fields and bad values with 400 validation_failed', async () => {
+    assertError(await postJson(`${broker.url}/v2/events`, { sessionId: 's', type: 'custom.a', data: {}, extra: 1 }), 400, 'validation_failed');
+    assertError(await postJson(`${broker.url}/v2/events`, { sessionId: 's', type: 'custom.a' }), 400, 'validation_failed');
+    assertError(await postJson(`${broker.url}/v2/events`, { sessionId: 's', type: 'Not A Type', data: {} }), 400, 'validation_failed');
+    assertError(await postJson(`${broker.url}/v2/events`, { sessionId: 's', type: 'custom.a', data: {}, time: 'yesterday' }), 400, 'validation_failed');
+    assertError(await postJson(`${broker.url}/v2/events`, []), 400, 'validation_failed');
+    assertError(await postJson(`${broker.url}/v2/events`, [1, 2]), 400, 'validation_failed');
+    const partlyBad = await postJson(`${broker.url}/v2/events`, [
+      { sessionId: 'atomic', type: 'custom.a', data: {} },
+      { sessionId: 'atomic', type: 'custom.a' },
+    ]);
+    assertError(partlyBad, 400, 'validation_failed');
+    assert.match(partlyBad.body.error.message, /\[1\]\.data/);
+    assert.equal((await getJson(`${broker.url}/v2/sessions/atomic/events`)).status, 404, 'nothing of a rejected request is stored');
+    assertError(await getJson(`${broker.url}/v2/sessions/paged/events?limit=1001`), 400, 'validation_failed');
+    assertError(await getJson(`${broker.url}/v2/sessions/paged/events?bogus=1`), 400, 'validation_failed');
+  });
+
+  it('answers 413 for an oversize body and 415 for another content type', async () => {
+    const big = { sessionId: 's', type: 'custom.a', data: 'x'.repeat(300 * 1024) };
+    assertError(await postJson(`${broker.url}/v2/events`, big), 413, 'payload_too_large');
+    const res = await fetch(`${broker.url}/v2/events`, { method: 'POST', headers: { 'content-type': 'application/xml' }, body: '<a/>' });
+    assertError({ status: res.status, body: await res.json(), headers: res.headers }, 415, 'unsupported_media_type');
+  });
+
+  it('answers 400 invalid_cursor for bad cursors on pages and watches', async () => {
+    assertError(await getJson(`${broker.url}/v2/events?after=nope`), 400, 'invalid_cursor');
+    assertError(await getJson(`${broker.url}/v2/events?watch=true&cursor=12`), 400, 'invalid_cursor');
+    assertError(await getJson(`${broker.url}/v2/events?watch=true`, { 'last-event-id': '1:x' }), 400, 'invalid_cursor');
+    assertError(await getJson(`${broker.url}/v2/sessions/paged/events?watch=true`, { 'last-event-id': 'abc' }), 400, 'invalid_cursor');
+    assertError(await getJson(`${broker.url}/v2/sessions/paged/events?after=-1`), 400, 'validation_failed');
+  });
+
+  it('answers 404 with the error body for unknown sessions and routes', async () => {
+    assertError(await getJson(`${broker.url}/v2/sessions/never-seen/events`), 404, 'not_found');
+    assertError(await getJson(`${broker.url}/v2/nothing-here`), 404, 'not_found');
+  });
+
+  it('stores nothing and keeps serving when a payload cannot be stored, without hurting batch-mates', async () => {
+    // PostgreSQL jsonb rejects \u0000: this request fails on its own data inside a shared batch.
+    const results = await Promise.all([
+      postJson(`${broker.url}/v2/events`, { sessionId: 'nul', type: 'custom.a', data: { s: 'a\u0000b' } }),
+      ...Array.from({ length: 10 }, (_, i) => postJson(`${broker.url}/v2/events`, { sessionId: 'nul-mates', type: 'custom.a', data: { i } })),
+    ]);
+    assertError(results[0]!, 400, 'bad_request');
+    assert.match(results[0]!.body.error.message, /cannot be stored/);
+    assert.ok(results.slice(1).every((r) => r.status === 201));
+    const mates = await getJson(`${broker.url}/v2/sessions/nul-mates/events`);
+    assert.equal(mates.body.items.length, 10);
+  });
+
+  it('does not accept a gzip body it cannot read as JSON', async () => {
+    const res = await fetch(`${broker.url}/v2/events`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' },
+      body: gzipSync(JSON.stringify({ sessionId: 's', type: 'custom.a', data: {} })),
+    });
+    assert.ok(res.status === 400 || res.status === 415, `answered ${res.status}`);
+  });
+});

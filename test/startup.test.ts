@@ -1,0 +1,119 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { createPool, migrate } from '#ark/database';
+import { InvalidConfigError, loadBrokerConfig } from '#ark/config';
+import { CLI, runCli } from './support/cli.js';
+import { createTestDatabase } from './support/test-database.js';
+import { getJson, postJson } from './support/test-broker.js';
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = net.createServer().listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+async function waitReady(url: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    try {
+      if ((await fetch(`${url}/readyz`)).status === 200) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`${url} not ready in ${timeoutMs} ms`);
+}
+
+describe('configuration', () => {
+  it('names every bad value in one clear error', () => {
+    assert.throws(
+      () => loadBrokerConfig({ PORT: 'eighty', DATABASE_URL: 'mysql://x', APPEND_MAX_IN_FLIGHT: '0', AUTH_MODE: 'magic' }),
+      (error: unknown) => {
+        assert.ok(error instanceof InvalidConfigError);
+        assert.equal(error.problems.length, 4);
+        assert.match(error.message, /PORT="eighty": .*integer/);
+        assert.match(error.message, /DATABASE_URL="mysql:\/\/x": must be a postgres/);
+        assert.match(error.message, /APPEND_MAX_IN_FLIGHT="0"/);
+        assert.match(error.message, /AUTH_MODE="magic"/);
+        return true;
+      },
+    );
+    const defaults = loadBrokerConfig({});
+    assert.equal(defaults.PORT, 8080);
+    assert.equal(defaults.DATABASE_URL, undefined);
+    assert.equal(loadBrokerConfig({ PORT: '9000', MIGRATE_ON_START: 'false' }).MIGRATE_ON_START, false);
+  });
+
+  it('`serve` exits non-zero with the message when configuration is bad', async () => {
+    const result = await runCli(['serve'], { PORT: '-1', DATABASE_URL: 'postgres://127.0.0.1:1/none' });
+    assert.equal(result.code, 1);
+    assert.match(result.stdout + result.stderr, /Invalid configuration:[\s\S]*PORT="-1"/);
+  });
+});
+
+describe('migrations', () => {
+  it('replicas migrating at once apply each migration exactly once', async () => {
+    const database = await createTestDatabase();
+    const pools = Array.from({ length: 4 }, () => createPool({ connectionString: database.url, max: 1 }));
+    try {
+      const reports = await Promise.all(pools.map((pool) => migrate(pool)));
+      const applied = reports.flatMap((r) => r.applied).sort();
+      assert.deepEqual(applied, ['0001_event_log', '0002_sessions_projection']);
+      const { rows } = await pools[0]!.query('SELECT version FROM schema_migrations ORDER BY version');
+      assert.deepEqual(rows.map((r: { version: string }) => r.version), ['0001', '0002']);
+      const again = await runCli(['migrate'], { DATABASE_URL: database.url });
+      assert.equal(again.code, 0, again.stderr);
+      assert.match(again.stdout, /nothing to apply/);
+    } finally {
+      await Promise.all(pools.map((p) => p.end()));
+      await database.drop();
+    }
+  });
+});
+
+describe('`ark-broker serve` with no DATABASE_URL', () => {
+  it('starts embedded PostgreSQL, serves, and keeps the data across a restart', async () => {
+    const scratch = await mkdtemp(path.join(os.tmpdir(), 'ark-broker-serve-'));
+    await chmod(scratch, 0o755);
+    const port = await freePort();
+    const env = {
+      ...process.env,
+      DATABASE_URL: '',
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      EMBEDDED_PG_DIR: path.join(scratch, 'postgres'),
+      EMBEDDED_PG_PORT: String(await freePort()),
+      LOG_LEVEL: 'warn',
+    };
+    const url = `http://127.0.0.1:${port}`;
+    const start = () => spawn(process.execPath, [CLI, 'serve'], { env, stdio: 'ignore' });
+    const stop = (child: ReturnType<typeof start>) =>
+      new Promise<number | null>((resolve) => {
+        child.once('exit', (code) => resolve(code));
+        child.kill('SIGTERM');
+      });
+    try {
+      let broker = start();
+      await waitReady(url, 90_000);
+      assert.equal((await postJson(`${url}/v2/events`, { sessionId: 'kept', type: 'custom.a', data: { n: 1 } })).status, 201);
+      assert.equal(await stop(broker), 0, 'clean exit on SIGTERM');
+
+      broker = start();
+      await waitReady(url, 60_000);
+      const page = await getJson(`${url}/v2/sessions/kept/events`);
+      assert.deepEqual(page.body.items.map((e: { data: { n: number } }) => e.data.n), [1]);
+      assert.equal(await stop(broker), 0);
+    } finally {
+      await rm(scratch, { recursive: true, force: true });
+    }
+  });
+});
