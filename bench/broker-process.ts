@@ -10,8 +10,8 @@ const BROKER_MAIN = fileURLToPath(new URL('../apps/broker/src/main.js', import.m
 const READY_TIMEOUT_MS = 60_000;
 const STOP_TIMEOUT_MS = 15_000;
 const LOG_TAIL_LINES = 100;
-/** USER_HZ, the unit of /proc/<pid>/stat CPU times, is 100 on every Linux ABI Node runs on. */
-const CLOCK_TICKS_PER_SECOND = 100;
+/** USER_HZ, the unit of CPU times in /proc, is 100 on every Linux ABI Node runs on. */
+export const CLOCK_TICKS_PER_SECOND = 100;
 
 export interface BenchDatabase {
   name: string;

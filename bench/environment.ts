@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { cpus, release, totalmem } from 'node:os';
+import { cpus, loadavg, release, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { withClient } from './broker-process.js';
 
@@ -11,6 +11,8 @@ export interface Environment {
   cpus: string;
   memoryGiB: number;
   kernel: string;
+  /** 1, 5 and 15 minute load averages when the benchmark started: high means it did not have the machine to itself. */
+  loadAverage: number[];
   node: string;
   /** `SELECT version()` of the --database-url server. */
   postgres: string;
@@ -25,6 +27,7 @@ export async function describeEnvironment(startedAt: Date, databaseUrl: string, 
     cpus: `${processors.length} × ${processors[0]?.model.trim() ?? 'unknown'}`,
     memoryGiB: totalmem() / 1024 ** 3,
     kernel: `Linux ${release()}`,
+    loadAverage: loadavg(),
     node: process.version,
     postgres: await withClient(databaseUrl, (client) => client.query<{ version: string }>('SELECT version()')).then(
       (result) => result.rows[0]?.version ?? 'unknown',

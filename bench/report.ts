@@ -50,7 +50,7 @@ function renderResultsMarkdown(report: BenchReport): string {
     '',
     `- Date: ${env.date}`,
     `- Commit: ${env.commit}`,
-    `- Machine: ${env.cpus}, ${env.memoryGiB.toFixed(1)} GiB RAM, ${env.kernel}`,
+    `- Machine: ${env.cpus}, ${env.memoryGiB.toFixed(1)} GiB RAM, ${env.kernel}; load average at start ${env.loadAverage.map((l) => l.toFixed(2)).join(' / ')}`,
     `- Node: ${env.node}`,
     `- PostgreSQL: ${env.postgres}`,
     `- Command: \`${env.command}\``,
@@ -62,7 +62,7 @@ function renderResultsMarkdown(report: BenchReport): string {
     ...(options.baselineUrl ? [`- Baseline: ${options.baselineUrl}`] : []),
     `- Method: per scenario a 1 s warm-up (discarded), then ${options.runs} run(s) of ${options.durationSeconds} s. Each figure is the median ` +
       'of the runs, except the error counters, which are totals over the runs. Per-run values follow in parentheses. The harness, ' +
-      'the broker and PostgreSQL share the machine.',
+      'the broker and PostgreSQL share the machine; CPU %: 100 is one core busy, machine CPU % counts every process on all cores.',
     '',
   ];
   for (const group of report.groups) {

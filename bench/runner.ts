@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import type { BrokerProcess } from './broker-process.js';
+import { CLOCK_TICKS_PER_SECOND, type BrokerProcess } from './broker-process.js';
 import { RUN_METRICS, type Figures, type MetricDefinition, type RunResult, type Scenario, type ScenarioGroup } from './scenario.js';
 import { median, sum } from './stats.js';
 
@@ -59,16 +60,19 @@ async function measureRun(scenario: Scenario, target: Target, context: Parameter
   const loopDelay = monitorEventLoopDelay({ resolution: LOOP_DELAY_RESOLUTION_MS });
   loopDelay.enable();
   const cpuBefore = await target.process?.cpuSeconds();
+  const machineBusyBefore = await machineBusySeconds();
   const harnessCpuBefore = process.cpuUsage();
   const started = performance.now();
   const result = await scenario.run(context);
   const wallSeconds = (performance.now() - started) / 1000;
   const harnessCpu = process.cpuUsage(harnessCpuBefore);
+  const machineBusy = (await machineBusySeconds()) - machineBusyBefore;
   loopDelay.disable();
   // The histogram records whole sampling intervals: the lag is what exceeds the resolution.
   const figures: Figures = {
     ...result.figures,
     harnessCpuPercent: (harnessCpu.user + harnessCpu.system) / 1e6 / wallSeconds * 100,
+    machineCpuPercent: machineBusy / wallSeconds * 100,
     harnessLoopDelayP99Ms: Math.max(loopDelay.percentile(99) / 1e6 - LOOP_DELAY_RESOLUTION_MS, 0),
   };
   if (target.process && cpuBefore !== undefined) {
@@ -76,6 +80,16 @@ async function measureRun(scenario: Scenario, target: Target, context: Parameter
     figures.brokerRssMiB = (await target.process.memory()).rssMiB;
   }
   return { figures, notes: result.notes };
+}
+
+/**
+ * CPU time all cores spent on anything but idling and waiting for I/O, from /proc/stat. Beyond
+ * broker + harness + PostgreSQL it shows whether something else competed for the machine.
+ */
+async function machineBusySeconds(): Promise<number> {
+  const stat = await readFile('/proc/stat', 'utf8');
+  const [, user, nice, system, , , irq, softirq, steal] = stat.slice(0, stat.indexOf('\n')).trim().split(/\s+/).map(Number);
+  return ((user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (softirq ?? 0) + (steal ?? 0)) / CLOCK_TICKS_PER_SECOND;
 }
 
 export function aggregateRuns(metrics: readonly MetricDefinition[], runs: readonly RunResult[]): Figures {

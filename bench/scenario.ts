@@ -35,11 +35,12 @@ export interface ScenarioGroup {
   scenarios: readonly Scenario[];
 }
 
-/** Measured by the runner around every run, whatever the scenario. */
+/** Measured by the runner around every run, whatever the scenario. CPU %: 100 is one core busy. */
 export const RUN_METRICS: readonly MetricDefinition[] = [
   { key: 'brokerCpuPercent', label: 'broker CPU %', aggregate: 'median', decimals: 0 },
   { key: 'brokerRssMiB', label: 'broker RSS MiB', aggregate: 'median', decimals: 0 },
   { key: 'harnessCpuPercent', label: 'harness CPU %', aggregate: 'median', decimals: 0 },
+  { key: 'machineCpuPercent', label: 'machine CPU %', aggregate: 'median', decimals: 0 },
   { key: 'harnessLoopDelayP99Ms', label: 'harness loop delay p99 ms', aggregate: 'median', decimals: 1 },
 ];
 

@@ -14,6 +14,8 @@ const MAX_PRODUCER_IN_FLIGHT = 64;
 
 export const WATCH_METRICS: readonly MetricDefinition[] = [
   { key: 'appendedPerSecond', label: 'appended/s', aggregate: 'median', decimals: 0 },
+  { key: 'appendP50Ms', label: 'append p50 ms', aggregate: 'median', decimals: 1 },
+  { key: 'appendP99Ms', label: 'append p99 ms', aggregate: 'median', decimals: 1 },
   { key: 'deliveries', label: 'deliveries', aggregate: 'median', decimals: 0 },
   { key: 'latencyP50Ms', label: 'p50 ms', aggregate: 'median', decimals: 1 },
   { key: 'latencyP95Ms', label: 'p95 ms', aggregate: 'median', decimals: 1 },
@@ -61,9 +63,12 @@ async function runWatch(context: RunContext, layout: WatchLayout, watcherCount: 
     const production = await producePaced(producer, sessions, eventsPerSecond, context.durationMs, notes);
     await waitForDelivery(watchers, production.headBySession);
     const latency = summarizeLatencies(latenciesMs);
+    const appendLatency = summarizeLatencies(production.latenciesMs);
     return {
       figures: {
         appendedPerSecond: production.appended / (context.durationMs / 1000),
+        appendP50Ms: appendLatency.p50,
+        appendP99Ms: appendLatency.p99,
         deliveries: sum(watchers.map((w) => w.delivered)),
         latencyP50Ms: latency.p50,
         latencyP95Ms: latency.p95,
@@ -147,13 +152,15 @@ class SessionWatcher {
 interface Production {
   appended: number;
   failures: number;
+  /** Send → 201 of each acknowledged append: the part of the delivery latency spent before the commit was confirmed. */
+  latenciesMs: number[];
   /** The highest sequence acknowledged in each session: what its watchers must reach. */
   headBySession: Map<string, number>;
 }
 
 /** Sends single-event appends on a fixed schedule (open loop: a slow answer does not delay the next send). */
 async function producePaced(client: BrokerClient, sessions: readonly string[], eventsPerSecond: number, durationMs: number, notes: RunNotes): Promise<Production> {
-  const production: Production = { appended: 0, failures: 0, headBySession: new Map() };
+  const production: Production = { appended: 0, failures: 0, latenciesMs: [], headBySession: new Map() };
   const intervalMs = 1000 / eventsPerSecond;
   const total = Math.round(durationMs / intervalMs);
   const inFlight = new Set<Promise<void>>();
@@ -171,7 +178,8 @@ async function producePaced(client: BrokerClient, sessions: readonly string[], e
 }
 
 async function appendStamped(client: BrokerClient, sessionId: string, index: number, production: Production, notes: RunNotes): Promise<void> {
-  const event: BenchEvent = { sessionId, type: 'custom.bench', data: { index, sentAt: performance.timeOrigin + performance.now() } };
+  const sentAt = performance.timeOrigin + performance.now();
+  const event: BenchEvent = { sessionId, type: 'custom.bench', data: { index, sentAt } };
   try {
     const outcome = await client.postEvents(JSON.stringify(event));
     if (!outcome.ok) {
@@ -180,6 +188,7 @@ async function appendStamped(client: BrokerClient, sessionId: string, index: num
       return;
     }
     production.appended++;
+    production.latenciesMs.push(performance.timeOrigin + performance.now() - sentAt);
     const sequence = outcome.items[0]?.sequence ?? 0;
     if (sequence > (production.headBySession.get(sessionId) ?? 0)) production.headBySession.set(sessionId, sequence);
   } catch (error) {
