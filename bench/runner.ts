@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { CLOCK_TICKS_PER_SECOND, type BrokerProcess } from './broker-process.js';
-import { RUN_METRICS, type Figures, type MetricDefinition, type RunResult, type Scenario, type ScenarioGroup } from './scenario.js';
+import { RUN_METRICS, type Figures, type MetricDefinition, type RunContext, type RunResult, type Scenario, type ScenarioGroup } from './scenario.js';
 import { median, sum } from './stats.js';
 
 /** A first, discarded pass per scenario: JIT, connection pools and PostgreSQL caches warm up. */
@@ -55,7 +55,7 @@ export async function runScenario(group: ScenarioGroup, scenario: Scenario, targ
 }
 
 /** Runs once, adding what the runner measures around it: broker CPU and memory, the harness's own event-loop delay. */
-async function measureRun(scenario: Scenario, target: Target, context: Parameters<Scenario['run']>[0]): Promise<RunResult> {
+async function measureRun(scenario: Scenario, target: Target, context: RunContext): Promise<RunResult> {
   // The harness shares the CPUs with the broker: a lagging harness loop inflates latencies, so it is reported.
   const loopDelay = monitorEventLoopDelay({ resolution: LOOP_DELAY_RESOLUTION_MS });
   loopDelay.enable();

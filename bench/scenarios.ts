@@ -22,7 +22,8 @@ export const SCENARIO_GROUPS: readonly ScenarioGroup[] = [
       `${PRODUCER_EVENTS_PER_SECOND} single-event appends/s for the run, round-robin over the watched sessions: ` +
       '`one-session`: all watchers on one session (each receives every event); `own-sessions`: each watcher on its own session ' +
       `(each receives ${PRODUCER_EVENTS_PER_SECOND / WATCHERS}/s). Latency: the producer's send time, carried in the event's data, ` +
-      "to the watcher's receive time, one process and clock: producer→reader, an upper bound on commit→client. After the last " +
+      "to the watcher's receive time, one process and clock: producer→reader, an upper bound on commit→client; `append p50/p99` is " +
+      "the producer's send → 201, the part of it spent before the commit was confirmed. After the last " +
       'append is answered the watchers get up to 10 s to catch up; each checks by sequence that it got every event once, in order.',
     metrics: WATCH_METRICS,
     scenarios: [watchScenario('shared', WATCHERS, PRODUCER_EVENTS_PER_SECOND), watchScenario('own', WATCHERS, PRODUCER_EVENTS_PER_SECOND)],

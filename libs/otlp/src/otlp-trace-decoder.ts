@@ -37,7 +37,7 @@ export class OtlpTraceDecoder {
   fromProtobuf(body: Uint8Array): DecodedTraces {
     let message: Json;
     try {
-      message = RequestType.decode(body) as unknown as Json;
+      message = RequestType.decode(body);
     } catch (error) {
       throw new OtlpDecodeError(`malformed OTLP protobuf: ${(error as Error).message}`);
     }
@@ -121,7 +121,7 @@ export class OtlpTraceDecoder {
     if (depth > this.limits.maxDepth) return '[truncated: nested too deep]';
     const v = obj(raw);
     const s = pick(v, 'stringValue', 'string_value');
-    if (s !== undefined) return this.text(String(s));
+    if (s !== undefined) return this.text(scalarText(s));
     const b = pick(v, 'boolValue', 'bool_value');
     if (b !== undefined) return b === true || b === 'true';
     const i = pick(v, 'intValue', 'int_value');
@@ -133,7 +133,7 @@ export class OtlpTraceDecoder {
     const kvl = pick(v, 'kvlistValue', 'kvlist_value');
     if (kvl !== undefined) return this.attributes(list(pick(obj(kvl), 'values')), depth);
     const bytes = pick(v, 'bytesValue', 'bytes_value');
-    if (bytes !== undefined) return bytes instanceof Uint8Array ? Buffer.from(bytes).toString('base64') : this.text(String(bytes));
+    if (bytes !== undefined) return bytes instanceof Uint8Array ? Buffer.from(bytes).toString('base64') : this.text(scalarText(bytes));
     return null;
   }
 
@@ -175,6 +175,14 @@ function str(v: unknown): string | null {
   return typeof v === 'string' ? v : typeof v === 'number' ? String(v) : null;
 }
 
+/** Text of a scalar: strings, numbers, booleans, and protobufjs Longs (int64 / fixed64). */
+function scalarText(v: unknown): string {
+  if (typeof v === 'string') return v;
+  if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint') return String(v);
+  if (typeof v === 'object' && v !== null && 'low' in v && 'high' in v) return (v as Long).toString();
+  return JSON.stringify(v) ?? '';
+}
+
 function enumValue(v: unknown, names: readonly string[]): number {
   if (typeof v === 'number') return v;
   if (typeof v === 'string') {
@@ -186,7 +194,7 @@ function enumValue(v: unknown, names: readonly string[]): number {
 }
 
 function int64(v: unknown): number | string {
-  const text = typeof v === 'object' && v !== null ? (v as Long).toString() : String(v);
+  const text = scalarText(v);
   if (!/^-?\d+$/.test(text)) return text;
   const n = Number(text);
   return Number.isSafeInteger(n) ? n : text;
@@ -194,7 +202,7 @@ function int64(v: unknown): number | string {
 
 function nanos(v: unknown): string | null {
   if (v === undefined) return null;
-  const text = typeof v === 'object' && v !== null ? (v as Long).toString() : String(v);
+  const text = scalarText(v);
   if (!/^\d+$/.test(text) || /^0+$/.test(text)) return null;
   return BigInt(text).toString();
 }
