@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { BrokerClient, type BenchEvent } from './broker-client.js';
+import { BrokerClient, RouteMissingError, type BenchEvent } from './broker-client.js';
 import { RunNotes, type MetricDefinition, type RunContext, type RunResult, type Scenario } from './scenario.js';
 import { summarizeLatencies } from './stats.js';
 
@@ -26,6 +26,8 @@ interface AppendTally {
   transportErrors: number;
   sequenceMismatches: number;
   notes: RunNotes;
+  /** Set when the target lacks the route: every worker stops and the run fails with it. */
+  routeMissing?: RouteMissingError;
 }
 
 /**
@@ -51,6 +53,7 @@ async function runAppend(context: RunContext, batchSize: number, concurrency: nu
   } finally {
     await client.close();
   }
+  if (tally.routeMissing) throw tally.routeMissing;
   // Until the last in-flight request was answered: every counted event fell inside it.
   const elapsedSeconds = (performance.now() - started) / 1000;
   const requests = tally.latenciesMs.length;
@@ -79,7 +82,7 @@ async function appendWorker(client: BrokerClient, sessionId: string, batchSize: 
   const body = JSON.stringify(batchSize === 1 ? events[0] : events);
   /** The session is new, so its sequences must run 1, 2, 3, … across this worker's appends. */
   let lastSequence = 0;
-  while (performance.now() < deadline) {
+  while (performance.now() < deadline && !tally.routeMissing) {
     const began = performance.now();
     try {
       const outcome = await client.postEvents(body);
@@ -99,6 +102,10 @@ async function appendWorker(client: BrokerClient, sessionId: string, batchSize: 
       const retryAfterMs = Math.min((outcome.retryAfterSeconds ?? 0) * 1000, MAX_RETRY_AFTER_MS);
       await sleep(Math.min(Math.max(retryAfterMs, FAILURE_PAUSE_MS), Math.max(deadline - performance.now(), 0)));
     } catch (error) {
+      if (error instanceof RouteMissingError) {
+        tally.routeMissing = error;
+        return;
+      }
       tally.transportErrors++;
       tally.notes.add(`request failed: ${(error as Error).message}`);
       await sleep(FAILURE_PAUSE_MS);

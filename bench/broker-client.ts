@@ -20,6 +20,11 @@ export interface BenchEvent {
   data: unknown;
 }
 
+/** Answers meaning "no such route here": the target does not speak this part of the API. */
+const ROUTE_MISSING_STATUSES = new Set([404, 405, 501]);
+
+export class RouteMissingError extends Error {}
+
 /** Keep-alive connections to one broker, with paths resolved under its base URL. */
 export class BrokerClient {
   private readonly pool: Pool;
@@ -34,7 +39,10 @@ export class BrokerClient {
     this.pathPrefix = url.pathname.replace(/\/+$/, '');
   }
 
-  /** `body` is a serialised event or array of events, so closed-loop workers can reuse one. */
+  /**
+   * `body` is a serialised event or array of events, so closed-loop workers can reuse one. Throws
+   * RouteMissingError when the target has no such route (e.g. a baseline broker without /v2).
+   */
   async postEvents(body: string): Promise<AppendOutcome> {
     const response = await this.pool.request({
       method: 'POST',
@@ -46,6 +54,9 @@ export class BrokerClient {
     });
     const text = await response.body.text();
     if (response.statusCode === 201) return { ok: true, items: (JSON.parse(text) as { items: AppendedItem[] }).items };
+    if (ROUTE_MISSING_STATUSES.has(response.statusCode)) {
+      throw new RouteMissingError(`POST ${this.pathPrefix}/v2/events answered HTTP ${response.statusCode}: ${text.replace(/\s+/g, ' ').slice(0, 100)}`);
+    }
     const retryAfter = Number(response.headers['retry-after']);
     return {
       ok: false,

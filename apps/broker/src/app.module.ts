@@ -8,6 +8,7 @@ import { ApiExceptionFilter } from '#ark/http';
 import { ProjectionsModule } from '#ark/projections';
 import { EventsModule } from './events/events.module.js';
 import { HealthModule } from './health/health.module.js';
+import { WatchModule } from './watch/watch.module.js';
 
 @Module({})
 export class AppModule {
@@ -29,6 +30,7 @@ export class AppModule {
         }),
         CqrsModule.forRoot(),
         HealthModule,
+        WatchModule,
         EventsModule,
       ],
       providers: [{ provide: APP_FILTER, useClass: ApiExceptionFilter }],

@@ -4,6 +4,8 @@ import { compareFeedCursors, type FeedCursor } from './feed-cursor.js';
 
 /** Receives a watcher's events. Returning false means "my socket is full": delivery pauses. */
 export interface WatchSink {
+  /** Only events it accepts are delivered (the cursor still moves past the others). */
+  accepts?(event: ArkEvent): boolean;
   deliver(event: ArkEvent): boolean;
   /** Reading failed for good (e.g. the database is gone for longer than the caller waits). */
   fail?(error: unknown): void;
@@ -88,6 +90,7 @@ abstract class WatchGroup<C> {
       const cursor = this.cursorOf(event);
       if (this.compare(cursor, watcher.cursor) <= 0) continue;
       watcher.cursor = cursor;
+      if (watcher.sink.accepts && !watcher.sink.accepts(event)) continue;
       if (!watcher.sink.deliver(event)) watcher.paused = true;
     }
     return !watcher.paused;

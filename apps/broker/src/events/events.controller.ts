@@ -9,7 +9,7 @@ import { AppendEventsCommand } from './append-events.command.js';
 import { AppendEventDto } from './dto/append-event.dto.js';
 import { SessionEventsQueryDto, TenantFeedQueryDto } from './dto/event-queries.dto.js';
 import { ReadSessionEventsQuery, ReadTenantFeedQuery } from './event-queries.js';
-import { EventStreamService } from './event-stream.service.js';
+import { WatchStreamService } from '../watch/watch-stream.service.js';
 
 const MAX_EVENTS_PER_REQUEST = 1_000;
 const DEFAULT_PAGE_SIZE = 100;
@@ -26,7 +26,7 @@ export class EventsController {
   constructor(
     private readonly commands: CommandBus,
     private readonly queries: QueryBus,
-    private readonly streams: EventStreamService,
+    private readonly streams: WatchStreamService,
   ) {}
 
   @Post('events')
