@@ -5,7 +5,7 @@ import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fa
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import type { BrokerConfig } from '#ark/config';
 import { createPool, migrate, startEmbeddedPostgres, type EmbeddedPostgresHandle } from '#ark/database';
-import { apiValidationPipe, requestIdFor } from '#ark/http';
+import { requestIdFor } from '#ark/http';
 import { AppModule } from './app.module.js';
 import { EventStoreErrorsInterceptor } from './event-store-errors.interceptor.js';
 
@@ -60,7 +60,6 @@ export async function createBrokerApp(config: BrokerConfig, databaseUrl: string)
     reply.raw.setHeader('X-Request-ID', String(request.id));
     done();
   });
-  app.useGlobalPipes(apiValidationPipe());
   app.useGlobalInterceptors(new EventStoreErrorsInterceptor());
 
   const document = SwaggerModule.createDocument(

@@ -14,6 +14,8 @@ export interface AppendNotification {
   tx: string;
   /** [tenant, session, last sequence] per session written; omitted when it would not fit. */
   s?: [string, string, number][];
+  /** [tenant, query id] per query written; omitted when it would not fit (wake every query watcher of the tenants). */
+  q?: [string, string][];
   /** Tenants written, when the session list did not fit; neither list: wake everything. */
   t?: string[];
 }
@@ -104,18 +106,23 @@ export class EventLogRepository {
   /** Sends the transaction's one wake-up; delivered to listeners when (and only if) it commits. */
   async notify(trx: Transaction<Database>, appended: readonly ArkEvent[]): Promise<void> {
     if (appended.length === 0) return;
-    const last = new Map<string, [string, string, number]>();
+    const tx = appended[0]!.transactionId;
+    const sessions = new Map<string, [string, string, number]>();
+    const queries = new Map<string, [string, string]>();
     for (const e of appended) {
       const key = streamKey(e.tenantId, e.sessionId);
-      const seen = last.get(key);
-      if (!seen || seen[2] < e.sequence) last.set(key, [e.tenantId, e.sessionId, e.sequence]);
+      const seen = sessions.get(key);
+      if (!seen || seen[2] < e.sequence) sessions.set(key, [e.tenantId, e.sessionId, e.sequence]);
+      if (e.queryId !== null) queries.set(streamKey(e.tenantId, e.queryId), [e.tenantId, e.queryId]);
     }
-    let payload = JSON.stringify({ tx: appended[0]!.transactionId, s: [...last.values()] } satisfies AppendNotification);
-    if (Buffer.byteLength(payload) > MAX_NOTIFY_PAYLOAD) {
-      const t = [...new Set(appended.map((e) => e.tenantId))];
-      payload = JSON.stringify({ tx: appended[0]!.transactionId, t } satisfies AppendNotification);
-      if (Buffer.byteLength(payload) > MAX_NOTIFY_PAYLOAD) payload = JSON.stringify({ tx: appended[0]!.transactionId });
-    }
+    // Most precise first; coarser wake-ups when the details would not fit in a NOTIFY.
+    const candidates: AppendNotification[] = [
+      { tx, s: [...sessions.values()], q: [...queries.values()] },
+      { tx, s: [...sessions.values()] },
+      { tx, t: [...new Set(appended.map((e) => e.tenantId))] },
+      { tx },
+    ];
+    const payload = candidates.map((c) => JSON.stringify(c)).find((p) => Buffer.byteLength(p) <= MAX_NOTIFY_PAYLOAD)!;
     await sql`SELECT pg_notify(${EVENTS_CHANNEL}, ${payload})`.execute(trx);
   }
 
@@ -141,14 +148,21 @@ export class EventLogRepository {
    * running (`pg_snapshot_xmin`) are read, so one that took its positions early and commits late is
    * never skipped; it is read when it is below the horizon, before anything after it.
    * Also returns the horizon, so a reader told of a newer commit knows to look again.
+   * With `queryId`, the same feed narrowed to one query's events (its own index keeps that cheap).
    */
-  async readFeed(tenantId: string, after: FeedCursor, limit: number): Promise<{ events: ArkEvent[]; horizon: bigint }> {
+  async readFeed(
+    tenantId: string,
+    after: FeedCursor,
+    limit: number,
+    queryId?: string,
+  ): Promise<{ events: ArkEvent[]; horizon: bigint }> {
+    const onlyQuery = queryId === undefined ? sql`` : sql`AND query_id = ${queryId}`;
     const { rows } = await sql<EventRow & { horizon: string }>`
       WITH snapshot AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin)
       SELECT snapshot.xmin::text AS horizon, e.*
       FROM snapshot LEFT JOIN LATERAL (
         SELECT ${EVENT_COLUMNS} FROM events
-        WHERE tenant_id = ${tenantId}
+        WHERE tenant_id = ${tenantId} ${onlyQuery}
           AND transaction_id < snapshot.xmin
           AND (transaction_id, global_position) > (${after.transactionId.toString()}::xid8, ${after.globalPosition})
         ORDER BY transaction_id, global_position

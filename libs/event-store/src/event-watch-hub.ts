@@ -121,6 +121,7 @@ class SessionGroup extends WatchGroup<number> {
   }
 }
 
+/** A tenant's feed, or (with `queryId`) the part of it that belongs to one query. */
 class TenantFeedGroup extends WatchGroup<FeedCursor> {
   /** Newest committed transaction we were told about, and the horizon of the last read. */
   notifiedTx = 0n;
@@ -132,11 +133,12 @@ class TenantFeedGroup extends WatchGroup<FeedCursor> {
     private readonly log: EventLogRepository,
     readonly tenantId: string,
     private readonly maxRetryMs: number,
+    readonly queryId?: string,
   ) {
     super();
   }
   protected async read(after: FeedCursor, limit: number) {
-    const { events, horizon } = await this.log.readFeed(this.tenantId, after, limit);
+    const { events, horizon } = await this.log.readFeed(this.tenantId, after, limit, this.queryId);
     this.horizon = horizon;
     return events;
   }
@@ -176,6 +178,7 @@ export interface WatchHubOptions {
 export class EventWatchHub {
   private readonly sessions = new Map<string, SessionGroup>();
   private readonly feeds = new Map<string, TenantFeedGroup>();
+  private readonly queries = new Map<string, TenantFeedGroup>();
   private pollTimer: NodeJS.Timeout | undefined;
   private polling = false;
 
@@ -191,12 +194,12 @@ export class EventWatchHub {
 
   stop(): void {
     clearInterval(this.pollTimer);
-    for (const f of this.feeds.values()) f.dispose();
+    for (const f of [...this.feeds.values(), ...this.queries.values()]) f.dispose();
   }
 
   get watcherCount(): number {
     let n = 0;
-    for (const g of [...this.sessions.values(), ...this.feeds.values()]) n += g.watchers.size;
+    for (const g of [...this.sessions.values(), ...this.feeds.values(), ...this.queries.values()]) n += g.watchers.size;
     return n;
   }
 
@@ -225,6 +228,21 @@ export class EventWatchHub {
     });
   }
 
+  /** Watch one query's events in feed order from just after `after` (any sessions they are in). */
+  watchQuery(tenantId: string, queryId: string, after: FeedCursor, sink: WatchSink): Watch {
+    const key = `${tenantId}\u0000${queryId}`;
+    let group = this.queries.get(key);
+    if (!group) {
+      group = new TenantFeedGroup(this.log, tenantId, this.options.pollMs, queryId);
+      this.queries.set(key, group);
+    }
+    const feed = group;
+    return this.attach(feed, after, sink, () => {
+      feed.dispose();
+      this.queries.delete(key);
+    });
+  }
+
   notify(notification: AppendNotification): void {
     const tx = safeBigInt(notification.tx);
     if (notification.s) {
@@ -233,24 +251,27 @@ export class EventWatchHub {
         this.sessions.get(`${tenantId}\u0000${sessionId}`)?.wake();
         tenants.add(tenantId);
       }
-      for (const t of tenants) this.wakeFeed(t, tx);
-    } else if (notification.t) {
-      for (const t of notification.t) {
-        for (const g of this.sessions.values()) if (g.tenantId === t) g.wake();
-        this.wakeFeed(t, tx);
+      for (const t of tenants) this.wakeFeed(this.feeds.get(t), tx);
+      if (notification.q) {
+        for (const [tenantId, queryId] of notification.q) this.wakeFeed(this.queries.get(`${tenantId}\u0000${queryId}`), tx);
+      } else {
+        for (const g of this.queries.values()) if (tenants.has(g.tenantId)) this.wakeFeed(g, tx);
       }
+    } else if (notification.t) {
+      const tenants = new Set(notification.t);
+      for (const g of this.sessions.values()) if (tenants.has(g.tenantId)) g.wake();
+      for (const g of [...this.feeds.values(), ...this.queries.values()]) if (tenants.has(g.tenantId)) this.wakeFeed(g, tx);
     } else {
-      this.wakeAll();
+      for (const g of [...this.feeds.values(), ...this.queries.values()]) this.wakeFeed(g, tx);
+      for (const g of this.sessions.values()) g.wake();
     }
   }
 
   wakeAll(): void {
-    for (const g of this.sessions.values()) g.wake();
-    for (const g of this.feeds.values()) g.wake();
+    for (const g of [...this.sessions.values(), ...this.feeds.values(), ...this.queries.values()]) g.wake();
   }
 
-  private wakeFeed(tenantId: string, tx: bigint): void {
-    const feed = this.feeds.get(tenantId);
+  private wakeFeed(feed: TenantFeedGroup | undefined, tx: bigint): void {
     if (!feed) return;
     if (tx > feed.notifiedTx) feed.notifiedTx = tx;
     feed.wake();
@@ -262,7 +283,7 @@ export class EventWatchHub {
    */
   private poll(): void {
     const due = Date.now() - this.options.pollMs;
-    for (const g of this.feeds.values()) if (g.lastReadAt < due) g.wake();
+    for (const g of [...this.feeds.values(), ...this.queries.values()]) if (g.lastReadAt < due) g.wake();
     const groups = [...this.sessions.values()];
     if (groups.length === 0 || this.polling) return;
     this.polling = true;

@@ -4,6 +4,8 @@ import { validateSync } from 'class-validator';
 import { ApiError } from './api-error.js';
 
 const VALIDATOR_OPTIONS = { whitelist: true, forbidNonWhitelisted: true, forbidUnknownValues: true } as const;
+/** Upstream ark-broker ignores fields it does not know; its drop-in routes must too. */
+const LENIENT_OPTIONS = { whitelist: true, forbidNonWhitelisted: false, forbidUnknownValues: true } as const;
 
 function describe(errors: ValidationError[], prefix = ''): string[] {
   return errors.flatMap((e) => {
@@ -13,7 +15,7 @@ function describe(errors: ValidationError[], prefix = ''): string[] {
   });
 }
 
-/** The global pipe: DTOs are validated at the edge; unknown fields are an error, not silently dropped. */
+/** Native (`/v2`) routes: DTOs are validated at the edge; unknown fields are an error, not silently dropped. */
 export function apiValidationPipe(): ValidationPipe {
   return new ValidationPipe({
     ...VALIDATOR_OPTIONS,
@@ -22,13 +24,22 @@ export function apiValidationPipe(): ValidationPipe {
   });
 }
 
+/** Upstream-compatible routes: the same validation, but unknown fields are dropped as upstream does. */
+export function compatValidationPipe(): ValidationPipe {
+  return new ValidationPipe({
+    ...LENIENT_OPTIONS,
+    transform: true,
+    exceptionFactory: (errors) => ApiError.badRequest(describe(errors).join('; '), 'validation_failed'),
+  });
+}
+
 /** Validates a plain value against a DTO class by hand (for bodies that are one object or an array). */
-export function validateDto<T extends object>(cls: ClassConstructor<T>, value: unknown, label: string): T {
+export function validateDto<T extends object>(cls: ClassConstructor<T>, value: unknown, label: string, mode: 'strict' | 'lenient' = 'strict'): T {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw ApiError.badRequest(`${label} must be a JSON object`, 'validation_failed');
   }
   const dto = plainToInstance(cls, value);
-  const errors = validateSync(dto, VALIDATOR_OPTIONS);
+  const errors = validateSync(dto, mode === 'strict' ? VALIDATOR_OPTIONS : LENIENT_OPTIONS);
   if (errors.length > 0) throw ApiError.badRequest(describe(errors, label).join('; '), 'validation_failed');
   return dto;
 }

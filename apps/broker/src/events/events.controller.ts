@@ -1,9 +1,9 @@
-import { Body, Controller, Get, Headers, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
+import { Body, Controller, Get, Headers, HttpCode, Param, Post, Query, Res, UsePipes } from '@nestjs/common';
 import { CommandBus, QueryBus } from '@nestjs/cqrs';
 import { ApiBody, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { FEED_START, formatFeedCursor, parseFeedCursor, toArkEventJson, type AppendedEvent, type ArkEventJson, type FeedCursor } from '#ark/event-store';
-import { ApiError, validateDto } from '#ark/http';
+import { ApiError, apiValidationPipe, validateDto } from '#ark/http';
 import { Caller, type CallerIdentity } from '#ark/tenancy';
 import { AppendEventsCommand } from './append-events.command.js';
 import { AppendEventDto } from './dto/append-event.dto.js';
@@ -22,6 +22,7 @@ export interface EventPageJson {
 
 @ApiTags('events (v2)')
 @Controller('v2')
+@UsePipes(apiValidationPipe())
 export class EventsController {
   constructor(
     private readonly commands: CommandBus,

@@ -41,6 +41,12 @@ export class WatchStreamService implements BeforeApplicationShutdown {
     this.serve(reply, options, (sink) => this.hub.watchTenant(tenantId, from, sink), feedId);
   }
 
+  /** One query's events (feed order, any session); `id:` is `tx:pos`; without a cursor, from now. */
+  async watchQuery(reply: FastifyReply, tenantId: string, queryId: string, after: FeedCursor | undefined, options: WatchOptions = {}): Promise<void> {
+    const from = after ?? (await this.log.feedHead());
+    this.serve(reply, options, (sink) => this.hub.watchQuery(tenantId, queryId, from, sink), feedId);
+  }
+
   /** Ends every stream before the server closes: clients reconnect (to another replica) with their last id. */
   beforeApplicationShutdown(): void {
     for (const stream of [...this.open]) stream.close();
