@@ -6,6 +6,7 @@ import { DatabaseModule } from '#ark/database';
 import { EventStoreModule } from '#ark/event-store';
 import { ApiExceptionFilter } from '#ark/http';
 import { ProjectionsModule } from '#ark/projections';
+import { TracesModule } from './compat/traces/traces.module.js';
 import { EventsModule } from './events/events.module.js';
 import { HealthModule } from './health/health.module.js';
 import { WatchModule } from './watch/watch.module.js';
@@ -32,6 +33,7 @@ export class AppModule {
         HealthModule,
         WatchModule,
         EventsModule,
+        TracesModule,
       ],
       providers: [{ provide: APP_FILTER, useClass: ApiExceptionFilter }],
     };

@@ -7,6 +7,7 @@ import type { BrokerConfig } from '#ark/config';
 import { createPool, migrate, startEmbeddedPostgres, type EmbeddedPostgresHandle } from '#ark/database';
 import { requestIdFor } from '#ark/http';
 import { AppModule } from './app.module.js';
+import { registerBodyParsers } from './body-parsers.js';
 import { EventStoreErrorsInterceptor } from './event-store-errors.interceptor.js';
 
 const LOG_LEVELS: Record<string, LogLevel[]> = {
@@ -56,6 +57,7 @@ export async function createBrokerApp(config: BrokerConfig, databaseUrl: string)
     logger: LOG_LEVELS[config.LOG_LEVEL] ?? LOG_LEVELS.info!,
   });
   const fastify = app.getHttpAdapter().getInstance();
+  registerBodyParsers(fastify);
   fastify.addHook('onRequest', (request, reply, done) => {
     reply.raw.setHeader('X-Request-ID', String(request.id));
     done();

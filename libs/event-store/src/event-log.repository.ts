@@ -172,6 +172,17 @@ export class EventLogRepository {
     return { events: rows.filter((r) => r.tenant_id !== null).map(toArkEvent), horizon };
   }
 
+  /** The feed cursor of the event at a global position (upstream clients resume by position). */
+  async feedCursorAt(tenantId: string, globalPosition: number): Promise<FeedCursor | undefined> {
+    const row = await this.db
+      .selectFrom('events')
+      .select(sql<string>`transaction_id::text`.as('tx'))
+      .where('tenant_id', '=', tenantId)
+      .where('global_position', '=', globalPosition)
+      .executeTakeFirst();
+    return row && { transactionId: BigInt(row.tx), globalPosition };
+  }
+
   /** The cursor for "from now on": everything below the current horizon counts as history. */
   async feedHead(): Promise<FeedCursor> {
     const { rows } = await sql<{ xmin: string }>`SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS xmin`.execute(this.db);

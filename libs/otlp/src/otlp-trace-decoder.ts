@@ -24,7 +24,6 @@ const RequestType = root.lookupType('opentelemetry.proto.ExportTraceServiceReque
 const ResponseType = root.lookupType('opentelemetry.proto.ExportTraceServiceResponse');
 
 type Json = Record<string, unknown>;
-type Long = { toString(): string };
 
 /**
  * Decodes OTLP/HTTP trace exports, protobuf (with the published schema, via protobufjs) or JSON, as
@@ -37,7 +36,9 @@ export class OtlpTraceDecoder {
   fromProtobuf(body: Uint8Array): DecodedTraces {
     let message: Json;
     try {
-      message = RequestType.decode(body);
+      // Plain object of the fields actually present (decoded messages expose proto3 defaults, oneof
+      // members included, on their prototype); int64/fixed64 as decimal strings, bytes as Buffers.
+      message = RequestType.toObject(RequestType.decode(body), { longs: String });
     } catch (error) {
       throw new OtlpDecodeError(`malformed OTLP protobuf: ${(error as Error).message}`);
     }
@@ -175,11 +176,10 @@ function str(v: unknown): string | null {
   return typeof v === 'string' ? v : typeof v === 'number' ? String(v) : null;
 }
 
-/** Text of a scalar: strings, numbers, booleans, and protobufjs Longs (int64 / fixed64). */
+/** Text of a scalar (int64 arrives as a string or a number). */
 function scalarText(v: unknown): string {
   if (typeof v === 'string') return v;
   if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint') return String(v);
-  if (typeof v === 'object' && v !== null && 'low' in v && 'high' in v) return (v as Long).toString();
   return JSON.stringify(v) ?? '';
 }
 

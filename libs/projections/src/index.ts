@@ -1,3 +1,4 @@
 export { ProjectionRebuilder, type RebuildReport } from './projection-rebuilder.js';
 export { inlineProjectors, ProjectionsModule } from './projections.module.js';
 export { SessionsProjector } from './sessions.projector.js';
+export { SpansProjector } from './spans.projector.js';

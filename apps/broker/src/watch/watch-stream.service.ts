@@ -11,6 +11,8 @@ export interface WatchOptions {
   format?: (event: ArkEvent) => unknown;
   /** Comment lines written first (e.g. upstream's `: connected`). */
   preamble?: string[];
+  /** Messages sent before the live events (a snapshot read after the stream's start cursor was taken). */
+  initial?: unknown[];
 }
 
 /** `id:` of a tenant-feed message: its `tx:pos` cursor. */
@@ -61,6 +63,7 @@ export class WatchStreamService implements BeforeApplicationShutdown {
       pauseBufferedBytes: 256 * 1024,
     }).open();
     for (const line of options.preamble ?? []) stream.comment(line);
+    for (const data of options.initial ?? []) stream.send({ data: JSON.stringify(data) });
     const format = options.format ?? toArkEventJson;
     const watch = subscribe({
       accepts: options.filter,

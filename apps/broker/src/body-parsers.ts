@@ -1,0 +1,39 @@
+import type { Transform } from 'node:stream';
+import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
+import type { FastifyInstance } from 'fastify';
+import { ApiError } from '#ark/http';
+
+const DECODERS: Record<string, () => Transform> = {
+  gzip: createGunzip,
+  'x-gzip': createGunzip,
+  deflate: createInflate,
+  br: createBrotliDecompress,
+};
+
+/**
+ * Body handling shared by every route: compressed bodies are inflated as a stream before parsing, so
+ * the body limit applies to the inflated size and a gzip bomb is cut off while inflating; OTLP
+ * protobuf bodies arrive as a Buffer.
+ */
+export function registerBodyParsers(fastify: FastifyInstance): void {
+  fastify.addHook('preParsing', (request, _reply, payload, done) => {
+    const encoding = request.headers['content-encoding']?.trim().toLowerCase();
+    if (!encoding || encoding === 'identity') return done(null, payload);
+    const decoder = DECODERS[encoding]?.();
+    if (!decoder) return done(new ApiError(415, 'unsupported_media_type', `unsupported content encoding ${JSON.stringify(encoding)}`), payload);
+    // Fastify compares Content-Length with the encoded bytes when this counter is present.
+    const counted = decoder as Transform & { receivedEncodedLength: number };
+    counted.receivedEncodedLength = 0;
+    payload.on('data', (chunk: Buffer) => (counted.receivedEncodedLength += chunk.length));
+    payload.on('error', (error) => decoder.destroy(error));
+    decoder.on('error', (error: Error & { statusCode?: number }) => {
+      error.statusCode ??= 400;
+      error.message = `cannot decode ${encoding} body: ${error.message}`;
+    });
+    done(null, payload.pipe(decoder));
+  });
+
+  fastify.addContentTypeParser(['application/x-protobuf', 'application/protobuf'], { parseAs: 'buffer' }, (_request, body, done) =>
+    done(null, body),
+  );
+}

@@ -1,0 +1,99 @@
+import { Controller, Get, Headers, Param, Query, Res, UsePipes } from '@nestjs/common';
+import { ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
+import type { FastifyReply } from 'fastify';
+import { EventLogRepository, FEED_START, parseFeedCursor, type ArkEvent, type FeedCursor } from '#ark/event-store';
+import { ApiError, compatValidationPipe } from '#ark/http';
+import type { OtlpSpan } from '#ark/otlp';
+import { Caller, type CallerIdentity } from '#ark/tenancy';
+import { WatchStreamService } from '../../watch/watch-stream.service.js';
+import { TracesQueryDto } from './dto/traces-query.dto.js';
+import { otlpSpanItem, spanRowItem } from './span-item.js';
+import { TracesRepository } from './traces.repository.js';
+
+const spanOf = (e: ArkEvent) => (e.source === 'otlp' ? (e.data as { span?: OtlpSpan }).span : undefined);
+
+/** Upstream-compatible trace reads: `GET /traces`, `GET /traces/:traceId`, both watchable. */
+@ApiTags('traces (upstream)')
+@Controller('traces')
+@UsePipes(compatValidationPipe())
+export class TracesController {
+  constructor(
+    private readonly traces: TracesRepository,
+    private readonly log: EventLogRepository,
+    private readonly streams: WatchStreamService,
+  ) {}
+
+  @Get()
+  @ApiOperation({ summary: 'Traces newest first `{items:[{traceId,spans}],total,hasMore,nextCursor}`; `?watch=true` streams spans' })
+  @ApiProduces('application/json', 'text/event-stream')
+  async list(
+    @Caller() caller: CallerIdentity,
+    @Query() query: TracesQueryDto,
+    @Headers('last-event-id') lastEventId: string | undefined,
+    @Res() reply: FastifyReply,
+  ): Promise<void> {
+    if (query.watch) {
+      const sessionId = query.session_id;
+      await this.streams.watchTenant(reply, caller.tenantId, await this.resumeFrom(caller.tenantId, lastEventId, query.cursor), {
+        preamble: ['connected'],
+        filter: (e) => {
+          const span = spanOf(e);
+          return span !== undefined && (sessionId === undefined || span.attributes['ark.session.id'] === sessionId);
+        },
+        format: (e) => otlpSpanItem(spanOf(e)!),
+      });
+      return;
+    }
+    const limit = query.limit ?? 100;
+    const page = await this.traces.listTraces(caller.tenantId, { arkSessionId: query.session_id, before: query.cursor, limit });
+    await reply.send({
+      items: page.traces.map((t) => ({ traceId: t.traceId, spans: t.spans.map(spanRowItem) })),
+      total: page.total,
+      hasMore: page.hasMore,
+      ...(page.hasMore ? { nextCursor: page.lastFirstPosition } : {}),
+    });
+  }
+
+  @Get(':traceId')
+  @ApiOperation({ summary: 'One trace `{traceId,spans}` (404 when unknown); `?watch=true` streams its spans' })
+  @ApiProduces('application/json', 'text/event-stream')
+  async get(
+    @Caller() caller: CallerIdentity,
+    @Param('traceId') traceId: string,
+    @Query() query: TracesQueryDto,
+    @Headers('last-event-id') lastEventId: string | undefined,
+    @Res() reply: FastifyReply,
+  ): Promise<void> {
+    if (query.watch) {
+      const filter = (e: ArkEvent) => spanOf(e)?.traceId === traceId;
+      const format = (e: ArkEvent) => otlpSpanItem(spanOf(e)!);
+      if (query.fromBeginning && lastEventId === undefined) {
+        // The stored spans, then everything committed after the cursor taken before reading them.
+        const head = await this.log.feedHead();
+        const stored = await this.traces.trace(caller.tenantId, traceId);
+        await this.streams.watchTenant(reply, caller.tenantId, head, { preamble: ['connected'], initial: stored.map(spanRowItem), filter, format });
+        return;
+      }
+      await this.streams.watchTenant(reply, caller.tenantId, await this.resumeFrom(caller.tenantId, lastEventId, query.cursor), {
+        preamble: ['connected'],
+        filter,
+        format,
+      });
+      return;
+    }
+    const spans = await this.traces.trace(caller.tenantId, traceId);
+    if (spans.length === 0) throw ApiError.notFound('Trace not found');
+    await reply.send({ traceId, spans: spans.map(spanRowItem) });
+  }
+
+  /** Last-Event-ID (`tx:pos`) wins; an upstream numeric cursor is a global position; neither: from now. */
+  private async resumeFrom(tenantId: string, lastEventId: string | undefined, cursor: number | undefined): Promise<FeedCursor | undefined> {
+    if (lastEventId !== undefined) {
+      const parsed = parseFeedCursor(lastEventId);
+      if (!parsed) throw ApiError.badRequest(`bad Last-Event-ID ${JSON.stringify(lastEventId)}: expected tx:pos`, 'invalid_cursor');
+      return parsed;
+    }
+    if (cursor === undefined) return undefined;
+    return (await this.log.feedCursorAt(tenantId, cursor)) ?? FEED_START;
+  }
+}
