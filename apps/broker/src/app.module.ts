@@ -6,6 +6,7 @@ import { DatabaseModule } from '#ark/database';
 import { EventStoreModule } from '#ark/event-store';
 import { ApiExceptionFilter } from '#ark/http';
 import { ProjectionsModule } from '#ark/projections';
+import { OperationEventsModule } from './compat/operation-events/operation-events.module.js';
 import { TracesModule } from './compat/traces/traces.module.js';
 import { EventsModule } from './events/events.module.js';
 import { HealthModule } from './health/health.module.js';
@@ -34,6 +35,7 @@ export class AppModule {
         WatchModule,
         EventsModule,
         TracesModule,
+        OperationEventsModule,
       ],
       providers: [{ provide: APP_FILTER, useClass: ApiExceptionFilter }],
     };

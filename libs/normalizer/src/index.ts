@@ -1,3 +1,4 @@
 // Maps each input format (OTLP spans, operation events, LLM chunks, memory messages) to ark events
 // (DESIGN §5). One file per input; each export is a pure function with no I/O.
 export { normalizeSpan, resolveSpanSessions, spanSessionId, type NormalizedSpan } from './span.normalizer.js';
+export { normalizeOperationEvent, type NormalizedOperationEvent, type OperationEvent } from './operation-event.normalizer.js';

@@ -1,7 +1,8 @@
 import { Injectable, type BeforeApplicationShutdown } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
 import { BrokerConfig } from '#ark/config';
-import { EventLogRepository, EventWatchHub, formatFeedCursor, toArkEventJson, type ArkEvent, type FeedCursor, type Watch, type WatchSink } from '#ark/event-store';
+import { EventLogRepository, EventWatchHub, FEED_START, formatFeedCursor, parseFeedCursor, toArkEventJson, type ArkEvent, type FeedCursor, type Watch, type WatchSink } from '#ark/event-store';
+import { ApiError } from '#ark/http';
 import { SseStream } from '#ark/streaming';
 
 export interface WatchOptions {
@@ -13,6 +14,10 @@ export interface WatchOptions {
   preamble?: string[];
   /** Messages sent before the live events (a snapshot read after the stream's start cursor was taken). */
   initial?: unknown[];
+  /** After an event: `data:` texts, sent verbatim (e.g. upstream's `[DONE]`), that end the stream; undefined goes on. */
+  endAfter?: (event: ArkEvent) => readonly string[] | undefined;
+  /** Ends the stream with these `data:` texts (verbatim) unless an event passes the filter within `ms`. */
+  endUnlessEventWithin?: { ms: number; messages: readonly string[] };
 }
 
 /** `id:` of a tenant-feed message: its `tx:pos` cursor. */
@@ -49,6 +54,20 @@ export class WatchStreamService implements BeforeApplicationShutdown {
     this.serve(reply, options, (sink) => this.hub.watchQuery(tenantId, queryId, from, sink), feedId);
   }
 
+  /**
+   * Where an upstream-style watch starts: `Last-Event-ID` (`tx:pos`) wins; an upstream numeric
+   * `?cursor=` is a global position; neither means from now (undefined).
+   */
+  async resumeCursor(tenantId: string, lastEventId: string | undefined, position: number | undefined): Promise<FeedCursor | undefined> {
+    if (lastEventId !== undefined) {
+      const parsed = parseFeedCursor(lastEventId);
+      if (!parsed) throw ApiError.badRequest(`bad Last-Event-ID ${JSON.stringify(lastEventId)}: expected tx:pos`, 'invalid_cursor');
+      return parsed;
+    }
+    if (position === undefined) return undefined;
+    return (await this.log.feedCursorAt(tenantId, position)) ?? FEED_START;
+  }
+
   /** Ends every stream before the server closes: clients reconnect (to another replica) with their last id. */
   beforeApplicationShutdown(): void {
     for (const stream of [...this.open]) stream.close();
@@ -65,16 +84,29 @@ export class WatchStreamService implements BeforeApplicationShutdown {
     for (const line of options.preamble ?? []) stream.comment(line);
     for (const data of options.initial ?? []) stream.send({ data: JSON.stringify(data) });
     const format = options.format ?? toArkEventJson;
+    const end = (messages: readonly string[]) => {
+      for (const data of messages) stream.send({ data });
+      stream.close();
+    };
+    const quiet = options.endUnlessEventWithin;
+    let quietTimer = quiet && setTimeout(() => end(quiet.messages), quiet.ms);
     const watch = subscribe({
       accepts: options.filter,
       deliver: (e) => {
+        clearTimeout(quietTimer);
+        quietTimer = undefined;
         const data = format(e);
-        return data === undefined ? true : stream.send({ id: idOf(e), data: JSON.stringify(data) });
+        const more = data === undefined ? true : stream.send({ id: idOf(e), data: JSON.stringify(data) });
+        const last = options.endAfter?.(e);
+        if (!last) return more;
+        end(last);
+        return false;
       },
     });
     stream.onDrain(() => watch.resume());
     this.open.add(stream);
     stream.onClose(() => {
+      clearTimeout(quietTimer);
       watch.close();
       this.open.delete(stream);
     });

@@ -1,7 +1,7 @@
 import { Controller, Get, Headers, Param, Query, Res, UsePipes } from '@nestjs/common';
 import { ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
-import { EventLogRepository, FEED_START, parseFeedCursor, type ArkEvent, type FeedCursor } from '#ark/event-store';
+import { EventLogRepository, type ArkEvent } from '#ark/event-store';
 import { ApiError, compatValidationPipe } from '#ark/http';
 import type { OtlpSpan } from '#ark/otlp';
 import { Caller, type CallerIdentity } from '#ark/tenancy';
@@ -34,7 +34,7 @@ export class TracesController {
   ): Promise<void> {
     if (query.watch) {
       const sessionId = query.session_id;
-      await this.streams.watchTenant(reply, caller.tenantId, await this.resumeFrom(caller.tenantId, lastEventId, query.cursor), {
+      await this.streams.watchTenant(reply, caller.tenantId, await this.streams.resumeCursor(caller.tenantId, lastEventId, query.cursor), {
         preamble: ['connected'],
         filter: (e) => {
           const span = spanOf(e);
@@ -74,7 +74,7 @@ export class TracesController {
         await this.streams.watchTenant(reply, caller.tenantId, head, { preamble: ['connected'], initial: stored.map(spanRowItem), filter, format });
         return;
       }
-      await this.streams.watchTenant(reply, caller.tenantId, await this.resumeFrom(caller.tenantId, lastEventId, query.cursor), {
+      await this.streams.watchTenant(reply, caller.tenantId, await this.streams.resumeCursor(caller.tenantId, lastEventId, query.cursor), {
         preamble: ['connected'],
         filter,
         format,
@@ -84,16 +84,5 @@ export class TracesController {
     const spans = await this.traces.trace(caller.tenantId, traceId);
     if (spans.length === 0) throw ApiError.notFound('Trace not found');
     await reply.send({ traceId, spans: spans.map(spanRowItem) });
-  }
-
-  /** Last-Event-ID (`tx:pos`) wins; an upstream numeric cursor is a global position; neither: from now. */
-  private async resumeFrom(tenantId: string, lastEventId: string | undefined, cursor: number | undefined): Promise<FeedCursor | undefined> {
-    if (lastEventId !== undefined) {
-      const parsed = parseFeedCursor(lastEventId);
-      if (!parsed) throw ApiError.badRequest(`bad Last-Event-ID ${JSON.stringify(lastEventId)}: expected tx:pos`, 'invalid_cursor');
-      return parsed;
-    }
-    if (cursor === undefined) return undefined;
-    return (await this.log.feedCursorAt(tenantId, cursor)) ?? FEED_START;
   }
 }

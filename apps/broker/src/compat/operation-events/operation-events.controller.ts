@@ -1,0 +1,83 @@
+import { Body, Controller, Get, Headers, HttpCode, Param, Post, Query, Res, UsePipes } from '@nestjs/common';
+import { CommandBus } from '@nestjs/cqrs';
+import { ApiBody, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
+import type { FastifyReply } from 'fastify';
+import { FEED_START, type ArkEvent } from '#ark/event-store';
+import { compatValidationPipe, validateDto } from '#ark/http';
+import type { OperationEvent } from '#ark/normalizer';
+import { Caller, type CallerIdentity } from '#ark/tenancy';
+import { WatchStreamService } from '../../watch/watch-stream.service.js';
+import { OperationEventDto } from './operation-event.dto.js';
+import { OperationEventsQueryDto } from './operation-events-query.dto.js';
+import { OperationEventsRepository } from './operation-events.repository.js';
+import { RecordOperationEventCommand } from './record-operation-event.command.js';
+
+const isOperationEvent = (e: ArkEvent) => e.source === 'operation-event';
+const bodyOf = (e: ArkEvent) => (e.data as { operationEvent?: unknown }).operationEvent;
+
+/** Upstream-compatible operation events: `POST /events` from Ark's controller, reads and watches. */
+@ApiTags('events (upstream)')
+@Controller('events')
+@UsePipes(compatValidationPipe())
+export class OperationEventsController {
+  constructor(
+    private readonly commands: CommandBus,
+    private readonly events: OperationEventsRepository,
+    private readonly streams: WatchStreamService,
+  ) {}
+
+  @Post()
+  @HttpCode(201)
+  @ApiOperation({ summary: 'Store an operation event (`{timestamp,eventType,reason,message,data:{queryId,…}}`); 201 once committed' })
+  @ApiBody({ type: OperationEventDto })
+  async record(@Caller() caller: CallerIdentity, @Body() body: unknown): Promise<{ status: 'success' }> {
+    validateDto(OperationEventDto, body, 'body', 'passthrough');
+    const { ttl_seconds: _ttl, ...event } = body as OperationEvent & { ttl_seconds?: unknown };
+    await this.commands.execute(new RecordOperationEventCommand(caller.tenantId, event));
+    return { status: 'success' };
+  }
+
+  @Get()
+  @ApiOperation({ summary: 'Operation events in arrival order; `?session_id=`; `?watch=true` streams them' })
+  @ApiProduces('application/json', 'text/event-stream')
+  async list(
+    @Caller() caller: CallerIdentity,
+    @Query() query: OperationEventsQueryDto,
+    @Headers('last-event-id') lastEventId: string | undefined,
+    @Res() reply: FastifyReply,
+  ): Promise<void> {
+    const sessionId = query.session_id;
+    if (query.watch) {
+      await this.streams.watchTenant(reply, caller.tenantId, await this.streams.resumeCursor(caller.tenantId, lastEventId, query.cursor), {
+        preamble: ['connected'],
+        filter: (e) => isOperationEvent(e) && (sessionId === undefined || e.sessionId === sessionId),
+        format: bodyOf,
+      });
+      return;
+    }
+    await reply.send(await this.page(caller.tenantId, { sessionId, after: query.cursor, limit: query.limit ?? 100 }));
+  }
+
+  @Get(':queryId')
+  @ApiOperation({ summary: "One query's operation events; `?watch=true&from-beginning=true` replays then streams" })
+  @ApiProduces('application/json', 'text/event-stream')
+  async byQuery(
+    @Caller() caller: CallerIdentity,
+    @Param('queryId') queryId: string,
+    @Query() query: OperationEventsQueryDto,
+    @Headers('last-event-id') lastEventId: string | undefined,
+    @Res() reply: FastifyReply,
+  ): Promise<void> {
+    if (query.watch) {
+      const from = query.fromBeginning && lastEventId === undefined ? FEED_START : await this.streams.resumeCursor(caller.tenantId, lastEventId, query.cursor);
+      await this.streams.watchQuery(reply, caller.tenantId, queryId, from, { preamble: ['connected'], filter: isOperationEvent, format: bodyOf });
+      return;
+    }
+    await reply.send(await this.page(caller.tenantId, { queryId, after: query.cursor, limit: query.limit ?? 100 }));
+  }
+
+  private async page(tenantId: string, filter: { sessionId?: string; queryId?: string; after?: number; limit: number }) {
+    const { items, hasMore } = await this.events.list(tenantId, filter);
+    return { items: items.map((i) => i.body), hasMore, ...(hasMore ? { nextCursor: items.at(-1)!.position } : {}) };
+  }
+}

@@ -1,0 +1,101 @@
+import { createHash } from 'node:crypto';
+import type { NewArkEvent } from '#ark/event-store';
+
+/** The body Ark's controller POSTs to `/events` (only `data.queryId` is required, as upstream). */
+export interface OperationEvent {
+  timestamp?: string;
+  eventType?: string;
+  reason?: string;
+  message?: string;
+  data: { queryId: string; [key: string]: unknown };
+  [key: string]: unknown;
+}
+
+export interface NormalizedOperationEvent {
+  sessionId: string;
+  event: NewArkEvent;
+}
+
+/** `<Operation><Phase>` reasons and the ark event family each operation maps to (DESIGN §5). */
+const OPERATIONS: [operation: string, family: string][] = [
+  ['QueryExecution', 'query'],
+  ['AgentExecution', 'agent'],
+  ['LLMCall', 'llm.call'],
+  ['ToolCall', 'tool.call'],
+  ['TeamExecution', 'team'],
+  ['TeamTurn', 'team.turn'],
+  ['TeamMember', 'team.member'],
+  ['A2AExecution', 'a2a.task'],
+  ['MemoryAddMessages', 'memory.add_messages'],
+  ['MemoryGetMessages', 'memory.get_messages'],
+];
+const PHASES: Record<string, string> = { Start: 'started', Complete: 'completed', Error: 'failed', Canceled: 'canceled' };
+
+const str = (v: unknown): string | null => (typeof v === 'string' && v.length > 0 ? v : typeof v === 'number' ? String(v) : null);
+
+function typeOf(reason: string, hasError: boolean): string {
+  for (const [operation, family] of OPERATIONS) {
+    if (!reason.startsWith(operation)) continue;
+    const phase = PHASES[reason.slice(operation.length)];
+    if (!phase) break;
+    // A2A executions report task state changes, whatever the phase.
+    if (family === 'a2a.task') return 'a2a.task.updated';
+    // As upstream: a QueryExecutionComplete that carries an error is a failure.
+    return `${family}.${phase === 'completed' && hasError ? 'failed' : phase}`;
+  }
+  return 'operation.recorded';
+}
+
+/** Fields of the family's data (DESIGN §5) from the event's `data`. */
+function familyData(type: string, d: Record<string, unknown>): Record<string, unknown> {
+  const duration = Number(str(d.durationMs) ?? NaN);
+  const common = { ...(Number.isFinite(duration) ? { durationMs: duration } : {}), ...(d.error ? { error: d.error } : {}) };
+  if (type.startsWith('tool.call.')) {
+    return {
+      toolName: str(d.toolName) ?? str(d.tool),
+      toolType: str(d.toolType),
+      toolId: str(d.toolId) ?? str(d.toolCallId),
+      parameters: d.parameters ?? d.input ?? null,
+      result: d.result ?? d.output ?? null,
+      mcpSessionId: str(d.mcpSessionId) ?? str(d['mcp.session.id']),
+      ...common,
+    };
+  }
+  if (type.startsWith('llm.call.')) return { model: str(d.model) ?? str(d.modelName), modelType: str(d.modelType), ...common };
+  if (type.startsWith('agent.')) return { agent: str(d.agent) ?? str(d.agentName), ...common };
+  if (type.startsWith('team.')) return { team: str(d.team) ?? str(d.teamName), member: str(d.member), turn: d.turn ?? null, strategy: str(d.strategy), ...common };
+  if (type.startsWith('query.')) return { target: d.target ?? null, input: d.input ?? null, response: d.response ?? d.output ?? null, ...common };
+  if (type === 'a2a.task.updated') return { server: str(d.server) ?? str(d.a2aServer), taskId: str(d.taskId), state: str(d.state) ?? str(d.phase), ...common };
+  return common;
+}
+
+function digest(body: unknown): string {
+  return createHash('sha256').update(JSON.stringify(body)).digest('base64url').slice(0, 16);
+}
+
+/**
+ * One operation event as one ark event. The session is `data.sessionId`, else the query UID (as
+ * upstream). The dedupe key (query, reason, tool id or timestamp, and a digest of the body) makes
+ * the Go sender's retries, which repeat the body exactly, no-ops without merging distinct events. `data.operationEvent` keeps the body as posted, which upstream reads answer with.
+ */
+export function normalizeOperationEvent(body: OperationEvent): NormalizedOperationEvent {
+  const d = body.data;
+  const reason = str(body.reason) ?? '';
+  const type = typeOf(reason, Boolean(d.error));
+  const time = body.timestamp ? new Date(body.timestamp) : undefined;
+  const toolId = str(d.toolId) ?? str(d.toolCallId);
+  return {
+    sessionId: str(d.sessionId) ?? d.queryId,
+    event: {
+      type,
+      time: time && !Number.isNaN(time.getTime()) ? time : undefined,
+      queryId: d.queryId,
+      queryName: str(d.queryName),
+      namespace: str(d.queryNamespace) ?? str(d.namespace),
+      userId: str(d.userId),
+      source: 'operation-event',
+      dedupeKey: `op:${d.queryId}:${reason}:${toolId ?? str(body.timestamp) ?? ''}:${digest(body)}`,
+      data: { reason, eventType: str(body.eventType), message: str(body.message), ...familyData(type, d), operationEvent: body },
+    },
+  };
+}
