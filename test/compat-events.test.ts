@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { runCli } from './support/cli.js';
 import { RecordingEventSource, sleep } from './support/sse-client.js';
 import { getJson, postJson, startTestBroker, type TestBroker } from './support/test-broker.js';
 
@@ -109,5 +110,31 @@ describe('operation events (POST /events and reads)', () => {
     await postJson(`${broker.url}/events`, op('AgentExecutionStart', { queryId: 'q-w', sessionId: 'watched', n: 3 }));
     assert.equal((await replay.waitFor(3))[2]!.data.reason, 'AgentExecutionStart');
     replay.close();
+  });
+
+  it('DELETE /events/:queryId and DELETE /events hide events durably, rebuild included', async () => {
+    for (let n = 1; n <= 3; n++) await postJson(`${broker.url}/events`, op('LLMCallStart', { queryId: 'q-del', sessionId: 'del', n }));
+    await postJson(`${broker.url}/events`, op('LLMCallStart', { queryId: 'q-keep', sessionId: 'del', n: 9 }));
+    const one = await fetch(`${broker.url}/events/q-del`, { method: 'DELETE' });
+    assert.equal(one.status, 200);
+    assert.deepEqual(await one.json(), { status: 'success', message: 'Query q-del events deleted' });
+    assert.deepEqual((await getJson(`${broker.url}/events/q-del`)).body.items, []);
+    assert.equal((await getJson(`${broker.url}/events/q-keep`)).body.items.length, 1);
+    // Events after the delete show again; the log itself keeps every row.
+    await postJson(`${broker.url}/events`, op('LLMCallComplete', { queryId: 'q-del', sessionId: 'del', n: 4 }));
+    assert.deepEqual((await getJson(`${broker.url}/events/q-del`)).body.items.map((e: any) => e.data.n), [4]);
+    const replay = new RecordingEventSource(`${broker.url}/events/q-del?watch=true&from-beginning=true`);
+    assert.deepEqual((await replay.waitFor(1)).map((m) => m.data.data.n), [4]);
+    await sleep(200);
+    assert.equal(replay.messages.length, 1, 'a replay skips deleted events');
+    replay.close();
+    const rebuilt = await runCli(['projections', 'rebuild'], { DATABASE_URL: broker.database.url });
+    assert.equal(rebuilt.code, 0, rebuilt.stderr);
+    assert.deepEqual((await getJson(`${broker.url}/events/q-del`)).body.items.map((e: any) => e.data.n), [4], 'the same after a rebuild');
+
+    const all = await fetch(`${broker.url}/events`, { method: 'DELETE' });
+    assert.deepEqual(await all.json(), { status: 'success', message: 'Event data purged' });
+    assert.deepEqual((await getJson(`${broker.url}/events`)).body.items, []);
+    assert.equal((await getJson(`${broker.url}/v2/sessions/del/events`)).body.items.length, 5, 'the log keeps its rows');
   });
 });

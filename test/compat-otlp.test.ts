@@ -234,4 +234,15 @@ describe('OTLP ingest (POST /v1/traces)', () => {
     assert.equal((await getJson(`${broker.url}/health`)).status, 200);
     assert.ok((await count(broker)) >= before, 'nothing earlier lost');
   });
+
+  it('DELETE /traces empties the trace store for the caller', async () => {
+    assert.ok((await getJson(`${broker.url}/traces`)).body.items.length > 0);
+    const res = await fetch(`${broker.url}/traces`, { method: 'DELETE' });
+    assert.deepEqual(await res.json(), { status: 'success', message: 'Trace data purged' });
+    assert.deepEqual((await getJson(`${broker.url}/traces`)).body, { items: [], total: 0, hasMore: false });
+    await postJson(`${broker.url}/v1/traces`, {
+      resourceSpans: [{ scopeSpans: [{ spans: [{ traceId: '99'.repeat(16), spanId: '88'.repeat(8), name: 'after', startTimeUnixNano: '1', endTimeUnixNano: '2' }] }] }],
+    });
+    assert.deepEqual((await getJson(`${broker.url}/traces`)).body.items.map((t: any) => t.traceId), ['99'.repeat(16)]);
+  });
 });

@@ -62,6 +62,13 @@ export interface SpansTable {
   first_position: number;
 }
 
+export interface DeletionsTable {
+  tenant_id: string;
+  scope: string;
+  query_id: string | null;
+  up_to_position: number;
+}
+
 export interface SchemaMigrationsTable {
   version: string;
   name: string;
@@ -74,5 +81,6 @@ export interface Database {
   events: EventsTable;
   sessions: SessionsTable;
   spans: SpansTable;
+  deletions: DeletionsTable;
   schema_migrations: SchemaMigrationsTable;
 }

@@ -2,3 +2,4 @@
 // (DESIGN §5). One file per input; each export is a pure function with no I/O.
 export { normalizeSpan, resolveSpanSessions, spanSessionId, type NormalizedSpan } from './span.normalizer.js';
 export { normalizeOperationEvent, type NormalizedOperationEvent, type OperationEvent } from './operation-event.normalizer.js';
+export { DELETABLE_COLLECTIONS, readRecordsDeleted, RECORDS_DELETED, recordsDeletedEvent, type DeletableCollection, type RecordsDeletedData } from './deletion.normalizer.js';

@@ -2,3 +2,4 @@ export { ProjectionRebuilder, type RebuildReport } from './projection-rebuilder.
 export { inlineProjectors, ProjectionsModule } from './projections.module.js';
 export { SessionsProjector } from './sessions.projector.js';
 export { SpansProjector } from './spans.projector.js';
+export { DeletionsProjector } from './deletions.projector.js';

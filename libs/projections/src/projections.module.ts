@@ -1,13 +1,14 @@
 import { Global, Module } from '@nestjs/common';
 import { DatabaseConnection } from '#ark/database';
 import { INLINE_PROJECTORS, type InlineProjector } from '#ark/event-store';
+import { DeletionsProjector } from './deletions.projector.js';
 import { ProjectionRebuilder } from './projection-rebuilder.js';
 import { SessionsProjector } from './sessions.projector.js';
 import { SpansProjector } from './spans.projector.js';
 
 /** The one place inline projectors are registered; the event store runs them in every append. */
 export function inlineProjectors(): InlineProjector[] {
-  return [new SessionsProjector(), new SpansProjector()];
+  return [new SessionsProjector(), new SpansProjector(), new DeletionsProjector()];
 }
 
 @Global()

@@ -1,16 +1,27 @@
 import { sql, type Transaction } from 'kysely';
 import type { Database } from '#ark/database';
 import type { ArkEvent, InlineProjector } from '#ark/event-store';
+import { readRecordsDeleted } from '#ark/normalizer';
 import type { OtlpSpan } from '#ark/otlp';
 
 /**
  * `spans`: the raw spans behind `otlp` events (their `data.span`), one row per span. A start and an
- * end may arrive in any order and even in one batch; the ended version always wins.
+ * end may arrive in any order and even in one batch; the ended version always wins. A `traces`
+ * tombstone (upstream `DELETE /traces`) removes the tenant's spans before it.
  */
 export class SpansProjector implements InlineProjector {
   readonly name = 'spans';
 
   async project(trx: Transaction<Database>, events: readonly ArkEvent[]): Promise<void> {
+    await this.upsert(trx, events);
+    // After the upsert: a tombstone covers the spans before it, including ones in this same batch.
+    for (const event of events) {
+      if (readRecordsDeleted(event)?.collection !== 'traces') continue;
+      await sql`DELETE FROM spans WHERE tenant_id = ${event.tenantId} AND first_position < ${event.globalPosition}`.execute(trx);
+    }
+  }
+
+  private async upsert(trx: Transaction<Database>, events: readonly ArkEvent[]): Promise<void> {
     const latest = new Map<string, { event: ArkEvent; span: OtlpSpan }>();
     for (const event of events) {
       if (event.source !== 'otlp') continue;

@@ -1,11 +1,12 @@
-import { Body, Controller, Get, Headers, HttpCode, Param, Post, Query, Res, UsePipes } from '@nestjs/common';
+import { Body, Controller, Delete, Get, Headers, HttpCode, Param, Post, Query, Res, UsePipes } from '@nestjs/common';
 import { CommandBus } from '@nestjs/cqrs';
 import { ApiBody, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { FEED_START, type ArkEvent } from '#ark/event-store';
 import { compatValidationPipe, validateDto } from '#ark/http';
-import type { OperationEvent } from '#ark/normalizer';
+import { recordsDeletedEvent, type OperationEvent } from '#ark/normalizer';
 import { Caller, type CallerIdentity } from '#ark/tenancy';
+import { AppendEventsCommand } from '../../events/append-events.command.js';
 import { WatchStreamService } from '../../watch/watch-stream.service.js';
 import { OperationEventDto } from './operation-event.dto.js';
 import { OperationEventsQueryDto } from './operation-events-query.dto.js';
@@ -70,10 +71,34 @@ export class OperationEventsController {
   ): Promise<void> {
     if (query.watch) {
       const from = query.fromBeginning && lastEventId === undefined ? FEED_START : await this.streams.resumeCursor(caller.tenantId, lastEventId, query.cursor);
-      await this.streams.watchQuery(reply, caller.tenantId, queryId, from, { preamble: ['connected'], filter: isOperationEvent, format: bodyOf });
+      const deletedBefore = await this.events.deletedBefore(caller.tenantId, queryId);
+      await this.streams.watchQuery(reply, caller.tenantId, queryId, from, {
+        preamble: ['connected'],
+        filter: (e) => isOperationEvent(e) && e.globalPosition > deletedBefore,
+        format: bodyOf,
+      });
       return;
     }
     await reply.send(await this.page(caller.tenantId, { queryId, after: query.cursor, limit: query.limit ?? 100 }));
+  }
+
+  @Delete()
+  @ApiOperation({ summary: "Delete the caller's operation events (a tombstone in the log hides them)" })
+  async purge(@Caller() caller: CallerIdentity): Promise<{ status: 'success'; message: string }> {
+    await this.commands.execute(new AppendEventsCommand([this.tombstone(caller)]));
+    return { status: 'success', message: 'Event data purged' };
+  }
+
+  @Delete(':queryId')
+  @ApiOperation({ summary: "Delete one query's operation events" })
+  async purgeQuery(@Caller() caller: CallerIdentity, @Param('queryId') queryId: string): Promise<{ status: 'success'; message: string }> {
+    await this.commands.execute(new AppendEventsCommand([this.tombstone(caller, queryId)]));
+    return { status: 'success', message: `Query ${queryId} events deleted` };
+  }
+
+  private tombstone(caller: CallerIdentity, queryId?: string) {
+    const { sessionId, event } = recordsDeletedEvent({ collection: 'operation-events', ...(queryId === undefined ? {} : { queryId }) }, caller.userId);
+    return { tenantId: caller.tenantId, sessionId, event };
   }
 
   private async page(tenantId: string, filter: { sessionId?: string; queryId?: string; after?: number; limit: number }) {

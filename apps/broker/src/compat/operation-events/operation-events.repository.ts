@@ -7,7 +7,10 @@ export interface StoredOperationEvent {
   body: unknown;
 }
 
-/** Operation events are read straight from the log (`source = 'operation-event'`), in log order. */
+/**
+ * Operation events are read straight from the log (`source = 'operation-event'`), in log order,
+ * minus what a `records.deleted` tombstone covers (see the `deletions` table).
+ */
 @Injectable()
 export class OperationEventsRepository {
   constructor(private readonly connection: DatabaseConnection) {}
@@ -22,11 +25,23 @@ export class OperationEventsRepository {
       SELECT global_position, data->'operationEvent' AS body FROM events
       WHERE tenant_id = ${tenantId} AND source = 'operation-event' ${session} ${query}
         AND global_position > ${filter.after ?? 0}
+        AND NOT EXISTS (
+          SELECT 1 FROM deletions d
+          WHERE d.tenant_id = events.tenant_id AND d.scope = 'operation-events'
+            AND (d.query_id IS NULL OR d.query_id = events.query_id) AND d.up_to_position > events.global_position)
       ORDER BY global_position
       LIMIT ${filter.limit + 1}`.execute(this.connection.db);
     return {
       items: rows.slice(0, filter.limit).map((r) => ({ position: r.global_position, body: r.body })),
       hasMore: rows.length > filter.limit,
     };
+  }
+
+  /** Position below which a query's operation events are deleted (0: none are). */
+  async deletedBefore(tenantId: string, queryId: string): Promise<number> {
+    const { rows } = await sql<{ up_to: number | null }>`
+      SELECT max(up_to_position) AS up_to FROM deletions
+      WHERE tenant_id = ${tenantId} AND scope = 'operation-events' AND (query_id IS NULL OR query_id = ${queryId})`.execute(this.connection.db);
+    return rows[0]?.up_to ?? 0;
   }
 }

@@ -1,10 +1,13 @@
-import { Controller, Get, Headers, Param, Query, Res, UsePipes } from '@nestjs/common';
+import { Controller, Delete, Get, Headers, Param, Query, Res, UsePipes } from '@nestjs/common';
+import { CommandBus } from '@nestjs/cqrs';
 import { ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { EventLogRepository, type ArkEvent } from '#ark/event-store';
 import { ApiError, compatValidationPipe } from '#ark/http';
+import { recordsDeletedEvent } from '#ark/normalizer';
 import type { OtlpSpan } from '#ark/otlp';
 import { Caller, type CallerIdentity } from '#ark/tenancy';
+import { AppendEventsCommand } from '../../events/append-events.command.js';
 import { WatchStreamService } from '../../watch/watch-stream.service.js';
 import { TracesQueryDto } from './dto/traces-query.dto.js';
 import { otlpSpanItem, spanRowItem } from './span-item.js';
@@ -18,6 +21,7 @@ const spanOf = (e: ArkEvent) => (e.source === 'otlp' ? (e.data as { span?: OtlpS
 @UsePipes(compatValidationPipe())
 export class TracesController {
   constructor(
+    private readonly commands: CommandBus,
     private readonly traces: TracesRepository,
     private readonly log: EventLogRepository,
     private readonly streams: WatchStreamService,
@@ -84,5 +88,13 @@ export class TracesController {
     const spans = await this.traces.trace(caller.tenantId, traceId);
     if (spans.length === 0) throw ApiError.notFound('Trace not found');
     await reply.send({ traceId, spans: spans.map(spanRowItem) });
+  }
+
+  @Delete()
+  @ApiOperation({ summary: "Delete the caller's traces (a tombstone in the log; the spans read model drops them)" })
+  async purge(@Caller() caller: CallerIdentity): Promise<{ status: 'success'; message: string }> {
+    const { sessionId, event } = recordsDeletedEvent({ collection: 'traces' }, caller.userId);
+    await this.commands.execute(new AppendEventsCommand([{ tenantId: caller.tenantId, sessionId, event }]));
+    return { status: 'success', message: 'Trace data purged' };
   }
 }
