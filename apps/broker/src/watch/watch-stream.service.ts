@@ -8,7 +8,8 @@ import { SseStream } from '#ark/streaming';
 export interface WatchOptions {
   /** Only these events are sent. */
   filter?: (event: ArkEvent) => boolean;
-  /** The `data:` of an event; default the ark event JSON. `undefined` skips the event. */
+  /** The `data:` of an event; default the ark event JSON. `undefined` skips the event. Pass a
+   *  module-level function: its results are cached per event for every watcher using it. */
   format?: (event: ArkEvent) => unknown;
   /** Comment lines written first (e.g. upstream's `: connected`). */
   preamble?: string[];
@@ -18,6 +19,24 @@ export interface WatchOptions {
   endAfter?: (event: ArkEvent) => readonly string[] | undefined;
   /** Ends the stream with these `data:` texts (verbatim) unless an event passes the filter within `ms`. */
   endUnlessEventWithin?: { ms: number; messages: readonly string[] };
+}
+
+/**
+ * Serialised `data:` per format and event: watchers of one group receive the same event objects, so
+ * a hundred watchers of a session cost one JSON.stringify per event, not a hundred.
+ */
+const serialised = new WeakMap<(event: ArkEvent) => unknown, WeakMap<ArkEvent, string | null>>();
+
+function serialise(format: (event: ArkEvent) => unknown, event: ArkEvent): string | null {
+  let cache = serialised.get(format);
+  if (!cache) serialised.set(format, (cache = new WeakMap()));
+  let data = cache.get(event);
+  if (data === undefined) {
+    const value = format(event);
+    data = value === undefined ? null : JSON.stringify(value);
+    cache.set(event, data);
+  }
+  return data;
 }
 
 /** `id:` of a tenant-feed message: its `tx:pos` cursor. */

@@ -14,6 +14,8 @@ import { otlpSpanItem, spanRowItem } from './span-item.js';
 import { TracesRepository } from './traces.repository.js';
 
 const spanOf = (e: ArkEvent) => (e.source === 'otlp' ? (e.data as { span?: OtlpSpan }).span : undefined);
+/** Module-level, so the watch service serialises each span once for all watchers. */
+const spanItemOf = (e: ArkEvent) => otlpSpanItem(spanOf(e)!);
 
 /** Upstream-compatible trace reads: `GET /traces`, `GET /traces/:traceId`, both watchable. */
 @ApiTags('traces (upstream)')
@@ -44,7 +46,7 @@ export class TracesController {
           const span = spanOf(e);
           return span !== undefined && (sessionId === undefined || span.attributes['ark.session.id'] === sessionId);
         },
-        format: (e) => otlpSpanItem(spanOf(e)!),
+        format: spanItemOf,
       });
       return;
     }
@@ -70,7 +72,7 @@ export class TracesController {
   ): Promise<void> {
     if (query.watch) {
       const filter = (e: ArkEvent) => spanOf(e)?.traceId === traceId;
-      const format = (e: ArkEvent) => otlpSpanItem(spanOf(e)!);
+      const format = spanItemOf;
       if (query.fromBeginning && lastEventId === undefined) {
         // The stored spans, then everything committed after the cursor taken before reading them.
         const head = await this.log.feedHead();
