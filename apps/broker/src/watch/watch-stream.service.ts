@@ -114,8 +114,8 @@ export class WatchStreamService implements BeforeApplicationShutdown {
       deliver: (e) => {
         clearTimeout(quietTimer);
         quietTimer = undefined;
-        const data = format(e);
-        const more = data === undefined ? true : stream.send({ id: idOf(e), data: JSON.stringify(data) });
+        const data = serialise(format, e);
+        const more = data === null ? true : stream.send({ id: idOf(e), data });
         const last = options.endAfter?.(e);
         if (!last) return more;
         end(last);
