@@ -1,51 +1,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import pg from 'pg';
+import { readProcessMemory, readProcessStat, type ProcessMemory } from './proc-stats.js';
 
 const BROKER_MAIN = fileURLToPath(new URL('../apps/broker/src/main.js', import.meta.url));
 const READY_TIMEOUT_MS = 60_000;
 const STOP_TIMEOUT_MS = 15_000;
 const LOG_TAIL_LINES = 100;
-/** USER_HZ, the unit of CPU times in /proc, is 100 on every Linux ABI Node runs on. */
-export const CLOCK_TICKS_PER_SECOND = 100;
-
-export interface BenchDatabase {
-  name: string;
-  url: string;
-  drop(): Promise<void>;
-}
-
-/** A fresh, empty database `ark_bench_<timestamp>` on the given server. */
-export async function createBenchDatabase(serverUrl: string, startedAt: Date): Promise<BenchDatabase> {
-  const name = `ark_bench_${startedAt.toISOString().replace(/\.\d+Z$/, '').replace(/\D/g, '')}`;
-  await withClient(serverUrl, (client) => client.query(`CREATE DATABASE ${name}`));
-  const url = new URL(serverUrl);
-  url.pathname = `/${name}`;
-  return {
-    name,
-    url: url.toString(),
-    drop: () => withClient(serverUrl, (client) => client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)).then(() => undefined),
-  };
-}
-
-export async function withClient<T>(url: string, use: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000 });
-  await client.connect();
-  try {
-    return await use(client);
-  } finally {
-    await client.end();
-  }
-}
-
-export interface BrokerMemory {
-  rssMiB: number;
-  peakRssMiB: number;
-}
 
 export interface BrokerExit {
   code: number | null;
@@ -90,19 +53,14 @@ export class BrokerProcess {
     return this.child.pid ?? -1;
   }
 
-  /** Resident and peak resident memory, from /proc/<pid>/status. */
-  async memory(): Promise<BrokerMemory> {
-    const status = await readFile(`/proc/${this.pid}/status`, 'utf8');
-    const kib = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? Number.NaN);
-    return { rssMiB: kib('VmRSS') / 1024, peakRssMiB: kib('VmHWM') / 1024 };
+  /** Resident and peak resident memory. */
+  memory(): Promise<ProcessMemory> {
+    return readProcessMemory(this.pid);
   }
 
   /** User plus system CPU time the broker has used so far, all threads. */
   async cpuSeconds(): Promise<number> {
-    const stat = await readFile(`/proc/${this.pid}/stat`, 'utf8');
-    // Fields after the parenthesised command name (which may contain spaces): utime and stime are fields 14 and 15.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
+    return (await readProcessStat(this.pid)).cpuSeconds;
   }
 
   /** SIGTERM (graceful: streams closed, appends drained), SIGKILL if it does not exit in time. */

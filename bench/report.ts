@@ -1,8 +1,9 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import type { BrokerExit, BrokerMemory } from './broker-process.js';
+import type { BrokerExit } from './broker-process.js';
 import type { Environment } from './environment.js';
 import type { BenchOptions } from './options.js';
+import type { ProcessMemory } from './proc-stats.js';
 import { formatFigure, type ScenarioOutcome } from './runner.js';
 import { RUN_METRICS, type MetricDefinition, type ScenarioGroup } from './scenario.js';
 
@@ -13,7 +14,7 @@ const BROKER_LOG_LINES_SHOWN = 20;
 /** What is known about the broker the harness started (absent with --url). */
 export interface StartedBroker {
   database: string;
-  memory: BrokerMemory;
+  memory: ProcessMemory;
   exit: BrokerExit;
   logLineCount: number;
   logTail: string[];
@@ -62,7 +63,8 @@ function renderResultsMarkdown(report: BenchReport): string {
     ...(options.baselineUrl ? [`- Baseline: ${options.baselineUrl}`] : []),
     `- Method: per scenario a 1 s warm-up (discarded), then ${options.runs} run(s) of ${options.durationSeconds} s. Each figure is the median ` +
       'of the runs, except the error counters, which are totals over the runs. Per-run values follow in parentheses. The harness, ' +
-      'the broker and PostgreSQL share the machine; CPU %: 100 is one core busy, machine CPU % counts every process on all cores.',
+      'the broker and PostgreSQL share the machine. CPU %: 100 is one core busy; PostgreSQL CPU % counts the whole server (all its ' +
+      'processes, every database on it), machine CPU % every process on all cores.',
     '',
   ];
   for (const group of report.groups) {

@@ -1,6 +1,7 @@
-import { BrokerProcess, createBenchDatabase, type BenchDatabase } from './broker-process.js';
+import { BrokerProcess } from './broker-process.js';
 import { describeEnvironment } from './environment.js';
 import { parseOptions, USAGE, type BenchOptions } from './options.js';
+import { createBenchDatabase, PostgresServerCpu, type BenchDatabase } from './postgres-server.js';
 import { renderSummary, writeReports, type StartedBroker } from './report.js';
 import { progress, runScenario, type ScenarioOutcome, type Target } from './runner.js';
 import type { ScenarioGroup } from './scenario.js';
@@ -45,8 +46,10 @@ async function main(): Promise<number> {
       broker = await BrokerProcess.start(database.url);
       progress(`broker pid ${broker.pid} ready at ${broker.url}`);
     }
+    // Only the database of a broker the harness started is known to live on the --database-url server.
+    const postgres = broker ? await PostgresServerCpu.locate(options.databaseUrl) : undefined;
     const targets: Target[] = [
-      { name: 'broker', url: options.url ?? broker!.url, ...(broker ? { process: broker } : {}) },
+      { name: 'broker', url: options.url ?? broker!.url, ...(broker ? { process: broker } : {}), ...(postgres ? { postgres } : {}) },
       ...(options.baselineUrl ? [{ name: 'baseline', url: options.baselineUrl }] : []),
     ];
     const environment = await describeEnvironment(startedAt, options.databaseUrl, argv);

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { CLOCK_TICKS_PER_SECOND, type BrokerProcess } from './broker-process.js';
+import type { BrokerProcess } from './broker-process.js';
+import type { PostgresServerCpu } from './postgres-server.js';
+import { machineBusySeconds } from './proc-stats.js';
 import { RUN_METRICS, type Figures, type MetricDefinition, type RunContext, type RunResult, type Scenario, type ScenarioGroup } from './scenario.js';
 import { median, sum } from './stats.js';
 
@@ -15,6 +16,8 @@ export interface Target {
   url: string;
   /** Set when the harness started this broker: then its CPU and memory are measured too. */
   process?: BrokerProcess;
+  /** Set when the broker's PostgreSQL server runs on this machine: then its CPU is measured too. */
+  postgres?: PostgresServerCpu;
 }
 
 export interface ScenarioOutcome {
@@ -54,12 +57,13 @@ export async function runScenario(group: ScenarioGroup, scenario: Scenario, targ
   return outcome;
 }
 
-/** Runs once, adding what the runner measures around it: broker CPU and memory, the harness's own event-loop delay. */
+/** Runs once, adding what the runner measures around it: CPU of broker, PostgreSQL, harness and machine, broker memory, harness event-loop delay. */
 async function measureRun(scenario: Scenario, target: Target, context: RunContext): Promise<RunResult> {
   // The harness shares the CPUs with the broker: a lagging harness loop inflates latencies, so it is reported.
   const loopDelay = monitorEventLoopDelay({ resolution: LOOP_DELAY_RESOLUTION_MS });
   loopDelay.enable();
   const cpuBefore = await target.process?.cpuSeconds();
+  const postgresCpuBefore = await target.postgres?.cpuSeconds();
   const machineBusyBefore = await machineBusySeconds();
   const harnessCpuBefore = process.cpuUsage();
   const started = performance.now();
@@ -79,17 +83,10 @@ async function measureRun(scenario: Scenario, target: Target, context: RunContex
     figures.brokerCpuPercent = ((await target.process.cpuSeconds()) - cpuBefore) / wallSeconds * 100;
     figures.brokerRssMiB = (await target.process.memory()).rssMiB;
   }
+  if (target.postgres && postgresCpuBefore !== undefined) {
+    figures.postgresCpuPercent = ((await target.postgres.cpuSeconds()) - postgresCpuBefore) / wallSeconds * 100;
+  }
   return { figures, notes: result.notes };
-}
-
-/**
- * CPU time all cores spent on anything but idling and waiting for I/O, from /proc/stat. Beyond
- * broker + harness + PostgreSQL it shows whether something else competed for the machine.
- */
-async function machineBusySeconds(): Promise<number> {
-  const stat = await readFile('/proc/stat', 'utf8');
-  const [, user, nice, system, , , irq, softirq, steal] = stat.slice(0, stat.indexOf('\n')).trim().split(/\s+/).map(Number);
-  return ((user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (softirq ?? 0) + (steal ?? 0)) / CLOCK_TICKS_PER_SECOND;
 }
 
 export function aggregateRuns(metrics: readonly MetricDefinition[], runs: readonly RunResult[]): Figures {

@@ -38,6 +38,7 @@ export interface ScenarioGroup {
 /** Measured by the runner around every run, whatever the scenario. CPU %: 100 is one core busy. */
 export const RUN_METRICS: readonly MetricDefinition[] = [
   { key: 'brokerCpuPercent', label: 'broker CPU %', aggregate: 'median', decimals: 0 },
+  { key: 'postgresCpuPercent', label: 'PostgreSQL CPU %', aggregate: 'median', decimals: 0 },
   { key: 'brokerRssMiB', label: 'broker RSS MiB', aggregate: 'median', decimals: 0 },
   { key: 'harnessCpuPercent', label: 'harness CPU %', aggregate: 'median', decimals: 0 },
   { key: 'machineCpuPercent', label: 'machine CPU %', aggregate: 'median', decimals: 0 },

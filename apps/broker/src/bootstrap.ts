@@ -84,6 +84,8 @@ export interface RunningBroker {
 
 /** Everything `serve` does: database, migrations, HTTP. */
 export async function startBroker(config: BrokerConfig): Promise<RunningBroker> {
+  // Before anything logs: start-up messages (database, migrations) honour LOG_LEVEL too.
+  Logger.overrideLogger(LOG_LEVELS[config.LOG_LEVEL] ?? LOG_LEVELS.info!);
   const logger = new Logger('Broker');
   const database = await resolveDatabase(config);
   if (config.MIGRATE_ON_START) await migrateDatabase(database.url);
