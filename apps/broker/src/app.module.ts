@@ -7,6 +7,7 @@ import { EventStoreModule } from '#ark/event-store';
 import { ApiExceptionFilter } from '#ark/http';
 import { ProjectionsModule } from '#ark/projections';
 import { OperationEventsModule } from './compat/operation-events/operation-events.module.js';
+import { SessionsModule } from './compat/sessions/sessions.module.js';
 import { TracesModule } from './compat/traces/traces.module.js';
 import { EventsModule } from './events/events.module.js';
 import { HealthModule } from './health/health.module.js';
@@ -36,6 +37,7 @@ export class AppModule {
         EventsModule,
         TracesModule,
         OperationEventsModule,
+        SessionsModule,
       ],
       providers: [{ provide: APP_FILTER, useClass: ApiExceptionFilter }],
     };

@@ -1,4 +1,4 @@
-import type { ColumnType, Generated } from 'kysely';
+import type { ColumnType, Generated, Selectable } from 'kysely';
 
 /** Kysely's view of the tables the migrations create. Keep in step with migrations/. */
 export interface EventStreamsTable {
@@ -39,6 +39,31 @@ export interface SessionsTable {
   last_activity_at: Date;
   event_count: number;
   last_sequence: number;
+  query_count: Generated<number>;
+  status: Generated<'active' | 'idle' | 'error'>;
+  error_count: Generated<number>;
+  conversation_count: Generated<number>;
+  queries_created_at: Date | null;
+  queries_active_at: Date | null;
+}
+
+export interface SessionQueriesTable {
+  tenant_id: string;
+  session_id: string;
+  query_name: string;
+  query_id: string | null;
+  namespace: string | null;
+  conversation_id: string | null;
+  agent: string | null;
+  team: string | null;
+  tool: string | null;
+  target_type: string;
+  phase: 'pending' | 'running' | 'done' | 'error' | 'canceled' | 'unknown';
+  error: unknown;
+  created_at: Date;
+  completed_at: Date | null;
+  last_activity_at: Date;
+  first_sequence: number;
 }
 
 export interface SpansTable {
@@ -81,6 +106,10 @@ export interface Database {
   events: EventsTable;
   sessions: SessionsTable;
   spans: SpansTable;
+  session_queries: SessionQueriesTable;
   deletions: DeletionsTable;
   schema_migrations: SchemaMigrationsTable;
 }
+
+/** A `sessions` row as read. */
+export type SessionRow = Selectable<SessionsTable>;

@@ -183,6 +183,26 @@ export class EventLogRepository {
     return row && { transactionId: BigInt(row.tx), globalPosition };
   }
 
+  /**
+   * "From now on" without gaps and without history: the feed is read from the horizon (the oldest
+   * running transaction anywhere in the cluster, which can lag far behind), so the transactions
+   * already committed between it and now must be skipped; `committed` tells them apart using this
+   * moment's snapshot (below xmax and not in progress = already visible).
+   */
+  async feedNow(): Promise<{ cursor: FeedCursor; committed: (transactionId: bigint) => boolean }> {
+    const { rows } = await sql<{ xmin: string; xmax: string; xip: string[] }>`
+      SELECT pg_snapshot_xmin(s)::text AS xmin, pg_snapshot_xmax(s)::text AS xmax,
+             array(SELECT pg_snapshot_xip(s)::text) AS xip
+      FROM pg_current_snapshot() AS s`.execute(this.db);
+    const { xmin, xmax, xip } = rows[0]!;
+    const inProgress = new Set(xip.map(BigInt));
+    const horizonEnd = BigInt(xmax);
+    return {
+      cursor: { transactionId: BigInt(xmin), globalPosition: 0 },
+      committed: (tx) => tx < horizonEnd && !inProgress.has(tx),
+    };
+  }
+
   /** The cursor for "from now on": everything below the current horizon counts as history. */
   async feedHead(): Promise<FeedCursor> {
     const { rows } = await sql<{ xmin: string }>`SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS xmin`.execute(this.db);

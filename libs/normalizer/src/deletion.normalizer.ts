@@ -1,7 +1,7 @@
 import type { ArkEvent, NewArkEvent } from '#ark/event-store';
 
 /** Collections an upstream DELETE can empty, and the session their tombstones are appended to. */
-export const DELETABLE_COLLECTIONS = ['operation-events', 'traces'] as const;
+export const DELETABLE_COLLECTIONS = ['operation-events', 'traces', 'sessions'] as const;
 export type DeletableCollection = (typeof DELETABLE_COLLECTIONS)[number];
 
 export const RECORDS_DELETED = 'records.deleted';

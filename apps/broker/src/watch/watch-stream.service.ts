@@ -63,14 +63,71 @@ export class WatchStreamService implements BeforeApplicationShutdown {
 
   /** The tenant's feed; `id:` is `tx:pos`; without a cursor the stream starts from now. */
   async watchTenant(reply: FastifyReply, tenantId: string, after: FeedCursor | undefined, options: WatchOptions = {}): Promise<void> {
-    const from = after ?? (await this.log.feedHead());
-    this.serve(reply, options, (sink) => this.hub.watchTenant(tenantId, from, sink), feedId);
+    const { from, filter } = await this.start(after, options.filter);
+    this.serve(reply, { ...options, filter }, (sink) => this.hub.watchTenant(tenantId, from, sink), feedId);
   }
 
   /** One query's events (feed order, any session); `id:` is `tx:pos`; without a cursor, from now. */
   async watchQuery(reply: FastifyReply, tenantId: string, queryId: string, after: FeedCursor | undefined, options: WatchOptions = {}): Promise<void> {
-    const from = after ?? (await this.log.feedHead());
-    this.serve(reply, options, (sink) => this.hub.watchQuery(tenantId, queryId, from, sink), feedId);
+    const { from, filter } = await this.start(after, options.filter);
+    this.serve(reply, { ...options, filter }, (sink) => this.hub.watchQuery(tenantId, queryId, from, sink), feedId);
+  }
+
+  /** The feed start: after the given cursor, or from now (skipping what had already committed). */
+  async start(after: FeedCursor | undefined, filter?: (event: ArkEvent) => boolean) {
+    if (after) return { from: after, filter };
+    const now = await this.log.feedNow();
+    const fresh = (e: ArkEvent) => !now.committed(BigInt(e.transactionId));
+    return { from: now.cursor, filter: filter ? (e: ArkEvent) => fresh(e) && filter(e) : fresh };
+  }
+
+  /**
+   * A tenant-feed watch whose messages are read models, not events: each accepted event marks a key
+   * (e.g. its session) stale, and the stale keys' current state is loaded and sent, coalesced. Memory
+   * is bounded by the number of keys; `id:` is the cursor of the newest event seen.
+   */
+  async watchTenantState(
+    reply: FastifyReply,
+    tenantId: string,
+    after: FeedCursor | undefined,
+    options: Pick<WatchOptions, 'preamble' | 'initial'> & {
+      keyOf: (event: ArkEvent) => string | undefined;
+      load: (keys: string[]) => Promise<unknown[]>;
+    },
+  ): Promise<void> {
+    const { from, filter } = await this.start(after, (e) => options.keyOf(e) !== undefined);
+    const stream = this.openStream(reply, options);
+    const stale = new Set<string>();
+    let lastId = '';
+    let pumping = false;
+    const pump = async () => {
+      if (pumping) return;
+      pumping = true;
+      try {
+        while (stale.size > 0 && stream.isOpen) {
+          const keys = [...stale];
+          stale.clear();
+          const id = lastId;
+          for (const data of await options.load(keys)) {
+            if (!stream.send({ id, data: JSON.stringify(data) })) await new Promise<void>((resolve) => stream.onDrain(resolve));
+          }
+        }
+      } catch {
+        stream.close(); // the client reconnects with its last id and is sent the state again
+      } finally {
+        pumping = false;
+      }
+    };
+    const watch = this.hub.watchTenant(tenantId, from, {
+      accepts: filter,
+      deliver: (e) => {
+        stale.add(options.keyOf(e)!);
+        lastId = feedId(e);
+        void pump();
+        return true;
+      },
+    });
+    stream.onClose(() => watch.close());
   }
 
   /**
@@ -92,7 +149,8 @@ export class WatchStreamService implements BeforeApplicationShutdown {
     for (const stream of [...this.open]) stream.close();
   }
 
-  private serve(reply: FastifyReply, options: WatchOptions, subscribe: (sink: WatchSink) => Watch, idOf: (e: ArkEvent) => string): void {
+  /** Opens the SSE response, writes the preamble and initial messages, and tracks it for shutdown. */
+  private openStream(reply: FastifyReply, options: Pick<WatchOptions, 'preamble' | 'initial'>): SseStream {
     reply.hijack();
     const stream = new SseStream(reply.raw, {
       heartbeatMs: this.config.SSE_HEARTBEAT_MS,
@@ -102,6 +160,13 @@ export class WatchStreamService implements BeforeApplicationShutdown {
     }).open();
     for (const line of options.preamble ?? []) stream.comment(line);
     for (const data of options.initial ?? []) stream.send({ data: JSON.stringify(data) });
+    this.open.add(stream);
+    stream.onClose(() => this.open.delete(stream));
+    return stream;
+  }
+
+  private serve(reply: FastifyReply, options: WatchOptions, subscribe: (sink: WatchSink) => Watch, idOf: (e: ArkEvent) => string): void {
+    const stream = this.openStream(reply, options);
     const format = options.format ?? toArkEventJson;
     const end = (messages: readonly string[]) => {
       for (const data of messages) stream.send({ data });
@@ -123,11 +188,9 @@ export class WatchStreamService implements BeforeApplicationShutdown {
       },
     });
     stream.onDrain(() => watch.resume());
-    this.open.add(stream);
     stream.onClose(() => {
       clearTimeout(quietTimer);
       watch.close();
-      this.open.delete(stream);
     });
   }
 }

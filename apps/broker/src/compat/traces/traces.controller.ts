@@ -2,7 +2,7 @@ import { Controller, Delete, Get, Headers, Param, Query, Res, UsePipes } from '@
 import { CommandBus } from '@nestjs/cqrs';
 import { ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
-import { EventLogRepository, type ArkEvent } from '#ark/event-store';
+import type { ArkEvent } from '#ark/event-store';
 import { ApiError, compatValidationPipe } from '#ark/http';
 import { recordsDeletedEvent } from '#ark/normalizer';
 import type { OtlpSpan } from '#ark/otlp';
@@ -25,7 +25,6 @@ export class TracesController {
   constructor(
     private readonly commands: CommandBus,
     private readonly traces: TracesRepository,
-    private readonly log: EventLogRepository,
     private readonly streams: WatchStreamService,
   ) {}
 
@@ -74,10 +73,10 @@ export class TracesController {
       const filter = (e: ArkEvent) => spanOf(e)?.traceId === traceId;
       const format = spanItemOf;
       if (query.fromBeginning && lastEventId === undefined) {
-        // The stored spans, then everything committed after the cursor taken before reading them.
-        const head = await this.log.feedHead();
+        // The stored spans, then what commits after the moment taken before reading them.
+        const start = await this.streams.start(undefined, filter);
         const stored = await this.traces.trace(caller.tenantId, traceId);
-        await this.streams.watchTenant(reply, caller.tenantId, head, { preamble: ['connected'], initial: stored.map(spanRowItem), filter, format });
+        await this.streams.watchTenant(reply, caller.tenantId, start.from, { preamble: ['connected'], initial: stored.map(spanRowItem), filter: start.filter, format });
         return;
       }
       await this.streams.watchTenant(reply, caller.tenantId, await this.streams.resumeCursor(caller.tenantId, lastEventId, query.cursor), {

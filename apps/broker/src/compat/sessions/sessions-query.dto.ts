@@ -1,0 +1,41 @@
+import { ApiPropertyOptional } from '@nestjs/swagger';
+import { Transform, Type } from 'class-transformer';
+import { IsBoolean, IsIn, IsInt, IsOptional, IsString, Length, Max, Min } from 'class-validator';
+
+const toBoolean = ({ value }: { value: unknown }) => (value === 'true' ? true : value === 'false' ? false : value);
+const emptyAsAbsent = ({ value }: { value: unknown }) => (value === '' ? undefined : value);
+
+/** Query of `GET /sessions` (upstream names and values). */
+export class SessionsQueryDto {
+  @ApiPropertyOptional() @IsOptional() @Transform(toBoolean) @IsBoolean()
+  watch?: boolean;
+
+  @ApiPropertyOptional({ description: 'watch only this session' }) @IsOptional() @IsString() @Length(1, 256)
+  session_id?: string;
+
+  @ApiPropertyOptional({ enum: ['active', 'idle', 'error'] }) @IsOptional() @IsIn(['active', 'idle', 'error'])
+  status?: 'active' | 'idle' | 'error';
+
+  @ApiPropertyOptional({ enum: ['date', 'name', 'conversations'] }) @IsOptional() @IsIn(['date', 'name', 'conversations'])
+  sort?: 'date' | 'name' | 'conversations';
+
+  @ApiPropertyOptional({ enum: ['asc', 'desc'] }) @IsOptional() @IsIn(['asc', 'desc'])
+  order?: 'asc' | 'desc';
+
+  @ApiPropertyOptional() @IsOptional() @IsString() @Length(1, 64)
+  dateFrom?: string;
+
+  @ApiPropertyOptional() @IsOptional() @IsString() @Length(1, 64)
+  dateTo?: string;
+
+  @ApiPropertyOptional() @IsOptional() @IsString() @Length(1, 256)
+  search?: string;
+
+  @ApiPropertyOptional({ description: 'with `cursor`, switches to the paginated answer' })
+  @Transform(emptyAsAbsent) @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(1000)
+  limit?: number;
+
+  @ApiPropertyOptional({ description: 'offset into the filtered, sorted list' })
+  @Transform(emptyAsAbsent) @IsOptional() @Type(() => Number) @IsInt() @Min(0)
+  cursor?: number;
+}

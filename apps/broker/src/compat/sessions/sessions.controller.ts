@@ -1,0 +1,134 @@
+import { Body, Controller, Delete, Get, Headers, HttpCode, Param, Post, Query, Res, UsePipes } from '@nestjs/common';
+import { CommandBus } from '@nestjs/cqrs';
+import { ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
+import { IsNotEmpty, IsString } from 'class-validator';
+import type { FastifyReply } from 'fastify';
+import type { ArkEvent } from '#ark/event-store';
+import { ApiError, compatValidationPipe, validateDto } from '#ark/http';
+import { readRecordsDeleted, recordsDeletedEvent } from '#ark/normalizer';
+import { SESSION_SIGNALLED } from '#ark/projections';
+import { Caller, type CallerIdentity } from '#ark/tenancy';
+import { AppendEventsCommand } from '../../events/append-events.command.js';
+import { WatchStreamService } from '../../watch/watch-stream.service.js';
+import { SessionsQueryDto } from './sessions-query.dto.js';
+import { SessionsRepository, type SessionFilters } from './sessions.repository.js';
+
+class SessionSignalDto {
+  @IsString() @IsNotEmpty()
+  sessionId!: string;
+}
+
+/** Events that can change a session entry (see SessionQueriesProjector); deletions touch them all. */
+function sessionKeyOf(e: ArkEvent): string | undefined {
+  if (readRecordsDeleted(e)?.collection === 'sessions') return '*';
+  return e.source === 'operation-event' || e.type === SESSION_SIGNALLED || e.type === 'message.added' ? e.sessionId : undefined;
+}
+
+const parseDate = (text: string | undefined) => (text === undefined ? undefined : new Date(text));
+
+/** Upstream-compatible sessions API (docs/upstream-compat.md §6). */
+@ApiTags('sessions (upstream)')
+@Controller('sessions')
+@UsePipes(compatValidationPipe())
+export class SessionsController {
+  constructor(
+    private readonly commands: CommandBus,
+    private readonly sessions: SessionsRepository,
+    private readonly streams: WatchStreamService,
+  ) {}
+
+  @Get()
+  @ApiOperation({ summary: 'Whole store `{sessions:{…}}`, or with limit/cursor a filtered page with statusCounts; `?watch=true` streams entries' })
+  @ApiProduces('application/json', 'text/event-stream')
+  async list(
+    @Caller() caller: CallerIdentity,
+    @Query() query: SessionsQueryDto,
+    @Headers('last-event-id') lastEventId: string | undefined,
+    @Res() reply: FastifyReply,
+  ): Promise<void> {
+    const tenantId = caller.tenantId;
+    if (query.watch) {
+      const only = query.session_id;
+      const current = only === undefined ? await this.sessions.all(tenantId) : await this.sessions.entries(tenantId, [only]);
+      await this.streams.watchTenantState(reply, tenantId, await this.streams.resumeCursor(tenantId, lastEventId, undefined), {
+        preamble: ['connected'],
+        initial: lastEventId === undefined ? current.map((session) => ({ sessionId: session.sessionId, session })) : [],
+        keyOf: (e) => {
+          const key = sessionKeyOf(e);
+          return only === undefined || key === only || key === '*' ? key : undefined;
+        },
+        load: async (keys) => {
+          const entries = keys.includes('*') ? await this.sessions.all(tenantId) : await this.sessions.entries(tenantId, keys);
+          return entries.map((session) => ({ sessionId: session.sessionId, session }));
+        },
+      });
+      return;
+    }
+    if (query.limit === undefined && query.cursor === undefined) {
+      const entries = await this.sessions.all(tenantId);
+      await reply.send({ sessions: Object.fromEntries(entries.map((e) => [e.sessionId, e])) });
+      return;
+    }
+    const filters: SessionFilters = {
+      status: query.status,
+      dateFrom: parseDate(query.dateFrom),
+      dateTo: parseDate(query.dateTo),
+      search: query.search,
+      sort: query.sort,
+      order: query.order,
+    };
+    const limit = query.limit ?? 100;
+    const offset = query.cursor ?? 0;
+    // Upstream compares with an unparseable date and so matches nothing.
+    const unmatchable = [filters.dateFrom, filters.dateTo].some((d) => d && Number.isNaN(d.getTime()));
+    const page = unmatchable
+      ? { items: [], total: 0, hasMore: false, statusCounts: { active: 0, idle: 0, error: 0 } }
+      : await this.sessions.page(tenantId, filters, offset, limit);
+    await reply.send({
+      items: page.items,
+      total: page.total,
+      hasMore: page.hasMore,
+      ...(page.hasMore ? { nextCursor: offset + limit } : {}),
+      statusCounts: page.statusCounts,
+    });
+  }
+
+  @Get(':sessionId')
+  @ApiOperation({ summary: 'One session entry (queries, conversations, participants); 404 when unknown' })
+  async get(@Caller() caller: CallerIdentity, @Param('sessionId') sessionId: string) {
+    const [entry] = await this.sessions.entries(caller.tenantId, [sessionId]);
+    if (!entry) throw ApiError.notFound('Session not found');
+    return entry;
+  }
+
+  @Post()
+  @HttpCode(201)
+  @ApiOperation({ summary: 'Apply a session event (`{sessionId, queryName, _reason, …}`), as upstream' })
+  async signal(@Caller() caller: CallerIdentity, @Body() body: unknown): Promise<{ status: 'success' }> {
+    const { sessionId } = validateDto(SessionSignalDto, body, 'body', 'passthrough');
+    await this.commands.execute(
+      new AppendEventsCommand([{ tenantId: caller.tenantId, sessionId, event: { type: SESSION_SIGNALLED, source: 'api', userId: caller.userId, data: body } }]),
+    );
+    return { status: 'success' };
+  }
+
+  @Delete()
+  @ApiOperation({ summary: "Delete the caller's session entries (a tombstone in the log)" })
+  async purge(@Caller() caller: CallerIdentity): Promise<{ status: 'success'; message: string }> {
+    await this.tombstone(caller);
+    return { status: 'success', message: 'Sessions purged' };
+  }
+
+  @Delete('queries/:queryId')
+  @ApiOperation({ summary: 'Remove a query (name or UID) from every session' })
+  async removeQuery(@Caller() caller: CallerIdentity, @Param('queryId') queryId: string) {
+    const removed = await this.sessions.sessionsWithQuery(caller.tenantId, queryId);
+    if (removed > 0) await this.tombstone(caller, queryId);
+    return { status: 'success', message: `Query ${queryId} removed from ${removed} session(s)`, removed };
+  }
+
+  private async tombstone(caller: CallerIdentity, queryId?: string): Promise<void> {
+    const { sessionId, event } = recordsDeletedEvent({ collection: 'sessions', ...(queryId === undefined ? {} : { queryId }) }, caller.userId);
+    await this.commands.execute(new AppendEventsCommand([{ tenantId: caller.tenantId, sessionId, event }]));
+  }
+}

@@ -1,0 +1,107 @@
+import { Injectable } from '@nestjs/common';
+import { sql } from 'kysely';
+import { DatabaseConnection, type SessionQueriesTable, type SessionRow } from '#ark/database';
+import { sessionEntry, type SessionEntry } from './session-entry.js';
+
+export interface SessionFilters {
+  status?: 'active' | 'idle' | 'error';
+  dateFrom?: Date;
+  dateTo?: Date;
+  search?: string;
+  sort?: 'date' | 'name' | 'conversations';
+  order?: 'asc' | 'desc';
+}
+
+const SORT_COLUMNS = {
+  date: sql.raw('queries_active_at'),
+  name: sql.raw(`regexp_replace(session_id, '^session-', '')`),
+  conversations: sql.raw('conversation_count'),
+};
+
+const likePattern = (text: string) => `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+
+/** SQL over `sessions` and `session_queries`: sessions with at least one query, as upstream lists them. */
+@Injectable()
+export class SessionsRepository {
+  constructor(private readonly connection: DatabaseConnection) {}
+
+  /** Entries of these sessions (those that exist and have queries), in the order given. */
+  async entries(tenantId: string, sessionIds: readonly string[]): Promise<SessionEntry[]> {
+    if (sessionIds.length === 0) return [];
+    const db = this.connection.db;
+    const [sessions, queries] = await Promise.all([
+      db.selectFrom('sessions').selectAll().where('tenant_id', '=', tenantId).where('session_id', 'in', [...sessionIds]).where('query_count', '>', 0).execute(),
+      db.selectFrom('session_queries').selectAll().where('tenant_id', '=', tenantId).where('session_id', 'in', [...sessionIds]).execute(),
+    ]);
+    return this.build(sessions, queries, sessionIds);
+  }
+
+  /** Every session with queries, oldest first (upstream's whole-store answer). */
+  async all(tenantId: string): Promise<SessionEntry[]> {
+    const db = this.connection.db;
+    const [sessions, queries] = await Promise.all([
+      db.selectFrom('sessions').selectAll().where('tenant_id', '=', tenantId).where('query_count', '>', 0)
+        .orderBy('queries_created_at').orderBy('session_id').execute(),
+      db.selectFrom('session_queries').selectAll().where('tenant_id', '=', tenantId).execute(),
+    ]);
+    return this.build(sessions, queries);
+  }
+
+  /**
+   * A filtered, sorted page (the cursor is an offset, as upstream), its total and the status counts
+   * of the whole filtered set.
+   */
+  async page(tenantId: string, filters: SessionFilters, offset: number, limit: number) {
+    const where = sql.join(
+      [
+        sql`tenant_id = ${tenantId}`,
+        sql`query_count > 0`,
+        ...(filters.status ? [sql`status = ${filters.status}`] : []),
+        ...(filters.dateFrom ? [sql`queries_active_at >= ${filters.dateFrom}`] : []),
+        ...(filters.dateTo ? [sql`queries_active_at <= ${filters.dateTo}`] : []),
+        ...(filters.search
+          ? [sql`(session_id ILIKE ${likePattern(filters.search)} OR EXISTS (
+                SELECT 1 FROM session_queries q WHERE q.tenant_id = sessions.tenant_id AND q.session_id = sessions.session_id
+                  AND (q.agent ILIKE ${likePattern(filters.search)} OR q.team ILIKE ${likePattern(filters.search)} OR q.tool ILIKE ${likePattern(filters.search)})))`]
+          : []),
+      ],
+      sql` AND `,
+    );
+    const order = filters.sort
+      ? sql`${SORT_COLUMNS[filters.sort]} ${sql.raw(filters.order === 'asc' ? 'ASC' : 'DESC')}, queries_created_at, session_id`
+      : sql`queries_created_at, session_id`;
+    const [{ rows: ids }, { rows: counts }] = await Promise.all([
+      sql<{ session_id: string }>`SELECT session_id FROM sessions WHERE ${where} ORDER BY ${order} OFFSET ${offset} LIMIT ${limit + 1}`.execute(this.connection.db),
+      sql<{ status: string; n: number }>`SELECT status, count(*)::int AS n FROM sessions WHERE ${where} GROUP BY status`.execute(this.connection.db),
+    ]);
+    const statusCounts = { active: 0, idle: 0, error: 0 };
+    for (const c of counts) statusCounts[c.status as keyof typeof statusCounts] = c.n;
+    return {
+      items: await this.entries(tenantId, ids.slice(0, limit).map((r) => r.session_id)),
+      total: statusCounts.active + statusCounts.idle + statusCounts.error,
+      hasMore: ids.length > limit,
+      statusCounts,
+    };
+  }
+
+  /** Sessions a query (by name or UID) appears in. */
+  async sessionsWithQuery(tenantId: string, query: string): Promise<number> {
+    const { rows } = await sql<{ n: number }>`
+      SELECT count(DISTINCT session_id)::int AS n FROM session_queries
+      WHERE tenant_id = ${tenantId} AND (query_name = ${query} OR query_id = ${query})`.execute(this.connection.db);
+    return rows[0]?.n ?? 0;
+  }
+
+  private build(sessions: SessionRow[], queries: SessionQueriesTable[], order?: readonly string[]): SessionEntry[] {
+    const bySession = new Map<string, SessionQueriesTable[]>();
+    for (const q of queries) {
+      const list = bySession.get(q.session_id);
+      if (list) list.push(q);
+      else bySession.set(q.session_id, [q]);
+    }
+    const entries = sessions.map((s) => sessionEntry(s, bySession.get(s.session_id) ?? []));
+    if (!order) return entries;
+    const index = new Map(order.map((id, i) => [id, i]));
+    return entries.sort((a, b) => index.get(a.sessionId)! - index.get(b.sessionId)!);
+  }
+}
