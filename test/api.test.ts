@@ -75,7 +75,8 @@ describe('v2 API', () => {
 
   it('rejects malformed JSON with 400 and the error body', async () => {
     assertError(await postJson(`${broker.url}/v2/events`, '{"sessionId": "x", '), 400, 'bad_request');
-    assertError(await postJson(`${broker.url}/v2/events`, ''), 400, 'bad_request');
+    // An empty JSON body is no body (as upstream): here that is a missing event.
+    assertError(await postJson(`${broker.url}/v2/events`, ''), 400, 'validation_failed');
   });
 
   it('rejects unknown fields, missing fields and bad values with 400 validation_failed', async () => {
@@ -129,12 +130,19 @@ describe('v2 API', () => {
     assert.equal(mates.body.items.length, 10);
   });
 
-  it('does not accept a gzip body it cannot read as JSON', async () => {
+  it('reads gzip bodies on every route, and refuses a corrupt one', async () => {
     const res = await fetch(`${broker.url}/v2/events`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' },
-      body: gzipSync(JSON.stringify({ sessionId: 's', type: 'custom.a', data: {} })),
+      body: gzipSync(JSON.stringify({ sessionId: 'gzipped', type: 'custom.a', data: {} })),
     });
-    assert.ok(res.status === 400 || res.status === 415, `answered ${res.status}`);
+    assert.equal(res.status, 201);
+    assert.equal((await getJson(`${broker.url}/v2/sessions/gzipped/events`)).body.items.length, 1);
+    const corrupt = await fetch(`${broker.url}/v2/events`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' },
+      body: Buffer.from('not gzip at all'),
+    });
+    assertError({ status: corrupt.status, body: await corrupt.json(), headers: corrupt.headers }, 400, 'bad_request');
   });
 });

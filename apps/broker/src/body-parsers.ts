@@ -12,8 +12,9 @@ const DECODERS: Record<string, () => Transform> = {
 
 /**
  * Body handling shared by every route: compressed bodies are inflated as a stream before parsing, so
- * the body limit applies to the inflated size and a gzip bomb is cut off while inflating; OTLP
- * protobuf bodies arrive as a Buffer.
+ * the body limit applies to the inflated size and a gzip bomb is cut off while inflating; an empty
+ * JSON body is no body (Ark's Go client sends `Content-Type: application/json` on body-less POSTs
+ * and DELETEs, which upstream's Express accepts); OTLP protobuf bodies arrive as a Buffer.
  */
 export function registerBodyParsers(fastify: FastifyInstance): void {
   fastify.addHook('preParsing', (request, _reply, payload, done) => {
@@ -31,6 +32,13 @@ export function registerBodyParsers(fastify: FastifyInstance): void {
       error.message = `cannot decode ${encoding} body: ${error.message}`;
     });
     done(null, payload.pipe(decoder));
+  });
+
+  const parseJson = fastify.getDefaultJsonParser('error', 'error');
+  fastify.removeContentTypeParser('application/json');
+  fastify.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    if (body.length === 0) return done(null, undefined);
+    parseJson(request, body.toString(), done);
   });
 
   fastify.addContentTypeParser(['application/x-protobuf', 'application/protobuf'], { parseAs: 'buffer' }, (_request, body, done) =>

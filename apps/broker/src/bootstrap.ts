@@ -55,6 +55,8 @@ export async function createBrokerApp(config: BrokerConfig, databaseUrl: string)
   });
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config, databaseUrl), adapter, {
     logger: LOG_LEVELS[config.LOG_LEVEL] ?? LOG_LEVELS.info!,
+    // Body parsing is ours (registerBodyParsers): Nest's would replace the JSON parser.
+    bodyParser: false,
   });
   const fastify = app.getHttpAdapter().getInstance();
   registerBodyParsers(fastify);

@@ -3,13 +3,14 @@ import { DatabaseConnection } from '#ark/database';
 import { INLINE_PROJECTORS, type InlineProjector } from '#ark/event-store';
 import { DeletionsProjector } from './deletions.projector.js';
 import { ProjectionRebuilder } from './projection-rebuilder.js';
+import { MessagesProjector } from './messages.projector.js';
 import { SessionQueriesProjector } from './session-queries.projector.js';
 import { SessionsProjector } from './sessions.projector.js';
 import { SpansProjector } from './spans.projector.js';
 
 /** The one place inline projectors are registered; the event store runs them in every append. */
 export function inlineProjectors(): InlineProjector[] {
-  return [new SessionsProjector(), new SessionQueriesProjector(), new SpansProjector(), new DeletionsProjector()];
+  return [new SessionsProjector(), new SessionQueriesProjector(), new SpansProjector(), new MessagesProjector(), new DeletionsProjector()];
 }
 
 @Global()

@@ -1,0 +1,68 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Transform, Type } from 'class-transformer';
+import { IsArray, IsBoolean, IsInt, IsOptional, IsString, Min } from 'class-validator';
+import { ApiError } from '#ark/http';
+
+const MAX_PAGE_SIZE = 1_000;
+const DEFAULT_PAGE_SIZE = 100;
+
+const toBoolean = ({ value }: { value: unknown }) => (value === 'true' ? true : value === 'false' ? false : value);
+/** Upstream ignores empty filter values. */
+const emptyAsAbsent = ({ value }: { value: unknown }) => (value === '' ? undefined : value);
+
+/** `POST /messages` (unknown fields are ignored, as upstream). */
+export class PostMessagesDto {
+  @ApiProperty({ example: '550e8400-e29b-41d4-a716-446655440000', description: 'may be empty' })
+  @IsString()
+  conversation_id!: string;
+
+  @ApiProperty({ example: 'query-uuid', description: "Ark posts the query's name; may be empty" })
+  @IsString()
+  query_id!: string;
+
+  @ApiProperty({ type: 'array', items: {}, description: 'any JSON values, each stored as one message' })
+  @IsArray()
+  messages!: unknown[];
+
+  @ApiPropertyOptional({ minimum: 1, description: 'the messages are hidden this many seconds after they were received' })
+  @IsOptional() @Type(() => Number) @IsInt() @Min(1)
+  ttl_seconds?: number;
+}
+
+/** `GET /messages` */
+export class ListMessagesQueryDto {
+  @ApiPropertyOptional({ description: 'stream new messages as Server-Sent Events' })
+  @IsOptional() @Transform(toBoolean) @IsBoolean()
+  watch?: boolean;
+
+  @ApiPropertyOptional() @IsOptional() @Transform(emptyAsAbsent) @IsString()
+  conversation_id?: string;
+
+  @ApiPropertyOptional({ description: 'ignored by the watch, as upstream' }) @IsOptional() @Transform(emptyAsAbsent) @IsString()
+  query_id?: string;
+
+  @ApiPropertyOptional({ type: Number, description: 'only messages with a higher `sequence`; the watch replays from it' })
+  @IsOptional() @IsString()
+  cursor?: string;
+
+  @ApiPropertyOptional({ type: Number, minimum: 1, maximum: MAX_PAGE_SIZE, default: DEFAULT_PAGE_SIZE })
+  @IsOptional() @IsString()
+  limit?: string;
+}
+
+/** Upstream's `parsePaginationParams`: `limit` read with parseInt (`10abc` is 10), refused above the maximum, not clamped. */
+export function pageLimit(limit: string | undefined): number {
+  if (limit === undefined || limit === '') return DEFAULT_PAGE_SIZE;
+  const n = parseInt(limit, 10);
+  if (Number.isNaN(n) || n < 1) throw ApiError.badRequest('limit must be a positive integer', 'validation_failed');
+  if (n > MAX_PAGE_SIZE) throw ApiError.badRequest(`limit cannot exceed ${MAX_PAGE_SIZE}`, 'validation_failed');
+  return n;
+}
+
+/** Upstream coerces `cursor` with Number: `''` is 0, `1.5` and `-1` are refused. */
+export function pageCursor(cursor: string | undefined): number | undefined {
+  if (cursor === undefined) return undefined;
+  const n = Number(cursor);
+  if (!Number.isSafeInteger(n) || n < 0) throw ApiError.badRequest('cursor must be a non-negative integer', 'invalid_cursor');
+  return n;
+}

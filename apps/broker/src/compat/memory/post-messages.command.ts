@@ -1,0 +1,48 @@
+import { Command, CommandBus, CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
+import { fallbackSessionId, normalizeMessages, type PostedMessages } from '#ark/normalizer';
+import { AppendEventsCommand } from '../../events/append-events.command.js';
+import { MemoryRepository, type QueryOwner } from './memory.repository.js';
+
+/** Store a `POST /messages` body as `message.added` events, in one atomic append; resolves once committed. */
+export class PostMessagesCommand extends Command<void> {
+  constructor(
+    readonly tenantId: string,
+    readonly userId: string,
+    readonly posted: PostedMessages,
+  ) {
+    super();
+  }
+}
+
+@CommandHandler(PostMessagesCommand)
+export class PostMessagesHandler implements ICommandHandler<PostMessagesCommand, void> {
+  constructor(
+    private readonly commands: CommandBus,
+    private readonly memory: MemoryRepository,
+  ) {}
+
+  async execute({ tenantId, userId, posted }: PostMessagesCommand): Promise<void> {
+    if (posted.messages.length === 0) return;
+    const owner = posted.queryId === '' ? undefined : await this.memory.findQueryOwner(tenantId, posted.queryId);
+    const events = normalizeMessages(posted, {
+      queryId: owner?.queryId ?? null,
+      queryName: owner?.queryName ?? null,
+      namespace: owner?.namespace ?? null,
+      userId,
+    });
+    const sessionId = await this.sessionFor(tenantId, posted, owner, events[0]!.dedupeKey ?? null);
+    await this.commands.execute(new AppendEventsCommand(events.map((event) => ({ tenantId, sessionId, event }))));
+  }
+
+  /**
+   * The session that owns the query, else the conversation's own. Dedupe keys are unique per session,
+   * so a retry must land where its first copy did: when the owner became known in between, the
+   * first copy is in the conversation's session.
+   */
+  private async sessionFor(tenantId: string, posted: PostedMessages, owner: QueryOwner | undefined, dedupeKey: string | null): Promise<string> {
+    const fallback = fallbackSessionId(posted);
+    if (!owner) return fallback;
+    if (dedupeKey === null || owner.sessionId === fallback) return owner.sessionId;
+    return (await this.memory.sessionHolds(tenantId, fallback, dedupeKey)) ? fallback : owner.sessionId;
+  }
+}
