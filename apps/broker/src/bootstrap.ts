@@ -4,9 +4,10 @@ import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import type { BrokerConfig } from '#ark/config';
-import { createPool, migrate, startEmbeddedPostgres, type EmbeddedPostgresHandle } from '#ark/database';
+import { createPool, DatabaseConnection, migrate, startEmbeddedPostgres, type EmbeddedPostgresHandle } from '#ark/database';
 import { requestIdFor } from '#ark/http';
 import { AppModule } from './app.module.js';
+import { registerAuthentication } from './authentication.js';
 import { registerBodyParsers } from './body-parsers.js';
 import { EventStoreErrorsInterceptor } from './event-store-errors.interceptor.js';
 
@@ -64,6 +65,7 @@ export async function createBrokerApp(config: BrokerConfig, databaseUrl: string)
     reply.raw.setHeader('X-Request-ID', String(request.id));
     done();
   });
+  registerAuthentication(fastify, config, app.get(DatabaseConnection).db);
   app.useGlobalInterceptors(new EventStoreErrorsInterceptor());
 
   const document = SwaggerModule.createDocument(
@@ -96,7 +98,10 @@ export async function startBroker(config: BrokerConfig): Promise<RunningBroker> 
   const address = app.getHttpServer().address();
   const port = typeof address === 'object' && address ? address.port : config.PORT;
   const url = `http://${config.HOST === '0.0.0.0' ? '127.0.0.1' : config.HOST}:${port}`;
-  logger.log(`listening on ${url} (AUTH_MODE=${config.AUTH_MODE}${config.AUTH_MODE === 'none' ? ': single tenant "default", no authentication; local use only' : ''})`);
+  if (config.AUTH_MODE === 'none') {
+    logger.warn('AUTH_MODE=none: NO AUTHENTICATION. Every caller is user "anonymous" of tenant "default" with every role. Local use only.');
+  }
+  logger.log(`listening on ${url} (AUTH_MODE=${config.AUTH_MODE})`);
   return {
     app,
     url,

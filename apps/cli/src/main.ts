@@ -5,6 +5,7 @@ import { EventSource } from 'eventsource';
 import { loadBrokerConfig } from '#ark/config';
 import { createPool, migrate } from '#ark/database';
 import { inlineProjectors, ProjectionRebuilder } from '#ark/projections';
+import { ApiKeys, ROLES, type Role } from '#ark/tenancy';
 import { Kysely, PostgresDialect } from 'kysely';
 import type { Database } from '#ark/database';
 import { resolveDatabase, serveUntilSignalled } from '../../broker/src/index.js';
@@ -19,6 +20,19 @@ async function withDatabase(work: (url: string) => Promise<void>): Promise<void>
   } finally {
     await target.embedded?.stop();
   }
+}
+
+/** Runs `work` with a Kysely handle on the configured database. */
+async function withKysely(work: (db: Kysely<Database>) => Promise<void>): Promise<void> {
+  await withDatabase(async (url) => {
+    const pool = createPool({ connectionString: url, max: 2, applicationName: 'ark-broker-cli' });
+    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    try {
+      await work(db);
+    } finally {
+      await db.destroy();
+    }
+  });
 }
 
 program
@@ -47,16 +61,50 @@ program
   .command('rebuild')
   .description('truncate the read models and replay the whole log through the projectors')
   .action(() =>
-    withDatabase(async (url) => {
-      const pool = createPool({ connectionString: url, max: 2, applicationName: 'ark-broker-rebuild' });
-      const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-      try {
-        const report = await new ProjectionRebuilder(db, inlineProjectors()).rebuild();
-        const rate = report.ms > 0 ? Math.round((report.events / report.ms) * 1000) : report.events;
-        console.log(`rebuilt ${report.projectors.join(', ')} from ${report.events} events in ${Math.round(report.ms)} ms (${rate} events/s)`);
-      } finally {
-        await db.destroy();
+    withKysely(async (db) => {
+      const report = await new ProjectionRebuilder(db, inlineProjectors()).rebuild();
+      const rate = report.ms > 0 ? Math.round((report.events / report.ms) * 1000) : report.events;
+      console.log(`rebuilt ${report.projectors.join(', ')} from ${report.events} events in ${Math.round(report.ms)} ms (${rate} events/s)`);
+    }),
+  );
+
+const list = (value: string) => value.split(',').map((v) => v.trim()).filter(Boolean);
+const keys = program.command('keys').description('API keys for producers and readers (used as `Authorization: Bearer <key>`)');
+
+keys
+  .command('create')
+  .description('create a key bound to a tenant; prints it once')
+  .requiredOption('-t, --tenant <tenant>', 'tenant the key acts for')
+  .requiredOption('-n, --name <name>', 'who uses it, e.g. ark-controller')
+  .option('-r, --roles <roles>', `comma-separated, of ${ROLES.join(', ')}`, 'producer')
+  .option('--namespaces <namespaces>', 'comma-separated namespaces the key is meant for')
+  .action((options: { tenant: string; name: string; roles: string; namespaces?: string }) =>
+    withKysely(async (db) => {
+      const created = await new ApiKeys(db).create(options.tenant, options.name, list(options.roles) as Role[], options.namespaces ? list(options.namespaces) : undefined);
+      console.log(`id:  ${created.id}\nkey: ${created.key}\n(store it now: it cannot be shown again)`);
+    }),
+  );
+
+keys
+  .command('list')
+  .description('list keys (never their secrets)')
+  .option('-t, --tenant <tenant>', 'only this tenant')
+  .action((options: { tenant?: string }) =>
+    withKysely(async (db) => {
+      for (const k of await new ApiKeys(db).list(options.tenant)) {
+        console.log([k.id, k.tenantId, k.name, k.roles.join(','), k.namespaces?.join(',') ?? '*', k.createdAt.toISOString(), k.revokedAt ? `revoked ${k.revokedAt.toISOString()}` : 'active'].join('\t'));
       }
+    }),
+  );
+
+keys
+  .command('revoke <id>')
+  .description('revoke a key at once')
+  .action((id: string) =>
+    withKysely(async (db) => {
+      const revoked = await new ApiKeys(db).revoke(id);
+      console.log(revoked ? `revoked ${id}` : `no active key ${id}`);
+      if (!revoked) process.exitCode = 1;
     }),
   );
 

@@ -1,5 +1,5 @@
 import { plainToInstance, Transform } from 'class-transformer';
-import { IsBoolean, IsIn, IsInt, IsOptional, IsString, Matches, Max, Min, validateSync } from 'class-validator';
+import { IsBoolean, IsIn, IsInt, IsOptional, IsString, Matches, Max, Min, MinLength, validateSync } from 'class-validator';
 
 const toInt = ({ value }: { value: unknown }) =>
   typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value.trim()) : value;
@@ -69,11 +69,56 @@ export class BrokerConfig {
   @Transform(toInt) @IsInt() @Min(50) @Max(60_000)
   WATCH_POLL_MS = 1_000;
 
-  @IsIn(['none'], { message: 'must be "none" (jwt and header modes are not available yet)' })
-  AUTH_MODE = 'none';
+  /** `none` (one local tenant, no authentication), `jwt` (Bearer tokens), `header` (a trusted auth proxy). */
+  @IsIn(['none', 'jwt', 'header'], { message: 'must be one of none, jwt, header' })
+  AUTH_MODE: 'none' | 'jwt' | 'header' = 'none';
+
+  /** HS256 shared secret for AUTH_MODE=jwt (or AUTH_JWKS_URL). */
+  @IsOptional() @IsString() @MinLength(32, { message: 'must be at least 32 characters' })
+  AUTH_JWT_SECRET?: string;
+
+  @IsOptional() @Matches(/^https?:\/\//, { message: 'must be an http(s) URL' })
+  AUTH_JWKS_URL?: string;
+
+  @IsOptional() @IsString()
+  AUTH_JWT_ISSUER?: string;
+
+  @IsOptional() @IsString()
+  AUTH_JWT_AUDIENCE?: string;
+
+  @IsString() @MinLength(1)
+  AUTH_TENANT_CLAIM = 'tenant';
+
+  @IsString() @MinLength(1)
+  AUTH_USER_CLAIM = 'sub';
+
+  @IsString() @MinLength(1)
+  AUTH_ROLES_CLAIM = 'roles';
+
+  @Transform(toInt) @IsInt() @Min(0) @Max(600)
+  AUTH_CLOCK_SKEW_SECONDS = 30;
+
+  /** AUTH_MODE=header: the headers the auth proxy sets, honoured only from AUTH_TRUSTED_PROXIES. */
+  @IsString() @MinLength(1)
+  AUTH_HEADER_TENANT = 'x-ark-tenant';
+
+  @IsString() @MinLength(1)
+  AUTH_HEADER_USER = 'x-ark-user';
+
+  @IsString() @MinLength(1)
+  AUTH_HEADER_ROLES = 'x-ark-roles';
+
+  /** Comma-separated addresses of the auth proxies (exact IPs). */
+  @IsString()
+  AUTH_TRUSTED_PROXIES = '127.0.0.1,::1,::ffff:127.0.0.1';
 
   @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
   LOG_LEVEL = 'info';
+}
+
+function crossFieldProblems(config: BrokerConfig): string[] {
+  if (config.AUTH_MODE !== 'jwt' || config.AUTH_JWT_SECRET || config.AUTH_JWKS_URL) return [];
+  return ['AUTH_MODE="jwt": needs AUTH_JWT_SECRET or AUTH_JWKS_URL to verify tokens'];
 }
 
 export class InvalidConfigError extends Error {
@@ -85,7 +130,7 @@ export class InvalidConfigError extends Error {
 
 /** Reads and validates the configuration; throws one error listing every bad value. */
 export function loadBrokerConfig(env: Record<string, string | undefined> = process.env): BrokerConfig {
-  const known = Object.keys(new BrokerConfig()).concat('DATABASE_URL');
+  const known = Object.keys(new BrokerConfig()).concat('DATABASE_URL', 'AUTH_JWT_SECRET', 'AUTH_JWKS_URL', 'AUTH_JWT_ISSUER', 'AUTH_JWT_AUDIENCE');
   const raw: Record<string, string> = {};
   for (const key of known) {
     const value = env[key];
@@ -93,6 +138,8 @@ export function loadBrokerConfig(env: Record<string, string | undefined> = proce
   }
   const config = plainToInstance(BrokerConfig, raw);
   const errors = validateSync(config, { whitelist: true });
+  const problems = errors.length > 0 ? [] : crossFieldProblems(config);
+  if (problems.length > 0) throw new InvalidConfigError(problems);
   if (errors.length > 0) {
     throw new InvalidConfigError(
       errors.map((e) => {

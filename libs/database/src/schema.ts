@@ -94,6 +94,17 @@ export interface DeletionsTable {
   up_to_position: number;
 }
 
+export interface ApiKeysTable {
+  id: string;
+  tenant_id: string;
+  name: string;
+  roles: string[];
+  namespaces: string[] | null;
+  secret_hash: string;
+  created_at: Generated<Date>;
+  revoked_at: Date | null;
+}
+
 export interface SchemaMigrationsTable {
   version: string;
   name: string;
@@ -108,6 +119,7 @@ export interface Database {
   spans: SpansTable;
   session_queries: SessionQueriesTable;
   deletions: DeletionsTable;
+  api_keys: ApiKeysTable;
   schema_migrations: SchemaMigrationsTable;
 }
 

@@ -1,6 +1,7 @@
 import { createParamDecorator, type ExecutionContext } from '@nestjs/common';
 
-export type Role = 'producer' | 'reader' | 'admin';
+export const ROLES = ['producer', 'reader', 'admin'] as const;
+export type Role = (typeof ROLES)[number];
 
 /** Who is calling: every read, write and watch is scoped to `tenantId` (and, for readers, `userId`). */
 export interface CallerIdentity {

@@ -1,1 +1,3 @@
-export { Caller, LOCAL_IDENTITY, type CallerIdentity, type Role } from './caller-identity.js';
+export { ApiKeys, looksLikeApiKey, type ApiKeyInfo } from './api-keys.js';
+export { AuthError, CallerAuthenticator, mayCall, requiredRole, type AuthSettings } from './caller-authenticator.js';
+export { Caller, LOCAL_IDENTITY, ROLES, type CallerIdentity, type Role } from './caller-identity.js';

@@ -1,0 +1,52 @@
+import type { FastifyInstance } from 'fastify';
+import type { BrokerConfig } from '#ark/config';
+import type { Kysely } from 'kysely';
+import type { Database } from '#ark/database';
+import { ApiError, toErrorAnswer } from '#ark/http';
+import { ApiKeys, AuthError, CallerAuthenticator, mayCall, requiredRole, type AuthSettings, type CallerIdentity } from '#ark/tenancy';
+
+/** Routes anyone may call: probes and the API description. */
+const PUBLIC = /^\/(health|readyz|openapi\.json|api-docs)(\/|\?|$)/;
+
+export function authSettings(config: BrokerConfig): AuthSettings {
+  return {
+    mode: config.AUTH_MODE,
+    jwtSecret: config.AUTH_JWT_SECRET,
+    jwksUrl: config.AUTH_JWKS_URL,
+    issuer: config.AUTH_JWT_ISSUER,
+    audience: config.AUTH_JWT_AUDIENCE,
+    tenantClaim: config.AUTH_TENANT_CLAIM,
+    userClaim: config.AUTH_USER_CLAIM,
+    rolesClaim: config.AUTH_ROLES_CLAIM,
+    clockSkewSeconds: config.AUTH_CLOCK_SKEW_SECONDS,
+    headerTenant: config.AUTH_HEADER_TENANT,
+    headerUser: config.AUTH_HEADER_USER,
+    headerRoles: config.AUTH_HEADER_ROLES,
+    trustedProxies: config.AUTH_TRUSTED_PROXIES.split(',').map((a) => a.trim()).filter(Boolean),
+  };
+}
+
+/**
+ * Authenticates every request before its body is read: the caller's identity (tenant, user, roles)
+ * goes on `request.identity` for `@Caller()`; a request without valid credentials gets 401, one whose
+ * roles do not allow the method 403 (reading needs `reader`, writing `producer`, deleting `admin`).
+ */
+export function registerAuthentication(fastify: FastifyInstance, config: BrokerConfig, db: Kysely<Database>): void {
+  if (config.AUTH_MODE === 'none') return;
+  const authenticator = new CallerAuthenticator(authSettings(config), new ApiKeys(db));
+  fastify.addHook('onRequest', async (request, reply) => {
+    if (PUBLIC.test(request.url)) return;
+    let identity: CallerIdentity;
+    try {
+      identity = await authenticator.authenticate(request.headers, request.socket.remoteAddress);
+      if (!mayCall(identity, request.method)) throw new AuthError(403, `this route needs the ${requiredRole(request.method)} role`);
+    } catch (error) {
+      if (!(error instanceof AuthError)) throw error;
+      const status = error.status;
+      const { body } = toErrorAnswer(new ApiError(status, status === 401 ? 'unauthorized' : 'forbidden', error.message), String(request.id));
+      if (status === 401) void reply.header('WWW-Authenticate', 'Bearer');
+      return reply.code(status).send(body);
+    }
+    (request as { identity?: CallerIdentity }).identity = identity;
+  });
+}

@@ -1,0 +1,71 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { Kysely } from 'kysely';
+import type { Database } from '#ark/database';
+import { ROLES, type CallerIdentity, type Role } from './caller-identity.js';
+
+const KEY_PATTERN = /^ark_([a-z0-9]{12})_([A-Za-z0-9_-]{43})$/;
+
+export interface ApiKeyInfo {
+  id: string;
+  tenantId: string;
+  name: string;
+  roles: Role[];
+  namespaces: string[] | null;
+  createdAt: Date;
+  revokedAt: Date | null;
+}
+
+const hash = (secret: string) => createHash('sha256').update(secret).digest('hex');
+
+export function looksLikeApiKey(token: string): boolean {
+  return token.startsWith('ark_');
+}
+
+/** API keys (`ark_<id>_<secret>`), bound to a tenant and roles; created and revoked with `ark-broker keys`. */
+export class ApiKeys {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  /** Creates a key; the returned `key` is shown once and never stored. */
+  async create(tenantId: string, name: string, roles: readonly Role[], namespaces?: readonly string[]): Promise<{ id: string; key: string }> {
+    for (const role of roles) if (!ROLES.includes(role)) throw new Error(`unknown role ${role} (roles: ${ROLES.join(', ')})`);
+    const id = randomBytes(9).toString('base64url').toLowerCase().replace(/[^a-z0-9]/g, '0').slice(0, 12);
+    const secret = randomBytes(32).toString('base64url');
+    await this.db
+      .insertInto('api_keys')
+      .values({ id, tenant_id: tenantId, name, roles: [...roles], namespaces: namespaces ? [...namespaces] : null, secret_hash: hash(secret), revoked_at: null })
+      .execute();
+    return { id, key: `ark_${id}_${secret}` };
+  }
+
+  async list(tenantId?: string): Promise<ApiKeyInfo[]> {
+    let query = this.db.selectFrom('api_keys').selectAll().orderBy('created_at');
+    if (tenantId) query = query.where('tenant_id', '=', tenantId);
+    return (await query.execute()).map((r) => ({
+      id: r.id,
+      tenantId: r.tenant_id,
+      name: r.name,
+      roles: r.roles as Role[],
+      namespaces: r.namespaces,
+      createdAt: r.created_at,
+      revokedAt: r.revoked_at,
+    }));
+  }
+
+  /** True when a live key was revoked. */
+  async revoke(id: string): Promise<boolean> {
+    const result = await this.db.updateTable('api_keys').set({ revoked_at: new Date() }).where('id', '=', id).where('revoked_at', 'is', null).executeTakeFirst();
+    return result.numUpdatedRows > 0n;
+  }
+
+  /** The identity a presented key stands for, or undefined (unknown, malformed, revoked). */
+  async verify(presented: string): Promise<CallerIdentity | undefined> {
+    const match = KEY_PATTERN.exec(presented);
+    if (!match) return undefined;
+    const row = await this.db.selectFrom('api_keys').selectAll().where('id', '=', match[1]!).where('revoked_at', 'is', null).executeTakeFirst();
+    if (!row) return undefined;
+    const expected = Buffer.from(row.secret_hash, 'hex');
+    const actual = Buffer.from(hash(match[2]!), 'hex');
+    if (!timingSafeEqual(expected, actual)) return undefined;
+    return { tenantId: row.tenant_id, userId: `key:${row.id}`, roles: row.roles as Role[] };
+  }
+}

@@ -1,0 +1,134 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { SignJWT, UnsecuredJWT } from 'jose';
+import { runCli } from './support/cli.js';
+import { startTestBroker, type TestBroker } from './support/test-broker.js';
+
+const SECRET = 'a-test-secret-that-is-long-enough-for-hs256';
+const key = new TextEncoder().encode(SECRET);
+
+async function token(claims: Record<string, unknown>, options: { issuer?: string; audience?: string; expires?: string; secret?: Uint8Array } = {}) {
+  return new SignJWT(claims)
+    .setProtectedHeader({ alg: 'HS256' })
+    .setIssuedAt()
+    .setIssuer(options.issuer ?? 'https://auth.example')
+    .setAudience(options.audience ?? 'ark-broker')
+    .setExpirationTime(options.expires ?? '5m')
+    .sign(options.secret ?? key);
+}
+
+async function call(url: string, method: string, bearer?: string, body?: unknown) {
+  const res = await fetch(url, {
+    method,
+    headers: { ...(bearer ? { authorization: `Bearer ${bearer}` } : {}), ...(body ? { 'content-type': 'application/json' } : {}) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : undefined };
+}
+
+describe('AUTH_MODE=jwt', () => {
+  let broker: TestBroker;
+  let alice: string; // tenant A, producer + reader
+  let bob: string; // tenant B, producer + reader
+  before(async () => {
+    broker = await startTestBroker({ AUTH_MODE: 'jwt', AUTH_JWT_SECRET: SECRET, AUTH_JWT_ISSUER: 'https://auth.example', AUTH_JWT_AUDIENCE: 'ark-broker' });
+    alice = await token({ sub: 'alice', tenant: 'tenant-a', roles: ['producer', 'reader'] });
+    bob = await token({ sub: 'bob', tenant: 'tenant-b', roles: ['producer', 'reader'] });
+  });
+  after(() => broker.close());
+
+  it('leaves probes and the API description public, and refuses calls without a token', async () => {
+    assert.equal((await call(`${broker.url}/health`, 'GET')).status, 200);
+    assert.equal((await call(`${broker.url}/openapi.json`, 'GET')).status, 200);
+    const anonymous = await call(`${broker.url}/v2/events`, 'POST', undefined, { sessionId: 's', type: 'custom.a', data: {} });
+    assert.equal(anonymous.status, 401);
+    assert.equal(anonymous.body.error.code, 'unauthorized');
+    assert.equal(anonymous.headers.get('www-authenticate'), 'Bearer');
+    assert.equal(anonymous.body.error.requestId, anonymous.headers.get('x-request-id'));
+  });
+
+  it('refuses expired, foreign, forged, unsigned and claim-less tokens', async () => {
+    const url = `${broker.url}/events`;
+    const bad = {
+      expired: await token({ sub: 'a', tenant: 't', roles: ['reader'] }, { expires: '-10m' }),
+      'wrong issuer': await token({ sub: 'a', tenant: 't', roles: ['reader'] }, { issuer: 'https://evil.example' }),
+      'wrong audience': await token({ sub: 'a', tenant: 't', roles: ['reader'] }, { audience: 'someone-else' }),
+      'bad signature': await token({ sub: 'a', tenant: 't', roles: ['reader'] }, { secret: new TextEncoder().encode('another-secret-another-secret-another') }),
+      'alg none': new UnsecuredJWT({ sub: 'a', tenant: 't', roles: ['reader'] }).setIssuer('https://auth.example').setAudience('ark-broker').setExpirationTime('5m').encode(),
+      'no tenant claim': await token({ sub: 'a', roles: ['reader'] }),
+      'no user claim': await token({ tenant: 't', roles: ['reader'] }),
+      garbage: 'not.a.jwt',
+    };
+    for (const [label, jwt] of Object.entries(bad)) {
+      const res = await call(url, 'GET', jwt);
+      assert.equal(res.status, 401, label);
+      assert.equal(res.body.error.code, 'unauthorized', label);
+    }
+  });
+
+  it('scopes everything to the token tenant: another tenant gets 404 or nothing', async () => {
+    assert.equal((await call(`${broker.url}/v2/events`, 'POST', alice, { sessionId: 'secret-session', type: 'custom.a', data: { pin: 1234 } })).status, 201);
+    assert.equal((await call(`${broker.url}/events`, 'POST', alice, { reason: 'QueryExecutionStart', data: { queryId: 'qa', queryName: 'qa', sessionId: 'secret-session' } })).status, 201);
+    const own = await call(`${broker.url}/v2/sessions/secret-session/events`, 'GET', alice);
+    assert.equal(own.status, 200);
+    assert.equal(own.body.items[0].tenantId, 'tenant-a');
+    assert.equal((await call(`${broker.url}/v2/sessions/secret-session/events`, 'GET', bob)).status, 404);
+    assert.equal((await call(`${broker.url}/sessions/secret-session`, 'GET', bob)).status, 404);
+    assert.deepEqual((await call(`${broker.url}/events`, 'GET', bob)).body.items, []);
+    assert.deepEqual((await call(`${broker.url}/events/qa`, 'GET', bob)).body.items, []);
+    assert.deepEqual((await call(`${broker.url}/sessions`, 'GET', bob)).body, { sessions: {} });
+    assert.deepEqual((await call(`${broker.url}/v2/events?after=0:0`, 'GET', bob)).body.items, []);
+    // The same session id in tenant B is a different session.
+    assert.equal((await call(`${broker.url}/v2/events`, 'POST', bob, { sessionId: 'secret-session', type: 'custom.b', data: {} })).body.items[0].sequence, 1);
+  });
+
+  it('enforces roles: readers read, producers write, admins delete', async () => {
+    const reader = await token({ sub: 'r', tenant: 'tenant-a', roles: ['reader'] });
+    const producer = await token({ sub: 'p', tenant: 'tenant-a', roles: 'producer' });
+    const admin = await token({ sub: 'x', tenant: 'tenant-a', roles: ['admin'] });
+    assert.equal((await call(`${broker.url}/v2/events`, 'POST', reader, { sessionId: 's', type: 'custom.a', data: {} })).status, 403);
+    assert.equal((await call(`${broker.url}/events`, 'GET', producer)).status, 403);
+    assert.equal((await call(`${broker.url}/events`, 'DELETE', alice)).status, 403);
+    assert.equal((await call(`${broker.url}/events`, 'DELETE', admin)).status, 200);
+    assert.equal((await call(`${broker.url}/events`, 'GET', reader)).status, 200);
+  });
+
+  it('accepts API keys made with `ark-broker keys`, bound to their tenant and roles, until revoked', async () => {
+    const created = await runCli(['keys', 'create', '--tenant', 'tenant-k', '--name', 'ark-controller', '--roles', 'producer'], { DATABASE_URL: broker.database.url });
+    assert.equal(created.code, 0, created.stderr);
+    const apiKey = /key: (ark_\S+)/.exec(created.stdout)![1]!;
+    const id = /id:\s+(\S+)/.exec(created.stdout)![1]!;
+    const stored = await broker.sql.query('SELECT secret_hash FROM api_keys WHERE id = $1', [id]);
+    assert.ok(!apiKey.includes(stored.rows[0].secret_hash), 'only a hash is stored');
+    assert.equal((await call(`${broker.url}/events`, 'POST', apiKey, { reason: 'QueryExecutionStart', data: { queryId: 'qk', sessionId: 'ks', queryName: 'qk' } })).status, 201);
+    assert.equal((await call(`${broker.url}/events`, 'GET', apiKey)).status, 403, 'a producer key cannot read');
+    const keyReader = await token({ sub: 'kr', tenant: 'tenant-k', roles: ['reader'] });
+    assert.equal((await call(`${broker.url}/events/qk`, 'GET', keyReader)).body.items.length, 1, 'written to the key tenant');
+    const listed = await runCli(['keys', 'list', '--tenant', 'tenant-k'], { DATABASE_URL: broker.database.url });
+    assert.match(listed.stdout, new RegExp(`${id}\\ttenant-k\\tark-controller\\tproducer`));
+    assert.ok(!listed.stdout.includes(apiKey));
+    assert.equal((await runCli(['keys', 'revoke', id], { DATABASE_URL: broker.database.url })).code, 0);
+    assert.equal((await call(`${broker.url}/events`, 'POST', apiKey, { data: { queryId: 'q2' } })).status, 401);
+    assert.equal((await call(`${broker.url}/events`, 'POST', `${apiKey.slice(0, -2)}xx`)).status, 401);
+  });
+});
+
+describe('AUTH_MODE=header', () => {
+  it('takes identity headers only from trusted proxies', async () => {
+    const trusted = await startTestBroker({ AUTH_MODE: 'header' });
+    const untrusted = await startTestBroker({ AUTH_MODE: 'header', AUTH_TRUSTED_PROXIES: '10.9.9.9' });
+    try {
+      const headers = { 'x-ark-tenant': 'proxy-tenant', 'x-ark-user': 'carol', 'x-ark-roles': 'producer,reader', 'content-type': 'application/json' };
+      const ok = await fetch(`${trusted.url}/v2/events`, { method: 'POST', headers, body: JSON.stringify({ sessionId: 'h', type: 'custom.a', data: {} }) });
+      assert.equal(ok.status, 201);
+      const read = (await (await fetch(`${trusted.url}/v2/sessions/h/events`, { headers })).json()) as any;
+      assert.equal(read.items[0].tenantId, 'proxy-tenant');
+      assert.equal((await fetch(`${trusted.url}/v2/sessions/h/events`, { headers: { 'x-ark-tenant': 'proxy-tenant' } })).status, 401);
+      assert.equal((await fetch(`${untrusted.url}/v2/sessions/h/events`, { headers })).status, 401);
+    } finally {
+      await trusted.close();
+      await untrusted.close();
+    }
+  });
+});
