@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Kysely, PostgresDialect } from 'kysely';
+import pg from 'pg';
 import { createPool, type Database } from '#ark/database';
 import { EventLogRepository } from '#ark/event-store';
 import { RecordingEventSource, sleep } from './support/sse-client.js';
@@ -115,5 +116,24 @@ describe('event log over HTTP', () => {
     assert.deepEqual(page.body.items.map((e: { type: string }) => e.type), ['custom.fast']);
     watcher.close();
     await db.destroy();
+  });
+
+  it('is not held back by a long transaction in another database on the same server', async () => {
+    const other = new pg.Client({ connectionString: process.env.TEST_DATABASE_URL });
+    await other.connect();
+    await other.query('BEGIN');
+    await other.query('SELECT pg_current_xact_id()'); // takes a transaction id and keeps it open
+    try {
+      const watcher = new RecordingEventSource(`${broker.url}/v2/events?watch=true`);
+      await watcher.opened;
+      await sleep(100);
+      await postJson(`${broker.url}/v2/events`, { sessionId: 'unaffected', type: 'custom.a', data: {} });
+      const [message] = await watcher.waitFor(1, 3_000);
+      assert.equal(message!.data.sessionId, 'unaffected');
+      watcher.close();
+    } finally {
+      await other.query('ROLLBACK');
+      await other.end();
+    }
   });
 });

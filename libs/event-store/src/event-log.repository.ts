@@ -52,6 +52,21 @@ const EVENT_COLUMNS = sql.raw(`tenant_id, session_id, sequence, global_position,
 
 const streamKey = (tenantId: string, sessionId: string) => `${tenantId}\u0000${sessionId}`;
 
+/**
+ * The feed horizon of this statement's snapshot: the oldest transaction that may still commit rows
+ * into this database. `pg_snapshot_xmin` alone would count every database on the server, so one long
+ * transaction anywhere would stall every feed; transactions positively known (pg_stat_activity) to
+ * run in another database are left out. That view is read live, not from the snapshot, so anything it
+ * cannot place (e.g. it finished meanwhile) is kept in: the horizon errs early, never late.
+ * Expects the snapshot as `s` (pg_current_snapshot() is the statement's snapshot).
+ */
+const HORIZON = sql.raw(`least(pg_snapshot_xmax(s), (
+  SELECT min(x) FROM pg_snapshot_xip(s) AS x
+  WHERE NOT EXISTS (
+    SELECT 1 FROM pg_stat_activity a
+    WHERE a.datname <> current_database() AND a.backend_xid IS NOT NULL
+      AND a.backend_xid::text::bigint = x::text::bigint % 4294967296)))`);
+
 /** The SQL of the event log. Appends take a transaction from the caller so projectors can join it. */
 export class EventLogRepository {
   constructor(private readonly db: Kysely<Database>) {}
@@ -145,7 +160,7 @@ export class EventLogRepository {
 
   /**
    * A tenant's feed after a cursor, gap-free: only transactions older than every transaction still
-   * running (`pg_snapshot_xmin`) are read, so one that took its positions early and commits late is
+   * running in this database (the horizon, see HORIZON) are read, so one that took its positions early and commits late is
    * never skipped; it is read when it is below the horizon, before anything after it.
    * Also returns the horizon, so a reader told of a newer commit knows to look again.
    * With `queryId`, the same feed narrowed to one query's events (its own index keeps that cheap).
@@ -158,7 +173,7 @@ export class EventLogRepository {
   ): Promise<{ events: ArkEvent[]; horizon: bigint }> {
     const onlyQuery = queryId === undefined ? sql`` : sql`AND query_id = ${queryId}`;
     const { rows } = await sql<EventRow & { horizon: string }>`
-      WITH snapshot AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin)
+      WITH snapshot AS (SELECT ${HORIZON} AS xmin FROM pg_current_snapshot() AS s)
       SELECT snapshot.xmin::text AS horizon, e.*
       FROM snapshot LEFT JOIN LATERAL (
         SELECT ${EVENT_COLUMNS} FROM events
@@ -185,13 +200,13 @@ export class EventLogRepository {
 
   /**
    * "From now on" without gaps and without history: the feed is read from the horizon (the oldest
-   * running transaction anywhere in the cluster, which can lag far behind), so the transactions
-   * already committed between it and now must be skipped; `committed` tells them apart using this
+   * transaction still running here, which can lag behind), so the transactions already committed
+   * between it and now must be skipped; `committed` tells them apart using this
    * moment's snapshot (below xmax and not in progress = already visible).
    */
   async feedNow(): Promise<{ cursor: FeedCursor; committed: (transactionId: bigint) => boolean }> {
     const { rows } = await sql<{ xmin: string; xmax: string; xip: string[] }>`
-      SELECT pg_snapshot_xmin(s)::text AS xmin, pg_snapshot_xmax(s)::text AS xmax,
+      SELECT ${HORIZON}::text AS xmin, pg_snapshot_xmax(s)::text AS xmax,
              array(SELECT pg_snapshot_xip(s)::text) AS xip
       FROM pg_current_snapshot() AS s`.execute(this.db);
     const { xmin, xmax, xip } = rows[0]!;
@@ -205,7 +220,7 @@ export class EventLogRepository {
 
   /** The cursor for "from now on": everything below the current horizon counts as history. */
   async feedHead(): Promise<FeedCursor> {
-    const { rows } = await sql<{ xmin: string }>`SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS xmin`.execute(this.db);
+    const { rows } = await sql<{ xmin: string }>`SELECT ${HORIZON}::text AS xmin FROM pg_current_snapshot() AS s`.execute(this.db);
     return { transactionId: BigInt(rows[0]!.xmin), globalPosition: 0 };
   }
 
