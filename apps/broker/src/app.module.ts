@@ -8,6 +8,7 @@ import { ApiExceptionFilter } from '#ark/http';
 import { ProjectionsModule } from '#ark/projections';
 import { MemoryModule } from './compat/memory/memory.module.js';
 import { OperationEventsModule } from './compat/operation-events/operation-events.module.js';
+import { StreamModule } from './compat/stream/stream.module.js';
 import { SessionsModule } from './compat/sessions/sessions.module.js';
 import { TracesModule } from './compat/traces/traces.module.js';
 import { EventsModule } from './events/events.module.js';
@@ -39,6 +40,7 @@ export class AppModule {
         TracesModule,
         OperationEventsModule,
         SessionsModule,
+        StreamModule,
         MemoryModule,
       ],
       providers: [{ provide: APP_FILTER, useClass: ApiExceptionFilter }],

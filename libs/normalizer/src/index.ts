@@ -1,6 +1,7 @@
 // Maps each input format (OTLP spans, operation events, LLM chunks, memory messages) to ark events
 // (DESIGN §5). One file per input; each export is a pure function with no I/O.
 export { normalizeSpan, resolveSpanSessions, spanSessionId, type NormalizedSpan } from './span.normalizer.js';
+export { chunkDedupeKey, normalizeChunk, streamCompletedEvent, type ChunkLine, type NormalizedChunk } from './chunk.normalizer.js';
 export { normalizeOperationEvent, type NormalizedOperationEvent, type OperationEvent } from './operation-event.normalizer.js';
 export { deletionScopeMatches, fallbackSessionId, MEMORY_SESSION_ID, MESSAGE_ADDED, messageExpiresAt, MESSAGES_DELETED, messagesDeletedEvent, normalizeMessages, readMessageAdded, readMessagesDeleted, type MessageAddedData, type MessageCorrelation, type MessagesDeletedData, type PostedMessages } from './message.normalizer.js';
 export { DELETABLE_COLLECTIONS, readRecordsDeleted, RECORDS_DELETED, recordsDeletedEvent, type DeletableCollection, type RecordsDeletedData } from './deletion.normalizer.js';

@@ -1,0 +1,122 @@
+import { Injectable } from '@nestjs/common';
+import { sql, type Kysely } from 'kysely';
+import { DatabaseConnection, type Database } from '#ark/database';
+
+/** A stored chunk event as the upstream chunk views need it. */
+export interface StoredChunk {
+  globalPosition: number;
+  recordedAt: Date;
+  queryId: string;
+  type: string;
+  data: unknown;
+}
+
+/** What `POST /stream/:query/complete` decides on. */
+export interface QueryChunkStream {
+  /** Session of the query's first visible chunk: where its completion goes (one place, so the dedupe key holds). */
+  sessionId: string;
+  queryName: string | null;
+  chunkCount: number;
+  completed: boolean;
+  /** The tenant's purge watermark the counts were read under. */
+  purgedThrough: number;
+}
+
+/** The tenant's purge watermark (0: never purged) as a scalar subquery. */
+const purgedThrough = (tenantId: string) =>
+  sql<number>`coalesce((SELECT purged_through FROM chunk_stream_purges WHERE tenant_id = ${tenantId}), 0)`;
+
+/**
+ * SQL of the upstream chunk routes. Chunk events are the log's `source = 'chunk'` events
+ * (`llm.chunk`, `approval.*`, `llm.stream.completed`); the views only see those above the tenant's
+ * purge watermark (migration 0006).
+ */
+@Injectable()
+export class ChunkStreamRepository {
+  private readonly db: Kysely<Database>;
+
+  constructor(connection: DatabaseConnection) {
+    this.db = connection.db;
+  }
+
+  /**
+   * The index the query's next chunk gets: one past that of its newest stored chunk. Uses the
+   * `events_query` index backwards, so it costs the same for the first and the ten-thousandth chunk.
+   */
+  async nextChunkIndex(tenantId: string, queryId: string): Promise<number> {
+    const { rows } = await sql<{ index: number }>`
+      SELECT (data->>'index')::int AS index FROM events
+      WHERE tenant_id = ${tenantId} AND query_id = ${queryId} AND source = 'chunk' AND data ? 'index'
+      ORDER BY transaction_id DESC, global_position DESC
+      LIMIT 1`.execute(this.db);
+    return rows.length === 0 ? 0 : rows[0]!.index + 1;
+  }
+
+  /** The query's visible chunk stream; undefined when it has no chunk event. */
+  async queryStream(tenantId: string, queryId: string): Promise<QueryChunkStream | undefined> {
+    // `visible` is read twice, so PostgreSQL materialises it: it carries no payloads.
+    const { rows } = await sql<{ session_id: string; query_name: string | null; chunk_count: number; completed: boolean; purged_through: number }>`
+      WITH watermark AS (SELECT ${purgedThrough(tenantId)} AS purged_through),
+      visible AS (
+        SELECT e.session_id, e.query_name, e.type, e.transaction_id, e.global_position FROM events e, watermark
+        WHERE e.tenant_id = ${tenantId} AND e.query_id = ${queryId} AND e.source = 'chunk'
+          AND e.global_position > watermark.purged_through)
+      SELECT first.session_id, first.query_name, counts.chunk_count, counts.completed, watermark.purged_through
+      FROM watermark,
+        (SELECT count(*) FILTER (WHERE type <> 'llm.stream.completed')::int AS chunk_count,
+                coalesce(bool_or(type = 'llm.stream.completed'), false) AS completed
+         FROM visible) counts,
+        (SELECT session_id, query_name FROM visible ORDER BY transaction_id, global_position LIMIT 1) first`.execute(this.db);
+    const row = rows[0];
+    return (
+      row && {
+        sessionId: row.session_id,
+        queryName: row.query_name,
+        chunkCount: row.chunk_count,
+        completed: row.completed,
+        purgedThrough: row.purged_through,
+      }
+    );
+  }
+
+  async purgedThrough(tenantId: string): Promise<number> {
+    const { rows } = await sql<{ purged_through: number }>`SELECT ${purgedThrough(tenantId)} AS purged_through`.execute(this.db);
+    return rows[0]!.purged_through;
+  }
+
+  /**
+   * Hides every chunk event stored so far from the upstream views. The watermark only moves up, so
+   * concurrent purges cannot un-hide anything; a chunk committing during the purge may land on
+   * either side of it.
+   */
+  async purge(tenantId: string): Promise<void> {
+    await sql`
+      INSERT INTO chunk_stream_purges AS p (tenant_id, purged_through)
+      SELECT ${tenantId}, coalesce(max(global_position), 0) FROM events WHERE tenant_id = ${tenantId} AND source = 'chunk'
+      ON CONFLICT (tenant_id) DO UPDATE SET purged_through = greatest(p.purged_through, excluded.purged_through), purged_at = now()`.execute(this.db);
+  }
+
+  /**
+   * A page of visible chunk events after a global position, ascending, and how many are visible in
+   * all. Every committed chunk is listed at once (read-your-writes). Positions are taken before
+   * commit, so a concurrent append with lower positions can commit after a client paged past them;
+   * gap-free readers use the watch (it reads the feed in commit order).
+   */
+  async page(tenantId: string, after: number, limit: number): Promise<{ chunks: StoredChunk[]; total: number }> {
+    const [page, count] = await Promise.all([
+      sql<{ global_position: number; recorded_at: Date; query_id: string; type: string; data: unknown }>`
+        SELECT global_position, recorded_at, query_id, type, data FROM events
+        WHERE tenant_id = ${tenantId} AND source = 'chunk'
+          AND global_position > greatest(${after}::bigint, ${purgedThrough(tenantId)})
+        ORDER BY global_position
+        LIMIT ${limit}`.execute(this.db),
+      sql<{ total: number }>`
+        SELECT count(*)::int AS total FROM events
+        WHERE tenant_id = ${tenantId} AND source = 'chunk' AND global_position > ${purgedThrough(tenantId)}`.execute(this.db),
+    ]);
+    return {
+      chunks: page.rows.map((r) => ({ globalPosition: r.global_position, recordedAt: r.recorded_at, queryId: r.query_id, type: r.type, data: r.data })),
+      total: count.rows[0]!.total,
+    };
+  }
+}

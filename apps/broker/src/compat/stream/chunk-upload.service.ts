@@ -1,0 +1,214 @@
+import { Injectable } from '@nestjs/common';
+import { CommandBus } from '@nestjs/cqrs';
+import type { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { UnstorableEventsError, WriteQueueFullError, type StreamEvent } from '#ark/event-store';
+import { ApiError } from '#ark/http';
+import { chunkDedupeKey, normalizeChunk } from '#ark/normalizer';
+import { AppendEventsCommand } from '../../events/append-events.command.js';
+import { ChunkIndexAllocator, type ChunkIndexLease } from './chunk-index-allocator.js';
+import { NdjsonLineSplitter, OVERLONG_LINE, type NdjsonLine } from './ndjson-line-splitter.js';
+
+/** Longest line stored; a longer one is skipped and counted in `skipped_lines`. */
+export const MAX_LINE_BYTES = 1024 * 1024;
+/**
+ * Lines per append call. The group-commit writer merges the calls of concurrent uploads into one
+ * transaction, so small batches still make big transactions; a batch is parsed JSON until it
+ * commits, which is what an upload costs in memory, times hundreds of uploads.
+ */
+const MAX_BATCH_LINES = 128;
+/** Read-ahead (raw line text) while a batch commits: past either bound the upload stops reading its body. */
+const MAX_PENDING_LINES = 256;
+const MAX_PENDING_CHARS = 64 * 1024;
+/** How long a full write queue is waited out (body unread, so the producer slows down) before 503. */
+const QUEUE_FULL_PATIENCE_MS = 30_000;
+
+export interface ChunkUploadTarget {
+  tenantId: string;
+  queryId: string;
+  /** The producer's `Idempotency-Key`: resending the same body with it stores nothing new. */
+  idempotencyKey?: string;
+}
+
+export interface ChunkUploadResult {
+  /** Lines stored (or already stored, for a resent upload). */
+  chunksReceived: number;
+  /** Lines that were valid JSON but not stored: longer than MAX_LINE_BYTES, or refused by PostgreSQL (e.g. `\u0000`). */
+  skippedLines: number;
+}
+
+/**
+ * One upload's write side. Lines are appended in batches, one batch in flight at a time, so batch
+ * k+1 never commits before batch k and the query's chunks keep the body's order. Lines read while a
+ * batch commits wait in `pending` as text; once it holds MAX_PENDING_* the reader stops reading the
+ * body (`room()`), which pushes back on the producer through TCP. Memory per upload is thus bounded
+ * by the parsed batch in flight, the read-ahead bound plus one network read, and one partial line.
+ */
+class ChunkUpload {
+  private pending: string[] = [];
+  private pendingChars = 0;
+  private committing: Promise<void> | undefined;
+  private roomWaiter: (() => void) | undefined;
+  private jsonLines = 0;
+  private stored = 0;
+  private skipped = 0;
+  failure: unknown;
+
+  constructor(
+    private readonly target: ChunkUploadTarget,
+    private readonly indexes: ChunkIndexLease,
+    private readonly append: (items: StreamEvent[]) => Promise<unknown>,
+  ) {}
+
+  get failed(): boolean {
+    return this.failure !== undefined;
+  }
+
+  add(line: NdjsonLine): void {
+    if (this.failed) return;
+    if (line === OVERLONG_LINE) {
+      this.skipped++;
+      return;
+    }
+    this.pending.push(line);
+    this.pendingChars += line.length;
+  }
+
+  /** Starts committing what was added, unless a batch is in flight (it takes the rest when it is done). */
+  commit(): void {
+    if (this.pending.length > 0) this.committing ??= this.commitPending();
+  }
+
+  /** Resolves when the reader may read on: there is room, or writing failed. */
+  room(): Promise<void> {
+    if (!this.isFull || this.failed) return Promise.resolve();
+    return new Promise((resolve) => (this.roomWaiter = resolve));
+  }
+
+  /** Waits for every line added to commit; throws what made writing fail. */
+  async finish(): Promise<ChunkUploadResult> {
+    this.commit();
+    while (this.committing) await this.committing;
+    if (this.failed) throw this.failure;
+    return { chunksReceived: this.stored, skippedLines: this.skipped };
+  }
+
+  private get isFull(): boolean {
+    return this.pending.length >= MAX_PENDING_LINES || this.pendingChars >= MAX_PENDING_CHARS;
+  }
+
+  private async commitPending(): Promise<void> {
+    try {
+      while (this.pending.length > 0) {
+        const lines = this.pending.splice(0, MAX_BATCH_LINES);
+        for (const line of lines) this.pendingChars -= line.length;
+        this.wakeReader();
+        const items = this.toEvents(lines);
+        if (items.length > 0) await this.appendStorable(items);
+      }
+    } catch (error) {
+      this.failure = error;
+      this.pending = [];
+    } finally {
+      this.committing = undefined;
+      this.wakeReader();
+    }
+  }
+
+  /** Parses lines in body order, so indexes and Idempotency-Key line numbers follow it. */
+  private toEvents(lines: readonly string[]): StreamEvent[] {
+    const { tenantId, queryId, idempotencyKey } = this.target;
+    const items: StreamEvent[] = [];
+    for (const line of lines) {
+      let chunk: unknown;
+      try {
+        chunk = JSON.parse(line);
+      } catch {
+        continue; // like upstream: an unparseable line is skipped and not counted
+      }
+      const lineNumber = this.jsonLines++;
+      const dedupeKey = idempotencyKey === undefined ? undefined : chunkDedupeKey(queryId, idempotencyKey, lineNumber);
+      const { sessionId, event } = normalizeChunk({ queryId, chunk, index: this.indexes.take(), dedupeKey });
+      items.push({ tenantId, sessionId, event });
+    }
+    return items;
+  }
+
+  /**
+   * A batch PostgreSQL refuses for its data (it committed nothing) is split to find the refused
+   * lines; the others are stored, still in order. Rare, so the extra transactions do not matter.
+   */
+  private async appendStorable(items: StreamEvent[]): Promise<void> {
+    try {
+      await this.append(items);
+      this.stored += items.length;
+    } catch (error) {
+      if (!(error instanceof UnstorableEventsError)) throw error;
+      if (items.length === 1) {
+        this.skipped++;
+        return;
+      }
+      const half = items.length >> 1;
+      await this.appendStorable(items.slice(0, half));
+      await this.appendStorable(items.slice(half));
+    }
+  }
+
+  private wakeReader(): void {
+    if (this.isFull && !this.failed) return;
+    this.roomWaiter?.();
+    this.roomWaiter = undefined;
+  }
+}
+
+/** Reads a `POST /stream/:query` body as a stream of NDJSON lines and appends them as chunk events. */
+@Injectable()
+export class ChunkUploadService {
+  constructor(
+    private readonly commands: CommandBus,
+    private readonly allocator: ChunkIndexAllocator,
+  ) {}
+
+  /** Resolves once every line of the body is committed (a 2xx means durable). */
+  async upload(body: Readable, target: ChunkUploadTarget): Promise<ChunkUploadResult> {
+    const indexes = await this.allocator.open(target.tenantId, target.queryId);
+    try {
+      const upload = new ChunkUpload(target, indexes, (items) => this.appendWaitingForRoom(items));
+      const lines = new NdjsonLineSplitter(MAX_LINE_BYTES);
+      try {
+        // destroyOnReturn: false — leaving early (a failed write) must not destroy the request, and
+        // with it the socket the error answer goes out on.
+        for await (const data of body.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
+          // A network read is queued whole before a batch starts, so it is not cut into one-line batches.
+          for (const line of lines.push(data)) upload.add(line);
+          upload.commit();
+          await upload.room();
+          if (upload.failed) break;
+        }
+        for (const line of lines.end()) upload.add(line);
+      } catch {
+        // The body broke off (the client went away): keep the complete lines read so far, drop the
+        // partial one. Nobody is left to answer.
+        await upload.finish();
+        throw ApiError.badRequest('the request body ended abruptly');
+      }
+      return await upload.finish();
+    } finally {
+      indexes.release();
+    }
+  }
+
+  /** A full write queue is backpressure, not an error: wait (not reading the body) and retry. */
+  private async appendWaitingForRoom(items: StreamEvent[]): Promise<void> {
+    const giveUpAt = Date.now() + QUEUE_FULL_PATIENCE_MS;
+    for (let delayMs = 5; ; delayMs = Math.min(delayMs * 2, 500)) {
+      try {
+        await this.commands.execute(new AppendEventsCommand(items));
+        return;
+      } catch (error) {
+        if (!(error instanceof WriteQueueFullError) || Date.now() >= giveUpAt) throw error;
+        await sleep(delayMs);
+      }
+    }
+  }
+}

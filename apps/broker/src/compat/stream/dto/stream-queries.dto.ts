@@ -1,0 +1,49 @@
+import { ApiPropertyOptional } from '@nestjs/swagger';
+import { Expose, Transform, Type } from 'class-transformer';
+import { IsBoolean, IsInt, IsOptional, IsString, Min } from 'class-validator';
+import { ApiError } from '#ark/http';
+
+const toBoolean = ({ value }: { value: unknown }) => (value === 'true' ? true : value === 'false' ? false : value);
+
+const DEFAULT_PAGE_SIZE = 100;
+const MAX_PAGE_SIZE = 1_000;
+
+/** Query of `GET /stream/:query` (upstream names). */
+export class QueryStreamParamsDto {
+  @ApiPropertyOptional({ name: 'from-beginning', enum: ['true', 'false'], description: 'replay the stored chunks first' })
+  @Expose({ name: 'from-beginning' }) @IsOptional() @Transform(toBoolean) @IsBoolean()
+  fromBeginning?: boolean;
+
+  @ApiPropertyOptional({ name: 'wait-for-query', description: 'seconds (clamped to 1–300) to wait for the first chunk before the timeout error chunk' })
+  @Expose({ name: 'wait-for-query' }) @IsOptional() @Type(() => Number) @IsInt() @Min(0)
+  waitForQuery?: number;
+
+  @ApiPropertyOptional({ name: 'max-chunk-size', description: 'accepted and ignored, as upstream' })
+  @Expose({ name: 'max-chunk-size' }) @IsOptional() @Type(() => Number) @IsInt() @Min(1)
+  maxChunkSize?: number;
+}
+
+/** Query of `GET /stream`: upstream reads `limit` and `cursor` with parseInt, see `chunkPageParams`. */
+export class ChunkListParamsDto {
+  @ApiPropertyOptional({ description: '`true` streams the chunks (SSE); anything else answers a page' })
+  @IsOptional() @IsString()
+  watch?: string;
+
+  @ApiPropertyOptional({ minimum: 1, maximum: MAX_PAGE_SIZE, default: DEFAULT_PAGE_SIZE })
+  @IsOptional() @IsString()
+  limit?: string;
+
+  @ApiPropertyOptional({ description: 'items with a sequenceNumber above this' })
+  @IsOptional() @IsString()
+  cursor?: string;
+}
+
+/** Upstream's pagination rules and messages: `10abc` is 10, a limit above 1000 is refused, not clamped. */
+export function chunkPageParams(params: ChunkListParamsDto): { limit: number; cursor: number } {
+  const limit = params.limit === undefined ? DEFAULT_PAGE_SIZE : parseInt(params.limit, 10);
+  if (Number.isNaN(limit) || limit < 1) throw ApiError.badRequest('limit must be a positive integer', 'validation_failed');
+  if (limit > MAX_PAGE_SIZE) throw ApiError.badRequest(`limit cannot exceed ${MAX_PAGE_SIZE}`, 'validation_failed');
+  const cursor = params.cursor === undefined ? 0 : parseInt(params.cursor, 10);
+  if (!Number.isSafeInteger(cursor) || cursor < 0) throw ApiError.badRequest('cursor must be a non-negative integer', 'invalid_cursor');
+  return { limit, cursor };
+}
