@@ -83,6 +83,8 @@ describe('v2 API', () => {
     assertError(await postJson(`${broker.url}/v2/events`, { sessionId: 's', type: 'custom.a', data: {}, extra: 1 }), 400, 'validation_failed');
     assertError(await postJson(`${broker.url}/v2/events`, { sessionId: 's', type: 'custom.a' }), 400, 'validation_failed');
     assertError(await postJson(`${broker.url}/v2/events`, { sessionId: 's', type: 'Not A Type', data: {} }), 400, 'validation_failed');
+    // A producer cannot forge the broker's own tombstones or session signals.
+    assertError(await postJson(`${broker.url}/v2/events`, { sessionId: 'sessions', type: 'records.deleted', data: { collection: 'sessions' } }), 400, 'validation_failed');
     assertError(await postJson(`${broker.url}/v2/events`, { sessionId: 's', type: 'custom.a', data: {}, time: 'yesterday' }), 400, 'validation_failed');
     assertError(await postJson(`${broker.url}/v2/events`, []), 400, 'validation_failed');
     assertError(await postJson(`${broker.url}/v2/events`, [1, 2]), 400, 'validation_failed');

@@ -90,7 +90,8 @@ export function normalizeChunk(line: ChunkLine): NormalizedChunk {
  * (0-based, among the body's JSON lines) is the same chunk, so resending a whole upload is a no-op.
  */
 export function chunkDedupeKey(queryId: string, idempotencyKey: string, line: number): string {
-  return `chunk:${queryId}:${idempotencyKey}:${line}`;
+  // `line:` keeps producer keys apart from the completion key (`chunk:<query>:completed:<n>`).
+  return `chunk:${queryId}:line:${idempotencyKey}:${line}`;
 }
 
 /**

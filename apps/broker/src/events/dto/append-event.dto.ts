@@ -1,5 +1,8 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsDefined, IsISO8601, IsOptional, IsString, Length, Matches } from 'class-validator';
+import { IsDefined, IsISO8601, IsNotIn, IsOptional, IsString, Length, Matches } from 'class-validator';
+
+/** Types the broker writes itself (tombstones, session signals, memory): a producer may not forge them. */
+export const RESERVED_EVENT_TYPES = ['records.deleted', 'session.signalled', 'message.added', 'messages.deleted'];
 
 /** One producer event for `POST /v2/events` (the body is one of these or an array of them). */
 export class AppendEventDto {
@@ -9,6 +12,7 @@ export class AppendEventDto {
 
   @ApiProperty({ example: 'custom.review.requested', description: 'ark event type, lower-case dotted' })
   @IsString() @Length(1, 128) @Matches(/^[a-z][a-z0-9_-]*(\.[a-z0-9_-]+)*$/, { message: 'type must be lower-case dotted words, e.g. custom.note.added' })
+  @IsNotIn(RESERVED_EVENT_TYPES, { message: `type must not be one the broker writes itself (${RESERVED_EVENT_TYPES.join(', ')})` })
   type!: string;
 
   @ApiPropertyOptional({ description: 'when it happened (ISO 8601); defaults to the append time' })
