@@ -9,6 +9,7 @@ import { requestIdFor } from '#ark/http';
 import { AppModule } from './app.module.js';
 import { registerAuthentication } from './authentication.js';
 import { registerBodyParsers } from './body-parsers.js';
+import { registerHardening } from './http-hardening.js';
 import { EventStoreErrorsInterceptor } from './event-store-errors.interceptor.js';
 
 const LOG_LEVELS: Record<string, LogLevel[]> = {
@@ -66,6 +67,7 @@ export async function createBrokerApp(config: BrokerConfig, databaseUrl: string)
     done();
   });
   registerAuthentication(fastify, config, app.get(DatabaseConnection).db);
+  await registerHardening(app, config);
   app.useGlobalInterceptors(new EventStoreErrorsInterceptor());
 
   const document = SwaggerModule.createDocument(

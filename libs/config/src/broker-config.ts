@@ -114,6 +114,14 @@ export class BrokerConfig {
 
   @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
   LOG_LEVEL = 'info';
+
+  /** Comma-separated origins browsers may call from (e.g. the dashboard's); empty: no cross-origin access. */
+  @IsString()
+  CORS_ORIGINS = '';
+
+  /** Per-tenant limit on writes (POST/PUT), requests per second; 0: unlimited. Past it: 429 + Retry-After. */
+  @Transform(toInt) @IsInt() @Min(0) @Max(1_000_000)
+  RATE_LIMIT_WRITES_PER_SECOND = 0;
 }
 
 function crossFieldProblems(config: BrokerConfig): string[] {
