@@ -147,4 +147,20 @@ describe('v2 API', () => {
     });
     assertError({ status: corrupt.status, body: await corrupt.json(), headers: corrupt.headers }, 400, 'bad_request');
   });
+
+  it('exposes Prometheus metrics: requests per route pattern, appends, queue, watchers, pool', async () => {
+    await postJson(`${broker.url}/v2/events`, [{ sessionId: 'metered', type: 'custom.a', data: {} }, { sessionId: 'metered', type: 'custom.a', data: {} }]);
+    await getJson(`${broker.url}/v2/sessions/metered/events`);
+    const res = await fetch(`${broker.url}/metrics`);
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get('content-type') ?? '', /text\/plain/);
+    const text = await res.text();
+    assert.match(text, /ark_broker_http_requests_total\{method="GET",route="\/v2\/sessions\/:sessionId\/events",status="200"\} \d+/);
+    assert.doesNotMatch(text, /route="\/v2\/sessions\/metered/, 'raw URLs never become labels');
+    const appended = Number(/^ark_broker_events_appended_total (\d+)/m.exec(text)?.[1]);
+    assert.ok(appended >= 2);
+    for (const name of ['ark_broker_append_batch_seconds_bucket', 'ark_broker_write_queue_events', 'ark_broker_watchers', 'ark_broker_listener_connected 1', 'ark_broker_db_pool_connections', 'ark_broker_process_resident_memory_bytes']) {
+      assert.ok(text.includes(name), name);
+    }
+  });
 });

@@ -13,6 +13,7 @@ import { SessionsModule } from './compat/sessions/sessions.module.js';
 import { TracesModule } from './compat/traces/traces.module.js';
 import { EventsModule } from './events/events.module.js';
 import { HealthModule } from './health/health.module.js';
+import { MetricsModule } from './metrics/metrics.module.js';
 import { WatchModule } from './watch/watch.module.js';
 
 @Module({})
@@ -35,6 +36,7 @@ export class AppModule {
         }),
         CqrsModule.forRoot(),
         HealthModule,
+        MetricsModule,
         WatchModule,
         EventsModule,
         TracesModule,

@@ -37,6 +37,13 @@ function asCallerError(error: unknown): unknown {
   return typeof code === 'string' && code.startsWith('22') ? new UnstorableEventsError((error as Error).message) : error;
 }
 
+/** One committed group-commit transaction, for metrics. */
+export interface CommittedBatch {
+  requests: number;
+  events: number;
+  seconds: number;
+}
+
 interface PendingAppend {
   items: readonly StreamEvent[];
   resolve: (results: AppendedEvent[]) => void;
@@ -55,6 +62,7 @@ export class GroupCommitWriter {
   private inFlight = 0;
   private timer: NodeJS.Immediate | NodeJS.Timeout | undefined;
   private idleWaiters: (() => void)[] = [];
+  private readonly batchObservers: ((batch: CommittedBatch) => void)[] = [];
 
   constructor(
     private readonly db: Kysely<Database>,
@@ -79,6 +87,11 @@ export class GroupCommitWriter {
   /** Convenience for one session. */
   appendToSession(tenantId: string, sessionId: string, events: StreamEvent['event'][]): Promise<AppendedEvent[]> {
     return this.append(events.map((event) => ({ tenantId, sessionId, event })));
+  }
+
+  /** Called after each batch transaction commits. */
+  onBatchCommitted(observer: (batch: CommittedBatch) => void): void {
+    this.batchObservers.push(observer);
   }
 
   get queuedEventCount(): number {
@@ -120,8 +133,11 @@ export class GroupCommitWriter {
   }
 
   private async commit(batch: PendingAppend[]): Promise<void> {
+    const started = performance.now();
     try {
       const results = await this.runTransaction(batch.flatMap((p) => p.items));
+      const committed = { requests: batch.length, events: results.length, seconds: (performance.now() - started) / 1000 };
+      for (const observe of this.batchObservers) observe(committed);
       let offset = 0;
       for (const pending of batch) {
         pending.resolve(results.slice(offset, offset + pending.items.length));

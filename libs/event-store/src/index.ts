@@ -4,5 +4,5 @@ export { EventNotificationListener } from './event-notification-listener.js';
 export { EventStoreModule, EventListenerStatus, type EventStoreOptions } from './event-store.module.js';
 export { EventWatchHub, type Watch, type WatchSink } from './event-watch-hub.js';
 export { compareFeedCursors, FEED_START, formatFeedCursor, parseFeedCursor, type FeedCursor } from './feed-cursor.js';
-export { GroupCommitWriter, UnstorableEventsError, WriteQueueFullError, type GroupCommitOptions } from './group-commit-writer.js';
+export { GroupCommitWriter, UnstorableEventsError, WriteQueueFullError, type CommittedBatch, type GroupCommitOptions } from './group-commit-writer.js';
 export { INLINE_PROJECTORS, type InlineProjector } from './inline-projector.js';

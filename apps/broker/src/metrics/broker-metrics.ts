@@ -1,0 +1,70 @@
+import { Injectable, type OnModuleInit } from '@nestjs/common';
+import { HttpAdapterHost } from '@nestjs/core';
+import type { FastifyInstance } from 'fastify';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { DatabaseConnection } from '#ark/database';
+import { EventListenerStatus, EventWatchHub, GroupCommitWriter } from '#ark/event-store';
+
+/**
+ * The broker's Prometheus metrics: HTTP requests per route, append batches (size, latency), the write
+ * queue, open watchers, the LISTEN connection and the database pool, plus Node's defaults.
+ * Route labels are Fastify's route patterns, never raw URLs, so cardinality stays bounded.
+ */
+@Injectable()
+export class BrokerMetrics implements OnModuleInit {
+  readonly registry = new Registry();
+
+  constructor(
+    private readonly adapterHost: HttpAdapterHost,
+    private readonly writer: GroupCommitWriter,
+    private readonly hub: EventWatchHub,
+    private readonly listener: EventListenerStatus,
+    private readonly database: DatabaseConnection,
+  ) {}
+
+  onModuleInit(): void {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry, prefix: 'ark_broker_' });
+
+    const requests = new Counter({ name: 'ark_broker_http_requests_total', help: 'HTTP requests answered', labelNames: ['method', 'route', 'status'], registers });
+    const duration = new Histogram({
+      name: 'ark_broker_http_request_duration_seconds',
+      help: 'Time to answer (to the response head for streams)',
+      labelNames: ['method', 'route'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
+      registers,
+    });
+    const fastify = this.adapterHost.httpAdapter.getInstance<FastifyInstance>();
+    fastify.addHook('onResponse', (request, reply, done) => {
+      const route = request.routeOptions.url ?? 'unmatched';
+      requests.inc({ method: request.method, route, status: String(reply.statusCode) });
+      duration.observe({ method: request.method, route }, reply.elapsedTime / 1000);
+      done();
+    });
+
+    const batchEvents = new Histogram({ name: 'ark_broker_append_batch_events', help: 'Events per group-commit transaction', buckets: [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000], registers });
+    const batchRequests = new Histogram({ name: 'ark_broker_append_batch_requests', help: 'Append calls per group-commit transaction', buckets: [1, 2, 4, 8, 16, 32, 64, 128], registers });
+    const batchSeconds = new Histogram({ name: 'ark_broker_append_batch_seconds', help: 'Duration of a group-commit transaction', buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1], registers });
+    const appended = new Counter({ name: 'ark_broker_events_appended_total', help: 'Events committed to the log', registers });
+    this.writer.onBatchCommitted((batch) => {
+      batchEvents.observe(batch.events);
+      batchRequests.observe(batch.requests);
+      batchSeconds.observe(batch.seconds);
+      appended.inc(batch.events);
+    });
+
+    new Gauge({ name: 'ark_broker_write_queue_events', help: 'Events waiting for a group-commit transaction', registers, collect: gaugeOf(() => this.writer.queuedEventCount) });
+    new Gauge({ name: 'ark_broker_watchers', help: 'Open watch streams', registers, collect: gaugeOf(() => this.hub.watcherCount) });
+    new Gauge({ name: 'ark_broker_listener_connected', help: '1 while the LISTEN connection is up', registers, collect: gaugeOf(() => (this.listener.connected ? 1 : 0)) });
+    const pool = this.database.pool;
+    new Gauge({ name: 'ark_broker_db_pool_connections', help: 'Connections in the pool', registers, collect: gaugeOf(() => pool.totalCount) });
+    new Gauge({ name: 'ark_broker_db_pool_idle', help: 'Idle connections in the pool', registers, collect: gaugeOf(() => pool.idleCount) });
+    new Gauge({ name: 'ark_broker_db_pool_waiting', help: 'Queries waiting for a connection', registers, collect: gaugeOf(() => pool.waitingCount) });
+  }
+}
+
+function gaugeOf(read: () => number) {
+  return function (this: Gauge) {
+    this.set(read());
+  };
+}
