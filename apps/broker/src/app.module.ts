@@ -12,6 +12,7 @@ import { StreamModule } from './compat/stream/stream.module.js';
 import { SessionsModule } from './compat/sessions/sessions.module.js';
 import { TracesModule } from './compat/traces/traces.module.js';
 import { EventsModule } from './events/events.module.js';
+import { SessionsV2Module } from './sessions-v2/sessions-v2.module.js';
 import { HealthModule } from './health/health.module.js';
 import { MetricsModule } from './metrics/metrics.module.js';
 import { WatchModule } from './watch/watch.module.js';
@@ -39,6 +40,7 @@ export class AppModule {
         MetricsModule,
         WatchModule,
         EventsModule,
+        SessionsV2Module,
         TracesModule,
         OperationEventsModule,
         SessionsModule,

@@ -94,6 +94,86 @@ export interface DeletionsTable {
   up_to_position: number;
 }
 
+/** `queries` (migrations/0009): one row per query, merged from every event that names it. */
+export interface QueriesTable {
+  tenant_id: string;
+  query_key: string;
+  query_id: string | null;
+  query_name: string | null;
+  session_id: string;
+  session_rank: number;
+  namespace: string | null;
+  user_id: string | null;
+  target_type: string | null;
+  target_name: string | null;
+  agent: string | null;
+  input: unknown;
+  response: unknown;
+  phase: Generated<'pending' | 'running' | 'done' | 'error' | 'canceled' | 'unknown'>;
+  error: unknown;
+  error_at: Date | null;
+  done_at: Generated<Date[]>;
+  canceled_at: Date | null;
+  started_at: Date;
+  completed_at: Date | null;
+  last_event_at: Date;
+  duration_ms: number | null;
+  tokens_input: number | null;
+  tokens_output: number | null;
+  tokens_total: number | null;
+  event_count: number;
+  first_position: number;
+}
+
+/** `tool_calls` (migrations/0009): one row per tool call, operation event and span merged. */
+export interface ToolCallsTable {
+  tenant_id: string;
+  call_key: string;
+  query_key: string;
+  query_id: string | null;
+  trace_id: string | null;
+  span_id: string | null;
+  parent_span_id: string | null;
+  tool_name: string | null;
+  tool_type: string | null;
+  tool_id: string | null;
+  parameters: unknown;
+  result: unknown;
+  error: unknown;
+  status: 'started' | 'completed' | 'failed';
+  mcp_session_id: string | null;
+  started_at: Date | null;
+  ended_at: Date | null;
+  duration_ms: number | null;
+  event_count: number;
+  first_position: number;
+}
+
+/** `llm_calls` (migrations/0009): one row per LLM call span. */
+export interface LlmCallsTable {
+  tenant_id: string;
+  call_key: string;
+  query_key: string;
+  query_id: string | null;
+  query_name: string | null;
+  trace_id: string | null;
+  span_id: string | null;
+  parent_span_id: string | null;
+  model: string | null;
+  model_type: string | null;
+  status: 'started' | 'completed' | 'failed';
+  error: unknown;
+  tokens_input: number | null;
+  tokens_output: number | null;
+  tokens_total: number | null;
+  started_at: Date | null;
+  ended_at: Date | null;
+  duration_ms: number | null;
+  first_chunk_at: Date | null;
+  event_count: number;
+  first_position: number;
+}
+
 export interface ApiKeysTable {
   id: string;
   tenant_id: string;
@@ -120,6 +200,9 @@ export interface Database {
   session_queries: SessionQueriesTable;
   deletions: DeletionsTable;
   api_keys: ApiKeysTable;
+  queries: QueriesTable;
+  tool_calls: ToolCallsTable;
+  llm_calls: LlmCallsTable;
   schema_migrations: SchemaMigrationsTable;
 }
 

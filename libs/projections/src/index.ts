@@ -6,3 +6,6 @@ export { MessagesProjector } from './messages.projector.js';
 export { DeletionsProjector } from './deletions.projector.js';
 export { SESSION_SIGNALLED, SessionQueriesProjector } from './session-queries.projector.js';
 export { applyQuerySignal, phaseOfReason, sessionStatus, type QueryPhase, type QuerySignal, type SessionQuery, type SessionStatus } from './session-query-rules.js';
+export { QueriesProjector, queryPhase, type QuerySignals } from './queries.projector.js';
+export { ToolCallsProjector, toolCallKey } from './tool-calls.projector.js';
+export { LlmCallsProjector } from './llm-calls.projector.js';

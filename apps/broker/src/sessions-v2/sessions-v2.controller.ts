@@ -1,0 +1,103 @@
+import { Controller, Get, Headers, Param, Query, Res, UsePipes } from '@nestjs/common';
+import { ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
+import type { FastifyReply } from 'fastify';
+import { ApiError, apiValidationPipe } from '#ark/http';
+import { Caller, type CallerIdentity } from '#ark/tenancy';
+import { WatchStreamService } from '../watch/watch-stream.service.js';
+import { ListSessionsQueryDto, ListToolCallsQueryDto, SessionAggregateQueryDto } from './dto/sessions-v2.dto.js';
+import { SessionsV2Repository, type Visibility } from './sessions-v2.repository.js';
+
+const DEFAULT_PAGE_SIZE = 50;
+
+/** Admins see the tenant; everyone else only the sessions they own (DESIGN §7). */
+function visibility(caller: CallerIdentity): Visibility {
+  return caller.roles.includes('admin') ? { tenantId: caller.tenantId } : { tenantId: caller.tenantId, ownerId: caller.userId };
+}
+
+function parseSequence(text: string): number {
+  if (!/^\d{1,15}$/.test(text.trim())) throw ApiError.badRequest(`bad Last-Event-ID ${JSON.stringify(text)}: expected a sequence number`, 'invalid_cursor');
+  return Number(text.trim());
+}
+
+/** The native sessions API over the queries / tool calls / LLM calls read models (docs/read-models.md). */
+@ApiTags('sessions (v2)')
+@Controller('v2')
+@UsePipes(apiValidationPipe())
+export class SessionsV2Controller {
+  constructor(
+    private readonly repository: SessionsV2Repository,
+    private readonly streams: WatchStreamService,
+  ) {}
+
+  @Get('sessions')
+  @ApiOperation({ summary: 'Sessions, newest activity first, keyset-paginated; filters status, userId, namespace, from/to, search, agent, hasErrors' })
+  async list(@Caller() caller: CallerIdentity, @Query() query: ListSessionsQueryDto) {
+    return this.repository.listSessions(
+      visibility(caller),
+      {
+        status: query.status,
+        userId: query.userId,
+        namespace: query.namespace,
+        from: query.from === undefined ? undefined : new Date(query.from),
+        to: query.to === undefined ? undefined : new Date(query.to),
+        search: query.search,
+        agent: query.agent,
+        hasErrors: query.hasErrors,
+      },
+      query.limit ?? DEFAULT_PAGE_SIZE,
+      query.cursor,
+    );
+  }
+
+  @Get('sessions/:sessionId')
+  @ApiOperation({
+    summary:
+      'The session aggregate (queries → tool calls, LLM calls, chunk summary; message count; pending approvals), lists capped and marked `truncated`. ' +
+      '`?watch=true`: the aggregate as one SSE message `{type:"snapshot",sequence,aggregate}`, then the session\'s ark events (`id:` = sequence)',
+  })
+  @ApiProduces('application/json', 'text/event-stream')
+  async get(
+    @Caller() caller: CallerIdentity,
+    @Param('sessionId') sessionId: string,
+    @Query() query: SessionAggregateQueryDto,
+    @Headers('last-event-id') lastEventId: string | undefined,
+    @Res() reply: FastifyReply,
+  ): Promise<void> {
+    const scope = visibility(caller);
+    if (query.watch && lastEventId !== undefined) {
+      // A resumed watch: the client has a snapshot; it gets the events it missed.
+      const after = parseSequence(lastEventId);
+      if (!(await this.repository.session(this.repository.db, scope, sessionId))) throw ApiError.notFound(`session ${sessionId} not found`);
+      this.streams.watchSession(reply, caller.tenantId, sessionId, after);
+      return;
+    }
+    // One snapshot: the aggregate and the sequence it reflects, so the watch continues without a gap or repeat.
+    const aggregate = await this.repository.snapshot((db) => this.repository.aggregate(db, scope, sessionId));
+    if (!aggregate) throw ApiError.notFound(`session ${sessionId} not found`);
+    if (!query.watch) {
+      await reply.send(aggregate);
+      return;
+    }
+    const sequence = aggregate.session.lastSequence;
+    this.streams.watchSession(reply, caller.tenantId, sessionId, sequence, { initial: [{ type: 'snapshot', sequence, aggregate }] });
+  }
+
+  @Get('queries/:queryId')
+  @ApiOperation({ summary: 'One query (by UID, name or key) with its tool calls, LLM calls and chunk summary' })
+  async query(@Caller() caller: CallerIdentity, @Param('queryId') queryId: string) {
+    const found = await this.repository.query(visibility(caller), queryId);
+    if (!found) throw ApiError.notFound(`query ${queryId} not found`);
+    return found;
+  }
+
+  @Get('tool-calls')
+  @ApiOperation({ summary: 'Tool calls by sessionId, queryId, mcpSessionId or toolName; oldest first, keyset-paginated' })
+  async toolCalls(@Caller() caller: CallerIdentity, @Query() query: ListToolCallsQueryDto) {
+    return this.repository.listToolCalls(
+      visibility(caller),
+      { sessionId: query.sessionId, queryId: query.queryId, mcpSessionId: query.mcpSessionId, toolName: query.toolName },
+      query.limit ?? DEFAULT_PAGE_SIZE,
+      query.cursor,
+    );
+  }
+}

@@ -1,0 +1,441 @@
+import { Injectable } from '@nestjs/common';
+import { sql, type Kysely, type RawBuilder, type Selectable } from 'kysely';
+import { DatabaseConnection, type Database, type LlmCallsTable as LlmCallsSchema, type QueriesTable as QueriesSchema, type ToolCallsTable as ToolCallsSchema } from '#ark/database';
+
+type QueriesTable = Selectable<QueriesSchema>;
+type ToolCallsTable = Selectable<ToolCallsSchema>;
+type LlmCallsTable = Selectable<LlmCallsSchema>;
+import { ApiError } from '#ark/http';
+import type { SessionStatusV2 } from './dto/sessions-v2.dto.js';
+
+/** Who may see what: the tenant always; a non-admin caller only the sessions they own. */
+export interface Visibility {
+  tenantId: string;
+  /** Set for callers who see only their own sessions. */
+  ownerId?: string;
+}
+
+export interface SessionListFilters {
+  status?: SessionStatusV2;
+  userId?: string;
+  namespace?: string;
+  from?: Date;
+  to?: Date;
+  search?: string;
+  agent?: string;
+  hasErrors?: boolean;
+}
+
+export interface ToolCallFilters {
+  sessionId?: string;
+  queryId?: string;
+  mcpSessionId?: string;
+  toolName?: string;
+}
+
+/** Caps of the session aggregate; lists longer than these are cut and marked `truncated`. */
+export const AGGREGATE_LIMITS = { queries: 200, toolCallsPerQuery: 100, llmCallsPerQuery: 100, pendingApprovals: 50 } as const;
+
+export interface Page<T> {
+  items: T[];
+  hasMore: boolean;
+  nextCursor: string | null;
+}
+
+export interface CappedList<T> {
+  items: T[];
+  total: number;
+  truncated: boolean;
+}
+
+// --- keyset cursors: base64url of the JSON sort key of the last row -----------------------------
+
+export function encodeCursor(key: readonly (string | number)[]): string {
+  return Buffer.from(JSON.stringify(key)).toString('base64url');
+}
+
+export function decodeCursor<T extends readonly unknown[]>(text: string, check: (v: unknown[]) => v is unknown[] & T): T {
+  let value: unknown;
+  try {
+    value = JSON.parse(Buffer.from(text, 'base64url').toString('utf8'));
+  } catch {
+    value = undefined;
+  }
+  if (!Array.isArray(value) || !check(value)) throw ApiError.badRequest('bad cursor: pass the nextCursor of a previous page', 'invalid_cursor');
+  return value;
+}
+
+const isSessionKey = (v: unknown[]): v is [string, string] => v.length === 2 && typeof v[0] === 'string' && !Number.isNaN(Date.parse(v[0])) && typeof v[1] === 'string';
+const isToolCallKey = (v: unknown[]): v is [number, string] => v.length === 2 && Number.isSafeInteger(v[0]) && typeof v[1] === 'string';
+
+const likePattern = (text: string) => `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+const ms = (d: Date | null) => (d ? d.toISOString() : null);
+const n = (v: unknown) => (v === null || v === undefined ? null : Number(v));
+
+// --- row → JSON ------------------------------------------------------------------------------------
+
+interface SessionListRow {
+  session_id: string;
+  user_id: string | null;
+  first_activity_at: Date;
+  last_activity_at: Date;
+  event_count: string;
+  last_sequence: string;
+  status: SessionStatusV2;
+  query_count: number;
+  error_query_count: number;
+  has_errors: boolean;
+  namespaces: string[] | null;
+  agents: string[] | null;
+}
+
+function sessionJson(r: SessionListRow) {
+  return {
+    sessionId: r.session_id,
+    userId: r.user_id,
+    status: r.status,
+    firstActivityAt: r.first_activity_at.toISOString(),
+    lastActivityAt: r.last_activity_at.toISOString(),
+    eventCount: Number(r.event_count),
+    lastSequence: Number(r.last_sequence),
+    queryCount: r.query_count,
+    errorQueryCount: r.error_query_count,
+    hasErrors: r.has_errors,
+    namespaces: r.namespaces ?? [],
+    agents: r.agents ?? [],
+  };
+}
+export type SessionJson = ReturnType<typeof sessionJson>;
+
+export function queryJson(q: QueriesTable) {
+  return {
+    queryKey: q.query_key,
+    queryId: q.query_id,
+    queryName: q.query_name,
+    sessionId: q.session_id,
+    namespace: q.namespace,
+    userId: q.user_id,
+    target: q.target_type || q.target_name ? { type: q.target_type, name: q.target_name } : null,
+    agent: q.agent,
+    phase: q.phase,
+    input: q.input,
+    response: q.response,
+    error: q.phase === 'error' ? q.error : null,
+    lastError: q.error_at ? { error: q.error, at: q.error_at.toISOString() } : null,
+    startedAt: q.started_at.toISOString(),
+    completedAt: ms(q.completed_at),
+    lastEventAt: q.last_event_at.toISOString(),
+    durationMs: q.duration_ms ?? (q.completed_at ? q.completed_at.getTime() - q.started_at.getTime() : null),
+    tokens: { input: n(q.tokens_input), output: n(q.tokens_output), total: n(q.tokens_total) },
+    eventCount: Number(q.event_count),
+  };
+}
+
+export function toolCallJson(t: ToolCallsTable & { session_id?: string | null }) {
+  return {
+    id: t.call_key,
+    queryKey: t.query_key,
+    queryId: t.query_id,
+    sessionId: t.session_id ?? null,
+    toolName: t.tool_name,
+    toolType: t.tool_type,
+    toolId: t.tool_id,
+    status: t.status,
+    parameters: t.parameters,
+    result: t.result,
+    error: t.error,
+    mcpSessionId: t.mcp_session_id,
+    traceId: t.trace_id,
+    spanId: t.span_id,
+    parentSpanId: t.parent_span_id,
+    startedAt: ms(t.started_at),
+    endedAt: ms(t.ended_at),
+    durationMs: t.duration_ms ?? (t.started_at && t.ended_at ? t.ended_at.getTime() - t.started_at.getTime() : null),
+  };
+}
+
+export function llmCallJson(l: LlmCallsTable) {
+  const input = n(l.tokens_input);
+  const output = n(l.tokens_output);
+  return {
+    id: l.call_key,
+    queryKey: l.query_key,
+    model: l.model,
+    modelType: l.model_type,
+    status: l.status,
+    error: l.error,
+    tokens: { input, output, total: n(l.tokens_total) ?? (input !== null || output !== null ? (input ?? 0) + (output ?? 0) : null) },
+    traceId: l.trace_id,
+    spanId: l.span_id,
+    parentSpanId: l.parent_span_id,
+    startedAt: ms(l.started_at),
+    endedAt: ms(l.ended_at),
+    durationMs: l.duration_ms ?? (l.started_at && l.ended_at ? l.ended_at.getTime() - l.started_at.getTime() : null),
+    firstChunkAt: ms(l.first_chunk_at),
+    timeToFirstTokenMs: l.first_chunk_at && l.started_at ? l.first_chunk_at.getTime() - l.started_at.getTime() : null,
+  };
+}
+
+interface ChunkSummaryRow {
+  query: string;
+  chunks: number;
+  first_at: Date | null;
+  last_at: Date | null;
+  completed: boolean;
+}
+
+const emptyChunks = { count: 0, firstChunkAt: null as string | null, lastChunkAt: null as string | null, streamCompleted: false };
+
+/**
+ * The SQL behind the native sessions API, over `sessions` and the `queries` / `tool_calls` /
+ * `llm_calls` read models. Every statement is scoped to the caller's tenant (and owner).
+ */
+@Injectable()
+export class SessionsV2Repository {
+  constructor(private readonly connection: DatabaseConnection) {}
+
+  get db(): Kysely<Database> {
+    return this.connection.db;
+  }
+
+  /** Runs `work` on one consistent snapshot (the watch's aggregate and its sequence). */
+  snapshot<T>(work: (db: Kysely<Database>) => Promise<T>): Promise<T> {
+    return this.db.transaction().setIsolationLevel('repeatable read').execute((trx) => work(trx));
+  }
+
+  private sessionSummary(): RawBuilder<unknown> {
+    return sql`
+      LEFT JOIN LATERAL (
+        SELECT count(*)::int AS query_count,
+               count(*) FILTER (WHERE q.phase = 'error')::int AS error_query_count,
+               coalesce(bool_or(q.error_at IS NOT NULL), false) AS has_errors,
+               CASE WHEN bool_or(q.phase IN ('running', 'pending')) THEN 'active'
+                    WHEN (array_agg(q.phase ORDER BY q.last_event_at DESC, q.query_key))[1] = 'error' THEN 'error'
+                    ELSE 'idle' END AS status,
+               array_agg(DISTINCT q.namespace) FILTER (WHERE q.namespace IS NOT NULL) AS namespaces,
+               array_agg(DISTINCT q.agent) FILTER (WHERE q.agent IS NOT NULL) AS agents
+        FROM queries q WHERE q.tenant_id = s.tenant_id AND q.session_id = s.session_id
+      ) a ON true`;
+  }
+
+  private owner(scope: Visibility, alias: RawBuilder<unknown>): RawBuilder<unknown> {
+    return scope.ownerId === undefined ? sql`true` : sql`${alias}.user_id = ${scope.ownerId}`;
+  }
+
+  /** `GET /v2/sessions`: newest last activity first (ties by id); the cursor is the last row's sort key. */
+  async listSessions(scope: Visibility, filters: SessionListFilters, limit: number, cursor: string | undefined): Promise<Page<SessionJson>> {
+    const after = cursor === undefined ? undefined : decodeCursor(cursor, isSessionKey);
+    const exists = (cond: RawBuilder<unknown>) =>
+      sql`EXISTS (SELECT 1 FROM queries q WHERE q.tenant_id = s.tenant_id AND q.session_id = s.session_id AND ${cond})`;
+    const where: RawBuilder<unknown>[] = [sql`s.tenant_id = ${scope.tenantId}`, this.owner(scope, sql`s`)];
+    if (after) where.push(sql`(s.last_activity_at < ${after[0]}::timestamptz OR (s.last_activity_at = ${after[0]}::timestamptz AND s.session_id > ${after[1]}))`);
+    if (filters.userId !== undefined) where.push(sql`s.user_id = ${filters.userId}`);
+    if (filters.from) where.push(sql`s.last_activity_at >= ${filters.from}`);
+    if (filters.to) where.push(sql`s.first_activity_at <= ${filters.to}`);
+    if (filters.namespace !== undefined) where.push(exists(sql`q.namespace = ${filters.namespace}`));
+    if (filters.agent !== undefined) where.push(exists(sql`(q.agent = ${filters.agent} OR q.target_name = ${filters.agent})`));
+    if (filters.search !== undefined) {
+      const p = likePattern(filters.search);
+      where.push(sql`(s.session_id ILIKE ${p} OR ${exists(sql`(q.query_name ILIKE ${p} OR q.agent ILIKE ${p} OR q.target_name ILIKE ${p})`)})`);
+    }
+    if (filters.hasErrors !== undefined) where.push(sql`a.has_errors = ${filters.hasErrors}`);
+    if (filters.status !== undefined) where.push(sql`a.status = ${filters.status}`);
+    const { rows } = await sql<SessionListRow>`
+      SELECT s.session_id, s.user_id, s.first_activity_at, s.last_activity_at, s.event_count, s.last_sequence,
+             a.query_count, a.error_query_count, a.has_errors, a.status, a.namespaces, a.agents
+      FROM sessions s ${this.sessionSummary()}
+      WHERE ${sql.join(where, sql` AND `)}
+      ORDER BY s.last_activity_at DESC, s.session_id
+      LIMIT ${limit + 1}`.execute(this.db);
+    const items = rows.slice(0, limit);
+    const last = items.at(-1);
+    const hasMore = rows.length > limit;
+    return { items: items.map(sessionJson), hasMore, nextCursor: hasMore && last ? encodeCursor([last.last_activity_at.toISOString(), last.session_id]) : null };
+  }
+
+  /** One session's list entry, or undefined when the caller cannot see it. */
+  async session(db: Kysely<Database>, scope: Visibility, sessionId: string): Promise<SessionJson | undefined> {
+    const { rows } = await sql<SessionListRow>`
+      SELECT s.session_id, s.user_id, s.first_activity_at, s.last_activity_at, s.event_count, s.last_sequence,
+             a.query_count, a.error_query_count, a.has_errors, a.status, a.namespaces, a.agents
+      FROM sessions s ${this.sessionSummary()}
+      WHERE s.tenant_id = ${scope.tenantId} AND s.session_id = ${sessionId} AND ${this.owner(scope, sql`s`)}`.execute(db);
+    return rows[0] && sessionJson(rows[0]);
+  }
+
+  /**
+   * `GET /v2/sessions/:id`: the session, its queries (each with its tool calls, LLM calls and chunk
+   * summary), the message count and pending approvals, every list capped (AGGREGATE_LIMITS).
+   */
+  async aggregate(db: Kysely<Database>, scope: Visibility, sessionId: string) {
+    const session = await this.session(db, scope, sessionId);
+    if (!session) return undefined;
+    const t = scope.tenantId;
+    const [{ rows: queryRows }, { rows: messageRows }] = await Promise.all([
+      sql<QueriesTable & { total: string }>`
+        SELECT q.*, count(*) OVER () AS total FROM queries q
+        WHERE q.tenant_id = ${t} AND q.session_id = ${sessionId}
+        ORDER BY q.started_at, q.query_key LIMIT ${AGGREGATE_LIMITS.queries}`.execute(db),
+      sql<{ n: number }>`SELECT count(*)::int AS n FROM messages WHERE tenant_id = ${t} AND session_id = ${sessionId}
+                         AND (expires_at IS NULL OR expires_at > now())`.execute(db),
+    ]);
+    const keys = queryRows.map((q) => q.query_key);
+    const names = [...new Set(queryRows.flatMap((q) => [q.query_id, q.query_name, q.query_key]).filter((x): x is string => x !== null))];
+    const [tools, llms, chunks, approvals] = await Promise.all([
+      this.toolCallsOf(db, t, keys, AGGREGATE_LIMITS.toolCallsPerQuery),
+      this.llmCallsOf(db, t, keys, AGGREGATE_LIMITS.llmCallsPerQuery),
+      this.chunkSummaries(db, t, names),
+      this.pendingApprovals(db, t, sessionId, names),
+    ]);
+    const queriesTotal = Number(queryRows[0]?.total ?? 0);
+    return {
+      session,
+      queries: {
+        items: queryRows.map((q) => this.queryWithCalls(q, tools, llms, chunks)),
+        total: queriesTotal,
+        truncated: queriesTotal > queryRows.length,
+      },
+      messages: { count: messageRows[0]?.n ?? 0 },
+      pendingApprovals: approvals,
+      limits: AGGREGATE_LIMITS,
+    };
+  }
+
+  /** `GET /v2/queries/:id`: by key, UID or name (the most recent when a name repeats). */
+  async query(scope: Visibility, id: string) {
+    const t = scope.tenantId;
+    const { rows } = await sql<QueriesTable>`
+      SELECT q.* FROM queries q
+      WHERE q.tenant_id = ${t} AND (q.query_key = ${id} OR q.query_id = ${id} OR q.query_name = ${id})
+        AND (${scope.ownerId ?? null}::text IS NULL OR EXISTS (
+              SELECT 1 FROM sessions s WHERE s.tenant_id = q.tenant_id AND s.session_id = q.session_id AND s.user_id = ${scope.ownerId ?? null}))
+      ORDER BY (q.query_key = ${id}) DESC, (q.query_id = ${id}) DESC, q.started_at DESC, q.query_key LIMIT 1`.execute(this.db);
+    const q = rows[0];
+    if (!q) return undefined;
+    const names = [...new Set([q.query_id, q.query_name, q.query_key].filter((x): x is string => x !== null))];
+    const [tools, llms, chunks] = await Promise.all([
+      this.toolCallsOf(this.db, t, [q.query_key], AGGREGATE_LIMITS.toolCallsPerQuery),
+      this.llmCallsOf(this.db, t, [q.query_key], AGGREGATE_LIMITS.llmCallsPerQuery),
+      this.chunkSummaries(this.db, t, names),
+    ]);
+    return { ...this.queryWithCalls(q, tools, llms, chunks), limits: { toolCalls: AGGREGATE_LIMITS.toolCallsPerQuery, llmCalls: AGGREGATE_LIMITS.llmCallsPerQuery } };
+  }
+
+  /** `GET /v2/tool-calls`: oldest first by the position of their first event. */
+  async listToolCalls(scope: Visibility, filters: ToolCallFilters, limit: number, cursor: string | undefined): Promise<Page<ReturnType<typeof toolCallJson>>> {
+    const after = cursor === undefined ? undefined : decodeCursor(cursor, isToolCallKey);
+    const t = scope.tenantId;
+    const where: RawBuilder<unknown>[] = [sql`c.tenant_id = ${t}`];
+    if (scope.ownerId !== undefined) {
+      where.push(sql`EXISTS (SELECT 1 FROM sessions s WHERE s.tenant_id = c.tenant_id AND s.session_id = q.session_id AND s.user_id = ${scope.ownerId})`);
+    }
+    if (after) where.push(sql`(c.first_position, c.call_key) > (${after[0]}::bigint, ${after[1]})`);
+    if (filters.mcpSessionId !== undefined) where.push(sql`c.mcp_session_id = ${filters.mcpSessionId}`);
+    if (filters.toolName !== undefined) where.push(sql`c.tool_name = ${filters.toolName}`);
+    if (filters.sessionId !== undefined) {
+      where.push(sql`c.query_key IN (SELECT query_key FROM queries WHERE tenant_id = ${t} AND session_id = ${filters.sessionId})`);
+    }
+    if (filters.queryId !== undefined) {
+      where.push(sql`(c.query_key = ${filters.queryId} OR c.query_id = ${filters.queryId}
+                      OR c.query_key IN (SELECT query_key FROM queries WHERE tenant_id = ${t} AND query_name = ${filters.queryId}))`);
+    }
+    const { rows } = await sql<ToolCallsTable & { session_id: string | null }>`
+      SELECT c.*, q.session_id FROM tool_calls c
+      LEFT JOIN queries q ON q.tenant_id = c.tenant_id AND q.query_key = c.query_key
+      WHERE ${sql.join(where, sql` AND `)}
+      ORDER BY c.first_position, c.call_key LIMIT ${limit + 1}`.execute(this.db);
+    const items = rows.slice(0, limit);
+    const last = items.at(-1);
+    const hasMore = rows.length > limit;
+    return { items: items.map(toolCallJson), hasMore, nextCursor: hasMore && last ? encodeCursor([Number(last.first_position), last.call_key]) : null };
+  }
+
+  private queryWithCalls(
+    q: QueriesTable,
+    tools: Map<string, CappedList<ReturnType<typeof toolCallJson>>>,
+    llms: Map<string, CappedList<ReturnType<typeof llmCallJson>>>,
+    chunks: Map<string, ChunkSummaryRow>,
+  ) {
+    const chunk = [q.query_key, q.query_id, q.query_name].map((k) => (k === null ? undefined : chunks.get(k))).find((c) => c !== undefined);
+    const none = { items: [], total: 0, truncated: false };
+    const llmCalls = llms.get(q.query_key) ?? none;
+    return {
+      ...queryJson(q),
+      toolCalls: tools.get(q.query_key) ?? none,
+      llmCalls,
+      chunks: chunk
+        ? { count: Number(chunk.chunks), firstChunkAt: ms(chunk.first_at), lastChunkAt: ms(chunk.last_at), streamCompleted: chunk.completed }
+        : emptyChunks,
+    };
+  }
+
+  private async toolCallsOf(db: Kysely<Database>, tenantId: string, keys: string[], cap: number) {
+    const out = new Map<string, CappedList<ReturnType<typeof toolCallJson>>>();
+    if (keys.length === 0) return out;
+    const { rows } = await sql<ToolCallsTable & { total: string }>`
+      SELECT * FROM (
+        SELECT c.*, row_number() OVER w AS rn, count(*) OVER (PARTITION BY c.query_key) AS total
+        FROM tool_calls c WHERE c.tenant_id = ${tenantId} AND c.query_key = ANY(${keys}::text[])
+        WINDOW w AS (PARTITION BY c.query_key ORDER BY c.first_position, c.call_key)
+      ) x WHERE rn <= ${cap} ORDER BY query_key, rn`.execute(db);
+    for (const r of rows) {
+      let list = out.get(r.query_key);
+      if (!list) out.set(r.query_key, (list = { items: [], total: Number(r.total), truncated: Number(r.total) > cap }));
+      list.items.push(toolCallJson(r));
+    }
+    return out;
+  }
+
+  private async llmCallsOf(db: Kysely<Database>, tenantId: string, keys: string[], cap: number) {
+    const out = new Map<string, CappedList<ReturnType<typeof llmCallJson>>>();
+    if (keys.length === 0) return out;
+    const { rows } = await sql<LlmCallsTable & { total: string }>`
+      SELECT * FROM (
+        SELECT c.*, row_number() OVER w AS rn, count(*) OVER (PARTITION BY c.query_key) AS total
+        FROM llm_calls c WHERE c.tenant_id = ${tenantId} AND c.query_key = ANY(${keys}::text[])
+        WINDOW w AS (PARTITION BY c.query_key ORDER BY c.first_position, c.call_key)
+      ) x WHERE rn <= ${cap} ORDER BY query_key, rn`.execute(db);
+    for (const r of rows) {
+      let list = out.get(r.query_key);
+      if (!list) out.set(r.query_key, (list = { items: [], total: Number(r.total), truncated: Number(r.total) > cap }));
+      list.items.push(llmCallJson(r));
+    }
+    return out;
+  }
+
+  /** Chunk count, first/last chunk time and completion per query id (chunks are keyed by the upload path's query). */
+  private async chunkSummaries(db: Kysely<Database>, tenantId: string, queries: string[]): Promise<Map<string, ChunkSummaryRow>> {
+    if (queries.length === 0) return new Map();
+    const { rows } = await sql<ChunkSummaryRow>`
+      SELECT query_id AS query, count(*) FILTER (WHERE type = 'llm.chunk')::int AS chunks,
+             min(time) FILTER (WHERE type = 'llm.chunk') AS first_at, max(time) FILTER (WHERE type = 'llm.chunk') AS last_at,
+             bool_or(type = 'llm.stream.completed') AS completed
+      FROM events WHERE tenant_id = ${tenantId} AND query_id = ANY(${queries}::text[]) AND source = 'chunk'
+      GROUP BY query_id`.execute(db);
+    return new Map(rows.map((r) => [r.query, r]));
+  }
+
+  /** `approval.requested` chunks of the session (or its queries) with no `approval.resolved` for their task. */
+  private async pendingApprovals(db: Kysely<Database>, tenantId: string, sessionId: string, queries: string[]) {
+    const { rows } = await sql<{ query_id: string | null; task_id: string | null; tool_calls: unknown; time: Date; sequence: string; session_id: string; total: string }>`
+      WITH approvals AS (
+        SELECT type, query_id, data->>'taskId' AS task_id, data->'toolCalls' AS tool_calls, time, sequence, session_id, global_position
+        FROM events
+        WHERE tenant_id = ${tenantId} AND type IN ('approval.requested', 'approval.resolved')
+          AND (session_id = ${sessionId} OR query_id = ANY(${queries}::text[]))
+      ), pending AS (
+        SELECT r.* FROM approvals r
+        WHERE r.type = 'approval.requested' AND NOT EXISTS (
+          SELECT 1 FROM approvals x WHERE x.type = 'approval.resolved' AND x.query_id IS NOT DISTINCT FROM r.query_id
+            AND (x.task_id = r.task_id OR (r.task_id IS NULL AND x.global_position > r.global_position)))
+      )
+      SELECT query_id, task_id, tool_calls, time, sequence, session_id, count(*) OVER () AS total
+      FROM pending ORDER BY global_position LIMIT ${AGGREGATE_LIMITS.pendingApprovals}`.execute(db);
+    const total = Number(rows[0]?.total ?? 0);
+    return {
+      items: rows.map((r) => ({ queryId: r.query_id, taskId: r.task_id, toolCalls: r.tool_calls, requestedAt: r.time.toISOString(), sessionId: r.session_id, sequence: Number(r.sequence) })),
+      total,
+      truncated: total > rows.length,
+    };
+  }
+}

@@ -1,0 +1,180 @@
+import { sql, type Transaction } from 'kysely';
+import type { Database } from '#ark/database';
+import type { ArkEvent, InlineProjector } from '#ark/event-store';
+import { callStatus, column, endTimeOf, eventData, iso, jsonValue, num, queryKeyOf, startTimeOf, STATUS_RANK, text, tokensOf, workTypeOf } from './work-events.js';
+
+interface LlmCallInput {
+  tenantId: string;
+  key: string;
+  queryKey: string;
+  queryId: string | null;
+  queryName: string | null;
+  traceId: string | null;
+  spanId: string | null;
+  parentSpanId: string | null;
+  model: string | null;
+  modelType: string | null;
+  status: 'started' | 'completed' | 'failed';
+  error: string | null;
+  tokensInput: number | null;
+  tokensOutput: number | null;
+  tokensTotal: number | null;
+  startedAt: string | null;
+  endedAt: string | null;
+  durationMs: number | null;
+  position: number;
+}
+
+function inputOf(e: ArkEvent): LlmCallInput | undefined {
+  const work = workTypeOf(e.type);
+  // One row per call needs an id that its start and end share: the span. `LLMCall*` operation events
+  // carry none (and no tokens), so they only feed the query's phase (QueriesProjector).
+  if (work?.family !== 'llm.call' || !e.spanId || e.source === 'operation-event') return undefined;
+  const d = eventData(e);
+  const tokens = tokensOf(d, {});
+  return {
+    tenantId: e.tenantId,
+    key: `${e.traceId ?? ''}:${e.spanId}`,
+    queryKey: queryKeyOf(e) ?? `session:${e.sessionId}`,
+    queryId: e.queryId,
+    queryName: e.queryName,
+    traceId: e.traceId,
+    spanId: e.spanId,
+    parentSpanId: e.parentSpanId,
+    model: text(d.model),
+    modelType: text(d.modelType),
+    status: callStatus(work.phase),
+    error: work.phase === 'started' ? null : jsonValue(d.error ?? null),
+    tokensInput: tokens.input,
+    tokensOutput: tokens.output,
+    tokensTotal: tokens.total,
+    startedAt: iso(startTimeOf(e, work.phase)),
+    endedAt: iso(endTimeOf(e, work.phase)),
+    durationMs: num(d.durationMs),
+    position: e.globalPosition,
+  };
+}
+
+/** A chunk of a query's completion stream (`llm.chunk`, source `chunk`): its query (UID or name) and time. */
+function chunkOf(e: ArkEvent): { tenantId: string; query: string; at: string } | undefined {
+  return e.type === 'llm.chunk' && e.queryId ? { tenantId: e.tenantId, query: e.queryId, at: e.time.toISOString() } : undefined;
+}
+
+/**
+ * `llm_calls`: one row per LLM call span (start and end merged commutatively, like tool calls), with
+ * tokens and the time of the first chunk of the query's stream inside the call (time to first token =
+ * first_chunk_at − started_at). The first chunk is kept in step from both sides: a call's upsert
+ * recomputes it from the log, a batch of chunks lowers it for the calls whose window holds them.
+ */
+export class LlmCallsProjector implements InlineProjector {
+  readonly name = 'llm-calls';
+
+  async project(trx: Transaction<Database>, events: readonly ArkEvent[]): Promise<void> {
+    const rows: LlmCallInput[] = [];
+    const chunks: { tenantId: string; query: string; at: string }[] = [];
+    for (const e of events) {
+      const row = inputOf(e);
+      if (row) rows.push(row);
+      else {
+        const chunk = chunkOf(e);
+        if (chunk) chunks.push(chunk);
+      }
+    }
+    if (rows.length > 0) await this.upsert(trx, rows);
+    if (chunks.length > 0) await this.applyChunks(trx, chunks);
+  }
+
+  async reset(trx: Transaction<Database>): Promise<void> {
+    await sql`TRUNCATE llm_calls`.execute(trx);
+  }
+
+  private async upsert(trx: Transaction<Database>, rows: LlmCallInput[]): Promise<void> {
+    const c = <T>(pick: (r: LlmCallInput) => T, type: string) => column(rows.map(pick), type);
+    const { rows: touched } = await sql<{ tenant_id: string; call_key: string }>`
+        INSERT INTO llm_calls AS q (tenant_id, call_key, query_key, query_id, query_name, trace_id,
+                                    span_id, parent_span_id, model, model_type, status, error, tokens_input, tokens_output,
+                                    tokens_total, started_at, ended_at, duration_ms, event_count, first_position)
+        SELECT t, k, min(qk), min(qid), min(qname), min(trace),
+               min(span), min(parent), min(model), min(mtype), (array_agg(status ORDER BY ${STATUS_RANK(sql`status`)} DESC))[1],
+               (array_agg(err ORDER BY err) FILTER (WHERE err IS NOT NULL))[1],
+               max(tin), max(tout), max(ttot), min(started), max(ended), max(dur), count(*), min(pos)
+        FROM unnest(${c((r) => r.tenantId, 'text')}, ${c((r) => r.key, 'text')}, ${c((r) => r.queryKey, 'text')}, ${c((r) => r.queryId, 'text')},
+                    ${c((r) => r.queryName, 'text')}, 
+                    ${c((r) => r.traceId, 'text')}, ${c((r) => r.spanId, 'text')}, ${c((r) => r.parentSpanId, 'text')},
+                    ${c((r) => r.model, 'text')}, ${c((r) => r.modelType, 'text')}, ${c((r) => r.status, 'text')},
+                    ${c((r) => r.error, 'jsonb')}, ${c((r) => r.tokensInput, 'bigint')}, ${c((r) => r.tokensOutput, 'bigint')},
+                    ${c((r) => r.tokensTotal, 'bigint')}, ${c((r) => r.startedAt, 'timestamptz')}, ${c((r) => r.endedAt, 'timestamptz')},
+                    ${c((r) => r.durationMs, 'float8')}, ${c((r) => r.position, 'bigint')})
+             AS e(t, k, qk, qid, qname, trace, span, parent, model, mtype, status, err, tin, tout, ttot, started, ended, dur, pos)
+        GROUP BY t, k
+        ON CONFLICT (tenant_id, call_key) DO UPDATE SET
+          query_key      = least(q.query_key, excluded.query_key),
+          query_id       = least(q.query_id, excluded.query_id),
+          query_name     = least(q.query_name, excluded.query_name),
+          trace_id       = least(q.trace_id, excluded.trace_id),
+          span_id        = least(q.span_id, excluded.span_id),
+          parent_span_id = least(q.parent_span_id, excluded.parent_span_id),
+          model          = least(q.model, excluded.model),
+          model_type     = least(q.model_type, excluded.model_type),
+          status         = CASE WHEN ${STATUS_RANK(sql`excluded.status`)} > ${STATUS_RANK(sql`q.status`)} THEN excluded.status ELSE q.status END,
+          error          = least(q.error, excluded.error),
+          tokens_input   = greatest(q.tokens_input, excluded.tokens_input),
+          tokens_output  = greatest(q.tokens_output, excluded.tokens_output),
+          tokens_total   = greatest(q.tokens_total, excluded.tokens_total),
+          started_at     = least(q.started_at, excluded.started_at),
+          ended_at       = greatest(q.ended_at, excluded.ended_at),
+          duration_ms    = greatest(q.duration_ms, excluded.duration_ms),
+          event_count    = q.event_count + excluded.event_count,
+          first_position = least(q.first_position, excluded.first_position)
+        RETURNING tenant_id, call_key`.execute(trx);
+    // A second statement: it must see the rows the upsert wrote (one statement cannot update them twice).
+    await sql`
+      UPDATE llm_calls c SET first_chunk_at = least(
+        (SELECT min(e.time) FROM events e
+         WHERE e.tenant_id = c.tenant_id AND e.query_id = c.query_id AND e.type = 'llm.chunk'
+           AND e.time >= c.started_at AND e.time <= coalesce(c.ended_at, 'infinity')),
+        (SELECT min(e.time) FROM events e
+         WHERE e.tenant_id = c.tenant_id AND e.query_id = c.query_name AND e.type = 'llm.chunk'
+           AND e.time >= c.started_at AND e.time <= coalesce(c.ended_at, 'infinity')))
+      FROM unnest(${column(touched.map((r) => r.tenant_id), 'text')}, ${column(touched.map((r) => r.call_key), 'text')}) AS u(t, k)
+      WHERE c.tenant_id = u.t AND c.call_key = u.k`.execute(trx);
+  }
+
+  /**
+   * Lowers `first_chunk_at` of the calls of these chunks' queries whose time window holds them. The
+   * chunks are grouped per query first (one row each), and the calls are found through the query-id
+   * and query-name indexes separately (an OR across the two columns would scan the table), limited to
+   * calls that started at most an hour before the first chunk (query names repeat over time).
+   */
+  private async applyChunks(trx: Transaction<Database>, chunks: { tenantId: string; query: string; at: string }[]): Promise<void> {
+    const byQuery = new Map<string, { tenantId: string; query: string; times: string[] }>();
+    for (const k of chunks) {
+      const key = `${k.tenantId}\u0000${k.query}`;
+      const group = byQuery.get(key);
+      if (group) group.times.push(k.at);
+      else byQuery.set(key, { tenantId: k.tenantId, query: k.query, times: [k.at] });
+    }
+    const groups = [...byQuery.values()];
+    await sql`
+      WITH k AS (
+        SELECT * FROM unnest(${column(groups.map((g) => g.tenantId), 'text')}, ${column(groups.map((g) => g.query), 'text')},
+                             ${column(groups.map((g) => JSON.stringify(g.times)), 'jsonb')},
+                             ${column(groups.map((g) => g.times.reduce((a, b) => (a < b ? a : b))), 'timestamptz')},
+                             ${column(groups.map((g) => g.times.reduce((a, b) => (a > b ? a : b))), 'timestamptz')}) AS k(t, query, times, first, last)
+      ), calls AS (
+        SELECT l.tenant_id, l.call_key, l.started_at, l.ended_at, k.times FROM k JOIN llm_calls l ON l.tenant_id = k.t AND l.query_id = k.query
+          AND l.started_at BETWEEN k.first - interval '1 hour' AND k.last
+        UNION ALL
+        SELECT l.tenant_id, l.call_key, l.started_at, l.ended_at, k.times FROM k JOIN llm_calls l ON l.tenant_id = k.t AND l.query_name = k.query
+          AND l.started_at BETWEEN k.first - interval '1 hour' AND k.last
+        WHERE l.query_id IS DISTINCT FROM k.query
+      ), m AS (
+        SELECT c.tenant_id, c.call_key, min(x.at) AS first
+        FROM calls c CROSS JOIN LATERAL (SELECT (jsonb_array_elements_text(c.times))::timestamptz AS at) x
+        WHERE x.at >= c.started_at AND (c.ended_at IS NULL OR x.at <= c.ended_at)
+        GROUP BY c.tenant_id, c.call_key
+      )
+      UPDATE llm_calls c SET first_chunk_at = m.first FROM m
+      WHERE c.tenant_id = m.tenant_id AND c.call_key = m.call_key AND (c.first_chunk_at IS NULL OR m.first < c.first_chunk_at)`.execute(trx);
+  }
+}

@@ -1,0 +1,473 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { queryPhase } from '#ark/projections';
+import { runCli } from './support/cli.js';
+import { RecordingEventSource, sleep } from './support/sse-client.js';
+import { getJson, postJson, startTestBroker, type TestBroker } from './support/test-broker.js';
+
+// ---------------------------------------------------------------------------------------------------
+// Builders: OTLP/JSON spans, Ark operation events, producer events.
+
+const T0 = Date.UTC(2026, 4, 1, 9, 0, 0);
+const nanos = (ms: number) => `${BigInt(T0 + ms) * 1_000_000n}`;
+const iso = (ms: number) => new Date(T0 + ms).toISOString();
+const hex = (n: number, len: number) => n.toString(16).padStart(len, '0');
+
+interface SpanSpec {
+  trace: number;
+  span: number;
+  parent?: number;
+  name: string;
+  start: number;
+  end?: number;
+  error?: string;
+  attributes?: Record<string, string | number>;
+}
+
+function otlpSpan(s: SpanSpec) {
+  return {
+    traceId: hex(s.trace, 32),
+    spanId: hex(s.span, 16),
+    ...(s.parent === undefined ? {} : { parentSpanId: hex(s.parent, 16) }),
+    name: s.name,
+    kind: 1,
+    startTimeUnixNano: nanos(s.start),
+    ...(s.end === undefined ? {} : { endTimeUnixNano: nanos(s.end) }),
+    attributes: Object.entries(s.attributes ?? {}).map(([key, v]) => ({ key, value: typeof v === 'number' ? { intValue: String(v) } : { stringValue: v } })),
+    status: s.error ? { code: 2, message: s.error } : { code: 0 },
+  };
+}
+
+const otlpBody = (spans: SpanSpec[]) => ({
+  resourceSpans: [{ resource: { attributes: [{ key: 'service.name', value: { stringValue: 'ark-controller' } }] }, scopeSpans: [{ scope: { name: 'ark' }, spans: spans.map(otlpSpan) }] }],
+});
+
+const opEvent = (reason: string, at: number, data: Record<string, unknown>) => ({ timestamp: iso(at), eventType: 'Normal', reason, message: reason, data });
+
+type Send = { path: '/v1/traces'; body: unknown } | { path: '/events'; body: unknown } | { path: '/v2/events'; body: unknown };
+const traces = (...spans: SpanSpec[]): Send => ({ path: '/v1/traces', body: otlpBody(spans) });
+const events = (body: unknown): Send => ({ path: '/events', body });
+
+async function send(broker: TestBroker, item: Send): Promise<void> {
+  const res = await postJson(`${broker.url}${item.path}`, item.body);
+  assert.ok(res.status === 200 || res.status === 201, `${item.path} → ${res.status} ${JSON.stringify(res.body)}`);
+}
+
+/** One Ark query seen through spans and operation events at once (same query UID and tool ids). */
+function weatherQuery(n: number, session: string) {
+  const uid = `uid-${n}`;
+  const common = { 'ark.session.id': session, 'query.uid': uid, 'query.name': `weather-${n}`, 'query.namespace': 'default' };
+  const trace = 1000 + n;
+  const query: SpanSpec = { trace, span: 1, name: `query.weather-${n}`, start: 0, end: 5_000, attributes: { ...common, 'input.value': 'weather in Paris?', 'output.value': 'It is sunny.', 'gen_ai.usage.input_tokens': 40, 'gen_ai.usage.output_tokens': 12 } };
+  const agent: SpanSpec = { trace, span: 2, parent: 1, name: 'agent.default/weather-agent', start: 100, end: 4_900, attributes: common };
+  const llm: SpanSpec = { trace, span: 3, parent: 2, name: 'llm.gpt-4o', start: 200, end: 1_200, attributes: { ...common, 'llm.model.name': 'gpt-4o', 'gen_ai.usage.input_tokens': 30, 'gen_ai.usage.output_tokens': 8 } };
+  const tool: SpanSpec = {
+    trace, span: 4, parent: 2, name: 'tool.get-weather', start: 1_300, end: 1_800,
+    attributes: { ...common, 'tool.name': 'get-weather', 'tool.type': 'mcp', 'tool.id': `call-${n}`, 'tool.input': '{"city":"Paris"}', 'tool.output': 'sunny', 'mcp.session.id': `mcp-${n}` },
+  };
+  const start = (s: SpanSpec): SpanSpec => ({ ...s, end: undefined });
+  const d = { queryId: uid, queryName: `weather-${n}`, queryNamespace: 'default', sessionId: session };
+  return {
+    uid,
+    spanStarts: [start(query), start(agent), start(llm), start(tool)],
+    spanEnds: { query, agent, llm, tool },
+    ops: {
+      queryStart: opEvent('QueryExecutionStart', 0, { ...d, agent: 'default/weather-agent', targetType: 'agent', input: 'weather in Paris?' }),
+      toolStart: opEvent('ToolCallStart', 1_300, { ...d, toolName: 'get-weather', toolType: 'mcp', toolId: `call-${n}`, parameters: { city: 'Paris' } }),
+      toolComplete: opEvent('ToolCallComplete', 1_800, { ...d, toolName: 'get-weather', toolType: 'mcp', toolId: `call-${n}`, result: 'sunny', durationMs: 498 }),
+      queryComplete: opEvent('QueryExecutionComplete', 5_000, { ...d, response: 'It is sunny.' }),
+    },
+  };
+}
+
+const READ_MODEL_SQL = {
+  // first_position is where a row's first event landed in the log: it depends on arrival order by nature.
+  queries: `SELECT tenant_id, query_key, query_id, query_name, session_id, session_rank, namespace, user_id, target_type, target_name, agent,
+                   input, response, phase, error, error_at, done_at, canceled_at, started_at, completed_at, last_event_at, duration_ms,
+                   tokens_input, tokens_output, tokens_total, event_count FROM queries ORDER BY tenant_id, query_key`,
+  tool_calls: `SELECT tenant_id, call_key, query_key, query_id, trace_id, span_id, parent_span_id, tool_name, tool_type, tool_id, parameters,
+                      result, error, status, mcp_session_id, started_at, ended_at, duration_ms, event_count FROM tool_calls ORDER BY tenant_id, call_key`,
+  llm_calls: `SELECT tenant_id, call_key, query_key, query_id, query_name, trace_id, span_id, parent_span_id, model, model_type, status, error,
+                     tokens_input, tokens_output, tokens_total, started_at, ended_at, duration_ms, first_chunk_at, event_count
+              FROM llm_calls ORDER BY tenant_id, call_key`,
+};
+const FULL_SQL = {
+  queries: 'SELECT * FROM queries ORDER BY tenant_id, query_key',
+  tool_calls: 'SELECT * FROM tool_calls ORDER BY tenant_id, call_key',
+  llm_calls: 'SELECT * FROM llm_calls ORDER BY tenant_id, call_key',
+};
+
+async function readModels(broker: TestBroker, queries: Record<string, string> = READ_MODEL_SQL) {
+  const out: Record<string, unknown[]> = {};
+  for (const [name, text] of Object.entries(queries)) out[name] = (await broker.sql.query(text)).rows;
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------
+
+describe('query phase from signals (upstream rules, time order)', () => {
+  const at = (s: number) => new Date(T0 + s * 1000);
+  const base = { started_at: at(0), error: null, error_at: null, done_at: [] as Date[], canceled_at: null };
+  it('follows applyQuerySignal in producer-time order', () => {
+    assert.equal(queryPhase(base).phase, 'running');
+    assert.equal(queryPhase({ ...base, done_at: [at(5)] }).phase, 'done');
+    assert.equal(queryPhase({ ...base, error: 'x', error_at: at(3), done_at: [at(5)] }).phase, 'done', 'a later done clears an error');
+    assert.equal(queryPhase({ ...base, error: 'x', error_at: at(6), done_at: [at(5)] }).phase, 'error', 'an error after done wins');
+    assert.equal(queryPhase({ ...base, error: 'x', error_at: at(3), canceled_at: at(4) }).phase, 'error', 'canceled never overrides error');
+    assert.equal(queryPhase({ ...base, canceled_at: at(4), done_at: [at(5)] }).phase, 'canceled', 'done does not undo canceled');
+    assert.equal(queryPhase({ ...base, error: 'x', error_at: at(3), done_at: [at(4), at(6)], canceled_at: at(5) }).phase, 'canceled');
+    assert.equal(queryPhase({ ...base, done_at: [at(5)] }).completedAt?.getTime(), at(5).getTime());
+  });
+});
+
+describe('read models: queries, tool calls, LLM calls', () => {
+  let a: TestBroker;
+  let b: TestBroker;
+  before(async () => {
+    [a, b] = await Promise.all([startTestBroker(), startTestBroker()]);
+  });
+  after(async () => {
+    await Promise.all([a.close(), b.close()]);
+  });
+
+  it('converges to the same rows whatever order the events arrive in (and with duplicates)', async () => {
+    const q = weatherQuery(1, 'sess-1');
+    const e = q.spanEnds;
+    // A query whose tool failed before it completed, and one that failed after it completed.
+    const d2 = { queryId: 'uid-2', queryName: 'q2', sessionId: 'sess-2', queryNamespace: 'ops' };
+    const q2 = [
+      opEvent('QueryExecutionStart', 0, { ...d2, targetType: 'team', team: 'crew' }),
+      opEvent('ToolCallError', 1_000, { ...d2, toolName: 'search', toolId: 't1', error: 'timeout' }),
+      opEvent('QueryExecutionComplete', 2_000, d2),
+    ];
+    const d3 = { queryId: 'uid-3', queryName: 'q3', sessionId: 'sess-2' };
+    const q3 = [opEvent('QueryExecutionStart', 0, d3), opEvent('QueryExecutionComplete', 2_000, d3), opEvent('LLMCallError', 3_000, { ...d3, error: 'quota' })];
+    // A child span with no session attribute, its parent names the session (child first: placeholder session).
+    const orphanChild: SpanSpec = { trace: 77, span: 2, parent: 1, name: 'tool.lookup', start: 10, end: 20, attributes: { 'tool.name': 'lookup' } };
+    const orphanParent: SpanSpec = { trace: 77, span: 1, name: 'query.orphan', start: 0, end: 30, attributes: { 'ark.session.id': 'sess-3' } };
+
+    const natural: Send[] = [
+      traces(...q.spanStarts.slice(0, 2)),
+      events(q.ops.queryStart),
+      traces(q.spanStarts[2]!, e.llm),
+      traces(q.spanStarts[3]!),
+      events(q.ops.toolStart),
+      events(q.ops.toolComplete),
+      traces(e.tool, e.agent),
+      traces(e.query),
+      events(q.ops.queryComplete),
+      ...q2.map(events),
+      ...q3.map(events),
+      traces(orphanParent),
+      traces(orphanChild),
+    ];
+    const scrambled: Send[] = [
+      events(q.ops.queryComplete), // an operation event before any span
+      traces(orphanChild), // a child before its parent (lands in trace-… for now)
+      traces(e.tool), // a span's end before its start, a child before its parent
+      events(q.ops.toolComplete),
+      traces(e.query, e.llm),
+      ...[...q3].reverse().map(events),
+      traces(orphanParent),
+      traces(...q.spanStarts), // starts after their ends
+      events(q.ops.toolStart),
+      traces(e.agent),
+      events(q2[2]),
+      events(q2[1]),
+      events(q.ops.queryStart),
+      events(q2[0]),
+      // duplicates: a retried OTLP batch and a resent operation event change nothing
+      traces(e.tool),
+      events(q.ops.toolComplete),
+      traces(...q.spanStarts),
+    ];
+    for (const item of natural) await send(a, item);
+    for (const item of scrambled) await send(b, item);
+
+    const [ra, rb] = [await readModels(a), await readModels(b)];
+    assert.deepEqual(rb, ra);
+
+    const queries = ra.queries as any[];
+    const one = queries.find((r) => r.query_key === 'uid-1');
+    assert.equal(one.phase, 'done');
+    assert.equal(one.session_id, 'sess-1');
+    assert.equal(one.query_name, 'weather-1');
+    assert.equal(one.namespace, 'default');
+    assert.equal(one.target_type, 'agent');
+    assert.equal(one.target_name, 'default/weather-agent');
+    assert.equal(one.agent, 'default/weather-agent');
+    assert.equal(one.response, 'It is sunny.');
+    assert.equal(Number(one.tokens_input), 40);
+    assert.equal(one.started_at.toISOString(), iso(0));
+    assert.equal(one.completed_at.toISOString(), iso(5_000));
+    assert.equal(queries.find((r) => r.query_key === 'uid-2').phase, 'done', 'a done after the tool error clears it');
+    assert.equal(queries.find((r) => r.query_key === 'uid-2').target_type, 'team');
+    assert.equal(queries.find((r) => r.query_key === 'uid-3').phase, 'error', 'an error after done wins');
+    assert.deepEqual(queries.find((r) => r.query_key === 'uid-3').error, 'quota');
+    const orphan = queries.find((r) => r.query_key === `trace:${hex(77, 32)}`);
+    assert.equal(orphan.session_id, 'sess-3', 'the child attaches to the session its parent names');
+
+    const tools = ra.tool_calls as any[];
+    const weather = tools.filter((r) => r.query_key === 'uid-1');
+    assert.equal(weather.length, 1, 'the operation events and the span of one tool call are one row');
+    assert.deepEqual(
+      { ...weather[0], started_at: weather[0].started_at.toISOString(), ended_at: weather[0].ended_at.toISOString() },
+      {
+        tenant_id: 'default', call_key: 'uid-1|call-1', query_key: 'uid-1', query_id: 'uid-1', trace_id: hex(1001, 32), span_id: hex(4, 16),
+        parent_span_id: hex(2, 16), tool_name: 'get-weather', tool_type: 'mcp', tool_id: 'call-1', parameters: { city: 'Paris' }, result: 'sunny',
+        error: null, status: 'completed', mcp_session_id: 'mcp-1', started_at: iso(1_300), ended_at: iso(1_800), duration_ms: 500, event_count: '4',
+      },
+    );
+    const failed = tools.find((r) => r.call_key === 'uid-2|t1');
+    assert.equal(failed.status, 'failed');
+    assert.equal(failed.error, 'timeout');
+
+    const llm = ra.llm_calls as any[];
+    assert.equal(llm.length, 1);
+    assert.equal(llm[0].model, 'gpt-4o');
+    assert.equal(Number(llm[0].tokens_input), 30);
+    assert.equal(Number(llm[0].tokens_output), 8);
+    assert.equal(llm[0].status, 'completed');
+    assert.equal(llm[0].duration_ms, 1000);
+    assert.equal(llm[0].query_key, 'uid-1');
+  });
+
+  it('records time to first token from the query\'s chunk stream', async () => {
+    const now = Date.now();
+    const common = { 'ark.session.id': 'sess-ttft', 'query.uid': 'uid-ttft' };
+    const llm = (start: number, end: number | undefined): SpanSpec => ({ trace: 4242, span: 9, name: 'llm.gpt-4o', start: start - T0, end: end === undefined ? undefined : end - T0, attributes: common });
+    // The call starts, then chunks stream, then the call's span ends.
+    await send(a, traces(llm(now - 1_000, undefined)));
+    const upload = await fetch(`${a.url}/stream/uid-ttft`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-ndjson' },
+      body: ['a', 'b', 'c'].map((c) => JSON.stringify({ id: 'x', object: 'chat.completion.chunk', choices: [{ index: 0, delta: { content: c } }] })).join('\n') + '\n',
+    });
+    assert.equal(upload.status, 200);
+    const firstChunk = (await a.sql.query(`SELECT min(time) AS t FROM events WHERE type = 'llm.chunk' AND query_id = 'uid-ttft'`)).rows[0].t as Date;
+    let row = (await a.sql.query(`SELECT * FROM llm_calls WHERE query_id = 'uid-ttft'`)).rows[0];
+    assert.equal(row.first_chunk_at?.toISOString(), firstChunk.toISOString(), 'chunks after the start set it');
+    await send(a, traces(llm(now - 1_000, Date.now() + 1_000)));
+    row = (await a.sql.query(`SELECT * FROM llm_calls WHERE query_id = 'uid-ttft'`)).rows[0];
+    assert.equal(row.first_chunk_at?.toISOString(), firstChunk.toISOString(), 'the end recomputes it');
+    assert.equal(row.status, 'completed');
+  });
+
+  it('`ark-broker projections rebuild` gives identical tables after a mixed workload', async () => {
+    // OTLP, operation events and producer events, concurrently, across sessions.
+    await Promise.all(
+      Array.from({ length: 12 }, async (_, i) => {
+        const q = weatherQuery(100 + i, `mix-${i % 4}`);
+        const items: Send[] = [traces(...q.spanStarts), events(q.ops.queryStart), events(q.ops.toolStart), traces(...Object.values(q.spanEnds)), events(q.ops.toolComplete), events(q.ops.queryComplete)];
+        for (const item of i % 2 ? items.reverse() : items) await send(a, item);
+        await send(a, {
+          path: '/v2/events',
+          body: [
+            { sessionId: `mix-${i % 4}`, type: 'tool.call.completed', queryId: q.uid, time: iso(2_000), data: { toolName: 'note', toolId: `api-${i}`, result: { ok: true }, durationMs: 3 } },
+            { sessionId: `mix-${i % 4}`, type: 'custom.note', queryId: q.uid, data: { i } },
+          ],
+        });
+      }),
+    );
+    const live = await readModels(a, FULL_SQL);
+    assert.ok((live.tool_calls as unknown[]).length >= 24);
+    await a.sql.query(`UPDATE queries SET phase = 'unknown'; DELETE FROM tool_calls WHERE tool_name = 'note'; UPDATE llm_calls SET tokens_input = NULL`);
+    const result = await runCli(['projections', 'rebuild'], { DATABASE_URL: a.database.url });
+    assert.equal(result.code, 0, result.stderr);
+    assert.deepEqual(await readModels(a, FULL_SQL), live);
+  });
+});
+
+describe('native sessions API (/v2/sessions, /v2/queries, /v2/tool-calls)', () => {
+  let broker: TestBroker;
+  const get = (path: string) => getJson(`${broker.url}${path}`);
+  const ids = (body: { items: { sessionId: string }[] }) => body.items.map((s) => s.sessionId).sort();
+
+  before(async () => {
+    broker = await startTestBroker();
+    const op = (reason: string, at: number, session: string, name: string, extra: Record<string, unknown> = {}) =>
+      send(broker, events(opEvent(reason, at, { queryId: `uid-${name}`, queryName: name, sessionId: session, ...extra })));
+    await op('QueryExecutionStart', 0, 's-alpha', 'alpha-q', { userId: 'alice', queryNamespace: 'ns-a', agent: 'agent-x', targetType: 'agent' });
+    await op('QueryExecutionComplete', 60_000, 's-alpha', 'alpha-q', { response: 'ok' });
+    await op('QueryExecutionStart', 120_000, 's-beta', 'beta-q', { userId: 'bob', queryNamespace: 'ns-b', agent: 'agent-y' });
+    await op('QueryExecutionStart', 180_000, 's-gamma', 'gamma-q', { userId: 'alice', queryNamespace: 'ns-a', agent: 'agent-y' });
+    await op('QueryExecutionComplete', 240_000, 's-gamma', 'gamma-q', { error: 'model unavailable' });
+    // The weather query (spans + operation events) in s-alpha, with an MCP session on its tool call.
+    const q = weatherQuery(7, 's-alpha');
+    await send(broker, traces(...Object.values(q.spanEnds)));
+    await send(broker, events(q.ops.toolComplete));
+  });
+  after(() => broker.close());
+
+  it('lists sessions newest first with every filter', async () => {
+    const all = await get('/v2/sessions');
+    assert.equal(all.status, 200);
+    assert.deepEqual(all.body.items.map((s: { sessionId: string }) => s.sessionId), ['s-gamma', 's-beta', 's-alpha']);
+    assert.equal(all.body.hasMore, false);
+    assert.equal(all.body.nextCursor, null);
+    const gamma = all.body.items[0];
+    assert.equal(gamma.status, 'error');
+    assert.equal(gamma.userId, 'alice');
+    assert.equal(gamma.hasErrors, true);
+    assert.deepEqual(gamma.namespaces, ['ns-a']);
+    assert.equal(all.body.items.find((s: { sessionId: string }) => s.sessionId === 's-alpha').queryCount, 2);
+
+    assert.deepEqual(ids((await get('/v2/sessions?status=active')).body), ['s-beta']);
+    assert.deepEqual(ids((await get('/v2/sessions?status=error')).body), ['s-gamma']);
+    assert.deepEqual(ids((await get('/v2/sessions?status=idle')).body), ['s-alpha']);
+    assert.deepEqual(ids((await get('/v2/sessions?userId=alice')).body), ['s-alpha', 's-gamma']);
+    assert.deepEqual(ids((await get('/v2/sessions?namespace=ns-b')).body), ['s-beta']);
+    assert.deepEqual(ids((await get('/v2/sessions?agent=agent-y')).body), ['s-beta', 's-gamma']);
+    assert.deepEqual(ids((await get('/v2/sessions?search=GAM')).body), ['s-gamma']);
+    assert.deepEqual(ids((await get('/v2/sessions?search=weather')).body), ['s-alpha'], 'search finds query names');
+    assert.deepEqual(ids((await get('/v2/sessions?hasErrors=true')).body), ['s-gamma']);
+    assert.deepEqual(ids((await get('/v2/sessions?hasErrors=false')).body), ['s-alpha', 's-beta']);
+    assert.deepEqual(ids((await get(`/v2/sessions?from=${iso(150_000)}`)).body), ['s-gamma']);
+    assert.deepEqual(ids((await get(`/v2/sessions?to=${iso(130_000)}`)).body), ['s-alpha', 's-beta']);
+
+    assert.equal((await get('/v2/sessions?status=nope')).status, 400);
+    assert.equal((await get('/v2/sessions?offset=3')).status, 400, 'no offsets, unknown parameters are refused');
+    const bad = await get('/v2/sessions?cursor=not-a-cursor');
+    assert.equal(bad.status, 400);
+    assert.equal(bad.body.error.code, 'invalid_cursor');
+  });
+
+  it('pages with a stable keyset cursor while sessions are being added', async () => {
+    const base = 10 * 86_400_000;
+    await send(broker, { path: '/v2/events', body: Array.from({ length: 30 }, (_, i) => ({ sessionId: `page-${String(i).padStart(2, '0')}`, type: 'custom.x', time: iso(base + i * 1000), data: {} })) });
+    // Ties on the activity time are ordered by id.
+    await send(broker, { path: '/v2/events', body: ['page-tie-b', 'page-tie-a'].map((sessionId) => ({ sessionId, type: 'custom.x', time: iso(base + 5_500), data: {} })) });
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    let inserted = 0;
+    let pages = 0;
+    do {
+      const page: { status: number; body: any } = await get(`/v2/sessions?search=page-&limit=7${cursor ? `&cursor=${cursor}` : ''}`);
+      assert.equal(page.status, 200);
+      seen.push(...page.body.items.map((s: { sessionId: string }) => s.sessionId));
+      cursor = page.body.nextCursor;
+      pages++;
+      // Concurrent writers: brand-new sessions, newer and older than the page being read.
+      await Promise.all([
+        send(broker, { path: '/v2/events', body: { sessionId: `page-new-${inserted++}`, type: 'custom.x', time: iso(base + 100_000 + inserted), data: {} } }),
+        send(broker, { path: '/v2/events', body: { sessionId: `page-old-${inserted++}`, type: 'custom.x', time: iso(base - 100_000 - inserted), data: {} } }),
+      ]);
+    } while (cursor);
+    assert.equal(new Set(seen).size, seen.length, 'no session twice');
+    for (let i = 0; i < 30; i++) assert.ok(seen.includes(`page-${String(i).padStart(2, '0')}`), `page-${i} was listed`);
+    const original = seen.filter((s) => /^page-(\d\d|tie-.)$/.test(s));
+    assert.equal(original.length, 32);
+    assert.deepEqual(original.slice(23, 27), ['page-06', 'page-tie-a', 'page-tie-b', 'page-05'], 'newest first, ties by id');
+    assert.ok(pages >= 5);
+  });
+
+  it('answers the session aggregate with queries, calls, chunks, messages and approvals, capped', async () => {
+    // 120 tool calls on one query (more than the cap), a chunk stream with an approval request, and messages.
+    await send(broker, {
+      path: '/v2/events',
+      body: Array.from({ length: 120 }, (_, i) => ({ sessionId: 's-beta', type: 'tool.call.completed', queryId: 'uid-beta-q', time: iso(121_000 + i), data: { toolName: 'bulk', toolId: `bulk-${i}`, result: i } })),
+    });
+    const chunks = [
+      { id: 'c', object: 'chat.completion.chunk', choices: [{ index: 0, delta: { content: 'hi' } }], ark: { session: 's-beta' } },
+      { type: 'tool_approval_request', taskId: 'task-1', toolCalls: [{ name: 'delete-db' }], ark: { session: 's-beta' } },
+    ];
+    const upload = await fetch(`${broker.url}/stream/uid-beta-q`, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body: chunks.map((c) => JSON.stringify(c)).join('\n') + '\n' });
+    assert.equal(upload.status, 200);
+    const messages = await postJson(`${broker.url}/messages`, { conversation_id: 'conv-1', query_id: 'beta-q', messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'hello' }] });
+    assert.ok(messages.status < 300, JSON.stringify(messages.body));
+
+    const res = await get('/v2/sessions/s-beta');
+    assert.equal(res.status, 200);
+    const agg = res.body;
+    assert.equal(agg.session.sessionId, 's-beta');
+    assert.equal(agg.queries.total, 1);
+    assert.equal(agg.queries.truncated, false);
+    const q = agg.queries.items[0];
+    assert.equal(q.queryId, 'uid-beta-q');
+    assert.equal(q.phase, 'running');
+    assert.equal(q.toolCalls.total, 120);
+    assert.equal(q.toolCalls.items.length, agg.limits.toolCallsPerQuery);
+    assert.equal(q.toolCalls.truncated, true);
+    assert.equal(q.chunks.count, 1);
+    assert.equal(agg.messages.count, 2);
+    assert.equal(agg.pendingApprovals.total, 1);
+    assert.equal(agg.pendingApprovals.items[0].taskId, 'task-1');
+
+    const alpha = (await get('/v2/sessions/s-alpha')).body;
+    const weather = alpha.queries.items.find((x: { queryId: string }) => x.queryId === 'uid-7');
+    assert.equal(weather.phase, 'done');
+    assert.equal(weather.toolCalls.items.length, 1);
+    assert.equal(weather.toolCalls.items[0].result, 'sunny');
+    assert.equal(weather.toolCalls.items[0].mcpSessionId, 'mcp-7');
+    assert.equal(weather.llmCalls.items[0].model, 'gpt-4o');
+    assert.deepEqual(weather.llmCalls.items[0].tokens, { input: 30, output: 8, total: 38 });
+    assert.equal((await get('/v2/sessions/nope')).status, 404);
+  });
+
+  it('answers one query by UID or name', async () => {
+    const byUid = await get('/v2/queries/uid-gamma-q');
+    assert.equal(byUid.status, 200);
+    assert.equal(byUid.body.phase, 'error');
+    assert.equal(byUid.body.error, 'model unavailable');
+    assert.equal(byUid.body.sessionId, 's-gamma');
+    const byName = await get('/v2/queries/weather-7');
+    assert.equal(byName.body.queryId, 'uid-7');
+    assert.equal(byName.body.toolCalls.items[0].toolId, 'call-7');
+    assert.equal((await get('/v2/queries/none')).status, 404);
+  });
+
+  it('looks tool calls up by MCP session, query, session and tool name, paginated', async () => {
+    const byMcp = await get('/v2/tool-calls?mcpSessionId=mcp-7');
+    assert.equal(byMcp.status, 200);
+    assert.equal(byMcp.body.items.length, 1);
+    assert.equal(byMcp.body.items[0].queryId, 'uid-7');
+    assert.equal(byMcp.body.items[0].sessionId, 's-alpha', 'which session (and query) the MCP session belongs to');
+    assert.deepEqual((await get('/v2/tool-calls?queryId=weather-7')).body.items.map((t: { id: string }) => t.id), ['uid-7|call-7']);
+    assert.equal((await get('/v2/tool-calls?sessionId=s-alpha')).body.items.length, 1);
+    const pages: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const page: { body: any } = await get(`/v2/tool-calls?toolName=bulk&limit=50${cursor ? `&cursor=${cursor}` : ''}`);
+      pages.push(...page.body.items.map((t: { toolId: string }) => t.toolId));
+      cursor = page.body.nextCursor;
+    } while (cursor);
+    assert.equal(pages.length, 120);
+    assert.equal(new Set(pages).size, 120);
+    assert.equal(pages[0], 'bulk-0');
+    assert.equal((await get('/v2/tool-calls?cursor=x')).status, 400);
+  });
+
+  it('answers the analytics views', async () => {
+    const one = async (text: string) => (await broker.sql.query(text)).rows;
+    const perDay = await one(`SELECT * FROM analytics_sessions_per_day WHERE namespace = 'ns-a'`);
+    assert.deepEqual(perDay.map((r) => [r.day.toISOString().slice(0, 10), Number(r.sessions), Number(r.failed_queries)]), [['2026-05-01', 2, 1]]);
+    const tokens = await one(`SELECT * FROM analytics_token_usage WHERE model = 'gpt-4o'`);
+    assert.equal(tokens.length, 1);
+    assert.equal(tokens[0].agent, 'default/weather-agent');
+    assert.equal(Number(tokens[0].tokens_total), 38);
+    const latency = await one(`SELECT * FROM analytics_tool_latency WHERE tool_name = 'get-weather'`);
+    assert.equal(Number(latency[0].calls), 1);
+    assert.equal(latency[0].p50_ms, 500);
+    const errors = await one(`SELECT * FROM analytics_error_rates WHERE namespace = 'ns-a' ORDER BY target`);
+    assert.deepEqual(errors.map((r) => [r.target, Number(r.queries), Number(r.failed), Number(r.error_rate)]), [['agent-x', 1, 0, 0], ['agent-y', 1, 1, 1]]);
+  });
+
+  it('watches a session: the aggregate first, then its events', async () => {
+    const watcher = new RecordingEventSource(`${broker.url}/v2/sessions/s-gamma?watch=true`);
+    try {
+      const [snapshot] = await watcher.waitFor(1);
+      assert.equal(snapshot!.data.type, 'snapshot');
+      assert.equal(snapshot!.data.aggregate.session.sessionId, 's-gamma');
+      const sequence = snapshot!.data.sequence as number;
+      assert.equal(sequence, snapshot!.data.aggregate.session.lastSequence);
+      await sleep(50);
+      await send(broker, { path: '/v2/events', body: { sessionId: 's-gamma', type: 'custom.after', data: { n: 1 } } });
+      const messages = await watcher.waitFor(2);
+      assert.equal(messages[1]!.data.type, 'custom.after');
+      assert.equal(messages[1]!.data.sequence, sequence + 1);
+      assert.equal(messages[1]!.id, String(sequence + 1));
+    } finally {
+      watcher.close();
+    }
+  });
+});
