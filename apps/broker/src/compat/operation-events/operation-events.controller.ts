@@ -9,7 +9,7 @@ import { Caller, type CallerIdentity } from '#ark/tenancy';
 import { AppendEventsCommand } from '../../events/append-events.command.js';
 import { WatchStreamService } from '../../watch/watch-stream.service.js';
 import { OperationEventDto } from './operation-event.dto.js';
-import { OperationEventsQueryDto } from './operation-events-query.dto.js';
+import { UpstreamFeedQueryDto } from '../upstream-feed-query.dto.js';
 import { OperationEventsRepository } from './operation-events.repository.js';
 import { RecordOperationEventCommand } from './record-operation-event.command.js';
 
@@ -43,7 +43,7 @@ export class OperationEventsController {
   @ApiProduces('application/json', 'text/event-stream')
   async list(
     @Caller() caller: CallerIdentity,
-    @Query() query: OperationEventsQueryDto,
+    @Query() query: UpstreamFeedQueryDto,
     @Headers('last-event-id') lastEventId: string | undefined,
     @Res() reply: FastifyReply,
   ): Promise<void> {
@@ -65,7 +65,7 @@ export class OperationEventsController {
   async byQuery(
     @Caller() caller: CallerIdentity,
     @Param('queryId') queryId: string,
-    @Query() query: OperationEventsQueryDto,
+    @Query() query: UpstreamFeedQueryDto,
     @Headers('last-event-id') lastEventId: string | undefined,
     @Res() reply: FastifyReply,
   ): Promise<void> {

@@ -1,13 +1,13 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform, Type } from 'class-transformer';
 import { IsBoolean, IsIn, IsInt, IsOptional, IsString, Length, Max, Min } from 'class-validator';
+import { toQueryBoolean } from '#ark/http';
 
-const toBoolean = ({ value }: { value: unknown }) => (value === 'true' ? true : value === 'false' ? false : value);
 const emptyAsAbsent = ({ value }: { value: unknown }) => (value === '' ? undefined : value);
 
 /** Query of `GET /sessions` (upstream names and values). */
 export class SessionsQueryDto {
-  @ApiPropertyOptional() @IsOptional() @Transform(toBoolean) @IsBoolean()
+  @ApiPropertyOptional() @IsOptional() @Transform(toQueryBoolean) @IsBoolean()
   watch?: boolean;
 
   @ApiPropertyOptional({ description: 'watch only this session' }) @IsOptional() @IsString() @Length(1, 256)

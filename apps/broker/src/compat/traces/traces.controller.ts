@@ -9,7 +9,7 @@ import type { OtlpSpan } from '#ark/otlp';
 import { Caller, type CallerIdentity } from '#ark/tenancy';
 import { AppendEventsCommand } from '../../events/append-events.command.js';
 import { WatchStreamService } from '../../watch/watch-stream.service.js';
-import { TracesQueryDto } from './dto/traces-query.dto.js';
+import { UpstreamFeedQueryDto } from '../upstream-feed-query.dto.js';
 import { otlpSpanItem, spanRowItem } from './span-item.js';
 import { TracesRepository } from './traces.repository.js';
 
@@ -33,7 +33,7 @@ export class TracesController {
   @ApiProduces('application/json', 'text/event-stream')
   async list(
     @Caller() caller: CallerIdentity,
-    @Query() query: TracesQueryDto,
+    @Query() query: UpstreamFeedQueryDto,
     @Headers('last-event-id') lastEventId: string | undefined,
     @Res() reply: FastifyReply,
   ): Promise<void> {
@@ -65,7 +65,7 @@ export class TracesController {
   async get(
     @Caller() caller: CallerIdentity,
     @Param('traceId') traceId: string,
-    @Query() query: TracesQueryDto,
+    @Query() query: UpstreamFeedQueryDto,
     @Headers('last-event-id') lastEventId: string | undefined,
     @Res() reply: FastifyReply,
   ): Promise<void> {

@@ -1,12 +1,12 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform, Type } from 'class-transformer';
 import { IsBoolean, IsIn, IsInt, IsISO8601, IsOptional, IsString, Length, Max, Min } from 'class-validator';
+import { toQueryBoolean } from '#ark/http';
 
 export const MAX_PAGE_SIZE = 1_000;
 export const SESSION_STATUSES = ['active', 'idle', 'error'] as const;
 export type SessionStatusV2 = (typeof SESSION_STATUSES)[number];
 
-const toBoolean = ({ value }: { value: unknown }) => (value === 'true' || value === '1' ? true : value === 'false' || value === '0' ? false : value);
 
 class PageQueryDto {
   @ApiPropertyOptional({ minimum: 1, maximum: MAX_PAGE_SIZE, default: 50 })
@@ -43,14 +43,14 @@ export class ListSessionsQueryDto extends PageQueryDto {
   agent?: string;
 
   @ApiPropertyOptional({ description: 'sessions with (true) or without (false) any error signal' })
-  @IsOptional() @Transform(toBoolean) @IsBoolean()
+  @IsOptional() @Transform(toQueryBoolean) @IsBoolean()
   hasErrors?: boolean;
 }
 
 /** `GET /v2/sessions/:id`: the aggregate, or with `watch=true` the aggregate then the session's events. */
 export class SessionAggregateQueryDto {
   @ApiPropertyOptional({ description: 'stream: first the aggregate as one SSE message, then the session\'s events (`id:` = sequence)' })
-  @IsOptional() @Transform(toBoolean) @IsBoolean()
+  @IsOptional() @Transform(toQueryBoolean) @IsBoolean()
   watch?: boolean;
 }
 

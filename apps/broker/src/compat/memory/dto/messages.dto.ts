@@ -1,12 +1,11 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform, Type } from 'class-transformer';
 import { IsArray, IsBoolean, IsInt, IsOptional, IsString, Min } from 'class-validator';
-import { ApiError } from '#ark/http';
+import { ApiError, toQueryBoolean } from '#ark/http';
 
 const MAX_PAGE_SIZE = 1_000;
 const DEFAULT_PAGE_SIZE = 100;
 
-const toBoolean = ({ value }: { value: unknown }) => (value === 'true' ? true : value === 'false' ? false : value);
 /** Upstream ignores empty filter values. */
 const emptyAsAbsent = ({ value }: { value: unknown }) => (value === '' ? undefined : value);
 
@@ -32,7 +31,7 @@ export class PostMessagesDto {
 /** `GET /messages` */
 export class ListMessagesQueryDto {
   @ApiPropertyOptional({ description: 'stream new messages as Server-Sent Events' })
-  @IsOptional() @Transform(toBoolean) @IsBoolean()
+  @IsOptional() @Transform(toQueryBoolean) @IsBoolean()
   watch?: boolean;
 
   @ApiPropertyOptional() @IsOptional() @Transform(emptyAsAbsent) @IsString()

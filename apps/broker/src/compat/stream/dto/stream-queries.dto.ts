@@ -1,9 +1,8 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { Expose, Transform, Type } from 'class-transformer';
 import { IsBoolean, IsInt, IsOptional, IsString, Min } from 'class-validator';
-import { ApiError } from '#ark/http';
+import { ApiError, toQueryBoolean } from '#ark/http';
 
-const toBoolean = ({ value }: { value: unknown }) => (value === 'true' ? true : value === 'false' ? false : value);
 
 const DEFAULT_PAGE_SIZE = 100;
 const MAX_PAGE_SIZE = 1_000;
@@ -11,7 +10,7 @@ const MAX_PAGE_SIZE = 1_000;
 /** Query of `GET /stream/:query` (upstream names). */
 export class QueryStreamParamsDto {
   @ApiPropertyOptional({ name: 'from-beginning', enum: ['true', 'false'], description: 'replay the stored chunks first' })
-  @Expose({ name: 'from-beginning' }) @IsOptional() @Transform(toBoolean) @IsBoolean()
+  @Expose({ name: 'from-beginning' }) @IsOptional() @Transform(toQueryBoolean) @IsBoolean()
   fromBeginning?: boolean;
 
   @ApiPropertyOptional({ name: 'wait-for-query', description: 'seconds (clamped to 1–300) to wait for the first chunk before the timeout error chunk' })
