@@ -9,6 +9,13 @@ export interface AppendedItem {
   duplicate: boolean;
 }
 
+/** A whole answer, body unparsed. */
+export interface RawAnswer {
+  status: number;
+  contentType: string;
+  body: Buffer;
+}
+
 export type AppendOutcome =
   | { ok: true; items: AppendedItem[] }
   | { ok: false; status: number; retryAfterSeconds: number | undefined; message: string };
@@ -64,6 +71,27 @@ export class BrokerClient {
       retryAfterSeconds: Number.isFinite(retryAfter) ? retryAfter : undefined,
       message: text.slice(0, 300),
     };
+  }
+
+  /**
+   * POSTs `body` to `path` (under the base URL) and reads the whole answer. Throws RouteMissingError
+   * when the target has no such route.
+   */
+  async post(path: string, body: string | Uint8Array, contentType: string): Promise<RawAnswer> {
+    const response = await this.pool.request({
+      method: 'POST',
+      path: `${this.pathPrefix}${path}`,
+      headers: { 'content-type': contentType },
+      body,
+      headersTimeout: REQUEST_TIMEOUT_MS,
+      bodyTimeout: REQUEST_TIMEOUT_MS,
+    });
+    const answer = Buffer.from(await response.body.arrayBuffer());
+    if (ROUTE_MISSING_STATUSES.has(response.statusCode)) {
+      throw new RouteMissingError(`POST ${this.pathPrefix}${path} answered HTTP ${response.statusCode}: ${answer.toString().replace(/\s+/g, ' ').slice(0, 100)}`);
+    }
+    const type = response.headers['content-type'];
+    return { status: response.statusCode, contentType: Array.isArray(type) ? type.join(', ') : (type ?? ''), body: answer };
   }
 
   close(): Promise<void> {

@@ -21,7 +21,8 @@ export const USAGE = `Usage: npm run bench -- [options]
                           (default: $BENCH_DATABASE_URL or postgres://postgres@127.0.0.1:5432/postgres)
   --duration <seconds>    length of each scenario run (default 5)
   --runs <n>              runs per scenario; figures are their median (default 3)
-  --only <name,...>       run only these scenarios
+  --only <name,...>       run only these scenarios (a name also selects those it prefixes up to a dash,
+                          e.g. otlp-proto: otlp-proto-c8 and otlp-proto-c32)
   --help                  show this text`;
 
 export function parseOptions(argv: readonly string[], env: Record<string, string | undefined>): BenchOptions | 'help' {

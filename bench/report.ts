@@ -64,7 +64,8 @@ function renderResultsMarkdown(report: BenchReport): string {
     `- Method: per scenario a 1 s warm-up (discarded), then ${options.runs} run(s) of ${options.durationSeconds} s. Each figure is the median ` +
       'of the runs, except the error counters, which are totals over the runs. Per-run values follow in parentheses. The harness, ' +
       'the broker and PostgreSQL share the machine. CPU %: 100 is one core busy; PostgreSQL CPU % counts the whole server (all its ' +
-      'processes, every database on it), machine CPU % every process on all cores.',
+      'processes, every database on it), machine CPU % every process on all cores, other processes CPU % the machine\'s less ' +
+      'broker, PostgreSQL and harness (anything else competing for the cores).',
     '',
   ];
   for (const group of report.groups) {

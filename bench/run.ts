@@ -49,7 +49,13 @@ async function main(): Promise<number> {
     // Only the database of a broker the harness started is known to live on the --database-url server.
     const postgres = broker ? await PostgresServerCpu.locate(options.databaseUrl) : undefined;
     const targets: Target[] = [
-      { name: 'broker', url: options.url ?? broker!.url, ...(broker ? { process: broker } : {}), ...(postgres ? { postgres } : {}) },
+      {
+        name: 'broker',
+        url: options.url ?? broker!.url,
+        ...(broker ? { process: broker } : {}),
+        ...(postgres ? { postgres } : {}),
+        ...(database ? { databaseUrl: database.url } : {}),
+      },
       ...(options.baselineUrl ? [{ name: 'baseline', url: options.baselineUrl }] : []),
     ];
     const environment = await describeEnvironment(startedAt, options.databaseUrl, argv);

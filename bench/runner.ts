@@ -18,6 +18,8 @@ export interface Target {
   process?: BrokerProcess;
   /** Set when the broker's PostgreSQL server runs on this machine: then its CPU is measured too. */
   postgres?: PostgresServerCpu;
+  /** The broker's own database, when the harness created it: scenarios may check what was stored. */
+  databaseUrl?: string;
 }
 
 export interface ScenarioOutcome {
@@ -42,10 +44,11 @@ const INVOCATION_TAG = `bench-${Date.now().toString(36)}-${randomBytes(3).toStri
 export async function runScenario(group: ScenarioGroup, scenario: Scenario, target: Target, plan: RunPlan): Promise<ScenarioOutcome> {
   const outcome: ScenarioOutcome = { target: target.name, group: group.title, scenario: scenario.name, runs: [], aggregate: {} };
   const prefix = `${INVOCATION_TAG}-${target.name}-${scenario.name}`;
+  const database = target.databaseUrl === undefined ? {} : { databaseUrl: target.databaseUrl };
   try {
-    await scenario.run({ baseUrl: target.url, durationMs: WARMUP_MS, sessionPrefix: `${prefix}-warmup` });
+    await scenario.run({ baseUrl: target.url, durationMs: WARMUP_MS, sessionPrefix: `${prefix}-warmup`, ...database });
     for (let run = 1; run <= plan.runs; run++) {
-      const result = await measureRun(scenario, target, { baseUrl: target.url, durationMs: plan.durationMs, sessionPrefix: `${prefix}-r${run}` });
+      const result = await measureRun(scenario, target, { baseUrl: target.url, durationMs: plan.durationMs, sessionPrefix: `${prefix}-r${run}`, ...database });
       outcome.runs.push(result);
       progress(`${target.name} ${scenario.name} run ${run}/${plan.runs}: ${describeFigures(group.metrics, result.figures)}`);
     }
@@ -86,7 +89,14 @@ async function measureRun(scenario: Scenario, target: Target, context: RunContex
   if (target.postgres && postgresCpuBefore !== undefined) {
     figures.postgresCpuPercent = ((await target.postgres.cpuSeconds()) - postgresCpuBefore) / wallSeconds * 100;
   }
-  return { figures, notes: result.notes };
+  if (figures.brokerCpuPercent !== undefined && figures.postgresCpuPercent !== undefined) {
+    // What the machine spent on anything else (other engineers' builds and tests): competition for the cores.
+    figures.otherCpuPercent = Math.max(figures.machineCpuPercent! - figures.brokerCpuPercent - figures.postgresCpuPercent - figures.harnessCpuPercent!, 0);
+  }
+  if (!result.afterwards) return { figures, notes: result.notes };
+  // Outside the measurement window: its CPU time is not charged to the run.
+  const extra = await result.afterwards();
+  return { figures: { ...figures, ...extra.figures }, notes: [...result.notes, ...extra.notes] };
 }
 
 export function aggregateRuns(metrics: readonly MetricDefinition[], runs: readonly RunResult[]): Figures {

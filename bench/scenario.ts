@@ -13,6 +13,12 @@ export interface RunResult {
   figures: Figures;
   /** Anything odd seen during the run (error answers, gaps), as evidence for the report. */
   notes: string[];
+  /**
+   * Work to do once the run's measurement window is closed, so that the runner's CPU and memory
+   * figures exclude it: checking what was stored, timing a comparison. Its figures and notes are
+   * merged into the run's. Not called for the warm-up.
+   */
+  afterwards?: () => Promise<{ figures: Figures; notes: string[] }>;
 }
 
 export interface RunContext {
@@ -20,6 +26,8 @@ export interface RunContext {
   durationMs: number;
   /** Unique per run: session ids start with it, so no two runs (or benchmarks on one broker) share a session. */
   sessionPrefix: string;
+  /** The database of the broker under test, when the harness created it (not with --url): for checking what was stored. */
+  databaseUrl?: string;
 }
 
 export interface Scenario {
@@ -42,6 +50,7 @@ export const RUN_METRICS: readonly MetricDefinition[] = [
   { key: 'brokerRssMiB', label: 'broker RSS MiB', aggregate: 'median', decimals: 0 },
   { key: 'harnessCpuPercent', label: 'harness CPU %', aggregate: 'median', decimals: 0 },
   { key: 'machineCpuPercent', label: 'machine CPU %', aggregate: 'median', decimals: 0 },
+  { key: 'otherCpuPercent', label: 'other processes CPU %', aggregate: 'median', decimals: 0 },
   { key: 'harnessLoopDelayP99Ms', label: 'harness loop delay p99 ms', aggregate: 'median', decimals: 1 },
 ];
 

@@ -1,9 +1,16 @@
 import { APPEND_METRICS, appendScenario } from './append-scenario.js';
+import { CHUNK_METRICS, chunksScenario, UNPACED_CHUNKS_PER_STREAM_PER_SECOND } from './chunks-scenario.js';
+import { OPERATION_EVENT_METRICS, operationEventsScenario } from './operation-events-scenario.js';
+import { QUERIES_PER_BATCH, SPANS_PER_BATCH } from './otlp-batches.js';
+import { OTLP_METRICS, otlpScenario } from './otlp-scenario.js';
 import type { Scenario, ScenarioGroup } from './scenario.js';
 import { WATCH_METRICS, watchScenario } from './watch-scenario.js';
 
 const WATCHERS = 100;
 const PRODUCER_EVENTS_PER_SECOND = 200;
+const CHUNK_STREAMS = 200;
+const PACED_STREAMS = 16;
+const PACED_CHUNKS_PER_SECOND = 50;
 
 export const SCENARIO_GROUPS: readonly ScenarioGroup[] = [
   {
@@ -28,15 +35,69 @@ export const SCENARIO_GROUPS: readonly ScenarioGroup[] = [
     metrics: WATCH_METRICS,
     scenarios: [watchScenario('shared', WATCHERS, PRODUCER_EVENTS_PER_SECOND), watchScenario('own', WATCHERS, PRODUCER_EVENTS_PER_SECOND)],
   },
+  {
+    title: 'OTLP ingest',
+    description:
+      `\`POST /v1/traces\` with \`Content-Type: application/x-protobuf\`, closed loop at concurrency C (C keep-alive connections). ` +
+      `Each body is an ExportTraceServiceRequest of ${SPANS_PER_BATCH} ended spans serialised by the official ` +
+      '`ProtobufTraceSerializer` (`@opentelemetry/otlp-transformer`) from ReadableSpans made once by the SDK (TracerProvider + ' +
+      `InMemorySpanExporter), shaped like Ark's: ${QUERIES_PER_BATCH} queries per batch, each its own trace and session ` +
+      '(`query.<name>` → `agent.default/<name>` → 4 × (`llm.<model>`, `tool.<name>`), with `ark.session.id`, `query.name`, ' +
+      '`query.namespace`, `llm.model.name`, `gen_ai.usage.*`, `tool.name`…). Each worker has its own sessions; every batch gets fresh ' +
+      'random trace and span ids (patched into the serialised bytes, parents kept consistent), so each is new spans, never a redelivery. ' +
+      'Every answer is checked: 200, protobuf, no partial-success rejection; after the run the events stored in the run\'s sessions ' +
+      'are counted (`stored ≠ accepted`). COPY ceiling: after each run (outside its CPU window) as many rows as spans accepted, cycling ' +
+      "over 100 of the rows the broker stored (its `data` as stored), are streamed with one `COPY … FROM STDIN` (pg-copy-streams, " +
+      'one connection) into a fresh table with the columns of `events` (migrations/0001) and only its primary key, in the same ' +
+      'database; `broker / COPY %` = spans/s ÷ COPY rows/s. Targets (DESIGN §8): ≥ 20,000 spans/s and ≥ 50 % of COPY.',
+    metrics: OTLP_METRICS,
+    scenarios: [otlpScenario(8), otlpScenario(32)],
+  },
+  {
+    title: 'Operation events',
+    description:
+      '`POST /events` with the Ark controller\'s operation event body (`{timestamp, eventType, reason, message, data: {queryId, ' +
+      'queryName, queryNamespace, sessionId, …}}`), closed loop at concurrency C: each worker one session whose queries go ' +
+      'through QueryExecutionStart → AgentExecutionStart → (LLMCall, ToolCall) × 2 → AgentExecutionComplete → ' +
+      'QueryExecutionComplete; every body distinct. Every answer is checked to be `201 {"status":"success"}`; after the run the ' +
+      'events stored in the run\'s sessions are counted. Target (DESIGN §8): ≥ 5,000 requests/s at concurrency 32.',
+    metrics: OPERATION_EVENT_METRICS,
+    scenarios: [operationEventsScenario(32)],
+  },
+  {
+    title: 'Completion chunks',
+    description:
+      'N chunk streams, each ONE long chunked `POST /stream/<query>` (`application/x-ndjson`, written with `http.request`, ' +
+      'waiting for `drain` whenever `write()` returns false) of OpenAI `chat.completion.chunk` lines carrying their sequence and ' +
+      'send time in an extra `bench` field, and one SSE reader `GET /stream/<query>` (from-beginning=false) connected before ' +
+      `the producers start. \`chunks-${CHUNK_STREAMS}\`: ${CHUNK_STREAMS} streams, producers unpaced (as fast as backpressure allows, ` +
+      `for the run's time but at most ${UNPACED_CHUNKS_PER_STREAM_PER_SECOND} chunks per stream per second of it, so that what the sockets ` +
+      'buffer stays bounded); ' +
+      `\`chunks-paced-${PACED_STREAMS}\`: ${PACED_STREAMS} streams × ${PACED_CHUNKS_PER_SECOND} chunks/s, staggered. At the end each upload is ` +
+      'ended (its answer must be `200 stream_processed` with every chunk counted), then `POST /stream/<query>/complete` (200 ' +
+      '`completed`), and its reader must get every chunk once and in order, then `data: [DONE]` and the end of the response (up ' +
+      'to 15 s). chunks/s: chunks acknowledged ÷ (first write → last upload answer). Latency: producer write → reader receive, one ' +
+      'process and clock; unpaced, it includes the time chunks queue behind backpressure. Targets (DESIGN §8): ≥ 30,000 ' +
+      'chunks/s over 200 streams with p99 ≤ 25 ms; paced p99 ≤ 5 ms.',
+    metrics: CHUNK_METRICS,
+    scenarios: [
+      chunksScenario(`chunks-${CHUNK_STREAMS}`, CHUNK_STREAMS, { kind: 'unpaced' }),
+      chunksScenario(`chunks-paced-${PACED_STREAMS}`, PACED_STREAMS, { kind: 'paced', chunksPerSecondPerStream: PACED_CHUNKS_PER_SECOND }),
+    ],
+  },
 ];
 
-/** The groups, keeping only the named scenarios; throws on a name that does not exist. */
+/**
+ * The groups, keeping only the named scenarios; a name also selects the scenarios it prefixes up to
+ * a dash (`otlp-proto`: otlp-proto-c8 and otlp-proto-c32). Throws on a name that selects nothing.
+ */
 export function selectScenarios(only: readonly string[] | undefined): ScenarioGroup[] {
   if (!only) return [...SCENARIO_GROUPS];
-  const known = SCENARIO_GROUPS.flatMap((g) => g.scenarios.map((s) => s.name));
-  const unknown = only.filter((name) => !known.includes(name));
-  if (unknown.length > 0) throw new Error(`unknown scenario ${unknown.join(', ')}; known: ${known.join(', ')}`);
-  return SCENARIO_GROUPS.map((g) => ({ ...g, scenarios: g.scenarios.filter((s: Scenario) => only.includes(s.name)) })).filter(
+  const selects = (name: string, scenario: Scenario) => scenario.name === name || scenario.name.startsWith(`${name}-`);
+  const all = SCENARIO_GROUPS.flatMap((g) => g.scenarios);
+  const unknown = only.filter((name) => !all.some((s) => selects(name, s)));
+  if (unknown.length > 0) throw new Error(`unknown scenario ${unknown.join(', ')}; known: ${all.map((s) => s.name).join(', ')}`);
+  return SCENARIO_GROUPS.map((g) => ({ ...g, scenarios: g.scenarios.filter((s) => only.some((name) => selects(name, s))) })).filter(
     (g) => g.scenarios.length > 0,
   );
 }

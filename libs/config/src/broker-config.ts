@@ -27,7 +27,7 @@ export class BrokerConfig {
   DATABASE_URL?: string;
 
   @Transform(toInt) @IsInt() @Min(2) @Max(500)
-  DATABASE_POOL_SIZE = 12;
+  DATABASE_POOL_SIZE = 20;
 
   @IsString()
   EMBEDDED_PG_DIR = '.data/postgres';
@@ -50,7 +50,7 @@ export class BrokerConfig {
   APPEND_MAX_QUEUED_EVENTS = 100_000;
 
   @Transform(toInt) @IsInt() @Min(1) @Max(32)
-  APPEND_MAX_IN_FLIGHT = 2;
+  APPEND_MAX_IN_FLIGHT = 4;
 
   @Transform(toInt) @IsInt() @Min(1_024) @Max(1_073_741_824)
   BODY_LIMIT_BYTES = 10 * 1024 * 1024;
