@@ -24,6 +24,7 @@ export async function startTestBroker(env: Record<string, string> = {}, database
   const address = app.getHttpServer().address();
   const port = typeof address === 'object' && address ? address.port : 0;
   const sql = new pg.Pool({ connectionString: db.url, max: 4 });
+  sql.on('error', () => undefined); // an idle test connection killed by a test (pg_terminate_backend) is not a failure
   return {
     url: `http://127.0.0.1:${port}`,
     app,

@@ -17,6 +17,8 @@ export class EventNotificationListener {
   private stopped = false;
   private backoffMs = 50;
   private reconnectTimer: NodeJS.Timeout | undefined;
+  /** Clients already given up on; their later 'error'/'end' change nothing. */
+  private readonly retired = new WeakSet<pg.Client>();
   connected = false;
 
   constructor(
@@ -48,14 +50,23 @@ export class EventNotificationListener {
         this.handlers.onNotification({ tx: '0' });
       }
     });
-    client.on('error', () => this.lost(client));
-    client.on('end', () => this.lost(client));
+    // A connection's death is reported by 'error' and/or 'end', in either order, possibly late: the
+    // no-op listener stays for the client's whole life so a late 'error' can never go unhandled.
+    client.on('error', () => undefined);
+    client.once('error', () => this.lost(client));
+    client.once('end', () => this.lost(client));
     try {
       await client.connect();
       await client.query(`LISTEN ${EVENTS_CHANNEL}`);
     } catch (error) {
       this.log(`event listener could not connect: ${(error as Error).message}`);
       this.lost(client);
+      return;
+    }
+    if (this.stopped) {
+      // Stopped while this reconnect was under way: do not leave it open.
+      this.retired.add(client);
+      await client.end().catch(() => undefined);
       return;
     }
     this.client = client;
@@ -70,9 +81,8 @@ export class EventNotificationListener {
       this.connected = false;
       this.log('event listener connection lost; reconnecting');
     }
-    client.removeAllListeners('end');
-    client.removeAllListeners('error');
-    client.on('error', () => undefined);
+    if (this.retired.has(client)) return;
+    this.retired.add(client);
     void client.end().catch(() => undefined);
     if (this.stopped || this.reconnectTimer) return;
     this.reconnectTimer = setTimeout(() => {
