@@ -54,3 +54,68 @@ describe('several broker replicas on one database', () => {
     watcher.close();
   });
 });
+
+describe('a replica killed with SIGKILL during ingest', () => {
+  it('loses no acknowledged event, and retries on another replica store nothing twice', async () => {
+    const { spawn } = await import('node:child_process');
+    const net = await import('node:net');
+    const { CLI } = await import('./support/cli.js');
+    const survivor = await startTestBroker();
+    const port = await new Promise<number>((resolve) => {
+      const server = net.createServer().listen(0, '127.0.0.1', () => {
+        const address = server.address();
+        server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+      });
+    });
+    const victim = spawn(process.execPath, [CLI, 'serve'], {
+      env: { ...process.env, DATABASE_URL: survivor.database.url, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'error' },
+      stdio: 'ignore',
+    });
+    const victimUrl = `http://127.0.0.1:${port}`;
+    try {
+      for (let i = 0; i < 100; i++) {
+        if (await fetch(`${victimUrl}/readyz`).then((r) => r.ok, () => false)) break;
+        await sleep(100);
+      }
+      const acknowledged = new Set<string>();
+      let killed = false;
+      let victimAcks = 0;
+      const send = async (url: string, key: string) =>
+        fetch(`${url}/v2/events`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ sessionId: `load-${key.split('-')[0]}`, type: 'custom.load', dedupeKey: key, data: { key } }),
+        }).then((r) => r.status === 201, () => false);
+      const workers = Array.from({ length: 8 }, async (_, w) => {
+        for (let i = 0; i < 150; i++) {
+          const key = `${w}-${i}`;
+          // Until the kill: the victim; an unanswered request is retried on the survivor, same key.
+          if (!killed && (await send(victimUrl, key))) {
+            victimAcks++;
+            acknowledged.add(key);
+          } else if (await send(survivor.url, key)) acknowledged.add(key);
+        }
+      });
+      setTimeout(() => {
+        killed = true;
+        victim.kill('SIGKILL');
+      }, 300);
+      await Promise.all(workers);
+      assert.ok(killed);
+      assert.ok(victimAcks > 0 && victimAcks < 1200, `the kill came mid-run (victim acknowledged ${victimAcks})`);
+      const { rows } = await survivor.sql.query<{ dedupe_key: string; n: number }>(
+        "SELECT dedupe_key, count(*)::int AS n FROM events WHERE type = 'custom.load' GROUP BY dedupe_key",
+      );
+      const stored = new Map(rows.map((r) => [r.dedupe_key, r.n]));
+      assert.equal(acknowledged.size, 1200, 'every request was answered 2xx by one replica or the other');
+      for (const key of acknowledged) assert.equal(stored.get(key), 1, `acknowledged ${key} stored exactly once`);
+      const sequences = await survivor.sql.query<{ session_id: string; n: number; max: number }>(
+        "SELECT session_id, count(*)::int AS n, max(sequence)::int AS max FROM events WHERE type = 'custom.load' GROUP BY session_id",
+      );
+      for (const s of sequences.rows) assert.equal(s.n, s.max, `${s.session_id}: sequences stay 1..N`);
+    } finally {
+      victim.kill('SIGKILL');
+      await survivor.close();
+    }
+  });
+});
