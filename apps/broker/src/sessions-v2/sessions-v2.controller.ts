@@ -3,6 +3,7 @@ import { ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { ApiError, apiValidationPipe } from '#ark/http';
 import { Caller, type CallerIdentity } from '#ark/tenancy';
+import { completionView } from './query-completion.js';
 import { WatchStreamService } from '../watch/watch-stream.service.js';
 import { ListSessionsQueryDto, ListToolCallsQueryDto, SessionAggregateQueryDto } from './dto/sessions-v2.dto.js';
 import { SessionsV2Repository, type Visibility } from './sessions-v2.repository.js';
@@ -88,6 +89,22 @@ export class SessionsV2Controller {
     const found = await this.repository.query(visibility(caller), queryId);
     if (!found) throw ApiError.notFound(`query ${queryId} not found`);
     return found;
+  }
+
+  @Get('queries/:queryId/completion')
+  @ApiOperation({
+    summary:
+      "A query's completion as OpenAI-compatible SSE: its chunks, its other ark events interleaved as `{type:\"event\",event}`, then `[DONE]`; live while it runs, replayed after",
+  })
+  @ApiProduces('text/event-stream')
+  async completion(
+    @Caller() caller: CallerIdentity,
+    @Param('queryId') queryId: string,
+    @Headers('last-event-id') lastEventId: string | undefined,
+    @Res() reply: FastifyReply,
+  ): Promise<void> {
+    const from = (await this.streams.resumeCursor(caller.tenantId, lastEventId, undefined)) ?? completionView.from;
+    await this.streams.watchQuery(reply, caller.tenantId, queryId, from, { format: completionView.format, endAfter: completionView.endAfter });
   }
 
   @Get('tool-calls')

@@ -1,0 +1,16 @@
+import { FEED_START, toArkEventJson, type ArkEvent } from '#ark/event-store';
+
+/** Ends a query's completion view: the stream completed, or the query itself ended. */
+const FINAL_TYPES = new Set(['llm.stream.completed', 'query.completed', 'query.failed', 'query.canceled']);
+
+/**
+ * The OpenAI-compatible view of one query (the seed's "v1/completions consumer view"): its chunks
+ * as `data: <chat.completion.chunk>`, every other ark event of the query interleaved as
+ * `data: {"type":"event","event":…}`, in log order, ending `data: [DONE]`. Module-level functions, so
+ * the watch service serialises each event once for all readers.
+ */
+export const completionView = {
+  from: FEED_START,
+  format: (e: ArkEvent): unknown => (e.type === 'llm.chunk' ? (e.data as { chunk?: unknown }).chunk : { type: 'event', event: toArkEventJson(e) }),
+  endAfter: (e: ArkEvent): readonly string[] | undefined => (FINAL_TYPES.has(e.type) ? ['[DONE]'] : undefined),
+};
