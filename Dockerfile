@@ -49,7 +49,8 @@ FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production \
     HOST=0.0.0.0 \
     PORT=8080 \
-    NO_COLOR=1
+    NO_COLOR=1 \
+    LOG_FORMAT=json
 WORKDIR /app
 # A fixed numeric uid/gid so Kubernetes can verify runAsNonRoot.
 RUN groupadd --gid 10001 ark \

@@ -60,6 +60,34 @@ describe('configuration', () => {
   });
 });
 
+describe('LOG_FORMAT=json', () => {
+  it('writes one JSON object per line, with level, context and message', async () => {
+    const database = await createTestDatabase();
+    const port = await freePort();
+    const child = spawn(process.execPath, [CLI, 'serve'], {
+      env: { ...process.env, DATABASE_URL: database.url, PORT: String(port), HOST: '127.0.0.1', LOG_FORMAT: 'json', LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    try {
+      await waitReady(`http://127.0.0.1:${port}`, 60_000);
+      const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      assert.equal(await exited, 0);
+      const lines = out.trim().split('\n').map((l) => JSON.parse(l) as { level: number; msg: string; context?: string; service: string });
+      const listening = lines.find((l) => l.msg.startsWith('listening on'));
+      assert.ok(listening, out);
+      assert.equal(listening.context, 'Broker');
+      assert.equal(listening.service, 'ark-broker');
+      assert.ok(lines.some((l) => l.level === 40 && /AUTH_MODE=none/.test(l.msg)), 'the no-auth warning is a warn-level line');
+    } finally {
+      child.kill('SIGKILL');
+      await database.drop();
+    }
+  });
+});
+
 describe('migrations', () => {
   it('replicas migrating at once apply each migration exactly once', async () => {
     const database = await createTestDatabase();

@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { Logger, type LogLevel } from '@nestjs/common';
+import { Logger, type LoggerService, type LogLevel } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
@@ -10,6 +10,7 @@ import { AppModule } from './app.module.js';
 import { registerAuthentication } from './authentication.js';
 import { registerBodyParsers } from './body-parsers.js';
 import { registerHardening } from './http-hardening.js';
+import { JsonLogger } from './json-logger.js';
 import { EventStoreErrorsInterceptor } from './event-store-errors.interceptor.js';
 
 const LOG_LEVELS: Record<string, LogLevel[]> = {
@@ -21,6 +22,11 @@ const LOG_LEVELS: Record<string, LogLevel[]> = {
   debug: ['fatal', 'error', 'warn', 'log', 'debug'],
   trace: ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'],
 };
+
+/** The process's logger: pino JSON lines with LOG_FORMAT=json, else Nest's text logger at LOG_LEVEL. */
+function brokerLogger(config: BrokerConfig): LoggerService | LogLevel[] {
+  return config.LOG_FORMAT === 'json' ? new JsonLogger(config.LOG_LEVEL) : (LOG_LEVELS[config.LOG_LEVEL] ?? LOG_LEVELS.info!);
+}
 
 export interface DatabaseTarget {
   url: string;
@@ -56,7 +62,7 @@ export async function createBrokerApp(config: BrokerConfig, databaseUrl: string)
     return503OnClosing: true,
   });
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config, databaseUrl), adapter, {
-    logger: LOG_LEVELS[config.LOG_LEVEL] ?? LOG_LEVELS.info!,
+    logger: brokerLogger(config),
     // Body parsing is ours (registerBodyParsers): Nest's would replace the JSON parser.
     bodyParser: false,
   });
@@ -91,7 +97,7 @@ export interface RunningBroker {
 /** Everything `serve` does: database, migrations, HTTP. */
 export async function startBroker(config: BrokerConfig): Promise<RunningBroker> {
   // Before anything logs: start-up messages (database, migrations) honour LOG_LEVEL too.
-  Logger.overrideLogger(LOG_LEVELS[config.LOG_LEVEL] ?? LOG_LEVELS.info!);
+  Logger.overrideLogger(brokerLogger(config));
   const logger = new Logger('Broker');
   const database = await resolveDatabase(config);
   if (config.MIGRATE_ON_START) await migrateDatabase(database.url);

@@ -115,6 +115,10 @@ export class BrokerConfig {
   @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
   LOG_LEVEL = 'info';
 
+  /** `json`: one pino JSON object per line (for collectors); `text`: Nest's readable lines. */
+  @IsIn(['json', 'text'])
+  LOG_FORMAT: 'json' | 'text' = 'text';
+
   /** Comma-separated origins browsers may call from (e.g. the dashboard's); empty: no cross-origin access. */
   @IsString()
   CORS_ORIGINS = '';
