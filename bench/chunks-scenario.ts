@@ -1,10 +1,10 @@
 import { Agent } from 'node:http';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { BrokerClient, RouteMissingError } from './broker-client.js';
 import { ChunkProducer, ChunkReader, RouteUnavailableError } from './chunk-stream-clients.js';
 import { excerpt } from './closed-loop.js';
 import { RunNotes, type MetricDefinition, type RunContext, type RunResult, type Scenario } from './scenario.js';
 import { sum, summarizeLatencies } from './stats.js';
+import { waitUntil, withTimeout } from './waiting.js';
 
 const OPEN_TIMEOUT_MS = 15_000;
 /** After the last upload is answered and completed, how long readers may take to get everything and `[DONE]`. */
@@ -143,20 +143,6 @@ async function complete(client: BrokerClient, queryId: string, notes: RunNotes):
   return 1;
 }
 
-async function waitForReaders(readers: readonly ChunkReader[]): Promise<void> {
-  const deadline = performance.now() + DRAIN_TIMEOUT_MS;
-  const settled = () => readers.every((r) => (r.done && r.ended) || r.failure !== undefined);
-  while (!settled() && performance.now() < deadline) await sleep(DRAIN_POLL_MS);
-}
-
-async function withTimeout<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`)), timeoutMs);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
+function waitForReaders(readers: readonly ChunkReader[]): Promise<void> {
+  return waitUntil(() => readers.every((r) => (r.done && r.ended) || r.failure !== undefined), DRAIN_TIMEOUT_MS, DRAIN_POLL_MS);
 }

@@ -4,6 +4,7 @@ import { Agent, fetch as undiciFetch } from 'undici';
 import { BrokerClient, sessionWatchUrl, type BenchEvent } from './broker-client.js';
 import { RunNotes, type MetricDefinition, type RunContext, type RunResult, type Scenario } from './scenario.js';
 import { sum, summarizeLatencies } from './stats.js';
+import { waitUntil, withTimeout } from './waiting.js';
 
 const OPEN_TIMEOUT_MS = 15_000;
 /** How long watchers may take, after the last append was answered, to receive everything. */
@@ -197,20 +198,6 @@ async function appendStamped(client: BrokerClient, sessionId: string, index: num
   }
 }
 
-async function waitForDelivery(watchers: readonly SessionWatcher[], headBySession: ReadonlyMap<string, number>): Promise<void> {
-  const deadline = performance.now() + DRAIN_TIMEOUT_MS;
-  const caughtUp = () => watchers.every((w) => w.lastSequence >= (headBySession.get(w.sessionId) ?? 0));
-  while (!caughtUp() && performance.now() < deadline) await sleep(DRAIN_POLL_MS);
-}
-
-async function withTimeout<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`)), timeoutMs);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
+function waitForDelivery(watchers: readonly SessionWatcher[], headBySession: ReadonlyMap<string, number>): Promise<void> {
+  return waitUntil(() => watchers.every((w) => w.lastSequence >= (headBySession.get(w.sessionId) ?? 0)), DRAIN_TIMEOUT_MS, DRAIN_POLL_MS);
 }

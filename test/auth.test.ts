@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { SignJWT, UnsecuredJWT } from 'jose';
 import { runCli } from './support/cli.js';
@@ -99,8 +100,10 @@ describe('AUTH_MODE=jwt', () => {
     assert.equal(created.code, 0, created.stderr);
     const apiKey = /key: (ark_\S+)/.exec(created.stdout)![1]!;
     const id = /id:\s+(\S+)/.exec(created.stdout)![1]!;
-    const stored = await broker.sql.query('SELECT secret_hash FROM api_keys WHERE id = $1', [id]);
-    assert.ok(!apiKey.includes(stored.rows[0].secret_hash), 'only a hash is stored');
+    const stored = await broker.sql.query('SELECT * FROM api_keys WHERE id = $1', [id]);
+    const secret = apiKey.slice(`ark_${id}_`.length);
+    assert.equal(stored.rows[0].secret_hash, createHash('sha256').update(secret).digest('hex'), 'a SHA-256 of the secret is kept');
+    assert.ok(!JSON.stringify(stored.rows[0]).includes(secret), 'the secret itself is not stored');
     assert.equal((await call(`${broker.url}/events`, 'POST', apiKey, { reason: 'QueryExecutionStart', data: { queryId: 'qk', sessionId: 'ks', queryName: 'qk' } })).status, 201);
     assert.equal((await call(`${broker.url}/events`, 'GET', apiKey)).status, 403, 'a producer key cannot read');
     const keyReader = await token({ sub: 'kr', tenant: 'tenant-k', roles: ['reader'] });

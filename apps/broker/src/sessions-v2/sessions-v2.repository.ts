@@ -369,39 +369,39 @@ export class SessionsV2Repository {
     };
   }
 
-  private async toolCallsOf(db: Kysely<Database>, tenantId: string, keys: string[], cap: number) {
-    const out = new Map<string, CappedList<ReturnType<typeof toolCallJson>>>();
+  private toolCallsOf(db: Kysely<Database>, tenantId: string, keys: string[], cap: number) {
+    return this.callsOf(db, sql.raw('tool_calls'), tenantId, keys, cap, (r: ToolCallsTable) => toolCallJson(r));
+  }
+
+  private llmCallsOf(db: Kysely<Database>, tenantId: string, keys: string[], cap: number) {
+    return this.callsOf(db, sql.raw('llm_calls'), tenantId, keys, cap, (r: LlmCallsTable) => llmCallJson(r));
+  }
+
+  /** The first `cap` calls of each query (tool_calls or llm_calls, in log order), with their totals. */
+  private async callsOf<Row extends { query_key: string }, Json>(
+    db: Kysely<Database>,
+    table: RawBuilder<unknown>,
+    tenantId: string,
+    keys: string[],
+    cap: number,
+    toJson: (row: Row) => Json,
+  ): Promise<Map<string, CappedList<Json>>> {
+    const out = new Map<string, CappedList<Json>>();
     if (keys.length === 0) return out;
-    const { rows } = await sql<ToolCallsTable & { total: string }>`
+    const { rows } = await sql<Row & { total: string }>`
       SELECT * FROM (
         SELECT c.*, row_number() OVER w AS rn, count(*) OVER (PARTITION BY c.query_key) AS total
-        FROM tool_calls c WHERE c.tenant_id = ${tenantId} AND c.query_key = ANY(${keys}::text[])
+        FROM ${table} c WHERE c.tenant_id = ${tenantId} AND c.query_key = ANY(${keys}::text[])
         WINDOW w AS (PARTITION BY c.query_key ORDER BY c.first_position, c.call_key)
       ) x WHERE rn <= ${cap} ORDER BY query_key, rn`.execute(db);
     for (const r of rows) {
       let list = out.get(r.query_key);
       if (!list) out.set(r.query_key, (list = { items: [], total: Number(r.total), truncated: Number(r.total) > cap }));
-      list.items.push(toolCallJson(r));
+      list.items.push(toJson(r));
     }
     return out;
   }
 
-  private async llmCallsOf(db: Kysely<Database>, tenantId: string, keys: string[], cap: number) {
-    const out = new Map<string, CappedList<ReturnType<typeof llmCallJson>>>();
-    if (keys.length === 0) return out;
-    const { rows } = await sql<LlmCallsTable & { total: string }>`
-      SELECT * FROM (
-        SELECT c.*, row_number() OVER w AS rn, count(*) OVER (PARTITION BY c.query_key) AS total
-        FROM llm_calls c WHERE c.tenant_id = ${tenantId} AND c.query_key = ANY(${keys}::text[])
-        WINDOW w AS (PARTITION BY c.query_key ORDER BY c.first_position, c.call_key)
-      ) x WHERE rn <= ${cap} ORDER BY query_key, rn`.execute(db);
-    for (const r of rows) {
-      let list = out.get(r.query_key);
-      if (!list) out.set(r.query_key, (list = { items: [], total: Number(r.total), truncated: Number(r.total) > cap }));
-      list.items.push(llmCallJson(r));
-    }
-    return out;
-  }
 
   /** Chunk count, first/last chunk time and completion per query id (chunks are keyed by the upload path's query). */
   private async chunkSummaries(db: Kysely<Database>, tenantId: string, queries: string[]): Promise<Map<string, ChunkSummaryRow>> {
