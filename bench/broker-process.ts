@@ -15,7 +15,10 @@ export interface BrokerExit {
   signal: NodeJS.Signals | null;
 }
 
-/** The broker under test, run as a child process (`node dist/apps/broker/src/main.js`). */
+/**
+ * The broker under test, run as a child process (`node dist/apps/broker/src/main.js`), or another
+ * service the harness compares it with (the Emmett reference, `script`), run the same way.
+ */
 export class BrokerProcess {
   /** The last lines the broker logged (LOG_LEVEL=warn: only warnings and errors). */
   readonly logTail: string[] = [];
@@ -25,6 +28,7 @@ export class BrokerProcess {
   private constructor(
     private readonly child: ChildProcess,
     readonly url: string,
+    private readonly label: string,
   ) {
     this.exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
     for (const output of [child.stdout, child.stderr]) {
@@ -33,13 +37,14 @@ export class BrokerProcess {
     }
   }
 
-  static async start(databaseUrl: string): Promise<BrokerProcess> {
+  /** `label` prefixes its log lines and errors. */
+  static async start(databaseUrl: string, service: { script: string; label: string } = { script: BROKER_MAIN, label: 'broker' }): Promise<BrokerProcess> {
     const port = await freePort();
-    const child = spawn(process.execPath, [BROKER_MAIN], {
+    const child = spawn(process.execPath, [service.script], {
       env: { ...process.env, DATABASE_URL: databaseUrl, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', NO_COLOR: '1' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    const broker = new BrokerProcess(child, `http://127.0.0.1:${port}`);
+    const broker = new BrokerProcess(child, `http://127.0.0.1:${port}`, service.label);
     try {
       await broker.waitUntilReady();
     } catch (error) {
@@ -77,7 +82,7 @@ export class BrokerProcess {
     let exit: BrokerExit | undefined;
     void this.exited.then((e) => (exit = e));
     while (performance.now() < deadline) {
-      if (exit) throw new Error(`the broker exited before it was ready (code ${exit.code}, signal ${exit.signal}):\n${this.logTail.join('\n')}`);
+      if (exit) throw new Error(`the ${this.label} exited before it was ready (code ${exit.code}, signal ${exit.signal}):\n${this.logTail.join('\n')}`);
       const ready = await fetch(`${this.url}/readyz`, { signal: AbortSignal.timeout(2_000) }).then(
         (response) => response.status === 200,
         () => false,
@@ -85,14 +90,14 @@ export class BrokerProcess {
       if (ready) return;
       await sleep(100);
     }
-    throw new Error(`the broker was not ready within ${READY_TIMEOUT_MS / 1000} s:\n${this.logTail.join('\n')}`);
+    throw new Error(`the ${this.label} was not ready within ${READY_TIMEOUT_MS / 1000} s:\n${this.logTail.join('\n')}`);
   }
 
   private recordLogLine(line: string): void {
     this.logLineCount++;
     this.logTail.push(line);
     if (this.logTail.length > LOG_TAIL_LINES) this.logTail.shift();
-    process.stderr.write(`[broker] ${line}\n`);
+    process.stderr.write(`[${this.label}] ${line}\n`);
   }
 }
 

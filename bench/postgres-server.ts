@@ -18,9 +18,9 @@ export interface BenchDatabase {
   drop(): Promise<void>;
 }
 
-/** A fresh, empty database `ark_bench_<timestamp>` on the given server. */
-export async function createBenchDatabase(serverUrl: string, startedAt: Date): Promise<BenchDatabase> {
-  const name = `ark_bench_${startedAt.toISOString().replace(/\.\d+Z$/, '').replace(/\D/g, '')}`;
+/** A fresh, empty database `ark_bench_<timestamp>[_<suffix>]` on the given server. */
+export async function createBenchDatabase(serverUrl: string, startedAt: Date, suffix?: string): Promise<BenchDatabase> {
+  const name = `ark_bench_${startedAt.toISOString().replace(/\.\d+Z$/, '').replace(/\D/g, '')}${suffix === undefined ? '' : `_${suffix}`}`;
   await withClient(serverUrl, (client) => client.query(`CREATE DATABASE ${name}`));
   const url = new URL(serverUrl);
   url.pathname = `/${name}`;

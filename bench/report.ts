@@ -6,6 +6,7 @@ import type { BenchOptions } from './options.js';
 import type { ProcessMemory } from './proc-stats.js';
 import { formatFigure, type ScenarioOutcome } from './runner.js';
 import { RUN_METRICS, type MetricDefinition, type ScenarioGroup } from './scenario.js';
+import type { StorageSize } from './storage-size.js';
 
 /** The source folder bench/, not dist/bench/: results are kept next to the harness. */
 const BENCH_DIR = fileURLToPath(new URL('../../bench/', import.meta.url));
@@ -26,11 +27,16 @@ export interface BenchReport {
   startedBroker: StartedBroker | undefined;
   groups: readonly ScenarioGroup[];
   outcomes: readonly ScenarioOutcome[];
+  /** What the databases of the started broker (and the Emmett reference) held at the end. */
+  storage: readonly StorageSize[];
 }
 
 /** Medians only, for the terminal. */
 export function renderSummary(report: BenchReport): string {
-  return report.groups.map((group) => `### ${group.title}\n\n${renderTable(report, group, false)}`).join('\n\n');
+  return [
+    ...report.groups.map((group) => [`### ${group.title}`, renderTable(report, group, false), renderSideBySide(report, group)].filter((p) => p !== '').join('\n\n')),
+    ...(report.storage.length > 0 ? [`### Storage\n\n${renderStorage(report.storage)}`] : []),
+  ].join('\n\n');
 }
 
 export async function writeReports(report: BenchReport): Promise<{ markdown: string; json: string }> {
@@ -70,13 +76,30 @@ function renderResultsMarkdown(report: BenchReport): string {
   ];
   for (const group of report.groups) {
     lines.push(`## ${group.title}`, '', group.description, '', renderTable(report, group, true), '');
+    const sideBySide = renderSideBySide(report, group);
+    if (sideBySide !== '') lines.push(sideBySide, '');
     const notes = report.outcomes
       .filter((o) => o.group === group.title)
       .flatMap((o) => [
         ...o.runs.flatMap((run, i) => run.notes.map((n) => `- ${o.target} ${o.scenario} run ${i + 1}: ${n}`)),
         ...(o.error === undefined ? [] : [`- ${o.target} ${o.scenario}: failed: ${o.error}`]),
+        ...(o.skipped === undefined ? [] : [`- ${o.target} ${o.scenario}: skipped: ${o.skipped}`]),
       ]);
     if (notes.length > 0) lines.push('Notes:', '', ...notes, '');
+  }
+  if (report.storage.length > 0) {
+    lines.push(
+      '## Storage',
+      '',
+      'What each database held at the end of the run (every scenario above wrote into it), from `pg_total_relation_size` ' +
+        '(heap + indexes + TOAST; a partitioned table as the sum of its partitions) of each table of the public schema, ' +
+        'not vacuumed. Event log: `events` + `event_streams` (Emmett: `emt_messages` + `emt_streams`); read models: every other ' +
+        'table (sessions, session_queries, queries, tool_calls, llm_calls, spans, messages…, and the migrations bookkeeping). ' +
+        'Per million events: divided by `count(*)` of the events table.',
+      '',
+      renderStorage(report.storage),
+      '',
+    );
   }
   if (startedBroker) {
     lines.push(
@@ -94,13 +117,14 @@ function renderResultsMarkdown(report: BenchReport): string {
 
 function renderTable(report: BenchReport, group: ScenarioGroup, withRuns: boolean): string {
   const metrics: MetricDefinition[] = [...group.metrics, ...RUN_METRICS];
-  const showTarget = report.options.baselineUrl !== undefined;
+  const showTarget = report.options.baselineUrl !== undefined || group.runsOn !== undefined;
   const header = ['scenario', ...(showTarget ? ['target'] : []), ...metrics.map((m) => m.label)];
   const rows = report.outcomes
     .filter((o) => o.group === group.title)
     .map((o) => {
       const lead = [o.scenario, ...(showTarget ? [o.target] : [])];
-      if (o.error !== undefined && o.runs.length === 0) return [...lead, `failed: ${o.error.replace(/\|/g, '\\|').replace(/\n/g, ' ')}`];
+      if (o.skipped !== undefined) return [...lead, `skipped: ${cell(o.skipped)}`];
+      if (o.error !== undefined && o.runs.length === 0) return [...lead, `failed: ${cell(o.error)}`];
       return [
         ...lead,
         ...metrics.map((m) => {
@@ -110,5 +134,59 @@ function renderTable(report: BenchReport, group: ScenarioGroup, withRuns: boolea
         }),
       ];
     });
+  return [header, header.map(() => '---'), ...rows].map((cells) => `| ${cells.join(' | ')} |`).join('\n');
+}
+
+function cell(text: string): string {
+  return text.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+}
+
+/**
+ * The group's headline figures beside those of the baseline (same scenario) and of counterparts
+ * (an Emmett scenario beside the broker scenario it mirrors), with the ratio broker ÷ other. Empty
+ * when there is nothing to compare.
+ */
+function renderSideBySide(report: BenchReport, group: ScenarioGroup): string {
+  const metrics = group.metrics.filter((m) => group.headline.includes(m.key));
+  const find = (target: string, scenario: string) => report.outcomes.find((o) => o.target === target && o.scenario === scenario && o.runs.length > 0);
+  const pairs = group.scenarios.flatMap((scenario) => {
+    if (scenario.counterpart !== undefined) {
+      const other = report.outcomes.find((o) => o.group === group.title && o.scenario === scenario.name);
+      return other ? [{ scenario: scenario.counterpart, broker: find('broker', scenario.counterpart), other, otherName: other.target }] : [];
+    }
+    const baseline = report.outcomes.find((o) => o.target === 'baseline' && o.scenario === scenario.name);
+    return baseline ? [{ scenario: scenario.name, broker: find('broker', scenario.name), other: baseline, otherName: 'baseline' }] : [];
+  });
+  if (pairs.length === 0) return '';
+  const header = ['scenario', 'figure', 'broker', 'compared with', 'its figure', 'broker ÷ it'];
+  const rows = pairs.flatMap((pair) =>
+    metrics.map((metric) => {
+      const ours = pair.broker?.aggregate[metric.key];
+      const theirs = pair.other.runs.length > 0 ? pair.other.aggregate[metric.key] : undefined;
+      const ratio = ours !== undefined && theirs !== undefined && theirs !== 0 ? `${(ours / theirs).toFixed(2)}×` : pair.other.skipped !== undefined ? 'skipped' : '–';
+      return [pair.scenario, metric.label, formatFigure(metric, ours), pair.otherName, formatFigure(metric, theirs), ratio];
+    }),
+  );
+  return ['Side by side (for latencies a ratio below 1 is the broker being faster):', '', ...[header, header.map(() => '---'), ...rows].map((cells) => `| ${cells.join(' | ')} |`)].join('\n');
+}
+
+function renderStorage(storage: readonly StorageSize[]): string {
+  const mib = (value: number) => (Number.isNaN(value) ? 'n/a' : value.toLocaleString('en-US', { maximumFractionDigits: 1, minimumFractionDigits: 1 }));
+  const header = ['store', 'database', 'events stored', 'event log MiB', 'read models MiB', 'database MiB', 'log MiB / 1M events', 'read models MiB / 1M events', 'log bytes / event', 'largest tables (MiB)'];
+  const rows = storage.map((s) => [
+    s.store,
+    s.database,
+    s.events.toLocaleString('en-US'),
+    mib(s.logMiB),
+    mib(s.readModelMiB),
+    mib(s.databaseMiB),
+    mib(s.logMiBPerMillionEvents),
+    mib(s.readModelMiBPerMillionEvents),
+    Number.isNaN(s.logBytesPerEvent) ? 'n/a' : s.logBytesPerEvent.toFixed(0),
+    s.tables
+      .slice(0, 6)
+      .map((t) => `${t.table} ${mib(t.bytes / 1024 ** 2)}`)
+      .join(', '),
+  ]);
   return [header, header.map(() => '---'), ...rows].map((cells) => `| ${cells.join(' | ')} |`).join('\n');
 }

@@ -6,6 +6,8 @@ import { renderSummary, writeReports, type StartedBroker } from './report.js';
 import { progress, runScenario, type ScenarioOutcome, type Target } from './runner.js';
 import type { ScenarioGroup } from './scenario.js';
 import { selectScenarios } from './scenarios.js';
+import { startEmmett, type EmmettService } from './emmett-service.js';
+import { BROKER_LAYOUT, EMMETT_LAYOUT, measureStorage, type StorageSize } from './storage-size.js';
 
 /**
  * The benchmark harness: starts the broker on a fresh database (unless --url), runs the scenarios
@@ -33,10 +35,11 @@ async function main(): Promise<number> {
 
   let database: BenchDatabase | undefined;
   let broker: BrokerProcess | undefined;
+  let emmett: EmmettService | undefined;
   // Ctrl-C must not leave a broker running or a database behind.
   const interrupted = () => {
     progress('interrupted: stopping the broker and dropping its database');
-    void tearDown(broker, database).finally(() => process.exit(130));
+    void tearDown(broker, database, emmett).finally(() => process.exit(130));
   };
   process.once('SIGINT', interrupted);
   try {
@@ -46,27 +49,40 @@ async function main(): Promise<number> {
       broker = await BrokerProcess.start(database.url);
       progress(`broker pid ${broker.pid} ready at ${broker.url}`);
     }
+    if (groups.some((g) => g.runsOn === 'emmett')) {
+      emmett = await startEmmett(options.databaseUrl, startedAt);
+      progress(`Emmett reference pid ${emmett.process.pid} ready at ${emmett.process.url} on database ${emmett.database.name}`);
+    }
     // Only the database of a broker the harness started is known to live on the --database-url server.
     const postgres = broker ? await PostgresServerCpu.locate(options.databaseUrl) : undefined;
     const targets: Target[] = [
       {
         name: 'broker',
         url: options.url ?? broker!.url,
+        upstreamOnly: false,
         ...(broker ? { process: broker } : {}),
         ...(postgres ? { postgres } : {}),
         ...(database ? { databaseUrl: database.url } : {}),
       },
-      ...(options.baselineUrl ? [{ name: 'baseline', url: options.baselineUrl }] : []),
+      ...(options.baselineUrl ? [{ name: 'baseline', url: options.baselineUrl, upstreamOnly: true }] : []),
+      ...(emmett
+        ? [{ name: 'emmett', url: emmett.process.url, upstreamOnly: false, process: emmett.process, databaseUrl: emmett.database.url, ...(postgres ? { postgres } : {}) }]
+        : []),
     ];
     const environment = await describeEnvironment(startedAt, options.databaseUrl, argv);
     const plan = { durationMs: options.durationSeconds * 1000, runs: options.runs };
 
     const outcomes: ScenarioOutcome[] = [];
     for (const target of targets) {
-      for (const group of groups) {
+      // Emmett's groups run on the Emmett service only; every other group on the broker and the baseline.
+      for (const group of groups.filter((g) => (g.runsOn === 'emmett') === (target.name === 'emmett'))) {
         for (const scenario of group.scenarios) outcomes.push(await runScenario(group, scenario, target, plan));
       }
     }
+
+    const storage: StorageSize[] = [];
+    if (database) storage.push(await measureStorage('broker', database.url, BROKER_LAYOUT));
+    if (emmett) storage.push(await measureStorage('emmett', emmett.database.url, EMMETT_LAYOUT));
 
     let startedBroker: StartedBroker | undefined;
     if (broker && database) {
@@ -74,20 +90,23 @@ async function main(): Promise<number> {
       const exit = await broker.stop();
       startedBroker = { database: database.name, memory, exit, logLineCount: broker.logLineCount, logTail: broker.logTail };
     }
-    const report = { environment, options, startedBroker, groups, outcomes };
+    if (emmett) await emmett.process.stop();
+    const report = { environment, options, startedBroker, groups, outcomes, storage };
     const files = await writeReports(report);
     console.log(renderSummary(report));
     progress(`wrote ${files.markdown} and ${files.json}`);
     return unhealthy(groups, outcomes, startedBroker) ? 1 : 0;
   } finally {
     process.off('SIGINT', interrupted);
-    await tearDown(broker, database);
+    await tearDown(broker, database, emmett);
   }
 }
 
-async function tearDown(broker: BrokerProcess | undefined, database: BenchDatabase | undefined): Promise<void> {
-  await broker?.stop();
-  await database?.drop().catch((error: Error) => progress(`could not drop database ${database.name}: ${error.message}`));
+async function tearDown(broker: BrokerProcess | undefined, database: BenchDatabase | undefined, emmett: EmmettService | undefined): Promise<void> {
+  await Promise.all([broker?.stop(), emmett?.process.stop()]);
+  for (const db of [database, emmett?.database]) {
+    await db?.drop().catch((error: Error) => progress(`could not drop database ${db.name}: ${error.message}`));
+  }
 }
 
 /**

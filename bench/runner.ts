@@ -11,9 +11,11 @@ const WARMUP_MS = 1_000;
 const LOOP_DELAY_RESOLUTION_MS = 1;
 
 export interface Target {
-  /** `broker` (under test) or `baseline`. */
+  /** `broker` (under test), `baseline` (--baseline-url) or `emmett` (the Emmett reference service). */
   name: string;
   url: string;
+  /** Speaks only the upstream wire API (the baseline): scenarios needing /v2 are skipped on it. */
+  upstreamOnly: boolean;
   /** Set when the harness started this broker: then its CPU and memory are measured too. */
   process?: BrokerProcess;
   /** Set when the broker's PostgreSQL server runs on this machine: then its CPU is measured too. */
@@ -31,6 +33,8 @@ export interface ScenarioOutcome {
   aggregate: Figures;
   /** The scenario could not run (e.g. the baseline lacks the route). */
   error?: string;
+  /** Not run on this target, and why (e.g. it needs /v2 routes, which a baseline does not serve). */
+  skipped?: string;
 }
 
 export interface RunPlan {
@@ -44,11 +48,17 @@ const INVOCATION_TAG = `bench-${Date.now().toString(36)}-${randomBytes(3).toStri
 export async function runScenario(group: ScenarioGroup, scenario: Scenario, target: Target, plan: RunPlan): Promise<ScenarioOutcome> {
   const outcome: ScenarioOutcome = { target: target.name, group: group.title, scenario: scenario.name, runs: [], aggregate: {} };
   const prefix = `${INVOCATION_TAG}-${target.name}-${scenario.name}`;
+  const skipped = skipReason(scenario, target);
+  if (skipped !== undefined) {
+    progress(`${target.name} ${scenario.name} skipped: ${skipped}`);
+    return { ...outcome, skipped };
+  }
   const database = target.databaseUrl === undefined ? {} : { databaseUrl: target.databaseUrl };
+  const base = { baseUrl: target.url, upstreamOnly: target.upstreamOnly, ...database };
   try {
-    await scenario.run({ baseUrl: target.url, durationMs: WARMUP_MS, sessionPrefix: `${prefix}-warmup`, ...database });
+    await scenario.run({ ...base, durationMs: WARMUP_MS, sessionPrefix: `${prefix}-warmup` });
     for (let run = 1; run <= plan.runs; run++) {
-      const result = await measureRun(scenario, target, { baseUrl: target.url, durationMs: plan.durationMs, sessionPrefix: `${prefix}-r${run}`, ...database });
+      const result = await measureRun(scenario, target, { ...base, durationMs: plan.durationMs, sessionPrefix: `${prefix}-r${run}` });
       outcome.runs.push(result);
       progress(`${target.name} ${scenario.name} run ${run}/${plan.runs}: ${describeFigures(group.metrics, result.figures)}`);
     }
@@ -58,6 +68,13 @@ export async function runScenario(group: ScenarioGroup, scenario: Scenario, targ
   }
   outcome.aggregate = aggregateRuns([...group.metrics, ...RUN_METRICS], outcome.runs);
   return outcome;
+}
+
+function skipReason(scenario: Scenario, target: Target): string | undefined {
+  const requires = scenario.requires ?? [];
+  if (requires.includes('v2') && target.upstreamOnly) return 'it uses /v2 routes, which upstream ark-broker does not serve';
+  if (requires.includes('database') && target.databaseUrl === undefined) return "it needs the database of a broker the harness started (not with --url or a baseline)";
+  return undefined;
 }
 
 /** Runs once, adding what the runner measures around it: CPU of broker, PostgreSQL, harness and machine, broker memory, harness event-loop delay. */

@@ -23,6 +23,8 @@ export interface RunResult {
 
 export interface RunContext {
   baseUrl: string;
+  /** The target speaks only the upstream wire API (a --baseline-url): scenarios leave out their /v2 parts. */
+  upstreamOnly: boolean;
   durationMs: number;
   /** Unique per run: session ids start with it, so no two runs (or benchmarks on one broker) share a session. */
   sessionPrefix: string;
@@ -30,8 +32,18 @@ export interface RunContext {
   databaseUrl?: string;
 }
 
+/**
+ * What a scenario needs of its target beyond the upstream wire API. `v2`: routes only this broker
+ * serves (skipped on a --baseline-url, which is taken to be upstream ark-broker). `database`: the
+ * database of a broker the harness started (skipped with --url and on a baseline).
+ */
+export type Requirement = 'v2' | 'database';
+
 export interface Scenario {
   name: string;
+  requires?: readonly Requirement[];
+  /** The broker scenario this one is compared with (e.g. Emmett's append beside the broker's): selected with it, and reported as a ratio. */
+  counterpart?: string;
   run(context: RunContext): Promise<RunResult>;
 }
 
@@ -40,7 +52,11 @@ export interface ScenarioGroup {
   title: string;
   description: string;
   metrics: readonly MetricDefinition[];
+  /** The figures compared side by side with a baseline (or a counterpart), e.g. throughput and p99. */
+  headline: readonly string[];
   scenarios: readonly Scenario[];
+  /** `emmett`: run on the Emmett reference service instead of the broker and the baseline. */
+  runsOn?: 'emmett';
 }
 
 /** Measured by the runner around every run, whatever the scenario. CPU %: 100 is one core busy. */

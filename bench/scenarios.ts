@@ -3,6 +3,7 @@ import { CHUNK_METRICS, chunksScenario, UNPACED_CHUNKS_PER_STREAM_PER_SECOND } f
 import { OPERATION_EVENT_METRICS, operationEventsScenario } from './operation-events-scenario.js';
 import { QUERIES_PER_BATCH, SPANS_PER_BATCH } from './otlp-batches.js';
 import { OTLP_METRICS, otlpScenario } from './otlp-scenario.js';
+import { EMMETT_VERSION } from './emmett-service.js';
 import type { Scenario, ScenarioGroup } from './scenario.js';
 import { WATCH_METRICS, watchScenario } from './watch-scenario.js';
 
@@ -11,6 +12,16 @@ const PRODUCER_EVENTS_PER_SECOND = 200;
 const CHUNK_STREAMS = 200;
 const PACED_STREAMS = 16;
 const PACED_CHUNKS_PER_SECOND = 50;
+/** The append shapes measured on the broker and, beside it, on Emmett: [batch size, concurrency]. */
+const APPEND_SHAPES = [
+  [1, 1],
+  [1, 32],
+  [100, 1],
+  [100, 32],
+] as const;
+
+/** Uses routes only this broker serves: skipped on a --baseline-url. */
+const needsV2 = (scenario: Scenario): Scenario => ({ ...scenario, requires: ['v2'] });
 
 export const SCENARIO_GROUPS: readonly ScenarioGroup[] = [
   {
@@ -20,7 +31,28 @@ export const SCENARIO_GROUPS: readonly ScenarioGroup[] = [
       'its batch of B events (~150 bytes of JSON each) as soon as its previous request is answered. Latency: request sent → 201 ' +
       'read, i.e. durably committed. Every answer is checked: 201, B items, sequences continuing the session without a hole.',
     metrics: APPEND_METRICS,
-    scenarios: [appendScenario(1, 1), appendScenario(1, 32), appendScenario(100, 1), appendScenario(100, 32)],
+    headline: ['eventsPerSecond', 'latencyP99Ms'],
+    scenarios: APPEND_SHAPES.map(([batch, concurrency]) => needsV2(appendScenario(batch, concurrency))),
+  },
+  {
+    title: 'Append: Emmett side by side',
+    description:
+      'The same append scenarios (same bodies, sizes, batching and checks) against the Emmett reference: ' +
+      `\`@event-driven-io/emmett-postgresql\` ${EMMETT_VERSION} on a fresh database of the same PostgreSQL server, in the same run, ` +
+      'behind a minimal node:http service (bench/emmett-server.ts, its own process like the broker, a pg pool of 20 like the ' +
+      "broker's) that takes the same `POST /v2/events` bodies and makes ONE `eventStore.appendToStream(sessionId, events)` call per " +
+      "request (one transaction; Emmett's stream version is the sequence). Emmett stores the events and keeps its stream heads; it " +
+      'has no dedupe keys, no read models and no NOTIFY, which the broker does in the same transaction. `broker CPU %` is the ' +
+      "Emmett service's CPU here. `emmett-<shape>` is selected with the broker's `append-<shape>`; the ratio table below divides " +
+      "the broker's figure by Emmett's (target: events/s ≥ 2×).",
+    metrics: APPEND_METRICS,
+    headline: ['eventsPerSecond', 'latencyP99Ms'],
+    runsOn: 'emmett',
+    scenarios: APPEND_SHAPES.map(([batch, concurrency]) => ({
+      ...appendScenario(batch, concurrency),
+      name: `emmett-b${batch}-c${concurrency}`,
+      counterpart: `append-b${batch}-c${concurrency}`,
+    })),
   },
   {
     title: 'Watch delivery latency',
@@ -33,7 +65,8 @@ export const SCENARIO_GROUPS: readonly ScenarioGroup[] = [
       "the producer's send → 201, the part of it spent before the commit was confirmed. After the last " +
       'append is answered the watchers get up to 10 s to catch up; each checks by sequence that it got every event once, in order.',
     metrics: WATCH_METRICS,
-    scenarios: [watchScenario('shared', WATCHERS, PRODUCER_EVENTS_PER_SECOND), watchScenario('own', WATCHERS, PRODUCER_EVENTS_PER_SECOND)],
+    headline: ['latencyP50Ms', 'latencyP99Ms'],
+    scenarios: [watchScenario('shared', WATCHERS, PRODUCER_EVENTS_PER_SECOND), watchScenario('own', WATCHERS, PRODUCER_EVENTS_PER_SECOND)].map(needsV2),
   },
   {
     title: 'OTLP ingest',
@@ -51,6 +84,7 @@ export const SCENARIO_GROUPS: readonly ScenarioGroup[] = [
       'one connection) into a fresh table with the columns of `events` (migrations/0001) and only its primary key, in the same ' +
       'database; `broker / COPY %` = spans/s ÷ COPY rows/s. Targets (DESIGN §8): ≥ 20,000 spans/s and ≥ 50 % of COPY.',
     metrics: OTLP_METRICS,
+    headline: ['spansPerSecond', 'latencyP99Ms'],
     scenarios: [otlpScenario(8), otlpScenario(32)],
   },
   {
@@ -62,6 +96,7 @@ export const SCENARIO_GROUPS: readonly ScenarioGroup[] = [
       'QueryExecutionComplete; every body distinct. Every answer is checked to be `201 {"status":"success"}`; after the run the ' +
       'events stored in the run\'s sessions are counted. Target (DESIGN §8): ≥ 5,000 requests/s at concurrency 32.',
     metrics: OPERATION_EVENT_METRICS,
+    headline: ['requestsPerSecond', 'latencyP99Ms'],
     scenarios: [operationEventsScenario(32)],
   },
   {
@@ -80,6 +115,7 @@ export const SCENARIO_GROUPS: readonly ScenarioGroup[] = [
       'process and clock; unpaced, it includes the time chunks queue behind backpressure. Targets (DESIGN §8): ≥ 30,000 ' +
       'chunks/s over 200 streams with p99 ≤ 25 ms; paced p99 ≤ 5 ms.',
     metrics: CHUNK_METRICS,
+    headline: ['chunksPerSecond', 'latencyP99Ms'],
     scenarios: [
       chunksScenario(`chunks-${CHUNK_STREAMS}`, CHUNK_STREAMS, { kind: 'unpaced' }),
       chunksScenario(`chunks-paced-${PACED_STREAMS}`, PACED_STREAMS, { kind: 'paced', chunksPerSecondPerStream: PACED_CHUNKS_PER_SECOND }),
@@ -89,7 +125,8 @@ export const SCENARIO_GROUPS: readonly ScenarioGroup[] = [
 
 /**
  * The groups, keeping only the named scenarios; a name also selects the scenarios it prefixes up to
- * a dash (`otlp-proto`: otlp-proto-c8 and otlp-proto-c32). Throws on a name that selects nothing.
+ * a dash (`otlp-proto`: otlp-proto-c8 and otlp-proto-c32), and a selected scenario's counterpart
+ * (`emmett-b1-c1` brings `append-b1-c1`). Throws on a name that selects nothing.
  */
 export function selectScenarios(only: readonly string[] | undefined): ScenarioGroup[] {
   if (!only) return [...SCENARIO_GROUPS];
@@ -97,7 +134,7 @@ export function selectScenarios(only: readonly string[] | undefined): ScenarioGr
   const all = SCENARIO_GROUPS.flatMap((g) => g.scenarios);
   const unknown = only.filter((name) => !all.some((s) => selects(name, s)));
   if (unknown.length > 0) throw new Error(`unknown scenario ${unknown.join(', ')}; known: ${all.map((s) => s.name).join(', ')}`);
-  return SCENARIO_GROUPS.map((g) => ({ ...g, scenarios: g.scenarios.filter((s) => only.some((name) => selects(name, s))) })).filter(
-    (g) => g.scenarios.length > 0,
-  );
+  const named = all.filter((s) => only.some((name) => selects(name, s)));
+  const chosen = new Set([...named.map((s) => s.name), ...named.flatMap((s) => (s.counterpart === undefined ? [] : [s.counterpart]))]);
+  return SCENARIO_GROUPS.map((g) => ({ ...g, scenarios: g.scenarios.filter((s) => chosen.has(s.name)) })).filter((g) => g.scenarios.length > 0);
 }
