@@ -5,10 +5,11 @@ import type { FeedCursor } from './feed-cursor.js';
 
 /** Channel of the one NOTIFY each appending transaction sends. */
 export const EVENTS_CHANNEL = 'ark_events';
-/** PostgreSQL rejects NOTIFY payloads of 8000 bytes or more; stay well below. */
-const MAX_NOTIFY_PAYLOAD = 7_500;
-
-/** Wake-up sent on commit: the transaction and the last sequence it wrote per session. Never event data. */
+/**
+ * Wake-up sent on commit: the transaction and the last sequence it wrote per session. Never event data.
+ * `ark_append_events` (migrations/0020) builds it, the most precise form that stays below
+ * PostgreSQL's 8000-byte NOTIFY limit.
+ */
 export interface AppendNotification {
   /** xid8 of the committed transaction. */
   tx: string;
@@ -23,6 +24,16 @@ export interface AppendNotification {
 export interface AppendBatchResult {
   results: AppendedEvent[];
   appended: ArkEvent[];
+}
+
+/** A row of `ark_append_events`: global_position is null for a duplicate, transaction_id when nothing was new. */
+interface AppendRow {
+  i: number;
+  sequence: number;
+  duplicate: boolean;
+  global_position: number | null;
+  transaction_id: string | null;
+  recorded_at: Date;
 }
 
 interface EventRow {
@@ -72,73 +83,65 @@ export class EventLogRepository {
   constructor(private readonly db: Kysely<Database>) {}
 
   /**
-   * Appends events for any number of sessions in the caller's transaction. Items are assigned
-   * sequences in the order given; results come back in the same order.
+   * Appends events for any number of sessions in the caller's transaction, in one round trip
+   * (`ark_append_events`, migrations/0020: locks, heads, dedupe, insert, stream heads and the one
+   * NOTIFY, see AppendNotification). Items are assigned sequences in the order given; results come
+   * back in the same order. The rows travel as one JSON document: serialising it is one native
+   * JSON.stringify, where per-column text arrays cost the driver a character-by-character escape.
    */
   async append(trx: Transaction<Database>, items: readonly StreamEvent[]): Promise<AppendBatchResult> {
-    const streams = new Map<string, { tenantId: string; sessionId: string }>();
-    for (const { tenantId, sessionId } of items) streams.set(streamKey(tenantId, sessionId), { tenantId, sessionId });
-    const tenants = [...streams.values()].map((s) => s.tenantId);
-    const sessions = [...streams.values()].map((s) => s.sessionId);
-
-    // Serialise appenders per session for the rest of the transaction. Locks are taken in one global
-    // order (ascending key, sorted in the subquery) so two batches sharing sessions cannot deadlock.
-    // A hash collision only makes two sessions queue behind each other.
-    await sql`
-      SELECT pg_advisory_xact_lock(key)
-      FROM (SELECT DISTINCT hashtextextended(t || '/' || s, 0) AS key
-            FROM unnest(${tenants}::text[], ${sessions}::text[]) AS u(t, s)
-            ORDER BY key) AS ordered`.execute(trx);
-
-    // Read after locking, in a new statement: under READ COMMITTED its snapshot includes the commit of
-    // whichever appender held the lock before us, so last_sequence is current.
-    const lastSequence = await this.readHeads(trx, [...streams.values()]);
-
-    const existing = await this.findDedupeKeys(trx, items);
+    const batch = JSON.stringify(
+      items.map(({ tenantId, sessionId, event: e }, i) => ({
+        i,
+        t: tenantId,
+        s: sessionId,
+        y: e.type,
+        at: e.time?.toISOString() ?? null,
+        q: e.queryId ?? null,
+        qn: e.queryName ?? null,
+        ns: e.namespace ?? null,
+        u: e.userId ?? null,
+        tr: e.traceId ?? null,
+        sp: e.spanId ?? null,
+        ps: e.parentSpanId ?? null,
+        src: e.source,
+        dk: e.dedupeKey ?? null,
+        d: e.data ?? null,
+      })),
+    );
+    const { rows } = await sql<AppendRow>`SELECT * FROM ark_append_events(${batch}::jsonb)`.execute(trx);
+    if (rows.length !== items.length) throw new Error(`ark_append_events answered ${rows.length} rows for ${items.length} events`);
     const results: AppendedEvent[] = [];
-    const fresh: { item: StreamEvent; sequence: number }[] = [];
-    for (const item of items) {
-      const key = streamKey(item.tenantId, item.sessionId);
-      const dedupeKey = item.event.dedupeKey ?? null;
-      const known = dedupeKey === null ? undefined : existing.get(`${key}\u0000${dedupeKey}`);
-      if (known !== undefined) {
-        results.push({ sessionId: item.sessionId, sequence: known, duplicate: true });
-        continue;
-      }
-      const sequence = (lastSequence.get(key) ?? 0) + 1;
-      lastSequence.set(key, sequence);
-      if (dedupeKey !== null) existing.set(`${key}\u0000${dedupeKey}`, sequence);
-      results.push({ sessionId: item.sessionId, sequence, duplicate: false });
-      fresh.push({ item, sequence });
+    const appended: ArkEvent[] = [];
+    for (let i = 0; i < items.length; i++) {
+      const row = rows[i]!;
+      const item = items[i]!;
+      if (row.i !== i) throw new Error('ark_append_events answered out of input order');
+      results.push({ sessionId: item.sessionId, sequence: row.sequence, duplicate: row.duplicate });
+      if (row.duplicate) continue;
+      const e = item.event;
+      appended.push({
+        tenantId: item.tenantId,
+        sessionId: item.sessionId,
+        sequence: row.sequence,
+        globalPosition: row.global_position!,
+        transactionId: row.transaction_id!,
+        type: e.type,
+        time: e.time ?? row.recorded_at,
+        recordedAt: row.recorded_at,
+        queryId: e.queryId ?? null,
+        queryName: e.queryName ?? null,
+        namespace: e.namespace ?? null,
+        userId: e.userId ?? null,
+        traceId: e.traceId ?? null,
+        spanId: e.spanId ?? null,
+        parentSpanId: e.parentSpanId ?? null,
+        source: e.source,
+        dedupeKey: e.dedupeKey ?? null,
+        data: e.data ?? null,
+      });
     }
-    if (fresh.length === 0) return { results, appended: [] };
-
-    const appended = await this.insertEvents(trx, fresh);
-    await this.advanceStreams(trx, appended);
     return { results, appended };
-  }
-
-  /** Sends the transaction's one wake-up; delivered to listeners when (and only if) it commits. */
-  async notify(trx: Transaction<Database>, appended: readonly ArkEvent[]): Promise<void> {
-    if (appended.length === 0) return;
-    const tx = appended[0]!.transactionId;
-    const sessions = new Map<string, [string, string, number]>();
-    const queries = new Map<string, [string, string]>();
-    for (const e of appended) {
-      const key = streamKey(e.tenantId, e.sessionId);
-      const seen = sessions.get(key);
-      if (!seen || seen[2] < e.sequence) sessions.set(key, [e.tenantId, e.sessionId, e.sequence]);
-      if (e.queryId !== null) queries.set(streamKey(e.tenantId, e.queryId), [e.tenantId, e.queryId]);
-    }
-    // Most precise first; coarser wake-ups when the details would not fit in a NOTIFY.
-    const candidates: AppendNotification[] = [
-      { tx, s: [...sessions.values()], q: [...queries.values()] },
-      { tx, s: [...sessions.values()] },
-      { tx, t: [...new Set(appended.map((e) => e.tenantId))] },
-      { tx },
-    ];
-    const payload = candidates.map((c) => JSON.stringify(c)).find((p) => Buffer.byteLength(p) <= MAX_NOTIFY_PAYLOAD)!;
-    await sql`SELECT pg_notify(${EVENTS_CHANNEL}, ${payload})`.execute(trx);
   }
 
   /** Events of one session after a sequence, in sequence order. */
@@ -260,95 +263,6 @@ export class EventLogRepository {
       WHERE (tenant_id, session_id) IN (SELECT * FROM unnest(${streams.map((s) => s.tenantId)}::text[],
                                                             ${streams.map((s) => s.sessionId)}::text[]))`.execute(executor);
     return new Map(rows.map((r) => [streamKey(r.tenant_id, r.session_id), r.last_sequence]));
-  }
-
-  private async findDedupeKeys(trx: Transaction<Database>, items: readonly StreamEvent[]): Promise<Map<string, number>> {
-    const found = new Map<string, number>();
-    const keyed = items.filter((i) => i.event.dedupeKey);
-    if (keyed.length === 0) return found;
-    // `dedupe_key IS NOT NULL` lets the planner use the partial unique index.
-    const { rows } = await sql<{ tenant_id: string; session_id: string; dedupe_key: string; sequence: number }>`
-      SELECT e.tenant_id, e.session_id, e.dedupe_key, e.sequence
-      FROM events e
-      JOIN unnest(${keyed.map((i) => i.tenantId)}::text[], ${keyed.map((i) => i.sessionId)}::text[],
-                  ${keyed.map((i) => i.event.dedupeKey)}::text[]) AS k(t, s, d)
-        ON e.tenant_id = k.t AND e.session_id = k.s AND e.dedupe_key = k.d
-      WHERE e.dedupe_key IS NOT NULL`.execute(trx);
-    for (const r of rows) found.set(`${streamKey(r.tenant_id, r.session_id)}\u0000${r.dedupe_key}`, r.sequence);
-    return found;
-  }
-
-  /** One multi-row INSERT for the whole batch: columns travel as arrays and are unnested server-side. */
-  /**
-   * One multi-row INSERT for the whole batch. The rows travel as one JSON document expanded by
-   * jsonb_to_recordset: serialising it is one native JSON.stringify, where per-column text arrays
-   * cost the driver a character-by-character escape of every payload.
-   */
-  private async insertEvents(trx: Transaction<Database>, fresh: { item: StreamEvent; sequence: number }[]): Promise<ArkEvent[]> {
-    const batch = JSON.stringify(
-      fresh.map(({ item: { tenantId, sessionId, event: e }, sequence }) => ({
-        t: tenantId,
-        s: sessionId,
-        n: sequence,
-        y: e.type,
-        at: e.time?.toISOString() ?? null,
-        q: e.queryId ?? null,
-        qn: e.queryName ?? null,
-        ns: e.namespace ?? null,
-        u: e.userId ?? null,
-        tr: e.traceId ?? null,
-        sp: e.spanId ?? null,
-        ps: e.parentSpanId ?? null,
-        src: e.source,
-        dk: e.dedupeKey ?? null,
-        d: e.data ?? null,
-      })),
-    );
-    const { rows } = await sql<{ sequence: number; global_position: number; transaction_id: string; time: Date; recorded_at: Date }>`
-      INSERT INTO events (tenant_id, session_id, sequence, type, time, query_id, query_name, namespace, user_id,
-                          trace_id, span_id, parent_span_id, source, dedupe_key, data)
-      SELECT t, s, n, y, coalesce(at, now()), q, qn, ns, u, tr, sp, ps, src, dk, d
-      FROM jsonb_to_recordset(${batch}::jsonb) AS batch(t text, s text, n bigint, y text, at timestamptz, q text, qn text,
-                                                       ns text, u text, tr text, sp text, ps text, src text, dk text, d jsonb)
-      RETURNING sequence, global_position, transaction_id::text AS transaction_id, time, recorded_at`.execute(trx);
-    // INSERT ... SELECT returns rows in the order the set function yields them (array order); checked,
-    // since a mismatch would be silent.
-    return fresh.map(({ item, sequence }, i) => {
-      const e = item.event;
-      const row = rows[i]!;
-      if (row.sequence !== sequence) throw new Error('INSERT ... RETURNING came back out of input order');
-      return {
-        tenantId: item.tenantId,
-        sessionId: item.sessionId,
-        sequence,
-        globalPosition: row.global_position,
-        transactionId: row.transaction_id,
-        type: e.type,
-        time: row.time,
-        recordedAt: row.recorded_at,
-        queryId: e.queryId ?? null,
-        queryName: e.queryName ?? null,
-        namespace: e.namespace ?? null,
-        userId: e.userId ?? null,
-        traceId: e.traceId ?? null,
-        spanId: e.spanId ?? null,
-        parentSpanId: e.parentSpanId ?? null,
-        source: e.source,
-        dedupeKey: e.dedupeKey ?? null,
-        data: e.data ?? null,
-      };
-    });
-  }
-
-  private async advanceStreams(trx: Transaction<Database>, appended: readonly ArkEvent[]): Promise<void> {
-    const last = new Map<string, ArkEvent>();
-    for (const e of appended) last.set(streamKey(e.tenantId, e.sessionId), e);
-    const heads = [...last.values()];
-    await sql`
-      INSERT INTO event_streams (tenant_id, session_id, last_sequence)
-      SELECT * FROM unnest(${heads.map((h) => h.tenantId)}::text[], ${heads.map((h) => h.sessionId)}::text[],
-                           ${heads.map((h) => h.sequence)}::bigint[])
-      ON CONFLICT (tenant_id, session_id) DO UPDATE SET last_sequence = excluded.last_sequence, updated_at = now()`.execute(trx);
   }
 }
 

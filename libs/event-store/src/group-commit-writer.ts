@@ -157,9 +157,9 @@ export class GroupCommitWriter {
 
   private async runTransaction(items: readonly StreamEvent[]): Promise<AppendedEvent[]> {
     return this.db.transaction().execute(async (trx) => {
+      // The append also queues the transaction's one NOTIFY, delivered on commit.
       const { results, appended } = await this.log.append(trx, items);
       await this.project(trx, appended);
-      await this.log.notify(trx, appended);
       return results;
     });
   }
