@@ -73,6 +73,47 @@ describe('event log over HTTP', () => {
     assert.equal(rows[0].n, 1);
   });
 
+  it('sends one NOTIFY per committing transaction, below 8000 bytes, coarser when the sessions would not fit', async () => {
+    const listener = new pg.Client({ connectionString: broker.database.url });
+    await listener.connect();
+    const payloads: string[] = [];
+    listener.on('notification', (n) => payloads.push(n.payload ?? ''));
+    await listener.query('LISTEN ark_events');
+    const waitFor = async (count: number) => {
+      for (let i = 0; i < 100 && payloads.length < count; i++) await sleep(20);
+      await sleep(100); // and no more than that
+      return payloads.splice(0);
+    };
+    try {
+      const small = await postJson(`${broker.url}/v2/events`, [
+        { sessionId: 'notify-a', type: 'custom.n', queryId: 'q-1', dedupeKey: 'n1', data: {} },
+        { sessionId: 'notify-a', type: 'custom.n', data: {} },
+      ]);
+      assert.equal(small.status, 201);
+      const [one, ...more] = await waitFor(1);
+      assert.equal(more.length, 0);
+      const parsed = JSON.parse(one!) as { tx: string; s: [string, string, number][]; q: [string, string][] };
+      assert.match(parsed.tx, /^\d+$/);
+      assert.deepEqual(parsed.s, [['default', 'notify-a', 2]]);
+      assert.deepEqual(parsed.q, [['default', 'q-1']]);
+
+      // A retry that is all duplicates writes nothing and wakes nobody.
+      const retry = await postJson(`${broker.url}/v2/events`, { sessionId: 'notify-a', type: 'custom.n', dedupeKey: 'n1', data: {} });
+      assert.equal(retry.body.items[0].duplicate, true);
+      assert.deepEqual(await waitFor(1), []);
+
+      // 400 sessions with long ids would need ~25 kB: the wake-up names the tenants only.
+      const wide = Array.from({ length: 400 }, (_, i) => ({ sessionId: `notify-wide-${'x'.repeat(40)}-${i}`, type: 'custom.n', data: {} }));
+      assert.equal((await postJson(`${broker.url}/v2/events`, wide)).status, 201);
+      const [coarse, ...extra] = await waitFor(1);
+      assert.equal(extra.length, 0);
+      assert.ok(Buffer.byteLength(coarse!) < 8000);
+      assert.deepEqual(JSON.parse(coarse!), { tx: JSON.parse(coarse!).tx, t: ['default'] });
+    } finally {
+      await listener.end();
+    }
+  });
+
   it('keeps the tenant feed gap-free when a transaction that began first commits last', async () => {
     const watcher = new RecordingEventSource(`${broker.url}/v2/events?watch=true`);
     await watcher.opened;
