@@ -94,6 +94,14 @@ export class BrokerClient {
     return { status: response.statusCode, contentType: Array.isArray(type) ? type.join(', ') : (type ?? ''), body: answer };
   }
 
+  /** GETs `path` (under the base URL) and reads the whole answer, whatever its status. */
+  async get(path: string): Promise<RawAnswer> {
+    const response = await this.pool.request({ method: 'GET', path: `${this.pathPrefix}${path}`, headersTimeout: REQUEST_TIMEOUT_MS, bodyTimeout: REQUEST_TIMEOUT_MS });
+    const answer = Buffer.from(await response.body.arrayBuffer());
+    const type = response.headers['content-type'];
+    return { status: response.statusCode, contentType: Array.isArray(type) ? type.join(', ') : (type ?? ''), body: answer };
+  }
+
   close(): Promise<void> {
     return this.pool.close();
   }

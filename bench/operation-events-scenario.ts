@@ -90,8 +90,12 @@ async function runOperationEvents(context: RunContext, concurrency: number): Pro
   };
 }
 
-/** The `EventData` body the Ark controller POSTs (docs/upstream-compat.md §3.1). */
-function operationEventBody(sessionId: string, worker: number, iteration: number): string {
+/**
+ * The `EventData` body the Ark controller POSTs (docs/upstream-compat.md §3.1): step `iteration`
+ * of worker `worker`'s queries in `sessionId`. `extraData` is merged into its `data` (the Ark day
+ * scenario stamps the send time there; the broker keeps the whole body in the event).
+ */
+export function operationEventBody(sessionId: string, worker: number, iteration: number, extraData: Record<string, unknown> = {}): string {
   const step = iteration % QUERY_LIFECYCLE.length;
   const queryIndex = Math.floor(iteration / QUERY_LIFECYCLE.length);
   const reason = QUERY_LIFECYCLE[step]!;
@@ -99,6 +103,7 @@ function operationEventBody(sessionId: string, worker: number, iteration: number
   const queryId = `${sessionId}-q${queryIndex}`;
   const round = step < 6 ? 0 : 1;
   const data: Record<string, unknown> = {
+    ...extraData,
     queryId,
     queryName,
     queryNamespace: 'default',

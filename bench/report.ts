@@ -116,7 +116,12 @@ function renderResultsMarkdown(report: BenchReport): string {
 }
 
 function renderTable(report: BenchReport, group: ScenarioGroup, withRuns: boolean): string {
-  const metrics: MetricDefinition[] = [...group.metrics, ...RUN_METRICS];
+  if (group.parts) return `${renderPartsTable(report, group, group.parts, withRuns)}\n\n${renderMetricsTable(report, group, RUN_METRICS, withRuns)}`;
+  return renderMetricsTable(report, group, [...group.metrics, ...RUN_METRICS], withRuns);
+}
+
+/** One row per scenario (and target), one column per metric; per-run values in parentheses with `withRuns`. */
+function renderMetricsTable(report: BenchReport, group: ScenarioGroup, metrics: readonly MetricDefinition[], withRuns: boolean): string {
   const showTarget = report.options.baselineUrl !== undefined || group.runsOn !== undefined;
   const header = ['scenario', ...(showTarget ? ['target'] : []), ...metrics.map((m) => m.label)];
   const rows = report.outcomes
@@ -133,6 +138,30 @@ function renderTable(report: BenchReport, group: ScenarioGroup, withRuns: boolea
           return `${aggregate} (${o.runs.map((r) => formatFigure(m, r.figures[m.key])).join(' / ')})`;
         }),
       ];
+    });
+  return [header, header.map(() => '---'), ...rows].map((cells) => `| ${cells.join(' | ')} |`).join('\n');
+}
+
+/** One row per part of each scenario (and target), its metrics as columns. */
+function renderPartsTable(report: BenchReport, group: ScenarioGroup, parts: NonNullable<ScenarioGroup['parts']>, withRuns: boolean): string {
+  const showTarget = report.options.baselineUrl !== undefined;
+  const header = ['scenario', ...(showTarget ? ['target'] : []), 'part', ...parts.metrics.map((m) => m.label)];
+  const rows = report.outcomes
+    .filter((o) => o.group === group.title)
+    .flatMap((o) => {
+      const lead = [o.scenario, ...(showTarget ? [o.target] : [])];
+      if (o.skipped !== undefined) return [[...lead, `skipped: ${cell(o.skipped)}`]];
+      if (o.error !== undefined && o.runs.length === 0) return [[...lead, `failed: ${cell(o.error)}`]];
+      return parts.rows.map((part) => [
+        ...lead,
+        part.label,
+        ...parts.metrics.map((m) => {
+          const key = `${part.key}_${m.key}`;
+          const aggregate = formatFigure(m, o.aggregate[key]);
+          if (!withRuns || o.aggregate[key] === undefined || o.runs.length < 2) return aggregate;
+          return `${aggregate} (${o.runs.map((r) => formatFigure(m, r.figures[key])).join(' / ')})`;
+        }),
+      ]);
     });
   return [header, header.map(() => '---'), ...rows].map((cells) => `| ${cells.join(' | ')} |`).join('\n');
 }

@@ -56,6 +56,7 @@ export async function runScenario(group: ScenarioGroup, scenario: Scenario, targ
   const database = target.databaseUrl === undefined ? {} : { databaseUrl: target.databaseUrl };
   const base = { baseUrl: target.url, upstreamOnly: target.upstreamOnly, ...database };
   try {
+    await scenario.prepare?.(base);
     await scenario.run({ ...base, durationMs: WARMUP_MS, sessionPrefix: `${prefix}-warmup` });
     for (let run = 1; run <= plan.runs; run++) {
       const result = await measureRun(scenario, target, { ...base, durationMs: plan.durationMs, sessionPrefix: `${prefix}-r${run}` });

@@ -44,6 +44,8 @@ export interface Scenario {
   requires?: readonly Requirement[];
   /** The broker scenario this one is compared with (e.g. Emmett's append beside the broker's): selected with it, and reported as a ratio. */
   counterpart?: string;
+  /** Runs once before the warm-up, outside every measurement (e.g. seeding the log). */
+  prepare?(context: Omit<RunContext, 'durationMs' | 'sessionPrefix'>): Promise<void>;
   run(context: RunContext): Promise<RunResult>;
 }
 
@@ -57,6 +59,11 @@ export interface ScenarioGroup {
   scenarios: readonly Scenario[];
   /** `emmett`: run on the Emmett reference service instead of the broker and the baseline. */
   runsOn?: 'emmett';
+  /**
+   * Scenarios made of parts (the Ark day): `metrics` holds `<part>_<metric>` for each pair, and the
+   * report shows one row per part with these metrics as columns.
+   */
+  parts?: { rows: readonly { key: string; label: string }[]; metrics: readonly MetricDefinition[] };
 }
 
 /** Measured by the runner around every run, whatever the scenario. CPU %: 100 is one core busy. */

@@ -1,9 +1,11 @@
 import { APPEND_METRICS, appendScenario } from './append-scenario.js';
+import { ARK_DAY_DESCRIPTION, ARK_DAY_METRICS, ARK_DAY_PART_METRICS, ARK_DAY_PARTS, arkDayScenario, partFigure } from './ark-day-scenario.js';
 import { CHUNK_METRICS, chunksScenario, UNPACED_CHUNKS_PER_STREAM_PER_SECOND } from './chunks-scenario.js';
 import { OPERATION_EVENT_METRICS, operationEventsScenario } from './operation-events-scenario.js';
 import { QUERIES_PER_BATCH, SPANS_PER_BATCH } from './otlp-batches.js';
 import { OTLP_METRICS, otlpScenario } from './otlp-scenario.js';
 import { EMMETT_VERSION } from './emmett-service.js';
+import { GROWTH_METRICS, growthScenario } from './growth-scenario.js';
 import type { Scenario, ScenarioGroup } from './scenario.js';
 import { WATCH_METRICS, watchScenario } from './watch-scenario.js';
 
@@ -18,6 +20,12 @@ const APPEND_SHAPES = [
   [1, 32],
   [100, 1],
   [100, 32],
+] as const;
+
+/** Stored events at which the write scenarios are measured again, in increasing order. */
+const GROWTH_SIZES = [
+  [1_000_000, '1m'],
+  [10_000_000, '10m'],
 ] as const;
 
 /** Uses routes only this broker serves: skipped on a --baseline-url. */
@@ -120,6 +128,32 @@ export const SCENARIO_GROUPS: readonly ScenarioGroup[] = [
       chunksScenario(`chunks-${CHUNK_STREAMS}`, CHUNK_STREAMS, { kind: 'unpaced' }),
       chunksScenario(`chunks-paced-${PACED_STREAMS}`, PACED_STREAMS, { kind: 'paced', chunksPerSecondPerStream: PACED_CHUNKS_PER_SECOND }),
     ],
+  },
+  {
+    title: 'Ark day (mixed workload)',
+    description: ARK_DAY_DESCRIPTION,
+    metrics: ARK_DAY_METRICS,
+    headline: [partFigure('chunks', 'p99Ms'), partFigure('operationEvents', 'p99Ms'), partFigure('sessionWatch', 'p99Ms'), partFigure('v2Aggregate', 'p99Ms')],
+    parts: { rows: ARK_DAY_PARTS, metrics: ARK_DAY_PART_METRICS },
+    scenarios: [arkDayScenario()],
+  },
+  {
+    title: 'Growth (writes)',
+    description:
+      'Write throughput as the log grows: before the scenarios of each size the log is grown to that many events ' +
+      '(bench/seed-log.ts: server-side `INSERT … SELECT FROM generate_series` into `events` and `event_streams`, 100,000 rows ' +
+      'per transaction, sessions of 1,000 events, 60 % `llm.chunk`, the rest span and operation-event types with query, ' +
+      'trace and span ids and unique dedupe keys, ~200 bytes of data; then ANALYZE; the read models are not seeded), then ' +
+      '`append-b100-c32`, `append-b1-c32` and `otlp-proto-c8` run as above, into new sessions. Compare with the same ' +
+      "scenarios on the fresh database in the tables above. Last in a run, since seeding only adds; seeding 10M takes minutes " +
+      "and is not measured. Needs the harness's own broker (not --url).",
+    metrics: GROWTH_METRICS,
+    headline: ['unitsPerSecond', 'latencyP99Ms'],
+    scenarios: GROWTH_SIZES.flatMap(([stored, size]) => [
+      growthScenario(stored, size, { kind: 'append', batch: 100, concurrency: 32 }),
+      growthScenario(stored, size, { kind: 'append', batch: 1, concurrency: 32 }),
+      growthScenario(stored, size, { kind: 'otlp', concurrency: 8 }),
+    ]),
   },
 ];
 
