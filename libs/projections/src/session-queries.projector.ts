@@ -1,4 +1,4 @@
-import { sql, type Transaction } from 'kysely';
+import { sql, type RawBuilder, type Transaction } from 'kysely';
 import type { Database, SessionQueriesTable } from '#ark/database';
 import type { ArkEvent, InlineProjector } from '#ark/event-store';
 import { readRecordsDeleted } from '#ark/normalizer';
@@ -77,6 +77,29 @@ function fromRow(r: SessionQueriesTable): SessionQuery {
 }
 
 /**
+ * The UPDATE of the summary columns of the sessions in `touched` (tenant_id, session_id) from their
+ * queries in `queries` (session_queries' columns), with upstream's status rules.
+ */
+function summaryUpdate(touched: RawBuilder<unknown>, queries: RawBuilder<unknown>): RawBuilder<unknown> {
+  return sql`
+    UPDATE sessions s SET
+      query_count = coalesce(a.n, 0), error_count = coalesce(a.errors, 0), conversation_count = coalesce(a.conversations, 0),
+      status = coalesce(a.status, 'idle'), queries_created_at = a.created, queries_active_at = a.active
+    FROM ${touched} k
+    LEFT JOIN LATERAL (
+      SELECT count(*)::int AS n,
+             count(*) FILTER (WHERE phase = 'error')::int AS errors,
+             count(DISTINCT conversation_id)::int AS conversations,
+             CASE WHEN bool_or(phase IN ('running', 'pending')) THEN 'active'
+                  WHEN (array_agg(phase ORDER BY last_activity_at DESC, first_sequence))[1] = 'error' THEN 'error'
+                  ELSE 'idle' END AS status,
+             min(created_at) AS created, max(last_activity_at) AS active
+      FROM ${queries} q WHERE q.tenant_id = k.tenant_id AND q.session_id = k.session_id
+    ) a ON true
+    WHERE s.tenant_id = k.tenant_id AND s.session_id = k.session_id`;
+}
+
+/**
  * `session_queries` and the query summary columns of `sessions`: upstream's session entries, built
  * from operation events, `POST /sessions` bodies and messages with upstream's rules, in sequence
  * order (appends to one session are serialised, so no other writer touches these rows meanwhile).
@@ -136,44 +159,45 @@ export class SessionQueriesProjector implements InlineProjector {
     if (changed.size === 0) return;
     const list = [...changed.values()];
     const col = <T>(pick: (c: { tenantId: string; sessionId: string; query: SessionQuery }) => T) => list.map(pick);
+    // One statement writes the queries and recomputes their sessions' summaries. Its snapshot does
+    // not see its own upsert, so the summary reads the upserted rows from RETURNING and the session's
+    // other queries from the table (appends to a session are serialised: nothing else changes them).
     await sql`
-      INSERT INTO session_queries AS q (tenant_id, session_id, query_name, query_id, namespace, conversation_id, agent, team,
-                                        tool, target_type, phase, error, created_at, completed_at, last_activity_at, first_sequence)
-      SELECT * FROM unnest(
-        ${col((c) => c.tenantId)}::text[], ${col((c) => c.sessionId)}::text[], ${col((c) => c.query.queryName)}::text[],
-        ${col((c) => c.query.queryId)}::text[], ${col((c) => c.query.namespace)}::text[], ${col((c) => c.query.conversationId)}::text[],
-        ${col((c) => c.query.agent)}::text[], ${col((c) => c.query.team)}::text[], ${col((c) => c.query.tool)}::text[],
-        ${col((c) => c.query.targetType)}::text[], ${col((c) => c.query.phase)}::text[],
-        ${col((c) => (c.query.error === null || c.query.error === undefined ? null : JSON.stringify(c.query.error)))}::jsonb[],
-        ${col((c) => c.query.createdAt.toISOString())}::timestamptz[], ${col((c) => c.query.completedAt?.toISOString() ?? null)}::timestamptz[],
-        ${col((c) => c.query.lastActivityAt.toISOString())}::timestamptz[], ${col((c) => c.query.firstSequence)}::bigint[])
-      ON CONFLICT (tenant_id, session_id, query_name) DO UPDATE SET
-        query_id = excluded.query_id, namespace = excluded.namespace, conversation_id = excluded.conversation_id,
-        agent = excluded.agent, team = excluded.team, tool = excluded.tool, target_type = excluded.target_type,
-        phase = excluded.phase, error = excluded.error, completed_at = excluded.completed_at,
-        last_activity_at = excluded.last_activity_at`.execute(trx);
-    const sessions = new Map(list.map((c) => [`${c.tenantId}\u0000${c.sessionId}`, c]));
-    await this.summarise(trx, [...sessions.values()].map((c) => c.tenantId), [...sessions.values()].map((c) => c.sessionId));
+      WITH upserted AS (
+        INSERT INTO session_queries AS q (tenant_id, session_id, query_name, query_id, namespace, conversation_id, agent, team,
+                                          tool, target_type, phase, error, created_at, completed_at, last_activity_at, first_sequence)
+        SELECT * FROM unnest(
+          ${col((c) => c.tenantId)}::text[], ${col((c) => c.sessionId)}::text[], ${col((c) => c.query.queryName)}::text[],
+          ${col((c) => c.query.queryId)}::text[], ${col((c) => c.query.namespace)}::text[], ${col((c) => c.query.conversationId)}::text[],
+          ${col((c) => c.query.agent)}::text[], ${col((c) => c.query.team)}::text[], ${col((c) => c.query.tool)}::text[],
+          ${col((c) => c.query.targetType)}::text[], ${col((c) => c.query.phase)}::text[],
+          ${col((c) => (c.query.error === null || c.query.error === undefined ? null : JSON.stringify(c.query.error)))}::jsonb[],
+          ${col((c) => c.query.createdAt.toISOString())}::timestamptz[], ${col((c) => c.query.completedAt?.toISOString() ?? null)}::timestamptz[],
+          ${col((c) => c.query.lastActivityAt.toISOString())}::timestamptz[], ${col((c) => c.query.firstSequence)}::bigint[])
+        ON CONFLICT (tenant_id, session_id, query_name) DO UPDATE SET
+          query_id = excluded.query_id, namespace = excluded.namespace, conversation_id = excluded.conversation_id,
+          agent = excluded.agent, team = excluded.team, tool = excluded.tool, target_type = excluded.target_type,
+          phase = excluded.phase, error = excluded.error, completed_at = excluded.completed_at,
+          last_activity_at = excluded.last_activity_at
+        RETURNING q.tenant_id, q.session_id, q.query_name, q.phase, q.conversation_id, q.created_at, q.last_activity_at, q.first_sequence
+      ), touched AS (
+        SELECT DISTINCT tenant_id, session_id FROM upserted
+      ), current_queries AS (
+        SELECT * FROM upserted
+        UNION ALL
+        SELECT sq.tenant_id, sq.session_id, sq.query_name, sq.phase, sq.conversation_id, sq.created_at, sq.last_activity_at, sq.first_sequence
+        FROM session_queries sq JOIN touched k ON sq.tenant_id = k.tenant_id AND sq.session_id = k.session_id
+        WHERE NOT EXISTS (SELECT 1 FROM upserted u
+                          WHERE u.tenant_id = sq.tenant_id AND u.session_id = sq.session_id AND u.query_name = sq.query_name)
+      )
+      ${summaryUpdate(sql`touched`, sql`current_queries`)}`.execute(trx);
   }
 
   /** Recomputes the summary columns of these sessions from their queries (status as upstream). */
   private async summarise(trx: Transaction<Database>, tenants: string[], sessions: string[]): Promise<void> {
     await sql`
-      UPDATE sessions s SET
-        query_count = coalesce(a.n, 0), error_count = coalesce(a.errors, 0), conversation_count = coalesce(a.conversations, 0),
-        status = coalesce(a.status, 'idle'), queries_created_at = a.created, queries_active_at = a.active
-      FROM unnest(${tenants}::text[], ${sessions}::text[]) AS k(t, sid)
-      LEFT JOIN LATERAL (
-        SELECT count(*)::int AS n,
-               count(*) FILTER (WHERE phase = 'error')::int AS errors,
-               count(DISTINCT conversation_id)::int AS conversations,
-               CASE WHEN bool_or(phase IN ('running', 'pending')) THEN 'active'
-                    WHEN (array_agg(phase ORDER BY last_activity_at DESC, first_sequence))[1] = 'error' THEN 'error'
-                    ELSE 'idle' END AS status,
-               min(created_at) AS created, max(last_activity_at) AS active
-        FROM session_queries WHERE tenant_id = k.t AND session_id = k.sid
-      ) a ON true
-      WHERE s.tenant_id = k.t AND s.session_id = k.sid`.execute(trx);
+      WITH touched AS (SELECT * FROM unnest(${tenants}::text[], ${sessions}::text[]) AS k(tenant_id, session_id))
+      ${summaryUpdate(sql`touched`, sql`session_queries`)}`.execute(trx);
   }
 
   /** `DELETE /sessions` (all of the tenant's) or `DELETE /sessions/queries/:id` (one query everywhere). */
