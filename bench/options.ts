@@ -5,6 +5,8 @@ export interface BenchOptions {
   url: string | undefined;
   /** Another broker speaking the same API, run through the same scenarios for comparison. */
   baselineUrl: string | undefined;
+  /** The baseline's process id on this machine, so that its CPU and RSS are measured like the broker's. */
+  baselinePid: number | undefined;
   /** PostgreSQL server on which a fresh database is created for the broker the harness starts. */
   databaseUrl: string;
   durationSeconds: number;
@@ -17,6 +19,7 @@ export const USAGE = `Usage: npm run bench -- [options]
 
   --url <base>            benchmark an already-running broker instead of starting one
   --baseline-url <base>   also run the scenarios against this broker (same API), for comparison
+  --baseline-pid <pid>    the baseline's process on this machine: its CPU % and RSS are reported too
   --database-url <url>    PostgreSQL server for the started broker's fresh database
                           (default: $BENCH_DATABASE_URL or postgres://postgres@127.0.0.1:5432/postgres)
   --duration <seconds>    length of each scenario run (default 5)
@@ -32,6 +35,7 @@ export function parseOptions(argv: readonly string[], env: Record<string, string
     options: {
       url: { type: 'string' },
       'baseline-url': { type: 'string' },
+      'baseline-pid': { type: 'string' },
       'database-url': { type: 'string' },
       duration: { type: 'string', default: '5' },
       runs: { type: 'string', default: '3' },
@@ -43,6 +47,7 @@ export function parseOptions(argv: readonly string[], env: Record<string, string
   return {
     url: values.url === undefined ? undefined : baseUrl(values.url, '--url'),
     baselineUrl: values['baseline-url'] === undefined ? undefined : baseUrl(values['baseline-url'], '--baseline-url'),
+    baselinePid: values['baseline-pid'] === undefined ? undefined : boundedNumber(values['baseline-pid'], '--baseline-pid', 1, 2 ** 22),
     databaseUrl: values['database-url'] ?? env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
     // Bounded so that a typo cannot start an hour-long run.
     durationSeconds: boundedNumber(values.duration, '--duration', 1, 300),

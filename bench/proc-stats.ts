@@ -45,3 +45,16 @@ export async function machineBusySeconds(): Promise<number> {
   const [, user, nice, system, , , irq, softirq, steal] = stat.slice(0, stat.indexOf('\n')).trim().split(/\s+/).map(Number);
   return ((user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (softirq ?? 0) + (steal ?? 0)) / CLOCK_TICKS_PER_SECOND;
 }
+
+/** A process the harness did not start but may observe (a --baseline-pid on this machine). */
+export class ObservedProcess {
+  constructor(readonly pid: number) {}
+
+  memory(): Promise<ProcessMemory> {
+    return readProcessMemory(this.pid);
+  }
+
+  async cpuSeconds(): Promise<number> {
+    return (await readProcessStat(this.pid)).cpuSeconds;
+  }
+}

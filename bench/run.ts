@@ -7,6 +7,7 @@ import { progress, runScenario, type ScenarioOutcome, type Target } from './runn
 import type { ScenarioGroup } from './scenario.js';
 import { selectScenarios } from './scenarios.js';
 import { startEmmett, type EmmettService } from './emmett-service.js';
+import { ObservedProcess } from './proc-stats.js';
 import { BROKER_LAYOUT, EMMETT_LAYOUT, measureStorage, type StorageSize } from './storage-size.js';
 
 /**
@@ -64,7 +65,9 @@ async function main(): Promise<number> {
         ...(postgres ? { postgres } : {}),
         ...(database ? { databaseUrl: database.url } : {}),
       },
-      ...(options.baselineUrl ? [{ name: 'baseline', url: options.baselineUrl, upstreamOnly: true }] : []),
+      ...(options.baselineUrl
+        ? [{ name: 'baseline', url: options.baselineUrl, upstreamOnly: true, ...(options.baselinePid === undefined ? {} : { process: new ObservedProcess(options.baselinePid) }) }]
+        : []),
       ...(emmett
         ? [{ name: 'emmett', url: emmett.process.url, upstreamOnly: false, process: emmett.process, databaseUrl: emmett.database.url, ...(postgres ? { postgres } : {}) }]
         : []),

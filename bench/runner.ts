@@ -1,8 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import type { BrokerProcess } from './broker-process.js';
 import type { PostgresServerCpu } from './postgres-server.js';
-import { machineBusySeconds } from './proc-stats.js';
+import { machineBusySeconds, type ProcessMemory } from './proc-stats.js';
 import { RUN_METRICS, type Figures, type MetricDefinition, type RunContext, type RunResult, type Scenario, type ScenarioGroup } from './scenario.js';
 import { median, sum } from './stats.js';
 
@@ -10,14 +9,20 @@ import { median, sum } from './stats.js';
 const WARMUP_MS = 1_000;
 const LOOP_DELAY_RESOLUTION_MS = 1;
 
+/** What the runner reads of a target's process: a started broker, the Emmett service, or a --baseline-pid. */
+export interface MeasuredProcess {
+  memory(): Promise<ProcessMemory>;
+  cpuSeconds(): Promise<number>;
+}
+
 export interface Target {
   /** `broker` (under test), `baseline` (--baseline-url) or `emmett` (the Emmett reference service). */
   name: string;
   url: string;
   /** Speaks only the upstream wire API (the baseline): scenarios needing /v2 are skipped on it. */
   upstreamOnly: boolean;
-  /** Set when the harness started this broker: then its CPU and memory are measured too. */
-  process?: BrokerProcess;
+  /** Set when the harness started this broker (or was given its pid): then its CPU and memory are measured too. */
+  process?: MeasuredProcess;
   /** Set when the broker's PostgreSQL server runs on this machine: then its CPU is measured too. */
   postgres?: PostgresServerCpu;
   /** The broker's own database, when the harness created it: scenarios may check what was stored. */
