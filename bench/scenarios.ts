@@ -7,10 +7,15 @@ import { OTLP_METRICS, otlpScenario } from './otlp-scenario.js';
 import { EMMETT_VERSION } from './emmett-service.js';
 import { GROWTH_METRICS, growthScenario } from './growth-scenario.js';
 import type { Scenario, ScenarioGroup } from './scenario.js';
+import { STUCK_CLIENT_METRICS, stuckClientScenario } from './stuck-client-scenario.js';
 import { WATCH_METRICS, watchScenario } from './watch-scenario.js';
 
 const WATCHERS = 100;
+const MANY_WATCHERS = 1_000;
 const PRODUCER_EVENTS_PER_SECOND = 200;
+/** 1,000 watchers of one session at 200/s would be 200,000 SSE messages/s for the harness alone to parse. */
+const MANY_WATCHERS_ONE_SESSION_EVENTS_PER_SECOND = 20;
+const STUCK_CLIENTS = 20;
 const CHUNK_STREAMS = 200;
 const PACED_STREAMS = 16;
 const PACED_CHUNKS_PER_SECOND = 50;
@@ -68,13 +73,36 @@ export const SCENARIO_GROUPS: readonly ScenarioGroup[] = [
       `${WATCHERS} SSE watchers (\`GET /v2/sessions/:id/events?watch=true\`, from sequence 1) and an open-loop producer sending ` +
       `${PRODUCER_EVENTS_PER_SECOND} single-event appends/s for the run, round-robin over the watched sessions: ` +
       '`one-session`: all watchers on one session (each receives every event); `own-sessions`: each watcher on its own session ' +
-      `(each receives ${PRODUCER_EVENTS_PER_SECOND / WATCHERS}/s). Latency: the producer's send time, carried in the event's data, ` +
+      `(each receives ${PRODUCER_EVENTS_PER_SECOND / WATCHERS}/s). The same with ${MANY_WATCHERS.toLocaleString('en-US')} watchers ` +
+      `(DESIGN §8's figure): own sessions at ${PRODUCER_EVENTS_PER_SECOND}/s, one session at ` +
+      `${MANY_WATCHERS_ONE_SESSION_EVENTS_PER_SECOND}/s (\`-${MANY_WATCHERS_ONE_SESSION_EVENTS_PER_SECOND}ps\`; ` +
+      `${(MANY_WATCHERS * MANY_WATCHERS_ONE_SESSION_EVENTS_PER_SECOND).toLocaleString('en-US')} deliveries/s). ` +
+      "Latency: the producer's send time, carried in the event's data, " +
       "to the watcher's receive time, one process and clock: producer→reader, an upper bound on commit→client; `append p50/p99` is " +
-      "the producer's send → 201, the part of it spent before the commit was confirmed. After the last " +
+      "the producer's send → 201, the part of it spent before the commit was confirmed; `after 201` is the receive time less the " +
+      "time the producer read the 201 (negative: the event beat its answer), i.e. commit→client less commit→201. After the last " +
       'append is answered the watchers get up to 10 s to catch up; each checks by sequence that it got every event once, in order.',
     metrics: WATCH_METRICS,
     headline: ['latencyP50Ms', 'latencyP99Ms'],
-    scenarios: [watchScenario('shared', WATCHERS, PRODUCER_EVENTS_PER_SECOND), watchScenario('own', WATCHERS, PRODUCER_EVENTS_PER_SECOND)].map(needsV2),
+    scenarios: [
+      watchScenario('shared', WATCHERS, PRODUCER_EVENTS_PER_SECOND),
+      watchScenario('own', WATCHERS, PRODUCER_EVENTS_PER_SECOND),
+      watchScenario('own', MANY_WATCHERS, PRODUCER_EVENTS_PER_SECOND),
+      watchScenario('shared', MANY_WATCHERS, MANY_WATCHERS_ONE_SESSION_EVENTS_PER_SECOND, `-${MANY_WATCHERS_ONE_SESSION_EVENTS_PER_SECOND}ps`),
+    ].map(needsV2),
+  },
+  {
+    title: 'Stuck SSE clients',
+    description:
+      `${STUCK_CLIENTS} watchers of one session that never read (response paused) and one that reads everything; 24 MiB of 64 KiB ` +
+      'events are appended to the session (16 per request). Figures from the broker\'s `/metrics` before the watchers open and ' +
+      'once what it buffers stops growing, divided by the stuck clients: `ark_broker_sse_buffered_bytes` (bytes held in the ' +
+      'broker for clients, exact), resident memory and V8 heap used (upper bounds: they include the appends\' own garbage). ' +
+      'The healthy watcher must get every event. Target (DESIGN §8): a stuck client costs ≤ 1 MiB (cut after ' +
+      'SSE_STALL_TIMEOUT_MS with its resume id: tested in test/watch.test.ts, not here).',
+    metrics: STUCK_CLIENT_METRICS,
+    headline: ['bufferedKiBPerClient', 'rssDeltaKiBPerClient'],
+    scenarios: [stuckClientScenario(STUCK_CLIENTS)].map(needsV2),
   },
   {
     title: 'OTLP ingest',

@@ -22,6 +22,8 @@ export const WATCH_METRICS: readonly MetricDefinition[] = [
   { key: 'latencyP95Ms', label: 'p95 ms', aggregate: 'median', decimals: 1 },
   { key: 'latencyP99Ms', label: 'p99 ms', aggregate: 'median', decimals: 1 },
   { key: 'latencyMaxMs', label: 'max ms', aggregate: 'median', decimals: 1 },
+  { key: 'afterAckP50Ms', label: 'after 201 p50 ms', aggregate: 'median', decimals: 1 },
+  { key: 'afterAckP99Ms', label: 'after 201 p99 ms', aggregate: 'median', decimals: 1 },
   { key: 'gaps', label: 'gaps (skipped)', aggregate: 'total', decimals: 0 },
   { key: 'duplicates', label: 'duplicates', aggregate: 'total', decimals: 0 },
   { key: 'missing', label: 'missing', aggregate: 'total', decimals: 0 },
@@ -35,11 +37,13 @@ export type WatchLayout = 'shared' | 'own';
 /**
  * `watcherCount` SSE watchers; a producer appends `eventsPerSecond` single-event requests, round-robin
  * over the watched sessions, each stamped with its send time. Latency is receive time minus that
- * stamp (one process, one clock): producer→reader, an upper bound on commit→client.
+ * stamp (one process, one clock): producer→reader, an upper bound on commit→client. "After 201" is
+ * receive time minus the time the producer read the append's 201 (negative when the event arrived
+ * first): commit→client less commit→201. `nameSuffix` tells apart runs of one layout at other rates.
  */
-export function watchScenario(layout: WatchLayout, watcherCount: number, eventsPerSecond: number): Scenario {
+export function watchScenario(layout: WatchLayout, watcherCount: number, eventsPerSecond: number, nameSuffix = ''): Scenario {
   return {
-    name: layout === 'shared' ? `watch-${watcherCount}-one-session` : `watch-${watcherCount}-own-sessions`,
+    name: (layout === 'shared' ? `watch-${watcherCount}-one-session` : `watch-${watcherCount}-own-sessions`) + nameSuffix,
     run: (context) => runWatch(context, layout, watcherCount, eventsPerSecond),
   };
 }
@@ -65,6 +69,7 @@ async function runWatch(context: RunContext, layout: WatchLayout, watcherCount: 
     await waitForDelivery(watchers, production.headBySession);
     const latency = summarizeLatencies(latenciesMs);
     const appendLatency = summarizeLatencies(production.latenciesMs);
+    const afterAck = summarizeLatencies(watchers.flatMap((w) => w.afterAck(production.ackedAt)));
     return {
       figures: {
         appendedPerSecond: production.appended / (context.durationMs / 1000),
@@ -75,6 +80,8 @@ async function runWatch(context: RunContext, layout: WatchLayout, watcherCount: 
         latencyP95Ms: latency.p95,
         latencyP99Ms: latency.p99,
         latencyMaxMs: latency.max,
+        afterAckP50Ms: afterAck.p50,
+        afterAckP99Ms: afterAck.p99,
         gaps: sum(watchers.map((w) => w.skipped)),
         duplicates: sum(watchers.map((w) => w.duplicates)),
         missing: sum(watchers.map((w) => Math.max((production.headBySession.get(w.sessionId) ?? 0) - w.lastSequence, 0))),
@@ -98,6 +105,9 @@ class SessionWatcher {
   duplicates = 0;
   reconnects = 0;
   readonly opened: Promise<void>;
+  /** Receive time of each sequence, in order (index 0: the first received). */
+  private readonly receivedAt: number[] = [];
+  private firstSequence = 0;
   private readonly source: EventSource;
   private isOpen = false;
 
@@ -131,6 +141,16 @@ class SessionWatcher {
     this.source.close();
   }
 
+  /** Receive time minus the producer's 201 time, per event received whose 201 was read. */
+  afterAck(ackedAt: ReadonlyMap<string, number>): number[] {
+    const delays: number[] = [];
+    this.receivedAt.forEach((at, i) => {
+      const acked = ackedAt.get(`${this.sessionId}\u0000${this.firstSequence + i}`);
+      if (acked !== undefined) delays.push(at - acked);
+    });
+    return delays;
+  }
+
   private receive(message: MessageEvent): void {
     const receivedAt = performance.timeOrigin + performance.now();
     const sequence = Number(message.lastEventId);
@@ -145,6 +165,9 @@ class SessionWatcher {
     }
     this.lastSequence = sequence;
     this.delivered++;
+    if (this.receivedAt.length === 0) this.firstSequence = sequence;
+    // Indexed by sequence from the first one; a gap (counted above) leaves holes that are skipped.
+    this.receivedAt[sequence - this.firstSequence] = receivedAt;
     const event = JSON.parse(message.data as string) as { data?: { sentAt?: unknown } };
     if (typeof event.data?.sentAt === 'number') this.latenciesMs.push(receivedAt - event.data.sentAt);
   }
@@ -155,13 +178,15 @@ interface Production {
   failures: number;
   /** Send → 201 of each acknowledged append: the part of the delivery latency spent before the commit was confirmed. */
   latenciesMs: number[];
+  /** When each append's 201 was read, keyed `session\0sequence`. */
+  ackedAt: Map<string, number>;
   /** The highest sequence acknowledged in each session: what its watchers must reach. */
   headBySession: Map<string, number>;
 }
 
 /** Sends single-event appends on a fixed schedule (open loop: a slow answer does not delay the next send). */
 async function producePaced(client: BrokerClient, sessions: readonly string[], eventsPerSecond: number, durationMs: number, notes: RunNotes): Promise<Production> {
-  const production: Production = { appended: 0, failures: 0, latenciesMs: [], headBySession: new Map() };
+  const production: Production = { appended: 0, failures: 0, latenciesMs: [], ackedAt: new Map(), headBySession: new Map() };
   const intervalMs = 1000 / eventsPerSecond;
   const total = Math.round(durationMs / intervalMs);
   const inFlight = new Set<Promise<void>>();
@@ -188,9 +213,11 @@ async function appendStamped(client: BrokerClient, sessionId: string, index: num
       notes.add(`producer: HTTP ${outcome.status}: ${outcome.message}`);
       return;
     }
+    const ackedAt = performance.timeOrigin + performance.now();
     production.appended++;
-    production.latenciesMs.push(performance.timeOrigin + performance.now() - sentAt);
+    production.latenciesMs.push(ackedAt - sentAt);
     const sequence = outcome.items[0]?.sequence ?? 0;
+    production.ackedAt.set(`${sessionId}\u0000${sequence}`, ackedAt);
     if (sequence > (production.headBySession.get(sessionId) ?? 0)) production.headBySession.set(sessionId, sequence);
   } catch (error) {
     production.failures++;

@@ -127,6 +127,35 @@ describe('watch streams', () => {
     live.close();
     resumed.close();
   });
+
+  it('a feed held back by an older transaction delivers as soon as that one commits, not at its next retry', async () => {
+    const live = new RecordingEventSource(`${broker.url}/v2/events?watch=true`);
+    await live.opened;
+    // An older transaction with an xid (say, another tenant's append): the feed may not pass it.
+    const blocker = await broker.sql.connect();
+    try {
+      await blocker.query('BEGIN');
+      await blocker.query('SELECT pg_current_xact_id()');
+      assert.equal((await append(broker, 'held-feed', 1)).status, 201);
+      // Held past several retries: the retry delay has grown to over a second by now.
+      await sleep(1_500);
+      assert.equal(live.messages.length, 0, 'nothing passes the open older transaction');
+      // It commits with the wake-up an append to another tenant's session sends: naming nothing this feed watches.
+      await blocker.query(
+        `SELECT pg_notify('ark_events', json_build_object('tx', pg_current_xact_id()::text, 's', json_build_array(json_build_array('other-tenant', 'elsewhere', 1)))::text)`,
+      );
+      const committedAt = Date.now();
+      await blocker.query('COMMIT');
+      const [event] = await live.waitFor(1, 5_000);
+      assert.equal(event!.data.sessionId, 'held-feed');
+      const delayMs = Date.now() - committedAt;
+      assert.ok(delayMs < 500, `delivered ${delayMs} ms after the older transaction committed`);
+    } finally {
+      await blocker.query('ROLLBACK').catch(() => undefined);
+      blocker.release();
+      live.close();
+    }
+  });
 });
 
 describe('slow consumers', () => {

@@ -125,12 +125,14 @@ class SessionGroup extends WatchGroup<number> {
 class TenantFeedGroup extends WatchGroup<FeedCursor> {
   /** Newest committed transaction we were told about, and the horizon of the last read. */
   notifiedTx = 0n;
+  private held = false;
   private horizon = 0n;
   private retryMs = 5;
   private retryTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly log: EventLogRepository,
+    private readonly commits: RecentCommits,
     readonly tenantId: string,
     private readonly maxRetryMs: number,
     readonly queryId?: string,
@@ -150,19 +152,50 @@ class TenantFeedGroup extends WatchGroup<FeedCursor> {
   }
   /**
    * A commit we were notified of is still at or above the horizon when an older transaction is
-   * still running: its events are held back to keep the feed gap-free. Look again soon.
+   * still running: its events are held back to keep the feed gap-free. The horizon is that older
+   * transaction, so its commit (`wakeIfHeldBy`) is when to look again; the timer covers transactions
+   * that send no NOTIFY (rolled back, or not appends).
    */
   protected override afterRead(): void {
     clearTimeout(this.retryTimer);
     if (this.notifiedTx < this.horizon) {
+      this.held = false;
       this.retryMs = 5;
       return;
     }
-    this.retryTimer = setTimeout(() => this.wake(), this.retryMs);
+    this.held = true;
+    // The horizon may have committed while this read was under way: then its wake-up came too early.
+    const delayMs = this.commits.has(this.horizon) ? 0 : this.retryMs;
+    this.retryTimer = setTimeout(() => this.wake(), delayMs);
     this.retryMs = Math.min(this.retryMs * 2, this.maxRetryMs);
+  }
+  /** The committed transaction `tx` was the horizon this group is held back by: read again now. */
+  wakeIfHeldBy(tx: bigint): void {
+    if (this.held && tx === this.horizon) this.wake();
   }
   dispose(): void {
     clearTimeout(this.retryTimer);
+  }
+}
+
+/** The last few transactions this process was notified of as committed. */
+class RecentCommits {
+  private readonly ring: bigint[] = [];
+  private readonly set = new Set<bigint>();
+  private next = 0;
+
+  constructor(private readonly size: number) {}
+
+  add(tx: bigint): void {
+    const evicted = this.ring[this.next];
+    if (evicted !== undefined) this.set.delete(evicted);
+    this.ring[this.next] = tx;
+    this.set.add(tx);
+    this.next = (this.next + 1) % this.size;
+  }
+
+  has(tx: bigint): boolean {
+    return this.set.has(tx);
   }
 }
 
@@ -179,6 +212,7 @@ export class EventWatchHub {
   private readonly sessions = new Map<string, SessionGroup>();
   private readonly feeds = new Map<string, TenantFeedGroup>();
   private readonly queries = new Map<string, TenantFeedGroup>();
+  private readonly commits = new RecentCommits(64);
   private pollTimer: NodeJS.Timeout | undefined;
   private polling = false;
 
@@ -218,7 +252,7 @@ export class EventWatchHub {
   watchTenant(tenantId: string, after: FeedCursor, sink: WatchSink): Watch {
     let group = this.feeds.get(tenantId);
     if (!group) {
-      group = new TenantFeedGroup(this.log, tenantId, this.options.pollMs);
+      group = new TenantFeedGroup(this.log, this.commits, tenantId, this.options.pollMs);
       this.feeds.set(tenantId, group);
     }
     const feed = group;
@@ -233,7 +267,7 @@ export class EventWatchHub {
     const key = `${tenantId}\u0000${queryId}`;
     let group = this.queries.get(key);
     if (!group) {
-      group = new TenantFeedGroup(this.log, tenantId, this.options.pollMs, queryId);
+      group = new TenantFeedGroup(this.log, this.commits, tenantId, this.options.pollMs, queryId);
       this.queries.set(key, group);
     }
     const feed = group;
@@ -245,6 +279,10 @@ export class EventWatchHub {
 
   notify(notification: AppendNotification): void {
     const tx = safeBigInt(notification.tx);
+    // This commit may be the older transaction a feed is held back by, whichever sessions it wrote.
+    this.commits.add(tx);
+    for (const g of this.feeds.values()) g.wakeIfHeldBy(tx);
+    for (const g of this.queries.values()) g.wakeIfHeldBy(tx);
     if (notification.s) {
       const tenants = new Set<string>();
       for (const [tenantId, sessionId] of notification.s) {

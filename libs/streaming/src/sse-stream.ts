@@ -62,14 +62,24 @@ export class SseStream {
     return !this.closed;
   }
 
-  /** Writes one message; false when the client is behind (stop until `onDrain`). */
-  send(message: SseMessage): boolean {
-    if (this.closed) return false;
+  /** The wire form of a message, for `sendFrame` (build it once when many streams send the same). */
+  static frame(message: SseMessage): string {
     let frame = '';
     if (message.id !== undefined) frame += `id: ${message.id}\n`;
     if (message.event !== undefined) frame += `event: ${message.event}\n`;
     for (const line of message.data.split('\n')) frame += `data: ${line}\n`;
-    return this.write(frame + '\n');
+    return frame + '\n';
+  }
+
+  /** Writes one message; false when the client is behind (stop until `onDrain`). */
+  send(message: SseMessage): boolean {
+    return this.sendFrame(SseStream.frame(message));
+  }
+
+  /** Writes a message built by `SseStream.frame`; false when the client is behind. */
+  sendFrame(frame: string): boolean {
+    if (this.closed) return false;
+    return this.write(frame);
   }
 
   comment(text: string): boolean {
@@ -90,6 +100,11 @@ export class SseStream {
     if (this.closed) return;
     this.res.end();
     this.finish();
+  }
+
+  /** Unsent bytes held in this process for the client (not counting the kernel's socket buffer). */
+  get bufferedBytes(): number {
+    return this.closed ? 0 : this.res.writableLength;
   }
 
   private write(frame: string): boolean {

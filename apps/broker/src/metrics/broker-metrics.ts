@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { DatabaseConnection } from '#ark/database';
 import { EventListenerStatus, EventWatchHub, GroupCommitWriter } from '#ark/event-store';
+import { WatchStreamService } from '../watch/watch-stream.service.js';
 
 /**
  * The broker's Prometheus metrics: HTTP requests per route, append batches (size, latency), the write
@@ -20,6 +21,7 @@ export class BrokerMetrics implements OnModuleInit {
     private readonly hub: EventWatchHub,
     private readonly listener: EventListenerStatus,
     private readonly database: DatabaseConnection,
+    private readonly streams: WatchStreamService,
   ) {}
 
   onModuleInit(): void {
@@ -55,6 +57,7 @@ export class BrokerMetrics implements OnModuleInit {
 
     new Gauge({ name: 'ark_broker_write_queue_events', help: 'Events waiting for a group-commit transaction', registers, collect: gaugeOf(() => this.writer.queuedEventCount) });
     new Gauge({ name: 'ark_broker_watchers', help: 'Open watch streams', registers, collect: gaugeOf(() => this.hub.watcherCount) });
+    new Gauge({ name: 'ark_broker_sse_buffered_bytes', help: 'Bytes written to SSE streams and not yet sent (slow clients)', registers, collect: gaugeOf(() => this.streams.bufferedBytes) });
     new Gauge({ name: 'ark_broker_listener_connected', help: '1 while the LISTEN connection is up', registers, collect: gaugeOf(() => (this.listener.connected ? 1 : 0)) });
     const pool = this.database.pool;
     new Gauge({ name: 'ark_broker_db_pool_connections', help: 'Connections in the pool', registers, collect: gaugeOf(() => pool.totalCount) });

@@ -10,7 +10,7 @@ export interface WatchOptions {
   filter?: (event: ArkEvent) => boolean;
   /** The `data:` of an event; default the ark event JSON. `undefined` skips the event. Pass a
    *  module-level function: its results are cached per event for every watcher using it. */
-  format?: (event: ArkEvent) => unknown;
+  format?: EventFormat;
   /** Comment lines written first (e.g. upstream's `: connected`). */
   preamble?: string[];
   /** Messages sent before the live events (a snapshot read after the stream's start cursor was taken). */
@@ -21,26 +21,33 @@ export interface WatchOptions {
   endUnlessEventWithin?: { ms: number; messages: readonly string[] };
 }
 
-/**
- * Serialised `data:` per format and event: watchers of one group receive the same event objects, so
- * a hundred watchers of a session cost one JSON.stringify per event, not a hundred.
- */
-const serialised = new WeakMap<(event: ArkEvent) => unknown, WeakMap<ArkEvent, string | null>>();
+type EventFormat = (event: ArkEvent) => unknown;
+type EventId = (event: ArkEvent) => string;
 
-function serialise(format: (event: ArkEvent) => unknown, event: ArkEvent): string | null {
-  let cache = serialised.get(format);
-  if (!cache) serialised.set(format, (cache = new WeakMap()));
-  let data = cache.get(event);
-  if (data === undefined) {
+/**
+ * SSE frames per (format, id) and event: watchers of one group receive the same event objects, so
+ * a thousand watchers of a session cost one JSON.stringify and one frame per event, not a thousand.
+ */
+const frames = new WeakMap<EventFormat, WeakMap<EventId, WeakMap<ArkEvent, string | null>>>();
+
+function frameOf(format: EventFormat, idOf: EventId, event: ArkEvent): string | null {
+  let byId = frames.get(format);
+  if (!byId) frames.set(format, (byId = new WeakMap()));
+  let cache = byId.get(idOf);
+  if (!cache) byId.set(idOf, (cache = new WeakMap()));
+  let frame = cache.get(event);
+  if (frame === undefined) {
     const value = format(event);
-    data = value === undefined ? null : JSON.stringify(value);
-    cache.set(event, data);
+    frame = value === undefined ? null : SseStream.frame({ id: idOf(event), data: JSON.stringify(value) });
+    cache.set(event, frame);
   }
-  return data;
+  return frame;
 }
 
+/** `id:` of a session-stream message: its sequence. */
+const sequenceId: EventId = (e) => String(e.sequence);
 /** `id:` of a tenant-feed message: its `tx:pos` cursor. */
-export const feedId = (e: ArkEvent) => formatFeedCursor({ transactionId: BigInt(e.transactionId), globalPosition: e.globalPosition });
+export const feedId: EventId = (e) => formatFeedCursor({ transactionId: BigInt(e.transactionId), globalPosition: e.globalPosition });
 
 /**
  * Serves every watch stream: SSE framing with resumable ids over the in-memory watch hub, with an
@@ -58,7 +65,7 @@ export class WatchStreamService implements BeforeApplicationShutdown {
 
   /** One session; `id:` is the sequence. */
   watchSession(reply: FastifyReply, tenantId: string, sessionId: string, afterSequence: number, options: WatchOptions = {}): void {
-    this.serve(reply, options, (sink) => this.hub.watchSession(tenantId, sessionId, afterSequence, sink), (e) => String(e.sequence));
+    this.serve(reply, options, (sink) => this.hub.watchSession(tenantId, sessionId, afterSequence, sink), sequenceId);
   }
 
   /** The tenant's feed; `id:` is `tx:pos`; without a cursor the stream starts from now. */
@@ -144,6 +151,13 @@ export class WatchStreamService implements BeforeApplicationShutdown {
     return (await this.log.feedCursorAt(tenantId, position)) ?? FEED_START;
   }
 
+  /** Bytes written to open streams and not yet handed to the kernel: what slow clients cost in memory. */
+  get bufferedBytes(): number {
+    let bytes = 0;
+    for (const stream of this.open) bytes += stream.bufferedBytes;
+    return bytes;
+  }
+
   /** Ends every stream before the server closes: clients reconnect (to another replica) with their last id. */
   beforeApplicationShutdown(): void {
     for (const stream of [...this.open]) stream.close();
@@ -165,7 +179,7 @@ export class WatchStreamService implements BeforeApplicationShutdown {
     return stream;
   }
 
-  private serve(reply: FastifyReply, options: WatchOptions, subscribe: (sink: WatchSink) => Watch, idOf: (e: ArkEvent) => string): void {
+  private serve(reply: FastifyReply, options: WatchOptions, subscribe: (sink: WatchSink) => Watch, idOf: EventId): void {
     const stream = this.openStream(reply, options);
     const format = options.format ?? toArkEventJson;
     const end = (messages: readonly string[]) => {
@@ -179,8 +193,8 @@ export class WatchStreamService implements BeforeApplicationShutdown {
       deliver: (e) => {
         clearTimeout(quietTimer);
         quietTimer = undefined;
-        const data = serialise(format, e);
-        const more = data === null ? true : stream.send({ id: idOf(e), data });
+        const frame = frameOf(format, idOf, e);
+        const more = frame === null ? true : stream.sendFrame(frame);
         const last = options.endAfter?.(e);
         if (!last) return more;
         end(last);
