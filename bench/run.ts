@@ -4,7 +4,7 @@ import { parseOptions, USAGE, type BenchOptions } from './options.js';
 import { createBenchDatabase, PostgresServerCpu, type BenchDatabase } from './postgres-server.js';
 import { renderSummary, writeReports, type StartedBroker } from './report.js';
 import { progress, runScenario, type ScenarioOutcome, type Target } from './runner.js';
-import type { ScenarioGroup } from './scenario.js';
+import type { Scenario, ScenarioGroup } from './scenario.js';
 import { selectScenarios } from './scenarios.js';
 import { startEmmett, type EmmettService } from './emmett-service.js';
 import { ObservedProcess } from './proc-stats.js';
@@ -76,12 +76,7 @@ async function main(): Promise<number> {
     const plan = { durationMs: options.durationSeconds * 1000, runs: options.runs };
 
     const outcomes: ScenarioOutcome[] = [];
-    for (const target of targets) {
-      // Emmett's groups run on the Emmett service only; every other group on the broker and the baseline.
-      for (const group of groups.filter((g) => (g.runsOn === 'emmett') === (target.name === 'emmett'))) {
-        for (const scenario of group.scenarios) outcomes.push(await runScenario(group, scenario, target, plan));
-      }
-    }
+    for (const step of runOrder(groups, targets)) outcomes.push(await runScenario(step.group, step.scenario, step.target, plan));
 
     const storage: StorageSize[] = [];
     if (database) storage.push(await measureStorage('broker', database.url, BROKER_LAYOUT));
@@ -103,6 +98,33 @@ async function main(): Promise<number> {
     process.off('SIGINT', interrupted);
     await tearDown(broker, database, emmett);
   }
+}
+
+interface Step {
+  group: ScenarioGroup;
+  scenario: Scenario;
+  target: Target;
+}
+
+/**
+ * Every group on the broker, then on the baseline; Emmett's groups on the Emmett service only, each
+ * of its scenarios right after the broker's counterpart, so that both are measured in the same
+ * minute of a machine whose load varies.
+ */
+function runOrder(groups: readonly ScenarioGroup[], targets: readonly Target[]): Step[] {
+  const steps: Step[] = [];
+  for (const target of targets.filter((t) => t.name !== 'emmett')) {
+    for (const group of groups.filter((g) => g.runsOn !== 'emmett')) steps.push(...group.scenarios.map((scenario) => ({ group, scenario, target })));
+  }
+  const emmett = targets.find((t) => t.name === 'emmett');
+  if (!emmett) return steps;
+  for (const group of groups.filter((g) => g.runsOn === 'emmett')) {
+    for (const scenario of group.scenarios) {
+      const counterpart = steps.findIndex((s) => s.target.name === 'broker' && s.scenario.name === scenario.counterpart);
+      steps.splice(counterpart === -1 ? steps.length : counterpart + 1, 0, { group, scenario, target: emmett });
+    }
+  }
+  return steps;
 }
 
 async function tearDown(broker: BrokerProcess | undefined, database: BenchDatabase | undefined, emmett: EmmettService | undefined): Promise<void> {

@@ -56,7 +56,8 @@ export const SCENARIO_GROUPS: readonly ScenarioGroup[] = [
       "broker's) that takes the same `POST /v2/events` bodies and makes ONE `eventStore.appendToStream(sessionId, events)` call per " +
       "request (one transaction; Emmett's stream version is the sequence). Emmett stores the events and keeps its stream heads; it " +
       'has no dedupe keys, no read models and no NOTIFY, which the broker does in the same transaction. `broker CPU %` is the ' +
-      "Emmett service's CPU here. `emmett-<shape>` is selected with the broker's `append-<shape>`; the ratio table below divides " +
+      "Emmett service's CPU here. `emmett-<shape>` is selected with the broker's `append-<shape>` and runs right after it (the same " +
+      "minute of the machine); the ratio table below divides " +
       "the broker's figure by Emmett's (target: events/s ≥ 2×).",
     metrics: APPEND_METRICS,
     headline: ['eventsPerSecond', 'latencyP99Ms'],
