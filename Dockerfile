@@ -68,4 +68,9 @@ HEALTHCHECK --interval=15s --timeout=3s --start-period=30s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 8080) + '/health').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 # Node is PID 1: the broker handles SIGTERM itself (closes SSE streams so clients resume elsewhere,
 # drains pending appends, then exits).
-CMD ["node", "dist/apps/cli/src/main.js", "serve"]
+# Memory (README "Broker memory"): a 16 MiB semi-space and 1.5x old-space growth bound V8's committed
+# heap; glibc's fixed thresholds make Node's 64 KiB socket-read buffers mmapped and returned on free
+# instead of fragmenting the main arena. Together: 699 -> 218 MiB RSS after a benchmark pass.
+ENV MALLOC_MMAP_THRESHOLD_=65536 \
+    MALLOC_TRIM_THRESHOLD_=131072
+CMD ["node", "--max-semi-space-size=16", "--heap-growing-percent=50", "dist/apps/cli/src/main.js", "serve"]

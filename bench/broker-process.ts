@@ -6,6 +6,12 @@ import { fileURLToPath } from 'node:url';
 import { readProcessMemory, readProcessStat, type ProcessMemory } from './proc-stats.js';
 
 const BROKER_MAIN = fileURLToPath(new URL('../apps/broker/src/main.js', import.meta.url));
+/**
+ * The memory settings the container image runs the broker with (Dockerfile; README "Broker memory"):
+ * a smaller young generation, slower old-space growth, and socket-read buffers that glibc returns on free.
+ */
+const BROKER_NODE_FLAGS = ['--max-semi-space-size=16', '--heap-growing-percent=50'];
+const BROKER_MALLOC_ENV = { MALLOC_MMAP_THRESHOLD_: '65536', MALLOC_TRIM_THRESHOLD_: '131072' };
 const READY_TIMEOUT_MS = 60_000;
 const STOP_TIMEOUT_MS = 15_000;
 const LOG_TAIL_LINES = 100;
@@ -40,8 +46,17 @@ export class BrokerProcess {
   /** `label` prefixes its log lines and errors. */
   static async start(databaseUrl: string, service: { script: string; label: string } = { script: BROKER_MAIN, label: 'broker' }): Promise<BrokerProcess> {
     const port = await freePort();
-    const child = spawn(process.execPath, [service.script], {
-      env: { ...process.env, DATABASE_URL: databaseUrl, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', NO_COLOR: '1' },
+    const isBroker = service.script === BROKER_MAIN;
+    const child = spawn(process.execPath, [...(isBroker ? BROKER_NODE_FLAGS : []), service.script], {
+      env: {
+        ...process.env,
+        ...(isBroker ? BROKER_MALLOC_ENV : {}),
+        DATABASE_URL: databaseUrl,
+        PORT: String(port),
+        HOST: '127.0.0.1',
+        LOG_LEVEL: 'warn',
+        NO_COLOR: '1',
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const broker = new BrokerProcess(child, `http://127.0.0.1:${port}`, service.label);

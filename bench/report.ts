@@ -63,7 +63,7 @@ function renderResultsMarkdown(report: BenchReport): string {
     `- Command: \`${env.command}\``,
     `- Broker under test: ${
       startedBroker
-        ? `started by the harness (\`node dist/apps/broker/src/main.js\`, default settings, LOG_LEVEL=warn) on the fresh database ${startedBroker.database}, dropped afterwards`
+        ? `started by the harness (\`node --max-semi-space-size=16 --heap-growing-percent=50 dist/apps/broker/src/main.js\` with MALLOC_MMAP_THRESHOLD_=65536 MALLOC_TRIM_THRESHOLD_=131072, as the image runs it; default broker settings, LOG_LEVEL=warn) on the fresh database ${startedBroker.database}, dropped afterwards`
         : options.url
     }`,
     ...(options.baselineUrl ? [`- Baseline: ${options.baselineUrl}`] : []),
