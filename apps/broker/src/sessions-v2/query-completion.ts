@@ -12,5 +12,7 @@ const FINAL_TYPES = new Set(['llm.stream.completed', 'query.completed', 'query.f
 export const completionView = {
   from: FEED_START,
   format: (e: ArkEvent): unknown => (e.type === 'llm.chunk' ? (e.data as { chunk?: unknown }).chunk : { type: 'event', event: toArkEventJson(e) }),
+  /** Real-time replay paces by when each event happened (producer time; append time when it sent none). */
+  timeOf: (e: ArkEvent): number => e.time.getTime(),
   endAfter: (e: ArkEvent): readonly string[] | undefined => (FINAL_TYPES.has(e.type) ? ['[DONE]'] : undefined),
 };

@@ -5,7 +5,7 @@ import { ApiError, apiValidationPipe } from '#ark/http';
 import { Caller, type CallerIdentity } from '#ark/tenancy';
 import { completionView } from './query-completion.js';
 import { WatchStreamService } from '../watch/watch-stream.service.js';
-import { ListSessionsQueryDto, ListToolCallsQueryDto, SessionAggregateQueryDto } from './dto/sessions-v2.dto.js';
+import { CompletionQueryDto, DEFAULT_MAX_REPLAY_GAP_MS, ListSessionsQueryDto, ListToolCallsQueryDto, SessionAggregateQueryDto } from './dto/sessions-v2.dto.js';
 import { SessionsV2Repository, type Visibility } from './sessions-v2.repository.js';
 
 const DEFAULT_PAGE_SIZE = 50;
@@ -94,17 +94,20 @@ export class SessionsV2Controller {
   @Get('queries/:queryId/completion')
   @ApiOperation({
     summary:
-      "A query's completion as OpenAI-compatible SSE: its chunks, its other ark events interleaved as `{type:\"event\",event}`, then `[DONE]`; live while it runs, replayed after",
+      "A query's completion as OpenAI-compatible SSE: its chunks, its other ark events interleaved as `{type:\"event\",event}`, then `[DONE]`; live while it runs, replayed after " +
+      '(`?replay=fast`, the default, as fast as the client reads; `?replay=realtime` paced by the recorded event times, gaps capped at `maxGapMs`)',
   })
   @ApiProduces('text/event-stream')
   async completion(
     @Caller() caller: CallerIdentity,
     @Param('queryId') queryId: string,
+    @Query() query: CompletionQueryDto,
     @Headers('last-event-id') lastEventId: string | undefined,
     @Res() reply: FastifyReply,
   ): Promise<void> {
     const from = (await this.streams.resumeCursor(caller.tenantId, lastEventId, undefined)) ?? completionView.from;
-    await this.streams.watchQuery(reply, caller.tenantId, queryId, from, { format: completionView.format, endAfter: completionView.endAfter });
+    const pace = query.replay === 'realtime' ? { timeOf: completionView.timeOf, maxGapMs: query.maxGapMs ?? DEFAULT_MAX_REPLAY_GAP_MS } : undefined;
+    await this.streams.watchQuery(reply, caller.tenantId, queryId, from, { format: completionView.format, endAfter: completionView.endAfter, pace });
   }
 
   @Get('tool-calls')

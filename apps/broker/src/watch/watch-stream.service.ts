@@ -19,6 +19,8 @@ export interface WatchOptions {
   endAfter?: (event: ArkEvent) => readonly string[] | undefined;
   /** Ends the stream with these `data:` texts (verbatim) unless an event passes the filter within `ms`. */
   endUnlessEventWithin?: { ms: number; messages: readonly string[] };
+  /** Sends each event as far after the previous one as their times are apart (at most `maxGapMs`). */
+  pace?: { timeOf: (event: ArkEvent) => number; maxGapMs: number };
 }
 
 type EventFormat = (event: ArkEvent) => unknown;
@@ -188,23 +190,64 @@ export class WatchStreamService implements BeforeApplicationShutdown {
     };
     const quiet = options.endUnlessEventWithin;
     let quietTimer = quiet && setTimeout(() => end(quiet.messages), quiet.ms);
+    /** Writes one event; false when the stream must pause (client behind, or ended). */
+    const emit = (e: ArkEvent): boolean => {
+      const frame = frameOf(format, idOf, e);
+      const more = frame === null ? true : stream.sendFrame(frame);
+      const last = options.endAfter?.(e);
+      if (!last) return more;
+      end(last);
+      return false;
+    };
+    const pacer = options.pace && new Pacer(options.pace.timeOf, options.pace.maxGapMs);
+    let paceTimer: NodeJS.Timeout | undefined;
     const watch = subscribe({
       accepts: options.filter,
       deliver: (e) => {
         clearTimeout(quietTimer);
         quietTimer = undefined;
-        const frame = frameOf(format, idOf, e);
-        const more = frame === null ? true : stream.sendFrame(frame);
-        const last = options.endAfter?.(e);
-        if (!last) return more;
-        end(last);
+        const wait = pacer?.delayOf(e) ?? 0;
+        if (wait <= 0) return emit(e);
+        // Delivery pauses while the event waits for its time; the hub re-reads from after it on resume.
+        paceTimer = setTimeout(() => {
+          paceTimer = undefined;
+          if (stream.isOpen && emit(e)) watch.resume();
+        }, wait);
         return false;
       },
     });
-    stream.onDrain(() => watch.resume());
+    stream.onDrain(() => {
+      if (paceTimer === undefined) watch.resume();
+    });
     stream.onClose(() => {
       clearTimeout(quietTimer);
+      clearTimeout(paceTimer);
       watch.close();
     });
+  }
+}
+
+/**
+ * Real-time replay: event i is due `min(maxGap, max(0, t[i] - t[i-1]))` after event i-1 was sent, so
+ * recorded gaps are kept (long idle gaps shortened to the cap, clock skew never waits) and a live
+ * event, whose gap has already passed, goes out at once.
+ */
+class Pacer {
+  private lastTime: number | undefined;
+  private lastDue = 0;
+
+  constructor(
+    private readonly timeOf: (event: ArkEvent) => number,
+    private readonly maxGapMs: number,
+  ) {}
+
+  /** How long to wait before sending this event (ms; ≤ 0: now). */
+  delayOf(event: ArkEvent): number {
+    const time = this.timeOf(event);
+    const now = performance.now();
+    const gap = this.lastTime === undefined ? 0 : Math.min(this.maxGapMs, Math.max(0, time - this.lastTime));
+    this.lastTime = time;
+    this.lastDue = Math.max(now, this.lastDue + gap);
+    return this.lastDue - now;
   }
 }

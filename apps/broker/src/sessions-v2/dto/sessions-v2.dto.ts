@@ -54,6 +54,20 @@ export class SessionAggregateQueryDto {
   watch?: boolean;
 }
 
+export const REPLAY_MODES = ['fast', 'realtime'] as const;
+export const DEFAULT_MAX_REPLAY_GAP_MS = 5_000;
+
+/** `GET /v2/queries/:id/completion`: how the recorded part is replayed (the live part always flows as it comes). */
+export class CompletionQueryDto {
+  @ApiPropertyOptional({ enum: REPLAY_MODES, default: 'fast', description: 'fast: as fast as the client reads; realtime: paced by the recorded event times' })
+  @IsOptional() @IsIn(REPLAY_MODES)
+  replay?: (typeof REPLAY_MODES)[number];
+
+  @ApiPropertyOptional({ minimum: 0, maximum: 600_000, default: DEFAULT_MAX_REPLAY_GAP_MS, description: 'realtime: the longest wait between two events (ms); longer recorded gaps are shortened to it' })
+  @IsOptional() @Type(() => Number) @IsInt() @Min(0) @Max(600_000)
+  maxGapMs?: number;
+}
+
 /** `GET /v2/tool-calls`: correlation lookups, oldest first, keyset-paginated. */
 export class ListToolCallsQueryDto extends PageQueryDto {
   @ApiPropertyOptional() @IsOptional() @IsString() @Length(1, 256)
