@@ -1,4 +1,4 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import type { BrokerExit } from './broker-process.js';
 import type { Environment } from './environment.js';
@@ -11,6 +11,9 @@ import type { StorageSize } from './storage-size.js';
 /** The source folder bench/, not dist/bench/: results are kept next to the harness. */
 const BENCH_DIR = fileURLToPath(new URL('../../bench/', import.meta.url));
 const BROKER_LOG_LINES_SHOWN = 20;
+/** Bounds of the read-side section of RESULTS.md (bench/read-side.ts), which this report keeps. */
+export const READ_SIDE_BEGIN = '<!-- read-side:begin -->';
+export const READ_SIDE_END = '<!-- read-side:end -->';
 
 /** What is known about the broker the harness started (absent with --url). */
 export interface StartedBroker {
@@ -43,9 +46,17 @@ export async function writeReports(report: BenchReport): Promise<{ markdown: str
   const markdown = `${BENCH_DIR}RESULTS.md`;
   const json = `${BENCH_DIR}results/${report.environment.date.replace(/[:.]/g, '-')}.json`;
   await mkdir(`${BENCH_DIR}results`, { recursive: true });
-  await writeFile(markdown, renderResultsMarkdown(report));
+  await writeFile(markdown, renderResultsMarkdown(report) + (await readSideSection(markdown)));
   await writeFile(json, `${JSON.stringify(report, (_key, value: unknown) => (typeof value === 'function' ? undefined : value), 2)}\n`);
   return { markdown, json };
+}
+
+/** The read-side figures (`npm run bench -- read`) already in RESULTS.md: kept, not overwritten. */
+async function readSideSection(file: string): Promise<string> {
+  const current = await readFile(file, 'utf8').catch(() => '');
+  const begin = current.indexOf(READ_SIDE_BEGIN);
+  const end = current.indexOf(READ_SIDE_END);
+  return begin !== -1 && end > begin ? `\n${current.slice(begin, end + READ_SIDE_END.length)}\n` : '';
 }
 
 function renderResultsMarkdown(report: BenchReport): string {

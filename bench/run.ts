@@ -9,6 +9,7 @@ import { selectScenarios } from './scenarios.js';
 import { startEmmett, type EmmettService } from './emmett-service.js';
 import { ObservedProcess } from './proc-stats.js';
 import { BROKER_LAYOUT, EMMETT_LAYOUT, measureStorage, type StorageSize } from './storage-size.js';
+import { runReadSide } from './read-side.js';
 
 /**
  * The benchmark harness: starts the broker on a fresh database (unless --url), runs the scenarios
@@ -18,6 +19,7 @@ import { BROKER_LAYOUT, EMMETT_LAYOUT, measureStorage, type StorageSize } from '
 async function main(): Promise<number> {
   const startedAt = new Date();
   const argv = process.argv.slice(2);
+  if (argv[0] === 'read') return runReadSide(argv.slice(1));
   let options: BenchOptions;
   let groups: ScenarioGroup[];
   try {

@@ -59,12 +59,15 @@ program
   .command('projections')
   .description('read-model maintenance')
   .command('rebuild')
-  .description('truncate the read models and replay the whole log through the projectors')
+  .description('replay the whole log through the projectors into copies of the read models, then swap them in (appends wait only for the swap)')
   .action(() =>
     withKysely(async (db) => {
       const report = await new ProjectionRebuilder(db, inlineProjectors()).rebuild();
       const rate = report.ms > 0 ? Math.round((report.events / report.ms) * 1000) : report.events;
-      console.log(`rebuilt ${report.projectors.join(', ')} from ${report.events} events in ${Math.round(report.ms)} ms (${rate} events/s)`);
+      console.log(
+        `rebuilt ${report.projectors.join(', ')} from ${report.events} events in ${Math.round(report.ms)} ms (${rate} events/s); ` +
+          `${report.catchUps} catch-up passes; swap ${Math.round(report.swapMs)} ms (appends waited that long), ${report.changedRows} rows changed`,
+      );
     }),
   );
 

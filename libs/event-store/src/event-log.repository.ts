@@ -242,16 +242,28 @@ export class EventLogRepository {
     return this.readHeads(this.db, streams);
   }
 
-  /** All events in log order, for replaying through projectors. */
-  async *readAll(batchSize: number): AsyncGenerator<ArkEvent[]> {
-    let after = 0;
-    for (;;) {
-      const { rows } = await sql<EventRow>`
-        SELECT ${EVENT_COLUMNS} FROM events WHERE global_position > ${after} ORDER BY global_position LIMIT ${batchSize}`.execute(this.db);
-      if (rows.length === 0) return;
-      after = rows[rows.length - 1]!.global_position;
-      yield rows.map(toArkEvent);
-    }
+  /**
+   * One page of a replay (projections rebuild): events of `tenants` that `upTo` sees (committed before
+   * that snapshot was taken) and, when given, `since` does not (a snapshot already replayed), after
+   * `cursor` in feed order. The set is fixed by the two snapshots, so paging it by cursor is stable
+   * however transactions commit meanwhile. Within a session feed order is sequence order: appenders
+   * take their session locks before their first write, which assigns the transaction id.
+   */
+  async readReplayPage(tenants: readonly string[], upTo: string, since: string | null, cursor: FeedCursor, limit: number): Promise<ArkEvent[]> {
+    const notSince = since === null ? sql`` : sql`AND NOT pg_visible_in_snapshot(e.transaction_id, ${since}::pg_snapshot)`;
+    const { rows } = await sql<EventRow>`
+      SELECT x.* FROM unnest(${tenants}::text[]) AS t(tid)
+      CROSS JOIN LATERAL (
+        SELECT ${EVENT_COLUMNS} FROM events e
+        WHERE e.tenant_id = t.tid
+          AND (e.transaction_id, e.global_position) > (${cursor.transactionId.toString()}::xid8, ${cursor.globalPosition})
+          AND pg_visible_in_snapshot(e.transaction_id, ${upTo}::pg_snapshot) ${notSince}
+        ORDER BY e.transaction_id, e.global_position -- the column, not the text output of the same name
+        LIMIT ${limit}
+      ) x
+      ORDER BY x.transaction_id::xid8, x.global_position
+      LIMIT ${limit}`.execute(this.db);
+    return rows.map(toArkEvent);
   }
 
   private async readHeads(

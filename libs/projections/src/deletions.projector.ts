@@ -1,4 +1,4 @@
-import { sql, type Transaction } from 'kysely';
+import type { Transaction } from 'kysely';
 import type { Database } from '#ark/database';
 import type { ArkEvent, InlineProjector } from '#ark/event-store';
 import { readRecordsDeleted } from '#ark/normalizer';
@@ -9,6 +9,7 @@ import { readRecordsDeleted } from '#ark/normalizer';
  */
 export class DeletionsProjector implements InlineProjector {
   readonly name = 'deletions';
+  readonly tables = ['deletions'];
 
   async project(trx: Transaction<Database>, events: readonly ArkEvent[]): Promise<void> {
     const rows = events.flatMap((e) => {
@@ -18,7 +19,4 @@ export class DeletionsProjector implements InlineProjector {
     if (rows.length > 0) await trx.insertInto('deletions').values(rows).onConflict((c) => c.doNothing()).execute();
   }
 
-  async reset(trx: Transaction<Database>): Promise<void> {
-    await sql`TRUNCATE deletions`.execute(trx);
-  }
 }

@@ -68,6 +68,7 @@ function chunkOf(e: ArkEvent): { tenantId: string; query: string; at: string } |
  */
 export class LlmCallsProjector implements InlineProjector {
   readonly name = 'llm-calls';
+  readonly tables = ['llm_calls'];
 
   async project(trx: Transaction<Database>, events: readonly ArkEvent[]): Promise<void> {
     const rows: LlmCallInput[] = [];
@@ -82,10 +83,6 @@ export class LlmCallsProjector implements InlineProjector {
     }
     if (rows.length > 0) await this.upsert(trx, rows);
     if (chunks.length > 0) await this.applyChunks(trx, chunks);
-  }
-
-  async reset(trx: Transaction<Database>): Promise<void> {
-    await sql`TRUNCATE llm_calls`.execute(trx);
   }
 
   private async upsert(trx: Transaction<Database>, rows: LlmCallInput[]): Promise<void> {

@@ -12,6 +12,7 @@ import { messageExpiresAt, readMessageAdded, readMessagesDeleted, type MessageAd
  */
 export class MessagesProjector implements InlineProjector {
   readonly name = 'messages';
+  readonly tables = ['message_tombstones', 'messages'];
 
   async project(trx: Transaction<Database>, events: readonly ArkEvent[]): Promise<void> {
     const added: { event: ArkEvent; message: MessageAddedData }[] = [];
@@ -37,10 +38,6 @@ export class MessagesProjector implements InlineProjector {
       await sql`LOCK TABLE message_tombstones IN ROW EXCLUSIVE MODE`.execute(trx);
     }
     if (added.length > 0) await this.insertMessages(trx, added);
-  }
-
-  async reset(trx: Transaction<Database>): Promise<void> {
-    await sql`TRUNCATE messages, message_tombstones`.execute(trx);
   }
 
   private async applyDeletions(trx: Transaction<Database>, deletions: { event: ArkEvent; scope: MessagesDeletedData }[]): Promise<void> {

@@ -118,6 +118,7 @@ export function queryPhase(s: QuerySignals): { phase: QueryPhase; completedAt: D
  */
 export class QueriesProjector implements InlineProjector {
   readonly name = 'queries';
+  readonly tables = ['queries'];
 
   async project(trx: Transaction<Database>, events: readonly ArkEvent[]): Promise<void> {
     const rows = events.map(inputOf).filter((r): r is QueryInput => r !== undefined);
@@ -187,7 +188,4 @@ export class QueriesProjector implements InlineProjector {
       WHERE q.tenant_id = x.t AND q.query_key = x.k`.execute(trx);
   }
 
-  async reset(trx: Transaction<Database>): Promise<void> {
-    await sql`TRUNCATE queries`.execute(trx);
-  }
 }

@@ -106,6 +106,7 @@ function summaryUpdate(touched: RawBuilder<unknown>, queries: RawBuilder<unknown
  */
 export class SessionQueriesProjector implements InlineProjector {
   readonly name = 'session-queries';
+  readonly tables = ['session_queries', 'sessions'];
 
   async project(trx: Transaction<Database>, events: readonly ArkEvent[]): Promise<void> {
     const inputs = events.map(inputOf).filter((i): i is Input => i !== undefined);
@@ -118,12 +119,6 @@ export class SessionQueriesProjector implements InlineProjector {
       if (input?.kind === 'delete') await this.delete(trx, input.event.tenantId, input.queryId);
       start = i + 1;
     }
-  }
-
-  async reset(trx: Transaction<Database>): Promise<void> {
-    await sql`TRUNCATE session_queries`.execute(trx);
-    await sql`UPDATE sessions SET query_count = 0, status = 'idle', error_count = 0, conversation_count = 0,
-                                  queries_created_at = NULL, queries_active_at = NULL`.execute(trx);
   }
 
   private async apply(trx: Transaction<Database>, inputs: readonly Input[]): Promise<void> {

@@ -18,6 +18,7 @@ interface SessionDelta {
  */
 export class SessionsProjector implements InlineProjector {
   readonly name = 'sessions';
+  readonly tables = ['sessions'];
 
   async project(trx: Transaction<Database>, events: readonly ArkEvent[]): Promise<void> {
     const deltas = new Map<string, SessionDelta>();
@@ -49,7 +50,4 @@ export class SessionsProjector implements InlineProjector {
         last_sequence     = greatest(s.last_sequence, excluded.last_sequence)`.execute(trx);
   }
 
-  async reset(trx: Transaction<Database>): Promise<void> {
-    await sql`TRUNCATE sessions`.execute(trx);
-  }
 }

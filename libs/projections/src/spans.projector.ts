@@ -11,6 +11,7 @@ import type { OtlpSpan } from '#ark/otlp';
  */
 export class SpansProjector implements InlineProjector {
   readonly name = 'spans';
+  readonly tables = ['spans'];
 
   async project(trx: Transaction<Database>, events: readonly ArkEvent[]): Promise<void> {
     await this.upsert(trx, events);
@@ -60,7 +61,4 @@ export class SpansProjector implements InlineProjector {
       WHERE excluded.end_time_unix_nano IS NOT NULL OR s.end_time_unix_nano IS NULL`.execute(trx);
   }
 
-  async reset(trx: Transaction<Database>): Promise<void> {
-    await sql`TRUNCATE spans`.execute(trx);
-  }
 }

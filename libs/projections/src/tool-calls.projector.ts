@@ -71,6 +71,7 @@ function inputOf(e: ArkEvent): ToolCallInput | undefined {
  */
 export class ToolCallsProjector implements InlineProjector {
   readonly name = 'tool-calls';
+  readonly tables = ['tool_calls'];
 
   async project(trx: Transaction<Database>, events: readonly ArkEvent[]): Promise<void> {
     const rows = events.map(inputOf).filter((r): r is ToolCallInput => r !== undefined);
@@ -116,7 +117,4 @@ export class ToolCallsProjector implements InlineProjector {
         first_position = least(q.first_position, excluded.first_position)`.execute(trx);
   }
 
-  async reset(trx: Transaction<Database>): Promise<void> {
-    await sql`TRUNCATE tool_calls`.execute(trx);
-  }
 }
