@@ -42,11 +42,14 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 
 {{/*
-The Secret holding DATABASE_URL: the user's existing one, or the one this chart creates.
+The Secret holding DATABASE_URL: the user's existing one, or the one this chart creates (from
+database.url or for the bundled PostgreSQL).
 */}}
 {{- define "ark-broker.databaseSecretName" -}}
 {{- if .Values.database.existingSecret }}
 {{- .Values.database.existingSecret }}
+{{- else if .Values.postgresql.enabled }}
+{{- include "ark-broker.postgresqlName" . }}
 {{- else }}
 {{- printf "%s-database" (include "ark-broker.fullname" .) | trunc 63 | trimSuffix "-" }}
 {{- end }}
@@ -60,17 +63,142 @@ The Secret holding DATABASE_URL: the user's existing one, or the one this chart 
 {{- end }}
 {{- end }}
 
+{{- define "ark-broker.postgresqlName" -}}
+{{- printf "%s-postgresql" (include "ark-broker.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
 {{/*
-Fails the render unless a database is configured: the broker's embedded PostgreSQL is not for pods.
+The bundled PostgreSQL's password: the value given, else the one already stored in its Secret (so an
+upgrade keeps it), else a new random one.
+*/}}
+{{- define "ark-broker.postgresqlPassword" -}}
+{{- if .Values.postgresql.password }}
+{{- .Values.postgresql.password }}
+{{- else }}
+{{- $existing := lookup "v1" "Secret" .Release.Namespace (include "ark-broker.postgresqlName" .) }}
+{{- if and $existing $existing.data (index $existing.data "POSTGRES_PASSWORD") }}
+{{- index $existing.data "POSTGRES_PASSWORD" | b64dec }}
+{{- else }}
+{{- randAlphaNum 32 }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+Fails the render unless exactly one database option is set: the broker's embedded PostgreSQL is not
+for pods, and two options would leave it unclear which one the pods use.
 */}}
 {{- define "ark-broker.validateDatabase" -}}
-{{- if not .Values.database.existingSecret }}
-{{- if not .Values.database.url }}
-{{- fail "ark-broker: set database.existingSecret (a Secret holding the postgres:// URL) or database.url" }}
+{{- $options := 0 }}
+{{- if .Values.database.existingSecret }}{{ $options = add1 $options }}{{ end }}
+{{- if .Values.database.url }}{{ $options = add1 $options }}{{ end }}
+{{- if .Values.postgresql.enabled }}{{ $options = add1 $options }}{{ end }}
+{{- if eq $options 0 }}
+{{- fail "ark-broker: set database.existingSecret (a Secret holding the postgres:// URL), database.url, or postgresql.enabled=true (trials)" }}
 {{- end }}
-{{- if not (regexMatch "^postgres(ql)?://" .Values.database.url) }}
+{{- if gt $options 1 }}
+{{- fail "ark-broker: set only one of database.existingSecret, database.url and postgresql.enabled" }}
+{{- end }}
+{{- if and .Values.database.url (not (regexMatch "^postgres(ql)?://" .Values.database.url)) }}
 {{- fail "ark-broker: database.url must be a postgres:// or postgresql:// URL" }}
 {{- end }}
+{{- if not (has .Values.migrations.mode (list "startup" "job")) }}
+{{- fail "ark-broker: migrations.mode must be startup or job" }}
+{{- end }}
+{{- if and (eq .Values.migrations.mode "job") .Values.postgresql.enabled }}
+{{- fail "ark-broker: migrations.mode=job needs a database that exists before install (pre-install hooks run before the bundled PostgreSQL); use migrations.mode=startup with postgresql.enabled" }}
+{{- end }}
+{{- if not (has .Values.auth.mode (list "none" "jwt" "header")) }}
+{{- fail "ark-broker: auth.mode must be none, jwt or header" }}
+{{- end }}
+{{- if and (eq .Values.auth.mode "jwt") (not (or .Values.auth.jwtSecret .Values.auth.existingSecret .Values.auth.jwksUrl)) }}
+{{- fail "ark-broker: auth.mode=jwt needs auth.existingSecret (with AUTH_JWT_SECRET), auth.jwtSecret or auth.jwksUrl" }}
+{{- end }}
+{{- end }}
+
+{{- define "ark-broker.authSecretName" -}}
+{{- if .Values.auth.existingSecret }}
+{{- .Values.auth.existingSecret }}
+{{- else if .Values.auth.jwtSecret }}
+{{- printf "%s-auth" (include "ark-broker.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+
+{{/*
+The name of the Memory resource: `default` (what queries use when they name none) or the full name.
+*/}}
+{{- define "ark-broker.memoryName" -}}
+{{- if .Values.ark.memory.setAsDefault }}default{{ else }}{{ include "ark-broker.fullname" . }}{{ end }}
+{{- end }}
+
+{{/*
+The ark-config-* ConfigMaps' serviceRef: the Service by name and port name, as upstream's chart.
+*/}}
+{{- define "ark-broker.arkServiceRef" -}}
+name: {{ include "ark-broker.fullname" . }}
+namespace: {{ .Release.Namespace }}
+port: "http"
+{{- end }}
+
+{{/*
+The broker's environment, shared by the Deployment and the migration Job.
+*/}}
+{{- define "ark-broker.env" -}}
+- name: HOST
+  value: "0.0.0.0"
+- name: PORT
+  value: {{ include "ark-broker.envValue" .Values.containerPort | quote }}
+- name: DATABASE_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "ark-broker.databaseSecretName" . }}
+      key: {{ include "ark-broker.databaseSecretKey" . }}
+- name: MIGRATE_ON_START
+  value: {{ eq .Values.migrations.mode "startup" | quote }}
+- name: SHUTDOWN_GRACE_MS
+  value: {{ mul (int .Values.shutdownGraceSeconds) 1000 | quote }}
+- name: AUTH_MODE
+  value: {{ .Values.auth.mode | quote }}
+{{- with .Values.auth }}
+{{- if ne .mode "none" }}
+{{- if .jwksUrl }}
+- name: AUTH_JWKS_URL
+  value: {{ .jwksUrl | quote }}
+{{- end }}
+{{- if .jwtIssuer }}
+- name: AUTH_JWT_ISSUER
+  value: {{ .jwtIssuer | quote }}
+{{- end }}
+{{- if .jwtAudience }}
+- name: AUTH_JWT_AUDIENCE
+  value: {{ .jwtAudience | quote }}
+{{- end }}
+- name: AUTH_TENANT_CLAIM
+  value: {{ .tenantClaim | quote }}
+- name: AUTH_USER_CLAIM
+  value: {{ .userClaim | quote }}
+- name: AUTH_ROLES_CLAIM
+  value: {{ .rolesClaim | quote }}
+{{- if .trustedProxies }}
+- name: AUTH_TRUSTED_PROXIES
+  value: {{ .trustedProxies | quote }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- if .Values.tracing.otlpEndpoint }}
+- name: OTEL_EXPORTER_OTLP_ENDPOINT
+  value: {{ .Values.tracing.otlpEndpoint | quote }}
+- name: OTEL_SERVICE_NAME
+  value: {{ .Values.tracing.serviceName | quote }}
+{{- end }}
+{{- range $name, $value := .Values.config }}
+{{- if and (not (kindIs "invalid" $value)) (ne (toString $value) "") (not (has $name (list "HOST" "PORT" "DATABASE_URL" "MIGRATE_ON_START" "AUTH_MODE" "SHUTDOWN_GRACE_MS"))) }}
+- name: {{ $name }}
+  value: {{ include "ark-broker.envValue" $value | quote }}
+{{- end }}
+{{- end }}
+{{- with .Values.extraEnv }}
+{{ toYaml . }}
 {{- end }}
 {{- end }}
 

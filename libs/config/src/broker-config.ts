@@ -112,6 +112,13 @@ export class BrokerConfig {
   @IsString()
   AUTH_TRUSTED_PROXIES = '127.0.0.1,::1,::ffff:127.0.0.1';
 
+  /**
+   * After SIGTERM, how long the broker drains (SSE streams told to reconnect, open chunk uploads
+   * committed and answered, in-flight appends finished) before it cuts what is left and exits.
+   */
+  @Transform(toInt) @IsInt() @Min(0) @Max(600_000)
+  SHUTDOWN_GRACE_MS = 20_000;
+
   @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
   LOG_LEVEL = 'info';
 
