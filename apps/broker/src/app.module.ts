@@ -6,6 +6,7 @@ import { DatabaseModule } from '#ark/database';
 import { EventStoreModule } from '#ark/event-store';
 import { ApiExceptionFilter } from '#ark/http';
 import { ProjectionsModule } from '#ark/projections';
+import { ShutdownModule } from '#ark/shutdown';
 import { MemoryModule } from './compat/memory/memory.module.js';
 import { OperationEventsModule } from './compat/operation-events/operation-events.module.js';
 import { StreamModule } from './compat/stream/stream.module.js';
@@ -24,6 +25,7 @@ export class AppModule {
       module: AppModule,
       imports: [
         BrokerConfigModule.forRoot(config),
+        ShutdownModule,
         DatabaseModule.forRoot({ url: databaseUrl, poolSize: config.DATABASE_POOL_SIZE }),
         ProjectionsModule,
         EventStoreModule.forRoot({

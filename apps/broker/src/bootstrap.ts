@@ -6,6 +6,7 @@ import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import type { BrokerConfig } from '#ark/config';
 import { createPool, DatabaseConnection, migrate, startEmbeddedPostgres, type EmbeddedPostgresHandle } from '#ark/database';
 import { requestIdFor } from '#ark/http';
+import { ShutdownSignal } from '#ark/shutdown';
 import { AppModule } from './app.module.js';
 import { registerAuthentication } from './authentication.js';
 import { registerBodyParsers } from './body-parsers.js';
@@ -72,6 +73,13 @@ export async function createBrokerApp(config: BrokerConfig, databaseUrl: string)
     reply.raw.setHeader('X-Request-ID', String(request.id));
     done();
   });
+  const shutdown = app.get(ShutdownSignal);
+  // While draining, every answer closes its connection, so keep-alive clients reconnect elsewhere
+  // and the server's close is not held open by idle connections.
+  fastify.addHook('onSend', (_request, reply, payload, done) => {
+    if (shutdown.draining) void reply.header('connection', 'close');
+    done(null, payload);
+  });
   registerAuthentication(fastify, config, app.get(DatabaseConnection).db);
   await registerHardening(app, config);
   app.useGlobalInterceptors(new EventStoreErrorsInterceptor());
@@ -114,8 +122,30 @@ export async function startBroker(config: BrokerConfig): Promise<RunningBroker> 
     app,
     url,
     close: async () => {
+      await drainConnections(app, config.SHUTDOWN_GRACE_MS, logger);
       await app.close();
       await database.embedded?.stop();
     },
   };
+}
+
+/**
+ * The first half of a graceful shutdown: readiness turns 503, the listening socket closes (idle
+ * keep-alive connections with it), SSE streams end with their connections (clients resume by id on
+ * another replica), chunk uploads stop reading, commit what they read and answer; then it waits for
+ * every in-flight request to be answered, at most `graceMs`, and cuts what is left. `app.close()`
+ * then drains the write queue and closes the pool.
+ */
+async function drainConnections(app: NestFastifyApplication, graceMs: number, logger: Logger): Promise<void> {
+  const server = app.getHttpServer();
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  app.get(ShutdownSignal).begin();
+  let timer: NodeJS.Timeout | undefined;
+  const inTime = await Promise.race([closed.then(() => true), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), graceMs)))]);
+  clearTimeout(timer);
+  if (!inTime) {
+    logger.warn(`requests still open after SHUTDOWN_GRACE_MS=${graceMs}: closing their connections`);
+    server.closeAllConnections();
+    await closed;
+  }
 }

@@ -6,8 +6,11 @@ import { startBroker } from './bootstrap.js';
 export async function serveUntilSignalled(env: Record<string, string | undefined>): Promise<void> {
   const logger = new Logger('Broker');
   let broker;
+  let graceMs: number;
   try {
-    broker = await startBroker(loadBrokerConfig(env));
+    const config = loadBrokerConfig(env);
+    graceMs = config.SHUTDOWN_GRACE_MS;
+    broker = await startBroker(config);
   } catch (error) {
     logger.error(error instanceof InvalidConfigError ? error.message : ((error as Error).stack ?? String(error)));
     process.exit(1);
@@ -16,7 +19,12 @@ export async function serveUntilSignalled(env: Record<string, string | undefined
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    logger.log(`${signal}: shutting down`);
+    logger.log(`${signal}: shutting down (grace ${graceMs} ms)`);
+    // Past the grace period connections are cut; this only catches a close that hangs after that.
+    setTimeout(() => {
+      logger.error('shutdown did not finish: exiting');
+      process.exit(1);
+    }, graceMs + 10_000).unref();
     broker
       .close()
       .then(() => process.exit(0))

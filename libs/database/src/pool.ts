@@ -28,6 +28,10 @@ export function createPool(options: PoolOptions): pg.Pool {
   // An idle client losing its connection (e.g. pg_terminate_backend, a database restart) must not
   // crash the process; the pool drops it and opens a new one on demand.
   pool.on('error', () => undefined);
+  // Nor may a checked-out client between two queries (in a transaction, or waiting for the next
+  // statement): pg emits 'error' on the client itself, uncaught unless listened to. Its next query
+  // then fails, the request answers 5xx, and the broken client is discarded on release.
+  pool.on('connect', (client) => client.on('error', () => undefined));
   return pool;
 }
 

@@ -3,6 +3,7 @@ import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import { HealthCheck, HealthCheckService, type HealthCheckResult, type HealthIndicatorResult, HealthIndicatorService } from '@nestjs/terminus';
 import { DatabaseConnection } from '#ark/database';
 import { EventListenerStatus } from '#ark/event-store';
+import { ShutdownSignal } from '#ark/shutdown';
 
 @ApiTags('health')
 @Controller()
@@ -12,6 +13,7 @@ export class HealthController {
     private readonly indicators: HealthIndicatorService,
     private readonly database: DatabaseConnection,
     private readonly listener: EventListenerStatus,
+    private readonly shutdown: ShutdownSignal,
   ) {}
 
   @Get('health')
@@ -22,9 +24,14 @@ export class HealthController {
 
   @Get('readyz')
   @HealthCheck()
-  @ApiOperation({ summary: 'Readiness: the database answers and the notification listener is connected' })
+  @ApiOperation({ summary: 'Readiness: the database answers and the notification listener is connected; 503 once shutting down' })
   ready(): Promise<HealthCheckResult> {
-    return this.health.check([() => this.databaseUp(), () => this.listenerUp()]);
+    return this.health.check([() => this.databaseUp(), () => this.listenerUp(), () => this.notShuttingDown()]);
+  }
+
+  private notShuttingDown(): HealthIndicatorResult {
+    const indicator = this.indicators.check('shutdown');
+    return this.shutdown.draining ? indicator.down({ message: 'shutting down' }) : indicator.up();
   }
 
   private async databaseUp(): Promise<HealthIndicatorResult> {

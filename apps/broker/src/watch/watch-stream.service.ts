@@ -3,6 +3,7 @@ import type { FastifyReply } from 'fastify';
 import { BrokerConfig } from '#ark/config';
 import { EventLogRepository, EventWatchHub, FEED_START, formatFeedCursor, parseFeedCursor, toArkEventJson, type ArkEvent, type FeedCursor, type Watch, type WatchSink } from '#ark/event-store';
 import { ApiError } from '#ark/http';
+import { ShutdownSignal } from '#ark/shutdown';
 import { SseStream } from '#ark/streaming';
 
 export interface WatchOptions {
@@ -57,13 +58,17 @@ export const feedId: EventId = (e) => formatFeedCursor({ transactionId: BigInt(e
  */
 @Injectable()
 export class WatchStreamService implements BeforeApplicationShutdown {
-  private readonly open = new Set<SseStream>();
+  /** Open streams, with their response for ending the connection at shutdown. */
+  private readonly open = new Map<SseStream, FastifyReply['raw']>();
 
   constructor(
     private readonly hub: EventWatchHub,
     private readonly log: EventLogRepository,
     private readonly config: BrokerConfig,
-  ) {}
+    shutdown: ShutdownSignal,
+  ) {
+    shutdown.onDrain(() => this.closeAll());
+  }
 
   /** One session; `id:` is the sequence. */
   watchSession(reply: FastifyReply, tenantId: string, sessionId: string, afterSequence: number, options: WatchOptions = {}): void {
@@ -156,13 +161,24 @@ export class WatchStreamService implements BeforeApplicationShutdown {
   /** Bytes written to open streams and not yet handed to the kernel: what slow clients cost in memory. */
   get bufferedBytes(): number {
     let bytes = 0;
-    for (const stream of this.open) bytes += stream.bufferedBytes;
+    for (const stream of this.open.keys()) bytes += stream.bufferedBytes;
     return bytes;
   }
 
   /** Ends every stream before the server closes: clients reconnect (to another replica) with their last id. */
   beforeApplicationShutdown(): void {
-    for (const stream of [...this.open]) stream.close();
+    this.closeAll();
+  }
+
+  /**
+   * Ends each stream and its connection too: a keep-alive connection left open would carry the
+   * client's reconnect back to this closing process (and a 503) instead of to another replica.
+   */
+  private closeAll(): void {
+    for (const [stream, res] of [...this.open]) {
+      stream.close();
+      res.socket?.end();
+    }
   }
 
   /** Opens the SSE response, writes the preamble and initial messages, and tracks it for shutdown. */
@@ -176,7 +192,7 @@ export class WatchStreamService implements BeforeApplicationShutdown {
     }).open();
     for (const line of options.preamble ?? []) stream.comment(line);
     for (const data of options.initial ?? []) stream.send({ data: JSON.stringify(data) });
-    this.open.add(stream);
+    this.open.set(stream, reply.raw);
     stream.onClose(() => this.open.delete(stream));
     return stream;
   }

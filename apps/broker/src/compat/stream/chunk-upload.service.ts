@@ -5,7 +5,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { UnstorableEventsError, WriteQueueFullError, type StreamEvent } from '#ark/event-store';
 import { ApiError } from '#ark/http';
 import { chunkDedupeKey, normalizeChunk } from '#ark/normalizer';
+import { ShutdownSignal } from '#ark/shutdown';
 import { AppendEventsCommand } from '../../events/append-events.command.js';
+import { bodyReads } from './body-reads.js';
 import { ChunkIndexAllocator, type ChunkIndexLease } from './chunk-index-allocator.js';
 import { NdjsonLineSplitter, OVERLONG_LINE, type NdjsonLine } from './ndjson-line-splitter.js';
 
@@ -35,6 +37,12 @@ export interface ChunkUploadResult {
   chunksReceived: number;
   /** Lines that were valid JSON but not stored: longer than MAX_LINE_BYTES, or refused by PostgreSQL (e.g. `\u0000`). */
   skippedLines: number;
+  /**
+   * The broker is shutting down and stopped reading before the body ended: every complete line read
+   * so far is committed and counted, the rest was not read. The producer sends the rest on a new
+   * request (to another replica), like a producer that streams one request per batch.
+   */
+  interrupted: boolean;
 }
 
 /**
@@ -90,7 +98,7 @@ class ChunkUpload {
     this.commit();
     while (this.committing) await this.committing;
     if (this.failed) throw this.failure;
-    return { chunksReceived: this.stored, skippedLines: this.skipped };
+    return { chunksReceived: this.stored, skippedLines: this.skipped, interrupted: false };
   }
 
   private get isFull(): boolean {
@@ -167,6 +175,7 @@ export class ChunkUploadService {
   constructor(
     private readonly commands: CommandBus,
     private readonly allocator: ChunkIndexAllocator,
+    private readonly shutdown: ShutdownSignal,
   ) {}
 
   /** Resolves once every line of the body is committed (a 2xx means durable). */
@@ -176,15 +185,17 @@ export class ChunkUploadService {
       const upload = new ChunkUpload(target, indexes, (items) => this.appendWaitingForRoom(items));
       const lines = new NdjsonLineSplitter(MAX_LINE_BYTES);
       try {
-        // destroyOnReturn: false — leaving early (a failed write) must not destroy the request, and
-        // with it the socket the error answer goes out on.
-        for await (const data of body.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
+        // Leaving early (a failed write, shutdown) must not destroy the request, and with it the
+        // socket the answer goes out on: bodyReads just stops reading.
+        for await (const data of bodyReads(body, this.shutdown.signal)) {
           // A network read is queued whole before a batch starts, so it is not cut into one-line batches.
           for (const line of lines.push(data)) upload.add(line);
           upload.commit();
           await upload.room();
           if (upload.failed) break;
         }
+        // On shutdown the partial line after the last newline is dropped: it is not acknowledged.
+        if (this.shutdown.draining && !body.readableEnded) return { ...(await upload.finish()), interrupted: true };
         for (const line of lines.end()) upload.add(line);
       } catch {
         // The body broke off (the client went away): keep the complete lines read so far, drop the

@@ -53,6 +53,9 @@ export class StreamController {
     }
     try {
       const result = await this.uploads.upload(request.body as Readable, { tenantId: caller.tenantId, queryId, idempotencyKey });
+      // Cut short by shutdown: the unread rest of the body must not keep this connection (and the
+      // shutdown) open, and the producer's next request must go to another replica.
+      if (result.interrupted) void reply.header('connection', 'close');
       return {
         status: 'stream_processed',
         query: queryId,

@@ -1,0 +1,2 @@
+export { ShutdownSignal } from './shutdown-signal.js';
+export { ShutdownModule } from './shutdown.module.js';
