@@ -21,17 +21,17 @@ export interface BrokerProcess {
 }
 
 /** `ark-broker serve` as its own process (so it can get real signals), ready when this resolves. */
-export async function spawnBroker(databaseUrl: string, env: Record<string, string> = {}): Promise<BrokerProcess> {
+export async function spawnBroker(databaseUrl: string, env: Record<string, string> | ((url: string) => Record<string, string>) = {}): Promise<BrokerProcess> {
   const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
   const child = spawn(process.execPath, [CLI, 'serve'], {
-    env: { ...process.env, DATABASE_URL: databaseUrl, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...env },
+    env: { ...process.env, DATABASE_URL: databaseUrl, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...(typeof env === 'function' ? env(url) : env) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
   child.stdout.on('data', (d: Buffer) => (output += d.toString()));
   child.stderr.on('data', (d: Buffer) => (output += d.toString()));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
-  const url = `http://127.0.0.1:${port}`;
   // Generous: on a loaded 2-core machine a cold start takes seconds.
   const deadline = Date.now() + 90_000;
   for (;;) {

@@ -7,6 +7,7 @@ import type { BrokerConfig } from '#ark/config';
 import { createPool, DatabaseConnection, migrate, startEmbeddedPostgres, type EmbeddedPostgresHandle } from '#ark/database';
 import { requestIdFor } from '#ark/http';
 import { ShutdownSignal } from '#ark/shutdown';
+import { startRequestSpan } from '#ark/tracing';
 import { AppModule } from './app.module.js';
 import { registerAuthentication } from './authentication.js';
 import { registerBodyParsers } from './body-parsers.js';
@@ -72,6 +73,12 @@ export async function createBrokerApp(config: BrokerConfig, databaseUrl: string)
   fastify.addHook('onRequest', (request, reply, done) => {
     reply.raw.setHeader('X-Request-ID', String(request.id));
     done();
+  });
+  // The broker's own request spans (when OTEL_EXPORTER_OTLP_ENDPOINT is set): the rest of the
+  // request runs in the span's context, which ends when the response does (streams included).
+  fastify.addHook('onRequest', (request, reply, done) => {
+    const end = startRequestSpan({ method: request.method, route: request.routeOptions.url, headers: request.headers }, done);
+    if (end) reply.raw.once('close', () => end(reply.raw.statusCode));
   });
   const shutdown = app.get(ShutdownSignal);
   // While draining, every answer closes its connection, so keep-alive clients reconnect elsewhere

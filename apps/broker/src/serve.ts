@@ -1,10 +1,12 @@
 import { Logger } from '@nestjs/common';
 import { InvalidConfigError, loadBrokerConfig } from '#ark/config';
+import { startTracing } from '#ark/tracing';
 import { startBroker } from './bootstrap.js';
 
 /** Runs the broker until SIGTERM/SIGINT, then shuts down gracefully (streams told to reconnect, appends drained). */
 export async function serveUntilSignalled(env: Record<string, string | undefined>): Promise<void> {
   const logger = new Logger('Broker');
+  const stopTracing = startTracing(env);
   let broker;
   let graceMs: number;
   try {
@@ -27,6 +29,7 @@ export async function serveUntilSignalled(env: Record<string, string | undefined
     }, graceMs + 10_000).unref();
     broker
       .close()
+      .then(() => stopTracing().catch(() => undefined))
       .then(() => process.exit(0))
       .catch((error: unknown) => {
         logger.error(`shutdown failed: ${String(error)}`);

@@ -1,5 +1,6 @@
 import { Command, CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
 import { GroupCommitWriter, type AppendedEvent, type StreamEvent } from '#ark/event-store';
+import { inSpan } from '#ark/tracing';
 
 /** Append one caller's events (any sessions of one tenant) atomically. */
 export class AppendEventsCommand extends Command<AppendedEvent[]> {
@@ -13,6 +14,7 @@ export class AppendEventsHandler implements ICommandHandler<AppendEventsCommand,
   constructor(private readonly writer: GroupCommitWriter) {}
 
   execute(command: AppendEventsCommand): Promise<AppendedEvent[]> {
-    return this.writer.append(command.events);
+    // Queue wait plus the group-commit transaction that carried these events.
+    return inSpan('append events', { 'ark.events': command.events.length }, () => this.writer.append(command.events));
   }
 }

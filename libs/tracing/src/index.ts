@@ -1,0 +1,1 @@
+export { inSpan, startRequestSpan, startTracing, type TracedRequest } from './broker-tracing.js';
