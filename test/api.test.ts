@@ -157,6 +157,7 @@ describe('v2 API', () => {
     const text = await res.text();
     assert.match(text, /ark_broker_http_requests_total\{method="GET",route="\/v2\/sessions\/:sessionId\/events",status="200"\} \d+/);
     assert.doesNotMatch(text, /route="\/v2\/sessions\/metered/, 'raw URLs never become labels');
+    assert.match(text, /ark_broker_ingest_requests_total\{route="\/v2\/events",tenant="default",outcome="accepted"\} [1-9]/);
     const appended = Number(/^ark_broker_events_appended_total (\d+)/m.exec(text)?.[1]);
     assert.ok(appended >= 2);
     for (const name of ['ark_broker_append_batch_seconds_bucket', 'ark_broker_write_queue_events', 'ark_broker_watchers', 'ark_broker_listener_connected 1', 'ark_broker_db_pool_connections', 'ark_broker_process_resident_memory_bytes']) {

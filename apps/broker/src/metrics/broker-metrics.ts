@@ -2,9 +2,11 @@ import { Injectable, type OnModuleInit } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import type { FastifyInstance } from 'fastify';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { BrokerConfig } from '#ark/config';
 import { DatabaseConnection } from '#ark/database';
 import { EventListenerStatus, EventWatchHub, GroupCommitWriter } from '#ark/event-store';
 import { WatchStreamService } from '../watch/watch-stream.service.js';
+import { LOCAL_IDENTITY, type CallerIdentity } from '#ark/tenancy';
 
 /**
  * The broker's Prometheus metrics: HTTP requests per route, append batches (size, latency), the write
@@ -22,6 +24,7 @@ export class BrokerMetrics implements OnModuleInit {
     private readonly listener: EventListenerStatus,
     private readonly database: DatabaseConnection,
     private readonly streams: WatchStreamService,
+    private readonly config: BrokerConfig,
   ) {}
 
   onModuleInit(): void {
@@ -36,11 +39,26 @@ export class BrokerMetrics implements OnModuleInit {
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
       registers,
     });
+    // Writes per route and tenant. Tenants are a deployment's customers (tens, not millions), so the
+    // label stays bounded; `outcome` splits accepted, refused (4xx: bad input, auth, 429) and failed (5xx).
+    const ingest = new Counter({
+      name: 'ark_broker_ingest_requests_total',
+      help: 'Write requests (POST, PUT, DELETE) answered, per route, tenant and outcome',
+      labelNames: ['route', 'tenant', 'outcome'],
+      registers,
+    });
     const fastify = this.adapterHost.httpAdapter.getInstance<FastifyInstance>();
     fastify.addHook('onResponse', (request, reply, done) => {
       const route = request.routeOptions.url ?? 'unmatched';
       requests.inc({ method: request.method, route, status: String(reply.statusCode) });
       duration.observe({ method: request.method, route }, reply.elapsedTime / 1000);
+      if (request.method === 'POST' || request.method === 'PUT' || request.method === 'DELETE') {
+        // No identity: AUTH_MODE=none (the one local tenant), or the request failed authentication.
+        const identity = (request as { identity?: CallerIdentity }).identity ?? (this.config.AUTH_MODE === 'none' ? LOCAL_IDENTITY : undefined);
+        const tenant = identity?.tenantId ?? 'unauthenticated';
+        const outcome = reply.statusCode >= 500 ? 'error' : reply.statusCode >= 400 ? 'refused' : 'accepted';
+        ingest.inc({ route, tenant, outcome });
+      }
       done();
     });
 
