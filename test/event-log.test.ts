@@ -114,6 +114,30 @@ describe('event log over HTTP', () => {
     }
   });
 
+  it('pages the tenant feed in transaction-id order across a change in digit count (xid8, not text)', async () => {
+    // Two committed rows whose transaction ids straddle a power of ten below the current one, e.g.
+    // 99999 and 100000: text order would put the second first and the cursor would skip the first.
+    const { rows } = await broker.sql.query<{ xid: string }>('SELECT pg_current_xact_id()::text AS xid');
+    const boundary = 10n ** BigInt(rows[0]!.xid.length - 1);
+    assert.ok(boundary >= 10n, 'the server has made at least ten transactions');
+    for (const tx of [boundary - 1n, boundary]) {
+      await broker.sql.query(
+        `INSERT INTO events (tenant_id, session_id, sequence, transaction_id, type, time, source, data)
+         VALUES ('default', 'digits', $1, $2::xid8, 'custom.digits', now(), 'api', '{}')`,
+        [tx - boundary + 2n, tx.toString()],
+      );
+    }
+    const seen: string[] = [];
+    let cursor = `${boundary - 2n}:0`;
+    for (let page = 0; page < 2; page++) {
+      const res = await getJson(`${broker.url}/v2/events?after=${cursor}&limit=1`);
+      assert.equal(res.status, 200);
+      seen.push(`${res.body.items[0].sessionId}/${res.body.items[0].sequence}`);
+      cursor = res.body.nextCursor;
+    }
+    assert.deepEqual(seen, ['digits/1', 'digits/2']);
+  });
+
   it('keeps the tenant feed gap-free when a transaction that began first commits last', async () => {
     const watcher = new RecordingEventSource(`${broker.url}/v2/events?watch=true`);
     await watcher.opened;

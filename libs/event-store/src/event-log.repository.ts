@@ -183,7 +183,9 @@ export class EventLogRepository {
         WHERE tenant_id = ${tenantId} ${onlyQuery}
           AND transaction_id < snapshot.xmin
           AND (transaction_id, global_position) > (${after.transactionId.toString()}::xid8, ${after.globalPosition})
-        ORDER BY transaction_id, global_position
+        -- Qualified: a bare name would sort by the text output column of the same name, and
+        -- '100000' < '99999' would page past a lower transaction id (a gap in the feed).
+        ORDER BY events.transaction_id, events.global_position
         LIMIT ${limit}
       ) e ON true`.execute(this.db);
     const horizon = BigInt(rows[0]?.horizon ?? '0');
