@@ -167,20 +167,27 @@ export class EventLogRepository {
    * never skipped; it is read when it is below the horizon, before anything after it.
    * Also returns the horizon, so a reader told of a newer commit knows to look again.
    * With `queryId`, the same feed narrowed to one query's events (its own index keeps that cheap).
+   * With `ownerId`, only events of sessions that user owns (a reader's feed): the session row commits
+   * with the events that create it, so the filter never hides an event that is already owned.
    */
   async readFeed(
     tenantId: string,
     after: FeedCursor,
     limit: number,
-    queryId?: string,
+    narrow: { queryId?: string; ownerId?: string } = {},
   ): Promise<{ events: ArkEvent[]; horizon: bigint }> {
+    const { queryId, ownerId } = narrow;
     const onlyQuery = queryId === undefined ? sql`` : sql`AND query_id = ${queryId}`;
+    const onlyOwned =
+      ownerId === undefined
+        ? sql``
+        : sql`AND EXISTS (SELECT 1 FROM sessions o WHERE o.tenant_id = events.tenant_id AND o.session_id = events.session_id AND o.user_id = ${ownerId})`;
     const { rows } = await sql<EventRow & { horizon: string }>`
       WITH snapshot AS (SELECT ${HORIZON} AS xmin FROM pg_current_snapshot() AS s)
       SELECT snapshot.xmin::text AS horizon, e.*
       FROM snapshot LEFT JOIN LATERAL (
         SELECT ${EVENT_COLUMNS} FROM events
-        WHERE tenant_id = ${tenantId} ${onlyQuery}
+        WHERE tenant_id = ${tenantId} ${onlyQuery} ${onlyOwned}
           AND transaction_id < snapshot.xmin
           AND (transaction_id, global_position) > (${after.transactionId.toString()}::xid8, ${after.globalPosition})
         -- Qualified: a bare name would sort by the text output column of the same name, and
@@ -229,14 +236,11 @@ export class EventLogRepository {
     return { transactionId: BigInt(rows[0]!.xmin), globalPosition: 0 };
   }
 
-  async lastSequence(tenantId: string, sessionId: string): Promise<number | undefined> {
-    const row = await this.db
-      .selectFrom('event_streams')
-      .select('last_sequence')
-      .where('tenant_id', '=', tenantId)
-      .where('session_id', '=', sessionId)
-      .executeTakeFirst();
-    return row?.last_sequence;
+  /** The session has events and, with `ownerId`, that user owns it (`sessions.user_id`). */
+  async sessionVisible(tenantId: string, sessionId: string, ownerId?: string): Promise<boolean> {
+    const owned = ownerId === undefined ? sql`` : sql`AND user_id = ${ownerId}`;
+    const { rows } = await sql`SELECT 1 FROM sessions WHERE tenant_id = ${tenantId} AND session_id = ${sessionId} ${owned}`.execute(this.db);
+    return rows.length > 0;
   }
 
   /** Last sequence of each given session that has events, keyed `tenant\0session`. */

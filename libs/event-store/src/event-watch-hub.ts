@@ -121,7 +121,10 @@ class SessionGroup extends WatchGroup<number> {
   }
 }
 
-/** A tenant's feed, or (with `queryId`) the part of it that belongs to one query. */
+/**
+ * A tenant's feed, or (with `queryId`) the part of it that belongs to one query; with `ownerId`, only
+ * the events of sessions that user owns (readers share a group per owner, admins one per tenant).
+ */
 class TenantFeedGroup extends WatchGroup<FeedCursor> {
   /** Newest committed transaction we were told about, and the horizon of the last read. */
   notifiedTx = 0n;
@@ -136,11 +139,12 @@ class TenantFeedGroup extends WatchGroup<FeedCursor> {
     readonly tenantId: string,
     private readonly maxRetryMs: number,
     readonly queryId?: string,
+    readonly ownerId?: string,
   ) {
     super();
   }
   protected async read(after: FeedCursor, limit: number) {
-    const { events, horizon } = await this.log.readFeed(this.tenantId, after, limit, this.queryId);
+    const { events, horizon } = await this.log.readFeed(this.tenantId, after, limit, { queryId: this.queryId, ownerId: this.ownerId });
     this.horizon = horizon;
     return events;
   }
@@ -213,6 +217,8 @@ export class EventWatchHub {
   private readonly feeds = new Map<string, TenantFeedGroup>();
   private readonly queries = new Map<string, TenantFeedGroup>();
   private readonly commits = new RecentCommits(64);
+  /** The query groups of each `tenant\0query` (one per owner), for waking them by a notified query. */
+  private readonly queryGroups = new Map<string, Set<TenantFeedGroup>>();
   private pollTimer: NodeJS.Timeout | undefined;
   private polling = false;
 
@@ -248,32 +254,39 @@ export class EventWatchHub {
     return this.attach(group, afterSequence, sink, () => this.sessions.delete(key));
   }
 
-  /** Watch a tenant's whole feed from just after `after`. */
-  watchTenant(tenantId: string, after: FeedCursor, sink: WatchSink): Watch {
-    let group = this.feeds.get(tenantId);
+  /** Watch a tenant's whole feed (with `ownerId`: that user's sessions only) from just after `after`. */
+  watchTenant(tenantId: string, after: FeedCursor, sink: WatchSink, ownerId?: string): Watch {
+    const key = `${tenantId}\u0000${ownerId ?? ''}`;
+    let group = this.feeds.get(key);
     if (!group) {
-      group = new TenantFeedGroup(this.log, this.commits, tenantId, this.options.pollMs);
-      this.feeds.set(tenantId, group);
+      group = new TenantFeedGroup(this.log, this.commits, tenantId, this.options.pollMs, undefined, ownerId);
+      this.feeds.set(key, group);
     }
     const feed = group;
     return this.attach(feed, after, sink, () => {
       feed.dispose();
-      this.feeds.delete(tenantId);
+      this.feeds.delete(key);
     });
   }
 
-  /** Watch one query's events in feed order from just after `after` (any sessions they are in). */
-  watchQuery(tenantId: string, queryId: string, after: FeedCursor, sink: WatchSink): Watch {
-    const key = `${tenantId}\u0000${queryId}`;
+  /** Watch one query's events in feed order from just after `after` (any sessions they are in; with `ownerId`, that user's). */
+  watchQuery(tenantId: string, queryId: string, after: FeedCursor, sink: WatchSink, ownerId?: string): Watch {
+    const key = `${tenantId}\u0000${queryId}\u0000${ownerId ?? ''}`;
     let group = this.queries.get(key);
     if (!group) {
-      group = new TenantFeedGroup(this.log, this.commits, tenantId, this.options.pollMs, queryId);
+      group = new TenantFeedGroup(this.log, this.commits, tenantId, this.options.pollMs, queryId, ownerId);
       this.queries.set(key, group);
+      const byQuery = this.queryGroups.get(`${tenantId}\u0000${queryId}`);
+      if (byQuery) byQuery.add(group);
+      else this.queryGroups.set(`${tenantId}\u0000${queryId}`, new Set([group]));
     }
     const feed = group;
     return this.attach(feed, after, sink, () => {
       feed.dispose();
       this.queries.delete(key);
+      const byQuery = this.queryGroups.get(`${tenantId}\u0000${queryId}`);
+      byQuery?.delete(feed);
+      if (byQuery?.size === 0) this.queryGroups.delete(`${tenantId}\u0000${queryId}`);
     });
   }
 
@@ -289,9 +302,11 @@ export class EventWatchHub {
         this.sessions.get(`${tenantId}\u0000${sessionId}`)?.wake();
         tenants.add(tenantId);
       }
-      for (const t of tenants) this.wakeFeed(this.feeds.get(t), tx);
+      for (const g of this.feeds.values()) if (tenants.has(g.tenantId)) this.wakeFeed(g, tx);
       if (notification.q) {
-        for (const [tenantId, queryId] of notification.q) this.wakeFeed(this.queries.get(`${tenantId}\u0000${queryId}`), tx);
+        for (const [tenantId, queryId] of notification.q) {
+          for (const g of this.queryGroups.get(`${tenantId}\u0000${queryId}`) ?? []) this.wakeFeed(g, tx);
+        }
       } else {
         for (const g of this.queries.values()) if (tenants.has(g.tenantId)) this.wakeFeed(g, tx);
       }

@@ -1,15 +1,16 @@
 import { Query, QueryHandler, type IQueryHandler } from '@nestjs/cqrs';
 import { EventLogRepository, type ArkEvent, type FeedCursor } from '#ark/event-store';
+import type { ReadScope } from '#ark/tenancy';
 
 export interface EventPage {
   events: ArkEvent[];
   hasMore: boolean;
 }
 
-/** A page of one session's events; undefined when the tenant has no such session. */
+/** A page of one session's events; undefined when the scope sees no such session. */
 export class ReadSessionEventsQuery extends Query<EventPage | undefined> {
   constructor(
-    readonly tenantId: string,
+    readonly scope: ReadScope,
     readonly sessionId: string,
     readonly after: number,
     readonly limit: number,
@@ -24,19 +25,19 @@ export class ReadSessionEventsHandler implements IQueryHandler<ReadSessionEvents
   constructor(private readonly log: EventLogRepository) {}
 
   async execute(q: ReadSessionEventsQuery): Promise<EventPage | undefined> {
-    const [last, events] = await Promise.all([
-      this.log.lastSequence(q.tenantId, q.sessionId),
-      this.log.readSession(q.tenantId, q.sessionId, q.after, q.limit + 1, q.types),
+    const [visible, events] = await Promise.all([
+      this.log.sessionVisible(q.scope.tenantId, q.sessionId, q.scope.ownerId),
+      this.log.readSession(q.scope.tenantId, q.sessionId, q.after, q.limit + 1, q.types),
     ]);
-    if (last === undefined) return undefined;
+    if (!visible) return undefined;
     return { events: events.slice(0, q.limit), hasMore: events.length > q.limit };
   }
 }
 
-/** A page of a tenant's gap-free feed. */
+/** A page of the gap-free feed of what the scope sees. */
 export class ReadTenantFeedQuery extends Query<EventPage> {
   constructor(
-    readonly tenantId: string,
+    readonly scope: ReadScope,
     readonly after: FeedCursor,
     readonly limit: number,
   ) {
@@ -49,7 +50,7 @@ export class ReadTenantFeedHandler implements IQueryHandler<ReadTenantFeedQuery,
   constructor(private readonly log: EventLogRepository) {}
 
   async execute(q: ReadTenantFeedQuery): Promise<EventPage> {
-    const { events } = await this.log.readFeed(q.tenantId, q.after, q.limit + 1);
+    const { events } = await this.log.readFeed(q.scope.tenantId, q.after, q.limit + 1, { ownerId: q.scope.ownerId });
     return { events: events.slice(0, q.limit), hasMore: events.length > q.limit };
   }
 }

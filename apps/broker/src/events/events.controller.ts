@@ -2,9 +2,9 @@ import { Body, Controller, Get, Headers, HttpCode, Param, Post, Query, Res, UseP
 import { CommandBus, QueryBus } from '@nestjs/cqrs';
 import { ApiBody, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
-import { FEED_START, formatFeedCursor, parseFeedCursor, toArkEventJson, type AppendedEvent, type ArkEventJson, type FeedCursor } from '#ark/event-store';
+import { EventLogRepository, FEED_START, formatFeedCursor, parseFeedCursor, toArkEventJson, type AppendedEvent, type ArkEventJson, type FeedCursor } from '#ark/event-store';
 import { ApiError, apiValidationPipe, validateDto } from '#ark/http';
-import { Caller, type CallerIdentity } from '#ark/tenancy';
+import { Caller, readScopeOf, type CallerIdentity } from '#ark/tenancy';
 import { AppendEventsCommand } from './append-events.command.js';
 import { AppendEventDto } from './dto/append-event.dto.js';
 import { SessionEventsQueryDto, TenantFeedQueryDto } from './dto/event-queries.dto.js';
@@ -28,6 +28,7 @@ export class EventsController {
     private readonly commands: CommandBus,
     private readonly queries: QueryBus,
     private readonly streams: WatchStreamService,
+    private readonly log: EventLogRepository,
   ) {}
 
   @Post('events')
@@ -76,14 +77,19 @@ export class EventsController {
     @Headers('last-event-id') lastEventId: string | undefined,
     @Res() reply: FastifyReply,
   ): Promise<void> {
+    const scope = readScopeOf(caller);
     if (query.watch) {
       const resumeFrom = lastEventId ?? query.cursor;
       const after = resumeFrom === undefined ? (query.after ?? 0) : parseSequence(resumeFrom);
+      // A reader may only watch a session they own; an admin may also watch one that has no events yet.
+      if (scope.ownerId !== undefined && !(await this.log.sessionVisible(scope.tenantId, sessionId, scope.ownerId))) {
+        throw ApiError.notFound(`session ${sessionId} not found`);
+      }
       this.streams.watchSession(reply, caller.tenantId, sessionId, after);
       return;
     }
     const limit = query.limit ?? DEFAULT_PAGE_SIZE;
-    const page = await this.queries.execute(new ReadSessionEventsQuery(caller.tenantId, sessionId, query.after ?? 0, limit, query.types));
+    const page = await this.queries.execute(new ReadSessionEventsQuery(scope, sessionId, query.after ?? 0, limit, query.types));
     if (!page) throw ApiError.notFound(`session ${sessionId} not found`);
     const last = page.events.at(-1);
     const body: EventPageJson = {
@@ -105,11 +111,11 @@ export class EventsController {
   ): Promise<void> {
     if (query.watch) {
       const resumeFrom = lastEventId ?? query.cursor;
-      await this.streams.watchTenant(reply, caller.tenantId, resumeFrom === undefined ? undefined : parseCursor(resumeFrom));
+      await this.streams.watchTenant(reply, readScopeOf(caller), resumeFrom === undefined ? undefined : parseCursor(resumeFrom));
       return;
     }
     const after = query.after === undefined ? FEED_START : parseCursor(query.after);
-    const page = await this.queries.execute(new ReadTenantFeedQuery(caller.tenantId, after, query.limit ?? DEFAULT_PAGE_SIZE));
+    const page = await this.queries.execute(new ReadTenantFeedQuery(readScopeOf(caller), after, query.limit ?? DEFAULT_PAGE_SIZE));
     const last = page.events.at(-1);
     const next: FeedCursor | undefined = last && { transactionId: BigInt(last.transactionId), globalPosition: last.globalPosition };
     const body: EventPageJson = {

@@ -107,7 +107,7 @@ export class SessionsV2Controller {
   ): Promise<void> {
     const from = (await this.streams.resumeCursor(caller.tenantId, lastEventId, undefined)) ?? completionView.from;
     const pace = query.replay === 'realtime' ? { timeOf: completionView.timeOf, maxGapMs: query.maxGapMs ?? DEFAULT_MAX_REPLAY_GAP_MS } : undefined;
-    await this.streams.watchQuery(reply, caller.tenantId, queryId, from, { format: completionView.format, endAfter: completionView.endAfter, pace });
+    await this.streams.watchQuery(reply, visibility(caller), queryId, from, { format: completionView.format, endAfter: completionView.endAfter, pace });
   }
 
   @Get('tool-calls')

@@ -5,6 +5,7 @@ import { EventLogRepository, EventWatchHub, FEED_START, formatFeedCursor, parseF
 import { ApiError } from '#ark/http';
 import { ShutdownSignal } from '#ark/shutdown';
 import { SseStream } from '#ark/streaming';
+import type { ReadScope } from '#ark/tenancy';
 
 export interface WatchOptions {
   /** Only these events are sent. */
@@ -70,21 +71,21 @@ export class WatchStreamService implements BeforeApplicationShutdown {
     shutdown.onDrain(() => this.closeAll());
   }
 
-  /** One session; `id:` is the sequence. */
+  /** One session (the caller checked that the scope sees it); `id:` is the sequence. */
   watchSession(reply: FastifyReply, tenantId: string, sessionId: string, afterSequence: number, options: WatchOptions = {}): void {
     this.serve(reply, options, (sink) => this.hub.watchSession(tenantId, sessionId, afterSequence, sink), sequenceId);
   }
 
-  /** The tenant's feed; `id:` is `tx:pos`; without a cursor the stream starts from now. */
-  async watchTenant(reply: FastifyReply, tenantId: string, after: FeedCursor | undefined, options: WatchOptions = {}): Promise<void> {
+  /** The feed of what the scope sees; `id:` is `tx:pos`; without a cursor the stream starts from now. */
+  async watchTenant(reply: FastifyReply, scope: ReadScope, after: FeedCursor | undefined, options: WatchOptions = {}): Promise<void> {
     const { from, filter } = await this.start(after, options.filter);
-    this.serve(reply, { ...options, filter }, (sink) => this.hub.watchTenant(tenantId, from, sink), feedId);
+    this.serve(reply, { ...options, filter }, (sink) => this.hub.watchTenant(scope.tenantId, from, sink, scope.ownerId), feedId);
   }
 
-  /** One query's events (feed order, any session); `id:` is `tx:pos`; without a cursor, from now. */
-  async watchQuery(reply: FastifyReply, tenantId: string, queryId: string, after: FeedCursor | undefined, options: WatchOptions = {}): Promise<void> {
+  /** One query's events the scope sees (feed order, any session); `id:` is `tx:pos`; without a cursor, from now. */
+  async watchQuery(reply: FastifyReply, scope: ReadScope, queryId: string, after: FeedCursor | undefined, options: WatchOptions = {}): Promise<void> {
     const { from, filter } = await this.start(after, options.filter);
-    this.serve(reply, { ...options, filter }, (sink) => this.hub.watchQuery(tenantId, queryId, from, sink), feedId);
+    this.serve(reply, { ...options, filter }, (sink) => this.hub.watchQuery(scope.tenantId, queryId, from, sink, scope.ownerId), feedId);
   }
 
   /** The feed start: after the given cursor, or from now (skipping what had already committed). */
@@ -102,7 +103,7 @@ export class WatchStreamService implements BeforeApplicationShutdown {
    */
   async watchTenantState(
     reply: FastifyReply,
-    tenantId: string,
+    scope: ReadScope,
     after: FeedCursor | undefined,
     options: Pick<WatchOptions, 'preamble' | 'initial'> & {
       keyOf: (event: ArkEvent) => string | undefined;
@@ -132,7 +133,7 @@ export class WatchStreamService implements BeforeApplicationShutdown {
         pumping = false;
       }
     };
-    const watch = this.hub.watchTenant(tenantId, from, {
+    const watch = this.hub.watchTenant(scope.tenantId, from, {
       accepts: filter,
       deliver: (e) => {
         stale.add(options.keyOf(e)!);
@@ -140,7 +141,7 @@ export class WatchStreamService implements BeforeApplicationShutdown {
         void pump();
         return true;
       },
-    });
+    }, scope.ownerId);
     stream.onClose(() => watch.close());
   }
 

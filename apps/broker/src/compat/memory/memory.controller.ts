@@ -5,7 +5,7 @@ import { ApiBody, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { ApiError, compatValidationPipe, validateDto } from '#ark/http';
 import type { MessagesDeletedData } from '#ark/normalizer';
-import { Caller, type CallerIdentity } from '#ark/tenancy';
+import { Caller, readScopeOf, type CallerIdentity } from '#ark/tenancy';
 import { DeleteMessagesCommand } from './delete-messages.command.js';
 import { ListMessagesQueryDto, pageCursor, pageLimit, PostMessagesDto } from './dto/messages.dto.js';
 import { MemoryRepository } from './memory.repository.js';
@@ -58,14 +58,14 @@ export class MemoryController {
   ): Promise<void> {
     const cursor = pageCursor(query.cursor);
     if (query.watch) {
-      await this.watches.watch(reply, caller.tenantId, { conversationId: query.conversation_id, lastEventId, cursor });
+      await this.watches.watch(reply, readScopeOf(caller), { conversationId: query.conversation_id, lastEventId, cursor });
       return;
     }
     const limit = pageLimit(query.limit);
     const filter = { conversationId: query.conversation_id, queryId: query.query_id };
     const [page, total] = await Promise.all([
-      this.memory.listMessages(caller.tenantId, filter, cursor ?? 0, limit),
-      this.memory.countMessages(caller.tenantId, filter),
+      this.memory.listMessages(readScopeOf(caller), filter, cursor ?? 0, limit),
+      this.memory.countMessages(readScopeOf(caller), filter),
     ]);
     const last = page.rows.at(-1);
     await reply.send({
@@ -89,7 +89,7 @@ export class MemoryController {
     total_messages: number;
     conversations: Record<string, { message_count: number; query_count: number }>;
   }> {
-    const stats = await this.memory.conversationStats(caller.tenantId);
+    const stats = await this.memory.conversationStats(readScopeOf(caller));
     return {
       total_conversations: stats.length,
       total_messages: stats.reduce((n, s) => n + s.messageCount, 0),
@@ -100,7 +100,7 @@ export class MemoryController {
   @Get('conversations')
   @ApiOperation({ summary: 'Conversation ids in first-seen order' })
   async listConversations(@Caller() caller: CallerIdentity): Promise<{ conversations: string[] }> {
-    return { conversations: await this.memory.conversationIds(caller.tenantId) };
+    return { conversations: await this.memory.conversationIds(readScopeOf(caller)) };
   }
 
   @Post('conversations')
@@ -122,7 +122,7 @@ export class MemoryController {
     @Caller() caller: CallerIdentity,
     @Param('conversationId') conversationId: string,
   ): Promise<{ conversation_id: string; messages: MessageItem[] }> {
-    const rows = await this.memory.conversationMessages(caller.tenantId, conversationId);
+    const rows = await this.memory.conversationMessages(readScopeOf(caller), conversationId);
     if (rows.length === 0) throw ApiError.notFound('Conversation not found');
     return { conversation_id: conversationId, messages: rows.map(messageRowItem) };
   }

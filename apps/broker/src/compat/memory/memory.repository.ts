@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { sql } from 'kysely';
 import { DatabaseConnection } from '#ark/database';
+import { sessionVisible, type ReadScope } from '#ark/tenancy';
 import type { FeedCursor } from '#ark/event-store';
 import type { MessagesDeletedData } from '#ark/normalizer';
 
@@ -78,43 +79,43 @@ export class MemoryRepository {
   }
 
   /** Messages ascending by position (the upstream `sequence`), after `after`; one extra row tells `hasMore`. */
-  async listMessages(tenantId: string, filter: MessageFilter, after: number, limit: number): Promise<{ rows: MessageRow[]; hasMore: boolean }> {
+  async listMessages(scope: ReadScope, filter: MessageFilter, after: number, limit: number): Promise<{ rows: MessageRow[]; hasMore: boolean }> {
     const { rows } = await sql<MessageRow>`
       SELECT ${MESSAGE_COLUMNS} FROM messages
-      WHERE tenant_id = ${tenantId} ${matching(filter)} AND global_position > ${after} AND ${VISIBLE}
+      WHERE tenant_id = ${scope.tenantId} AND ${sessionVisible(scope, 'messages')} ${matching(filter)} AND global_position > ${after} AND ${VISIBLE}
       ORDER BY global_position
       LIMIT ${limit + 1}`.execute(this.connection.db);
     return { rows: rows.slice(0, limit), hasMore: rows.length > limit };
   }
 
   /** All messages matching the filter, whatever the cursor (the upstream `total`). */
-  async countMessages(tenantId: string, filter: MessageFilter): Promise<number> {
+  async countMessages(scope: ReadScope, filter: MessageFilter): Promise<number> {
     const { rows } = await sql<{ n: number }>`
-      SELECT count(*) AS n FROM messages WHERE tenant_id = ${tenantId} ${matching(filter)} AND ${VISIBLE}`.execute(this.connection.db);
+      SELECT count(*) AS n FROM messages WHERE tenant_id = ${scope.tenantId} AND ${sessionVisible(scope, 'messages')} ${matching(filter)} AND ${VISIBLE}`.execute(this.connection.db);
     return rows[0]?.n ?? 0;
   }
 
-  async conversationMessages(tenantId: string, conversationId: string): Promise<MessageRow[]> {
+  async conversationMessages(scope: ReadScope, conversationId: string): Promise<MessageRow[]> {
     const { rows } = await sql<MessageRow>`
       SELECT ${MESSAGE_COLUMNS} FROM messages
-      WHERE tenant_id = ${tenantId} AND conversation_id = ${conversationId} AND ${VISIBLE}
+      WHERE tenant_id = ${scope.tenantId} AND ${sessionVisible(scope, 'messages')} AND conversation_id = ${conversationId} AND ${VISIBLE}
       ORDER BY global_position`.execute(this.connection.db);
     return rows;
   }
 
   /** Conversation ids in first-seen order. */
-  async conversationIds(tenantId: string): Promise<string[]> {
+  async conversationIds(scope: ReadScope): Promise<string[]> {
     const { rows } = await sql<{ conversation_id: string }>`
-      SELECT conversation_id FROM messages WHERE tenant_id = ${tenantId} AND ${VISIBLE}
+      SELECT conversation_id FROM messages WHERE tenant_id = ${scope.tenantId} AND ${sessionVisible(scope, 'messages')} AND ${VISIBLE}
       GROUP BY conversation_id ORDER BY min(global_position)`.execute(this.connection.db);
     return rows.map((r) => r.conversation_id);
   }
 
   /** Per conversation, in first-seen order: its messages and distinct query ids. */
-  async conversationStats(tenantId: string): Promise<ConversationStats[]> {
+  async conversationStats(scope: ReadScope): Promise<ConversationStats[]> {
     const { rows } = await sql<{ conversation_id: string; message_count: number; query_count: number }>`
       SELECT conversation_id, count(*) AS message_count, count(DISTINCT query_id) AS query_count
-      FROM messages WHERE tenant_id = ${tenantId} AND ${VISIBLE}
+      FROM messages WHERE tenant_id = ${scope.tenantId} AND ${sessionVisible(scope, 'messages')} AND ${VISIBLE}
       GROUP BY conversation_id ORDER BY min(global_position)`.execute(this.connection.db);
     return rows.map((r) => ({ conversationId: r.conversation_id, messageCount: r.message_count, queryCount: r.query_count }));
   }

@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
 import { compareFeedCursors, EventLogRepository, parseFeedCursor, type FeedCursor } from '#ark/event-store';
 import { ApiError } from '#ark/http';
+import type { ReadScope } from '#ark/tenancy';
 import { WatchStreamService } from '../../watch/watch-stream.service.js';
 import { MemoryRepository } from './memory.repository.js';
 import { MessageWatchFilter } from './message-views.js';
@@ -28,7 +29,8 @@ export class MessageWatchService {
     private readonly streams: WatchStreamService,
   ) {}
 
-  async watch(reply: FastifyReply, tenantId: string, request: MessageWatchRequest): Promise<void> {
+  async watch(reply: FastifyReply, scope: ReadScope, request: MessageWatchRequest): Promise<void> {
+    const tenantId = scope.tenantId;
     let from: FeedCursor | undefined;
     /** Replayed messages lie after this position; only deletions after it can cover them. */
     let replayAfter: number | undefined;
@@ -42,7 +44,7 @@ export class MessageWatchService {
     }
     const tombstones = replayAfter === undefined ? [] : await this.memory.tombstonesAfter(tenantId, replayAfter);
     const filter = new MessageWatchFilter(tombstones, request.conversationId);
-    await this.streams.watchTenant(reply, tenantId, from, { preamble: ['connected'], filter: filter.accepts, format: filter.format });
+    await this.streams.watchTenant(reply, scope, from, { preamble: ['connected'], filter: filter.accepts, format: filter.format });
   }
 
   /**

@@ -5,7 +5,7 @@ import type { FastifyReply } from 'fastify';
 import { FEED_START, type ArkEvent } from '#ark/event-store';
 import { compatValidationPipe, validateDto } from '#ark/http';
 import { recordsDeletedEvent, type OperationEvent } from '#ark/normalizer';
-import { Caller, type CallerIdentity } from '#ark/tenancy';
+import { Caller, readScopeOf, type CallerIdentity, type ReadScope } from '#ark/tenancy';
 import { AppendEventsCommand } from '../../events/append-events.command.js';
 import { WatchStreamService } from '../../watch/watch-stream.service.js';
 import { OperationEventDto } from './operation-event.dto.js';
@@ -49,14 +49,14 @@ export class OperationEventsController {
   ): Promise<void> {
     const sessionId = query.session_id;
     if (query.watch) {
-      await this.streams.watchTenant(reply, caller.tenantId, await this.streams.resumeCursor(caller.tenantId, lastEventId, query.cursor), {
+      await this.streams.watchTenant(reply, readScopeOf(caller), await this.streams.resumeCursor(caller.tenantId, lastEventId, query.cursor), {
         preamble: ['connected'],
         filter: (e) => isOperationEvent(e) && (sessionId === undefined || e.sessionId === sessionId),
         format: bodyOf,
       });
       return;
     }
-    await reply.send(await this.page(caller.tenantId, { sessionId, after: query.cursor, limit: query.limit ?? 100 }));
+    await reply.send(await this.page(readScopeOf(caller), { sessionId, after: query.cursor, limit: query.limit ?? 100 }));
   }
 
   @Get(':queryId')
@@ -72,14 +72,14 @@ export class OperationEventsController {
     if (query.watch) {
       const from = query.fromBeginning && lastEventId === undefined ? FEED_START : await this.streams.resumeCursor(caller.tenantId, lastEventId, query.cursor);
       const deletedBefore = await this.events.deletedBefore(caller.tenantId, queryId);
-      await this.streams.watchQuery(reply, caller.tenantId, queryId, from, {
+      await this.streams.watchQuery(reply, readScopeOf(caller), queryId, from, {
         preamble: ['connected'],
         filter: (e) => isOperationEvent(e) && e.globalPosition > deletedBefore,
         format: bodyOf,
       });
       return;
     }
-    await reply.send(await this.page(caller.tenantId, { queryId, after: query.cursor, limit: query.limit ?? 100 }));
+    await reply.send(await this.page(readScopeOf(caller), { queryId, after: query.cursor, limit: query.limit ?? 100 }));
   }
 
   @Delete()
@@ -101,8 +101,8 @@ export class OperationEventsController {
     return { tenantId: caller.tenantId, sessionId, event };
   }
 
-  private async page(tenantId: string, filter: { sessionId?: string; queryId?: string; after?: number; limit: number }) {
-    const { items, hasMore } = await this.events.list(tenantId, filter);
+  private async page(scope: ReadScope, filter: { sessionId?: string; queryId?: string; after?: number; limit: number }) {
+    const { items, hasMore } = await this.events.list(scope, filter);
     return { items: items.map((i) => i.body), hasMore, ...(hasMore ? { nextCursor: items.at(-1)!.position } : {}) };
   }
 }

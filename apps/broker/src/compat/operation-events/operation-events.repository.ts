@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { sql } from 'kysely';
 import { DatabaseConnection } from '#ark/database';
+import { sessionVisible, type ReadScope } from '#ark/tenancy';
 
 export interface StoredOperationEvent {
   position: number;
@@ -16,14 +17,14 @@ export class OperationEventsRepository {
   constructor(private readonly connection: DatabaseConnection) {}
 
   async list(
-    tenantId: string,
+    scope: ReadScope,
     filter: { sessionId?: string; queryId?: string; after?: number; limit: number },
   ): Promise<{ items: StoredOperationEvent[]; hasMore: boolean }> {
     const session = filter.sessionId === undefined ? sql`` : sql`AND session_id = ${filter.sessionId}`;
     const query = filter.queryId === undefined ? sql`` : sql`AND query_id = ${filter.queryId}`;
     const { rows } = await sql<{ global_position: number; body: unknown }>`
       SELECT global_position, data->'operationEvent' AS body FROM events
-      WHERE tenant_id = ${tenantId} AND source = 'operation-event' ${session} ${query}
+      WHERE tenant_id = ${scope.tenantId} AND source = 'operation-event' ${session} ${query} AND ${sessionVisible(scope, 'events')}
         AND global_position > ${filter.after ?? 0}
         AND NOT EXISTS (
           SELECT 1 FROM deletions d

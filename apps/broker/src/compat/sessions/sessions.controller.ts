@@ -7,7 +7,7 @@ import type { ArkEvent } from '#ark/event-store';
 import { ApiError, compatValidationPipe, validateDto } from '#ark/http';
 import { readRecordsDeleted, recordsDeletedEvent } from '#ark/normalizer';
 import { SESSION_SIGNALLED } from '#ark/projections';
-import { Caller, type CallerIdentity } from '#ark/tenancy';
+import { Caller, readScopeOf, type CallerIdentity } from '#ark/tenancy';
 import { AppendEventsCommand } from '../../events/append-events.command.js';
 import { WatchStreamService } from '../../watch/watch-stream.service.js';
 import { SessionsQueryDto } from './sessions-query.dto.js';
@@ -46,11 +46,11 @@ export class SessionsController {
     @Headers('last-event-id') lastEventId: string | undefined,
     @Res() reply: FastifyReply,
   ): Promise<void> {
-    const tenantId = caller.tenantId;
+    const scope = readScopeOf(caller);
     if (query.watch) {
       const only = query.session_id;
-      const current = only === undefined ? await this.sessions.all(tenantId) : await this.sessions.entries(tenantId, [only]);
-      await this.streams.watchTenantState(reply, tenantId, await this.streams.resumeCursor(tenantId, lastEventId, undefined), {
+      const current = only === undefined ? await this.sessions.all(scope) : await this.sessions.entries(scope, [only]);
+      await this.streams.watchTenantState(reply, scope, await this.streams.resumeCursor(scope.tenantId, lastEventId, undefined), {
         preamble: ['connected'],
         initial: lastEventId === undefined ? current.map((session) => ({ sessionId: session.sessionId, session })) : [],
         keyOf: (e) => {
@@ -58,14 +58,14 @@ export class SessionsController {
           return only === undefined || key === only || key === '*' ? key : undefined;
         },
         load: async (keys) => {
-          const entries = keys.includes('*') ? await this.sessions.all(tenantId) : await this.sessions.entries(tenantId, keys);
+          const entries = keys.includes('*') ? await this.sessions.all(scope) : await this.sessions.entries(scope, keys);
           return entries.map((session) => ({ sessionId: session.sessionId, session }));
         },
       });
       return;
     }
     if (query.limit === undefined && query.cursor === undefined) {
-      const entries = await this.sessions.all(tenantId);
+      const entries = await this.sessions.all(scope);
       await reply.send({ sessions: Object.fromEntries(entries.map((e) => [e.sessionId, e])) });
       return;
     }
@@ -83,7 +83,7 @@ export class SessionsController {
     const unmatchable = [filters.dateFrom, filters.dateTo].some((d) => d && Number.isNaN(d.getTime()));
     const page = unmatchable
       ? { items: [], total: 0, hasMore: false, statusCounts: { active: 0, idle: 0, error: 0 } }
-      : await this.sessions.page(tenantId, filters, offset, limit);
+      : await this.sessions.page(scope, filters, offset, limit);
     await reply.send({
       items: page.items,
       total: page.total,
@@ -96,7 +96,7 @@ export class SessionsController {
   @Get(':sessionId')
   @ApiOperation({ summary: 'One session entry (queries, conversations, participants); 404 when unknown' })
   async get(@Caller() caller: CallerIdentity, @Param('sessionId') sessionId: string) {
-    const [entry] = await this.sessions.entries(caller.tenantId, [sessionId]);
+    const [entry] = await this.sessions.entries(readScopeOf(caller), [sessionId]);
     if (!entry) throw ApiError.notFound('Session not found');
     return entry;
   }

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { sql } from 'kysely';
 import { DatabaseConnection, type SessionQueriesTable, type SessionRow } from '#ark/database';
+import { sessionVisible, type ReadScope } from '#ark/tenancy';
 import { sessionEntry, type SessionEntry } from './session-entry.js';
 
 export interface SessionFilters {
@@ -26,23 +27,28 @@ export class SessionsRepository {
   constructor(private readonly connection: DatabaseConnection) {}
 
   /** Entries of these sessions (those that exist and have queries), in the order given. */
-  async entries(tenantId: string, sessionIds: readonly string[]): Promise<SessionEntry[]> {
+  async entries(scope: ReadScope, sessionIds: readonly string[]): Promise<SessionEntry[]> {
     if (sessionIds.length === 0) return [];
     const db = this.connection.db;
+    const tenantId = scope.tenantId;
     const [sessions, queries] = await Promise.all([
-      db.selectFrom('sessions').selectAll().where('tenant_id', '=', tenantId).where('session_id', 'in', [...sessionIds]).where('query_count', '>', 0).execute(),
+      db.selectFrom('sessions').selectAll().where('tenant_id', '=', tenantId).where('session_id', 'in', [...sessionIds]).where('query_count', '>', 0)
+        .$if(scope.ownerId !== undefined, (q) => q.where('user_id', '=', scope.ownerId!)).execute(),
       db.selectFrom('session_queries').selectAll().where('tenant_id', '=', tenantId).where('session_id', 'in', [...sessionIds]).execute(),
     ]);
     return this.build(sessions, queries, sessionIds);
   }
 
   /** Every session with queries, oldest first (upstream's whole-store answer). */
-  async all(tenantId: string): Promise<SessionEntry[]> {
+  async all(scope: ReadScope): Promise<SessionEntry[]> {
     const db = this.connection.db;
+    const tenantId = scope.tenantId;
     const [sessions, queries] = await Promise.all([
       db.selectFrom('sessions').selectAll().where('tenant_id', '=', tenantId).where('query_count', '>', 0)
+        .$if(scope.ownerId !== undefined, (q) => q.where('user_id', '=', scope.ownerId!))
         .orderBy('queries_created_at').orderBy('session_id').execute(),
-      db.selectFrom('session_queries').selectAll().where('tenant_id', '=', tenantId).execute(),
+      db.selectFrom('session_queries').selectAll().where('tenant_id', '=', tenantId)
+        .$if(scope.ownerId !== undefined, (q) => q.where(sql<boolean>`${sessionVisible(scope, 'session_queries')}`)).execute(),
     ]);
     return this.build(sessions, queries);
   }
@@ -51,10 +57,11 @@ export class SessionsRepository {
    * A filtered, sorted page (the cursor is an offset, as upstream), its total and the status counts
    * of the whole filtered set.
    */
-  async page(tenantId: string, filters: SessionFilters, offset: number, limit: number) {
+  async page(scope: ReadScope, filters: SessionFilters, offset: number, limit: number) {
     const where = sql.join(
       [
-        sql`tenant_id = ${tenantId}`,
+        sql`tenant_id = ${scope.tenantId}`,
+        ...(scope.ownerId === undefined ? [] : [sql`user_id = ${scope.ownerId}`]),
         sql`query_count > 0`,
         ...(filters.status ? [sql`status = ${filters.status}`] : []),
         ...(filters.dateFrom ? [sql`queries_active_at >= ${filters.dateFrom}`] : []),
@@ -77,7 +84,7 @@ export class SessionsRepository {
     const statusCounts = { active: 0, idle: 0, error: 0 };
     for (const c of counts) statusCounts[c.status as keyof typeof statusCounts] = c.n;
     return {
-      items: await this.entries(tenantId, ids.slice(0, limit).map((r) => r.session_id)),
+      items: await this.entries(scope, ids.slice(0, limit).map((r) => r.session_id)),
       total: statusCounts.active + statusCounts.idle + statusCounts.error,
       hasMore: ids.length > limit,
       statusCounts,

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { sql, type Kysely } from 'kysely';
 import { DatabaseConnection, type Database } from '#ark/database';
+import { sessionVisible, type ReadScope } from '#ark/tenancy';
 
 /** A stored chunk event as the upstream chunk views need it. */
 export interface StoredChunk {
@@ -102,17 +103,19 @@ export class ChunkStreamRepository {
    * commit, so a concurrent append with lower positions can commit after a client paged past them;
    * gap-free readers use the watch (it reads the feed in commit order).
    */
-  async page(tenantId: string, after: number, limit: number): Promise<{ chunks: StoredChunk[]; total: number }> {
+  async page(scope: ReadScope, after: number, limit: number): Promise<{ chunks: StoredChunk[]; total: number }> {
+    const tenantId = scope.tenantId;
     const [page, count] = await Promise.all([
       sql<{ global_position: number; recorded_at: Date; query_id: string; type: string; data: unknown }>`
         SELECT global_position, recorded_at, query_id, type, data FROM events
-        WHERE tenant_id = ${tenantId} AND source = 'chunk'
+        WHERE tenant_id = ${tenantId} AND source = 'chunk' AND ${sessionVisible(scope, 'events')}
           AND global_position > greatest(${after}::bigint, ${purgedThrough(tenantId)})
         ORDER BY global_position
         LIMIT ${limit}`.execute(this.db),
       sql<{ total: number }>`
         SELECT count(*)::int AS total FROM events
-        WHERE tenant_id = ${tenantId} AND source = 'chunk' AND global_position > ${purgedThrough(tenantId)}`.execute(this.db),
+        WHERE tenant_id = ${tenantId} AND source = 'chunk' AND ${sessionVisible(scope, 'events')}
+          AND global_position > ${purgedThrough(tenantId)}`.execute(this.db),
     ]);
     return {
       chunks: page.rows.map((r) => ({ globalPosition: r.global_position, recordedAt: r.recorded_at, queryId: r.query_id, type: r.type, data: r.data })),

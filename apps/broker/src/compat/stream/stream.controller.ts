@@ -6,7 +6,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Readable } from 'node:stream';
 import { FEED_START, type ArkEvent } from '#ark/event-store';
 import { ApiError, compatValidationPipe } from '#ark/http';
-import { Caller, type CallerIdentity } from '#ark/tenancy';
+import { Caller, readScopeOf, type CallerIdentity } from '#ark/tenancy';
 import { WatchStreamService } from '../../watch/watch-stream.service.js';
 import { ChunkStreamRepository } from './chunk-stream.repository.js';
 import { ChunkUploadService } from './chunk-upload.service.js';
@@ -94,7 +94,7 @@ export class StreamController {
   ): Promise<void> {
     const resumeFrom = await this.streams.resumeCursor(caller.tenantId, lastEventId, undefined);
     const purgedThrough = await this.chunks.purgedThrough(caller.tenantId);
-    await this.streams.watchQuery(reply, caller.tenantId, queryId, resumeFrom ?? (params.fromBeginning ? FEED_START : undefined), {
+    await this.streams.watchQuery(reply, readScopeOf(caller), queryId, resumeFrom ?? (params.fromBeginning ? FEED_START : undefined), {
       filter: visibleChunk(purgedThrough),
       format: queryStreamFrame,
       endAfter: queryStreamEnd,
@@ -115,7 +115,7 @@ export class StreamController {
     if (params.watch === 'true') {
       const resumeFrom = await this.streams.resumeCursor(caller.tenantId, lastEventId, undefined);
       const purgedThrough = await this.chunks.purgedThrough(caller.tenantId);
-      await this.streams.watchTenant(reply, caller.tenantId, resumeFrom, {
+      await this.streams.watchTenant(reply, readScopeOf(caller), resumeFrom, {
         preamble: ['connected'],
         filter: visibleChunk(purgedThrough),
         format: tenantStreamFrame,
@@ -123,7 +123,7 @@ export class StreamController {
       return;
     }
     const { limit, cursor } = chunkPageParams(params);
-    const { chunks, total } = await this.chunks.page(caller.tenantId, cursor, limit + 1);
+    const { chunks, total } = await this.chunks.page(readScopeOf(caller), cursor, limit + 1);
     const items = chunks.slice(0, limit).map(chunkItem);
     const hasMore = chunks.length > limit;
     await reply.send({ items, total, hasMore, ...(hasMore ? { nextCursor: items.at(-1)!.sequenceNumber } : {}) });

@@ -6,7 +6,7 @@ import type { ArkEvent } from '#ark/event-store';
 import { ApiError, compatValidationPipe } from '#ark/http';
 import { recordsDeletedEvent } from '#ark/normalizer';
 import type { OtlpSpan } from '#ark/otlp';
-import { Caller, type CallerIdentity } from '#ark/tenancy';
+import { Caller, readScopeOf, type CallerIdentity } from '#ark/tenancy';
 import { AppendEventsCommand } from '../../events/append-events.command.js';
 import { WatchStreamService } from '../../watch/watch-stream.service.js';
 import { UpstreamFeedQueryDto } from '../upstream-feed-query.dto.js';
@@ -39,7 +39,7 @@ export class TracesController {
   ): Promise<void> {
     if (query.watch) {
       const sessionId = query.session_id;
-      await this.streams.watchTenant(reply, caller.tenantId, await this.streams.resumeCursor(caller.tenantId, lastEventId, query.cursor), {
+      await this.streams.watchTenant(reply, readScopeOf(caller), await this.streams.resumeCursor(caller.tenantId, lastEventId, query.cursor), {
         preamble: ['connected'],
         filter: (e) => {
           const span = spanOf(e);
@@ -50,7 +50,7 @@ export class TracesController {
       return;
     }
     const limit = query.limit ?? 100;
-    const page = await this.traces.listTraces(caller.tenantId, { arkSessionId: query.session_id, before: query.cursor, limit });
+    const page = await this.traces.listTraces(readScopeOf(caller), { arkSessionId: query.session_id, before: query.cursor, limit });
     await reply.send({
       items: page.traces.map((t) => ({ traceId: t.traceId, spans: t.spans.map(spanRowItem) })),
       total: page.total,
@@ -75,18 +75,18 @@ export class TracesController {
       if (query.fromBeginning && lastEventId === undefined) {
         // The stored spans, then what commits after the moment taken before reading them.
         const start = await this.streams.start(undefined, filter);
-        const stored = await this.traces.trace(caller.tenantId, traceId);
-        await this.streams.watchTenant(reply, caller.tenantId, start.from, { preamble: ['connected'], initial: stored.map(spanRowItem), filter: start.filter, format });
+        const stored = await this.traces.trace(readScopeOf(caller), traceId);
+        await this.streams.watchTenant(reply, readScopeOf(caller), start.from, { preamble: ['connected'], initial: stored.map(spanRowItem), filter: start.filter, format });
         return;
       }
-      await this.streams.watchTenant(reply, caller.tenantId, await this.streams.resumeCursor(caller.tenantId, lastEventId, query.cursor), {
+      await this.streams.watchTenant(reply, readScopeOf(caller), await this.streams.resumeCursor(caller.tenantId, lastEventId, query.cursor), {
         preamble: ['connected'],
         filter,
         format,
       });
       return;
     }
-    const spans = await this.traces.trace(caller.tenantId, traceId);
+    const spans = await this.traces.trace(readScopeOf(caller), traceId);
     if (spans.length === 0) throw ApiError.notFound('Trace not found');
     await reply.send({ traceId, spans: spans.map(spanRowItem) });
   }
