@@ -1,21 +1,28 @@
-import { Kysely, PostgresDialect } from 'kysely';
+import { Kysely } from 'kysely';
 import type pg from 'pg';
 import { createPool } from './pool.js';
 import type { Database } from './schema.js';
+import { TenantScopedPostgresDialect } from './tenant-scope.js';
+
+/** The role the broker works as (migrations/0030): row-level security applies to it. */
+export const BROKER_ROLE = 'ark_broker_app';
 
 export interface DatabaseOptions {
   url: string;
   poolSize: number;
 }
 
-/** The process's one pool, with Kysely on top; raw `pool` for the few statements Kysely cannot express. */
+/**
+ * The process's one pool, working as BROKER_ROLE, with Kysely on top: every transaction carries the
+ * tenant scope (tenant-scope.ts). Raw `pool` only for statements that touch no tenant table.
+ */
 export class DatabaseConnection {
   readonly pool: pg.Pool;
   readonly db: Kysely<Database>;
 
   constructor(readonly options: DatabaseOptions) {
-    this.pool = createPool({ connectionString: options.url, max: options.poolSize });
-    this.db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: this.pool }) });
+    this.pool = createPool({ connectionString: options.url, max: options.poolSize, role: BROKER_ROLE });
+    this.db = new Kysely<Database>({ dialect: new TenantScopedPostgresDialect({ pool: this.pool }) });
   }
 
   async ping(): Promise<void> {

@@ -1,4 +1,5 @@
-export { DatabaseConnection, type DatabaseOptions } from './database-connection.js';
+export { BROKER_ROLE, DatabaseConnection, type DatabaseOptions } from './database-connection.js';
+export { tenantScope } from './tenant-scope.js';
 export { DatabaseModule } from './database.module.js';
 export { startEmbeddedPostgres, type EmbeddedPostgresHandle } from './embedded-postgres.js';
 export { migrate, readMigrations, defaultMigrationsDir, type MigrationReport } from './migrator.js';

@@ -14,6 +14,8 @@ export interface PoolOptions {
   connectionString: string;
   max: number;
   applicationName?: string;
+  /** Work as this role (set at connection start, so a pooled connection never runs as its login user). */
+  role?: string;
 }
 
 export function createPool(options: PoolOptions): pg.Pool {
@@ -21,6 +23,7 @@ export function createPool(options: PoolOptions): pg.Pool {
     connectionString: options.connectionString,
     max: options.max,
     application_name: options.applicationName ?? 'ark-broker',
+    ...(options.role ? { options: `-c role=${options.role}` } : {}),
     types: brokerTypes,
     idleTimeoutMillis: 30_000,
     connectionTimeoutMillis: 10_000,

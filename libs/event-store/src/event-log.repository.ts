@@ -1,5 +1,5 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
-import type { Database } from '#ark/database';
+import { tenantScope, type Database } from '#ark/database';
 import type { AppendedEvent, ArkEvent, EventSource, StreamEvent } from './ark-event.js';
 import type { FeedCursor } from './feed-cursor.js';
 
@@ -153,11 +153,13 @@ export class EventLogRepository {
     types?: readonly string[],
   ): Promise<ArkEvent[]> {
     const typeFilter = types && types.length > 0 ? sql`AND type = ANY(${[...types]}::text[])` : sql``;
-    const { rows } = await sql<EventRow>`
-      SELECT ${EVENT_COLUMNS} FROM events
-      WHERE tenant_id = ${tenantId} AND session_id = ${sessionId} AND sequence > ${after} ${typeFilter}
-      ORDER BY sequence
-      LIMIT ${limit}`.execute(this.db);
+    const { rows } = await tenantScope.run([tenantId], () =>
+      sql<EventRow>`
+        SELECT ${EVENT_COLUMNS} FROM events
+        WHERE tenant_id = ${tenantId} AND session_id = ${sessionId} AND sequence > ${after} ${typeFilter}
+        ORDER BY sequence
+        LIMIT ${limit}`.execute(this.db),
+    );
     return rows.map(toArkEvent);
   }
 
@@ -182,7 +184,7 @@ export class EventLogRepository {
       ownerId === undefined
         ? sql``
         : sql`AND EXISTS (SELECT 1 FROM sessions o WHERE o.tenant_id = events.tenant_id AND o.session_id = events.session_id AND o.user_id = ${ownerId})`;
-    const { rows } = await sql<EventRow & { horizon: string }>`
+    const { rows } = await tenantScope.run([tenantId], () => sql<EventRow & { horizon: string }>`
       WITH snapshot AS (SELECT ${HORIZON} AS xmin FROM pg_current_snapshot() AS s)
       SELECT snapshot.xmin::text AS horizon, e.*
       FROM snapshot LEFT JOIN LATERAL (
@@ -194,19 +196,21 @@ export class EventLogRepository {
         -- '100000' < '99999' would page past a lower transaction id (a gap in the feed).
         ORDER BY events.transaction_id, events.global_position
         LIMIT ${limit}
-      ) e ON true`.execute(this.db);
+      ) e ON true`.execute(this.db));
     const horizon = BigInt(rows[0]?.horizon ?? '0');
     return { events: rows.filter((r) => r.tenant_id !== null).map(toArkEvent), horizon };
   }
 
   /** The feed cursor of the event at a global position (upstream clients resume by position). */
   async feedCursorAt(tenantId: string, globalPosition: number): Promise<FeedCursor | undefined> {
-    const row = await this.db
-      .selectFrom('events')
-      .select(sql<string>`transaction_id::text`.as('tx'))
-      .where('tenant_id', '=', tenantId)
-      .where('global_position', '=', globalPosition)
-      .executeTakeFirst();
+    const row = await tenantScope.run([tenantId], () =>
+      this.db
+        .selectFrom('events')
+        .select(sql<string>`transaction_id::text`.as('tx'))
+        .where('tenant_id', '=', tenantId)
+        .where('global_position', '=', globalPosition)
+        .executeTakeFirst(),
+    );
     return row && { transactionId: BigInt(row.tx), globalPosition };
   }
 
@@ -239,13 +243,15 @@ export class EventLogRepository {
   /** The session has events and, with `ownerId`, that user owns it (`sessions.user_id`). */
   async sessionVisible(tenantId: string, sessionId: string, ownerId?: string): Promise<boolean> {
     const owned = ownerId === undefined ? sql`` : sql`AND user_id = ${ownerId}`;
-    const { rows } = await sql`SELECT 1 FROM sessions WHERE tenant_id = ${tenantId} AND session_id = ${sessionId} ${owned}`.execute(this.db);
+    const { rows } = await tenantScope.run([tenantId], () =>
+      sql`SELECT 1 FROM sessions WHERE tenant_id = ${tenantId} AND session_id = ${sessionId} ${owned}`.execute(this.db),
+    );
     return rows.length > 0;
   }
 
   /** Last sequence of each given session that has events, keyed `tenant\0session`. */
   async streamHeads(streams: readonly { tenantId: string; sessionId: string }[]): Promise<Map<string, number>> {
-    return this.readHeads(this.db, streams);
+    return tenantScope.run([...new Set(streams.map((s) => s.tenantId))], () => this.readHeads(this.db, streams));
   }
 
   /**

@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { Database } from '#ark/database';
+import { tenantScope, type Database } from '#ark/database';
 import type { AppendedEvent, ArkEvent, StreamEvent } from './ark-event.js';
 import type { EventLogRepository } from './event-log.repository.js';
 import type { InlineProjector } from './inline-projector.js';
@@ -155,13 +155,15 @@ export class GroupCommitWriter {
     }
   }
 
+  /** One transaction scoped (row-level security) to exactly the tenants of its items. */
   private async runTransaction(items: readonly StreamEvent[]): Promise<AppendedEvent[]> {
-    return this.db.transaction().execute(async (trx) => {
+    const tenants = [...new Set(items.map((i) => i.tenantId))];
+    return tenantScope.run(tenants, () => this.db.transaction().execute(async (trx) => {
       // The append also queues the transaction's one NOTIFY, delivered on commit.
       const { results, appended } = await this.log.append(trx, items);
       await this.project(trx, appended);
       return results;
-    });
+    }));
   }
 
   private async project(trx: Parameters<InlineProjector['project']>[0], appended: readonly ArkEvent[]): Promise<void> {

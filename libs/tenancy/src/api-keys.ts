@@ -1,6 +1,8 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { Kysely } from 'kysely';
+import { sql, type Kysely, type Selectable } from 'kysely';
 import type { Database } from '#ark/database';
+
+type ApiKeysRow = Selectable<Database['api_keys']>;
 import { ROLES, type CallerIdentity, type Role } from './caller-identity.js';
 
 const KEY_PATTERN = /^ark_([a-z0-9]{12})_([A-Za-z0-9_-]{43})$/;
@@ -61,11 +63,18 @@ export class ApiKeys {
   async verify(presented: string): Promise<CallerIdentity | undefined> {
     const match = KEY_PATTERN.exec(presented);
     if (!match) return undefined;
-    const row = await this.db.selectFrom('api_keys').selectAll().where('id', '=', match[1]!).where('revoked_at', 'is', null).executeTakeFirst();
+    // Through ark_api_key (migrations/0030): the broker's role sees no tenant's rows before it knows the tenant.
+    const { rows } = await sql<ApiKeysRow>`SELECT * FROM ark_api_key(${match[1]!})`.execute(this.db);
+    const row = rows[0];
     if (!row) return undefined;
     const expected = Buffer.from(row.secret_hash, 'hex');
     const actual = Buffer.from(hash(match[2]!), 'hex');
     if (!timingSafeEqual(expected, actual)) return undefined;
-    return { tenantId: row.tenant_id, userId: `key:${row.id}`, roles: row.roles as Role[] };
+    return {
+      tenantId: row.tenant_id,
+      userId: `key:${row.id}`,
+      roles: row.roles as Role[],
+      ...(row.namespaces && row.namespaces.length > 0 ? { namespaces: row.namespaces } : {}),
+    };
   }
 }

@@ -1,0 +1,121 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { sql } from 'kysely';
+import pg from 'pg';
+import { DatabaseConnection, migrate, tenantScope } from '#ark/database';
+import { postJson, startTestBroker, type TestBroker } from './support/test-broker.js';
+
+describe('PostgreSQL row-level security', () => {
+  let broker: TestBroker;
+  let connection: DatabaseConnection;
+  before(async () => {
+    broker = await startTestBroker();
+    for (const tenant of ['rls-a', 'rls-b']) {
+      await broker.sql.query(`INSERT INTO api_keys (id, tenant_id, name, roles, secret_hash) VALUES ($1, $2, 'k', '{producer}', 'x')`, [`key-${tenant}`, tenant]);
+    }
+    // Events of two tenants, written through the broker's own writer (one batch may hold both).
+    assert.equal((await postJson(`${broker.url}/v2/events`, { sessionId: 's1', type: 'custom.a', data: {} })).status, 201);
+    connection = new DatabaseConnection({ url: broker.database.url, poolSize: 2 });
+    await broker.sql.query(`INSERT INTO event_streams (tenant_id, session_id, last_sequence) VALUES ('rls-a', 's', 1), ('rls-b', 's', 1)`);
+  });
+  after(async () => {
+    await connection.close();
+    await broker.close();
+  });
+
+  it('runs the broker as a role that owns no table and does not bypass RLS', async () => {
+    const { rows } = await sql<{ user: string }>`SELECT current_user AS user`.execute(connection.db);
+    assert.equal(rows[0]!.user, 'ark_broker_app');
+    const role = await broker.sql.query(`SELECT rolsuper, rolbypassrls, rolcanlogin FROM pg_roles WHERE rolname = 'ark_broker_app'`);
+    assert.deepEqual(role.rows[0], { rolsuper: false, rolbypassrls: false, rolcanlogin: false });
+    const owned = await broker.sql.query(`SELECT count(*)::int AS n FROM pg_tables WHERE tableowner = 'ark_broker_app'`);
+    assert.equal(owned.rows[0].n, 0);
+  });
+
+  it('has a policy on every table with a tenant_id (a new table needs `ENABLE ROW LEVEL SECURITY` and a tenant_isolation policy)', async () => {
+    const { rows } = await broker.sql.query<{ table: string }>(`
+      SELECT c.relname AS table FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'tenant_id'
+      WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')
+        AND (NOT c.relrowsecurity OR NOT EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid))`);
+    assert.deepEqual(rows, []);
+  });
+
+  it('shows no tenant row to a query without the tenant setting', async () => {
+    const all = await broker.sql.query(`SELECT count(*)::int AS n FROM event_streams`);
+    assert.ok(all.rows[0].n >= 3);
+    const streams = await connection.db.selectFrom('event_streams').selectAll().execute();
+    assert.deepEqual(streams, []);
+    const events = await connection.db.selectFrom('events').selectAll().execute();
+    assert.deepEqual(events, []);
+    // The same through plain SQL as the role, outside any transaction setting.
+    const client = new pg.Client({ connectionString: broker.database.url });
+    await client.connect();
+    try {
+      await client.query('SET ROLE ark_broker_app');
+      assert.equal((await client.query('SELECT count(*)::int AS n FROM event_streams')).rows[0].n, 0);
+      assert.equal((await client.query('SELECT count(*)::int AS n FROM sessions')).rows[0].n, 0);
+    } finally {
+      await client.end();
+    }
+  });
+
+  it("lets a read in tenant A's scope see A's rows and none of B's", async () => {
+    const rows = await tenantScope.run(['rls-a'], () => connection.db.selectFrom('event_streams').select(['tenant_id']).execute());
+    assert.deepEqual(rows, [{ tenant_id: 'rls-a' }]);
+    const both = await tenantScope.run(['rls-a', 'rls-b'], () =>
+      connection.db.selectFrom('event_streams').select(['tenant_id']).orderBy('tenant_id').execute(),
+    );
+    assert.deepEqual(both.map((r) => r.tenant_id), ['rls-a', 'rls-b']);
+    const local = await tenantScope.run(['default'], () => connection.db.selectFrom('events').select(['session_id']).execute());
+    assert.deepEqual(local, [{ session_id: 's1' }]);
+    // Even a tenant id that quotes like an array literal stays one tenant.
+    const odd = await tenantScope.run(['rls-a","rls-b'], () => connection.db.selectFrom('event_streams').selectAll().execute());
+    assert.deepEqual(odd, []);
+  });
+
+  it("refuses to write a row of a tenant outside the transaction's scope", async () => {
+    await assert.rejects(
+      tenantScope.run(['rls-a'], () =>
+        connection.db.insertInto('event_streams').values({ tenant_id: 'rls-b', session_id: 'forged', last_sequence: 1 }).execute(),
+      ),
+      /row-level security/,
+    );
+    const updated = await tenantScope.run(['rls-a'], () =>
+      connection.db.updateTable('event_streams').set({ last_sequence: 99 }).where('tenant_id', '=', 'rls-b').executeTakeFirst(),
+    );
+    assert.equal(updated.numUpdatedRows, 0n);
+  });
+
+  it('finds an API key by id before its tenant is known, and nothing else of api_keys', async () => {
+    const found = await sql<{ tenant_id: string }>`SELECT tenant_id FROM ark_api_key('key-rls-b')`.execute(connection.db);
+    assert.deepEqual(found.rows, [{ tenant_id: 'rls-b' }]);
+    assert.deepEqual(await connection.db.selectFrom('api_keys').selectAll().execute(), []);
+  });
+
+  it('migrates again, and in many databases at once, without failing on the shared role', async () => {
+    const created = await Promise.all(
+      Array.from({ length: 4 }, async (_, i) => {
+        const name = `${new URL(broker.database.url).pathname.slice(1)}_m${i}`;
+        await broker.sql.query(`CREATE DATABASE ${name}`);
+        const url = new URL(broker.database.url);
+        url.pathname = `/${name}`;
+        return { name, url: url.toString() };
+      }),
+    );
+    try {
+      await Promise.all(
+        created.map(async ({ url }) => {
+          const pool = new pg.Pool({ connectionString: url, max: 1 });
+          try {
+            await migrate(pool);
+          } finally {
+            await pool.end();
+          }
+        }),
+      );
+    } finally {
+      for (const { name } of created) await broker.sql.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    }
+  });
+});
