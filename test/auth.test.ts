@@ -69,8 +69,8 @@ describe('AUTH_MODE=jwt', () => {
   });
 
   it('scopes everything to the token tenant: another tenant gets 404 or nothing', async () => {
-    assert.equal((await call(`${broker.url}/v2/events`, 'POST', alice, { sessionId: 'secret-session', type: 'custom.a', data: { pin: 1234 } })).status, 201);
-    assert.equal((await call(`${broker.url}/events`, 'POST', alice, { reason: 'QueryExecutionStart', data: { queryId: 'qa', queryName: 'qa', sessionId: 'secret-session' } })).status, 201);
+    assert.equal((await call(`${broker.url}/v2/events`, 'POST', alice, { sessionId: 'secret-session', type: 'custom.a', userId: 'alice', data: { pin: 1234 } })).status, 201);
+    assert.equal((await call(`${broker.url}/events`, 'POST', alice, { reason: 'QueryExecutionStart', data: { queryId: 'qa', queryName: 'qa', sessionId: 'secret-session', userId: 'alice' } })).status, 201);
     const own = await call(`${broker.url}/v2/sessions/secret-session/events`, 'GET', alice);
     assert.equal(own.status, 200);
     assert.equal(own.body.items[0].tenantId, 'tenant-a');
@@ -106,7 +106,7 @@ describe('AUTH_MODE=jwt', () => {
     assert.ok(!JSON.stringify(stored.rows[0]).includes(secret), 'the secret itself is not stored');
     assert.equal((await call(`${broker.url}/events`, 'POST', apiKey, { reason: 'QueryExecutionStart', data: { queryId: 'qk', sessionId: 'ks', queryName: 'qk' } })).status, 201);
     assert.equal((await call(`${broker.url}/events`, 'GET', apiKey)).status, 403, 'a producer key cannot read');
-    const keyReader = await token({ sub: 'kr', tenant: 'tenant-k', roles: ['reader'] });
+    const keyReader = await token({ sub: 'kr', tenant: 'tenant-k', roles: ['admin'] });
     assert.equal((await call(`${broker.url}/events/qk`, 'GET', keyReader)).body.items.length, 1, 'written to the key tenant');
     const listed = await runCli(['keys', 'list', '--tenant', 'tenant-k'], { DATABASE_URL: broker.database.url });
     assert.match(listed.stdout, new RegExp(`${id}\\ttenant-k\\tark-controller\\tproducer`));
@@ -114,6 +114,25 @@ describe('AUTH_MODE=jwt', () => {
     assert.equal((await runCli(['keys', 'revoke', id], { DATABASE_URL: broker.database.url })).code, 0);
     assert.equal((await call(`${broker.url}/events`, 'POST', apiKey, { data: { queryId: 'q2' } })).status, 401);
     assert.equal((await call(`${broker.url}/events`, 'POST', `${apiKey.slice(0, -2)}xx`)).status, 401);
+  });
+
+  it('lets a key bound to namespaces write only events of those namespaces', async () => {
+    const created = await runCli(['keys', 'create', '--tenant', 'tenant-n', '--name', 'team-a', '--roles', 'producer', '--namespaces', 'team-a,shared'], { DATABASE_URL: broker.database.url });
+    assert.equal(created.code, 0, created.stderr);
+    const apiKey = /key: (ark_\S+)/.exec(created.stdout)![1]!;
+    const event = (namespace?: string) => ({ reason: 'QueryExecutionStart', data: { queryId: `q-${namespace}`, ...(namespace ? { queryNamespace: namespace } : {}) } });
+    assert.equal((await call(`${broker.url}/events`, 'POST', apiKey, event('team-a'))).status, 201);
+    assert.equal((await call(`${broker.url}/events`, 'POST', apiKey, event())).status, 201, 'events without a namespace are allowed');
+    const refused = await call(`${broker.url}/events`, 'POST', apiKey, event('team-b'));
+    assert.equal(refused.status, 403);
+    assert.equal(refused.body.error.code, 'namespace_forbidden');
+    const batch = await call(`${broker.url}/v2/events`, 'POST', apiKey, [
+      { sessionId: 'n', type: 'custom.a', namespace: 'shared', data: {} },
+      { sessionId: 'n', type: 'custom.a', namespace: 'other', data: {} },
+    ]);
+    assert.equal(batch.status, 403, 'one event outside refuses the whole request');
+    const stored = await broker.sql.query(`SELECT namespace FROM events WHERE tenant_id = 'tenant-n' ORDER BY global_position`);
+    assert.deepEqual(stored.rows.map((r) => r.namespace), ['team-a', null]);
   });
 });
 
@@ -123,7 +142,7 @@ describe('AUTH_MODE=header', () => {
     const untrusted = await startTestBroker({ AUTH_MODE: 'header', AUTH_TRUSTED_PROXIES: '10.9.9.9' });
     try {
       const headers = { 'x-ark-tenant': 'proxy-tenant', 'x-ark-user': 'carol', 'x-ark-roles': 'producer,reader', 'content-type': 'application/json' };
-      const ok = await fetch(`${trusted.url}/v2/events`, { method: 'POST', headers, body: JSON.stringify({ sessionId: 'h', type: 'custom.a', data: {} }) });
+      const ok = await fetch(`${trusted.url}/v2/events`, { method: 'POST', headers, body: JSON.stringify({ sessionId: 'h', type: 'custom.a', userId: 'carol', data: {} }) });
       assert.equal(ok.status, 201);
       const read = (await (await fetch(`${trusted.url}/v2/sessions/h/events`, { headers })).json()) as any;
       assert.equal(read.items[0].tenantId, 'proxy-tenant');

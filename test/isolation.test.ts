@@ -69,14 +69,15 @@ interface Route {
   streams: boolean;
 }
 
-/** Reads a response: JSON or text in full; an event stream for `ms`, then it is cut. */
-async function read(url: string, bearer: string, ms: number): Promise<{ status: number; text: string }> {
+/** Reads a response: JSON or text in full; an event stream for `ms` (or until `stop` resolves), then it is cut. */
+async function read(url: string, bearer: string, ms: number | Promise<void>): Promise<{ status: number; text: string }> {
   const abort = new AbortController();
   const response = await fetch(url, { headers: { authorization: `Bearer ${bearer}` }, signal: abort.signal });
   if (!(response.headers.get('content-type') ?? '').includes('text/event-stream')) return { status: response.status, text: await response.text() };
   let text = '';
   const decoder = new TextDecoder();
-  const timer = setTimeout(() => abort.abort(), ms);
+  const timer = typeof ms === 'number' ? setTimeout(() => abort.abort(), ms) : undefined;
+  if (typeof ms !== 'number') void ms.then(() => abort.abort());
   try {
     for await (const chunk of response.body!) text += decoder.decode(chunk as Uint8Array, { stream: true });
   } catch {
@@ -238,9 +239,13 @@ describe('isolation of tenants and owners on every route', () => {
   });
 
   it('streams every watch with the caller’s events only', async () => {
-    const open = identities.flatMap((identity) => calls(identity, true)).map((call) => ({ call, result: read(call.url, call.identity.bearer, 2_500) }));
-    await sleep(800);
+    let stop!: () => void;
+    const stopped = new Promise<void>((resolve) => (stop = resolve));
+    const open = identities.flatMap((identity) => calls(identity, true)).map((call) => ({ call, result: read(call.url, call.identity.bearer, stopped) }));
+    await sleep(1_000);
     for (const owner of owners) await seed(owner, 'live');
+    await sleep(1_500);
+    stop();
     const failures: string[] = [];
     let ownEvents = 0;
     for (const { call, result } of open) {

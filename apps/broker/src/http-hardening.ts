@@ -7,10 +7,12 @@ import { ApiError, toErrorAnswer } from '#ark/http';
 import type { CallerIdentity } from '#ark/tenancy';
 
 /**
- * Secure headers on every answer, CORS only for the configured origins (upstream allowed `*`), and a
- * per-tenant limit on writes (after authentication, so the tenant is known).
+ * Secure headers on every answer, CORS only for the configured origins (upstream allowed `*`), a
+ * per-tenant limit on writes (after authentication, so the tenant is known), and a deadline for
+ * request bodies.
  */
 export async function registerHardening(app: NestFastifyApplication, config: BrokerConfig): Promise<void> {
+  registerBodyTimeout(app, config.REQUEST_BODY_TIMEOUT_MS);
   // The API serves JSON and SSE; the one HTML page (Swagger UI) needs its inline scripts.
   await app.register(helmet, { contentSecurityPolicy: false, crossOriginEmbedderPolicy: false });
   const origins = config.CORS_ORIGINS.split(',').map((o) => o.trim()).filter(Boolean);
@@ -32,4 +34,35 @@ export async function registerHardening(app: NestFastifyApplication, config: Bro
       }),
     });
   }
+}
+
+/**
+ * A request body must have arrived within `ms` (slow-body clients cannot hold connections and
+ * memory): 408 `request_timeout`, then the connection is closed. The server-wide request timeout is
+ * off because long chunk uploads (streamed bodies, read by their handler) and SSE watches (GET, no
+ * body) must not be cut; both are left out here.
+ */
+function registerBodyTimeout(app: NestFastifyApplication, ms: number): void {
+  if (ms === 0) return;
+  const fastify = app.getHttpAdapter().getInstance();
+  const timers = new WeakMap<object, NodeJS.Timeout>();
+  fastify.addHook('onRequest', (request, reply, done) => {
+    const streamed = (request.routeOptions.config as { streamedBody?: boolean } | undefined)?.streamedBody;
+    if (streamed || request.method === 'GET' || request.method === 'HEAD' || request.method === 'OPTIONS') return done();
+    const timer = setTimeout(() => {
+      if (reply.sent || reply.raw.headersSent) return;
+      const { status, body } = toErrorAnswer(new ApiError(408, 'request_timeout', `the request body did not arrive within ${ms} ms`), String(request.id));
+      reply.raw.once('finish', () => request.raw.socket.destroy());
+      void reply.code(status).header('connection', 'close').send(body);
+    }, ms);
+    timer.unref();
+    timers.set(request, timer);
+    done();
+  });
+  const clear = (request: object, _reply: unknown, done: () => void) => {
+    clearTimeout(timers.get(request));
+    done();
+  };
+  fastify.addHook('preValidation', clear);
+  fastify.addHook('onResponse', clear);
 }

@@ -133,6 +133,14 @@ export class BrokerConfig {
   /** Per-tenant limit on writes (POST/PUT), requests per second; 0: unlimited. Past it: 429 + Retry-After. */
   @Transform(toInt) @IsInt() @Min(0) @Max(1_000_000)
   RATE_LIMIT_WRITES_PER_SECOND = 0;
+
+  /** Watch (SSE) streams one user may hold open at once, per replica; past it: 429 `too_many_watches`. */
+  @Transform(toInt) @IsInt() @Min(1) @Max(100_000)
+  WATCH_STREAMS_PER_USER = 64;
+
+  /** A request body (other than a streamed chunk upload) must arrive within this long, else 408; 0: no limit. */
+  @Transform(toInt) @IsInt() @Min(0) @Max(3_600_000)
+  REQUEST_BODY_TIMEOUT_MS = 30_000;
 }
 
 function crossFieldProblems(config: BrokerConfig): string[] {

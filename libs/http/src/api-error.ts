@@ -7,11 +7,14 @@ export type ApiErrorCode =
   | 'invalid_cursor'
   | 'unauthorized'
   | 'forbidden'
+  | 'namespace_forbidden'
   | 'not_found'
   | 'method_not_allowed'
   | 'payload_too_large'
   | 'unsupported_media_type'
   | 'rate_limited'
+  | 'too_many_watches'
+  | 'request_timeout'
   | 'unavailable'
   | 'internal';
 
@@ -25,6 +28,7 @@ export const DEFAULT_CODES: Record<number, ApiErrorCode> = {
   403: 'forbidden',
   404: 'not_found',
   405: 'method_not_allowed',
+  408: 'request_timeout',
   413: 'payload_too_large',
   415: 'unsupported_media_type',
   429: 'rate_limited',

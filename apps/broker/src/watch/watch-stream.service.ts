@@ -1,11 +1,12 @@
 import { Injectable, type BeforeApplicationShutdown } from '@nestjs/common';
+import { AsyncResource } from 'node:async_hooks';
 import type { FastifyReply } from 'fastify';
 import { BrokerConfig } from '#ark/config';
 import { EventLogRepository, EventWatchHub, FEED_START, formatFeedCursor, parseFeedCursor, toArkEventJson, type ArkEvent, type FeedCursor, type Watch, type WatchSink } from '#ark/event-store';
 import { ApiError } from '#ark/http';
 import { ShutdownSignal } from '#ark/shutdown';
 import { SseStream } from '#ark/streaming';
-import type { ReadScope } from '#ark/tenancy';
+import { LOCAL_IDENTITY, type CallerIdentity, type ReadScope } from '#ark/tenancy';
 
 export interface WatchOptions {
   /** Only these events are sent. */
@@ -61,6 +62,8 @@ export const feedId: EventId = (e) => formatFeedCursor({ transactionId: BigInt(e
 export class WatchStreamService implements BeforeApplicationShutdown {
   /** Open streams, with their response for ending the connection at shutdown. */
   private readonly open = new Map<SseStream, FastifyReply['raw']>();
+  /** Open streams per `tenant\0user`, for WATCH_STREAMS_PER_USER. */
+  private readonly perUser = new Map<string, number>();
 
   constructor(
     private readonly hub: EventWatchHub,
@@ -111,6 +114,8 @@ export class WatchStreamService implements BeforeApplicationShutdown {
     },
   ): Promise<void> {
     const { from, filter } = await this.start(after, (e) => options.keyOf(e) !== undefined);
+    // Loads run from the hub's reads: bound to this request's context (its tenant scope).
+    const load = AsyncResource.bind(options.load);
     const stream = this.openStream(reply, options);
     const stale = new Set<string>();
     let lastId = '';
@@ -123,7 +128,7 @@ export class WatchStreamService implements BeforeApplicationShutdown {
           const keys = [...stale];
           stale.clear();
           const id = lastId;
-          for (const data of await options.load(keys)) {
+          for (const data of await load(keys)) {
             if (!stream.send({ id, data: JSON.stringify(data) })) await new Promise<void>((resolve) => stream.onDrain(resolve));
           }
         }
@@ -184,6 +189,13 @@ export class WatchStreamService implements BeforeApplicationShutdown {
 
   /** Opens the SSE response, writes the preamble and initial messages, and tracks it for shutdown. */
   private openStream(reply: FastifyReply, options: Pick<WatchOptions, 'preamble' | 'initial'>): SseStream {
+    const caller = (reply.request as { identity?: CallerIdentity }).identity ?? LOCAL_IDENTITY;
+    const user = `${caller.tenantId}\u0000${caller.userId}`;
+    const held = this.perUser.get(user) ?? 0;
+    if (held >= this.config.WATCH_STREAMS_PER_USER) {
+      throw new ApiError(429, 'too_many_watches', `at most ${this.config.WATCH_STREAMS_PER_USER} open watch streams per user; close one first`, { 'Retry-After': '1' });
+    }
+    this.perUser.set(user, held + 1);
     reply.hijack();
     const stream = new SseStream(reply.raw, {
       heartbeatMs: this.config.SSE_HEARTBEAT_MS,
@@ -194,7 +206,12 @@ export class WatchStreamService implements BeforeApplicationShutdown {
     for (const line of options.preamble ?? []) stream.comment(line);
     for (const data of options.initial ?? []) stream.send({ data: JSON.stringify(data) });
     this.open.set(stream, reply.raw);
-    stream.onClose(() => this.open.delete(stream));
+    stream.onClose(() => {
+      this.open.delete(stream);
+      const left = (this.perUser.get(user) ?? 1) - 1;
+      if (left > 0) this.perUser.set(user, left);
+      else this.perUser.delete(user);
+    });
     return stream;
   }
 

@@ -84,7 +84,15 @@ class ChunkUpload {
 
   /** Starts committing what was added, unless a batch is in flight (it takes the rest when it is done). */
   commit(): void {
-    if (this.pending.length > 0) this.committing ??= this.commitPending();
+    if (this.pending.length === 0 || this.committing) return;
+    // Cleared in a `.finally` callback, which always runs after this assignment: a batch with nothing
+    // to store (only unparseable lines) completes synchronously, and clearing it inside
+    // commitPending would run first and leave `committing` set for ever (finish() would spin).
+    const run = this.commitPending().finally(() => {
+      if (this.committing === run) this.committing = undefined;
+      this.wakeReader();
+    });
+    this.committing = run;
   }
 
   /** Resolves when the reader may read on: there is room, or writing failed. */
@@ -117,9 +125,6 @@ class ChunkUpload {
     } catch (error) {
       this.failure = error;
       this.pending = [];
-    } finally {
-      this.committing = undefined;
-      this.wakeReader();
     }
   }
 
