@@ -28,7 +28,7 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO ark_broke
 GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO ark_broker_app;
 REVOKE ALL ON schema_migrations FROM ark_broker_app;
 -- Tables of later migrations (run by the same user) are usable by the broker too; their own
--- migration must enable RLS on them (see docs/read-models.md).
+-- migration must enable RLS on them (test/row-level-security.test.ts checks that every tenant table has it).
 ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO ark_broker_app;
 ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE, SELECT, UPDATE ON SEQUENCES TO ark_broker_app;
 
