@@ -1,8 +1,9 @@
 /**
- * One tenant flooding the broker at 10× its write rate limit must not slow another tenant's ingest:
- * the flood is refused early (429, before the body is stored) and the other tenant keeps its pace.
- * Prints the figures (latency of the quiet tenant alone and during the flood); asserts only what does
- * not depend on the machine's load: the quiet tenant is never refused and everything it sent is stored.
+ * One tenant flooding the broker at 10× its write rate limit: its excess is refused (429, before the
+ * body is stored) and the other tenant is never refused. Prints the figures (latency of the quiet
+ * tenant alone and during the flood) for the report; asserts only what does not depend on the
+ * machine's load. The limiter protects storage, not CPU: the flood's requests are still authenticated
+ * and answered, which costs the broker time on a saturated machine.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -16,7 +17,7 @@ const token = (tenant: string) =>
 
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
 
-describe('a flooding tenant does not slow another tenant', () => {
+describe('a tenant flooding at 10× its write limit', () => {
   let broker: TestBroker;
   before(async () => {
     broker = await startTestBroker({ AUTH_MODE: 'jwt', AUTH_JWT_SECRET: SECRET, RATE_LIMIT_WRITES_PER_SECOND: String(LIMIT) });
@@ -47,7 +48,7 @@ describe('a flooding tenant does not slow another tenant', () => {
     );
   }
 
-  it('keeps the quiet tenant at full service while the other sends 10× its limit', async () => {
+  it('never refuses the other tenant and stores all it sent (latency figures printed)', async () => {
     const quiet = await token('quiet');
     const noisy = await token('noisy');
     const alone = await paced(quiet, 'alone', 20, 3);
