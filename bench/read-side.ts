@@ -108,15 +108,15 @@ function readCases(tenantId: string, bigSessionIds: readonly string[], plan: See
     list('GET /v2/sessions agent', ['agent=researcher'], { agent: 'researcher' }),
     list('GET /v2/sessions hasErrors=true', ['hasErrors=true'], { hasErrors: true }),
     list('GET /v2/sessions hasErrors=false', ['hasErrors=false'], { hasErrors: false }),
-    { name: 'GET /sessions?limit=50&cursor=0 (upstream paginated)', paths: ['/sessions?limit=50&cursor=0'], explain: (_v, compat) => compat.page(tenantId, {}, 0, 50) },
-    { name: 'GET /sessions?limit=50&cursor=5000 (upstream, page 101)', paths: ['/sessions?limit=50&cursor=5000'], explain: (_v, compat) => compat.page(tenantId, {}, 5000, 50) },
-    { name: 'GET /sessions?limit=50&status=active (upstream)', paths: ['/sessions?limit=50&cursor=0&status=active'], explain: (_v, compat) => compat.page(tenantId, { status: 'active' }, 0, 50) },
-    { name: 'GET /sessions?limit=50&sort=date&order=desc (upstream)', paths: ['/sessions?limit=50&cursor=0&sort=date&order=desc'], explain: (_v, compat) => compat.page(tenantId, { sort: 'date', order: 'desc' }, 0, 50) },
-    { name: 'GET /sessions?limit=50&search (upstream)', paths: ['/sessions?limit=50&cursor=0&search=researcher'], explain: (_v, compat) => compat.page(tenantId, { search: 'researcher' }, 0, 50) },
+    { name: 'GET /sessions?limit=50&cursor=0 (upstream paginated)', paths: ['/sessions?limit=50&cursor=0'], explain: (_v, compat) => compat.page({ tenantId }, {}, 0, 50) },
+    { name: 'GET /sessions?limit=50&cursor=5000 (upstream, page 101)', paths: ['/sessions?limit=50&cursor=5000'], explain: (_v, compat) => compat.page({ tenantId }, {}, 5000, 50) },
+    { name: 'GET /sessions?limit=50&status=active (upstream)', paths: ['/sessions?limit=50&cursor=0&status=active'], explain: (_v, compat) => compat.page({ tenantId }, { status: 'active' }, 0, 50) },
+    { name: 'GET /sessions?limit=50&sort=date&order=desc (upstream)', paths: ['/sessions?limit=50&cursor=0&sort=date&order=desc'], explain: (_v, compat) => compat.page({ tenantId }, { sort: 'date', order: 'desc' }, 0, 50) },
+    { name: 'GET /sessions?limit=50&search (upstream)', paths: ['/sessions?limit=50&cursor=0&search=researcher'], explain: (_v, compat) => compat.page({ tenantId }, { search: 'researcher' }, 0, 50) },
     {
       name: 'GET /sessions?limit=50&dateFrom/dateTo (upstream)',
       paths: [`/sessions?limit=50&cursor=0&dateFrom=${iso(now - 15 * day)}&dateTo=${iso(now - 14 * day)}`],
-      explain: (_v, compat) => compat.page(tenantId, { dateFrom: new Date(now - 15 * day), dateTo: new Date(now - 14 * day) }, 0, 50),
+      explain: (_v, compat) => compat.page({ tenantId }, { dateFrom: new Date(now - 15 * day), dateTo: new Date(now - 14 * day) }, 0, 50),
     },
   ];
 }
