@@ -55,6 +55,8 @@ export class BrokerProcess {
         PORT: String(port),
         HOST: '127.0.0.1',
         LOG_LEVEL: 'warn',
+        // The watch scenarios open up to 1,000 streams as one user; the per-user cap would refuse them.
+        WATCH_STREAMS_PER_USER: '100000',
         NO_COLOR: '1',
       },
       stdio: ['ignore', 'pipe', 'pipe'],
