@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { gzipSync } from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
+import { RecordingEventSource } from './support/sse-client.js';
 import { getJson, postJson, startTestBroker, type TestBroker } from './support/test-broker.js';
 
 function assertError(res: { status: number; body: any; headers: Headers }, status: number, code: string): void {
@@ -163,5 +164,25 @@ describe('v2 API', () => {
     for (const name of ['ark_broker_append_batch_seconds_bucket', 'ark_broker_write_queue_events', 'ark_broker_watchers', 'ark_broker_listener_connected 1', 'ark_broker_db_pool_connections', 'ark_broker_process_resident_memory_bytes']) {
       assert.ok(text.includes(name), name);
     }
+  });
+
+  it('measures notification lag and watch delivery lag', async () => {
+    const counts = async () => {
+      const text = await (await fetch(`${broker.url}/metrics`)).text();
+      const count = (name: string) => Number(new RegExp(`^${name}_count (\\d+)`, 'm').exec(text)?.[1]);
+      return { notified: count('ark_broker_notification_lag_seconds'), delivered: count('ark_broker_watch_delivery_lag_seconds') };
+    };
+    const before = await counts();
+    const watcher = new RecordingEventSource(`${broker.url}/v2/sessions/lagged/events?watch=true`);
+    try {
+      await watcher.opened;
+      assert.equal((await postJson(`${broker.url}/v2/events`, { sessionId: 'lagged', type: 'custom.a', data: {} })).status, 201);
+      await watcher.waitFor(1);
+    } finally {
+      watcher.close();
+    }
+    const after = await counts();
+    assert.ok(after.notified > before.notified, `notification lag observed (${before.notified} → ${after.notified})`);
+    assert.equal(after.delivered, before.delivered + 1);
   });
 });

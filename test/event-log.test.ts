@@ -108,7 +108,9 @@ describe('event log over HTTP', () => {
       const [coarse, ...extra] = await waitFor(1);
       assert.equal(extra.length, 0);
       assert.ok(Buffer.byteLength(coarse!) < 8000);
-      assert.deepEqual(JSON.parse(coarse!), { tx: JSON.parse(coarse!).tx, t: ['default'] });
+      const { tx, at } = JSON.parse(coarse!) as { tx: string; at: number };
+      assert.deepEqual(JSON.parse(coarse!), { tx, at, t: ['default'] });
+      assert.ok(Math.abs(at - Date.now()) < 60_000, 'at is when the NOTIFY was queued, in ms since the epoch');
     } finally {
       await listener.end();
     }

@@ -39,6 +39,25 @@ describe('PostgreSQL row-level security', () => {
       WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')
         AND (NOT c.relrowsecurity OR NOT EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid))`);
     assert.deepEqual(rows, []);
+    // One policy text everywhere: a policy the planner can use as an index condition (plain
+    // `tenant_id = ANY (...)`) made it scan whole tenants (migrations/0050).
+    const policies = await broker.sql.query<{ table: string; qual: string }>(`
+      SELECT polrelid::regclass::text AS table, pg_get_expr(polqual, polrelid) AS qual FROM pg_policy WHERE polname = 'tenant_isolation'`);
+    assert.ok(policies.rows.length >= 10);
+    for (const policy of policies.rows) {
+      assert.match(policy.qual, /^\(\(tenant_id \|\| ''::text\) = ANY \(\(\s*SELECT ark_tenant_ids\(\)/, policy.table);
+    }
+  });
+
+  it('plans a lookup by session as an index probe, not a scan of the tenant, without statistics', async () => {
+    await broker.sql.query(`
+      INSERT INTO events (tenant_id, session_id, sequence, type, time, source, data)
+      SELECT 'rls-a', 'plan-' || (g / 100), g % 100 + 1, 'custom.plan', now(), 'api', '{}' FROM generate_series(0, 19999) g`);
+    const plan = await tenantScope.run(['rls-a'], () =>
+      sql<{ 'QUERY PLAN': string }>`EXPLAIN SELECT count(*) FROM events WHERE tenant_id = 'rls-a' AND session_id = 'plan-7'`.execute(connection.db),
+    );
+    const text = plan.rows.map((row) => row['QUERY PLAN']).join('\n');
+    assert.match(text, /Index Cond: \(\(tenant_id = 'rls-a'::text\) AND \(session_id = 'plan-7'::text\)\)/, text);
   });
 
   it('shows no tenant row to a query without the tenant setting', async () => {

@@ -13,6 +13,8 @@ export const EVENTS_CHANNEL = 'ark_events';
 export interface AppendNotification {
   /** xid8 of the committed transaction. */
   tx: string;
+  /** When the transaction queued it: ms since the epoch on the database server's clock (migrations/0050). */
+  at?: number;
   /** [tenant, session, last sequence] per session written; omitted when it would not fit. */
   s?: [string, string, number][];
   /** [tenant, query id] per query written; omitted when it would not fit (wake every query watcher of the tenants). */

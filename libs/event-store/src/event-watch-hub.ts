@@ -221,6 +221,7 @@ export class EventWatchHub {
   private readonly queryGroups = new Map<string, Set<TenantFeedGroup>>();
   private pollTimer: NodeJS.Timeout | undefined;
   private polling = false;
+  private readonly notificationObservers: ((notification: AppendNotification, receivedAtMs: number) => void)[] = [];
 
   constructor(
     private readonly log: EventLogRepository,
@@ -290,7 +291,14 @@ export class EventWatchHub {
     });
   }
 
+  /** Called with each wake-up as it arrives, before any group is woken (metrics). */
+  onNotification(observer: (notification: AppendNotification, receivedAtMs: number) => void): void {
+    this.notificationObservers.push(observer);
+  }
+
   notify(notification: AppendNotification): void {
+    const receivedAtMs = Date.now();
+    for (const observe of this.notificationObservers) observe(notification, receivedAtMs);
     const tx = safeBigInt(notification.tx);
     // This commit may be the older transaction a feed is held back by, whichever sessions it wrote.
     this.commits.add(tx);

@@ -10,7 +10,9 @@ import { LOCAL_IDENTITY, type CallerIdentity } from '#ark/tenancy';
 
 /**
  * The broker's Prometheus metrics: HTTP requests per route, append batches (size, latency), the write
- * queue, open watchers, the LISTEN connection and the database pool, plus Node's defaults.
+ * queue, open watchers, notification and delivery lag, the LISTEN connection and the database pool,
+ * plus Node's defaults. There is no projection-lag metric: read models are written in the append
+ * transaction, so they are never behind the log.
  * Route labels are Fastify's route patterns, never raw URLs, so cardinality stays bounded.
  */
 @Injectable()
@@ -72,6 +74,26 @@ export class BrokerMetrics implements OnModuleInit {
       batchSeconds.observe(batch.seconds);
       appended.inc(batch.events);
     });
+
+    // Both lags compare the database server's clock with this process's; they include any skew
+    // between the two (negative readings, from a clock behind the server's, count as 0).
+    const lagBuckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10];
+    const notificationLag = new Histogram({
+      name: 'ark_broker_notification_lag_seconds',
+      help: 'From an appending transaction queuing its NOTIFY to this replica receiving it (the rest of the transaction, its commit and delivery)',
+      buckets: lagBuckets,
+      registers,
+    });
+    this.hub.onNotification((notification, receivedAtMs) => {
+      if (typeof notification.at === 'number') notificationLag.observe(Math.max(0, receivedAtMs - notification.at) / 1000);
+    });
+    const deliveryLag = new Histogram({
+      name: 'ark_broker_watch_delivery_lag_seconds',
+      help: "From an event's append transaction starting (its recorded_at) to the event being written to a watch stream",
+      buckets: lagBuckets,
+      registers,
+    });
+    this.streams.onDelivered((event) => deliveryLag.observe(Math.max(0, Date.now() - event.recordedAt.getTime()) / 1000));
 
     new Gauge({ name: 'ark_broker_write_queue_events', help: 'Events waiting for a group-commit transaction', registers, collect: gaugeOf(() => this.writer.queuedEventCount) });
     new Gauge({ name: 'ark_broker_watchers', help: 'Open watch streams', registers, collect: gaugeOf(() => this.hub.watcherCount) });

@@ -64,6 +64,7 @@ export class WatchStreamService implements BeforeApplicationShutdown {
   private readonly open = new Map<SseStream, FastifyReply['raw']>();
   /** Open streams per `tenant\0user`, for WATCH_STREAMS_PER_USER. */
   private readonly perUser = new Map<string, number>();
+  private readonly deliveryObservers: ((event: ArkEvent) => void)[] = [];
 
   constructor(
     private readonly hub: EventWatchHub,
@@ -164,6 +165,11 @@ export class WatchStreamService implements BeforeApplicationShutdown {
     return (await this.log.feedCursorAt(tenantId, position)) ?? FEED_START;
   }
 
+  /** Called after each event is written to a watch stream (metrics). */
+  onDelivered(observer: (event: ArkEvent) => void): void {
+    this.deliveryObservers.push(observer);
+  }
+
   /** Bytes written to open streams and not yet handed to the kernel: what slow clients cost in memory. */
   get bufferedBytes(): number {
     let bytes = 0;
@@ -228,6 +234,7 @@ export class WatchStreamService implements BeforeApplicationShutdown {
     const emit = (e: ArkEvent): boolean => {
       const frame = frameOf(format, idOf, e);
       const more = frame === null ? true : stream.sendFrame(frame);
+      if (frame !== null) for (const observe of this.deliveryObservers) observe(e);
       const last = options.endAfter?.(e);
       if (!last) return more;
       end(last);
