@@ -93,6 +93,24 @@ describe('PostgreSQL row-level security', () => {
     assert.deepEqual(odd, []);
   });
 
+  it('never lets a pooled connection carry one scope into the next statement', async () => {
+    const single = new DatabaseConnection({ url: broker.database.url, poolSize: 1 });
+    const streams = () => single.db.selectFrom('event_streams').select(['tenant_id']).orderBy('tenant_id').execute();
+    try {
+      assert.deepEqual(await tenantScope.run(['rls-a'], streams), [{ tenant_id: 'rls-a' }]);
+      assert.deepEqual(await streams(), []);
+      assert.deepEqual(await tenantScope.run(['rls-b'], streams), [{ tenant_id: 'rls-b' }]);
+      assert.deepEqual(await tenantScope.run(['rls-b'], streams), [{ tenant_id: 'rls-b' }]);
+      // A transaction's own setting ends with it; the next statement has its own scope again.
+      await tenantScope.run(['rls-a'], () => single.db.transaction().execute((trx) => trx.selectFrom('event_streams').selectAll().execute()));
+      assert.deepEqual(await tenantScope.run(['rls-b'], streams), [{ tenant_id: 'rls-b' }]);
+      await tenantScope.run(['rls-a'], () => single.db.transaction().execute((trx) => trx.selectFrom('event_streams').selectAll().execute()));
+      assert.deepEqual(await streams(), []);
+    } finally {
+      await single.close();
+    }
+  });
+
   it("refuses to write a row of a tenant outside the transaction's scope", async () => {
     await assert.rejects(
       tenantScope.run(['rls-a'], () =>

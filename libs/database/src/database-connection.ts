@@ -14,7 +14,8 @@ export interface DatabaseOptions {
 
 /**
  * The process's one pool, working as BROKER_ROLE, with Kysely on top: every transaction carries the
- * tenant scope (tenant-scope.ts). Raw `pool` only for statements that touch no tenant table.
+ * tenant scope (tenant-scope.ts). Raw `pool` only for statements that touch no tenant table: a pooled
+ * connection keeps the session-level tenant setting of its last scoped statement.
  */
 export class DatabaseConnection {
   readonly pool: pg.Pool;

@@ -11,7 +11,7 @@ import pg from 'pg';
 
 /**
  * The tenants the current work may touch, for PostgreSQL row-level security (migrations/0030): every
- * tenant table only shows and accepts rows whose `tenant_id` is in the transaction's `ark.tenant_ids`.
+ * tenant table only shows and accepts rows whose `tenant_id` is in the statement's `ark.tenant_ids`.
  * A request runs in its caller's tenant; the group-commit writer in the tenants of its batch; code that
  * runs outside any scope sees no tenant rows at all (fail closed).
  */
@@ -27,10 +27,14 @@ export const tenantScope = {
   },
 };
 
-/** `ark.tenant_ids` as a text[] literal, quoted for a simple-protocol statement. */
-function tenantSetting(tenantIds: readonly string[]): string {
-  const array = `{${tenantIds.map((t) => `"${t.replace(/[\\"]/g, (c) => `\\${c}`)}"`).join(',')}}`;
-  return `SELECT set_config('ark.tenant_ids', ${pg.escapeLiteral(array)}, true)`;
+/** `ark.tenant_ids` as a text[] literal. */
+function tenantArray(tenantIds: readonly string[]): string {
+  return `{${tenantIds.map((t) => `"${t.replace(/[\\"]/g, (c) => `\\${c}`)}"`).join(',')}}`;
+}
+
+/** The statement that sets it, quoted for the simple protocol: `local` for the transaction only, else for the session. */
+function tenantSetting(array: string, local: boolean): string {
+  return `SELECT set_config('ark.tenant_ids', ${pg.escapeLiteral(array)}, ${local})`;
 }
 
 function beginStatement(settings: TransactionSettings): string {
@@ -39,26 +43,28 @@ function beginStatement(settings: TransactionSettings): string {
 }
 
 /**
- * A pooled connection that sets the tenant scope per transaction. The setting travels with BEGIN in
- * one simple-protocol round trip; a statement run outside a transaction is wrapped in one (BEGIN +
- * setting, the statement, COMMIT), because `set_config(..., true)` only lasts for its transaction.
+ * A pooled connection that sets the tenant scope. A transaction sets it for itself, with BEGIN in one
+ * simple-protocol round trip. A statement outside a transaction runs on its own (autocommit) under
+ * the connection's session-level setting, which is set first only when it differs from the last one
+ * this connection set: so a watcher's read is one round trip, not BEGIN, read, COMMIT. A transaction's
+ * local setting ends with it, and the session-level one applies again.
  */
 class ScopedConnection implements DatabaseConnection {
   inTransaction = false;
+  /** The session-level setting this connection holds; undefined: unknown (none yet, or a set failed). */
+  private sessionTenants: string | undefined;
 
   constructor(readonly inner: DatabaseConnection) {}
 
   async executeQuery<R>(query: CompiledQuery): Promise<QueryResult<R>> {
     if (this.inTransaction) return this.inner.executeQuery<R>(query);
-    await this.inner.executeQuery(CompiledQuery.raw(`BEGIN; ${tenantSetting(tenantScope.current() ?? [])}`));
-    try {
-      const result = await this.inner.executeQuery<R>(query);
-      await this.inner.executeQuery(CompiledQuery.raw('COMMIT'));
-      return result;
-    } catch (error) {
-      await this.inner.executeQuery(CompiledQuery.raw('ROLLBACK')).catch(() => undefined);
-      throw error;
+    const tenants = tenantArray(tenantScope.current() ?? []);
+    if (tenants !== this.sessionTenants) {
+      this.sessionTenants = undefined;
+      await this.inner.executeQuery(CompiledQuery.raw(tenantSetting(tenants, false)));
+      this.sessionTenants = tenants;
     }
+    return this.inner.executeQuery<R>(query);
   }
 
   streamQuery<R>(query: CompiledQuery, chunkSize: number): AsyncIterableIterator<QueryResult<R>> {
@@ -85,7 +91,7 @@ class ScopedDriver implements Driver {
 
   async beginTransaction(connection: DatabaseConnection, settings: TransactionSettings): Promise<void> {
     const scoped = connection as ScopedConnection;
-    await scoped.inner.executeQuery(CompiledQuery.raw(`${beginStatement(settings)}; ${tenantSetting(tenantScope.current() ?? [])}`));
+    await scoped.inner.executeQuery(CompiledQuery.raw(`${beginStatement(settings)}; ${tenantSetting(tenantArray(tenantScope.current() ?? []), true)}`));
     scoped.inTransaction = true;
   }
 

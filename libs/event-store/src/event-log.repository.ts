@@ -65,21 +65,6 @@ const EVENT_COLUMNS = sql.raw(`tenant_id, session_id, sequence, global_position,
 
 const streamKey = (tenantId: string, sessionId: string) => `${tenantId}\u0000${sessionId}`;
 
-/**
- * The feed horizon of this statement's snapshot: the oldest transaction that may still commit rows
- * into this database. `pg_snapshot_xmin` alone would count every database on the server, so one long
- * transaction anywhere would stall every feed; transactions positively known (pg_stat_activity) to
- * run in another database are left out. That view is read live, not from the snapshot, so anything it
- * cannot place (e.g. it finished meanwhile) is kept in: the horizon errs early, never late.
- * Expects the snapshot as `s` (pg_current_snapshot() is the statement's snapshot).
- */
-const HORIZON = sql.raw(`least(pg_snapshot_xmax(s), (
-  SELECT min(x) FROM pg_snapshot_xip(s) AS x
-  WHERE NOT EXISTS (
-    SELECT 1 FROM pg_stat_activity a
-    WHERE a.datname <> current_database() AND a.backend_xid IS NOT NULL
-      AND a.backend_xid::text::bigint = x::text::bigint % 4294967296)))`);
-
 /** The SQL of the event log. Appends take a transaction from the caller so projectors can join it. */
 export class EventLogRepository {
   constructor(private readonly db: Kysely<Database>) {}
@@ -167,8 +152,9 @@ export class EventLogRepository {
 
   /**
    * A tenant's feed after a cursor, gap-free: only transactions older than every transaction still
-   * running in this database (the horizon, see HORIZON) are read, so one that took its positions early and commits late is
-   * never skipped; it is read when it is below the horizon, before anything after it.
+   * running in this database (the horizon, `ark_feed_horizon()`, migrations/0051) are read, so one
+   * that took its positions early and commits late is never skipped; it is read when it is below the
+   * horizon, before anything after it.
    * Also returns the horizon, so a reader told of a newer commit knows to look again.
    * With `queryId`, the same feed narrowed to one query's events (its own index keeps that cheap).
    * With `ownerId`, only events of sessions that user owns (a reader's feed): the session row commits
@@ -187,7 +173,8 @@ export class EventLogRepository {
         ? sql``
         : sql`AND EXISTS (SELECT 1 FROM sessions o WHERE o.tenant_id = events.tenant_id AND o.session_id = events.session_id AND o.user_id = ${ownerId})`;
     const { rows } = await tenantScope.run([tenantId], () => sql<EventRow & { horizon: string }>`
-      WITH snapshot AS (SELECT ${HORIZON} AS xmin FROM pg_current_snapshot() AS s)
+      -- MATERIALIZED: the horizon is computed once, so the rows read and the horizon returned agree.
+      WITH snapshot AS MATERIALIZED (SELECT ark_feed_horizon() AS xmin)
       SELECT snapshot.xmin::text AS horizon, e.*
       FROM snapshot LEFT JOIN LATERAL (
         SELECT ${EVENT_COLUMNS} FROM events
@@ -224,7 +211,7 @@ export class EventLogRepository {
    */
   async feedNow(): Promise<{ cursor: FeedCursor; committed: (transactionId: bigint) => boolean }> {
     const { rows } = await sql<{ xmin: string; xmax: string; xip: string[] }>`
-      SELECT ${HORIZON}::text AS xmin, pg_snapshot_xmax(s)::text AS xmax,
+      SELECT ark_feed_horizon()::text AS xmin, pg_snapshot_xmax(s)::text AS xmax,
              array(SELECT pg_snapshot_xip(s)::text) AS xip
       FROM pg_current_snapshot() AS s`.execute(this.db);
     const { xmin, xmax, xip } = rows[0]!;
@@ -238,7 +225,7 @@ export class EventLogRepository {
 
   /** The cursor for "from now on": everything below the current horizon counts as history. */
   async feedHead(): Promise<FeedCursor> {
-    const { rows } = await sql<{ xmin: string }>`SELECT ${HORIZON}::text AS xmin FROM pg_current_snapshot() AS s`.execute(this.db);
+    const { rows } = await sql<{ xmin: string }>`SELECT ark_feed_horizon()::text AS xmin`.execute(this.db);
     return { transactionId: BigInt(rows[0]!.xmin), globalPosition: 0 };
   }
 
