@@ -5,3 +5,4 @@ export { startEmbeddedPostgres, type EmbeddedPostgresHandle } from './embedded-p
 export { migrate, readMigrations, defaultMigrationsDir, type MigrationReport } from './migrator.js';
 export { createClient, createPool } from './pool.js';
 export type { Database, EventsTable, LlmCallsTable, QueriesTable, SessionQueriesTable, SessionRow, SessionsTable, SpansTable, ToolCallsTable } from './schema.js';
+export { PREPARED } from './prepared-statements.js';

@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { prepareMarkedStatements } from './prepared-statements.js';
 
 // int8 (bigint) columns hold sequences, positions and counts, all far below 2^53: read them as numbers.
 // xid8 (oid 5069) stays a string, it is only ever passed back to PostgreSQL.
@@ -34,7 +35,10 @@ export function createPool(options: PoolOptions): pg.Pool {
   // Nor may a checked-out client between two queries (in a transaction, or waiting for the next
   // statement): pg emits 'error' on the client itself, uncaught unless listened to. Its next query
   // then fails, the request answers 5xx, and the broken client is discarded on release.
-  pool.on('connect', (client) => client.on('error', () => undefined));
+  pool.on('connect', (client) => {
+    client.on('error', () => undefined);
+    prepareMarkedStatements(client);
+  });
   return pool;
 }
 

@@ -1,5 +1,5 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
-import { tenantScope, type Database } from '#ark/database';
+import { PREPARED, tenantScope, type Database } from '#ark/database';
 import type { AppendedEvent, ArkEvent, EventSource, StreamEvent } from './ark-event.js';
 import type { FeedCursor } from './feed-cursor.js';
 
@@ -96,7 +96,7 @@ export class EventLogRepository {
         d: e.data ?? null,
       })),
     );
-    const { rows } = await sql<AppendRow>`SELECT * FROM ark_append_events(${batch}::jsonb)`.execute(trx);
+    const { rows } = await sql<AppendRow>`${PREPARED}SELECT * FROM ark_append_events(${batch}::jsonb)`.execute(trx);
     if (rows.length !== items.length) throw new Error(`ark_append_events answered ${rows.length} rows for ${items.length} events`);
     const results: AppendedEvent[] = [];
     const appended: ArkEvent[] = [];
@@ -141,7 +141,7 @@ export class EventLogRepository {
   ): Promise<ArkEvent[]> {
     const typeFilter = types && types.length > 0 ? sql`AND type = ANY(${[...types]}::text[])` : sql``;
     const { rows } = await tenantScope.run([tenantId], () =>
-      sql<EventRow>`
+      sql<EventRow>`${PREPARED}
         SELECT ${EVENT_COLUMNS} FROM events
         WHERE tenant_id = ${tenantId} AND session_id = ${sessionId} AND sequence > ${after} ${typeFilter}
         ORDER BY sequence
@@ -172,7 +172,7 @@ export class EventLogRepository {
       ownerId === undefined
         ? sql``
         : sql`AND EXISTS (SELECT 1 FROM sessions o WHERE o.tenant_id = events.tenant_id AND o.session_id = events.session_id AND o.user_id = ${ownerId})`;
-    const { rows } = await tenantScope.run([tenantId], () => sql<EventRow & { horizon: string }>`
+    const { rows } = await tenantScope.run([tenantId], () => sql<EventRow & { horizon: string }>`${PREPARED}
       -- MATERIALIZED: the horizon is computed once, so the rows read and the horizon returned agree.
       WITH snapshot AS MATERIALIZED (SELECT ark_feed_horizon() AS xmin)
       SELECT snapshot.xmin::text AS horizon, e.*

@@ -1,5 +1,5 @@
 import { sql, type Transaction } from 'kysely';
-import type { Database } from '#ark/database';
+import { PREPARED, type Database } from '#ark/database';
 import type { ArkEvent, InlineProjector } from '#ark/event-store';
 import { callStatus, column, endTimeOf, eventData, iso, jsonValue, num, queryKeyOf, startTimeOf, STATUS_RANK, text, tokensOf, workTypeOf } from './work-events.js';
 
@@ -87,7 +87,7 @@ export class LlmCallsProjector implements InlineProjector {
 
   private async upsert(trx: Transaction<Database>, rows: LlmCallInput[]): Promise<void> {
     const c = <T>(pick: (r: LlmCallInput) => T, type: string) => column(rows.map(pick), type);
-    const { rows: touched } = await sql<{ tenant_id: string; call_key: string }>`
+    const { rows: touched } = await sql<{ tenant_id: string; call_key: string }>`${PREPARED}
         INSERT INTO llm_calls AS q (tenant_id, call_key, query_key, query_id, query_name, trace_id,
                                     span_id, parent_span_id, model, model_type, status, error, tokens_input, tokens_output,
                                     tokens_total, started_at, ended_at, duration_ms, event_count, first_position)
@@ -125,7 +125,7 @@ export class LlmCallsProjector implements InlineProjector {
           first_position = least(q.first_position, excluded.first_position)
         RETURNING tenant_id, call_key`.execute(trx);
     // A second statement: it must see the rows the upsert wrote (one statement cannot update them twice).
-    await sql`
+    await sql`${PREPARED}
       UPDATE llm_calls c SET first_chunk_at = least(
         (SELECT min(e.time) FROM events e
          WHERE e.tenant_id = c.tenant_id AND e.query_id = c.query_id AND e.type = 'llm.chunk'
@@ -152,7 +152,7 @@ export class LlmCallsProjector implements InlineProjector {
       else byQuery.set(key, { tenantId: k.tenantId, query: k.query, times: [k.at] });
     }
     const groups = [...byQuery.values()];
-    await sql`
+    await sql`${PREPARED}
       WITH k AS (
         SELECT * FROM unnest(${column(groups.map((g) => g.tenantId), 'text')}, ${column(groups.map((g) => g.query), 'text')},
                              ${column(groups.map((g) => JSON.stringify(g.times)), 'jsonb')},

@@ -1,5 +1,5 @@
 import { sql, type Transaction } from 'kysely';
-import type { Database } from '#ark/database';
+import { PREPARED, type Database } from '#ark/database';
 import type { ArkEvent, InlineProjector } from '#ark/event-store';
 import { applyQuerySignal, phaseOfReason, type QueryPhase, type QuerySignal } from './session-query-rules.js';
 import { column, eventData, isObject, iso, jsonValue, num, operationData, queryKeyOf, reasonOf, sessionRankOf, startTimeOf, text, tokensOf, workTypeOf } from './work-events.js';
@@ -124,7 +124,7 @@ export class QueriesProjector implements InlineProjector {
     const rows = events.map(inputOf).filter((r): r is QueryInput => r !== undefined);
     if (rows.length === 0) return;
     const c = <T>(pick: (r: QueryInput) => T, type: string) => column(rows.map(pick), type);
-    const { rows: touched } = await sql<QuerySignals & { tenant_id: string; query_key: string; phase: QueryPhase; completed_at: Date | null }>`
+    const { rows: touched } = await sql<QuerySignals & { tenant_id: string; query_key: string; phase: QueryPhase; completed_at: Date | null }>`${PREPARED}
       INSERT INTO queries AS q (tenant_id, query_key, query_id, query_name, session_id, session_rank, namespace, user_id,
                                 target_type, target_name, agent, input, response, error, error_at, done_at, canceled_at,
                                 started_at, last_event_at, duration_ms, tokens_input, tokens_output, tokens_total,
@@ -180,7 +180,7 @@ export class QueriesProjector implements InlineProjector {
       return next.phase === r.phase && next.completedAt?.getTime() === r.completed_at?.getTime() ? [] : [{ t: r.tenant_id, k: r.query_key, ...next }];
     });
     if (changed.length === 0) return;
-    await sql`
+    await sql`${PREPARED}
       UPDATE queries q SET phase = x.phase, completed_at = x.completed_at
       FROM unnest(${column(changed.map((x) => x.t), 'text')}, ${column(changed.map((x) => x.k), 'text')},
                   ${column(changed.map((x) => x.phase), 'text')}, ${column(changed.map((x) => iso(x.completedAt)), 'timestamptz')})

@@ -1,5 +1,5 @@
 import { sql, type Transaction } from 'kysely';
-import type { Database } from '#ark/database';
+import { PREPARED, type Database } from '#ark/database';
 import type { ArkEvent, InlineProjector } from '#ark/event-store';
 
 interface SessionDelta {
@@ -36,7 +36,7 @@ export class SessionsProjector implements InlineProjector {
       d.lastSequence = Math.max(d.lastSequence, e.sequence);
     }
     const rows = [...deltas.values()];
-    await sql`
+    await sql`${PREPARED}
       INSERT INTO sessions AS s (tenant_id, session_id, user_id, first_activity_at, last_activity_at, event_count, last_sequence)
       SELECT * FROM unnest(${rows.map((r) => r.tenantId)}::text[], ${rows.map((r) => r.sessionId)}::text[],
                            ${rows.map((r) => r.userId)}::text[], ${rows.map((r) => r.first.toISOString())}::timestamptz[],

@@ -1,5 +1,5 @@
 import { sql, type Transaction } from 'kysely';
-import type { Database } from '#ark/database';
+import { PREPARED, type Database } from '#ark/database';
 import type { ArkEvent, InlineProjector } from '#ark/event-store';
 import { readRecordsDeleted } from '#ark/normalizer';
 import type { OtlpSpan } from '#ark/otlp';
@@ -36,7 +36,7 @@ export class SpansProjector implements InlineProjector {
     const rows = [...latest.values()];
     const col = <T>(pick: (r: { event: ArkEvent; span: OtlpSpan }) => T) => rows.map(pick);
     const json = (v: unknown) => JSON.stringify(v);
-    await sql`
+    await sql`${PREPARED}
       INSERT INTO spans AS s (tenant_id, trace_id, span_id, parent_span_id, session_id, ark_session_id, name, kind,
                               start_time_unix_nano, end_time_unix_nano, status_code, status_message, attributes,
                               resource, scope, span_events, links, first_position)

@@ -1,5 +1,5 @@
 import { sql, type Transaction } from 'kysely';
-import type { Database } from '#ark/database';
+import { PREPARED, type Database } from '#ark/database';
 import type { ArkEvent, InlineProjector } from '#ark/event-store';
 import { callStatus, column, endTimeOf, eventData, iso, jsonValue, num, queryKeyOf, startTimeOf, STATUS_RANK, text, workTypeOf } from './work-events.js';
 
@@ -77,7 +77,7 @@ export class ToolCallsProjector implements InlineProjector {
     const rows = events.map(inputOf).filter((r): r is ToolCallInput => r !== undefined);
     if (rows.length === 0) return;
     const c = <T>(pick: (r: ToolCallInput) => T, type: string) => column(rows.map(pick), type);
-    await sql`
+    await sql`${PREPARED}
       INSERT INTO tool_calls AS q (tenant_id, call_key, query_key, query_id, trace_id, span_id,
                                    parent_span_id, tool_name, tool_type, tool_id, parameters, result, error, status,
                                    mcp_session_id, started_at, ended_at, duration_ms, event_count, first_position)
