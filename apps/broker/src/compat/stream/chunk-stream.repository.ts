@@ -41,14 +41,17 @@ export class ChunkStreamRepository {
   }
 
   /**
-   * The index the query's next chunk gets: one past that of its newest stored chunk. Uses the
-   * `events_query` index backwards, so it costs the same for the first and the ten-thousandth chunk.
+   * The index the query's next chunk gets: one past that of its newest stored chunk. The order is
+   * exactly that of `events_query_chunk_times`, read backwards, so it costs the same for the first and
+   * the ten-thousandth chunk; an ORDER BY no index gives let the planner, without statistics, scan
+   * every chunk of the tenant instead (55 ms at 40,000 chunks). Position order is upload order here:
+   * a query's uploads in this process share one counter and commit one batch at a time.
    */
   async nextChunkIndex(tenantId: string, queryId: string): Promise<number> {
     const { rows } = await sql<{ index: number }>`
       SELECT (data->>'index')::int AS index FROM events
       WHERE tenant_id = ${tenantId} AND query_id = ${queryId} AND source = 'chunk' AND data ? 'index'
-      ORDER BY transaction_id DESC, global_position DESC
+      ORDER BY global_position DESC
       LIMIT 1`.execute(this.db);
     return rows.length === 0 ? 0 : rows[0]!.index + 1;
   }
