@@ -42,6 +42,9 @@ const otlpBody = (spans: SpanSpec[]) => ({
   resourceSpans: [{ resource: { attributes: [{ key: 'service.name', value: { stringValue: 'ark-controller' } }] }, scopeSpans: [{ scope: { name: 'ark' }, spans: spans.map(otlpSpan) }] }],
 });
 
+/** AGGREGATE_LIMITS.detailedQueries of the broker. */
+const AGGREGATE_DETAILED = 20;
+
 const opEvent = (reason: string, at: number, data: Record<string, unknown>) => ({ timestamp: iso(at), eventType: 'Normal', reason, message: reason, data });
 
 type Send = { path: '/v1/traces'; body: unknown } | { path: '/events'; body: unknown } | { path: '/v2/events'; body: unknown };
@@ -359,6 +362,32 @@ describe('native sessions API (/v2/sessions, /v2/queries, /v2/tool-calls)', () =
     assert.equal(original.length, 32);
     assert.deepEqual(original.slice(23, 27), ['page-06', 'page-tie-a', 'page-tie-b', 'page-05'], 'newest first, ties by id');
     assert.ok(pages >= 5);
+  });
+
+  it('lists calls only for the newest and unfinished queries of the aggregate, totals for the others', async () => {
+    const count = AGGREGATE_DETAILED + 3;
+    const ops = Array.from({ length: count }, (_, i) => {
+      const d = { queryId: `uid-long-${i}`, queryName: `long-${i}`, queryNamespace: 'default', sessionId: 's-long' };
+      const at = 200_000 + i * 10;
+      const finished = i !== 0; // the oldest one still runs
+      return [
+        opEvent('QueryExecutionStart', at, { ...d, agent: 'default/a', targetType: 'agent', input: 'go' }),
+        opEvent('ToolCallComplete', at + 1, { ...d, toolName: 'step', toolType: 'mcp', toolId: `long-call-${i}`, result: i, durationMs: 1 }),
+        ...(finished ? [opEvent('QueryExecutionComplete', at + 2, { ...d, response: 'ok' })] : []),
+      ];
+    }).flat();
+    for (const op of ops) await send(broker, events(op));
+    const agg = (await get('/v2/sessions/s-long')).body;
+    assert.equal(agg.limits.detailedQueries, AGGREGATE_DETAILED);
+    const items: { queryId: string; phase: string; toolCalls: { items: unknown[]; total: number; truncated: boolean } }[] = agg.queries.items;
+    assert.equal(items.length, count);
+    const listed = items.filter((q) => q.toolCalls.items.length > 0).map((q) => q.queryId);
+    // The newest AGGREGATE_DETAILED, and the running oldest one.
+    assert.deepEqual(listed, ['uid-long-0', ...items.slice(-AGGREGATE_DETAILED).map((q) => q.queryId)]);
+    for (const q of items) {
+      assert.equal(q.toolCalls.total, 1, q.queryId);
+      assert.equal(q.toolCalls.truncated, !listed.includes(q.queryId), q.queryId);
+    }
   });
 
   it('answers the session aggregate with queries, calls, chunks, messages and approvals, capped', async () => {

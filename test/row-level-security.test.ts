@@ -111,6 +111,21 @@ describe('PostgreSQL row-level security', () => {
     }
   });
 
+  it('applies to the analytics views as to their tables (security_invoker)', async () => {
+    await broker.sql.query(`
+      INSERT INTO queries (tenant_id, query_key, session_id, session_rank, started_at, last_event_at, event_count, first_position)
+      VALUES ('rls-a', 'qa', 's', 1, now(), now(), 1, 1), ('rls-b', 'qb', 's', 1, now(), now(), 1, 2)`);
+    const tenantsOf = (rows: { tenant_id: string }[]) => [...new Set(rows.map((r) => r.tenant_id))].sort();
+    const owner = await broker.sql.query<{ tenant_id: string }>(`SELECT tenant_id FROM analytics_sessions_per_day WHERE tenant_id LIKE 'rls-%'`);
+    assert.deepEqual(tenantsOf(owner.rows), ['rls-a', 'rls-b']);
+    const scoped = await tenantScope.run(['rls-a'], () =>
+      sql<{ tenant_id: string }>`SELECT tenant_id FROM analytics_sessions_per_day`.execute(connection.db),
+    );
+    assert.deepEqual(tenantsOf(scoped.rows), ['rls-a']);
+    const unscoped = await sql<{ tenant_id: string }>`SELECT tenant_id FROM analytics_error_rates`.execute(connection.db);
+    assert.deepEqual(unscoped.rows, []);
+  });
+
   it("refuses to write a row of a tenant outside the transaction's scope", async () => {
     await assert.rejects(
       tenantScope.run(['rls-a'], () =>

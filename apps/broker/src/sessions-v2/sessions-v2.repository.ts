@@ -34,7 +34,14 @@ export interface ToolCallFilters {
 }
 
 /** Caps of the session aggregate; lists longer than these are cut and marked `truncated`. */
-export const AGGREGATE_LIMITS = { queries: 200, toolCallsPerQuery: 100, llmCallsPerQuery: 100, pendingApprovals: 50 } as const;
+/**
+ * Caps of the session aggregate. Tool and LLM calls are listed for the `detailedQueries` newest
+ * queries and every unfinished one; the others (finished, older) are summaries, their call lists
+ * empty with the totals (DESIGN §10), and `GET /v2/tool-calls?queryId=` pages them.
+ */
+export const AGGREGATE_LIMITS = { queries: 200, detailedQueries: 20, toolCallsPerQuery: 100, llmCallsPerQuery: 100, pendingApprovals: 50 } as const;
+
+const UNFINISHED_PHASES = new Set(['pending', 'running', 'unknown']);
 
 export interface Page<T> {
   items: T[];
@@ -236,7 +243,14 @@ export class SessionsV2Repository {
     if (filters.agent !== undefined) where.push(exists(sql`(q.agent = ${filters.agent} OR q.target_name = ${filters.agent})`));
     if (filters.search !== undefined) {
       const p = likePattern(filters.search);
-      where.push(sql`(s.session_id ILIKE ${p} OR ${exists(sql`(q.query_name ILIKE ${p} OR q.agent ILIKE ${p} OR q.target_name ILIKE ${p})`)})`);
+      // Candidates come from the trigram indexes (migrations/0060); the page is then the newest of them.
+      where.push(sql`s.session_id IN (
+        SELECT m.session_id FROM sessions m WHERE m.tenant_id = ${scope.tenantId} AND m.session_id ILIKE ${p}
+        UNION
+        SELECT q.session_id FROM queries q
+        WHERE q.tenant_id = ${scope.tenantId}
+          AND (coalesce(q.query_name, '') || E'\\n' || coalesce(q.agent, '') || E'\\n' || coalesce(q.target_name, '')) ILIKE ${p}
+          AND (q.query_name ILIKE ${p} OR q.agent ILIKE ${p} OR q.target_name ILIKE ${p}))`);
     }
     if (filters.hasErrors !== undefined) where.push(sql`a.has_errors = ${filters.hasErrors}`);
     if (filters.status !== undefined) where.push(sql`a.status = ${filters.status}`);
@@ -265,7 +279,8 @@ export class SessionsV2Repository {
 
   /**
    * `GET /v2/sessions/:id`: the session, its queries (each with its tool calls, LLM calls and chunk
-   * summary), the message count and pending approvals, every list capped (AGGREGATE_LIMITS).
+   * summary), the message count and pending approvals, every list capped (AGGREGATE_LIMITS); calls are
+   * listed for the newest and the unfinished queries only.
    */
   async aggregate(db: Kysely<Database>, scope: Visibility, sessionId: string) {
     const session = await this.session(db, scope, sessionId);
@@ -280,10 +295,12 @@ export class SessionsV2Repository {
                          AND (expires_at IS NULL OR expires_at > now())`.execute(db),
     ]);
     const keys = queryRows.map((q) => q.query_key);
+    const newest = new Set(queryRows.slice(-AGGREGATE_LIMITS.detailedQueries).map((q) => q.query_key));
+    const detailed = queryRows.filter((q) => newest.has(q.query_key) || UNFINISHED_PHASES.has(q.phase)).map((q) => q.query_key);
     const names = [...new Set(queryRows.flatMap((q) => [q.query_id, q.query_name, q.query_key]).filter((x): x is string => x !== null))];
     const [tools, llms, chunks, approvals] = await Promise.all([
-      this.toolCallsOf(db, t, keys, AGGREGATE_LIMITS.toolCallsPerQuery),
-      this.llmCallsOf(db, t, keys, AGGREGATE_LIMITS.llmCallsPerQuery),
+      this.toolCallsOf(db, t, keys, detailed, AGGREGATE_LIMITS.toolCallsPerQuery),
+      this.llmCallsOf(db, t, keys, detailed, AGGREGATE_LIMITS.llmCallsPerQuery),
       this.chunkSummaries(db, t, names),
       this.pendingApprovals(db, t, sessionId, names),
     ]);
@@ -314,8 +331,8 @@ export class SessionsV2Repository {
     if (!q) return undefined;
     const names = [...new Set([q.query_id, q.query_name, q.query_key].filter((x): x is string => x !== null))];
     const [tools, llms, chunks] = await Promise.all([
-      this.toolCallsOf(this.db, t, [q.query_key], AGGREGATE_LIMITS.toolCallsPerQuery),
-      this.llmCallsOf(this.db, t, [q.query_key], AGGREGATE_LIMITS.llmCallsPerQuery),
+      this.toolCallsOf(this.db, t, [q.query_key], [q.query_key], AGGREGATE_LIMITS.toolCallsPerQuery),
+      this.llmCallsOf(this.db, t, [q.query_key], [q.query_key], AGGREGATE_LIMITS.llmCallsPerQuery),
       this.chunkSummaries(this.db, t, names),
     ]);
     return { ...this.queryWithCalls(q, tools, llms, chunks), limits: { toolCalls: AGGREGATE_LIMITS.toolCallsPerQuery, llmCalls: AGGREGATE_LIMITS.llmCallsPerQuery } };
@@ -369,36 +386,42 @@ export class SessionsV2Repository {
     };
   }
 
-  private toolCallsOf(db: Kysely<Database>, tenantId: string, keys: string[], cap: number) {
-    return this.callsOf(db, sql.raw('tool_calls'), tenantId, keys, cap, (r: ToolCallsTable) => toolCallJson(r));
+  private toolCallsOf(db: Kysely<Database>, tenantId: string, keys: string[], detailed: string[], cap: number) {
+    return this.callsOf(db, sql.raw('tool_calls'), tenantId, keys, detailed, cap, (r: ToolCallsTable) => toolCallJson(r));
   }
 
-  private llmCallsOf(db: Kysely<Database>, tenantId: string, keys: string[], cap: number) {
-    return this.callsOf(db, sql.raw('llm_calls'), tenantId, keys, cap, (r: LlmCallsTable) => llmCallJson(r));
+  private llmCallsOf(db: Kysely<Database>, tenantId: string, keys: string[], detailed: string[], cap: number) {
+    return this.callsOf(db, sql.raw('llm_calls'), tenantId, keys, detailed, cap, (r: LlmCallsTable) => llmCallJson(r));
   }
 
-  /** The first `cap` calls of each query (tool_calls or llm_calls, in log order), with their totals. */
+  /**
+   * Per query of `keys`, the total of its calls (tool_calls or llm_calls) and, for the `detailed`
+   * ones, the first `cap` in log order. Totals are counted from the (tenant, query_key) index apart,
+   * so the calls of summarised queries are never read.
+   */
   private async callsOf<Row extends { query_key: string }, Json>(
     db: Kysely<Database>,
     table: RawBuilder<unknown>,
     tenantId: string,
     keys: string[],
+    detailed: string[],
     cap: number,
     toJson: (row: Row) => Json,
   ): Promise<Map<string, CappedList<Json>>> {
     const out = new Map<string, CappedList<Json>>();
     if (keys.length === 0) return out;
-    const { rows } = await sql<Row & { total: string }>`
+    const { rows: totals } = await sql<{ query_key: string; total: number }>`
+      SELECT c.query_key, count(*)::int AS total FROM ${table} c
+      WHERE c.tenant_id = ${tenantId} AND c.query_key = ANY(${keys}::text[]) GROUP BY c.query_key`.execute(db);
+    for (const r of totals) out.set(r.query_key, { items: [], total: r.total, truncated: r.total > (detailed.includes(r.query_key) ? cap : 0) });
+    const listed = detailed.filter((k) => out.has(k));
+    if (listed.length === 0) return out;
+    const { rows } = await sql<Row>`
       SELECT * FROM (
-        SELECT c.*, row_number() OVER w AS rn, count(*) OVER (PARTITION BY c.query_key) AS total
-        FROM ${table} c WHERE c.tenant_id = ${tenantId} AND c.query_key = ANY(${keys}::text[])
-        WINDOW w AS (PARTITION BY c.query_key ORDER BY c.first_position, c.call_key)
+        SELECT c.*, row_number() OVER (PARTITION BY c.query_key ORDER BY c.first_position, c.call_key) AS rn
+        FROM ${table} c WHERE c.tenant_id = ${tenantId} AND c.query_key = ANY(${listed}::text[])
       ) x WHERE rn <= ${cap} ORDER BY query_key, rn`.execute(db);
-    for (const r of rows) {
-      let list = out.get(r.query_key);
-      if (!list) out.set(r.query_key, (list = { items: [], total: Number(r.total), truncated: Number(r.total) > cap }));
-      list.items.push(toJson(r));
-    }
+    for (const r of rows) out.get(r.query_key)!.items.push(toJson(r));
     return out;
   }
 

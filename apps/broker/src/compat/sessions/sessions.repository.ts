@@ -21,6 +21,18 @@ const SORT_COLUMNS = {
 
 const likePattern = (text: string) => `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 
+/**
+ * Sessions whose id, or one of whose queries' agent, team or tool, contains the text (upstream's
+ * search). Candidates come from the trigram indexes (migrations/0060), each column is then checked.
+ */
+const searchMatch = (tenantId: string, p: string) => sql`session_id IN (
+  SELECT m.session_id FROM sessions m WHERE m.tenant_id = ${tenantId} AND m.session_id ILIKE ${p}
+  UNION
+  SELECT q.session_id FROM session_queries q
+  WHERE q.tenant_id = ${tenantId}
+    AND (coalesce(q.agent, '') || E'\\n' || coalesce(q.team, '') || E'\\n' || coalesce(q.tool, '')) ILIKE ${p}
+    AND (q.agent ILIKE ${p} OR q.team ILIKE ${p} OR q.tool ILIKE ${p}))`;
+
 /** SQL over `sessions` and `session_queries`: sessions with at least one query, as upstream lists them. */
 @Injectable()
 export class SessionsRepository {
@@ -67,9 +79,7 @@ export class SessionsRepository {
         ...(filters.dateFrom ? [sql`queries_active_at >= ${filters.dateFrom}`] : []),
         ...(filters.dateTo ? [sql`queries_active_at <= ${filters.dateTo}`] : []),
         ...(filters.search
-          ? [sql`(session_id ILIKE ${likePattern(filters.search)} OR EXISTS (
-                SELECT 1 FROM session_queries q WHERE q.tenant_id = sessions.tenant_id AND q.session_id = sessions.session_id
-                  AND (q.agent ILIKE ${likePattern(filters.search)} OR q.team ILIKE ${likePattern(filters.search)} OR q.tool ILIKE ${likePattern(filters.search)})))`]
+          ? [searchMatch(scope.tenantId, likePattern(filters.search))]
           : []),
       ],
       sql` AND `,
