@@ -126,6 +126,18 @@ describe('PostgreSQL row-level security', () => {
     assert.deepEqual(unscoped.rows, []);
   });
 
+  it("searches (owner-rights functions, for the trigram indexes) answer only for the caller's tenants", async () => {
+    await broker.sql.query(`
+      INSERT INTO sessions (tenant_id, session_id, first_activity_at, last_activity_at, event_count, last_sequence)
+      VALUES ('rls-b', 'findme-b', now(), now(), 1, 1)`);
+    const search = (fn: string) => sql<{ id: string }>`SELECT ${sql.raw(fn)}('rls-b', '%findme%') AS id`.execute(connection.db);
+    for (const fn of ['ark_sessions_search', 'ark_upstream_sessions_search']) {
+      assert.deepEqual((await tenantScope.run(['rls-a'], () => search(fn))).rows, [], fn);
+      assert.deepEqual((await search(fn)).rows, [], fn);
+      assert.deepEqual((await tenantScope.run(['rls-b'], () => search(fn))).rows, [{ id: 'findme-b' }], fn);
+    }
+  });
+
   it("refuses to write a row of a tenant outside the transaction's scope", async () => {
     await assert.rejects(
       tenantScope.run(['rls-a'], () =>

@@ -243,14 +243,8 @@ export class SessionsV2Repository {
     if (filters.agent !== undefined) where.push(exists(sql`(q.agent = ${filters.agent} OR q.target_name = ${filters.agent})`));
     if (filters.search !== undefined) {
       const p = likePattern(filters.search);
-      // Candidates come from the trigram indexes (migrations/0060); the page is then the newest of them.
-      where.push(sql`s.session_id IN (
-        SELECT m.session_id FROM sessions m WHERE m.tenant_id = ${scope.tenantId} AND m.session_id ILIKE ${p}
-        UNION
-        SELECT q.session_id FROM queries q
-        WHERE q.tenant_id = ${scope.tenantId}
-          AND (coalesce(q.query_name, '') || E'\\n' || coalesce(q.agent, '') || E'\\n' || coalesce(q.target_name, '')) ILIKE ${p}
-          AND (q.query_name ILIKE ${p} OR q.agent ILIKE ${p} OR q.target_name ILIKE ${p}))`);
+      // Candidates through the trigram indexes (migrations/0060); the page is the newest of them.
+      where.push(sql`s.session_id IN (SELECT ark_sessions_search(${scope.tenantId}, ${p}))`);
     }
     if (filters.hasErrors !== undefined) where.push(sql`a.has_errors = ${filters.hasErrors}`);
     if (filters.status !== undefined) where.push(sql`a.status = ${filters.status}`);

@@ -23,15 +23,9 @@ const likePattern = (text: string) => `%${text.replace(/[\\%_]/g, (c) => `\\${c}
 
 /**
  * Sessions whose id, or one of whose queries' agent, team or tool, contains the text (upstream's
- * search). Candidates come from the trigram indexes (migrations/0060), each column is then checked.
+ * search), found through the trigram indexes (migrations/0060).
  */
-const searchMatch = (tenantId: string, p: string) => sql`session_id IN (
-  SELECT m.session_id FROM sessions m WHERE m.tenant_id = ${tenantId} AND m.session_id ILIKE ${p}
-  UNION
-  SELECT q.session_id FROM session_queries q
-  WHERE q.tenant_id = ${tenantId}
-    AND (coalesce(q.agent, '') || E'\\n' || coalesce(q.team, '') || E'\\n' || coalesce(q.tool, '')) ILIKE ${p}
-    AND (q.agent ILIKE ${p} OR q.team ILIKE ${p} OR q.tool ILIKE ${p}))`;
+const searchMatch = (tenantId: string, p: string) => sql`session_id IN (SELECT ark_upstream_sessions_search(${tenantId}, ${p}))`;
 
 /** SQL over `sessions` and `session_queries`: sessions with at least one query, as upstream lists them. */
 @Injectable()
