@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { sql, type Kysely, type RawBuilder, type Selectable } from 'kysely';
-import { DatabaseConnection, type Database, type LlmCallsTable as LlmCallsSchema, type QueriesTable as QueriesSchema, type ToolCallsTable as ToolCallsSchema } from '#ark/database';
+import { DatabaseConnection, PREPARED, type Database, type LlmCallsTable as LlmCallsSchema, type QueriesTable as QueriesSchema, type ToolCallsTable as ToolCallsSchema } from '#ark/database';
 
 type QueriesTable = Selectable<QueriesSchema>;
 type ToolCallsTable = Selectable<ToolCallsSchema>;
@@ -263,7 +263,7 @@ export class SessionsV2Repository {
 
   /** One session's list entry, or undefined when the caller cannot see it. */
   async session(db: Kysely<Database>, scope: Visibility, sessionId: string): Promise<SessionJson | undefined> {
-    const { rows } = await sql<SessionListRow>`
+    const { rows } = await sql<SessionListRow>`${PREPARED}
       SELECT s.session_id, s.user_id, s.first_activity_at, s.last_activity_at, s.event_count, s.last_sequence,
              a.query_count, a.error_query_count, a.has_errors, a.status, a.namespaces, a.agents
       FROM sessions s ${this.sessionSummary()}
@@ -281,11 +281,11 @@ export class SessionsV2Repository {
     if (!session) return undefined;
     const t = scope.tenantId;
     const [{ rows: queryRows }, { rows: messageRows }] = await Promise.all([
-      sql<QueriesTable & { total: string }>`
+      sql<QueriesTable & { total: string }>`${PREPARED}
         SELECT q.*, count(*) OVER () AS total FROM queries q
         WHERE q.tenant_id = ${t} AND q.session_id = ${sessionId}
         ORDER BY q.started_at, q.query_key LIMIT ${AGGREGATE_LIMITS.queries}`.execute(db),
-      sql<{ n: number }>`SELECT count(*)::int AS n FROM messages WHERE tenant_id = ${t} AND session_id = ${sessionId}
+      sql<{ n: number }>`${PREPARED}SELECT count(*)::int AS n FROM messages WHERE tenant_id = ${t} AND session_id = ${sessionId}
                          AND (expires_at IS NULL OR expires_at > now())`.execute(db),
     ]);
     const keys = queryRows.map((q) => q.query_key);
@@ -404,13 +404,13 @@ export class SessionsV2Repository {
   ): Promise<Map<string, CappedList<Json>>> {
     const out = new Map<string, CappedList<Json>>();
     if (keys.length === 0) return out;
-    const { rows: totals } = await sql<{ query_key: string; total: number }>`
+    const { rows: totals } = await sql<{ query_key: string; total: number }>`${PREPARED}
       SELECT c.query_key, count(*)::int AS total FROM ${table} c
       WHERE c.tenant_id = ${tenantId} AND c.query_key = ANY(${keys}::text[]) GROUP BY c.query_key`.execute(db);
     for (const r of totals) out.set(r.query_key, { items: [], total: r.total, truncated: r.total > (detailed.includes(r.query_key) ? cap : 0) });
     const listed = detailed.filter((k) => out.has(k));
     if (listed.length === 0) return out;
-    const { rows } = await sql<Row>`
+    const { rows } = await sql<Row>`${PREPARED}
       SELECT * FROM (
         SELECT c.*, row_number() OVER (PARTITION BY c.query_key ORDER BY c.first_position, c.call_key) AS rn
         FROM ${table} c WHERE c.tenant_id = ${tenantId} AND c.query_key = ANY(${listed}::text[])
@@ -423,7 +423,7 @@ export class SessionsV2Repository {
   /** Chunk count, first/last chunk time and completion per query id (chunks are keyed by the upload path's query). */
   private async chunkSummaries(db: Kysely<Database>, tenantId: string, queries: string[]): Promise<Map<string, ChunkSummaryRow>> {
     if (queries.length === 0) return new Map();
-    const { rows } = await sql<ChunkSummaryRow>`
+    const { rows } = await sql<ChunkSummaryRow>`${PREPARED}
       SELECT query_id AS query, count(*) FILTER (WHERE type = 'llm.chunk')::int AS chunks,
              min(time) FILTER (WHERE type = 'llm.chunk') AS first_at, max(time) FILTER (WHERE type = 'llm.chunk') AS last_at,
              bool_or(type = 'llm.stream.completed') AS completed
@@ -434,7 +434,7 @@ export class SessionsV2Repository {
 
   /** `approval.requested` chunks of the session (or its queries) with no `approval.resolved` for their task. */
   private async pendingApprovals(db: Kysely<Database>, tenantId: string, sessionId: string, queries: string[]) {
-    const { rows } = await sql<{ query_id: string | null; task_id: string | null; tool_calls: unknown; time: Date; sequence: string; session_id: string; total: string }>`
+    const { rows } = await sql<{ query_id: string | null; task_id: string | null; tool_calls: unknown; time: Date; sequence: string; session_id: string; total: string }>`${PREPARED}
       WITH approvals AS (
         SELECT type, query_id, data->>'taskId' AS task_id, data->'toolCalls' AS tool_calls, time, sequence, session_id, global_position
         FROM events
