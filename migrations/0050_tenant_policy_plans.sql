@@ -12,6 +12,7 @@
 -- 1. The policy compares `tenant_id || ''`, which no index matches, against the array computed once
 --    per statement (an InitPlan), so it is a cheap filter (about 60 ns a row) and never steers the
 --    choice of index; the queries' own tenant conditions do that. What it admits is unchanged.
+--    Extended statistics on `tenant_id || ''` let the planner estimate it once tables are analysed.
 -- 2. ark_append_events (0020) looks up dedupe keys and stream heads with correlated subqueries: one
 --    unique-index probe per row. PL/pgSQL keeps a connection's first plan, made when the tables were
 --    small, and 0020's joins could be cached as a hash join over the whole log.
@@ -27,6 +28,10 @@ BEGIN
     WHERE p.polname = 'tenant_isolation' AND n.nspname = 'public'
   LOOP
     EXECUTE format($f$ALTER POLICY tenant_isolation ON %s USING ((tenant_id || '') = ANY ((SELECT ark_tenant_ids())::text[]))$f$, t);
+    -- Statistics on the policy's expression (ANALYZE gathers them), so that the planner knows how
+    -- many rows the filter keeps: without them it assumed a few percent on every table and chose
+    -- different joins (a namespace filter on GET /v2/sessions: 60 ms instead of 2.4).
+    EXECUTE format($f$CREATE STATISTICS %s ON ((tenant_id || '')) FROM %s$f$, quote_ident(t::text || '_tenant_policy'), t);
   END LOOP;
 END $$;
 
