@@ -43,6 +43,9 @@ export const AGGREGATE_LIMITS = { queries: 200, detailedQueries: 20, toolCallsPe
 
 const UNFINISHED_PHASES = new Set(['pending', 'running', 'unknown']);
 
+/** Newest sessions a search tests one by one before it asks the trigram indexes (listSessions). */
+const SEARCH_WINDOW = 1_000;
+
 export interface Page<T> {
   items: T[];
   hasMore: boolean;
@@ -241,20 +244,35 @@ export class SessionsV2Repository {
     if (filters.to) where.push(sql`s.first_activity_at <= ${filters.to}`);
     if (filters.namespace !== undefined) where.push(exists(sql`q.namespace = ${filters.namespace}`));
     if (filters.agent !== undefined) where.push(exists(sql`(q.agent = ${filters.agent} OR q.target_name = ${filters.agent})`));
-    if (filters.search !== undefined) {
-      const p = likePattern(filters.search);
-      // Candidates through the trigram indexes (migrations/0060); the page is the newest of them.
-      where.push(sql`s.session_id IN (SELECT ark_sessions_search(${scope.tenantId}, ${p}))`);
-    }
     if (filters.hasErrors !== undefined) where.push(sql`a.has_errors = ${filters.hasErrors}`);
     if (filters.status !== undefined) where.push(sql`a.status = ${filters.status}`);
-    const { rows } = await sql<SessionListRow>`
-      SELECT s.session_id, s.user_id, s.first_activity_at, s.last_activity_at, s.event_count, s.last_sequence,
-             a.query_count, a.error_query_count, a.has_errors, a.status, a.namespaces, a.agents
-      FROM sessions s ${this.sessionSummary()}
-      WHERE ${sql.join(where, sql` AND `)}
-      ORDER BY s.last_activity_at DESC, s.session_id
-      LIMIT ${limit + 1}`.execute(this.db);
+    const page = async (extra: RawBuilder<unknown>[]) =>
+      (
+        await sql<SessionListRow>`
+          SELECT s.session_id, s.user_id, s.first_activity_at, s.last_activity_at, s.event_count, s.last_sequence,
+                 a.query_count, a.error_query_count, a.has_errors, a.status, a.namespaces, a.agents
+          FROM sessions s ${this.sessionSummary()}
+          WHERE ${sql.join([...where, ...extra], sql` AND `)}
+          ORDER BY s.last_activity_at DESC, s.session_id
+          LIMIT ${limit + 1}`.execute(this.db)
+      ).rows;
+    let rows: SessionListRow[];
+    if (filters.search === undefined) {
+      rows = await page([]);
+    } else {
+      // Text that many sessions contain is found fastest by testing the newest sessions one by one;
+      // rare text through the trigram indexes (migrations/0060), whose cost grows with the matches.
+      // So: the SEARCH_WINDOW newest sessions after the cursor first. A full page there is the right
+      // page (every session outside the window is older); otherwise the indexes answer.
+      const p = likePattern(filters.search);
+      const afterW = after ? sql`AND (w.last_activity_at < ${after[0]}::timestamptz OR (w.last_activity_at = ${after[0]}::timestamptz AND w.session_id > ${after[1]}))` : sql``;
+      rows = await page([
+        sql`s.session_id IN (SELECT w.session_id FROM sessions w WHERE w.tenant_id = ${scope.tenantId} ${afterW}
+                             ORDER BY w.last_activity_at DESC, w.session_id LIMIT ${SEARCH_WINDOW})`,
+        sql`(s.session_id ILIKE ${p} OR ${exists(sql`(q.query_name ILIKE ${p} OR q.agent ILIKE ${p} OR q.target_name ILIKE ${p})`)})`,
+      ]);
+      if (rows.length <= limit) rows = await page([sql`s.session_id IN (SELECT ark_sessions_search(${scope.tenantId}, ${p}))`]);
+    }
     const items = rows.slice(0, limit);
     const last = items.at(-1);
     const hasMore = rows.length > limit;
