@@ -44,7 +44,7 @@ export const AGGREGATE_LIMITS = { queries: 200, detailedQueries: 20, toolCallsPe
 const UNFINISHED_PHASES = new Set(['pending', 'running', 'unknown']);
 
 /** Newest sessions a search tests one by one before it asks the trigram indexes (listSessions). */
-const SEARCH_WINDOW = 1_000;
+const SEARCH_WINDOW = 300;
 
 export interface Page<T> {
   items: T[];
