@@ -132,6 +132,7 @@ class TenantFeedGroup extends WatchGroup<FeedCursor> {
   private horizon = 0n;
   private retryMs = 5;
   private retryTimer: NodeJS.Timeout | undefined;
+  private disposed = false;
 
   constructor(
     private readonly log: EventLogRepository,
@@ -162,6 +163,9 @@ class TenantFeedGroup extends WatchGroup<FeedCursor> {
    */
   protected override afterRead(): void {
     clearTimeout(this.retryTimer);
+    // A read that was under way when the last watcher left must not re-arm the timer: the group is
+    // gone from the hub, nothing would clear it, and with its horizon committed it fired every 1 ms.
+    if (this.disposed || this.watchers.size === 0) return;
     if (this.notifiedTx < this.horizon) {
       this.held = false;
       this.retryMs = 5;
@@ -178,6 +182,7 @@ class TenantFeedGroup extends WatchGroup<FeedCursor> {
     if (this.held && tx === this.horizon) this.wake();
   }
   dispose(): void {
+    this.disposed = true;
     clearTimeout(this.retryTimer);
   }
 }
