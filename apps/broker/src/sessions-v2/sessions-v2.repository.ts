@@ -33,7 +33,6 @@ export interface ToolCallFilters {
   toolName?: string;
 }
 
-/** Caps of the session aggregate; lists longer than these are cut and marked `truncated`. */
 /**
  * Caps of the session aggregate. Tool and LLM calls are listed for the `detailedQueries` newest
  * queries and every unfinished one; the others (finished, older) are summaries, their call lists
@@ -238,7 +237,10 @@ export class SessionsV2Repository {
     const exists = (cond: RawBuilder<unknown>) =>
       sql`EXISTS (SELECT 1 FROM queries q WHERE q.tenant_id = s.tenant_id AND q.session_id = s.session_id AND ${cond})`;
     const where: RawBuilder<unknown>[] = [sql`s.tenant_id = ${scope.tenantId}`, this.owner(scope, sql`s`)];
-    if (after) where.push(sql`(s.last_activity_at < ${after[0]}::timestamptz OR (s.last_activity_at = ${after[0]}::timestamptz AND s.session_id > ${after[1]}))`);
+    // Past the cursor in the list's order (newest activity first, ties by id).
+    const pastCursor = (alias: RawBuilder<unknown>, [at, id]: [string, string]) =>
+      sql`(${alias}.last_activity_at < ${at}::timestamptz OR (${alias}.last_activity_at = ${at}::timestamptz AND ${alias}.session_id > ${id}))`;
+    if (after) where.push(pastCursor(sql`s`, after));
     if (filters.userId !== undefined) where.push(sql`s.user_id = ${filters.userId}`);
     if (filters.from) where.push(sql`s.last_activity_at >= ${filters.from}`);
     if (filters.to) where.push(sql`s.first_activity_at <= ${filters.to}`);
@@ -265,7 +267,7 @@ export class SessionsV2Repository {
       // So: the SEARCH_WINDOW newest sessions after the cursor first. A full page there is the right
       // page (every session outside the window is older); otherwise the indexes answer.
       const p = likePattern(filters.search);
-      const afterW = after ? sql`AND (w.last_activity_at < ${after[0]}::timestamptz OR (w.last_activity_at = ${after[0]}::timestamptz AND w.session_id > ${after[1]}))` : sql``;
+      const afterW = after ? sql`AND ${pastCursor(sql`w`, after)}` : sql``;
       rows = await page([
         sql`s.session_id IN (SELECT w.session_id FROM sessions w WHERE w.tenant_id = ${scope.tenantId} ${afterW}
                              ORDER BY w.last_activity_at DESC, w.session_id LIMIT ${SEARCH_WINDOW})`,
@@ -425,7 +427,8 @@ export class SessionsV2Repository {
     const { rows: totals } = await sql<{ query_key: string; total: number }>`${PREPARED}
       SELECT c.query_key, count(*)::int AS total FROM ${table} c
       WHERE c.tenant_id = ${tenantId} AND c.query_key = ANY(${keys}::text[]) GROUP BY c.query_key`.execute(db);
-    for (const r of totals) out.set(r.query_key, { items: [], total: r.total, truncated: r.total > (detailed.includes(r.query_key) ? cap : 0) });
+    const listedKeys = new Set(detailed);
+    for (const r of totals) out.set(r.query_key, { items: [], total: r.total, truncated: r.total > (listedKeys.has(r.query_key) ? cap : 0) });
     const listed = detailed.filter((k) => out.has(k));
     if (listed.length === 0) return out;
     const { rows } = await sql<Row>`${PREPARED}
