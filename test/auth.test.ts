@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { SignJWT, UnsecuredJWT } from 'jose';
+import { ApiKeys, AuthError, CallerAuthenticator } from '#ark/tenancy';
 import { runCli } from './support/cli.js';
+import { sleep } from './support/sse-client.js';
 import { startTestBroker, type TestBroker } from './support/test-broker.js';
 
 const SECRET = 'a-test-secret-that-is-long-enough-for-hs256';
@@ -33,7 +35,7 @@ describe('AUTH_MODE=jwt', () => {
   let alice: string; // tenant A, producer + reader
   let bob: string; // tenant B, producer + reader
   before(async () => {
-    broker = await startTestBroker({ AUTH_MODE: 'jwt', AUTH_JWT_SECRET: SECRET, AUTH_JWT_ISSUER: 'https://auth.example', AUTH_JWT_AUDIENCE: 'ark-broker' });
+    broker = await startTestBroker({ AUTH_MODE: 'jwt', AUTH_JWT_SECRET: SECRET, AUTH_JWT_ISSUER: 'https://auth.example', AUTH_JWT_AUDIENCE: 'ark-broker', AUTH_CACHE_SECONDS: '1' });
     alice = await token({ sub: 'alice', tenant: 'tenant-a', roles: ['producer', 'reader'] });
     bob = await token({ sub: 'bob', tenant: 'tenant-b', roles: ['producer', 'reader'] });
   });
@@ -112,6 +114,7 @@ describe('AUTH_MODE=jwt', () => {
     assert.match(listed.stdout, new RegExp(`${id}\\ttenant-k\\tark-controller\\tproducer`));
     assert.ok(!listed.stdout.includes(apiKey));
     assert.equal((await runCli(['keys', 'revoke', id], { DATABASE_URL: broker.database.url })).code, 0);
+    await sleep(1100); // AUTH_CACHE_SECONDS: a revocation counts on every replica within it
     assert.equal((await call(`${broker.url}/events`, 'POST', apiKey, { data: { queryId: 'q2' } })).status, 401);
     assert.equal((await call(`${broker.url}/events`, 'POST', `${apiKey.slice(0, -2)}xx`)).status, 401);
   });
@@ -152,5 +155,33 @@ describe('AUTH_MODE=header', () => {
       await trusted.close();
       await untrusted.close();
     }
+  });
+});
+
+describe('verified-credential cache', () => {
+  it('reuses a verified token, but never past its expiry', async () => {
+    const settings = {
+      mode: 'jwt' as const,
+      jwtSecret: SECRET,
+      tenantClaim: 'tenant',
+      userClaim: 'sub',
+      rolesClaim: 'roles',
+      clockSkewSeconds: 0,
+      headerTenant: 'x-ark-tenant',
+      headerUser: 'x-ark-user',
+      headerRoles: 'x-ark-roles',
+      trustedProxies: [],
+      cacheSeconds: 60,
+    };
+    const authenticator = new CallerAuthenticator(settings, new ApiKeys(undefined as never));
+    const jwt = await new SignJWT({ sub: 'u', tenant: 't', roles: ['reader'] })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setExpirationTime(Math.floor(Date.now() / 1000) + 2)
+      .sign(key);
+    const headers = { authorization: `Bearer ${jwt}` };
+    assert.equal((await authenticator.authenticate(headers, '127.0.0.1')).tenantId, 't');
+    assert.equal((await authenticator.authenticate(headers, '127.0.0.1')).userId, 'u');
+    await sleep(2100);
+    await assert.rejects(authenticator.authenticate(headers, '127.0.0.1'), (error: Error) => error instanceof AuthError && error.status === 401);
   });
 });

@@ -1,69 +1,91 @@
 /**
- * One tenant flooding the broker at 10× its write rate limit: its excess is refused (429, before the
- * body is stored) and the other tenant is never refused. Prints the figures (latency of the quiet
- * tenant alone and during the flood) for the report; asserts only what does not depend on the
- * machine's load. The limiter protects storage, not CPU: the flood's requests are still authenticated
- * and answered, which costs the broker time on a saturated machine.
+ * One tenant flooding the broker at 10× its write rate limit must not slow another tenant's ingest
+ * (issue #5). The broker runs as its own process and the flood comes from a third one, so the test's
+ * own client measures only the broker. The flood's excess is refused (429) after authentication and
+ * before its body is read, from a cached verification of its token, and the tenant's allowance is a
+ * token bucket, so what it may write arrives spread over the second, not in bursts.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { SignJWT } from 'jose';
-import { startTestBroker, type TestBroker } from './support/test-broker.js';
+import { spawnBroker, type BrokerProcess } from './support/broker-process.js';
+import { pacedWrites, pacedWritesProcess, type PacedAnswer } from './support/paced-writer.js';
+import { createTestDatabase, type TestDatabase } from './support/test-database.js';
+import pg from 'pg';
 
 const SECRET = 'tenant-load-secret-tenant-load-secret-0123';
 const LIMIT = 50;
+const SECONDS = 4;
+const QUIET_RATE = 40;
 const token = (tenant: string) =>
   new SignJWT({ sub: `producer-${tenant}`, tenant, roles: ['producer'] }).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('10m').sign(new TextEncoder().encode(SECRET));
 
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+const latency = (answers: PacedAnswer[]) => {
+  const ms = answers.map((a) => a.ms).sort((a, b) => a - b);
+  const at = (p: number) => Math.round(percentile(ms, p) * 10) / 10;
+  return { p50: at(50), p95: at(95), p99: at(99) };
+};
 
 describe('a tenant flooding at 10× its write limit', () => {
-  let broker: TestBroker;
+  let database: TestDatabase;
+  let broker: BrokerProcess;
   before(async () => {
-    broker = await startTestBroker({ AUTH_MODE: 'jwt', AUTH_JWT_SECRET: SECRET, RATE_LIMIT_WRITES_PER_SECOND: String(LIMIT) });
+    database = await createTestDatabase();
+    broker = await spawnBroker(database.url, { AUTH_MODE: 'jwt', AUTH_JWT_SECRET: SECRET, RATE_LIMIT_WRITES_PER_SECOND: String(LIMIT), LOG_LEVEL: 'error' });
   });
-  after(() => broker.close());
+  after(async () => {
+    broker.child.kill('SIGTERM');
+    await broker.exited;
+    await database.drop();
+  });
 
-  async function post(bearer: string, sessionId: string, i: number): Promise<{ status: number; ms: number }> {
-    const started = performance.now();
-    const res = await fetch(`${broker.url}/v2/events`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${bearer}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ sessionId, type: 'custom.load', data: { i } }),
-    });
-    await res.arrayBuffer();
-    return { status: res.status, ms: performance.now() - started };
-  }
-
-  /** `perSecond` requests a second for `seconds`, each on its own schedule (open loop). */
-  async function paced(bearer: string, sessionId: string, perSecond: number, seconds: number) {
-    const total = perSecond * seconds;
-    const started = performance.now();
-    return Promise.all(
-      Array.from({ length: total }, async (_, i) => {
-        const wait = started + (i * 1000) / perSecond - performance.now();
-        if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-        return post(bearer, sessionId, i);
-      }),
-    );
-  }
-
-  it('never refuses the other tenant and stores all it sent (latency figures printed)', async () => {
+  it('does not slow the other tenant, never refuses it and stores all it sent', async () => {
     const quiet = await token('quiet');
     const noisy = await token('noisy');
-    const alone = await paced(quiet, 'alone', 20, 3);
-    const [flood, during] = await Promise.all([paced(noisy, 'flood', LIMIT * 10, 3), paced(quiet, 'during', 20, 3)]);
-    const ms = (answers: { ms: number }[]) => answers.map((a) => a.ms).sort((a, b) => a - b);
+    const quietWrites = (sessionId: string) => pacedWrites({ url: broker.url, bearer: quiet, sessionId, perSecond: QUIET_RATE, seconds: SECONDS });
+    await quietWrites('warm-up');
+    const alone = await quietWrites('alone');
+    // The baseline: the other tenant writing at exactly its limit, which it is allowed to.
+    const [atLimit, besideLimit] = await Promise.all([
+      pacedWritesProcess({ url: broker.url, bearer: noisy, sessionId: 'at-limit', perSecond: LIMIT, seconds: SECONDS }),
+      quietWrites('beside-limit'),
+    ]);
+    const [flood, during] = await Promise.all([
+      pacedWritesProcess({ url: broker.url, bearer: noisy, sessionId: 'flood', perSecond: LIMIT * 10, seconds: SECONDS }),
+      quietWrites('during'),
+    ]);
     const figures = {
-      quietAlone: { p50: percentile(ms(alone), 50), p99: percentile(ms(alone), 99) },
-      quietDuringFlood: { p50: percentile(ms(during), 50), p99: percentile(ms(during), 99) },
-      flood: { sent: flood.length, accepted: flood.filter((a) => a.status === 201).length, refused429: flood.filter((a) => a.status === 429).length, p50: percentile(ms(flood), 50) },
+      quietAlone: latency(alone),
+      quietBesideLimit: latency(besideLimit),
+      quietDuringFlood: latency(during),
+      atLimit: { sent: atLimit.length, refused429: atLimit.filter((a) => a.status === 429).length, ...latency(atLimit) },
+      flood: { sent: flood.length, accepted: flood.filter((a) => a.status === 201).length, refused429: flood.filter((a) => a.status === 429).length, ...latency(flood) },
     };
     console.log(`# tenant load: ${JSON.stringify(figures)}`);
-    assert.ok(alone.every((a) => a.status === 201));
-    assert.ok(during.every((a) => a.status === 201), 'the quiet tenant is never refused');
-    assert.ok(figures.flood.refused429 >= flood.length / 2, 'most of the flood is refused');
-    const stored = await broker.sql.query(`SELECT session_id, count(*)::int AS n FROM events WHERE tenant_id = 'quiet' GROUP BY session_id ORDER BY session_id`);
-    assert.deepEqual(stored.rows, [{ session_id: 'alone', n: 60 }, { session_id: 'during', n: 60 }]);
+
+    assert.ok([...alone, ...besideLimit, ...during].every((a) => a.status === 201), 'the quiet tenant is never refused');
+    assert.ok(flood.every((a) => a.status === 201 || a.status === 429), 'the flood is answered, not failed');
+    assert.ok(figures.flood.refused429 >= flood.length * 0.8, 'most of the flood is refused');
+    // A full bucket (one second's allowance) at the start, then the refill rate.
+    assert.ok(figures.flood.accepted <= LIMIT * (SECONDS + 1.5), `${figures.flood.accepted} accepted: no more than the limit is stored for the flooding tenant`);
+    // "Not slowed" by the excess: beside a flood the quiet tenant fares about as well as beside the
+    // same tenant at its limit. On this 2-core machine the flood's client and the broker's refusals
+    // (about 0.6 ms of CPU each, most of it the HTTP exchange itself) take CPU from PostgreSQL and the
+    // quiet tenant's appends, so the tail gets a margin; the regression this guards against (the
+    // limit in fixed 1 s windows after body parsing) measured p50 20–25 ms and p95 150–210 ms.
+    const { quietBesideLimit: base, quietDuringFlood: flooded } = figures;
+    assert.ok(flooded.p50 <= base.p50 * 1.5 + 5, `quiet p50 ${flooded.p50} ms during the flood vs ${base.p50} beside the limit`);
+    assert.ok(flooded.p95 <= base.p95 * 3 + 20, `quiet p95 ${flooded.p95} ms during the flood vs ${base.p95} beside the limit`);
+
+    const sql = new pg.Client({ connectionString: database.url });
+    await sql.connect();
+    try {
+      const stored = await sql.query(`SELECT session_id, count(*)::int AS n FROM events WHERE tenant_id = 'quiet' GROUP BY session_id ORDER BY session_id`);
+      const n = QUIET_RATE * SECONDS;
+      assert.deepEqual(stored.rows, [{ session_id: 'alone', n }, { session_id: 'beside-limit', n }, { session_id: 'during', n }, { session_id: 'warm-up', n }]);
+    } finally {
+      await sql.end();
+    }
   });
 });

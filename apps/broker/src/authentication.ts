@@ -19,6 +19,7 @@ export function authSettings(config: BrokerConfig): AuthSettings {
     userClaim: config.AUTH_USER_CLAIM,
     rolesClaim: config.AUTH_ROLES_CLAIM,
     clockSkewSeconds: config.AUTH_CLOCK_SKEW_SECONDS,
+    cacheSeconds: config.AUTH_CACHE_SECONDS,
     headerTenant: config.AUTH_HEADER_TENANT,
     headerUser: config.AUTH_HEADER_USER,
     headerRoles: config.AUTH_HEADER_ROLES,

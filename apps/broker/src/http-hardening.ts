@@ -5,10 +5,11 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { BrokerConfig } from '#ark/config';
 import { ApiError, toErrorAnswer } from '#ark/http';
 import type { CallerIdentity } from '#ark/tenancy';
+import { burstFor, tokenBucketStore } from './write-rate-limit.js';
 
 /**
  * Secure headers on every answer, CORS only for the configured origins (upstream allowed `*`), a
- * per-tenant limit on writes (after authentication, so the tenant is known), and a deadline for
+ * per-tenant limit on writes (after authentication, before the body is read), and a deadline for
  * request bodies.
  */
 export async function registerHardening(app: NestFastifyApplication, config: BrokerConfig): Promise<void> {
@@ -22,15 +23,21 @@ export async function registerHardening(app: NestFastifyApplication, config: Bro
     allowedHeaders: ['Authorization', 'Content-Type', 'Content-Encoding', 'Last-Event-ID', 'X-Request-ID', 'Idempotency-Key'],
   });
   if (config.RATE_LIMIT_WRITES_PER_SECOND > 0) {
+    const perSecond = config.RATE_LIMIT_WRITES_PER_SECOND;
     await app.register(rateLimit, {
-      max: config.RATE_LIMIT_WRITES_PER_SECOND,
-      timeWindow: 1000,
-      hook: 'preHandler',
+      max: burstFor(perSecond),
+      store: tokenBucketStore(perSecond, burstFor(perSecond)),
+      // Route-level onRequest hooks run after the global ones, so authentication has named the
+      // tenant; the refusal comes before the body is read or parsed.
+      hook: 'onRequest',
+      // Only Retry-After: the plugin's x-ratelimit-* headers describe fixed windows, not a bucket.
+      addHeaders: { 'x-ratelimit-limit': false, 'x-ratelimit-remaining': false, 'x-ratelimit-reset': false, 'retry-after': true },
+      addHeadersOnExceeding: { 'x-ratelimit-limit': false, 'x-ratelimit-remaining': false, 'x-ratelimit-reset': false },
       allowList: (request) => request.method === 'GET' || request.method === 'HEAD' || request.method === 'OPTIONS',
       keyGenerator: (request) => (request as { identity?: CallerIdentity }).identity?.tenantId ?? 'default',
-      errorResponseBuilder: (request, context) => ({
+      errorResponseBuilder: (request) => ({
         statusCode: 429,
-        ...toErrorAnswer(new ApiError(429, 'rate_limited', `write rate limit of ${context.max}/s for this tenant exceeded`), String(request.id)).body,
+        ...toErrorAnswer(new ApiError(429, 'rate_limited', `write rate limit of ${config.RATE_LIMIT_WRITES_PER_SECOND}/s for this tenant exceeded`), String(request.id)).body,
       }),
     });
   }

@@ -98,6 +98,10 @@ export class BrokerConfig {
   @Transform(toInt) @IsInt() @Min(0) @Max(600)
   AUTH_CLOCK_SKEW_SECONDS = 30;
 
+  /** How long a verified JWT or API key is reused without checking it again (a revoked key counts within this). */
+  @Transform(toInt) @IsInt() @Min(0) @Max(300)
+  AUTH_CACHE_SECONDS = 5;
+
   /** AUTH_MODE=header: the headers the auth proxy sets, honoured only from AUTH_TRUSTED_PROXIES. */
   @IsString() @MinLength(1)
   AUTH_HEADER_TENANT = 'x-ark-tenant';

@@ -1,4 +1,5 @@
 import { createRemoteJWKSet, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { LRUCache } from 'lru-cache';
 import type { IncomingHttpHeaders } from 'node:http';
 import { looksLikeApiKey, type ApiKeys } from './api-keys.js';
 import { LOCAL_IDENTITY, ROLES, type CallerIdentity, type Role } from './caller-identity.js';
@@ -17,6 +18,8 @@ export interface AuthSettings {
   headerUser: string;
   headerRoles: string;
   trustedProxies: readonly string[];
+  /** How long a verified token or API key answer is reused; 0: verify every request. */
+  cacheSeconds: number;
 }
 
 /** Why a request is refused: 401 (who are you?) or 403 (not allowed). */
@@ -44,6 +47,12 @@ function rolesOf(value: unknown): Role[] {
 export class CallerAuthenticator {
   private readonly jwtKey: Uint8Array | JWTVerifyGetKey | undefined;
   private readonly algorithms: string[];
+  /**
+   * Verified credentials, so a flood of requests with one token costs a map lookup, not a signature
+   * check or (API keys) a database round trip each. A JWT is kept no longer than it is valid; an
+   * API key answer (unknown keys too) for `cacheSeconds`, which bounds how late a revocation counts.
+   */
+  private readonly verified: LRUCache<string, { identity?: CallerIdentity }> | undefined;
 
   constructor(
     private readonly settings: AuthSettings,
@@ -56,19 +65,29 @@ export class CallerAuthenticator {
       this.jwtKey = settings.jwtSecret ? new TextEncoder().encode(settings.jwtSecret) : undefined;
       this.algorithms = ['HS256'];
     }
+    this.verified = settings.cacheSeconds > 0 ? new LRUCache({ max: 10_000, ttl: settings.cacheSeconds * 1000 }) : undefined;
   }
 
   async authenticate(headers: IncomingHttpHeaders, remoteAddress: string | undefined): Promise<CallerIdentity> {
     if (this.settings.mode === 'none') return LOCAL_IDENTITY;
     const bearer = /^Bearer\s+(\S+)$/i.exec(headers.authorization ?? '')?.[1];
     if (bearer && looksLikeApiKey(bearer)) {
-      const identity = await this.apiKeys.verify(bearer);
+      const identity = await this.fromApiKey(bearer);
       if (!identity) throw new AuthError(401, 'invalid or revoked API key');
       return identity;
     }
     if (this.settings.mode === 'header') return this.fromProxyHeaders(headers, remoteAddress);
     if (!bearer) throw new AuthError(401, 'missing Bearer token');
-    return this.fromJwt(bearer);
+    const cached = this.verified?.get(bearer)?.identity;
+    return cached ?? this.fromJwt(bearer);
+  }
+
+  private async fromApiKey(key: string): Promise<CallerIdentity | undefined> {
+    const cached = this.verified?.get(key);
+    if (cached) return cached.identity;
+    const identity = await this.apiKeys.verify(key);
+    this.verified?.set(key, identity ? { identity } : {});
+    return identity;
   }
 
   private async fromJwt(token: string): Promise<CallerIdentity> {
@@ -92,7 +111,11 @@ export class CallerAuthenticator {
     if (typeof tenantId !== 'string' || tenantId === '') throw new AuthError(401, `token has no "${this.settings.tenantClaim}" claim`);
     if (typeof userId !== 'string' || userId === '') throw new AuthError(401, `token has no "${this.settings.userClaim}" claim`);
     const roles = rolesOf(payload[this.settings.rolesClaim]);
-    return { tenantId, userId, roles: roles.length > 0 ? roles : ['reader'] };
+    const identity: CallerIdentity = { tenantId, userId, roles: roles.length > 0 ? roles : ['reader'] };
+    // Reused until the token would stop verifying (its `exp` plus the tolerated skew), at most the TTL.
+    const validFor = typeof payload.exp === 'number' ? (payload.exp + this.settings.clockSkewSeconds) * 1000 - Date.now() : Infinity;
+    if (validFor > 0) this.verified?.set(token, { identity }, { ttl: Math.min(validFor, this.settings.cacheSeconds * 1000) });
+    return identity;
   }
 
   private fromProxyHeaders(headers: IncomingHttpHeaders, remoteAddress: string | undefined): CallerIdentity {
