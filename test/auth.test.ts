@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { SignJWT, UnsecuredJWT } from 'jose';
 import { ApiKeys, AuthError, CallerAuthenticator } from '#ark/tenancy';
 import { runCli } from './support/cli.js';
-import { sleep } from './support/sse-client.js';
+import { RecordingEventSource, sleep } from './support/sse-client.js';
 import { startTestBroker, type TestBroker } from './support/test-broker.js';
 
 const SECRET = 'a-test-secret-that-is-long-enough-for-hs256';
@@ -84,6 +84,22 @@ describe('AUTH_MODE=jwt', () => {
     assert.deepEqual((await call(`${broker.url}/v2/events?after=0:0`, 'GET', bob)).body.items, []);
     // The same session id in tenant B is a different session.
     assert.equal((await call(`${broker.url}/v2/events`, 'POST', bob, { sessionId: 'secret-session', type: 'custom.b', data: {} })).body.items[0].sequence, 1);
+  });
+
+  it("shows a reader's session watch the admin's deletions that change its sessions", async () => {
+    const carol = await token({ sub: 'carol', tenant: 'tenant-a', roles: ['reader'] });
+    const admin = await token({ sub: 'root', tenant: 'tenant-a', roles: ['admin'] });
+    for (const queryId of ['q-keep', 'q-drop']) {
+      const start = { reason: 'QueryExecutionStart', data: { queryId, queryName: queryId, sessionId: 'carols', userId: 'carol' } };
+      assert.equal((await call(`${broker.url}/events`, 'POST', alice, start)).status, 201);
+    }
+    const watcher = new RecordingEventSource(`${broker.url}/sessions?watch=true&session_id=carols`, { authorization: `Bearer ${carol}` });
+    const initial = await watcher.waitFor(1);
+    assert.deepEqual(Object.keys(initial.at(-1)!.data.session.queries).sort(), ['q-drop', 'q-keep']);
+    assert.equal((await call(`${broker.url}/sessions/queries/q-drop`, 'DELETE', admin)).status, 200);
+    const frames = await watcher.waitFor(initial.length + 1);
+    watcher.close();
+    assert.deepEqual(Object.keys(frames.at(-1)!.data.session.queries), ['q-keep'], 'the removal reaches the owner');
   });
 
   it('enforces roles: readers read, producers write, admins delete', async () => {

@@ -158,7 +158,9 @@ export class EventLogRepository {
    * Also returns the horizon, so a reader told of a newer commit knows to look again.
    * With `queryId`, the same feed narrowed to one query's events (its own index keeps that cheap).
    * With `ownerId`, only events of sessions that user owns (a reader's feed): the session row commits
-   * with the events that create it, so the filter never hides an event that is already owned.
+   * with the events that create it, so the filter never hides an event that is already owned. An
+   * admin's deletion tombstones (`records.deleted`) are the tenant's and change what every reader
+   * sees, so they are in every reader's feed.
    */
   async readFeed(
     tenantId: string,
@@ -171,7 +173,7 @@ export class EventLogRepository {
     const onlyOwned =
       ownerId === undefined
         ? sql``
-        : sql`AND EXISTS (SELECT 1 FROM sessions o WHERE o.tenant_id = events.tenant_id AND o.session_id = events.session_id AND o.user_id = ${ownerId})`;
+        : sql`AND (events.type = 'records.deleted' OR EXISTS (SELECT 1 FROM sessions o WHERE o.tenant_id = events.tenant_id AND o.session_id = events.session_id AND o.user_id = ${ownerId}))`;
     const { rows } = await tenantScope.run([tenantId], () => sql<EventRow & { horizon: string }>`${PREPARED}
       -- MATERIALIZED: the horizon is computed once, so the rows read and the horizon returned agree.
       WITH snapshot AS MATERIALIZED (SELECT ark_feed_horizon() AS xmin)
