@@ -246,7 +246,17 @@ export class SessionsV2Repository {
     if (filters.to) where.push(sql`s.first_activity_at <= ${filters.to}`);
     if (filters.namespace !== undefined) where.push(exists(sql`q.namespace = ${filters.namespace}`));
     if (filters.agent !== undefined) where.push(exists(sql`(q.agent = ${filters.agent} OR q.target_name = ${filters.agent})`));
-    if (filters.hasErrors !== undefined) where.push(sql`a.has_errors = ${filters.hasErrors}`);
+    // Each status and error filter first tests what the summary's rule needs (partial indexes of
+    // migrations/0070), so only candidate sessions get a summary: active = some query unfinished;
+    // error = none unfinished and the latest one failed, so some query failed; idle = none unfinished.
+    const unfinished = exists(sql`q.phase IN ('running', 'pending')`);
+    if (filters.hasErrors !== undefined) {
+      const erred = exists(sql`q.error_at IS NOT NULL`);
+      where.push(filters.hasErrors ? erred : sql`NOT ${erred}`);
+    }
+    if (filters.status === 'active') where.push(unfinished);
+    if (filters.status === 'error') where.push(sql`NOT ${unfinished}`, exists(sql`q.phase = 'error'`));
+    if (filters.status === 'idle') where.push(sql`NOT ${unfinished}`);
     if (filters.status !== undefined) where.push(sql`a.status = ${filters.status}`);
     const page = async (extra: RawBuilder<unknown>[]) =>
       (
