@@ -420,8 +420,9 @@ export class SessionsV2Repository {
 
   /**
    * Per query of `keys`, the total of its calls (tool_calls or llm_calls) and, for the `detailed`
-   * ones, the first `cap` in log order. Totals are counted from the (tenant, query_key) index apart,
-   * so the calls of summarised queries are never read.
+   * ones, the first `cap` in log order, in one statement: totals are counted from the (tenant,
+   * query_key) index, and only the detailed queries' calls are read (a LATERAL per listed query), so
+   * the calls of summarised queries are never fetched.
    */
   private async callsOf<Row extends { query_key: string }, Json>(
     db: Kysely<Database>,
@@ -434,22 +435,25 @@ export class SessionsV2Repository {
   ): Promise<Map<string, CappedList<Json>>> {
     const out = new Map<string, CappedList<Json>>();
     if (keys.length === 0) return out;
-    const { rows: totals } = await sql<{ query_key: string; total: number }>`${PREPARED}
-      SELECT c.query_key, count(*)::int AS total FROM ${table} c
-      WHERE c.tenant_id = ${tenantId} AND c.query_key = ANY(${keys}::text[]) GROUP BY c.query_key`.execute(db);
+    const { rows } = await sql<{ counted_key: string; total: number; query_key: string | null }>`${PREPARED}
+      SELECT t.query_key AS counted_key, t.total, c.*
+      FROM (SELECT query_key, count(*)::int AS total FROM ${table}
+            WHERE tenant_id = ${tenantId} AND query_key = ANY(${keys}::text[]) GROUP BY query_key) t
+      LEFT JOIN LATERAL (
+        SELECT * FROM ${table} c
+        WHERE c.tenant_id = ${tenantId} AND c.query_key = t.query_key AND t.query_key = ANY(${detailed}::text[])
+        ORDER BY c.first_position, c.call_key LIMIT ${cap}
+      ) c ON true
+      ORDER BY t.query_key, c.first_position, c.call_key`.execute(db);
     const listedKeys = new Set(detailed);
-    for (const r of totals) out.set(r.query_key, { items: [], total: r.total, truncated: r.total > (listedKeys.has(r.query_key) ? cap : 0) });
-    const listed = detailed.filter((k) => out.has(k));
-    if (listed.length === 0) return out;
-    const { rows } = await sql<Row>`${PREPARED}
-      SELECT * FROM (
-        SELECT c.*, row_number() OVER (PARTITION BY c.query_key ORDER BY c.first_position, c.call_key) AS rn
-        FROM ${table} c WHERE c.tenant_id = ${tenantId} AND c.query_key = ANY(${listed}::text[])
-      ) x WHERE rn <= ${cap} ORDER BY query_key, rn`.execute(db);
-    for (const r of rows) out.get(r.query_key)!.items.push(toJson(r));
+    for (const r of rows) {
+      let list = out.get(r.counted_key);
+      if (!list) out.set(r.counted_key, (list = { items: [], total: r.total, truncated: r.total > (listedKeys.has(r.counted_key) ? cap : 0) }));
+      // Undetailed queries come back as one row of totals with no call (NULL c.*).
+      if (r.query_key !== null) list.items.push(toJson(r as unknown as Row));
+    }
     return out;
   }
-
 
   /** Chunk count, first/last chunk time and completion per query id (chunks are keyed by the upload path's query). */
   private async chunkSummaries(db: Kysely<Database>, tenantId: string, queries: string[]): Promise<Map<string, ChunkSummaryRow>> {
