@@ -390,6 +390,31 @@ describe('native sessions API (/v2/sessions, /v2/queries, /v2/tool-calls)', () =
     }
   });
 
+  it('shows the newest queries in the aggregate and pages the older ones with its cursor', async () => {
+    const total = 105;
+    await send(broker, {
+      path: '/v2/events',
+      // q-003 and q-004 start at the same instant: the key breaks the tie.
+      body: Array.from({ length: total }, (_, i) => ({ sessionId: 's-many', type: 'query.started', queryId: `q-${String(i).padStart(3, '0')}`, time: iso(400_000 + (i === 4 ? 3 : i) * 10), data: {} })),
+    });
+    const agg = (await get('/v2/sessions/s-many')).body;
+    const ids = (items: { queryId: string }[]) => items.map((q) => q.queryId);
+    assert.equal(agg.limits.queries, 100);
+    assert.equal(agg.queries.total, total);
+    assert.equal(agg.queries.truncated, true);
+    assert.deepEqual(ids(agg.queries.items), Array.from({ length: 100 }, (_, i) => `q-${String(i + 5).padStart(3, '0')}`), 'the newest, oldest first');
+    const first = (await get(`/v2/sessions/s-many/queries?limit=3&cursor=${agg.queries.nextCursor}`)).body;
+    assert.deepEqual(ids(first.items), ['q-004', 'q-003', 'q-002']);
+    assert.equal(first.hasMore, true);
+    assert.ok(Array.isArray(first.items[0].toolCalls.items));
+    const second = (await get(`/v2/sessions/s-many/queries?limit=3&cursor=${first.nextCursor}`)).body;
+    assert.deepEqual(ids(second.items), ['q-001', 'q-000']);
+    assert.equal(second.hasMore, false);
+    assert.equal(second.nextCursor, null);
+    assert.equal((await get('/v2/sessions/s-many/queries?cursor=bogus')).status, 400);
+    assert.equal((await get('/v2/sessions/no-such-session/queries')).status, 404);
+  });
+
   it('answers the session aggregate with queries, calls, chunks, messages and approvals, capped', async () => {
     // 120 tool calls on one query (more than the cap), a chunk stream with an approval request, and messages.
     await send(broker, {

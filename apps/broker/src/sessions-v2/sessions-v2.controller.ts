@@ -5,10 +5,11 @@ import { ApiError, apiValidationPipe } from '#ark/http';
 import { Caller, type CallerIdentity } from '#ark/tenancy';
 import { completionView } from './query-completion.js';
 import { WatchStreamService } from '../watch/watch-stream.service.js';
-import { CompletionQueryDto, DEFAULT_MAX_REPLAY_GAP_MS, ListSessionsQueryDto, ListToolCallsQueryDto, SessionAggregateQueryDto } from './dto/sessions-v2.dto.js';
+import { CompletionQueryDto, DEFAULT_MAX_REPLAY_GAP_MS, ListSessionsQueryDto, ListToolCallsQueryDto, SessionAggregateQueryDto, SessionQueriesQueryDto } from './dto/sessions-v2.dto.js';
 import { SessionsV2Repository, type Visibility } from './sessions-v2.repository.js';
 
 const DEFAULT_PAGE_SIZE = 50;
+const DEFAULT_QUERY_PAGE_SIZE = 20;
 
 /** Admins see the tenant; everyone else only the sessions they own (DESIGN §7). */
 function visibility(caller: CallerIdentity): Visibility {
@@ -81,6 +82,18 @@ export class SessionsV2Controller {
     }
     const sequence = aggregate.session.lastSequence;
     this.streams.watchSession(reply, caller.tenantId, sessionId, sequence, { initial: [{ type: 'snapshot', sequence, aggregate }] });
+  }
+
+  @Get('sessions/:sessionId/queries')
+  @ApiOperation({
+    summary:
+      "The session's queries newest first, each with its tool calls, LLM calls and chunk summary; keyset-paginated " +
+      "(start from the aggregate's `queries.nextCursor` to read the queries older than the ones it shows)",
+  })
+  async sessionQueries(@Caller() caller: CallerIdentity, @Param('sessionId') sessionId: string, @Query() query: SessionQueriesQueryDto) {
+    const page = await this.repository.sessionQueries(visibility(caller), sessionId, query.limit ?? DEFAULT_QUERY_PAGE_SIZE, query.cursor);
+    if (!page) throw ApiError.notFound(`session ${sessionId} not found`);
+    return page;
   }
 
   @Get('queries/:queryId')

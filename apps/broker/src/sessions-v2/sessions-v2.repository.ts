@@ -38,7 +38,7 @@ export interface ToolCallFilters {
  * queries and every unfinished one; the others (finished, older) are summaries, their call lists
  * empty with the totals (DESIGN §10), and `GET /v2/tool-calls?queryId=` pages them.
  */
-export const AGGREGATE_LIMITS = { queries: 200, detailedQueries: 20, toolCallsPerQuery: 100, llmCallsPerQuery: 100, pendingApprovals: 50 } as const;
+export const AGGREGATE_LIMITS = { queries: 100, detailedQueries: 20, toolCallsPerQuery: 100, llmCallsPerQuery: 100, pendingApprovals: 50 } as const;
 
 const UNFINISHED_PHASES = new Set(['pending', 'running', 'unknown']);
 
@@ -75,6 +75,11 @@ export function decodeCursor<T extends readonly unknown[]>(text: string, check: 
 }
 
 const isSessionKey = (v: unknown[]): v is [string, string] => v.length === 2 && typeof v[0] === 'string' && !Number.isNaN(Date.parse(v[0])) && typeof v[1] === 'string';
+// Queries page by (start time in microseconds, key): a Date would round the time to milliseconds.
+const isQueryKey = (v: unknown[]): v is [number, string] => v.length === 2 && Number.isSafeInteger(v[0]) && typeof v[1] === 'string';
+const queryCursor = (q: QueriesTable & { started_us: string }) => encodeCursor([Number(q.started_us), q.query_key]);
+/** Every name a query's chunks and approvals may be filed under (its UID, name and key). */
+const queryNames = (queries: readonly QueriesTable[]) => [...new Set(queries.flatMap((q) => [q.query_id, q.query_name, q.query_key]).filter((x): x is string => x !== null))];
 const isToolCallKey = (v: unknown[]): v is [number, string] => v.length === 2 && Number.isSafeInteger(v[0]) && typeof v[1] === 'string';
 
 const likePattern = (text: string) => `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
@@ -302,44 +307,77 @@ export class SessionsV2Repository {
   }
 
   /**
-   * `GET /v2/sessions/:id`: the session, its queries (each with its tool calls, LLM calls and chunk
-   * summary), the message count and pending approvals, every list capped (AGGREGATE_LIMITS); calls are
-   * listed for the newest and the unfinished queries only.
+   * `GET /v2/sessions/:id`: the session, its newest queries (each with its tool calls, LLM calls and
+   * chunk summary; a cursor to the older ones), the message count and pending approvals, every list
+   * capped (AGGREGATE_LIMITS); calls are listed for the newest and the unfinished queries only.
    */
   async aggregate(db: Kysely<Database>, scope: Visibility, sessionId: string) {
     const session = await this.session(db, scope, sessionId);
     if (!session) return undefined;
     const t = scope.tenantId;
-    const [{ rows: queryRows }, { rows: messageRows }] = await Promise.all([
-      sql<QueriesTable & { total: string }>`${PREPARED}
-        SELECT q.*, count(*) OVER () AS total FROM queries q
-        WHERE q.tenant_id = ${t} AND q.session_id = ${sessionId}
-        ORDER BY q.started_at, q.query_key LIMIT ${AGGREGATE_LIMITS.queries}`.execute(db),
+    const [queryRows, { rows: messageRows }] = await Promise.all([
+      this.queriesOf(db, t, sessionId, AGGREGATE_LIMITS.queries, undefined),
       sql<{ n: number }>`${PREPARED}SELECT count(*)::int AS n FROM messages WHERE tenant_id = ${t} AND session_id = ${sessionId}
                          AND (expires_at IS NULL OR expires_at > now())`.execute(db),
     ]);
-    const keys = queryRows.map((q) => q.query_key);
+    // Oldest first within the page, as the tree is drawn.
+    queryRows.reverse();
     const newest = new Set(queryRows.slice(-AGGREGATE_LIMITS.detailedQueries).map((q) => q.query_key));
     const detailed = queryRows.filter((q) => newest.has(q.query_key) || UNFINISHED_PHASES.has(q.phase)).map((q) => q.query_key);
-    const names = [...new Set(queryRows.flatMap((q) => [q.query_id, q.query_name, q.query_key]).filter((x): x is string => x !== null))];
-    const [tools, llms, chunks, approvals] = await Promise.all([
-      this.toolCallsOf(db, t, keys, detailed, AGGREGATE_LIMITS.toolCallsPerQuery),
-      this.llmCallsOf(db, t, keys, detailed, AGGREGATE_LIMITS.llmCallsPerQuery),
-      this.chunkSummaries(db, t, names),
-      this.pendingApprovals(db, t, sessionId, names),
+    const [items, approvals] = await Promise.all([
+      this.withCalls(db, t, queryRows, detailed),
+      this.pendingApprovals(db, t, sessionId, queryNames(queryRows)),
     ]);
     const queriesTotal = Number(queryRows[0]?.total ?? 0);
+    const oldest = queryRows[0];
+    const truncated = queriesTotal > queryRows.length;
     return {
       session,
-      queries: {
-        items: queryRows.map((q) => this.queryWithCalls(q, tools, llms, chunks)),
-        total: queriesTotal,
-        truncated: queriesTotal > queryRows.length,
-      },
+      queries: { items, total: queriesTotal, truncated, nextCursor: truncated && oldest ? queryCursor(oldest) : null },
       messages: { count: messageRows[0]?.n ?? 0 },
       pendingApprovals: approvals,
       limits: AGGREGATE_LIMITS,
     };
+  }
+
+  /**
+   * `GET /v2/sessions/:id/queries`: the session's queries newest first, keyset-paginated (the
+   * aggregate's `queries.nextCursor` continues past its oldest), each with its calls listed.
+   * Undefined when the session is not the caller's.
+   */
+  async sessionQueries(scope: Visibility, sessionId: string, limit: number, cursor: string | undefined): Promise<Page<ReturnType<SessionsV2Repository['queryWithCalls']>> | undefined> {
+    const after = cursor === undefined ? undefined : decodeCursor(cursor, isQueryKey);
+    return this.snapshot(async (db) => {
+      if (!(await this.session(db, scope, sessionId))) return undefined;
+      const rows = await this.queriesOf(db, scope.tenantId, sessionId, limit + 1, after);
+      const page = rows.slice(0, limit);
+      const items = await this.withCalls(db, scope.tenantId, page, page.map((q) => q.query_key));
+      const last = page.at(-1);
+      const hasMore = rows.length > limit;
+      return { items, hasMore, nextCursor: hasMore && last ? queryCursor(last) : null };
+    });
+  }
+
+  /** A session's queries newest first (started_at, then key), older than `before`, with the session's total. */
+  private async queriesOf(db: Kysely<Database>, tenantId: string, sessionId: string, limit: number, before: [number, string] | undefined) {
+    const startedUs = sql`(extract(epoch FROM q.started_at) * 1000000)::bigint`;
+    const older = before ? sql`AND (${startedUs}, q.query_key) < (${before[0]}::bigint, ${before[1]})` : sql``;
+    const { rows } = await sql<QueriesTable & { total: string; started_us: string }>`${PREPARED}
+      SELECT q.*, ${startedUs} AS started_us, count(*) OVER () AS total FROM queries q
+      WHERE q.tenant_id = ${tenantId} AND q.session_id = ${sessionId} ${older}
+      ORDER BY q.started_at DESC, q.query_key DESC LIMIT ${limit}`.execute(db);
+    return rows;
+  }
+
+  /** The queries as JSON with their tool calls and LLM calls (listed for `detailed`, totals for all) and chunk summaries. */
+  private async withCalls(db: Kysely<Database>, tenantId: string, queries: QueriesTable[], detailed: string[]) {
+    const keys = queries.map((q) => q.query_key);
+    const [tools, llms, chunks] = await Promise.all([
+      this.toolCallsOf(db, tenantId, keys, detailed, AGGREGATE_LIMITS.toolCallsPerQuery),
+      this.llmCallsOf(db, tenantId, keys, detailed, AGGREGATE_LIMITS.llmCallsPerQuery),
+      this.chunkSummaries(db, tenantId, queryNames(queries)),
+    ]);
+    return queries.map((q) => this.queryWithCalls(q, tools, llms, chunks));
   }
 
   /** `GET /v2/queries/:id`: by key, UID or name (the most recent when a name repeats). */

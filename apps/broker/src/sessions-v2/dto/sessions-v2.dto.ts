@@ -18,6 +18,17 @@ class PageQueryDto {
   cursor?: string;
 }
 
+/** `GET /v2/sessions/:id/queries`: newest first; each query's calls are listed, so pages are small. */
+export class SessionQueriesQueryDto {
+  @ApiPropertyOptional({ minimum: 1, maximum: 100, default: 20 })
+  @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(100)
+  limit?: number;
+
+  @ApiPropertyOptional({ description: "opaque keyset cursor: the aggregate's `queries.nextCursor`, or the `nextCursor` of the previous page" })
+  @IsOptional() @IsString() @Length(1, 2048)
+  cursor?: string;
+}
+
 /** `GET /v2/sessions`: newest activity first, keyset-paginated. */
 export class ListSessionsQueryDto extends PageQueryDto {
   @ApiPropertyOptional({ enum: SESSION_STATUSES, description: 'active: a query runs; error: the latest query failed; else idle' })
