@@ -225,12 +225,6 @@ export class EventLogRepository {
     };
   }
 
-  /** The cursor for "from now on": everything below the current horizon counts as history. */
-  async feedHead(): Promise<FeedCursor> {
-    const { rows } = await sql<{ xmin: string }>`SELECT ark_feed_horizon()::text AS xmin`.execute(this.db);
-    return { transactionId: BigInt(rows[0]!.xmin), globalPosition: 0 };
-  }
-
   /** The session has events and, with `ownerId`, that user owns it (`sessions.user_id`). */
   async sessionVisible(tenantId: string, sessionId: string, ownerId?: string): Promise<boolean> {
     const owned = ownerId === undefined ? sql`` : sql`AND user_id = ${ownerId}`;

@@ -53,7 +53,8 @@ export class MessageWatchService {
    * (the horizon is read first, so a message that commits meanwhile is either found or after it).
    */
   private async replayStart(tenantId: string, cursor: number): Promise<FeedCursor> {
-    const head = await this.log.feedHead();
+    // The horizon itself: what committed before it but after `cursor` is replayed, not skipped.
+    const head = (await this.log.feedNow()).cursor;
     const first = await this.memory.firstMemoryEventAfter(tenantId, cursor);
     if (!first) return head;
     const beforeFirst = { transactionId: first.transactionId, globalPosition: first.globalPosition - 1 };
