@@ -1,6 +1,6 @@
 import { Agent as HttpAgent } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { EventSource, type FetchLike } from 'eventsource';
+import type { EventSource, FetchLike } from 'eventsource';
 import { Agent, fetch as undiciFetch } from 'undici';
 import { BrokerClient, sessionWatchUrl, type RawAnswer } from './broker-client.js';
 import { ChunkProducer, ChunkReader, now } from './chunk-stream-clients.js';
@@ -9,7 +9,8 @@ import { operationEventBody } from './operation-events-scenario.js';
 import { BatchTemplate, QUERIES_PER_BATCH, rejectedSpans, SPANS_PER_BATCH } from './otlp-batches.js';
 import { withClient } from './postgres-server.js';
 import { RunNotes, type Figures, type MetricDefinition, type RunContext, type RunResult, type Scenario } from './scenario.js';
-import { summarizeLatencies } from './stats.js';
+import { openStream } from './sse-stream.js';
+import { sum, summarizeLatencies } from './stats.js';
 import { waitUntil, withTimeout } from './waiting.js';
 
 /**
@@ -360,10 +361,6 @@ function figuresOf(tallies: Tallies, scheduledSeconds: number, runSeconds: numbe
   return figures;
 }
 
-function sum(values: readonly number[]): number {
-  return values.reduce((total, value) => total + value, 0);
-}
-
 /** An SSE watcher of one session from its start, checking sequences and timing the stamped operation events. */
 class StampedSessionWatcher {
   delivered = 0;
@@ -380,18 +377,9 @@ class StampedSessionWatcher {
     private readonly tally: PartTally,
     notes: RunNotes,
   ) {
-    this.source = new EventSource(sessionWatchUrl(baseUrl, sessionId), { fetch });
-    let open = false;
-    this.opened = new Promise((resolve, reject) => {
-      this.source.onopen = () => {
-        open = true;
-        resolve();
-      };
-      this.source.onerror = (error) => {
-        if (!open) reject(new Error(`watch of ${sessionId} failed to open: ${error.message ?? `HTTP ${error.code}`}`));
-        else notes.add(`watcher of ${sessionId} lost its stream after sequence ${this.lastSequence}: ${error.message ?? `HTTP ${error.code}`}`);
-      };
-    });
+    ({ source: this.source, opened: this.opened } = openStream(sessionWatchUrl(baseUrl, sessionId), fetch, (reason) =>
+      notes.add(`watcher of ${sessionId} lost its stream after sequence ${this.lastSequence}: ${reason}`),
+    ));
     this.source.onmessage = (message) => this.receive(message);
   }
 
@@ -421,21 +409,10 @@ class FrameCounter {
   private readonly source: EventSource;
 
   constructor(url: string, fetch: FetchLike, tally: PartTally, notes: RunNotes) {
-    this.source = new EventSource(url, { fetch });
-    let open = false;
-    this.opened = new Promise((resolve, reject) => {
-      this.source.onopen = () => {
-        open = true;
-        resolve();
-      };
-      this.source.onerror = (error) => {
-        if (!open) reject(new Error(`${url} failed to open: ${error.message ?? `HTTP ${error.code}`}`));
-        else {
-          tally.errors++;
-          notes.add(`${url} lost its stream: ${error.message ?? `HTTP ${error.code}`}`);
-        }
-      };
-    });
+    ({ source: this.source, opened: this.opened } = openStream(url, fetch, (reason) => {
+      tally.errors++;
+      notes.add(`${url} lost its stream: ${reason}`);
+    }));
     this.source.onmessage = () => tally.done++;
   }
 

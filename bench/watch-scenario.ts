@@ -1,8 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { EventSource, type FetchLike } from 'eventsource';
+import type { EventSource, FetchLike } from 'eventsource';
 import { Agent, fetch as undiciFetch } from 'undici';
 import { BrokerClient, sessionWatchUrl, type BenchEvent } from './broker-client.js';
 import { RunNotes, type MetricDefinition, type RunContext, type RunResult, type Scenario } from './scenario.js';
+import { openStream } from './sse-stream.js';
 import { sum, summarizeLatencies } from './stats.js';
 import { waitUntil, withTimeout } from './waiting.js';
 
@@ -109,7 +110,6 @@ class SessionWatcher {
   private readonly receivedAt: number[] = [];
   private firstSequence = 0;
   private readonly source: EventSource;
-  private isOpen = false;
 
   constructor(
     baseUrl: string,
@@ -118,22 +118,11 @@ class SessionWatcher {
     private readonly latenciesMs: number[],
     private readonly notes: RunNotes,
   ) {
-    this.source = new EventSource(sessionWatchUrl(baseUrl, sessionId), { fetch });
-    this.opened = new Promise((resolve, reject) => {
-      this.source.onopen = () => {
-        this.isOpen = true;
-        resolve();
-      };
-      this.source.onerror = (error) => {
-        if (!this.isOpen) {
-          reject(new Error(`watch of ${sessionId} failed to open: ${error.message ?? `HTTP ${error.code}`}`));
-          return;
-        }
-        // The client reconnects by itself, resuming from Last-Event-ID.
-        this.reconnects++;
-        this.notes.add(`watcher of ${sessionId} lost its stream after sequence ${this.lastSequence}: ${error.message ?? `HTTP ${error.code}`}`);
-      };
-    });
+    // The client reconnects by itself, resuming from Last-Event-ID.
+    ({ source: this.source, opened: this.opened } = openStream(sessionWatchUrl(baseUrl, sessionId), fetch, (reason) => {
+      this.reconnects++;
+      this.notes.add(`watcher of ${sessionId} lost its stream after sequence ${this.lastSequence}: ${reason}`);
+    }));
     this.source.onmessage = (message) => this.receive(message);
   }
 
