@@ -524,4 +524,22 @@ describe('native sessions API (/v2/sessions, /v2/queries, /v2/tool-calls)', () =
       watcher.close();
     }
   });
+
+  it('lists the sessions whose activity overlaps from/to, those still active after `to` first', async () => {
+    // Far from the other tests' sessions (and from now), so only these four can overlap.
+    const base = 400 * 86_400_000;
+    const span = (sessionId: string, first: number, last: number) => [first, last].map((at) => ({ sessionId, type: 'custom.activity', time: iso(base + at), data: {} }));
+    await send(broker, {
+      path: '/v2/events',
+      body: [...span('span-long', 0, 300_000), ...span('span-early', 0, 50_000), ...span('span-late', 250_000, 400_000), ...span('span-old', -100_000, -90_000)],
+    });
+    const inOrder = (body: { items: { sessionId: string }[] }) => body.items.map((x) => x.sessionId);
+    const window = `from=${iso(base + 20_000)}&to=${iso(base + 200_000)}`;
+    assert.deepEqual(inOrder((await get(`/v2/sessions?${window}`)).body), ['span-long', 'span-early']);
+    const first = (await get(`/v2/sessions?${window}&limit=1`)).body;
+    assert.deepEqual(inOrder(first), ['span-long']);
+    const second = (await get(`/v2/sessions?${window}&limit=1&cursor=${first.nextCursor}`)).body;
+    assert.deepEqual(inOrder(second), ['span-early']);
+    assert.equal(second.hasMore, false);
+  });
 });

@@ -136,6 +136,13 @@ describe('PostgreSQL row-level security', () => {
       assert.deepEqual((await search(fn)).rows, [], fn);
       assert.deepEqual((await tenantScope.run(['rls-b'], () => search(fn))).rows, [{ id: 'findme-b' }], fn);
     }
+    await broker.sql.query(`
+      INSERT INTO sessions (tenant_id, session_id, first_activity_at, last_activity_at, event_count, last_sequence)
+      VALUES ('rls-b', 'spans-b', '2020-01-01Z', '2020-01-03Z', 2, 2)`);
+    const spanning = () => sql<{ id: string }>`SELECT ark_sessions_spanning('rls-b', '2020-01-02Z') AS id`.execute(connection.db);
+    assert.deepEqual((await tenantScope.run(['rls-a'], spanning)).rows, [], 'ark_sessions_spanning, another tenant');
+    assert.deepEqual((await spanning()).rows, [], 'ark_sessions_spanning, no scope');
+    assert.deepEqual((await tenantScope.run(['rls-b'], spanning)).rows, [{ id: 'spans-b' }], 'ark_sessions_spanning, own tenant');
   });
 
   it("refuses to write a row of a tenant outside the transaction's scope", async () => {

@@ -248,7 +248,7 @@ export class SessionsV2Repository {
     if (after) where.push(pastCursor(sql`s`, after));
     if (filters.userId !== undefined) where.push(sql`s.user_id = ${filters.userId}`);
     if (filters.from) where.push(sql`s.last_activity_at >= ${filters.from}`);
-    if (filters.to) where.push(sql`s.first_activity_at <= ${filters.to}`);
+
     if (filters.namespace !== undefined) where.push(exists(sql`q.namespace = ${filters.namespace}`));
     if (filters.agent !== undefined) where.push(exists(sql`(q.agent = ${filters.agent} OR q.target_name = ${filters.agent})`));
     // Each status and error filter first tests what the summary's rule needs (partial indexes of
@@ -263,7 +263,7 @@ export class SessionsV2Repository {
     if (filters.status === 'error') where.push(sql`NOT ${unfinished}`, exists(sql`q.phase = 'error'`));
     if (filters.status === 'idle') where.push(sql`NOT ${unfinished}`);
     if (filters.status !== undefined) where.push(sql`a.status = ${filters.status}`);
-    const page = async (extra: RawBuilder<unknown>[]) =>
+    const select = async (extra: RawBuilder<unknown>[]) =>
       (
         await sql<SessionListRow>`
           SELECT s.session_id, s.user_id, s.first_activity_at, s.last_activity_at, s.event_count, s.last_sequence,
@@ -273,6 +273,21 @@ export class SessionsV2Repository {
           ORDER BY s.last_activity_at DESC, s.session_id
           LIMIT ${limit + 1}`.execute(this.db)
       ).rows;
+    // With `to`, activity overlapping [from, to] is two disjoint sets, each read by an index: last
+    // activity within the range (sessions_recent), or still active after `to` having started by then
+    // (its span contains `to`: ark_sessions_spanning, migrations/0071). The page is the first rows of
+    // both merged.
+    const to = filters.to;
+    const page = async (extra: RawBuilder<unknown>[]) => {
+      if (!to) return select(extra);
+      const [within, spanning] = await Promise.all([
+        select([...extra, sql`s.last_activity_at <= ${to}`]),
+        select([...extra, sql`s.last_activity_at > ${to}`, sql`s.session_id IN (SELECT ark_sessions_spanning(${scope.tenantId}, ${to}::timestamptz))`]),
+      ]);
+      // Read apart, a session whose activity moved past `to` in between can be in both: keep it once.
+      const seen = new Set(spanning.map((r) => r.session_id));
+      return [...spanning, ...within.filter((r) => !seen.has(r.session_id))].slice(0, limit + 1);
+    };
     let rows: SessionListRow[];
     if (filters.search === undefined) {
       rows = await page([]);
