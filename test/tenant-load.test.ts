@@ -69,11 +69,10 @@ describe('a tenant flooding at 10× its write limit', () => {
     assert.ok(figures.flood.refused429 >= flood.length * 0.8, 'most of the flood is refused');
     // A full bucket (one second's allowance) at the start, then the refill rate.
     assert.ok(figures.flood.accepted <= LIMIT * (SECONDS + 1.5), `${figures.flood.accepted} accepted: no more than the limit is stored for the flooding tenant`);
-    // "Not slowed" by the excess is a measurement (figures above; run this file alone for the
-    // report): the suite runs two files at once on a 2-core machine, so the other file's load lands
-    // on one phase and not the other. Asserted here is only a bound against gross regressions, such
-    // as stop 11's limiter (fixed windows after body parsing), under which the quiet tenant's median
-    // went from 12 to 136 ms.
+    // "Not slowed" by the excess: beside the flood the quiet tenant's median stays near its median
+    // beside the same tenant at its limit. This file runs alone (test/run-tests.ts), but CI shares
+    // the machine with other work, so the bound is loose: it guards against gross regressions such
+    // as stop 11's limiter (fixed windows after body parsing: a median of 136 ms against 12).
     const { quietBesideLimit: base, quietDuringFlood: flooded } = figures;
     assert.ok(flooded.p50 <= base.p50 * 3 + 25, `quiet p50 ${flooded.p50} ms during the flood vs ${base.p50} beside the limit`);
 
