@@ -5,7 +5,7 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { BrokerConfig } from '#ark/config';
 import { ApiError, toErrorAnswer } from '#ark/http';
 import type { CallerIdentity } from '#ark/tenancy';
-import { burstFor, tokenBucketStore } from './write-rate-limit.js';
+import { tokenBucketStore } from './write-rate-limit.js';
 
 /**
  * Secure headers on every answer, CORS only for the configured origins (upstream allowed `*`), a
@@ -25,8 +25,8 @@ export async function registerHardening(app: NestFastifyApplication, config: Bro
   if (config.RATE_LIMIT_WRITES_PER_SECOND > 0) {
     const perSecond = config.RATE_LIMIT_WRITES_PER_SECOND;
     await app.register(rateLimit, {
-      max: burstFor(perSecond),
-      store: tokenBucketStore(perSecond, burstFor(perSecond)),
+      max: perSecond,
+      store: tokenBucketStore(perSecond),
       // Route-level onRequest hooks run after the global ones, so authentication has named the
       // tenant; the refusal comes before the body is read or parsed.
       hook: 'onRequest',

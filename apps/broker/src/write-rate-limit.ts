@@ -9,13 +9,14 @@ type StoreAnswer = { current: number; ttl: number };
 
 /**
  * A token bucket per tenant, as a store for `@fastify/rate-limit` (whose own store counts fixed
- * windows). Tokens refill continuously at `perSecond`, up to `burst`: a tenant writing at its limit
- * with ordinary jitter is never refused, and one at 10× its limit gets its allowance spread evenly
- * over the second instead of in one burst at the start of each window, which other tenants' appends
- * would queue behind. The plugin's `max` is the burst; an answer above it means "refused", with `ttl`
- * the time until the next token (its Retry-After).
+ * windows). It holds one second's allowance (`burst`) and refills continuously at `perSecond`: a
+ * tenant writing at its limit with ordinary jitter is never refused, and one at 10× its limit gets
+ * its allowance spread evenly over the second instead of in one burst at the start of each window,
+ * which other tenants' appends would queue behind. The plugin's `max` must be `perSecond` (the bucket's size); an answer above it
+ * means "refused", with `ttl` the time until the next token (its Retry-After).
  */
-export function tokenBucketStore(perSecond: number, burst: number) {
+export function tokenBucketStore(perSecond: number) {
+  const burst = perSecond;
   return class TokenBucketStore {
     private readonly buckets = new LRUCache<string, Bucket>({ max: 10_000 });
 
@@ -39,5 +40,3 @@ export function tokenBucketStore(perSecond: number, burst: number) {
   };
 }
 
-/** A second's allowance: bursts as large as the limit pass, a sustained excess is spread out. */
-export const burstFor = (perSecond: number): number => perSecond;

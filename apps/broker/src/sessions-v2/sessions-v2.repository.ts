@@ -406,13 +406,8 @@ export class SessionsV2Repository {
       ORDER BY (q.query_key = ${id}) DESC, (q.query_id = ${id}) DESC, q.started_at DESC, q.query_key LIMIT 1`.execute(this.db);
     const q = rows[0];
     if (!q) return undefined;
-    const names = [...new Set([q.query_id, q.query_name, q.query_key].filter((x): x is string => x !== null))];
-    const [tools, llms, chunks] = await Promise.all([
-      this.toolCallsOf(this.db, t, [q.query_key], [q.query_key], AGGREGATE_LIMITS.toolCallsPerQuery),
-      this.llmCallsOf(this.db, t, [q.query_key], [q.query_key], AGGREGATE_LIMITS.llmCallsPerQuery),
-      this.chunkSummaries(this.db, t, names),
-    ]);
-    return { ...this.queryWithCalls(q, tools, llms, chunks), limits: { toolCalls: AGGREGATE_LIMITS.toolCallsPerQuery, llmCalls: AGGREGATE_LIMITS.llmCallsPerQuery } };
+    const [withCalls] = await this.withCalls(this.db, t, [q], [q.query_key]);
+    return { ...withCalls!, limits: { toolCalls: AGGREGATE_LIMITS.toolCallsPerQuery, llmCalls: AGGREGATE_LIMITS.llmCallsPerQuery } };
   }
 
   /** `GET /v2/tool-calls`: oldest first by the position of their first event. */
