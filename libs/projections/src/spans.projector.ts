@@ -22,34 +22,30 @@ export class SpansProjector implements InlineProjector {
     }
   }
 
+  /**
+   * The spans are read back from the events just appended (or replayed) in this transaction, not
+   * sent again: `data.span` is about half of an OTLP batch's bytes, and re-sending it as jsonb[]
+   * parameters cost the broker the driver's array escaping and PostgreSQL a second JSON parse.
+   * Per span the ended version wins; among equals the earliest.
+   */
   private async upsert(trx: Transaction<Database>, events: readonly ArkEvent[]): Promise<void> {
-    const latest = new Map<string, { event: ArkEvent; span: OtlpSpan }>();
-    for (const event of events) {
-      if (event.source !== 'otlp') continue;
-      const span = (event.data as { span?: OtlpSpan }).span;
-      if (!span) continue;
-      const key = `${event.tenantId}\u0000${span.traceId}\u0000${span.spanId}`;
-      const seen = latest.get(key);
-      if (!seen || (seen.span.endTimeUnixNano === null && span.endTimeUnixNano !== null)) latest.set(key, { event, span });
-    }
-    if (latest.size === 0) return;
-    const rows = [...latest.values()];
-    const col = <T>(pick: (r: { event: ArkEvent; span: OtlpSpan }) => T) => rows.map(pick);
-    const json = (v: unknown) => JSON.stringify(v);
+    const positions = events
+      .filter((e) => e.source === 'otlp' && (e.data as { span?: OtlpSpan } | null)?.span)
+      .map((e) => e.globalPosition);
+    if (positions.length === 0) return;
     await sql`${PREPARED}
       INSERT INTO spans AS s (tenant_id, trace_id, span_id, parent_span_id, session_id, ark_session_id, name, kind,
                               start_time_unix_nano, end_time_unix_nano, status_code, status_message, attributes,
                               resource, scope, span_events, links, first_position)
-      SELECT * FROM unnest(
-        ${col((r) => r.event.tenantId)}::text[], ${col((r) => r.span.traceId)}::text[], ${col((r) => r.span.spanId)}::text[],
-        ${col((r) => r.span.parentSpanId)}::text[], ${col((r) => r.event.sessionId)}::text[],
-        ${col((r) => (typeof r.span.attributes['ark.session.id'] === 'string' ? r.span.attributes['ark.session.id'] : null))}::text[],
-        ${col((r) => r.span.name)}::text[], ${col((r) => r.span.kind)}::int[],
-        ${col((r) => r.span.startTimeUnixNano)}::text[], ${col((r) => r.span.endTimeUnixNano)}::text[],
-        ${col((r) => r.span.status.code)}::int[], ${col((r) => r.span.status.message)}::text[],
-        ${col((r) => json(r.span.attributes))}::jsonb[], ${col((r) => json(r.span.resource))}::jsonb[],
-        ${col((r) => json(r.span.scope))}::jsonb[], ${col((r) => json(r.span.events))}::jsonb[],
-        ${col((r) => json(r.span.links))}::jsonb[], ${col((r) => r.event.globalPosition)}::bigint[])
+      SELECT DISTINCT ON (e.tenant_id, x.sp->>'traceId', x.sp->>'spanId')
+             e.tenant_id, x.sp->>'traceId', x.sp->>'spanId', x.sp->>'parentSpanId', e.session_id,
+             CASE WHEN jsonb_typeof(x.sp->'attributes'->'ark.session.id') = 'string' THEN x.sp->'attributes'->>'ark.session.id' END,
+             x.sp->>'name', (x.sp->>'kind')::int, x.sp->>'startTimeUnixNano', x.sp->>'endTimeUnixNano',
+             (x.sp->'status'->>'code')::int, x.sp->'status'->>'message', x.sp->'attributes', x.sp->'resource',
+             x.sp->'scope', x.sp->'events', x.sp->'links', e.global_position
+      FROM events e CROSS JOIN LATERAL (SELECT e.data->'span' AS sp) x
+      WHERE e.global_position = ANY(${positions}::bigint[])
+      ORDER BY e.tenant_id, x.sp->>'traceId', x.sp->>'spanId', x.sp->>'endTimeUnixNano' IS NULL, e.global_position
       ON CONFLICT (tenant_id, trace_id, span_id) DO UPDATE SET
         parent_span_id = excluded.parent_span_id, session_id = excluded.session_id, ark_session_id = excluded.ark_session_id,
         name = excluded.name, kind = excluded.kind, start_time_unix_nano = excluded.start_time_unix_nano,
@@ -60,5 +56,4 @@ export class SpansProjector implements InlineProjector {
       -- a late start must not undo an end
       WHERE excluded.end_time_unix_nano IS NOT NULL OR s.end_time_unix_nano IS NULL`.execute(trx);
   }
-
 }
