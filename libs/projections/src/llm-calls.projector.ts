@@ -125,16 +125,22 @@ export class LlmCallsProjector implements InlineProjector {
           first_position = least(q.first_position, excluded.first_position)
         RETURNING tenant_id, call_key`.execute(trx);
     // A second statement: it must see the rows the upsert wrote (one statement cannot update them twice).
+    // Only rows whose first chunk changes are written: most calls have none yet, and rewriting them
+    // cost a row version (heap, WAL, indexes) per LLM call of every batch.
     await sql`${PREPARED}
-      UPDATE llm_calls c SET first_chunk_at = least(
-        (SELECT min(e.time) FROM events e
-         WHERE e.tenant_id = c.tenant_id AND e.query_id = c.query_id AND e.type = 'llm.chunk'
-           AND e.time >= c.started_at AND e.time <= coalesce(c.ended_at, 'infinity')),
-        (SELECT min(e.time) FROM events e
-         WHERE e.tenant_id = c.tenant_id AND e.query_id = c.query_name AND e.type = 'llm.chunk'
-           AND e.time >= c.started_at AND e.time <= coalesce(c.ended_at, 'infinity')))
-      FROM unnest(${column(touched.map((r) => r.tenant_id), 'text')}, ${column(touched.map((r) => r.call_key), 'text')}) AS u(t, k)
-      WHERE c.tenant_id = u.t AND c.call_key = u.k`.execute(trx);
+      UPDATE llm_calls c SET first_chunk_at = f.at
+      FROM (
+        SELECT c2.tenant_id, c2.call_key, least(
+          (SELECT min(e.time) FROM events e
+           WHERE e.tenant_id = c2.tenant_id AND e.query_id = c2.query_id AND e.type = 'llm.chunk'
+             AND e.time >= c2.started_at AND e.time <= coalesce(c2.ended_at, 'infinity')),
+          (SELECT min(e.time) FROM events e
+           WHERE e.tenant_id = c2.tenant_id AND e.query_id = c2.query_name AND e.type = 'llm.chunk'
+             AND e.time >= c2.started_at AND e.time <= coalesce(c2.ended_at, 'infinity'))) AS at
+        FROM unnest(${column(touched.map((r) => r.tenant_id), 'text')}, ${column(touched.map((r) => r.call_key), 'text')}) AS u(t, k)
+        JOIN llm_calls c2 ON c2.tenant_id = u.t AND c2.call_key = u.k
+      ) f
+      WHERE c.tenant_id = f.tenant_id AND c.call_key = f.call_key AND c.first_chunk_at IS DISTINCT FROM f.at`.execute(trx);
   }
 
   /**
