@@ -18,7 +18,7 @@ import { progress } from './runner.js';
 const CLI_MAIN = fileURLToPath(new URL('../apps/cli/src/main.js', import.meta.url));
 const BENCH_DIR = fileURLToPath(new URL('../../bench/', import.meta.url));
 /** Tables whose sequential scan would grow with the data. */
-const BIG_TABLES = ['events', 'event_streams', 'sessions', 'session_queries', 'queries', 'tool_calls', 'llm_calls', 'spans', 'messages'];
+const BIG_TABLES = ['events', 'event_streams', 'sessions', 'session_queries', 'queries', 'tool_calls', 'llm_calls', 'messages'];
 
 export const READ_USAGE = `Usage: npm run bench -- read [options]
 

@@ -16,7 +16,9 @@ interface StoredSpan {
 
 async function spansOf(sql: pg.Pool, traceId?: string): Promise<StoredSpan[]> {
   const { rows } = await sql.query<StoredSpan>(
-    `SELECT name, span_id, parent_span_id, resource->>'service.name' AS service FROM spans ${traceId ? 'WHERE trace_id = $1' : ''} ORDER BY first_position`,
+    // The SDK exports spans once, when they end: one otlp event per span.
+    `SELECT data->'span'->>'name' AS name, span_id, parent_span_id, data->'span'->'resource'->>'service.name' AS service
+     FROM events WHERE source = 'otlp' ${traceId ? 'AND trace_id = $1' : ''} ORDER BY global_position`,
     traceId ? [traceId] : [],
   );
   return rows;

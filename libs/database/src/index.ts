@@ -4,5 +4,5 @@ export { DatabaseModule } from './database.module.js';
 export { startEmbeddedPostgres, type EmbeddedPostgresHandle } from './embedded-postgres.js';
 export { migrate, readMigrations, defaultMigrationsDir, type MigrationReport } from './migrator.js';
 export { createClient, createPool } from './pool.js';
-export type { Database, EventsTable, LlmCallsTable, QueriesTable, SessionQueriesTable, SessionRow, SessionsTable, SpansTable, ToolCallsTable } from './schema.js';
+export type { Database, EventsTable, LlmCallsTable, QueriesTable, SessionQueriesTable, SessionRow, SessionsTable, ToolCallsTable } from './schema.js';
 export { PREPARED } from './prepared-statements.js';

@@ -66,27 +66,6 @@ export interface SessionQueriesTable {
   first_sequence: number;
 }
 
-export interface SpansTable {
-  tenant_id: string;
-  trace_id: string;
-  span_id: string;
-  parent_span_id: string | null;
-  session_id: string;
-  ark_session_id: string | null;
-  name: string;
-  kind: number;
-  start_time_unix_nano: string | null;
-  end_time_unix_nano: string | null;
-  status_code: number;
-  status_message: string | null;
-  attributes: unknown;
-  resource: unknown;
-  scope: unknown;
-  span_events: unknown;
-  links: unknown;
-  first_position: number;
-}
-
 export interface DeletionsTable {
   tenant_id: string;
   scope: string;
@@ -196,7 +175,6 @@ export interface Database {
   event_streams: EventStreamsTable;
   events: EventsTable;
   sessions: SessionsTable;
-  spans: SpansTable;
   session_queries: SessionQueriesTable;
   deletions: DeletionsTable;
   api_keys: ApiKeysTable;

@@ -101,7 +101,7 @@ function familyData(f: string, subject: string, span: OtlpSpan): Record<string, 
 /**
  * One ark event per span phase received: a span without an end is a start (`*.started`); an ended
  * span completes it (`*.completed`, or `*.failed` with an error status). Unmapped names become
- * `span.started`/`span.ended`. `data.span` keeps the raw span for the spans read model.
+ * `span.started`/`span.ended`. `data.span` keeps the raw span, which `GET /traces` serves.
  */
 export function normalizeSpan(span: OtlpSpan): NormalizedSpan {
   const mapped = family(span.name);

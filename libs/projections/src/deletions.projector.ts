@@ -5,7 +5,7 @@ import { readRecordsDeleted } from '#ark/normalizer';
 
 /**
  * `deletions`: one row per `records.deleted` tombstone. Readers of log-backed collections skip what a
- * deletion covers; the spans read model applies trace deletions itself (SpansProjector).
+ * deletion covers (operation events, traces, …).
  */
 export class DeletionsProjector implements InlineProjector {
   readonly name = 'deletions';

@@ -1,7 +1,6 @@
 export { ProjectionRebuilder, type RebuildReport } from './projection-rebuilder.js';
 export { inlineProjectors, ProjectionsModule } from './projections.module.js';
 export { SessionsProjector } from './sessions.projector.js';
-export { SpansProjector } from './spans.projector.js';
 export { MessagesProjector } from './messages.projector.js';
 export { DeletionsProjector } from './deletions.projector.js';
 export { SESSION_SIGNALLED, SessionQueriesProjector } from './session-queries.projector.js';

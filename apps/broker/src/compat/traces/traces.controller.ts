@@ -10,7 +10,7 @@ import { Caller, readScopeOf, type CallerIdentity } from '#ark/tenancy';
 import { AppendEventsCommand } from '../../events/append-events.command.js';
 import { WatchStreamService } from '../../watch/watch-stream.service.js';
 import { UpstreamFeedQueryDto } from '../upstream-feed-query.dto.js';
-import { otlpSpanItem, spanRowItem } from './span-item.js';
+import { otlpSpanItem } from './span-item.js';
 import { TracesRepository } from './traces.repository.js';
 
 const spanOf = (e: ArkEvent) => (e.source === 'otlp' ? (e.data as { span?: OtlpSpan }).span : undefined);
@@ -52,7 +52,7 @@ export class TracesController {
     const limit = query.limit ?? 100;
     const page = await this.traces.listTraces(readScopeOf(caller), { arkSessionId: query.session_id, before: query.cursor, limit });
     await reply.send({
-      items: page.traces.map((t) => ({ traceId: t.traceId, spans: t.spans.map(spanRowItem) })),
+      items: page.traces.map((t) => ({ traceId: t.traceId, spans: t.spans.map(otlpSpanItem) })),
       total: page.total,
       hasMore: page.hasMore,
       ...(page.hasMore ? { nextCursor: page.lastFirstPosition } : {}),
@@ -76,7 +76,7 @@ export class TracesController {
         // The stored spans, then what commits after the moment taken before reading them.
         const start = await this.streams.start(undefined, filter);
         const stored = await this.traces.trace(readScopeOf(caller), traceId);
-        await this.streams.watchTenant(reply, readScopeOf(caller), start.from, { preamble: ['connected'], initial: stored.map(spanRowItem), filter: start.filter, format });
+        await this.streams.watchTenant(reply, readScopeOf(caller), start.from, { preamble: ['connected'], initial: stored.map(otlpSpanItem), filter: start.filter, format });
         return;
       }
       await this.streams.watchTenant(reply, readScopeOf(caller), await this.streams.resumeCursor(caller.tenantId, lastEventId, query.cursor), {
@@ -88,11 +88,11 @@ export class TracesController {
     }
     const spans = await this.traces.trace(readScopeOf(caller), traceId);
     if (spans.length === 0) throw ApiError.notFound('Trace not found');
-    await reply.send({ traceId, spans: spans.map(spanRowItem) });
+    await reply.send({ traceId, spans: spans.map(otlpSpanItem) });
   }
 
   @Delete()
-  @ApiOperation({ summary: "Delete the caller's traces (a tombstone in the log; the spans read model drops them)" })
+  @ApiOperation({ summary: "Delete the caller's traces (a tombstone in the log; trace reads skip what it covers)" })
   async purge(@Caller() caller: CallerIdentity): Promise<{ status: 'success'; message: string }> {
     const { sessionId, event } = recordsDeletedEvent({ collection: 'traces' }, caller.userId);
     await this.commands.execute(new AppendEventsCommand([{ tenantId: caller.tenantId, sessionId, event }]));

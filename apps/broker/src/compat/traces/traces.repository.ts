@@ -1,47 +1,51 @@
 import { Injectable } from '@nestjs/common';
-import { sql } from 'kysely';
-import { DatabaseConnection, type SpansTable } from '#ark/database';
+import { sql, type RawBuilder } from 'kysely';
+import { DatabaseConnection } from '#ark/database';
+import type { OtlpSpan } from '#ark/otlp';
 import { sessionVisible, type ReadScope } from '#ark/tenancy';
 
 export interface TraceSpans {
   traceId: string;
-  spans: SpansTable[];
+  spans: OtlpSpan[];
 }
 
 export interface TracePage {
   traces: TraceSpans[];
   total: number;
   hasMore: boolean;
-  /** first_position of the last trace returned (pages go newest first). */
+  /** Position of the first event of the last trace returned (pages go newest first). */
   lastFirstPosition: number | null;
 }
 
-/** SQL over the `spans` read model. */
+/**
+ * The spans of the log: `otlp` events keep the decoded span in `data.span` (an end and a start are
+ * two events of one span), read through `events_spans` (migrations/0090) and shown above the
+ * tenant's latest `traces` deletion.
+ */
 @Injectable()
 export class TracesRepository {
   constructor(private readonly connection: DatabaseConnection) {}
 
-  /** Sessions already known for these traces (not the `trace-<id>` fallback). */
+  /** Sessions already known for these traces (not the `trace-<id>` fallback): the earliest span's. */
   async knownSessions(tenantId: string, traceIds: readonly string[]): Promise<Map<string, string>> {
     if (traceIds.length === 0) return new Map();
     const { rows } = await sql<{ trace_id: string; session_id: string }>`
-      SELECT DISTINCT ON (trace_id) trace_id, session_id FROM spans
-      WHERE tenant_id = ${tenantId} AND trace_id = ANY(${[...traceIds]}::text[]) AND session_id <> 'trace-' || trace_id
-      ORDER BY trace_id, first_position`.execute(this.connection.db);
+      SELECT DISTINCT ON (trace_id) trace_id, session_id FROM events
+      WHERE tenant_id = ${tenantId} AND source = 'otlp' AND trace_id = ANY(${[...traceIds]}::text[])
+        AND session_id <> 'trace-' || trace_id
+      ORDER BY trace_id, global_position`.execute(this.connection.db);
     return new Map(rows.map((r) => [r.trace_id, r.session_id]));
   }
 
   /**
-   * Traces newest first (by their first span's position), as upstream: `before` keeps traces that
-   * began before that position. With `arkSessionId` only spans carrying that `ark.session.id` count.
+   * Traces newest first (by the position of their first event), as upstream: `before` keeps traces
+   * that began before that position. With `arkSessionId` only spans carrying that `ark.session.id` count.
    */
   async listTraces(scope: ReadScope, options: { arkSessionId?: string; before?: number; limit: number }): Promise<TracePage> {
-    const tenantId = scope.tenantId;
-    const session = options.arkSessionId === undefined ? sql`` : sql`AND ark_session_id = ${options.arkSessionId}`;
-    const before = options.before === undefined ? sql`` : sql`HAVING min(first_position) < ${options.before}`;
+    const before = options.before === undefined ? sql`` : sql`HAVING min(global_position) < ${options.before}`;
     const { rows: heads } = await sql<{ trace_id: string; first: number; total: number }>`
-      SELECT trace_id, min(first_position) AS first, count(*) OVER ()::int AS total
-      FROM spans WHERE tenant_id = ${tenantId} ${session} AND ${sessionVisible(scope, 'spans')}
+      SELECT trace_id, min(global_position) AS first, count(*) OVER ()::int AS total
+      FROM events WHERE ${this.spanEvents(scope, options.arkSessionId)}
       GROUP BY trace_id ${before}
       ORDER BY first DESC
       LIMIT ${options.limit + 1}`.execute(this.connection.db);
@@ -57,29 +61,50 @@ export class TracesRepository {
   }
 
   /** The spans of a trace that the scope sees (a reader: those in sessions they own). */
-  async trace(scope: ReadScope, traceId: string): Promise<SpansTable[]> {
+  async trace(scope: ReadScope, traceId: string): Promise<OtlpSpan[]> {
     return (await this.spansOf(scope, [traceId])).get(traceId) ?? [];
   }
 
+  /**
+   * The visible span events of the tenant: not deleted, in a session the scope sees and, with
+   * `arkSessionId`, carrying it as a string `ark.session.id`. Such a span's events are in that
+   * session (the attribute names it first, span.normalizer), so the session's rows are all it reads.
+   */
+  private spanEvents(scope: ReadScope, arkSessionId: string | undefined): RawBuilder<unknown> {
+    const session =
+      arkSessionId === undefined
+        ? sql``
+        : sql`AND session_id = ${arkSessionId} AND data->'span'->'attributes'->'ark.session.id' = to_jsonb(${arkSessionId}::text)`;
+    return sql`tenant_id = ${scope.tenantId} AND source = 'otlp' ${session}
+      AND global_position > (SELECT coalesce(max(d.up_to_position), 0) FROM deletions d
+                             WHERE d.tenant_id = ${scope.tenantId} AND d.scope = 'traces' AND d.query_id IS NULL)
+      AND ${sessionVisible(scope, 'events')}`;
+  }
+
   private async countTraces(scope: ReadScope, arkSessionId?: string): Promise<number> {
-    const session = arkSessionId === undefined ? sql`` : sql`AND ark_session_id = ${arkSessionId}`;
     const { rows } = await sql<{ n: number }>`
-      SELECT count(DISTINCT trace_id)::int AS n FROM spans
-      WHERE tenant_id = ${scope.tenantId} ${session} AND ${sessionVisible(scope, 'spans')}`.execute(this.connection.db);
+      SELECT count(DISTINCT trace_id)::int AS n FROM events WHERE ${this.spanEvents(scope, arkSessionId)}`.execute(this.connection.db);
     return rows[0]?.n ?? 0;
   }
 
-  private async spansOf(scope: ReadScope, traceIds: string[], arkSessionId?: string): Promise<Map<string, SpansTable[]>> {
-    const byTrace = new Map<string, SpansTable[]>();
+  /**
+   * One version per span: the ended one if any (a late start never undoes an end), else the first;
+   * spans in the order they first arrived.
+   */
+  private async spansOf(scope: ReadScope, traceIds: string[], arkSessionId?: string): Promise<Map<string, OtlpSpan[]>> {
+    const byTrace = new Map<string, OtlpSpan[]>();
     if (traceIds.length === 0) return byTrace;
-    const session = arkSessionId === undefined ? sql`` : sql`AND ark_session_id = ${arkSessionId}`;
-    const { rows } = await sql<SpansTable>`
-      SELECT * FROM spans WHERE tenant_id = ${scope.tenantId} AND trace_id = ANY(${traceIds}::text[]) ${session}
-        AND ${sessionVisible(scope, 'spans')}
-      ORDER BY first_position`.execute(this.connection.db);
+    const { rows } = await sql<{ trace_id: string; span: OtlpSpan }>`
+      SELECT trace_id, span FROM (
+        SELECT DISTINCT ON (trace_id, span_id) trace_id, data->'span' AS span,
+               min(global_position) OVER (PARTITION BY trace_id, span_id) AS first
+        FROM events WHERE trace_id = ANY(${traceIds}::text[]) AND ${this.spanEvents(scope, arkSessionId)}
+        ORDER BY trace_id, span_id, data->'span'->>'endTimeUnixNano' IS NULL, global_position
+      ) s
+      ORDER BY first`.execute(this.connection.db);
     for (const row of rows) {
       const list = byTrace.get(row.trace_id) ?? [];
-      list.push(row);
+      list.push(row.span);
       byTrace.set(row.trace_id, list);
     }
     return byTrace;
