@@ -10,6 +10,12 @@ const MARK = '/* ark:prepared */';
  * ran in less. PostgreSQL then reuses the plan (a generic one once it is as cheap as the custom
  * ones). Only for statements whose text takes few forms: each form is one prepared statement on each
  * connection, for the connection's life.
+ *
+ * Not for a statement that joins a batch's keys to a table that grows (UPDATE … FROM unnest(…), a
+ * JOIN on the keys): the generic plan is fixed when it is first chosen, and one made while the table
+ * was small (a hash join over a scan of it) scans the whole table on every call once it has grown,
+ * until an ANALYZE invalidates it. INSERT … ON CONFLICT and correlated subqueries on a key are safe:
+ * they probe the index whatever the plan.
  */
 export const PREPARED = sql.raw(`${MARK} `);
 

@@ -1,4 +1,4 @@
-import { sql, type Transaction } from 'kysely';
+import { sql, type RawBuilder, type Transaction } from 'kysely';
 import { PREPARED, type Database } from '#ark/database';
 import type { ArkEvent, InlineProjector } from '#ark/event-store';
 import { callStatus, column, endTimeOf, eventData, iso, jsonValue, num, queryKeyOf, startTimeOf, STATUS_RANK, text, tokensOf, workTypeOf } from './work-events.js';
@@ -61,6 +61,17 @@ function chunkOf(e: ArkEvent): { tenantId: string; query: string; at: string } |
 }
 
 /**
+ * The first chunk of a call's query (by UID, or by name for producers that stream under the name)
+ * within the call's window [started, ended]: two probes of events_llm_chunk_time.
+ */
+function firstChunkAt(tenant: RawBuilder<unknown>, queryId: RawBuilder<unknown>, queryName: RawBuilder<unknown>, started: RawBuilder<unknown>, ended: RawBuilder<unknown>): RawBuilder<unknown> {
+  const inWindow = (query: RawBuilder<unknown>) => sql`(SELECT min(e.time) FROM events e
+      WHERE e.tenant_id = ${tenant} AND e.query_id = ${query} AND e.type = 'llm.chunk'
+        AND e.time >= ${started} AND e.time <= coalesce(${ended}, 'infinity'))`;
+  return sql`least(${inWindow(queryId)}, ${inWindow(queryName)})`;
+}
+
+/**
  * `llm_calls`: one row per LLM call span (start and end merged commutatively, like tool calls), with
  * tokens and the time of the first chunk of the query's stream inside the call (time to first token =
  * first_chunk_at − started_at). The first chunk is kept in step from both sides: a call's upsert
@@ -85,25 +96,35 @@ export class LlmCallsProjector implements InlineProjector {
     if (chunks.length > 0) await this.applyChunks(trx, chunks);
   }
 
+  /**
+   * One statement: the upsert also sets `first_chunk_at` from the log for the merged call (the
+   * chunks of its query, by UID or name, inside its time window). Computed in the same row write, it
+   * costs no second row version, and ON CONFLICT finds each row by its key whatever the plan (a
+   * separate UPDATE … FROM joined the calls by a plan fixed while the table was small: a scan of
+   * every LLM call of the tenant per batch once it grew).
+   */
   private async upsert(trx: Transaction<Database>, rows: LlmCallInput[]): Promise<void> {
     const c = <T>(pick: (r: LlmCallInput) => T, type: string) => column(rows.map(pick), type);
-    const { rows: touched } = await sql<{ tenant_id: string; call_key: string }>`${PREPARED}
+    await sql`${PREPARED}
         INSERT INTO llm_calls AS q (tenant_id, call_key, query_key, query_id, query_name, trace_id,
                                     span_id, parent_span_id, model, model_type, status, error, tokens_input, tokens_output,
-                                    tokens_total, started_at, ended_at, duration_ms, event_count, first_position)
-        SELECT t, k, min(qk), min(qid), min(qname), min(trace),
-               min(span), min(parent), min(model), min(mtype), (array_agg(status ORDER BY ${STATUS_RANK(sql`status`)} DESC))[1],
-               (array_agg(err ORDER BY err) FILTER (WHERE err IS NOT NULL))[1],
-               max(tin), max(tout), max(ttot), min(started), max(ended), max(dur), count(*), min(pos)
-        FROM unnest(${c((r) => r.tenantId, 'text')}, ${c((r) => r.key, 'text')}, ${c((r) => r.queryKey, 'text')}, ${c((r) => r.queryId, 'text')},
-                    ${c((r) => r.queryName, 'text')}, 
-                    ${c((r) => r.traceId, 'text')}, ${c((r) => r.spanId, 'text')}, ${c((r) => r.parentSpanId, 'text')},
-                    ${c((r) => r.model, 'text')}, ${c((r) => r.modelType, 'text')}, ${c((r) => r.status, 'text')},
-                    ${c((r) => r.error, 'jsonb')}, ${c((r) => r.tokensInput, 'bigint')}, ${c((r) => r.tokensOutput, 'bigint')},
-                    ${c((r) => r.tokensTotal, 'bigint')}, ${c((r) => r.startedAt, 'timestamptz')}, ${c((r) => r.endedAt, 'timestamptz')},
-                    ${c((r) => r.durationMs, 'float8')}, ${c((r) => r.position, 'bigint')})
-             AS e(t, k, qk, qid, qname, trace, span, parent, model, mtype, status, err, tin, tout, ttot, started, ended, dur, pos)
-        GROUP BY t, k
+                                    tokens_total, started_at, ended_at, duration_ms, event_count, first_position, first_chunk_at)
+        SELECT g.*, ${firstChunkAt(sql`g.t`, sql`g.qid`, sql`g.qname`, sql`g.started`, sql`g.ended`)}
+        FROM (
+          SELECT t, k, min(qk), min(qid) AS qid, min(qname) AS qname, min(trace),
+                 min(span), min(parent), min(model), min(mtype), (array_agg(status ORDER BY ${STATUS_RANK(sql`status`)} DESC))[1],
+                 (array_agg(err ORDER BY err) FILTER (WHERE err IS NOT NULL))[1],
+                 max(tin), max(tout), max(ttot), min(started) AS started, max(ended) AS ended, max(dur), count(*), min(pos)
+          FROM unnest(${c((r) => r.tenantId, 'text')}, ${c((r) => r.key, 'text')}, ${c((r) => r.queryKey, 'text')}, ${c((r) => r.queryId, 'text')},
+                      ${c((r) => r.queryName, 'text')},
+                      ${c((r) => r.traceId, 'text')}, ${c((r) => r.spanId, 'text')}, ${c((r) => r.parentSpanId, 'text')},
+                      ${c((r) => r.model, 'text')}, ${c((r) => r.modelType, 'text')}, ${c((r) => r.status, 'text')},
+                      ${c((r) => r.error, 'jsonb')}, ${c((r) => r.tokensInput, 'bigint')}, ${c((r) => r.tokensOutput, 'bigint')},
+                      ${c((r) => r.tokensTotal, 'bigint')}, ${c((r) => r.startedAt, 'timestamptz')}, ${c((r) => r.endedAt, 'timestamptz')},
+                      ${c((r) => r.durationMs, 'float8')}, ${c((r) => r.position, 'bigint')})
+               AS e(t, k, qk, qid, qname, trace, span, parent, model, mtype, status, err, tin, tout, ttot, started, ended, dur, pos)
+          GROUP BY t, k
+        ) g
         ON CONFLICT (tenant_id, call_key) DO UPDATE SET
           query_key      = least(q.query_key, excluded.query_key),
           query_id       = least(q.query_id, excluded.query_id),
@@ -122,25 +143,15 @@ export class LlmCallsProjector implements InlineProjector {
           ended_at       = greatest(q.ended_at, excluded.ended_at),
           duration_ms    = greatest(q.duration_ms, excluded.duration_ms),
           event_count    = q.event_count + excluded.event_count,
-          first_position = least(q.first_position, excluded.first_position)
-        RETURNING tenant_id, call_key`.execute(trx);
-    // A second statement: it must see the rows the upsert wrote (one statement cannot update them twice).
-    // Only rows whose first chunk changes are written: most calls have none yet, and rewriting them
-    // cost a row version (heap, WAL, indexes) per LLM call of every batch.
-    await sql`${PREPARED}
-      UPDATE llm_calls c SET first_chunk_at = f.at
-      FROM (
-        SELECT c2.tenant_id, c2.call_key, least(
-          (SELECT min(e.time) FROM events e
-           WHERE e.tenant_id = c2.tenant_id AND e.query_id = c2.query_id AND e.type = 'llm.chunk'
-             AND e.time >= c2.started_at AND e.time <= coalesce(c2.ended_at, 'infinity')),
-          (SELECT min(e.time) FROM events e
-           WHERE e.tenant_id = c2.tenant_id AND e.query_id = c2.query_name AND e.type = 'llm.chunk'
-             AND e.time >= c2.started_at AND e.time <= coalesce(c2.ended_at, 'infinity'))) AS at
-        FROM unnest(${column(touched.map((r) => r.tenant_id), 'text')}, ${column(touched.map((r) => r.call_key), 'text')}) AS u(t, k)
-        JOIN llm_calls c2 ON c2.tenant_id = u.t AND c2.call_key = u.k
-      ) f
-      WHERE c.tenant_id = f.tenant_id AND c.call_key = f.call_key AND c.first_chunk_at IS DISTINCT FROM f.at`.execute(trx);
+          first_position = least(q.first_position, excluded.first_position),
+          -- SET reads the row as it was: the window is that of the merged values written above.
+          first_chunk_at = ${firstChunkAt(
+            sql`q.tenant_id`,
+            sql`least(q.query_id, excluded.query_id)`,
+            sql`least(q.query_name, excluded.query_name)`,
+            sql`least(q.started_at, excluded.started_at)`,
+            sql`greatest(q.ended_at, excluded.ended_at)`,
+          )}`.execute(trx);
   }
 
   /**
@@ -158,7 +169,8 @@ export class LlmCallsProjector implements InlineProjector {
       else byQuery.set(key, { tenantId: k.tenantId, query: k.query, times: [k.at] });
     }
     const groups = [...byQuery.values()];
-    await sql`${PREPARED}
+    // Not PREPARED: it joins the batch's queries to llm_calls (prepared-statements.ts).
+    await sql`
       WITH k AS (
         SELECT * FROM unnest(${column(groups.map((g) => g.tenantId), 'text')}, ${column(groups.map((g) => g.query), 'text')},
                              ${column(groups.map((g) => JSON.stringify(g.times)), 'jsonb')},

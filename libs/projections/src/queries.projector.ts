@@ -180,7 +180,8 @@ export class QueriesProjector implements InlineProjector {
       return next.phase === r.phase && next.completedAt?.getTime() === r.completed_at?.getTime() ? [] : [{ t: r.tenant_id, k: r.query_key, ...next }];
     });
     if (changed.length === 0) return;
-    await sql`${PREPARED}
+    // Not PREPARED: an UPDATE … FROM the batch's keys (prepared-statements.ts).
+    await sql`
       UPDATE queries q SET phase = x.phase, completed_at = x.completed_at
       FROM unnest(${column(changed.map((x) => x.t), 'text')}, ${column(changed.map((x) => x.k), 'text')},
                   ${column(changed.map((x) => x.phase), 'text')}, ${column(changed.map((x) => iso(x.completedAt)), 'timestamptz')})

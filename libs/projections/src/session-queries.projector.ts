@@ -1,5 +1,5 @@
 import { sql, type RawBuilder, type Transaction } from 'kysely';
-import { PREPARED, type Database, type SessionQueriesTable } from '#ark/database';
+import type { Database, SessionQueriesTable } from '#ark/database';
 import type { ArkEvent, InlineProjector } from '#ark/event-store';
 import { readRecordsDeleted } from '#ark/normalizer';
 import { applyQuerySignal, type QuerySignal, type SessionQuery } from './session-query-rules.js';
@@ -128,7 +128,8 @@ export class SessionQueriesProjector implements InlineProjector {
       s: i.event.sessionId,
       q: i.kind === 'signal' ? i.signal.queryName : i.kind === 'message' ? i.queryName : '',
     }));
-    const { rows } = await sql<SessionQueriesTable>`${PREPARED}
+    // The statements of this projector join the batch's keys to tables: none is PREPARED (prepared-statements.ts).
+    const { rows } = await sql<SessionQueriesTable>`
       SELECT q.* FROM session_queries q
       JOIN unnest(${wanted.map((w) => w.t)}::text[], ${wanted.map((w) => w.s)}::text[], ${wanted.map((w) => w.q)}::text[]) AS k(t, s, q)
         ON q.tenant_id = k.t AND q.session_id = k.s AND q.query_name = k.q`.execute(trx);
@@ -157,7 +158,7 @@ export class SessionQueriesProjector implements InlineProjector {
     // One statement writes the queries and recomputes their sessions' summaries. Its snapshot does
     // not see its own upsert, so the summary reads the upserted rows from RETURNING and the session's
     // other queries from the table (appends to a session are serialised: nothing else changes them).
-    await sql`${PREPARED}
+    await sql`
       WITH upserted AS (
         INSERT INTO session_queries AS q (tenant_id, session_id, query_name, query_id, namespace, conversation_id, agent, team,
                                           tool, target_type, phase, error, created_at, completed_at, last_activity_at, first_sequence)
@@ -190,7 +191,7 @@ export class SessionQueriesProjector implements InlineProjector {
 
   /** Recomputes the summary columns of these sessions from their queries (status as upstream). */
   private async summarise(trx: Transaction<Database>, tenants: string[], sessions: string[]): Promise<void> {
-    await sql`${PREPARED}
+    await sql`
       WITH touched AS (SELECT * FROM unnest(${tenants}::text[], ${sessions}::text[]) AS k(tenant_id, session_id))
       ${summaryUpdate(sql`touched`, sql`session_queries`)}`.execute(trx);
   }
