@@ -213,9 +213,16 @@ async function runAgent(
       await sleep(FAILURE_PAUSE_MS);
       continue;
     }
-    const producer = new ChunkProducer(context.baseUrl, queryId, agent, chunkAgent);
     const streamStart = performance.now();
     const streamEnd = Math.min(streamStart + STREAM_SECONDS * 1000, deadline);
+    // The run ended while the reader opened: a query without time for one chunk is not started (its
+    // `/complete` would rightly answer 404, upstream's answer for a stream that has no chunk).
+    if (streamEnd - streamStart < 1000 / TOKENS_PER_SECOND) {
+      chunkReader.close();
+      chunkReaders.splice(chunkReaders.indexOf(chunkReader), 1);
+      break;
+    }
+    const producer = new ChunkProducer(context.baseUrl, queryId, agent, chunkAgent);
     const events = postOperationEvents(client, sessionId, agent, query, streamStart, streamEnd, tallies.operationEvents, notes);
     await producer.producePaced(streamStart, 1000 / TOKENS_PER_SECOND, streamEnd);
     tallies.chunks.offered += producer.sent;
