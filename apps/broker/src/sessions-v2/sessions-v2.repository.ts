@@ -262,17 +262,28 @@ export class SessionsV2Repository {
     if (filters.status === 'active') where.push(unfinished);
     if (filters.status === 'error') where.push(sql`NOT ${unfinished}`, exists(sql`q.phase = 'error'`));
     if (filters.status === 'idle') where.push(sql`NOT ${unfinished}`);
-    if (filters.status !== undefined) where.push(sql`a.status = ${filters.status}`);
-    const select = async (extra: RawBuilder<unknown>[]) =>
-      (
-        await sql<SessionListRow>`
-          SELECT s.session_id, s.user_id, s.first_activity_at, s.last_activity_at, s.event_count, s.last_sequence,
-                 a.query_count, a.error_query_count, a.has_errors, a.status, a.namespaces, a.agents
-          FROM sessions s ${this.sessionSummary()}
-          WHERE ${sql.join([...where, ...extra], sql` AND `)}
-          ORDER BY s.last_activity_at DESC, s.session_id
-          LIMIT ${limit + 1}`.execute(this.db)
-      ).rows;
+    const columns = sql`s.session_id, s.user_id, s.first_activity_at, s.last_activity_at, s.event_count, s.last_sequence,
+                 a.query_count, a.error_query_count, a.has_errors, a.status, a.namespaces, a.agents`;
+    // A summary reads all of its session's queries. Without a status filter the page is chosen first
+    // and only its sessions are summarised: left to the planner, a table without statistics (a new
+    // database, autovacuum off) got the summary of every session of the tenant, then a sort.
+    const select = async (extra: RawBuilder<unknown>[]) => {
+      const conditions = sql.join([...where, ...extra], sql` AND `);
+      const statement =
+        filters.status === undefined
+          ? sql<SessionListRow>`
+              SELECT ${columns}
+              FROM (SELECT * FROM sessions s WHERE ${conditions} ORDER BY s.last_activity_at DESC, s.session_id LIMIT ${limit + 1}) s
+              ${this.sessionSummary()}
+              ORDER BY s.last_activity_at DESC, s.session_id`
+          : sql<SessionListRow>`
+              SELECT ${columns}
+              FROM sessions s ${this.sessionSummary()}
+              WHERE ${conditions} AND a.status = ${filters.status}
+              ORDER BY s.last_activity_at DESC, s.session_id
+              LIMIT ${limit + 1}`;
+      return (await statement.execute(this.db)).rows;
+    };
     // With `to`, activity overlapping [from, to] is two disjoint sets, each read by an index: last
     // activity within the range (sessions_recent), or still active after `to` having started by then
     // (its span contains `to`: ark_sessions_spanning, migrations/0071). The page is the first rows of
