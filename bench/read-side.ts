@@ -7,6 +7,7 @@ import pg from 'pg';
 import type { Database, DatabaseConnection } from '#ark/database';
 import { SessionsRepository } from '../apps/broker/src/compat/sessions/sessions.repository.js';
 import { SessionsV2Repository, type SessionListFilters } from '../apps/broker/src/sessions-v2/sessions-v2.repository.js';
+import { TracesRepository } from '../apps/broker/src/compat/traces/traces.repository.js';
 import { BrokerProcess } from './broker-process.js';
 import { describeEnvironment } from './environment.js';
 import { withClient } from './postgres-server.js';
@@ -76,7 +77,14 @@ interface ReadCase {
   /** Request paths, used round-robin. */
   paths: string[];
   /** Runs the repository call behind the route (its SQL is captured and explained). */
-  explain: (v2: SessionsV2Repository, compat: SessionsRepository, db: Kysely<Database>) => Promise<unknown>;
+  explain: (repositories: ReadRepositories) => Promise<unknown>;
+}
+
+interface ReadRepositories {
+  v2: SessionsV2Repository;
+  compat: SessionsRepository;
+  traces: TracesRepository;
+  db: Kysely<Database>;
 }
 
 function readCases(tenantId: string, bigSessionIds: readonly string[], plan: SeedPlan): ReadCase[] {
@@ -89,11 +97,11 @@ function readCases(tenantId: string, bigSessionIds: readonly string[], plan: See
   const list = (name: string, queries: string[], filters: SessionListFilters): ReadCase => ({
     name,
     paths: queries.map((q) => `/v2/sessions?limit=50${q ? `&${q}` : ''}`),
-    explain: (v2) => v2.listSessions(scope, filters, 50, undefined),
+    explain: ({ v2 }) => v2.listSessions(scope, filters, 50, undefined),
   });
   return [
-    { name: 'GET /v2/sessions/:id (10,000-event session)', paths: bigSessionIds.map((id) => `/v2/sessions/${id}`), explain: (v2, _c, db) => v2.aggregate(db, scope, bigSessionIds[0]!) },
-    { name: 'GET /v2/sessions/:id (typical session)', paths: typical.map((id) => `/v2/sessions/${id}`), explain: (v2, _c, db) => v2.aggregate(db, scope, typical[0]!) },
+    { name: 'GET /v2/sessions/:id (10,000-event session)', paths: bigSessionIds.map((id) => `/v2/sessions/${id}`), explain: ({ v2, db }) => v2.aggregate(db, scope, bigSessionIds[0]!) },
+    { name: 'GET /v2/sessions/:id (typical session)', paths: typical.map((id) => `/v2/sessions/${id}`), explain: ({ v2, db }) => v2.aggregate(db, scope, typical[0]!) },
     list('GET /v2/sessions (no filter)', [''], {}),
     list('GET /v2/sessions status=active', ['status=active'], { status: 'active' }),
     list('GET /v2/sessions status=error', ['status=error'], { status: 'error' }),
@@ -108,15 +116,22 @@ function readCases(tenantId: string, bigSessionIds: readonly string[], plan: See
     list('GET /v2/sessions agent', ['agent=researcher'], { agent: 'researcher' }),
     list('GET /v2/sessions hasErrors=true', ['hasErrors=true'], { hasErrors: true }),
     list('GET /v2/sessions hasErrors=false', ['hasErrors=false'], { hasErrors: false }),
-    { name: 'GET /sessions?limit=50&cursor=0 (upstream paginated)', paths: ['/sessions?limit=50&cursor=0'], explain: (_v, compat) => compat.page({ tenantId }, {}, 0, 50) },
-    { name: 'GET /sessions?limit=50&cursor=5000 (upstream, page 101)', paths: ['/sessions?limit=50&cursor=5000'], explain: (_v, compat) => compat.page({ tenantId }, {}, 5000, 50) },
-    { name: 'GET /sessions?limit=50&status=active (upstream)', paths: ['/sessions?limit=50&cursor=0&status=active'], explain: (_v, compat) => compat.page({ tenantId }, { status: 'active' }, 0, 50) },
-    { name: 'GET /sessions?limit=50&sort=date&order=desc (upstream)', paths: ['/sessions?limit=50&cursor=0&sort=date&order=desc'], explain: (_v, compat) => compat.page({ tenantId }, { sort: 'date', order: 'desc' }, 0, 50) },
-    { name: 'GET /sessions?limit=50&search (upstream)', paths: ['/sessions?limit=50&cursor=0&search=researcher'], explain: (_v, compat) => compat.page({ tenantId }, { search: 'researcher' }, 0, 50) },
+    { name: 'GET /sessions?limit=50&cursor=0 (upstream paginated)', paths: ['/sessions?limit=50&cursor=0'], explain: ({ compat }) => compat.page({ tenantId }, {}, 0, 50) },
+    { name: 'GET /sessions?limit=50&cursor=5000 (upstream, page 101)', paths: ['/sessions?limit=50&cursor=5000'], explain: ({ compat }) => compat.page({ tenantId }, {}, 5000, 50) },
+    { name: 'GET /sessions?limit=50&status=active (upstream)', paths: ['/sessions?limit=50&cursor=0&status=active'], explain: ({ compat }) => compat.page({ tenantId }, { status: 'active' }, 0, 50) },
+    { name: 'GET /sessions?limit=50&sort=date&order=desc (upstream)', paths: ['/sessions?limit=50&cursor=0&sort=date&order=desc'], explain: ({ compat }) => compat.page({ tenantId }, { sort: 'date', order: 'desc' }, 0, 50) },
+    { name: 'GET /sessions?limit=50&search (upstream)', paths: ['/sessions?limit=50&cursor=0&search=researcher'], explain: ({ compat }) => compat.page({ tenantId }, { search: 'researcher' }, 0, 50) },
+    // Traces are read from the log (migrations/0090); upstream's `total` counts every trace of the tenant.
+    { name: 'GET /traces?limit=20 (upstream)', paths: ['/traces?limit=20'], explain: ({ traces }) => traces.listTraces(scope, { limit: 20 }) },
+    {
+      name: 'GET /traces?limit=20&session_id (upstream)',
+      paths: typical.map((id) => `/traces?limit=20&session_id=${id}`),
+      explain: ({ traces }) => traces.listTraces(scope, { arkSessionId: typical[0], limit: 20 }),
+    },
     {
       name: 'GET /sessions?limit=50&dateFrom/dateTo (upstream)',
       paths: [`/sessions?limit=50&cursor=0&dateFrom=${iso(now - 15 * day)}&dateTo=${iso(now - 14 * day)}`],
-      explain: (_v, compat) => compat.page({ tenantId }, { dateFrom: new Date(now - 15 * day), dateTo: new Date(now - 14 * day) }, 0, 50),
+      explain: ({ compat }) => compat.page({ tenantId }, { dateFrom: new Date(now - 15 * day), dateTo: new Date(now - 14 * day) }, 0, 50),
     },
   ];
 }
@@ -152,7 +167,7 @@ async function explain(databaseUrl: string, c: ReadCase): Promise<{ plans: strin
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), log: (e) => void (e.level === 'query' && captured.push(e.query)) });
   try {
     const connection = { db } as DatabaseConnection;
-    await c.explain(new SessionsV2Repository(connection), new SessionsRepository(connection), db);
+    await c.explain({ v2: new SessionsV2Repository(connection), compat: new SessionsRepository(connection), traces: new TracesRepository(connection), db });
     let plans = '';
     const seqScans = new Set<string>();
     for (const q of captured) {

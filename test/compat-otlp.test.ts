@@ -244,5 +244,16 @@ describe('OTLP ingest (POST /v1/traces)', () => {
       resourceSpans: [{ scopeSpans: [{ spans: [{ traceId: '99'.repeat(16), spanId: '88'.repeat(8), name: 'after', startTimeUnixNano: '1', endTimeUnixNano: '2' }] }] }],
     });
     assert.deepEqual((await getJson(`${broker.url}/traces`)).body.items.map((t: any) => t.traceId), ['99'.repeat(16)]);
+    // A trace whose spans came before the deletion starts again with its next span.
+    await postJson(`${broker.url}/v1/traces`, {
+      resourceSpans: [{ scopeSpans: [{ spans: [{ traceId: 'aa'.repeat(16), spanId: '77'.repeat(8), name: 'again', startTimeUnixNano: '3', endTimeUnixNano: '4' }] }] }],
+    });
+    const page = (await getJson(`${broker.url}/traces`)).body;
+    assert.deepEqual(page.items.map((t: any) => t.traceId), ['aa'.repeat(16), '99'.repeat(16)], 'newest first');
+    assert.equal(page.total, 2);
+    assert.deepEqual(page.items[0].spans.map((s: any) => s.name), ['again'], 'the spans before the deletion stay hidden');
+    const second = (await getJson(`${broker.url}/traces?limit=1&cursor=${(await getJson(`${broker.url}/traces?limit=1`)).body.nextCursor}`)).body;
+    assert.deepEqual(second.items.map((t: any) => t.traceId), ['99'.repeat(16)]);
+    assert.equal(second.total, 2);
   });
 });

@@ -98,6 +98,7 @@ const FULL_SQL = {
   queries: 'SELECT * FROM queries ORDER BY tenant_id, query_key',
   tool_calls: 'SELECT * FROM tool_calls ORDER BY tenant_id, call_key',
   llm_calls: 'SELECT * FROM llm_calls ORDER BY tenant_id, call_key',
+  traces: 'SELECT * FROM traces ORDER BY tenant_id, trace_id',
 };
 
 async function readModels(broker: TestBroker, queries: Record<string, string> = READ_MODEL_SQL) {
@@ -274,7 +275,9 @@ describe('read models: queries, tool calls, LLM calls', () => {
     );
     const live = await readModels(a, FULL_SQL);
     assert.ok((live.tool_calls as unknown[]).length >= 24);
-    await a.sql.query(`UPDATE queries SET phase = 'unknown'; DELETE FROM tool_calls WHERE tool_name = 'note'; UPDATE llm_calls SET tokens_input = NULL`);
+    assert.ok((live.traces as unknown[]).length >= 12, 'a trace per query');
+    await a.sql.query(`UPDATE queries SET phase = 'unknown'; DELETE FROM tool_calls WHERE tool_name = 'note'; UPDATE llm_calls SET tokens_input = NULL;
+                       UPDATE traces SET first_position = 0`);
     const result = await runCli(['projections', 'rebuild'], { DATABASE_URL: a.database.url });
     assert.equal(result.code, 0, result.stderr);
     assert.deepEqual(await readModels(a, FULL_SQL), live);

@@ -66,6 +66,12 @@ export interface SessionQueriesTable {
   first_sequence: number;
 }
 
+export interface TracesTable {
+  tenant_id: string;
+  trace_id: string;
+  first_position: number;
+}
+
 export interface DeletionsTable {
   tenant_id: string;
   scope: string;
@@ -177,6 +183,7 @@ export interface Database {
   sessions: SessionsTable;
   session_queries: SessionQueriesTable;
   deletions: DeletionsTable;
+  traces: TracesTable;
   api_keys: ApiKeysTable;
   queries: QueriesTable;
   tool_calls: ToolCallsTable;

@@ -3,6 +3,7 @@ export { inlineProjectors, ProjectionsModule } from './projections.module.js';
 export { SessionsProjector } from './sessions.projector.js';
 export { MessagesProjector } from './messages.projector.js';
 export { DeletionsProjector } from './deletions.projector.js';
+export { TracesProjector } from './traces.projector.js';
 export { SESSION_SIGNALLED, SessionQueriesProjector } from './session-queries.projector.js';
 export { applyQuerySignal, phaseOfReason, sessionStatus, type QueryPhase, type QuerySignal, type SessionQuery, type SessionStatus } from './session-query-rules.js';
 export { QueriesProjector, queryPhase, type QuerySignals } from './queries.projector.js';

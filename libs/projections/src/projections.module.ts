@@ -6,13 +6,14 @@ import { ProjectionRebuilder } from './projection-rebuilder.js';
 import { MessagesProjector } from './messages.projector.js';
 import { SessionQueriesProjector } from './session-queries.projector.js';
 import { SessionsProjector } from './sessions.projector.js';
+import { TracesProjector } from './traces.projector.js';
 import { QueriesProjector } from './queries.projector.js';
 import { ToolCallsProjector } from './tool-calls.projector.js';
 import { LlmCallsProjector } from './llm-calls.projector.js';
 
 /** The one place inline projectors are registered; the event store runs them in every append. */
 export function inlineProjectors(): InlineProjector[] {
-  return [new SessionsProjector(), new SessionQueriesProjector(), new MessagesProjector(), new DeletionsProjector(),
+  return [new SessionsProjector(), new SessionQueriesProjector(), new TracesProjector(), new MessagesProjector(), new DeletionsProjector(),
     new QueriesProjector(), new ToolCallsProjector(), new LlmCallsProjector()];
 }
 

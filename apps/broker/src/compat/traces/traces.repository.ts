@@ -9,6 +9,17 @@ export interface TraceSpans {
   spans: OtlpSpan[];
 }
 
+interface TraceHead {
+  trace_id: string;
+  first: number;
+}
+
+interface TraceHeads {
+  heads: TraceHead[];
+  /** Every trace the filter admits, not only those of the page (upstream's `total`). */
+  total: number;
+}
+
 export interface TracePage {
   traces: TraceSpans[];
   total: number;
@@ -20,7 +31,7 @@ export interface TracePage {
 /**
  * The spans of the log: `otlp` events keep the decoded span in `data.span` (an end and a start are
  * two events of one span), read through `events_spans` (migrations/0090) and shown above the
- * tenant's latest `traces` deletion.
+ * tenant's latest `traces` deletion. A tenant's trace list pages the `traces` read model.
  */
 @Injectable()
 export class TracesRepository {
@@ -42,15 +53,11 @@ export class TracesRepository {
    * that began before that position. With `arkSessionId` only spans carrying that `ark.session.id` count.
    */
   async listTraces(scope: ReadScope, options: { arkSessionId?: string; before?: number; limit: number }): Promise<TracePage> {
-    const before = options.before === undefined ? sql`` : sql`HAVING min(global_position) < ${options.before}`;
-    const { rows: heads } = await sql<{ trace_id: string; first: number; total: number }>`
-      SELECT trace_id, min(global_position) AS first, count(*) OVER ()::int AS total
-      FROM events WHERE ${this.spanEvents(scope, options.arkSessionId)}
-      GROUP BY trace_id ${before}
-      ORDER BY first DESC
-      LIMIT ${options.limit + 1}`.execute(this.connection.db);
+    const { heads, total } =
+      scope.ownerId === undefined && options.arkSessionId === undefined
+        ? await this.tenantTraceHeads(scope.tenantId, options.before, options.limit + 1)
+        : await this.spanTraceHeads(scope, options.arkSessionId, options.before, options.limit + 1);
     const page = heads.slice(0, options.limit);
-    const total = options.before === undefined ? (heads[0]?.total ?? 0) : await this.countTraces(scope, options.arkSessionId);
     const spans = await this.spansOf(scope, page.map((h) => h.trace_id), options.arkSessionId);
     return {
       traces: page.map((h) => ({ traceId: h.trace_id, spans: spans.get(h.trace_id) ?? [] })),
@@ -81,10 +88,34 @@ export class TracesRepository {
       AND ${sessionVisible(scope, 'events')}`;
   }
 
-  private async countTraces(scope: ReadScope, arkSessionId?: string): Promise<number> {
-    const { rows } = await sql<{ n: number }>`
+  /** A whole tenant's traces: the `traces` read model (migrations/0091), newest first by its index. */
+  private async tenantTraceHeads(tenantId: string, before: number | undefined, limit: number): Promise<TraceHeads> {
+    const older = before === undefined ? sql`` : sql`AND first_position < ${before}`;
+    const [heads, count] = await Promise.all([
+      sql<TraceHead>`
+        SELECT trace_id, first_position AS first FROM traces WHERE tenant_id = ${tenantId} ${older}
+        ORDER BY first_position DESC LIMIT ${limit}`.execute(this.connection.db),
+      sql<{ n: number }>`SELECT count(*)::int AS n FROM traces WHERE tenant_id = ${tenantId}`.execute(this.connection.db),
+    ]);
+    return { heads: heads.rows, total: count.rows[0]?.n ?? 0 };
+  }
+
+  /**
+   * The traces of the span events a reader sees, or of one `ark.session.id`: grouped from the log,
+   * since a trace's first visible span depends on the filter.
+   */
+  private async spanTraceHeads(scope: ReadScope, arkSessionId: string | undefined, before: number | undefined, limit: number): Promise<TraceHeads> {
+    const older = before === undefined ? sql`` : sql`HAVING min(global_position) < ${before}`;
+    // The first page counts the groups it makes anyway; a later page (HAVING) counts apart.
+    const { rows } = await sql<TraceHead & { total: number }>`
+      SELECT trace_id, min(global_position) AS first, count(*) OVER ()::int AS total
+      FROM events WHERE ${this.spanEvents(scope, arkSessionId)}
+      GROUP BY trace_id ${older}
+      ORDER BY first DESC LIMIT ${limit}`.execute(this.connection.db);
+    if (before === undefined) return { heads: rows, total: rows[0]?.total ?? 0 };
+    const { rows: count } = await sql<{ n: number }>`
       SELECT count(DISTINCT trace_id)::int AS n FROM events WHERE ${this.spanEvents(scope, arkSessionId)}`.execute(this.connection.db);
-    return rows[0]?.n ?? 0;
+    return { heads: rows, total: count[0]?.n ?? 0 };
   }
 
   /**
