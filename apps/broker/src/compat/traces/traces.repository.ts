@@ -91,6 +91,8 @@ export class TracesRepository {
   /** A whole tenant's traces: the `traces` read model (migrations/0091), newest first by its index. */
   private async tenantTraceHeads(tenantId: string, before: number | undefined, limit: number): Promise<TraceHeads> {
     const older = before === undefined ? sql`` : sql`AND first_position < ${before}`;
+    // Two snapshots: under ingest the total can count a trace that committed after the page was read
+    // (upstream's in-memory total is no more exact). The page itself is one consistent read.
     const [heads, count] = await Promise.all([
       sql<TraceHead>`
         SELECT trace_id, first_position AS first FROM traces WHERE tenant_id = ${tenantId} ${older}
