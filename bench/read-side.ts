@@ -121,7 +121,8 @@ function readCases(tenantId: string, bigSessionIds: readonly string[], plan: See
     { name: 'GET /sessions?limit=50&status=active (upstream)', paths: ['/sessions?limit=50&cursor=0&status=active'], explain: ({ compat }) => compat.page({ tenantId }, { status: 'active' }, 0, 50) },
     { name: 'GET /sessions?limit=50&sort=date&order=desc (upstream)', paths: ['/sessions?limit=50&cursor=0&sort=date&order=desc'], explain: ({ compat }) => compat.page({ tenantId }, { sort: 'date', order: 'desc' }, 0, 50) },
     { name: 'GET /sessions?limit=50&search (upstream)', paths: ['/sessions?limit=50&cursor=0&search=researcher'], explain: ({ compat }) => compat.page({ tenantId }, { search: 'researcher' }, 0, 50) },
-    // Traces are read from the log (migrations/0090); upstream's `total` counts every trace of the tenant.
+    // A tenant's trace list pages the `traces` read model (0091), by session it groups span events (0090);
+    // upstream's `total` counts every trace the filter admits.
     { name: 'GET /traces?limit=20 (upstream)', paths: ['/traces?limit=20'], explain: ({ traces }) => traces.listTraces(scope, { limit: 20 }) },
     {
       name: 'GET /traces?limit=20&session_id (upstream)',

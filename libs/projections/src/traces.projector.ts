@@ -34,7 +34,8 @@ export class TracesProjector implements InlineProjector {
       const known = first.get(key);
       if (!known || e.globalPosition < known.position) first.set(key, { tenantId: e.tenantId, traceId: e.traceId!, position: e.globalPosition });
     }
-    // One row per key (ON CONFLICT may touch a row once per statement), in key order.
+    // One row per key (ON CONFLICT may touch a row once per statement), in key order, so two batches
+    // that share traces take their row locks in the same order.
     const rows = [...first.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, row]) => row);
     await sql`${PREPARED}
       INSERT INTO traces AS r (tenant_id, trace_id, first_position)
