@@ -316,7 +316,15 @@ describe('native sessions API (/v2/sessions, /v2/queries, /v2/tool-calls)', () =
     assert.equal(gamma.userId, 'alice');
     assert.equal(gamma.hasErrors, true);
     assert.deepEqual(gamma.namespaces, ['ns-a']);
-    assert.equal(all.body.items.find((s: { sessionId: string }) => s.sessionId === 's-alpha').queryCount, 2);
+    const alpha = all.body.items.find((s: { sessionId: string }) => s.sessionId === 's-alpha');
+    assert.equal(alpha.queryCount, 2);
+    // Participants from the queries, their LLM calls and tool calls; tokens from the LLM call (30 + 8),
+    // which outranks the query span's own usage (40 + 12).
+    assert.deepEqual(
+      { agents: alpha.agents, teams: alpha.teams, models: alpha.models, tools: alpha.tools, tokens: alpha.tokens },
+      { agents: ['agent-x', 'default/weather-agent'], teams: [], models: ['gpt-4o'], tools: ['get-weather'], tokens: { input: 30, output: 8, total: 38 } },
+    );
+    assert.deepEqual(gamma.tokens, { input: 0, output: 0, total: 0 });
 
     assert.deepEqual(ids((await get('/v2/sessions?status=active')).body), ['s-beta']);
     assert.deepEqual(ids((await get('/v2/sessions?status=error')).body), ['s-gamma']);
@@ -544,5 +552,102 @@ describe('native sessions API (/v2/sessions, /v2/queries, /v2/tool-calls)', () =
     const second = (await get(`/v2/sessions?${window}&limit=1&cursor=${first.nextCursor}`)).body;
     assert.deepEqual(inOrder(second), ['span-early']);
     assert.equal(second.hasMore, false);
+  });
+});
+
+describe('session work summary (sessions columns kept by QueriesProjector)', () => {
+  let broker: TestBroker;
+  const get = (path: string) => getJson(`${broker.url}${path}`);
+  /** How many sessions a recompute from scratch would change: 0 when the live summaries are right. */
+  const stale = async () =>
+    Number((await broker.sql.query('SELECT ark_summarise_session_work(array_agg(tenant_id), array_agg(session_id)) AS n FROM sessions')).rows[0].n);
+
+  before(async () => {
+    // More appending transactions in flight than the default, so the race below has more chances.
+    broker = await startTestBroker({ APPEND_MAX_IN_FLIGHT: '8' });
+  });
+  after(() => broker.close());
+
+  it('moves a query from its span placeholder session to the real one, in both summaries', async () => {
+    const trace = 7_001;
+    const attributes = { 'query.uid': 'uid-move', 'query.name': 'move-q' };
+    await send(broker, traces({ trace, span: 1, name: 'query.move-q', start: 0, attributes }, {
+      trace, span: 2, parent: 1, name: 'llm.gpt-4o-mini', start: 10, end: 900, attributes: { ...attributes, 'llm.model.name': 'gpt-4o-mini', 'gen_ai.usage.input_tokens': 5, 'gen_ai.usage.output_tokens': 3 },
+    }));
+    const placeholder = `trace-${hex(trace, 32)}`;
+    const before = (await get(`/v2/sessions/${placeholder}`)).body.session;
+    assert.deepEqual([before.queryCount, before.status, before.models, before.tokens.total], [1, 'active', ['gpt-4o-mini'], 8]);
+
+    await send(broker, events(opEvent('QueryExecutionStart', 0, { queryId: 'uid-move', queryName: 'move-q', sessionId: 's-moved', agent: 'mover', targetType: 'agent' })));
+    const left = (await get(`/v2/sessions/${placeholder}`)).body.session;
+    assert.deepEqual([left.queryCount, left.status, left.models, left.tokens.total], [0, 'idle', [], 0]);
+    const moved = (await get('/v2/sessions/s-moved')).body.session;
+    assert.deepEqual([moved.queryCount, moved.status, moved.agents, moved.models, moved.tokens.total], [1, 'active', ['mover'], ['gpt-4o-mini'], 8]);
+    assert.equal(await stale(), 0);
+  });
+
+  it('runs an append again when PostgreSQL breaks a deadlock by rolling it back', async () => {
+    const trace = 7_002;
+    await send(broker, traces({ trace, span: 1, name: 'query.deadlock-q', start: 0, attributes: { 'query.uid': 'uid-deadlock', 'query.name': 'deadlock-q' } }));
+    const placeholder = `trace-${hex(trace, 32)}`;
+    const { rows: [row] } = await broker.sql.query('SELECT tenant_id FROM sessions WHERE session_id = $1', [placeholder]);
+    // A cycle with the broker's append: this transaction holds the placeholder session's row, which
+    // the append (to s-deadlock, of the query filed there) waits for while it holds s-deadlock's
+    // append lock, which this transaction then asks for. This side waits longer before its deadlock
+    // check, so the broker's transaction is the one PostgreSQL rolls back.
+    const blocker = await broker.sql.connect();
+    try {
+      await blocker.query('BEGIN');
+      await blocker.query("SET LOCAL deadlock_timeout = '20s'");
+      await blocker.query('SELECT 1 FROM sessions WHERE session_id = $1 FOR UPDATE', [placeholder]);
+      const append = postJson(`${broker.url}/events`, opEvent('QueryExecutionStart', 0, { queryId: 'uid-deadlock', queryName: 'deadlock-q', sessionId: 's-deadlock' }));
+      for (let waited = 0; ; waited += 20) {
+        const { rows: waiting } = await broker.sql.query(`SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND pid <> $1`, [(blocker as unknown as { processID: number }).processID]);
+        if (waiting.length > 0) break;
+        assert.ok(waited < 5_000, 'the append never waited for the locked session');
+        await sleep(20);
+      }
+      await blocker.query(`SELECT pg_advisory_xact_lock(hashtextextended($1 || '/' || 's-deadlock', 0))`, [row.tenant_id]);
+      await blocker.query('ROLLBACK');
+      const res = await append;
+      assert.ok(res.status === 200 || res.status === 201, `append after the deadlock → ${res.status} ${JSON.stringify(res.body)}`);
+    } finally {
+      blocker.release();
+    }
+    const moved = (await get('/v2/sessions/s-deadlock')).body.session;
+    assert.deepEqual([moved.queryCount, moved.status], [1, 'active']);
+    assert.equal((await get(`/v2/sessions/${placeholder}`)).body.session.queryCount, 0);
+  });
+
+  it('stays exact when one query is written through two sessions at once', async () => {
+    // Each query's spans carry no session (they file it under `trace-…`) while its operation events
+    // name the real session: the two kinds of request race, in every order, across three sessions.
+    const requests = (round: number) => Array.from({ length: 24 }, (_, i) => {
+      const trace = 8_000 + round * 100 + i;
+      const uid = `uid-race-${round}-${i}`;
+      const session = `s-race-${round}-${i % 3}`;
+      const attributes = { 'query.uid': uid, 'query.name': `race-${i}` };
+      const d = { queryId: uid, queryName: `race-${i}`, sessionId: session, agent: `agent-${i % 2}`, targetType: 'agent' };
+      return [
+        traces({ trace, span: 1, name: `query.race-${i}`, start: 0, end: 2_000, attributes },
+          { trace, span: 2, parent: 1, name: 'llm.gpt-4o', start: 10, end: 900, attributes: { ...attributes, 'llm.model.name': 'gpt-4o', 'gen_ai.usage.input_tokens': 10, 'gen_ai.usage.output_tokens': i } },
+          { trace, span: 3, parent: 1, name: 'tool.lookup', start: 950, end: 990, attributes: { ...attributes, 'tool.name': 'lookup', 'tool.id': `t-${i}` } }),
+        events(opEvent('QueryExecutionStart', 0, d)),
+        events(opEvent(i % 4 === 0 ? 'QueryExecutionError' : 'QueryExecutionComplete', 2_000, { ...d, ...(i % 4 === 0 ? { error: 'boom' } : {}) })),
+      ];
+    });
+    const rounds = 5;
+    for (let round = 0; round < rounds; round++) {
+      await Promise.all(requests(round).flat().map((r) => send(broker, r)));
+      assert.equal(await stale(), 0, `round ${round}: every live summary equals a recompute`);
+    }
+    const { rows } = await broker.sql.query(`
+      SELECT session_id, work_query_count AS n, work_error_count AS errors, agents, models, tools, tokens_output::int AS out
+      FROM sessions WHERE session_id LIKE 's-race-%' OR (session_id LIKE 'trace-%' AND work_query_count > 0) ORDER BY session_id`);
+    const expected = Array.from({ length: rounds }, (_, round) => [0, 1, 2].map((r) => {
+      const mine = Array.from({ length: 24 }, (_, i) => i).filter((i) => i % 3 === r);
+      return { session_id: `s-race-${round}-${r}`, n: 8, errors: mine.filter((i) => i % 4 === 0).length, agents: ['agent-0', 'agent-1'], models: ['gpt-4o'], tools: ['lookup'], out: mine.reduce((a, i) => a + i, 0) };
+    })).flat();
+    assert.deepEqual(rows, expected);
   });
 });

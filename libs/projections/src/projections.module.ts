@@ -13,8 +13,9 @@ import { LlmCallsProjector } from './llm-calls.projector.js';
 
 /** The one place inline projectors are registered; the event store runs them in every append. */
 export function inlineProjectors(): InlineProjector[] {
+  // SessionsProjector first, QueriesProjector after the call projectors: session-work-summary.ts.
   return [new SessionsProjector(), new SessionQueriesProjector(), new TracesProjector(), new MessagesProjector(), new DeletionsProjector(),
-    new QueriesProjector(), new ToolCallsProjector(), new LlmCallsProjector()];
+    new ToolCallsProjector(), new LlmCallsProjector(), new QueriesProjector()];
 }
 
 @Global()

@@ -1,8 +1,9 @@
 import { sql, type Transaction } from 'kysely';
 import { PREPARED, type Database } from '#ark/database';
 import type { ArkEvent, InlineProjector } from '#ark/event-store';
+import { summariseSessions } from './session-work-summary.js';
 import { applyQuerySignal, phaseOfReason, type QueryPhase, type QuerySignal } from './session-query-rules.js';
-import { column, eventData, isObject, iso, jsonValue, num, operationData, queryKeyOf, reasonOf, sessionRankOf, startTimeOf, text, tokensOf, workTypeOf } from './work-events.js';
+import { column, eventData, isObject, iso, jsonValue, num, operationData, reasonOf, sessionRankOf, startTimeOf, text, tokensOf, workQueryKeyOf, workTypeOf } from './work-events.js';
 
 interface QueryInput {
   tenantId: string;
@@ -47,12 +48,9 @@ function target(value: unknown): { type: string | null; name: string | null } {
 
 /** What one event says about its query, or undefined when it says nothing. */
 function inputOf(e: ArkEvent): QueryInput | undefined {
-  if (e.source === 'chunk' || e.source === 'message') return undefined;
-  const work = workTypeOf(e.type);
-  if (!work && e.source !== 'operation-event') return undefined;
-  // The same fallback as tool and LLM calls, so every call has its query row.
-  const key = queryKeyOf(e) ?? (work ? `session:${e.sessionId}` : null);
+  const key = workQueryKeyOf(e);
   if (!key) return undefined;
+  const work = workTypeOf(e.type);
   const data = eventData(e);
   const op = operationData(e);
   const isQuery = work?.family === 'query';
@@ -115,16 +113,18 @@ export function queryPhase(s: QuerySignals): { phase: QueryPhase; completedAt: D
  * `queries`: one row per query (key: the query UID, else the trace), merged from its operation
  * events, its query span and every child (agent, team, LLM, tool) event. One upsert per batch with
  * commutative merges, then the phase of the touched rows is derived from their signal columns.
+ * Last, the work summary of every session a touched query is filed under (or left) is recomputed
+ * (`summariseSessions`), so it runs after the tool and LLM call projectors.
  */
 export class QueriesProjector implements InlineProjector {
   readonly name = 'queries';
-  readonly tables = ['queries'];
+  readonly tables = ['queries', 'sessions'];
 
   async project(trx: Transaction<Database>, events: readonly ArkEvent[]): Promise<void> {
     const rows = events.map(inputOf).filter((r): r is QueryInput => r !== undefined);
     if (rows.length === 0) return;
     const c = <T>(pick: (r: QueryInput) => T, type: string) => column(rows.map(pick), type);
-    const { rows: touched } = await sql<QuerySignals & { tenant_id: string; query_key: string; phase: QueryPhase; completed_at: Date | null }>`${PREPARED}
+    const { rows: touched } = await sql<QuerySignals & { tenant_id: string; query_key: string; session_id: string; moved_from_session_id: string | null; phase: QueryPhase; completed_at: Date | null }>`${PREPARED}
       INSERT INTO queries AS q (tenant_id, query_key, query_id, query_name, session_id, session_rank, namespace, user_id,
                                 target_type, target_name, agent, input, response, error, error_at, done_at, canceled_at,
                                 started_at, last_event_at, duration_ms, tokens_input, tokens_output, tokens_total,
@@ -172,21 +172,29 @@ export class QueriesProjector implements InlineProjector {
         tokens_output = greatest(q.tokens_output, excluded.tokens_output),
         tokens_total  = greatest(q.tokens_total, excluded.tokens_total),
         event_count   = q.event_count + excluded.event_count,
-        first_position = least(q.first_position, excluded.first_position)
-      RETURNING tenant_id, query_key, phase, completed_at, started_at, error, error_at, done_at, canceled_at`.execute(trx);
+        first_position = least(q.first_position, excluded.first_position),
+        moved_from_session_id = CASE WHEN (excluded.session_rank, excluded.session_id) > (q.session_rank, q.session_id) THEN q.session_id END
+      RETURNING tenant_id, query_key, session_id, moved_from_session_id, phase, completed_at, started_at, error, error_at, done_at, canceled_at`.execute(trx);
     // The upsert holds these rows' locks until commit, so deriving the phase here cannot race another writer.
     const changed = touched.flatMap((r) => {
       const next = queryPhase(r);
-      return next.phase === r.phase && next.completedAt?.getTime() === r.completed_at?.getTime() ? [] : [{ t: r.tenant_id, k: r.query_key, ...next }];
+      const same = next.phase === r.phase && next.completedAt?.getTime() === r.completed_at?.getTime();
+      return same && r.moved_from_session_id === null ? [] : [{ t: r.tenant_id, k: r.query_key, ...next }];
     });
-    if (changed.length === 0) return;
-    // Not PREPARED: an UPDATE … FROM the batch's keys (prepared-statements.ts).
-    await sql`
-      UPDATE queries q SET phase = x.phase, completed_at = x.completed_at
-      FROM unnest(${column(changed.map((x) => x.t), 'text')}, ${column(changed.map((x) => x.k), 'text')},
-                  ${column(changed.map((x) => x.phase), 'text')}, ${column(changed.map((x) => iso(x.completedAt)), 'timestamptz')})
-           AS x(t, k, phase, completed_at)
-      WHERE q.tenant_id = x.t AND q.query_key = x.k`.execute(trx);
+    if (changed.length > 0) {
+      // Not PREPARED: an UPDATE … FROM the batch's keys (prepared-statements.ts). Clears the scratch
+      // column of the moved rows too (migrations/0100).
+      await sql`
+        UPDATE queries q SET phase = x.phase, completed_at = x.completed_at, moved_from_session_id = NULL
+        FROM unnest(${column(changed.map((x) => x.t), 'text')}, ${column(changed.map((x) => x.k), 'text')},
+                    ${column(changed.map((x) => x.phase), 'text')}, ${column(changed.map((x) => iso(x.completedAt)), 'timestamptz')})
+             AS x(t, k, phase, completed_at)
+        WHERE q.tenant_id = x.t AND q.query_key = x.k`.execute(trx);
+    }
+    await summariseSessions(trx, events, touched.flatMap((r) => [
+      { tenantId: r.tenant_id, sessionId: r.session_id },
+      ...(r.moved_from_session_id === null ? [] : [{ tenantId: r.tenant_id, sessionId: r.moved_from_session_id }]),
+    ]));
   }
 
 }

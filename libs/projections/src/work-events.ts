@@ -77,6 +77,18 @@ export function queryKeyOf(e: ArkEvent): string | null {
   return e.traceId ? `trace:${e.traceId}` : null;
 }
 
+/**
+ * The key of the `queries` row an event folds into, or null when it folds into none: operation
+ * events and work events (`<family>.<phase>`) only, falling back to the session for a work event with
+ * neither query UID nor trace, as tool and LLM calls do, so every call has its query row.
+ */
+export function workQueryKeyOf(e: ArkEvent): string | null {
+  if (e.source === 'chunk' || e.source === 'message') return null;
+  const work = workTypeOf(e.type);
+  if (!work && e.source !== 'operation-event') return null;
+  return queryKeyOf(e) ?? (work ? `session:${e.sessionId}` : null);
+}
+
 /** 0: a span's placeholder session (`trace-…`); 1: the query UID used as the session; 2: a real session. */
 export function sessionRankOf(e: ArkEvent): number {
   if (e.sessionId.startsWith('trace-')) return 0;
