@@ -99,6 +99,7 @@ const FULL_SQL = {
   tool_calls: 'SELECT * FROM tool_calls ORDER BY tenant_id, call_key',
   llm_calls: 'SELECT * FROM llm_calls ORDER BY tenant_id, call_key',
   traces: 'SELECT * FROM traces ORDER BY tenant_id, trace_id',
+  sessions: 'SELECT * FROM sessions ORDER BY tenant_id, session_id',
 };
 
 async function readModels(broker: TestBroker, queries: Record<string, string> = READ_MODEL_SQL) {
@@ -276,8 +277,11 @@ describe('read models: queries, tool calls, LLM calls', () => {
     const live = await readModels(a, FULL_SQL);
     assert.ok((live.tool_calls as unknown[]).length >= 24);
     assert.ok((live.traces as unknown[]).length >= 12, 'a trace per query');
+    const mixed = (live.sessions as { session_id: string; work_query_count: number }[]).filter((r) => r.session_id.startsWith('mix-'));
+    assert.deepEqual(mixed.map((r) => r.work_query_count), [3, 3, 3, 3], 'three queries in each mix session');
     await a.sql.query(`UPDATE queries SET phase = 'unknown'; DELETE FROM tool_calls WHERE tool_name = 'note'; UPDATE llm_calls SET tokens_input = NULL;
-                       UPDATE traces SET first_position = 0`);
+                       UPDATE traces SET first_position = 0;
+                       UPDATE sessions SET work_status = 'active', work_query_count = 0, models = '{}', tokens_total = 0`);
     const result = await runCli(['projections', 'rebuild'], { DATABASE_URL: a.database.url });
     assert.equal(result.code, 0, result.stderr);
     assert.deepEqual(await readModels(a, FULL_SQL), live);
