@@ -99,7 +99,6 @@ const FULL_SQL = {
   tool_calls: 'SELECT * FROM tool_calls ORDER BY tenant_id, call_key',
   llm_calls: 'SELECT * FROM llm_calls ORDER BY tenant_id, call_key',
   traces: 'SELECT * FROM traces ORDER BY tenant_id, trace_id',
-  sessions: 'SELECT * FROM sessions ORDER BY tenant_id, session_id',
 };
 
 async function readModels(broker: TestBroker, queries: Record<string, string> = READ_MODEL_SQL) {
@@ -277,11 +276,9 @@ describe('read models: queries, tool calls, LLM calls', () => {
     const live = await readModels(a, FULL_SQL);
     assert.ok((live.tool_calls as unknown[]).length >= 24);
     assert.ok((live.traces as unknown[]).length >= 12, 'a trace per query');
-    const mixed = (live.sessions as { session_id: string; work_query_count: number }[]).filter((r) => r.session_id.startsWith('mix-'));
-    assert.deepEqual(mixed.map((r) => r.work_query_count), [3, 3, 3, 3], 'three queries in each mix session');
+    assert.ok((live.queries as { models: string[] }[]).some((q) => q.models.includes('gpt-4o')), 'call totals on the queries');
     await a.sql.query(`UPDATE queries SET phase = 'unknown'; DELETE FROM tool_calls WHERE tool_name = 'note'; UPDATE llm_calls SET tokens_input = NULL;
-                       UPDATE traces SET first_position = 0;
-                       UPDATE sessions SET work_status = 'active', work_query_count = 0, models = '{}', tokens_total = 0`);
+                       UPDATE traces SET first_position = 0; UPDATE queries SET models = '{}', llm_tokens_total = 0`);
     const result = await runCli(['projections', 'rebuild'], { DATABASE_URL: a.database.url });
     assert.equal(result.code, 0, result.stderr);
     assert.deepEqual(await readModels(a, FULL_SQL), live);
@@ -559,12 +556,11 @@ describe('native sessions API (/v2/sessions, /v2/queries, /v2/tool-calls)', () =
   });
 });
 
-describe('session work summary (sessions columns kept by QueriesProjector)', () => {
+describe('session participants and token totals (call totals kept on queries)', () => {
   let broker: TestBroker;
   const get = (path: string) => getJson(`${broker.url}${path}`);
-  /** How many sessions a recompute from scratch would change: 0 when the live summaries are right. */
-  const stale = async () =>
-    Number((await broker.sql.query('SELECT ark_summarise_session_work(array_agg(tenant_id), array_agg(session_id)) AS n FROM sessions')).rows[0].n);
+  /** How many queries a recompute of their call totals from scratch would change: 0 when the live ones are right. */
+  const stale = async () => Number((await broker.sql.query('SELECT ark_roll_up_query_calls(array_agg(tenant_id), array_agg(query_key)) AS n FROM queries')).rows[0].n);
 
   before(async () => {
     // More appending transactions in flight than the default, so the race below has more chances.
@@ -572,7 +568,7 @@ describe('session work summary (sessions columns kept by QueriesProjector)', () 
   });
   after(() => broker.close());
 
-  it('moves a query from its span placeholder session to the real one, in both summaries', async () => {
+  it('moves a query from its span placeholder session to the real one, with its calls', async () => {
     const trace = 7_001;
     const attributes = { 'query.uid': 'uid-move', 'query.name': 'move-q' };
     await send(broker, traces({ trace, span: 1, name: 'query.move-q', start: 0, attributes }, {
@@ -590,39 +586,6 @@ describe('session work summary (sessions columns kept by QueriesProjector)', () 
     assert.equal(await stale(), 0);
   });
 
-  it('runs an append again when PostgreSQL breaks a deadlock by rolling it back', async () => {
-    const trace = 7_002;
-    await send(broker, traces({ trace, span: 1, name: 'query.deadlock-q', start: 0, attributes: { 'query.uid': 'uid-deadlock', 'query.name': 'deadlock-q' } }));
-    const placeholder = `trace-${hex(trace, 32)}`;
-    const { rows: [row] } = await broker.sql.query('SELECT tenant_id FROM sessions WHERE session_id = $1', [placeholder]);
-    // A cycle with the broker's append: this transaction holds the placeholder session's row, which
-    // the append (to s-deadlock, of the query filed there) waits for while it holds s-deadlock's
-    // append lock, which this transaction then asks for. This side waits longer before its deadlock
-    // check, so the broker's transaction is the one PostgreSQL rolls back.
-    const blocker = await broker.sql.connect();
-    try {
-      await blocker.query('BEGIN');
-      await blocker.query("SET LOCAL deadlock_timeout = '20s'");
-      await blocker.query('SELECT 1 FROM sessions WHERE session_id = $1 FOR UPDATE', [placeholder]);
-      const append = postJson(`${broker.url}/events`, opEvent('QueryExecutionStart', 0, { queryId: 'uid-deadlock', queryName: 'deadlock-q', sessionId: 's-deadlock' }));
-      for (let waited = 0; ; waited += 20) {
-        const { rows: waiting } = await broker.sql.query(`SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND pid <> $1`, [(blocker as unknown as { processID: number }).processID]);
-        if (waiting.length > 0) break;
-        assert.ok(waited < 5_000, 'the append never waited for the locked session');
-        await sleep(20);
-      }
-      await blocker.query(`SELECT pg_advisory_xact_lock(hashtextextended($1 || '/' || 's-deadlock', 0))`, [row.tenant_id]);
-      await blocker.query('ROLLBACK');
-      const res = await append;
-      assert.ok(res.status === 200 || res.status === 201, `append after the deadlock → ${res.status} ${JSON.stringify(res.body)}`);
-    } finally {
-      blocker.release();
-    }
-    const moved = (await get('/v2/sessions/s-deadlock')).body.session;
-    assert.deepEqual([moved.queryCount, moved.status], [1, 'active']);
-    assert.equal((await get(`/v2/sessions/${placeholder}`)).body.session.queryCount, 0);
-  });
-
   it('stays exact when one query is written through two sessions at once', async () => {
     // Each query's spans carry no session (they file it under `trace-…`) while its operation events
     // name the real session: the two kinds of request race, in every order, across three sessions.
@@ -634,8 +597,9 @@ describe('session work summary (sessions columns kept by QueriesProjector)', () 
       const d = { queryId: uid, queryName: `race-${i}`, sessionId: session, agent: `agent-${i % 2}`, targetType: 'agent' };
       return [
         traces({ trace, span: 1, name: `query.race-${i}`, start: 0, end: 2_000, attributes },
-          { trace, span: 2, parent: 1, name: 'llm.gpt-4o', start: 10, end: 900, attributes: { ...attributes, 'llm.model.name': 'gpt-4o', 'gen_ai.usage.input_tokens': 10, 'gen_ai.usage.output_tokens': i } },
-          { trace, span: 3, parent: 1, name: 'tool.lookup', start: 950, end: 990, attributes: { ...attributes, 'tool.name': 'lookup', 'tool.id': `t-${i}` } }),
+          { trace, span: 2, parent: 1, name: 'llm.gpt-4o', start: 10, end: 900, attributes: { ...attributes, 'llm.model.name': 'gpt-4o', 'gen_ai.usage.input_tokens': 10, 'gen_ai.usage.output_tokens': i } }),
+        traces({ trace, span: 3, parent: 1, name: 'tool.lookup', start: 950, end: 990, attributes: { ...attributes, 'tool.name': 'lookup', 'tool.id': `t-${i}` } },
+          { trace, span: 4, parent: 1, name: 'llm.gpt-4o-mini', start: 1_000, end: 1_900, attributes: { ...attributes, 'llm.model.name': 'gpt-4o-mini', 'gen_ai.usage.input_tokens': 1, 'gen_ai.usage.output_tokens': 1 } }),
         events(opEvent('QueryExecutionStart', 0, d)),
         events(opEvent(i % 4 === 0 ? 'QueryExecutionError' : 'QueryExecutionComplete', 2_000, { ...d, ...(i % 4 === 0 ? { error: 'boom' } : {}) })),
       ];
@@ -643,15 +607,16 @@ describe('session work summary (sessions columns kept by QueriesProjector)', () 
     const rounds = 5;
     for (let round = 0; round < rounds; round++) {
       await Promise.all(requests(round).flat().map((r) => send(broker, r)));
-      assert.equal(await stale(), 0, `round ${round}: every live summary equals a recompute`);
+      assert.equal(await stale(), 0, `round ${round}: every query's call totals equal a recompute`);
     }
-    const { rows } = await broker.sql.query(`
-      SELECT session_id, work_query_count AS n, work_error_count AS errors, agents, models, tools, tokens_output::int AS out
-      FROM sessions WHERE session_id LIKE 's-race-%' OR (session_id LIKE 'trace-%' AND work_query_count > 0) ORDER BY session_id`);
+    const { body } = await get('/v2/sessions?search=s-race-&limit=100');
+    const seen = (body.items as { sessionId: string; queryCount: number; errorQueryCount: number; agents: string[]; models: string[]; tools: string[]; tokens: { output: number } }[])
+      .map((s) => ({ session: s.sessionId, n: s.queryCount, errors: s.errorQueryCount, agents: s.agents, models: s.models, tools: s.tools, out: s.tokens.output }))
+      .sort((a, b) => a.session.localeCompare(b.session));
     const expected = Array.from({ length: rounds }, (_, round) => [0, 1, 2].map((r) => {
       const mine = Array.from({ length: 24 }, (_, i) => i).filter((i) => i % 3 === r);
-      return { session_id: `s-race-${round}-${r}`, n: 8, errors: mine.filter((i) => i % 4 === 0).length, agents: ['agent-0', 'agent-1'], models: ['gpt-4o'], tools: ['lookup'], out: mine.reduce((a, i) => a + i, 0) };
+      return { session: `s-race-${round}-${r}`, n: 8, errors: mine.filter((i) => i % 4 === 0).length, agents: ['agent-0', 'agent-1'], models: ['gpt-4o', 'gpt-4o-mini'], tools: ['lookup'], out: mine.reduce((a, i) => a + i + 1, 0) };
     })).flat();
-    assert.deepEqual(rows, expected);
+    assert.deepEqual(seen, expected);
   });
 });

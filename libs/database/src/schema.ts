@@ -45,19 +45,6 @@ export interface SessionsTable {
   conversation_count: Generated<number>;
   queries_created_at: Date | null;
   queries_active_at: Date | null;
-  /** The work summary (migrations/0100), recomputed by QueriesProjector. */
-  work_status: Generated<'active' | 'idle' | 'error'>;
-  work_query_count: Generated<number>;
-  work_error_count: Generated<number>;
-  has_errors: Generated<boolean>;
-  namespaces: Generated<string[]>;
-  agents: Generated<string[]>;
-  teams: Generated<string[]>;
-  models: Generated<string[]>;
-  tools: Generated<string[]>;
-  tokens_input: Generated<string>;
-  tokens_output: Generated<string>;
-  tokens_total: Generated<string>;
 }
 
 export interface SessionQueriesTable {
@@ -121,8 +108,12 @@ export interface QueriesTable {
   tokens_total: number | null;
   event_count: number;
   first_position: number;
-  /** Scratch column of QueriesProjector, NULL outside the transaction that moves the query (migrations/0100). */
-  moved_from_session_id: string | null;
+  /** Totals of the query's calls (migrations/0100). */
+  llm_tokens_input: number | null;
+  llm_tokens_output: number | null;
+  llm_tokens_total: number | null;
+  models: Generated<string[]>;
+  tools: Generated<string[]>;
 }
 
 /** `tool_calls` (migrations/0009): one row per tool call, operation event and span merged. */

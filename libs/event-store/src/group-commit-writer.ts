@@ -37,10 +37,6 @@ function asCallerError(error: unknown): unknown {
   return typeof code === 'string' && code.startsWith('22') ? new UnstorableEventsError((error as Error).message) : error;
 }
 
-/** SQLSTATE of a transaction PostgreSQL rolled back to break a deadlock; tried at most DEADLOCK_TRIES times. */
-const DEADLOCK_DETECTED = '40P01';
-const DEADLOCK_TRIES = 3;
-
 /** One committed group-commit transaction, for metrics. */
 export interface CommittedBatch {
   requests: number;
@@ -159,26 +155,15 @@ export class GroupCommitWriter {
     }
   }
 
-  /**
-   * One transaction scoped (row-level security) to exactly the tenants of its items. A deadlock
-   * rolled it back whole, so it is run again: the work summaries' late session locks can deadlock
-   * in a rare race (libs/projections/src/session-work-summary.ts).
-   */
+  /** One transaction scoped (row-level security) to exactly the tenants of its items. */
   private async runTransaction(items: readonly StreamEvent[]): Promise<AppendedEvent[]> {
     const tenants = [...new Set(items.map((i) => i.tenantId))];
-    const attempt = () => tenantScope.run(tenants, () => this.db.transaction().execute(async (trx) => {
+    return tenantScope.run(tenants, () => this.db.transaction().execute(async (trx) => {
       // The append also queues the transaction's one NOTIFY, delivered on commit.
       const { results, appended } = await this.log.append(trx, items);
       await this.project(trx, appended);
       return results;
     }));
-    for (let tries = 1; ; tries++) {
-      try {
-        return await attempt();
-      } catch (error) {
-        if ((error as { code?: unknown }).code !== DEADLOCK_DETECTED || tries >= DEADLOCK_TRIES) throw error;
-      }
-    }
   }
 
   private async project(trx: Parameters<InlineProjector['project']>[0], appended: readonly ArkEvent[]): Promise<void> {

@@ -1,7 +1,6 @@
 import { sql, type Transaction } from 'kysely';
 import { PREPARED, type Database } from '#ark/database';
 import type { ArkEvent, InlineProjector } from '#ark/event-store';
-import { summariseSessions } from './session-work-summary.js';
 import { applyQuerySignal, phaseOfReason, type QueryPhase, type QuerySignal } from './session-query-rules.js';
 import { column, eventData, isObject, iso, jsonValue, num, operationData, reasonOf, sessionRankOf, startTimeOf, text, tokensOf, workQueryKeyOf, workTypeOf } from './work-events.js';
 
@@ -113,18 +112,18 @@ export function queryPhase(s: QuerySignals): { phase: QueryPhase; completedAt: D
  * `queries`: one row per query (key: the query UID, else the trace), merged from its operation
  * events, its query span and every child (agent, team, LLM, tool) event. One upsert per batch with
  * commutative merges, then the phase of the touched rows is derived from their signal columns.
- * Last, the work summary of every session a touched query is filed under (or left) is recomputed
- * (`summariseSessions`), so it runs after the tool and LLM call projectors.
+ * Last, the touched rows' call totals (LLM tokens, models, tools) are recomputed from their calls,
+ * so it runs after the tool and LLM call projectors.
  */
 export class QueriesProjector implements InlineProjector {
   readonly name = 'queries';
-  readonly tables = ['queries', 'sessions'];
+  readonly tables = ['queries'];
 
   async project(trx: Transaction<Database>, events: readonly ArkEvent[]): Promise<void> {
     const rows = events.map(inputOf).filter((r): r is QueryInput => r !== undefined);
     if (rows.length === 0) return;
     const c = <T>(pick: (r: QueryInput) => T, type: string) => column(rows.map(pick), type);
-    const { rows: touched } = await sql<QuerySignals & { tenant_id: string; query_key: string; session_id: string; moved_from_session_id: string | null; phase: QueryPhase; completed_at: Date | null }>`${PREPARED}
+    const { rows: touched } = await sql<QuerySignals & { tenant_id: string; query_key: string; phase: QueryPhase; completed_at: Date | null }>`${PREPARED}
       INSERT INTO queries AS q (tenant_id, query_key, query_id, query_name, session_id, session_rank, namespace, user_id,
                                 target_type, target_name, agent, input, response, error, error_at, done_at, canceled_at,
                                 started_at, last_event_at, duration_ms, tokens_input, tokens_output, tokens_total,
@@ -172,29 +171,32 @@ export class QueriesProjector implements InlineProjector {
         tokens_output = greatest(q.tokens_output, excluded.tokens_output),
         tokens_total  = greatest(q.tokens_total, excluded.tokens_total),
         event_count   = q.event_count + excluded.event_count,
-        first_position = least(q.first_position, excluded.first_position),
-        moved_from_session_id = CASE WHEN (excluded.session_rank, excluded.session_id) > (q.session_rank, q.session_id) THEN q.session_id END
-      RETURNING tenant_id, query_key, session_id, moved_from_session_id, phase, completed_at, started_at, error, error_at, done_at, canceled_at`.execute(trx);
+        first_position = least(q.first_position, excluded.first_position)
+      RETURNING tenant_id, query_key, phase, completed_at, started_at, error, error_at, done_at, canceled_at`.execute(trx);
     // The upsert holds these rows' locks until commit, so deriving the phase here cannot race another writer.
     const changed = touched.flatMap((r) => {
       const next = queryPhase(r);
-      const same = next.phase === r.phase && next.completedAt?.getTime() === r.completed_at?.getTime();
-      return same && r.moved_from_session_id === null ? [] : [{ t: r.tenant_id, k: r.query_key, ...next }];
+      return next.phase === r.phase && next.completedAt?.getTime() === r.completed_at?.getTime() ? [] : [{ t: r.tenant_id, k: r.query_key, ...next }];
     });
     if (changed.length > 0) {
-      // Not PREPARED: an UPDATE … FROM the batch's keys (prepared-statements.ts). Clears the scratch
-      // column of the moved rows too (migrations/0100).
+      // Not PREPARED: an UPDATE … FROM the batch's keys (prepared-statements.ts).
       await sql`
-        UPDATE queries q SET phase = x.phase, completed_at = x.completed_at, moved_from_session_id = NULL
+        UPDATE queries q SET phase = x.phase, completed_at = x.completed_at
         FROM unnest(${column(changed.map((x) => x.t), 'text')}, ${column(changed.map((x) => x.k), 'text')},
                     ${column(changed.map((x) => x.phase), 'text')}, ${column(changed.map((x) => iso(x.completedAt)), 'timestamptz')})
              AS x(t, k, phase, completed_at)
         WHERE q.tenant_id = x.t AND q.query_key = x.k`.execute(trx);
     }
-    await summariseSessions(trx, events, touched.flatMap((r) => [
-      { tenantId: r.tenant_id, sessionId: r.session_id },
-      ...(r.moved_from_session_id === null ? [] : [{ tenantId: r.tenant_id, sessionId: r.moved_from_session_id }]),
-    ]));
+    // Call totals of the queries whose calls this batch wrote: the upsert locked their rows, and the
+    // call projectors ran first (migrations/0100).
+    const withCalls = [...new Map(events.flatMap((e) => {
+      const family = workTypeOf(e.type)?.family;
+      const key = family === 'tool.call' || family === 'llm.call' ? workQueryKeyOf(e) : null;
+      return key === null ? [] : [[`${e.tenantId}\u0000${key}`, { t: e.tenantId, k: key }] as const];
+    })).values()];
+    if (withCalls.length > 0) {
+      await sql`${PREPARED}SELECT ark_roll_up_query_calls(${withCalls.map((r) => r.t)}::text[], ${withCalls.map((r) => r.k)}::text[])`.execute(trx);
+    }
   }
 
 }

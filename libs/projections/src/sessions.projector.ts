@@ -1,7 +1,6 @@
 import { sql, type Transaction } from 'kysely';
 import { PREPARED, type Database } from '#ark/database';
 import type { ArkEvent, InlineProjector } from '#ark/event-store';
-import { lockSessionsOfQueries } from './session-work-summary.js';
 
 interface SessionDelta {
   tenantId: string;
@@ -16,9 +15,6 @@ interface SessionDelta {
 /**
  * `sessions`: one row per session with its first and last activity (producer time), event count and
  * last sequence. Every update is commutative (least, greatest, sum), so batch order does not matter.
- * Its upsert is the first projection write of an append, and locks the batch's sessions rows; then it
- * locks the rows of the other sessions the batch's queries are filed under, whose work summaries
- * QueriesProjector recomputes last (session-work-summary.ts).
  */
 export class SessionsProjector implements InlineProjector {
   readonly name = 'sessions';
@@ -52,8 +48,6 @@ export class SessionsProjector implements InlineProjector {
         last_activity_at  = greatest(s.last_activity_at, excluded.last_activity_at),
         event_count       = s.event_count + excluded.event_count,
         last_sequence     = greatest(s.last_sequence, excluded.last_sequence)`.execute(trx);
-    // Before any other projection write: see session-work-summary.ts.
-    await lockSessionsOfQueries(trx, events);
   }
 
 }

@@ -88,10 +88,6 @@ const n = (v: unknown) => (v === null || v === undefined ? null : Number(v));
 
 // --- row → JSON ------------------------------------------------------------------------------------
 
-const SESSION_COLUMNS = sql.raw(`s.session_id, s.user_id, s.first_activity_at, s.last_activity_at, s.event_count, s.last_sequence,
-  s.work_status, s.work_query_count, s.work_error_count, s.has_errors, s.namespaces, s.agents, s.teams, s.models, s.tools,
-  s.tokens_input, s.tokens_output, s.tokens_total, s.conversation_count`);
-
 interface SessionListRow {
   session_id: string;
   user_id: string | null;
@@ -99,40 +95,38 @@ interface SessionListRow {
   last_activity_at: Date;
   event_count: string;
   last_sequence: string;
-  work_status: SessionStatusV2;
-  work_query_count: number;
-  work_error_count: number;
+  status: SessionStatusV2;
+  query_count: number;
+  error_query_count: number;
   has_errors: boolean;
-  namespaces: string[];
-  agents: string[];
-  teams: string[];
-  models: string[];
-  tools: string[];
+  namespaces: string[] | null;
+  agents: string[] | null;
+  teams: string[] | null;
+  models: string[] | null;
+  tools: string[] | null;
   tokens_input: string;
   tokens_output: string;
   tokens_total: string;
-  conversation_count: number;
 }
 
 function sessionJson(r: SessionListRow) {
   return {
     sessionId: r.session_id,
     userId: r.user_id,
-    status: r.work_status,
+    status: r.status,
     firstActivityAt: r.first_activity_at.toISOString(),
     lastActivityAt: r.last_activity_at.toISOString(),
     eventCount: Number(r.event_count),
     lastSequence: Number(r.last_sequence),
-    queryCount: r.work_query_count,
-    errorQueryCount: r.work_error_count,
+    queryCount: r.query_count,
+    errorQueryCount: r.error_query_count,
     hasErrors: r.has_errors,
-    namespaces: r.namespaces,
-    agents: r.agents,
-    teams: r.teams,
-    models: r.models,
-    tools: r.tools,
+    namespaces: r.namespaces ?? [],
+    agents: r.agents ?? [],
+    teams: r.teams ?? [],
+    models: r.models ?? [],
+    tools: r.tools ?? [],
     tokens: { input: Number(r.tokens_input), output: Number(r.tokens_output), total: Number(r.tokens_total) },
-    conversationCount: r.conversation_count,
   };
 }
 export type SessionJson = ReturnType<typeof sessionJson>;
@@ -233,6 +227,28 @@ export class SessionsV2Repository {
     return this.db.transaction().setIsolationLevel('repeatable read').execute((trx) => work(trx));
   }
 
+  private sessionSummary(): RawBuilder<unknown> {
+    return sql`
+      LEFT JOIN LATERAL (
+        SELECT count(*)::int AS query_count,
+               count(*) FILTER (WHERE q.phase = 'error')::int AS error_query_count,
+               coalesce(bool_or(q.error_at IS NOT NULL), false) AS has_errors,
+               CASE WHEN bool_or(q.phase IN ('running', 'pending')) THEN 'active'
+                    WHEN (array_agg(q.phase ORDER BY q.last_event_at DESC, q.query_key))[1] = 'error' THEN 'error'
+                    ELSE 'idle' END AS status,
+               array_agg(DISTINCT q.namespace) FILTER (WHERE q.namespace IS NOT NULL) AS namespaces,
+               array_agg(DISTINCT q.agent) FILTER (WHERE q.agent IS NOT NULL) AS agents,
+               array_agg(DISTINCT q.target_name) FILTER (WHERE q.target_type = 'team' AND q.target_name IS NOT NULL) AS teams,
+               -- The models and tools of the queries' calls (migrations/0100): the aggregate is over q.
+               (SELECT array_agg(DISTINCT n ORDER BY n) FROM unnest(ark_array_concat(q.models)) AS n) AS models,
+               (SELECT array_agg(DISTINCT n ORDER BY n) FROM unnest(ark_array_concat(q.tools)) AS n) AS tools,
+               coalesce(sum(coalesce(q.llm_tokens_input, q.tokens_input)), 0) AS tokens_input,
+               coalesce(sum(coalesce(q.llm_tokens_output, q.tokens_output)), 0) AS tokens_output,
+               coalesce(sum(coalesce(q.llm_tokens_total, q.tokens_total, q.tokens_input + q.tokens_output)), 0) AS tokens_total
+        FROM queries q WHERE q.tenant_id = s.tenant_id AND q.session_id = s.session_id
+      ) a ON true`;
+  }
+
   private owner(scope: Visibility, alias: RawBuilder<unknown>): RawBuilder<unknown> {
     return scope.ownerId === undefined ? sql`true` : sql`${alias}.user_id = ${scope.ownerId}`;
   }
@@ -249,19 +265,42 @@ export class SessionsV2Repository {
     if (after) where.push(pastCursor(sql`s`, after));
     if (filters.userId !== undefined) where.push(sql`s.user_id = ${filters.userId}`);
     if (filters.from) where.push(sql`s.last_activity_at >= ${filters.from}`);
+
     if (filters.namespace !== undefined) where.push(exists(sql`q.namespace = ${filters.namespace}`));
     if (filters.agent !== undefined) where.push(exists(sql`(q.agent = ${filters.agent} OR q.target_name = ${filters.agent})`));
-    // Status and errors are columns of the session's work summary (migrations/0100), each with an
-    // index in the list's order.
-    if (filters.hasErrors !== undefined) where.push(sql`s.has_errors = ${filters.hasErrors}`);
-    if (filters.status !== undefined) where.push(sql`s.work_status = ${filters.status}`);
+    // Each status and error filter first tests what the summary's rule needs (partial indexes of
+    // migrations/0070), so only candidate sessions get a summary: active = some query unfinished;
+    // error = none unfinished and the latest one failed, so some query failed; idle = none unfinished.
+    const unfinished = exists(sql`q.phase IN ('running', 'pending')`);
+    if (filters.hasErrors !== undefined) {
+      const erred = exists(sql`q.error_at IS NOT NULL`);
+      where.push(filters.hasErrors ? erred : sql`NOT ${erred}`);
+    }
+    if (filters.status === 'active') where.push(unfinished);
+    if (filters.status === 'error') where.push(sql`NOT ${unfinished}`, exists(sql`q.phase = 'error'`));
+    if (filters.status === 'idle') where.push(sql`NOT ${unfinished}`);
+    const columns = sql`s.session_id, s.user_id, s.first_activity_at, s.last_activity_at, s.event_count, s.last_sequence,
+                 a.query_count, a.error_query_count, a.has_errors, a.status, a.namespaces, a.agents, a.teams, a.models, a.tools,
+                 a.tokens_input, a.tokens_output, a.tokens_total`;
+    // A summary reads all of its session's queries. Without a status filter the page is chosen first
+    // and only its sessions are summarised: left to the planner, a table without statistics (a new
+    // database, autovacuum off) got the summary of every session of the tenant, then a sort.
     const select = async (extra: RawBuilder<unknown>[]) => {
-      const { rows } = await sql<SessionListRow>`
-        SELECT ${SESSION_COLUMNS} FROM sessions s
-        WHERE ${sql.join([...where, ...extra], sql` AND `)}
-        ORDER BY s.last_activity_at DESC, s.session_id
-        LIMIT ${limit + 1}`.execute(this.db);
-      return rows;
+      const conditions = sql.join([...where, ...extra], sql` AND `);
+      const statement =
+        filters.status === undefined
+          ? sql<SessionListRow>`
+              SELECT ${columns}
+              FROM (SELECT * FROM sessions s WHERE ${conditions} ORDER BY s.last_activity_at DESC, s.session_id LIMIT ${limit + 1}) s
+              ${this.sessionSummary()}
+              ORDER BY s.last_activity_at DESC, s.session_id`
+          : sql<SessionListRow>`
+              SELECT ${columns}
+              FROM sessions s ${this.sessionSummary()}
+              WHERE ${conditions} AND a.status = ${filters.status}
+              ORDER BY s.last_activity_at DESC, s.session_id
+              LIMIT ${limit + 1}`;
+      return (await statement.execute(this.db)).rows;
     };
     // With `to`, activity overlapping [from, to] is two disjoint sets, each read by an index: last
     // activity within the range (sessions_recent), or still active after `to` having started by then
@@ -304,7 +343,10 @@ export class SessionsV2Repository {
   /** One session's list entry, or undefined when the caller cannot see it. */
   async session(db: Kysely<Database>, scope: Visibility, sessionId: string): Promise<SessionJson | undefined> {
     const { rows } = await sql<SessionListRow>`${PREPARED}
-      SELECT ${SESSION_COLUMNS} FROM sessions s
+      SELECT s.session_id, s.user_id, s.first_activity_at, s.last_activity_at, s.event_count, s.last_sequence,
+             a.query_count, a.error_query_count, a.has_errors, a.status, a.namespaces, a.agents, a.teams, a.models, a.tools,
+             a.tokens_input, a.tokens_output, a.tokens_total
+      FROM sessions s ${this.sessionSummary()}
       WHERE s.tenant_id = ${scope.tenantId} AND s.session_id = ${sessionId} AND ${this.owner(scope, sql`s`)}`.execute(db);
     return rows[0] && sessionJson(rows[0]);
   }
