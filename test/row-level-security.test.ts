@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { sql } from 'kysely';
 import pg from 'pg';
-import { DatabaseConnection, migrate, tenantScope } from '#ark/database';
+import { createPool, DatabaseConnection, migrate, tenantScope } from '#ark/database';
 import { postJson, startTestBroker, type TestBroker } from './support/test-broker.js';
 
 describe('PostgreSQL row-level security', () => {
@@ -177,7 +177,9 @@ describe('PostgreSQL row-level security', () => {
     try {
       await Promise.all(
         created.map(async ({ url }) => {
-          const pool = new pg.Pool({ connectionString: url, max: 1 });
+          // createPool listens for 'error': pool.end() resolves before the backend has gone, so
+          // the DROP ... WITH (FORCE) below may still signal it, which a bare pg.Pool throws.
+          const pool = createPool({ connectionString: url, max: 1 });
           try {
             await migrate(pool);
           } finally {

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import pg from 'pg';
+import type pg from 'pg';
+import { createPool } from '#ark/database';
 import { spawnBroker, type BrokerProcess } from './support/broker-process.js';
 import { sleep } from './support/sse-client.js';
 import { createTestDatabase, type TestDatabase } from './support/test-database.js';
@@ -78,7 +79,7 @@ describe("the broker's own tracing (OTEL_EXPORTER_OTLP_ENDPOINT)", () => {
 
   it('exporting to its own /v1/traces does not loop: ingest creates no spans', async () => {
     looped = await spawnBroker(loopDatabase.url, (url) => ({ OTEL_EXPORTER_OTLP_ENDPOINT: url, OTEL_BSP_SCHEDULE_DELAY: '200' }));
-    const own = new pg.Pool({ connectionString: loopDatabase.url, max: 1 });
+    const own = createPool({ connectionString: loopDatabase.url, max: 1 }); // its 'error' listener: the database is dropped WITH (FORCE) after
     try {
       for (let i = 0; i < 5; i++) assert.equal((await fetch(`${looped.url}/v2/sessions`)).status, 200);
       await eventually('its own spans, stored by itself', () => spansOf(own), (s) => s.filter((x) => x.name === 'GET /v2/sessions').length === 5);
