@@ -124,6 +124,15 @@ describe('PostgreSQL row-level security', () => {
     assert.deepEqual(tenantsOf(scoped.rows), ['rls-a']);
     const unscoped = await sql<{ tenant_id: string }>`SELECT tenant_id FROM analytics_error_rates`.execute(connection.db);
     assert.deepEqual(unscoped.rows, []);
+    // session_summaries, and the function behind it, read `queries` with the caller's rights too.
+    await broker.sql.query(`
+      INSERT INTO sessions (tenant_id, session_id, first_activity_at, last_activity_at, event_count, last_sequence)
+      VALUES ('rls-a', 's', now(), now(), 1, 1), ('rls-b', 's', now(), now(), 1, 1)`);
+    const summaries = () => sql<{ tenant_id: string; query_count: number }>`SELECT tenant_id, query_count FROM session_summaries`.execute(connection.db);
+    assert.deepEqual((await tenantScope.run(['rls-a'], summaries)).rows, [{ tenant_id: 'rls-a', query_count: 1 }]);
+    assert.deepEqual((await summaries()).rows, []);
+    const work = await tenantScope.run(['rls-a'], () => sql<{ query_count: number }>`SELECT query_count FROM ark_session_work('rls-b', 's')`.execute(connection.db));
+    assert.deepEqual(work.rows, [{ query_count: 0 }]);
   });
 
   it("searches (owner-rights functions, for the trigram indexes) answer only for the caller's tenants", async () => {

@@ -99,11 +99,11 @@ interface SessionListRow {
   query_count: number;
   error_query_count: number;
   has_errors: boolean;
-  namespaces: string[] | null;
-  agents: string[] | null;
-  teams: string[] | null;
-  models: string[] | null;
-  tools: string[] | null;
+  namespaces: string[];
+  agents: string[];
+  teams: string[];
+  models: string[];
+  tools: string[];
   tokens_input: string;
   tokens_output: string;
   tokens_total: string;
@@ -121,11 +121,11 @@ function sessionJson(r: SessionListRow) {
     queryCount: r.query_count,
     errorQueryCount: r.error_query_count,
     hasErrors: r.has_errors,
-    namespaces: r.namespaces ?? [],
-    agents: r.agents ?? [],
-    teams: r.teams ?? [],
-    models: r.models ?? [],
-    tools: r.tools ?? [],
+    namespaces: r.namespaces,
+    agents: r.agents,
+    teams: r.teams,
+    models: r.models,
+    tools: r.tools,
     tokens: { input: Number(r.tokens_input), output: Number(r.tokens_output), total: Number(r.tokens_total) },
   };
 }
@@ -227,26 +227,9 @@ export class SessionsV2Repository {
     return this.db.transaction().setIsolationLevel('repeatable read').execute((trx) => work(trx));
   }
 
+  /** Each session's work from its queries (ark_session_work, migrations/0110: inlined, one index scan). */
   private sessionSummary(): RawBuilder<unknown> {
-    return sql`
-      LEFT JOIN LATERAL (
-        SELECT count(*)::int AS query_count,
-               count(*) FILTER (WHERE q.phase = 'error')::int AS error_query_count,
-               coalesce(bool_or(q.error_at IS NOT NULL), false) AS has_errors,
-               CASE WHEN bool_or(q.phase IN ('running', 'pending')) THEN 'active'
-                    WHEN (array_agg(q.phase ORDER BY q.last_event_at DESC, q.query_key))[1] = 'error' THEN 'error'
-                    ELSE 'idle' END AS status,
-               array_agg(DISTINCT q.namespace) FILTER (WHERE q.namespace IS NOT NULL) AS namespaces,
-               array_agg(DISTINCT q.agent) FILTER (WHERE q.agent IS NOT NULL) AS agents,
-               array_agg(DISTINCT q.target_name) FILTER (WHERE q.target_type = 'team' AND q.target_name IS NOT NULL) AS teams,
-               -- The models and tools of the queries' calls (migrations/0100): the aggregate is over q.
-               (SELECT array_agg(DISTINCT n ORDER BY n) FROM unnest(ark_array_concat(q.models)) AS n) AS models,
-               (SELECT array_agg(DISTINCT n ORDER BY n) FROM unnest(ark_array_concat(q.tools)) AS n) AS tools,
-               coalesce(sum(coalesce(q.llm_tokens_input, q.tokens_input)), 0) AS tokens_input,
-               coalesce(sum(coalesce(q.llm_tokens_output, q.tokens_output)), 0) AS tokens_output,
-               coalesce(sum(coalesce(q.llm_tokens_total, q.tokens_total, q.tokens_input + q.tokens_output)), 0) AS tokens_total
-        FROM queries q WHERE q.tenant_id = s.tenant_id AND q.session_id = s.session_id
-      ) a ON true`;
+    return sql`CROSS JOIN LATERAL ark_session_work(s.tenant_id, s.session_id) a`;
   }
 
   private owner(scope: Visibility, alias: RawBuilder<unknown>): RawBuilder<unknown> {
