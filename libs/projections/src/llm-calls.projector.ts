@@ -1,7 +1,7 @@
 import { sql, type RawBuilder, type Transaction } from 'kysely';
 import { PREPARED, type Database } from '#ark/database';
 import type { ArkEvent, InlineProjector } from '#ark/event-store';
-import { callStatus, column, endTimeOf, eventData, iso, jsonValue, num, queryKeyOf, startTimeOf, STATUS_RANK, text, tokensOf, workTypeOf } from './work-events.js';
+import { callStatus, column, endTimeOf, eventData, iso, jsonValue, num, queryKeyOf, startTimeOf, STATUS_RANK, text, tokensOf, workTypeOf, writesLlmCall } from './work-events.js';
 
 interface LlmCallInput {
   tenantId: string;
@@ -27,9 +27,7 @@ interface LlmCallInput {
 
 function inputOf(e: ArkEvent): LlmCallInput | undefined {
   const work = workTypeOf(e.type);
-  // One row per call needs an id that its start and end share: the span. `LLMCall*` operation events
-  // carry none (and no tokens), so they only feed the query's phase (QueriesProjector).
-  if (work?.family !== 'llm.call' || !e.spanId || e.source === 'operation-event') return undefined;
+  if (!work || !e.spanId || !writesLlmCall(e)) return undefined;
   const d = eventData(e);
   const tokens = tokensOf(d, {});
   return {

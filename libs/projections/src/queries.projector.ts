@@ -2,7 +2,7 @@ import { sql, type Transaction } from 'kysely';
 import { PREPARED, type Database } from '#ark/database';
 import type { ArkEvent, InlineProjector } from '#ark/event-store';
 import { applyQuerySignal, phaseOfReason, type QueryPhase, type QuerySignal } from './session-query-rules.js';
-import { column, eventData, isObject, iso, jsonValue, num, operationData, reasonOf, sessionRankOf, startTimeOf, text, tokensOf, workQueryKeyOf, workTypeOf } from './work-events.js';
+import { column, eventData, isObject, iso, jsonValue, num, operationData, reasonOf, sessionRankOf, startTimeOf, text, tokensOf, workQueryKeyOf, workTypeOf, writesLlmCall } from './work-events.js';
 
 interface QueryInput {
   tenantId: string;
@@ -190,8 +190,7 @@ export class QueriesProjector implements InlineProjector {
     // Call totals of the queries whose calls this batch wrote: the upsert locked their rows, and the
     // call projectors ran first (migrations/0100).
     const withCalls = [...new Map(events.flatMap((e) => {
-      const family = workTypeOf(e.type)?.family;
-      const key = family === 'tool.call' || family === 'llm.call' ? workQueryKeyOf(e) : null;
+      const key = workTypeOf(e.type)?.family === 'tool.call' || writesLlmCall(e) ? workQueryKeyOf(e) : null;
       return key === null ? [] : [[`${e.tenantId}\u0000${key}`, { t: e.tenantId, k: key }] as const];
     })).values()];
     if (withCalls.length > 0) {

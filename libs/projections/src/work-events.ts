@@ -89,6 +89,14 @@ export function workQueryKeyOf(e: ArkEvent): string | null {
   return queryKeyOf(e) ?? (work ? `session:${e.sessionId}` : null);
 }
 
+/**
+ * Whether an event writes an `llm_calls` row: one row per call needs an id its start and end share,
+ * the span. `LLMCall*` operation events carry none (and no tokens), so they only feed the query's phase.
+ */
+export function writesLlmCall(e: ArkEvent): boolean {
+  return workTypeOf(e.type)?.family === 'llm.call' && Boolean(e.spanId) && e.source !== 'operation-event';
+}
+
 /** 0: a span's placeholder session (`trace-…`); 1: the query UID used as the session; 2: a real session. */
 export function sessionRankOf(e: ArkEvent): number {
   if (e.sessionId.startsWith('trace-')) return 0;
