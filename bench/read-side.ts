@@ -162,9 +162,11 @@ async function measure(url: string, paths: readonly string[], requests: number):
 }
 
 /** EXPLAIN (ANALYZE, BUFFERS) of every statement the case's repository call runs. */
-async function explain(databaseUrl: string, c: ReadCase): Promise<{ plans: string; statements: number; seqScans: string[] }> {
+async function explain(databaseUrl: string, tenantId: string, c: ReadCase): Promise<{ plans: string; statements: number; seqScans: string[] }> {
   const captured: CompiledQuery[] = [];
-  const pool = new pg.Pool({ connectionString: databaseUrl, max: 4 });
+  // The tenant scope the broker's transactions carry (tenancy, migrations/0030): the owner-rights
+  // search and span functions answer nothing without it, so their plans would show no work.
+  const pool = new pg.Pool({ connectionString: databaseUrl, max: 4, options: `-c ark.tenant_ids={${tenantId}}` });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), log: (e) => void (e.level === 'query' && captured.push(e.query)) });
   try {
     const connection = { db } as DatabaseConnection;
@@ -246,7 +248,7 @@ export async function runReadSide(argv: readonly string[]): Promise<number> {
     for (const c of readCases(plan.tenantId, bigSessionIds, plan)) {
       if (c.paths.length === 0) continue;
       const { latency, bytes } = await measure(broker.url, c.paths, options.requests);
-      const explained = await explain(databaseUrl, c);
+      const explained = await explain(databaseUrl, plan.tenantId, c);
       plans += `## ${c.name}\n\n${explained.plans}`;
       results.push({ name: c.name, latency, bytes, statements: explained.statements, seqScans: explained.seqScans });
       progress(`${c.name}: p50 ${latency.p50.toFixed(1)} ms, p99 ${latency.p99.toFixed(1)} ms, ${bytes} bytes${explained.seqScans.length ? `, SEQ SCAN on ${explained.seqScans.join(', ')}` : ''}`);
