@@ -11,7 +11,9 @@ const DEFAULT_PATHS = ['/v2/sessions?limit=50', '/v2/sessions?limit=50&status=id
 
 async function timedGet(url: string): Promise<number> {
   const started = performance.now();
-  const response = await fetch(url);
+  const response = await fetch(url).catch((error: Error) => {
+    throw new Error(`GET ${url}: ${error.cause instanceof Error ? error.cause.message : error.message}`);
+  });
   await response.arrayBuffer();
   if (!response.ok) throw new Error(`GET ${url}: ${response.status}`);
   return performance.now() - started;
@@ -38,13 +40,19 @@ export async function runCompareReads(argv: string[]): Promise<number> {
   const paths = values.path ?? DEFAULT_PATHS;
   const rounds = Number(values.rounds);
   const samples = new Map(paths.map((p) => [p, { A: [] as number[], B: [] as number[] }]));
-  for (let round = -Number(values.warmup); round < rounds; round++) {
-    for (const path of paths) {
-      for (const side of round % 2 === 0 ? (['A', 'B'] as const) : (['B', 'A'] as const)) {
-        const ms = await timedGet(brokers[side] + path);
-        if (round >= 0) samples.get(path)![side].push(ms);
+  try {
+    for (let round = -Number(values.warmup); round < rounds; round++) {
+      for (const path of paths) {
+        for (const side of round % 2 === 0 ? (['A', 'B'] as const) : (['B', 'A'] as const)) {
+          const ms = await timedGet(brokers[side] + path);
+          if (round >= 0) samples.get(path)![side].push(ms);
+        }
       }
     }
+  } catch (error) {
+    // A route that fails on either broker makes the comparison meaningless: say which, and stop.
+    console.error(`compare-reads: ${(error as Error).message}`);
+    return 1;
   }
   console.log(`A = ${brokers.A}, B = ${brokers.B}; ${rounds} rounds; p50 / p99 / max ms`);
   for (const [path, { A, B }] of samples) {
