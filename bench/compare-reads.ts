@@ -21,27 +21,34 @@ async function timedGet(url: string): Promise<number> {
 
 /** `npm run bench -- compare-reads`: an interleaved A/B of read latency between two brokers. */
 export async function runCompareReads(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      a: { type: 'string' },
-      b: { type: 'string' },
-      path: { type: 'string', multiple: true },
-      rounds: { type: 'string', default: '400' },
-      warmup: { type: 'string', default: '20' },
-      help: { type: 'boolean' },
-    },
-  });
-  if (values.help || !values.a || !values.b) {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        a: { type: 'string' },
+        b: { type: 'string' },
+        path: { type: 'string', multiple: true },
+        rounds: { type: 'string', default: '400' },
+        warmup: { type: 'string', default: '20' },
+        help: { type: 'boolean' },
+      },
+    }));
+  } catch (error) {
+    console.error(`compare-reads: ${(error as Error).message}\n\n${COMPARE_READS_USAGE}`);
+    return 2;
+  }
+  const rounds = Number(values.rounds);
+  const warmup = Number(values.warmup);
+  if (values.help || !values.a || !values.b || !Number.isInteger(rounds) || rounds < 1 || !Number.isInteger(warmup) || warmup < 0) {
     console.log(COMPARE_READS_USAGE);
     return values.help ? 0 : 2;
   }
   const brokers = { A: values.a.replace(/\/$/, ''), B: values.b.replace(/\/$/, '') };
-  const paths = values.path ?? DEFAULT_PATHS;
-  const rounds = Number(values.rounds);
+  const paths = [...new Set(values.path ?? DEFAULT_PATHS)];
   const samples = new Map(paths.map((p) => [p, { A: [] as number[], B: [] as number[] }]));
   try {
-    for (let round = -Number(values.warmup); round < rounds; round++) {
+    for (let round = -warmup; round < rounds; round++) {
       for (const path of paths) {
         for (const side of round % 2 === 0 ? (['A', 'B'] as const) : (['B', 'A'] as const)) {
           const ms = await timedGet(brokers[side] + path);

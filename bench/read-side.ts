@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Kysely, PostgresDialect, type CompiledQuery } from 'kysely';
 import pg from 'pg';
-import type { Database, DatabaseConnection } from '#ark/database';
+import { BROKER_ROLE, type Database, type DatabaseConnection } from '#ark/database';
 import { SessionsRepository } from '../apps/broker/src/compat/sessions/sessions.repository.js';
 import { SessionsV2Repository, type SessionListFilters } from '../apps/broker/src/sessions-v2/sessions-v2.repository.js';
 import { TracesRepository } from '../apps/broker/src/compat/traces/traces.repository.js';
@@ -19,7 +19,7 @@ import { progress } from './runner.js';
 const CLI_MAIN = fileURLToPath(new URL('../apps/cli/src/main.js', import.meta.url));
 const BENCH_DIR = fileURLToPath(new URL('../../bench/', import.meta.url));
 /** Tables whose sequential scan would grow with the data. */
-const BIG_TABLES = ['events', 'event_streams', 'sessions', 'session_queries', 'queries', 'tool_calls', 'llm_calls', 'messages'];
+const BIG_TABLES = ['events', 'event_streams', 'sessions', 'session_queries', 'queries', 'tool_calls', 'llm_calls', 'messages', 'traces'];
 
 export const READ_USAGE = `Usage: npm run bench -- read [options]
 
@@ -164,9 +164,11 @@ async function measure(url: string, paths: readonly string[], requests: number):
 /** EXPLAIN (ANALYZE, BUFFERS) of every statement the case's repository call runs. */
 async function explain(databaseUrl: string, tenantId: string, c: ReadCase): Promise<{ plans: string; statements: number; seqScans: string[] }> {
   const captured: CompiledQuery[] = [];
-  // The tenant scope the broker's transactions carry (tenancy, migrations/0030): the owner-rights
-  // search and span functions answer nothing without it, so their plans would show no work.
-  const pool = new pg.Pool({ connectionString: databaseUrl, max: 4, options: `-c ark.tenant_ids={${tenantId}}` });
+  // As the broker runs them: its role, so the plans carry row-level security's filters, and the
+  // tenant scope its transactions set (migrations/0030), without which the owner-rights search and
+  // span functions answer nothing and their plans show no work.
+  const pool = new pg.Pool({ connectionString: databaseUrl, max: 4, options: `-c role=${BROKER_ROLE} -c ark.tenant_ids={${tenantId}}` });
+  pool.on('error', () => undefined); // the database may be dropped WITH (FORCE) right after pool.end()
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), log: (e) => void (e.level === 'query' && captured.push(e.query)) });
   try {
     const connection = { db } as DatabaseConnection;

@@ -27,7 +27,7 @@ interface LlmCallInput {
 
 function inputOf(e: ArkEvent): LlmCallInput | undefined {
   const work = workTypeOf(e.type);
-  if (!work || !e.spanId || !writesLlmCall(e)) return undefined;
+  if (!work || !writesLlmCall(e)) return undefined;
   const d = eventData(e);
   const tokens = tokensOf(d, {});
   return {

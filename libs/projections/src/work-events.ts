@@ -93,7 +93,7 @@ export function workQueryKeyOf(e: ArkEvent): string | null {
  * Whether an event writes an `llm_calls` row: one row per call needs an id its start and end share,
  * the span. `LLMCall*` operation events carry none (and no tokens), so they only feed the query's phase.
  */
-export function writesLlmCall(e: ArkEvent): boolean {
+export function writesLlmCall(e: ArkEvent): e is ArkEvent & { spanId: string } {
   return workTypeOf(e.type)?.family === 'llm.call' && Boolean(e.spanId) && e.source !== 'operation-event';
 }
 

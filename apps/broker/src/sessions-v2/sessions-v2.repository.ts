@@ -104,9 +104,9 @@ interface SessionListRow {
   teams: string[];
   models: string[];
   tools: string[];
-  tokens_input: string;
-  tokens_output: string;
-  tokens_total: string;
+  tokens_input: number;
+  tokens_output: number;
+  tokens_total: number;
 }
 
 function sessionJson(r: SessionListRow) {
@@ -126,7 +126,7 @@ function sessionJson(r: SessionListRow) {
     teams: r.teams,
     models: r.models,
     tools: r.tools,
-    tokens: { input: Number(r.tokens_input), output: Number(r.tokens_output), total: Number(r.tokens_total) },
+    tokens: { input: r.tokens_input, output: r.tokens_output, total: r.tokens_total },
   };
 }
 export type SessionJson = ReturnType<typeof sessionJson>;
