@@ -620,6 +620,41 @@ describe('session participants and token totals (call totals kept on queries)', 
     assert.deepEqual(seen, expected);
   });
 
+  it('summarises a session by upstream status rule, counts, participants and tokens (ark_session_work)', async () => {
+    // Each case: a session's queries as [phase, seconds of last event, agent, team, tokens, LLM tokens, models];
+    // the expected status, error count and totals.
+    type Q = [phase: string, at: number, agent: string | null, team: string | null, tokens: number | null, llm: number | null, models: string[]];
+    const cases: { name: string; queries: Q[]; status: string; errors: number; agents: string[]; teams: string[]; models: string[]; tokens: number }[] = [
+      { name: 'none', queries: [], status: 'idle', errors: 0, agents: [], teams: [], models: [], tokens: 0 },
+      { name: 'running', queries: [['running', 1, 'b', null, null, 7, ['m2', 'm1']]], status: 'active', errors: 0, agents: ['b'], teams: [], models: ['m1', 'm2'], tokens: 7 },
+      { name: 'pending beside error', queries: [['error', 2, 'a', null, 5, null, []], ['pending', 1, 'a', null, null, null, []]], status: 'active', errors: 1, agents: ['a'], teams: [], models: [], tokens: 5 },
+      { name: 'latest failed', queries: [['done', 1, 'b', null, 3, 4, ['m1']], ['error', 2, 'a', 't', null, null, ['m1']]], status: 'error', errors: 1, agents: ['a', 'b'], teams: ['t'], models: ['m1'], tokens: 4 },
+      { name: 'failed, then done', queries: [['error', 1, 'a', null, 1, null, []], ['done', 2, 'a', null, 2, null, []]], status: 'idle', errors: 1, agents: ['a'], teams: [], models: [], tokens: 3 },
+      { name: 'canceled', queries: [['canceled', 1, null, null, null, null, []]], status: 'idle', errors: 0, agents: [], teams: [], models: [], tokens: 0 },
+    ];
+    for (const c of cases) {
+      const session = `work-${c.name.replaceAll(' ', '-')}`;
+      await broker.sql.query(
+        `INSERT INTO sessions (tenant_id, session_id, first_activity_at, last_activity_at, event_count, last_sequence) VALUES ('work', $1, now(), now(), 1, 1)`,
+        [session],
+      );
+      for (const [i, [phase, at, agent, team, tokens, llm, models]] of c.queries.entries()) {
+        await broker.sql.query(
+          `INSERT INTO queries (tenant_id, query_key, session_id, session_rank, phase, agent, target_type, target_name, tokens_total, llm_tokens_total, models,
+                                started_at, last_event_at, event_count, first_position)
+           VALUES ('work', $1, $2, 2, $3, $4, $5, $6, $7, $8, $9, to_timestamp(0), to_timestamp($10), 1, 1)`,
+          [`${session}-${i}`, session, phase, agent, team ? 'team' : 'agent', team ?? agent, tokens, llm, [...models].sort(), at],
+        );
+      }
+      const { rows } = await broker.sql.query(`SELECT * FROM ark_session_work('work', $1)`, [session]);
+      assert.deepEqual(
+        rows.map((r) => ({ status: r.status, n: r.query_count, errors: r.error_query_count, agents: r.agents, teams: r.teams, models: r.models, tokens: Number(r.tokens_total) })),
+        [{ status: c.status, n: c.queries.length, errors: c.errors, agents: c.agents, teams: c.teams, models: c.models, tokens: c.tokens }],
+        c.name,
+      );
+    }
+  });
+
   it('gives analysts the same summaries in SQL (session_summaries) as GET /v2/sessions', async () => {
     const { body } = await get('/v2/sessions?limit=100');
     const { rows } = await broker.sql.query(
