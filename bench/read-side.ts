@@ -3,8 +3,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Kysely, PostgresDialect, type CompiledQuery } from 'kysely';
-import pg from 'pg';
-import { BROKER_ROLE, type Database, type DatabaseConnection } from '#ark/database';
+import { BROKER_ROLE, createPool, type Database, type DatabaseConnection } from '#ark/database';
 import { SessionsRepository } from '../apps/broker/src/compat/sessions/sessions.repository.js';
 import { SessionsV2Repository, type SessionListFilters } from '../apps/broker/src/sessions-v2/sessions-v2.repository.js';
 import { TracesRepository } from '../apps/broker/src/compat/traces/traces.repository.js';
@@ -167,8 +166,7 @@ async function explain(databaseUrl: string, tenantId: string, c: ReadCase): Prom
   // As the broker runs them: its role, so the plans carry row-level security's filters, and the
   // tenant scope its transactions set (migrations/0030), without which the owner-rights search and
   // span functions answer nothing and their plans show no work.
-  const pool = new pg.Pool({ connectionString: databaseUrl, max: 4, options: `-c role=${BROKER_ROLE} -c ark.tenant_ids={${tenantId}}` });
-  pool.on('error', () => undefined); // the database may be dropped WITH (FORCE) right after pool.end()
+  const pool = createPool({ connectionString: databaseUrl, max: 4, applicationName: 'ark-bench-explain', role: BROKER_ROLE, settings: { 'ark.tenant_ids': `{${tenantId}}` } });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), log: (e) => void (e.level === 'query' && captured.push(e.query)) });
   try {
     const connection = { db } as DatabaseConnection;

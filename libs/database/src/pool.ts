@@ -17,6 +17,14 @@ export interface PoolOptions {
   applicationName?: string;
   /** Work as this role (set at connection start, so a pooled connection never runs as its login user). */
   role?: string;
+  /** Further settings fixed at connection start, e.g. `ark.tenant_ids` for a tool that reads as one tenant. */
+  settings?: Record<string, string>;
+}
+
+/** The `options` startup parameter: `-c name=value` for the role and each setting. */
+function startupOptions(options: PoolOptions): string {
+  const settings = { ...(options.role ? { role: options.role } : {}), ...options.settings };
+  return Object.entries(settings).map(([name, value]) => `-c ${name}=${value}`).join(' ');
 }
 
 export function createPool(options: PoolOptions): pg.Pool {
@@ -24,7 +32,7 @@ export function createPool(options: PoolOptions): pg.Pool {
     connectionString: options.connectionString,
     max: options.max,
     application_name: options.applicationName ?? 'ark-broker',
-    ...(options.role ? { options: `-c role=${options.role}` } : {}),
+    ...(startupOptions(options) ? { options: startupOptions(options) } : {}),
     types: brokerTypes,
     idleTimeoutMillis: 30_000,
     connectionTimeoutMillis: 10_000,
