@@ -4,6 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import type pg from 'pg';
 import { createPool } from '#ark/database';
 import { spawnBroker, type BrokerProcess } from './support/broker-process.js';
+import { eventually } from './support/eventually.js';
 import { sleep } from './support/sse-client.js';
 import { createTestDatabase, type TestDatabase } from './support/test-database.js';
 import { startTestBroker, type TestBroker } from './support/test-broker.js';
@@ -23,16 +24,6 @@ async function spansOf(sql: pg.Pool, traceId?: string): Promise<StoredSpan[]> {
     traceId ? [traceId] : [],
   );
   return rows;
-}
-
-async function eventually<T>(what: string, read: () => Promise<T>, ok: (value: T) => boolean, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (ok(value)) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(value)}`);
-    await sleep(100);
-  }
 }
 
 describe("the broker's own tracing (OTEL_EXPORTER_OTLP_ENDPOINT)", () => {
