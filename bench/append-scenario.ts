@@ -92,7 +92,9 @@ async function appendWorker(client: BrokerClient, sessionId: string, batchSize: 
         const last = outcome.items.at(-1)?.sequence;
         if (outcome.items.length !== batchSize || last !== lastSequence + batchSize) {
           tally.sequenceMismatches++;
-          tally.notes.add(`${sessionId}: expected sequences ${lastSequence + 1}..${lastSequence + batchSize}, got ${outcome.items.length} items ending at ${last}`);
+          tally.notes.add(
+            `${sessionId}: expected sequences ${lastSequence + 1}..${lastSequence + batchSize}, got ${outcome.items.length} items ending at ${last}`,
+          );
         }
         lastSequence = last ?? lastSequence;
         continue;

@@ -84,14 +84,14 @@ export const ARK_DAY_DESCRIPTION =
   `${OPERATION_EVENTS_PER_QUERY} operation events (\`POST /events\`, spread over the query), then one \`POST /messages\` with ` +
   `the user's and the assistant's message. The controller's exporter sends ${OTLP_BATCHES_PER_SECOND} OTLP protobuf batches/s of ` +
   `${SPANS_PER_BATCH} spans (${QUERIES_PER_BATCH} queries each, their own sessions). Watching: one SSE watcher per agent session ` +
-  '(`/v2/sessions/:id/events?watch=true`, from the start; checked gap-free by sequence; latency: the operation event\'s send ' +
+  "(`/v2/sessions/:id/events?watch=true`, from the start; checked gap-free by sequence; latency: the operation event's send " +
   `time, stamped in its data, to the watcher's receive time), ${DASHBOARDS} dashboards each polling \`GET /sessions?limit=${LIST_LIMIT}\` ` +
   `and \`GET /v2/sessions?limit=${LIST_LIMIT}\` every ${LIST_EVERY_SECONDS} s and opening a random agent session every ` +
   `${OPEN_EVERY_SECONDS} s (\`GET /v2/sessions/:id\` and \`GET /sessions/:id\`), each also on \`GET /sessions?watch=true\`. ` +
-  'After the run the watchers get up to 10 s to catch up; with the harness\'s own broker each watcher must have reached its ' +
+  "After the run the watchers get up to 10 s to catch up; with the harness's own broker each watcher must have reached its " +
   "session's last sequence. offered/s: what was sent, per second of the run's scheduled time; done/s: answered correctly (or " +
   'delivered) per second from the start until the last answer. An agent waits for its own answers (its next query starts ' +
-  'when the last one is answered), so a slow broker lowers the agents\' offered load, as it would slow Ark; the OTLP ' +
+  "when the last one is answered), so a slow broker lowers the agents' offered load, as it would slow Ark; the OTLP " +
   'exporter and the dashboards keep their schedules. ' +
   'On a --baseline-url the /v2 parts are left out (–).';
 
@@ -119,7 +119,10 @@ async function runArkDay(context: RunContext): Promise<RunResult> {
   const sseFetch: FetchLike = (url, init) => undiciFetch(url, { ...init, dispatcher: sseAgent });
   const chunkAgent = new HttpAgent({ keepAlive: false, maxSockets: Infinity });
   const watchers = v2 ? sessions.map((s) => new StampedSessionWatcher(context.baseUrl, s, sseFetch, tallies.sessionWatch, notes)) : [];
-  const sessionsWatchers = Array.from({ length: DASHBOARDS }, () => new FrameCounter(`${context.baseUrl}/sessions?watch=true`, sseFetch, tallies.sessionsWatch, notes));
+  const sessionsWatchers = Array.from(
+    { length: DASHBOARDS },
+    () => new FrameCounter(`${context.baseUrl}/sessions?watch=true`, sseFetch, tallies.sessionsWatch, notes),
+  );
   const chunkReaders: ChunkReader[] = [];
   try {
     await withTimeout(Promise.all([...watchers, ...sessionsWatchers].map((w) => w.opened)), OPEN_TIMEOUT_MS, 'the SSE watchers to connect');
@@ -157,14 +160,18 @@ async function runArkDay(context: RunContext): Promise<RunResult> {
     const runSeconds = (performance.now() - started) / 1000;
     const heads = context.databaseUrl === undefined ? undefined : await sessionHeads(context.databaseUrl, sessions);
     await waitUntil(
-      () => chunkReaders.every((r) => (r.done && r.ended) || r.failure !== undefined) && watchers.every((w) => heads === undefined || w.lastSequence >= (heads.get(w.sessionId) ?? 0)),
+      () =>
+        chunkReaders.every((r) => (r.done && r.ended) || r.failure !== undefined) &&
+        watchers.every((w) => heads === undefined || w.lastSequence >= (heads.get(w.sessionId) ?? 0)),
       DRAIN_TIMEOUT_MS,
       DRAIN_POLL_MS,
     );
     for (const r of chunkReaders) {
       if (r.done && r.ended && r.duplicates === 0 && r.skipped === 0) continue;
       tallies.chunks.errors++;
-      notes.add(`reader of ${r.queryId}: ${r.done ? '' : 'no [DONE], '}${r.received} chunks, ${r.skipped} skipped, ${r.duplicates} duplicates${r.failure ? `, ${r.failure}` : ''}`);
+      notes.add(
+        `reader of ${r.queryId}: ${r.done ? '' : 'no [DONE], '}${r.received} chunks, ${r.skipped} skipped, ${r.duplicates} duplicates${r.failure ? `, ${r.failure}` : ''}`,
+      );
     }
     for (const w of watchers) {
       const head = heads?.get(w.sessionId) ?? 0;
@@ -343,7 +350,10 @@ function expectJson(answer: RawAnswer, what: string, alsoFine: readonly number[]
 
 async function sessionHeads(databaseUrl: string, sessions: readonly string[]): Promise<Map<string, number>> {
   return withClient(databaseUrl, async (client) => {
-    const result = await client.query<{ session_id: string; last_sequence: string }>('SELECT session_id, last_sequence FROM event_streams WHERE session_id = ANY($1)', [sessions]);
+    const result = await client.query<{ session_id: string; last_sequence: string }>(
+      'SELECT session_id, last_sequence FROM event_streams WHERE session_id = ANY($1)',
+      [sessions],
+    );
     return new Map(result.rows.map((row) => [row.session_id, Number(row.last_sequence)]));
   });
 }

@@ -16,9 +16,7 @@ export interface RawAnswer {
   body: Buffer;
 }
 
-export type AppendOutcome =
-  | { ok: true; items: AppendedItem[] }
-  | { ok: false; status: number; retryAfterSeconds: number | undefined; message: string };
+export type AppendOutcome = { ok: true; items: AppendedItem[] } | { ok: false; status: number; retryAfterSeconds: number | undefined; message: string };
 
 /** One event as `POST /v2/events` takes it. */
 export interface BenchEvent {
@@ -88,7 +86,9 @@ export class BrokerClient {
     });
     const answer = Buffer.from(await response.body.arrayBuffer());
     if (ROUTE_MISSING_STATUSES.has(response.statusCode)) {
-      throw new RouteMissingError(`POST ${this.pathPrefix}${path} answered HTTP ${response.statusCode}: ${answer.toString().replace(/\s+/g, ' ').slice(0, 100)}`);
+      throw new RouteMissingError(
+        `POST ${this.pathPrefix}${path} answered HTTP ${response.statusCode}: ${answer.toString().replace(/\s+/g, ' ').slice(0, 100)}`,
+      );
     }
     const type = response.headers['content-type'];
     return { status: response.statusCode, contentType: Array.isArray(type) ? type.join(', ') : (type ?? ''), body: answer };
@@ -96,7 +96,12 @@ export class BrokerClient {
 
   /** GETs `path` (under the base URL) and reads the whole answer, whatever its status. */
   async get(path: string): Promise<RawAnswer> {
-    const response = await this.pool.request({ method: 'GET', path: `${this.pathPrefix}${path}`, headersTimeout: REQUEST_TIMEOUT_MS, bodyTimeout: REQUEST_TIMEOUT_MS });
+    const response = await this.pool.request({
+      method: 'GET',
+      path: `${this.pathPrefix}${path}`,
+      headersTimeout: REQUEST_TIMEOUT_MS,
+      bodyTimeout: REQUEST_TIMEOUT_MS,
+    });
     const answer = Buffer.from(await response.body.arrayBuffer());
     const type = response.headers['content-type'];
     return { status: response.statusCode, contentType: Array.isArray(type) ? type.join(', ') : (type ?? ''), body: answer };

@@ -104,7 +104,8 @@ export class ChunkProducer {
       this.request.destroy();
       return `no answer within ${UPLOAD_ANSWER_TIMEOUT_MS / 1000} s after the body ended`;
     }
-    if (answer.status === 404 || answer.status === 405) throw new RouteUnavailableError(`POST /stream/:query answered HTTP ${answer.status}: ${excerpt(answer.body)}`);
+    if (answer.status === 404 || answer.status === 405)
+      throw new RouteUnavailableError(`POST /stream/:query answered HTTP ${answer.status}: ${excerpt(answer.body)}`);
     if (this.failure !== undefined) return `${this.failure}: ${excerpt(answer.body)}`;
     if (answer.status !== 200) return `HTTP ${answer.status}: ${excerpt(answer.body)}`;
     let parsed: { status?: unknown; query?: unknown; chunks_received?: unknown };
@@ -177,7 +178,9 @@ export class ChunkReader {
     this.finished = new Promise((resolve) => (resolveFinished = resolve));
     this.opened = new Promise((resolve, reject) => {
       const grace = setTimeout(() => {
-        notes.add(`reader of ${queryId}: no answer headers within ${HEADERLESS_GRACE_MS} ms (upstream flushes none before the first chunk): taken as subscribed`);
+        notes.add(
+          `reader of ${queryId}: no answer headers within ${HEADERLESS_GRACE_MS} ms (upstream flushes none before the first chunk): taken as subscribed`,
+        );
         resolve();
       }, HEADERLESS_GRACE_MS);
       this.request.once('response', (response) => {

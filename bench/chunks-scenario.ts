@@ -114,7 +114,8 @@ async function runChunks(context: RunContext, streams: number, pacing: ChunkPaci
       notes: notes.list(),
     };
   } catch (error) {
-    if (error instanceof RouteUnavailableError || error instanceof RouteMissingError) throw new Error(`chunk routes unavailable: ${error.message}`, { cause: error });
+    if (error instanceof RouteUnavailableError || error instanceof RouteMissingError)
+      throw new Error(`chunk routes unavailable: ${error.message}`, { cause: error });
     throw error;
   } finally {
     for (const reader of readers) reader.close();

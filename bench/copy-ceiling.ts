@@ -11,8 +11,21 @@ const ROWS_PER_SESSION = 100;
 
 /** The `events` columns a writer supplies (the rest have defaults), in COPY order. */
 const COPIED_COLUMNS = [
-  'tenant_id', 'session_id', 'sequence', 'type', 'time', 'query_id', 'query_name', 'namespace', 'user_id',
-  'trace_id', 'span_id', 'parent_span_id', 'source', 'dedupe_key', 'data',
+  'tenant_id',
+  'session_id',
+  'sequence',
+  'type',
+  'time',
+  'query_id',
+  'query_name',
+  'namespace',
+  'user_id',
+  'trace_id',
+  'span_id',
+  'parent_span_id',
+  'source',
+  'dedupe_key',
+  'data',
 ] as const;
 /** Those taken from the broker's stored rows: all but the key. */
 const SAMPLED_COLUMNS = COPIED_COLUMNS.slice(3);

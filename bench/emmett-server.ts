@@ -34,13 +34,15 @@ const server = createServer((request, response) => {
 
 async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
   if (request.method === 'GET' && (request.url === '/readyz' || request.url === '/health')) return answer(response, 200, { status: 'ok' });
-  if (request.method !== 'POST' || request.url !== '/v2/events') return answer(response, 404, { error: { code: 'not_found', message: `${request.method} ${request.url}` } });
+  if (request.method !== 'POST' || request.url !== '/v2/events')
+    return answer(response, 404, { error: { code: 'not_found', message: `${request.method} ${request.url}` } });
   const body = await readBody(request);
   const parsed = JSON.parse(body) as PostedEvent | PostedEvent[];
   const events = Array.isArray(parsed) ? parsed : [parsed];
   const bySession = new Map<string, PostedEvent[]>();
   for (const event of events) {
-    if (typeof event.sessionId !== 'string' || typeof event.type !== 'string') return answer(response, 400, { error: { code: 'validation', message: 'sessionId and type are required' } });
+    if (typeof event.sessionId !== 'string' || typeof event.type !== 'string')
+      return answer(response, 400, { error: { code: 'validation', message: 'sessionId and type are required' } });
     bySession.set(event.sessionId, [...(bySession.get(event.sessionId) ?? []), event]);
   }
   const items: { sessionId: string; sequence: number; duplicate: boolean }[] = [];

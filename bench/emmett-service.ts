@@ -8,7 +8,8 @@ const PACKAGE_JSON = fileURLToPath(new URL('../../package.json', import.meta.url
 
 /** The pinned version of `@event-driven-io/emmett-postgresql` (package.json devDependencies), for the report. */
 export const EMMETT_VERSION: string =
-  (JSON.parse(readFileSync(PACKAGE_JSON, 'utf8')) as { devDependencies?: Record<string, string> }).devDependencies?.['@event-driven-io/emmett-postgresql'] ?? 'unknown';
+  (JSON.parse(readFileSync(PACKAGE_JSON, 'utf8')) as { devDependencies?: Record<string, string> }).devDependencies?.['@event-driven-io/emmett-postgresql'] ??
+  'unknown';
 
 export interface EmmettService {
   database: BenchDatabase;

@@ -21,7 +21,11 @@ const ERROR_KEYS = ['non201', 'non200', 'badAnswers', 'transportErrors', 'sequen
  * does on the fresh database, its figures mapped to GROWTH_METRICS. Named
  * `growth-<size>-<scenario>`; the sizes must run in increasing order (seeding only adds).
  */
-export function growthScenario(stored: number, sizeName: string, write: { kind: 'append'; batch: number; concurrency: number } | { kind: 'otlp'; concurrency: number }): Scenario {
+export function growthScenario(
+  stored: number,
+  sizeName: string,
+  write: { kind: 'append'; batch: number; concurrency: number } | { kind: 'otlp'; concurrency: number },
+): Scenario {
   const inner = write.kind === 'append' ? appendScenario(write.batch, write.concurrency) : otlpScenario(write.concurrency);
   let storedEvents = Number.NaN;
   return {

@@ -80,7 +80,10 @@ async function runOperationEvents(context: RunContext, concurrency: number): Pro
       ? {}
       : {
           afterwards: async () => {
-            const stored = await countStoredEvents(databaseUrl, Array.from({ length: concurrency }, (_, w) => sessionOf(w)));
+            const stored = await countStoredEvents(
+              databaseUrl,
+              Array.from({ length: concurrency }, (_, w) => sessionOf(w)),
+            );
             return {
               figures: { storedMismatch: Math.abs(stored - accepted) },
               notes: stored === accepted ? [] : [`${accepted} events answered 201 but ${stored} stored in the run's sessions`],

@@ -52,7 +52,10 @@ export function parseOptions(argv: readonly string[], env: Record<string, string
     // Bounded so that a typo cannot start an hour-long run.
     durationSeconds: boundedNumber(values.duration, '--duration', 1, 300),
     runs: boundedNumber(values.runs, '--runs', 1, 20),
-    only: values.only?.split(',').map((name) => name.trim()).filter((name) => name.length > 0),
+    only: values.only
+      ?.split(',')
+      .map((name) => name.trim())
+      .filter((name) => name.length > 0),
   };
 }
 

@@ -42,37 +42,48 @@ function arkSpanShapes(): { spans: ReadableSpan[]; queryOf: Map<ReadableSpan, nu
     const agentName = AGENTS[q % AGENTS.length]!;
     const common: Attributes = { [SESSION_ATTRIBUTE]: `placeholder-${q}`, 'query.name': queryName, 'query.namespace': 'default' };
     const t0 = base + q * 37;
-    const query = tracer.startSpan(`query.${queryName}`, { startTime: t0, attributes: { ...common, 'input.value': `Question ${q}: what should I know about ${queryName}?` } });
+    const query = tracer.startSpan(`query.${queryName}`, {
+      startTime: t0,
+      attributes: { ...common, 'input.value': `Question ${q}: what should I know about ${queryName}?` },
+    });
     const queryContext = trace.setSpan(context.active(), query);
     const agent = tracer.startSpan(`agent.default/${agentName}`, { startTime: t0 + 1, attributes: { ...common, 'agent.name': agentName } }, queryContext);
     const agentContext = trace.setSpan(context.active(), agent);
     let t = t0 + 2;
     for (let round = 0; round < LLM_TOOL_ROUNDS; round++) {
       const model = MODELS[(q + round) % MODELS.length]!;
-      const llm = tracer.startSpan(`llm.${model}`, {
-        startTime: t,
-        attributes: {
-          ...common,
-          'llm.model.name': model,
-          'gen_ai.system': 'openai',
-          'gen_ai.request.model': model,
-          'gen_ai.usage.input_tokens': 350 + 40 * round + q,
-          'gen_ai.usage.output_tokens': 60 + 7 * round,
+      const llm = tracer.startSpan(
+        `llm.${model}`,
+        {
+          startTime: t,
+          attributes: {
+            ...common,
+            'llm.model.name': model,
+            'gen_ai.system': 'openai',
+            'gen_ai.request.model': model,
+            'gen_ai.usage.input_tokens': 350 + 40 * round + q,
+            'gen_ai.usage.output_tokens': 60 + 7 * round,
+          },
         },
-      }, agentContext);
+        agentContext,
+      );
       llm.end(t + 420);
       const tool = TOOLS[(q + round) % TOOLS.length]!;
-      const toolSpan = tracer.startSpan(`tool.${tool}`, {
-        startTime: t + 421,
-        attributes: {
-          ...common,
-          'tool.name': tool,
-          'tool.type': round % 2 === 0 ? 'mcp' : 'http',
-          'tool.id': `call-${q}-${round}`,
-          'tool.input': JSON.stringify({ query: `${queryName} step ${round}`, limit: 5 }),
-          'tool.output': `result of ${tool} for step ${round}: ok`,
+      const toolSpan = tracer.startSpan(
+        `tool.${tool}`,
+        {
+          startTime: t + 421,
+          attributes: {
+            ...common,
+            'tool.name': tool,
+            'tool.type': round % 2 === 0 ? 'mcp' : 'http',
+            'tool.id': `call-${q}-${round}`,
+            'tool.input': JSON.stringify({ query: `${queryName} step ${round}`, limit: 5 }),
+            'tool.output': `result of ${tool} for step ${round}: ok`,
+          },
         },
-      }, agentContext);
+        agentContext,
+      );
       toolSpan.end(t + 480);
       t += 500;
     }

@@ -20,7 +20,10 @@ export interface BenchDatabase {
 
 /** A fresh, empty database `ark_bench_<timestamp>[_<suffix>]` on the given server. */
 export async function createBenchDatabase(serverUrl: string, startedAt: Date, suffix?: string): Promise<BenchDatabase> {
-  const name = `ark_bench_${startedAt.toISOString().replace(/\.\d+Z$/, '').replace(/\D/g, '')}${suffix === undefined ? '' : `_${suffix}`}`;
+  const name = `ark_bench_${startedAt
+    .toISOString()
+    .replace(/\.\d+Z$/, '')
+    .replace(/\D/g, '')}${suffix === undefined ? '' : `_${suffix}`}`;
   await withClient(serverUrl, (client) => client.query(`CREATE DATABASE ${name}`));
   const url = new URL(serverUrl);
   url.pathname = `/${name}`;

@@ -15,7 +15,10 @@ export async function readProcessStat(pid: number): Promise<ProcessStat> {
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
   // Fields after the parenthesised command name (which may contain spaces), numbered as in proc(5):
   // 4 ppid, 14 utime, 15 stime, 16 cutime, 17 cstime.
-  const field = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
+  const field = stat
+    .slice(stat.lastIndexOf(')') + 2)
+    .split(' ')
+    .map(Number);
   const at = (number: number) => field[number - 3] ?? 0;
   return {
     parentPid: at(4),

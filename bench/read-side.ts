@@ -63,7 +63,12 @@ function parseReadOptions(argv: readonly string[], env: Record<string, string | 
   };
   const events = int('events', values.events);
   return {
-    plan: { ...DEFAULT_SEED_PLAN, events, sessions: values.sessions ? int('sessions', values.sessions) : Math.max(1, Math.round(events / 100)), bigSessions: int('big-sessions', values['big-sessions']) },
+    plan: {
+      ...DEFAULT_SEED_PLAN,
+      events,
+      sessions: values.sessions ? int('sessions', values.sessions) : Math.max(1, Math.round(events / 100)),
+      bigSessions: int('big-sessions', values['big-sessions']),
+    },
     requests: int('requests', values.requests),
     serverUrl: values['database-url'] ?? env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
     keep: values.keep,
@@ -91,7 +96,10 @@ function readCases(tenantId: string, bigSessionIds: readonly string[], plan: See
   const day = 86_400_000;
   const now = Date.now();
   const iso = (ms: number) => new Date(ms).toISOString();
-  const typical = Array.from({ length: 50 }, (_, i) => `seed-${String(plan.bigSessions + ((i * 7919) % Math.max(1, plan.sessions - plan.bigSessions))).padStart(6, '0')}`);
+  const typical = Array.from(
+    { length: 50 },
+    (_, i) => `seed-${String(plan.bigSessions + ((i * 7919) % Math.max(1, plan.sessions - plan.bigSessions))).padStart(6, '0')}`,
+  );
   const users = Array.from({ length: 20 }, (_, i) => `user-${String((i * 37) % plan.users).padStart(4, '0')}`);
   const list = (name: string, queries: string[], filters: SessionListFilters): ReadCase => ({
     name,
@@ -99,27 +107,62 @@ function readCases(tenantId: string, bigSessionIds: readonly string[], plan: See
     explain: ({ v2 }) => v2.listSessions(scope, filters, 50, undefined),
   });
   return [
-    { name: 'GET /v2/sessions/:id (10,000-event session)', paths: bigSessionIds.map((id) => `/v2/sessions/${id}`), explain: ({ v2, db }) => v2.aggregate(db, scope, bigSessionIds[0]!) },
-    { name: 'GET /v2/sessions/:id (typical session)', paths: typical.map((id) => `/v2/sessions/${id}`), explain: ({ v2, db }) => v2.aggregate(db, scope, typical[0]!) },
+    {
+      name: 'GET /v2/sessions/:id (10,000-event session)',
+      paths: bigSessionIds.map((id) => `/v2/sessions/${id}`),
+      explain: ({ v2, db }) => v2.aggregate(db, scope, bigSessionIds[0]!),
+    },
+    {
+      name: 'GET /v2/sessions/:id (typical session)',
+      paths: typical.map((id) => `/v2/sessions/${id}`),
+      explain: ({ v2, db }) => v2.aggregate(db, scope, typical[0]!),
+    },
     list('GET /v2/sessions (no filter)', [''], {}),
     list('GET /v2/sessions status=active', ['status=active'], { status: 'active' }),
     list('GET /v2/sessions status=error', ['status=error'], { status: 'error' }),
     list('GET /v2/sessions status=idle', ['status=idle'], { status: 'idle' }),
-    list('GET /v2/sessions userId', users.map((u) => `userId=${u}`), { userId: users[0] }),
+    list(
+      'GET /v2/sessions userId',
+      users.map((u) => `userId=${u}`),
+      { userId: users[0] },
+    ),
     list('GET /v2/sessions namespace=team-b', ['namespace=team-b'], { namespace: 'team-b' }),
     list('GET /v2/sessions namespace=finance (rare)', ['namespace=finance'], { namespace: 'finance' }),
     list('GET /v2/sessions from (last day)', [`from=${iso(now - day)}`], { from: new Date(now - day) }),
-    list('GET /v2/sessions from/to (a day, 2 weeks ago)', [`from=${iso(now - 15 * day)}&to=${iso(now - 14 * day)}`], { from: new Date(now - 15 * day), to: new Date(now - 14 * day) }),
+    list('GET /v2/sessions from/to (a day, 2 weeks ago)', [`from=${iso(now - 15 * day)}&to=${iso(now - 14 * day)}`], {
+      from: new Date(now - 15 * day),
+      to: new Date(now - 14 * day),
+    }),
     list('GET /v2/sessions search (session id)', ['search=seed-0123'], { search: 'seed-0123' }),
     list('GET /v2/sessions search (query name)', ['search=research'], { search: 'research' }),
     list('GET /v2/sessions agent', ['agent=researcher'], { agent: 'researcher' }),
     list('GET /v2/sessions hasErrors=true', ['hasErrors=true'], { hasErrors: true }),
     list('GET /v2/sessions hasErrors=false', ['hasErrors=false'], { hasErrors: false }),
-    { name: 'GET /sessions?limit=50&cursor=0 (upstream paginated)', paths: ['/sessions?limit=50&cursor=0'], explain: ({ compat }) => compat.page({ tenantId }, {}, 0, 50) },
-    { name: 'GET /sessions?limit=50&cursor=5000 (upstream, page 101)', paths: ['/sessions?limit=50&cursor=5000'], explain: ({ compat }) => compat.page({ tenantId }, {}, 5000, 50) },
-    { name: 'GET /sessions?limit=50&status=active (upstream)', paths: ['/sessions?limit=50&cursor=0&status=active'], explain: ({ compat }) => compat.page({ tenantId }, { status: 'active' }, 0, 50) },
-    { name: 'GET /sessions?limit=50&sort=date&order=desc (upstream)', paths: ['/sessions?limit=50&cursor=0&sort=date&order=desc'], explain: ({ compat }) => compat.page({ tenantId }, { sort: 'date', order: 'desc' }, 0, 50) },
-    { name: 'GET /sessions?limit=50&search (upstream)', paths: ['/sessions?limit=50&cursor=0&search=researcher'], explain: ({ compat }) => compat.page({ tenantId }, { search: 'researcher' }, 0, 50) },
+    {
+      name: 'GET /sessions?limit=50&cursor=0 (upstream paginated)',
+      paths: ['/sessions?limit=50&cursor=0'],
+      explain: ({ compat }) => compat.page({ tenantId }, {}, 0, 50),
+    },
+    {
+      name: 'GET /sessions?limit=50&cursor=5000 (upstream, page 101)',
+      paths: ['/sessions?limit=50&cursor=5000'],
+      explain: ({ compat }) => compat.page({ tenantId }, {}, 5000, 50),
+    },
+    {
+      name: 'GET /sessions?limit=50&status=active (upstream)',
+      paths: ['/sessions?limit=50&cursor=0&status=active'],
+      explain: ({ compat }) => compat.page({ tenantId }, { status: 'active' }, 0, 50),
+    },
+    {
+      name: 'GET /sessions?limit=50&sort=date&order=desc (upstream)',
+      paths: ['/sessions?limit=50&cursor=0&sort=date&order=desc'],
+      explain: ({ compat }) => compat.page({ tenantId }, { sort: 'date', order: 'desc' }, 0, 50),
+    },
+    {
+      name: 'GET /sessions?limit=50&search (upstream)',
+      paths: ['/sessions?limit=50&cursor=0&search=researcher'],
+      explain: ({ compat }) => compat.page({ tenantId }, { search: 'researcher' }, 0, 50),
+    },
     // A tenant's trace list pages the `traces` read model (0091), by session it groups span events (0090);
     // upstream's `total` counts every trace the filter admits.
     { name: 'GET /traces?limit=20 (upstream)', paths: ['/traces?limit=20'], explain: ({ traces }) => traces.listTraces(scope, { limit: 20 }) },
@@ -166,7 +209,13 @@ async function explain(databaseUrl: string, tenantId: string, c: ReadCase): Prom
   // As the broker runs them: its role, so the plans carry row-level security's filters, and the
   // tenant scope its transactions set (migrations/0030), without which the owner-rights search and
   // span functions answer nothing and their plans show no work.
-  const pool = createPool({ connectionString: databaseUrl, max: 4, applicationName: 'ark-bench-explain', role: BROKER_ROLE, settings: { 'ark.tenant_ids': `{${tenantId}}` } });
+  const pool = createPool({
+    connectionString: databaseUrl,
+    max: 4,
+    applicationName: 'ark-bench-explain',
+    role: BROKER_ROLE,
+    settings: { 'ark.tenant_ids': `{${tenantId}}` },
+  });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), log: (e) => void (e.level === 'query' && captured.push(e.query)) });
   try {
     const connection = { db } as DatabaseConnection;
@@ -187,7 +236,10 @@ async function explain(databaseUrl: string, tenantId: string, c: ReadCase): Prom
 
 function runCli(args: string[], databaseUrl: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI_MAIN, ...args], { env: { ...process.env, DATABASE_URL: databaseUrl, LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [CLI_MAIN, ...args], {
+      env: { ...process.env, DATABASE_URL: databaseUrl, LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.once('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`ark-broker ${args.join(' ')} exited ${code}: ${out}`))));
@@ -198,7 +250,9 @@ async function tableSizes(databaseUrl: string): Promise<{ table: string; rows: n
   return withClient(databaseUrl, async (client) => {
     const { rows } = await client.query<{ table: string; rows: string; bytes: string }>(
       `SELECT c.relname AS table, c.reltuples::bigint AS rows, pg_total_relation_size(c.oid) AS bytes
-       FROM pg_class c WHERE c.relkind = 'r' AND c.relnamespace = current_schema()::regnamespace AND c.relname = ANY($1) ORDER BY c.relname`, [BIG_TABLES]);
+       FROM pg_class c WHERE c.relkind = 'r' AND c.relnamespace = current_schema()::regnamespace AND c.relname = ANY($1) ORDER BY c.relname`,
+      [BIG_TABLES],
+    );
     return rows.map((r) => ({ table: r.table, rows: Number(r.rows), mib: Number(r.bytes) / 1024 ** 2 }));
   });
 }
@@ -232,7 +286,9 @@ export async function runReadSide(argv: readonly string[]): Promise<number> {
       const templates = await captureTemplates(broker.url, databaseUrl, plan.tenantId);
       await broker.stop();
       broker = undefined;
-      progress(`templates: ${templates.ok.rows.length} events (ok query), ${templates.error.rows.length} (failed query); seeding ${plan.events.toLocaleString('en')} events over ${plan.sessions.toLocaleString('en')} sessions`);
+      progress(
+        `templates: ${templates.ok.rows.length} events (ok query), ${templates.error.rows.length} (failed query); seeding ${plan.events.toLocaleString('en')} events over ${plan.sessions.toLocaleString('en')} sessions`,
+      );
       seed = await seedEvents(databaseUrl, templates, plan, progress);
       progress(`seeded ${seed.events.toLocaleString('en')} events in ${seed.seconds.toFixed(0)} s; ark-broker projections rebuild`);
       const started = performance.now();
@@ -251,7 +307,9 @@ export async function runReadSide(argv: readonly string[]): Promise<number> {
       const explained = await explain(databaseUrl, plan.tenantId, c);
       plans += `## ${c.name}\n\n${explained.plans}`;
       results.push({ name: c.name, latency, bytes, statements: explained.statements, seqScans: explained.seqScans });
-      progress(`${c.name}: p50 ${latency.p50.toFixed(1)} ms, p99 ${latency.p99.toFixed(1)} ms, ${bytes} bytes${explained.seqScans.length ? `, SEQ SCAN on ${explained.seqScans.join(', ')}` : ''}`);
+      progress(
+        `${c.name}: p50 ${latency.p50.toFixed(1)} ms, p99 ${latency.p99.toFixed(1)} ms, ${bytes} bytes${explained.seqScans.length ? `, SEQ SCAN on ${explained.seqScans.join(', ')}` : ''}`,
+      );
     }
     await broker.stop();
     broker = undefined;
@@ -298,7 +356,10 @@ function renderSection(s: SectionInput): string {
     '',
     '| case | p50 ms | p99 ms | max ms | response bytes | statements | seq scans on big tables |',
     '| --- | --- | --- | --- | --- | --- | --- |',
-    ...s.results.map((r) => `| ${r.name} | ${r.latency.p50.toFixed(1)} | ${r.latency.p99.toFixed(1)} | ${r.latency.max.toFixed(1)} | ${fmt(r.bytes)} | ${r.statements} | ${r.seqScans.join(', ') || 'none'} |`),
+    ...s.results.map(
+      (r) =>
+        `| ${r.name} | ${r.latency.p50.toFixed(1)} | ${r.latency.p99.toFixed(1)} | ${r.latency.max.toFixed(1)} | ${fmt(r.bytes)} | ${r.statements} | ${r.seqScans.join(', ') || 'none'} |`,
+    ),
     '',
   ];
   return lines.join('\n');
@@ -320,7 +381,10 @@ async function writeSection(section: string, events: number): Promise<void> {
     }
   }
   parts.set(events, section.trimEnd() + '\n\n');
-  const block = `${READ_SIDE_BEGIN}\n${header}${[...parts.entries()].sort((a, b) => a[0] - b[0]).map((p) => p[1]).join('')}${READ_SIDE_END}`;
+  const block = `${READ_SIDE_BEGIN}\n${header}${[...parts.entries()]
+    .sort((a, b) => a[0] - b[0])
+    .map((p) => p[1])
+    .join('')}${READ_SIDE_END}`;
   const next = begin !== -1 && end > begin ? current.slice(0, begin) + block + current.slice(end + READ_SIDE_END.length) : `${current.trimEnd()}\n\n${block}\n`;
   await writeFile(file, next);
 }

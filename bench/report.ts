@@ -37,7 +37,9 @@ export interface BenchReport {
 /** Medians only, for the terminal. */
 export function renderSummary(report: BenchReport): string {
   return [
-    ...report.groups.map((group) => [`### ${group.title}`, renderTable(report, group, false), renderSideBySide(report, group)].filter((p) => p !== '').join('\n\n')),
+    ...report.groups.map((group) =>
+      [`### ${group.title}`, renderTable(report, group, false), renderSideBySide(report, group)].filter((p) => p !== '').join('\n\n'),
+    ),
     ...(report.storage.length > 0 ? [`### Storage\n\n${renderStorage(report.storage)}`] : []),
   ].join('\n\n');
 }
@@ -81,7 +83,7 @@ function renderResultsMarkdown(report: BenchReport): string {
     `- Method: per scenario a 1 s warm-up (discarded), then ${options.runs} run(s) of ${options.durationSeconds} s. Each figure is the median ` +
       'of the runs, except the error counters, which are totals over the runs. Per-run values follow in parentheses. The harness, ' +
       'the broker and PostgreSQL share the machine. CPU %: 100 is one core busy; PostgreSQL CPU % counts the whole server (all its ' +
-      'processes, every database on it), machine CPU % every process on all cores, other processes CPU % the machine\'s less ' +
+      "processes, every database on it), machine CPU % every process on all cores, other processes CPU % the machine's less " +
       'broker, PostgreSQL and harness (anything else competing for the cores).',
     '',
   ];
@@ -203,16 +205,32 @@ function renderSideBySide(report: BenchReport, group: ScenarioGroup): string {
     metrics.map((metric) => {
       const ours = pair.broker?.aggregate[metric.key];
       const theirs = pair.other.runs.length > 0 ? pair.other.aggregate[metric.key] : undefined;
-      const ratio = ours !== undefined && theirs !== undefined && theirs !== 0 ? `${(ours / theirs).toFixed(2)}×` : pair.other.skipped !== undefined ? 'skipped' : '–';
+      const ratio =
+        ours !== undefined && theirs !== undefined && theirs !== 0 ? `${(ours / theirs).toFixed(2)}×` : pair.other.skipped !== undefined ? 'skipped' : '–';
       return [pair.scenario, metric.label, formatFigure(metric, ours), pair.otherName, formatFigure(metric, theirs), ratio];
     }),
   );
-  return ['Side by side (for latencies a ratio below 1 is the broker being faster):', '', ...[header, header.map(() => '---'), ...rows].map((cells) => `| ${cells.join(' | ')} |`)].join('\n');
+  return [
+    'Side by side (for latencies a ratio below 1 is the broker being faster):',
+    '',
+    ...[header, header.map(() => '---'), ...rows].map((cells) => `| ${cells.join(' | ')} |`),
+  ].join('\n');
 }
 
 function renderStorage(storage: readonly StorageSize[]): string {
   const mib = (value: number) => (Number.isNaN(value) ? 'n/a' : value.toLocaleString('en-US', { maximumFractionDigits: 1, minimumFractionDigits: 1 }));
-  const header = ['store', 'database', 'events stored', 'event log MiB', 'read models MiB', 'database MiB', 'log MiB / 1M events', 'read models MiB / 1M events', 'log bytes / event', 'largest tables (MiB)'];
+  const header = [
+    'store',
+    'database',
+    'events stored',
+    'event log MiB',
+    'read models MiB',
+    'database MiB',
+    'log MiB / 1M events',
+    'read models MiB / 1M events',
+    'log bytes / event',
+    'largest tables (MiB)',
+  ];
   const rows = storage.map((s) => [
     s.store,
     s.database,

@@ -70,10 +70,26 @@ async function main(): Promise<number> {
         ...(database ? { databaseUrl: database.url } : {}),
       },
       ...(options.baselineUrl
-        ? [{ name: 'baseline', url: options.baselineUrl, upstreamOnly: true, ...(options.baselinePid === undefined ? {} : { process: new ObservedProcess(options.baselinePid) }) }]
+        ? [
+            {
+              name: 'baseline',
+              url: options.baselineUrl,
+              upstreamOnly: true,
+              ...(options.baselinePid === undefined ? {} : { process: new ObservedProcess(options.baselinePid) }),
+            },
+          ]
         : []),
       ...(emmett
-        ? [{ name: 'emmett', url: emmett.process.url, upstreamOnly: false, process: emmett.process, databaseUrl: emmett.database.url, ...(postgres ? { postgres } : {}) }]
+        ? [
+            {
+              name: 'emmett',
+              url: emmett.process.url,
+              upstreamOnly: false,
+              process: emmett.process,
+              databaseUrl: emmett.database.url,
+              ...(postgres ? { postgres } : {}),
+            },
+          ]
         : []),
     ];
     const environment = await describeEnvironment(startedAt, options.databaseUrl, argv);
@@ -153,7 +169,9 @@ function unhealthy(groups: readonly ScenarioGroup[], outcomes: readonly Scenario
         .map(([key, value]) => `${o.scenario}: ${key} = ${value}`),
     ]);
   if (startedBroker && startedBroker.exit.code !== 0) {
-    progress(`warning: after SIGTERM the broker exited with code ${startedBroker.exit.code}, signal ${startedBroker.exit.signal} (a graceful shutdown exits 0)`);
+    progress(
+      `warning: after SIGTERM the broker exited with code ${startedBroker.exit.code}, signal ${startedBroker.exit.signal} (a graceful shutdown exits 0)`,
+    );
   }
   for (const problem of problems) progress(`CHECK FAILED: ${problem}`);
   return problems.length > 0;

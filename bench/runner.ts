@@ -79,7 +79,8 @@ export async function runScenario(group: ScenarioGroup, scenario: Scenario, targ
 function skipReason(scenario: Scenario, target: Target): string | undefined {
   const requires = scenario.requires ?? [];
   if (requires.includes('v2') && target.upstreamOnly) return 'it uses /v2 routes, which upstream ark-broker does not serve';
-  if (requires.includes('database') && target.databaseUrl === undefined) return "it needs the database of a broker the harness started (not with --url or a baseline)";
+  if (requires.includes('database') && target.databaseUrl === undefined)
+    return 'it needs the database of a broker the harness started (not with --url or a baseline)';
   return undefined;
 }
 
@@ -101,16 +102,16 @@ async function measureRun(scenario: Scenario, target: Target, context: RunContex
   // The histogram records whole sampling intervals: the lag is what exceeds the resolution.
   const figures: Figures = {
     ...result.figures,
-    harnessCpuPercent: (harnessCpu.user + harnessCpu.system) / 1e6 / wallSeconds * 100,
-    machineCpuPercent: machineBusy / wallSeconds * 100,
+    harnessCpuPercent: ((harnessCpu.user + harnessCpu.system) / 1e6 / wallSeconds) * 100,
+    machineCpuPercent: (machineBusy / wallSeconds) * 100,
     harnessLoopDelayP99Ms: Math.max(loopDelay.percentile(99) / 1e6 - LOOP_DELAY_RESOLUTION_MS, 0),
   };
   if (target.process && cpuBefore !== undefined) {
-    figures.brokerCpuPercent = ((await target.process.cpuSeconds()) - cpuBefore) / wallSeconds * 100;
+    figures.brokerCpuPercent = (((await target.process.cpuSeconds()) - cpuBefore) / wallSeconds) * 100;
     figures.brokerRssMiB = (await target.process.memory()).rssMiB;
   }
   if (target.postgres && postgresCpuBefore !== undefined) {
-    figures.postgresCpuPercent = ((await target.postgres.cpuSeconds()) - postgresCpuBefore) / wallSeconds * 100;
+    figures.postgresCpuPercent = (((await target.postgres.cpuSeconds()) - postgresCpuBefore) / wallSeconds) * 100;
   }
   if (figures.brokerCpuPercent !== undefined && figures.postgresCpuPercent !== undefined) {
     // What the machine spent on anything else (other engineers' builds and tests): competition for the cores.

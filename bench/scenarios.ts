@@ -57,7 +57,7 @@ export const SCENARIO_GROUPS: readonly ScenarioGroup[] = [
       "request (one transaction; Emmett's stream version is the sequence). Emmett stores the events and keeps its stream heads; it " +
       'has no dedupe keys, no read models and no NOTIFY, which the broker does in the same transaction. `broker CPU %` is the ' +
       "Emmett service's CPU here. `emmett-<shape>` is selected with the broker's `append-<shape>` and runs right after it (the same " +
-      "minute of the machine); the ratio table below divides " +
+      'minute of the machine); the ratio table below divides ' +
       "the broker's figure by Emmett's (target: events/s ≥ 2×).",
     metrics: APPEND_METRICS,
     headline: ['eventsPerSecond', 'latencyP99Ms'],
@@ -81,7 +81,7 @@ export const SCENARIO_GROUPS: readonly ScenarioGroup[] = [
       "Latency: the producer's send time, carried in the event's data, " +
       "to the watcher's receive time, one process and clock: producer→reader, an upper bound on commit→client; `append p50/p99` is " +
       "the producer's send → 201, the part of it spent before the commit was confirmed; `after 201` is the receive time less the " +
-      "time the producer read the 201 (negative: the event beat its answer), i.e. commit→client less commit→201. After the last " +
+      'time the producer read the 201 (negative: the event beat its answer), i.e. commit→client less commit→201. After the last ' +
       'append is answered the watchers get up to 10 s to catch up; each checks by sequence that it got every event once, in order.',
     metrics: WATCH_METRICS,
     headline: ['latencyP50Ms', 'latencyP99Ms'],
@@ -96,9 +96,9 @@ export const SCENARIO_GROUPS: readonly ScenarioGroup[] = [
     title: 'Stuck SSE clients',
     description:
       `${STUCK_CLIENTS} watchers of one session that never read (response paused) and one that reads everything; 24 MiB of 64 KiB ` +
-      'events are appended to the session (16 per request). Figures from the broker\'s `/metrics` before the watchers open and ' +
+      "events are appended to the session (16 per request). Figures from the broker's `/metrics` before the watchers open and " +
       'once what it buffers stops growing, divided by the stuck clients: `ark_broker_sse_buffered_bytes` (bytes held in the ' +
-      'broker for clients, exact), resident memory and V8 heap used (upper bounds: they include the appends\' own garbage). ' +
+      "broker for clients, exact), resident memory and V8 heap used (upper bounds: they include the appends' own garbage). " +
       'The healthy watcher must get every event. Target (DESIGN §8): a stuck client costs ≤ 1 MiB (cut after ' +
       'SSE_STALL_TIMEOUT_MS with its resume id: tested in test/watch.test.ts, not here).',
     metrics: STUCK_CLIENT_METRICS,
@@ -115,9 +115,9 @@ export const SCENARIO_GROUPS: readonly ScenarioGroup[] = [
       '(`query.<name>` → `agent.default/<name>` → 4 × (`llm.<model>`, `tool.<name>`), with `ark.session.id`, `query.name`, ' +
       '`query.namespace`, `llm.model.name`, `gen_ai.usage.*`, `tool.name`…). Each worker has its own sessions; every batch gets fresh ' +
       'random trace and span ids (patched into the serialised bytes, parents kept consistent), so each is new spans, never a redelivery. ' +
-      'Every answer is checked: 200, protobuf, no partial-success rejection; after the run the events stored in the run\'s sessions ' +
+      "Every answer is checked: 200, protobuf, no partial-success rejection; after the run the events stored in the run's sessions " +
       'are counted (`stored ≠ accepted`). COPY ceiling: after each run (outside its CPU window) as many rows as spans accepted, cycling ' +
-      "over 100 of the rows the broker stored (its `data` as stored), are streamed with one `COPY … FROM STDIN` (pg-copy-streams, " +
+      'over 100 of the rows the broker stored (its `data` as stored), are streamed with one `COPY … FROM STDIN` (pg-copy-streams, ' +
       'one connection) into a fresh table with the columns of `events` (migrations/0001) and only its primary key, in the same ' +
       'database; `broker / COPY %` = spans/s ÷ COPY rows/s. Targets (DESIGN §8): ≥ 20,000 spans/s and ≥ 50 % of COPY.',
     metrics: OTLP_METRICS,
@@ -127,11 +127,11 @@ export const SCENARIO_GROUPS: readonly ScenarioGroup[] = [
   {
     title: 'Operation events',
     description:
-      '`POST /events` with the Ark controller\'s operation event body (`{timestamp, eventType, reason, message, data: {queryId, ' +
+      "`POST /events` with the Ark controller's operation event body (`{timestamp, eventType, reason, message, data: {queryId, " +
       'queryName, queryNamespace, sessionId, …}}`), closed loop at concurrency C: each worker one session whose queries go ' +
       'through QueryExecutionStart → AgentExecutionStart → (LLMCall, ToolCall) × 2 → AgentExecutionComplete → ' +
       'QueryExecutionComplete; every body distinct. Every answer is checked to be `201 {"status":"success"}`; after the run the ' +
-      'events stored in the run\'s sessions are counted. Target (DESIGN §8): ≥ 5,000 requests/s at concurrency 32.',
+      "events stored in the run's sessions are counted. Target (DESIGN §8): ≥ 5,000 requests/s at concurrency 32.",
     metrics: OPERATION_EVENT_METRICS,
     headline: ['requestsPerSecond', 'latencyP99Ms'],
     scenarios: [operationEventsScenario(32)],
@@ -174,7 +174,7 @@ export const SCENARIO_GROUPS: readonly ScenarioGroup[] = [
       'per transaction, sessions of 1,000 events, 60 % `llm.chunk`, the rest span and operation-event types with query, ' +
       'trace and span ids and unique dedupe keys, ~200 bytes of data; then ANALYZE; the read models are not seeded), then ' +
       '`append-b100-c32`, `append-b1-c32` and `otlp-proto-c8` run as above, into new sessions. Compare with the same ' +
-      "scenarios on the fresh database in the tables above. Last in a run, since seeding only adds; seeding 10M takes minutes " +
+      'scenarios on the fresh database in the tables above. Last in a run, since seeding only adds; seeding 10M takes minutes ' +
       "and is not measured. Needs the harness's own broker (not --url).",
     metrics: GROWTH_METRICS,
     headline: ['unitsPerSecond', 'latencyP99Ms'],

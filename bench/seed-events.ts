@@ -29,7 +29,15 @@ export interface SeedPlan {
   days: number;
 }
 
-export const DEFAULT_SEED_PLAN: SeedPlan = { events: 10_000_000, sessions: 100_000, bigSessions: 5, bigSessionEvents: 10_000, tenantId: 'default', users: 1_000, days: 30 };
+export const DEFAULT_SEED_PLAN: SeedPlan = {
+  events: 10_000_000,
+  sessions: 100_000,
+  bigSessions: 5,
+  bigSessionEvents: 10_000,
+  tenantId: 'default',
+  users: 1_000,
+  days: 30,
+};
 
 export interface SeedReport {
   events: number;
@@ -63,8 +71,24 @@ const QUERY_NAMES = ['weather', 'research-report', 'code-review', 'support-ticke
 const NAMESPACES = ['default', 'default', 'default', 'team-a', 'team-a', 'team-b', 'team-c', 'ml-platform', 'finance', 'research', 'ops', 'sandbox'];
 
 /** The `events` columns the clones supply, in COPY order. */
-const COLUMNS = ['tenant_id', 'session_id', 'sequence', 'time', 'recorded_at', 'type', 'query_id', 'query_name', 'namespace', 'user_id',
-  'trace_id', 'span_id', 'parent_span_id', 'source', 'dedupe_key', 'data'] as const;
+const COLUMNS = [
+  'tenant_id',
+  'session_id',
+  'sequence',
+  'time',
+  'recorded_at',
+  'type',
+  'query_id',
+  'query_name',
+  'namespace',
+  'user_id',
+  'trace_id',
+  'span_id',
+  'parent_span_id',
+  'source',
+  'dedupe_key',
+  'data',
+] as const;
 
 /** A template row: its time offset and its other columns as COPY text split around the tokens. */
 interface TemplateRow {
@@ -100,23 +124,58 @@ function querySpans(kind: QueryKind, base: number): Uint8Array {
   });
   const tracer = provider.getTracer('ark/controller', '0.1.0');
   const common: Attributes = {
-    'ark.session.id': TOKENS.session, 'query.uid': TOKENS.queryId, 'query.name': TOKENS.queryName, 'query.namespace': TOKENS.namespace, 'user.id': TOKENS.user,
+    'ark.session.id': TOKENS.session,
+    'query.uid': TOKENS.queryId,
+    'query.name': TOKENS.queryName,
+    'query.namespace': TOKENS.namespace,
+    'user.id': TOKENS.user,
   };
-  const query = tracer.startSpan(`query.${TOKENS.queryName}`, { startTime: base, attributes: { ...common, 'input.value': 'What should I know about the weather in Paris this week?', 'query.target': TOKENS.agent } });
-  const agent = tracer.startSpan(`agent.${TOKENS.namespace}/${TOKENS.agent}`, { startTime: base + 5, attributes: { ...common, 'agent.name': TOKENS.agent } }, trace.setSpan(context.active(), query));
+  const query = tracer.startSpan(`query.${TOKENS.queryName}`, {
+    startTime: base,
+    attributes: { ...common, 'input.value': 'What should I know about the weather in Paris this week?', 'query.target': TOKENS.agent },
+  });
+  const agent = tracer.startSpan(
+    `agent.${TOKENS.namespace}/${TOKENS.agent}`,
+    { startTime: base + 5, attributes: { ...common, 'agent.name': TOKENS.agent } },
+    trace.setSpan(context.active(), query),
+  );
   const inAgent = trace.setSpan(context.active(), agent);
   let t = base + 10;
   for (let round = 0; round < 3; round++) {
-    const llm = tracer.startSpan('llm.gpt-4o', { startTime: t, attributes: { ...common, 'llm.model.name': 'gpt-4o', 'gen_ai.request.model': 'gpt-4o', 'gen_ai.usage.input_tokens': 420 + 60 * round, 'gen_ai.usage.output_tokens': 80 + 10 * round } }, inAgent);
+    const llm = tracer.startSpan(
+      'llm.gpt-4o',
+      {
+        startTime: t,
+        attributes: {
+          ...common,
+          'llm.model.name': 'gpt-4o',
+          'gen_ai.request.model': 'gpt-4o',
+          'gen_ai.usage.input_tokens': 420 + 60 * round,
+          'gen_ai.usage.output_tokens': 80 + 10 * round,
+        },
+      },
+      inAgent,
+    );
     llm.end(t + 900);
     t += 910;
     if (round === 2) break;
     const failed = kind === 'error' && round === 1;
-    const tool = tracer.startSpan(round === 0 ? 'tool.get-weather' : 'tool.web-search', {
-      startTime: t,
-      attributes: { ...common, 'tool.name': round === 0 ? 'get-weather' : 'web-search', 'tool.type': 'mcp', 'tool.id': `call-${round}`, 'mcp.session.id': `mcp-${TOKENS.session}`,
-        'tool.input': JSON.stringify({ city: 'Paris', days: 7 }), 'tool.output': failed ? '' : 'sunny, 21°C, light wind' },
-    }, inAgent);
+    const tool = tracer.startSpan(
+      round === 0 ? 'tool.get-weather' : 'tool.web-search',
+      {
+        startTime: t,
+        attributes: {
+          ...common,
+          'tool.name': round === 0 ? 'get-weather' : 'web-search',
+          'tool.type': 'mcp',
+          'tool.id': `call-${round}`,
+          'mcp.session.id': `mcp-${TOKENS.session}`,
+          'tool.input': JSON.stringify({ city: 'Paris', days: 7 }),
+          'tool.output': failed ? '' : 'sunny, 21°C, light wind',
+        },
+      },
+      inAgent,
+    );
     if (failed) tool.setStatus({ code: 2, message: 'upstream timeout' });
     tool.end(t + 250);
     t += 260;
@@ -133,8 +192,21 @@ function querySpans(kind: QueryKind, base: number): Uint8Array {
 /** What the Ark controller posts to `/events` for one query (upstream's operation-event bodies). */
 function operationEvents(kind: QueryKind, base: number): unknown[] {
   const at = (ms: number) => new Date(base + ms).toISOString();
-  const data = (extra: Record<string, unknown>) => ({ queryId: TOKENS.queryId, queryName: TOKENS.queryName, queryNamespace: TOKENS.namespace, sessionId: TOKENS.session, userId: TOKENS.user, ...extra });
-  const op = (reason: string, ms: number, extra: Record<string, unknown> = {}) => ({ timestamp: at(ms), eventType: reason.endsWith('Error') ? 'Warning' : 'Normal', reason, message: `${reason} ${TOKENS.queryName}`, data: data(extra) });
+  const data = (extra: Record<string, unknown>) => ({
+    queryId: TOKENS.queryId,
+    queryName: TOKENS.queryName,
+    queryNamespace: TOKENS.namespace,
+    sessionId: TOKENS.session,
+    userId: TOKENS.user,
+    ...extra,
+  });
+  const op = (reason: string, ms: number, extra: Record<string, unknown> = {}) => ({
+    timestamp: at(ms),
+    eventType: reason.endsWith('Error') ? 'Warning' : 'Normal',
+    reason,
+    message: `${reason} ${TOKENS.queryName}`,
+    data: data(extra),
+  });
   return [
     op('QueryExecutionStart', 0, { targetType: 'agent', agent: TOKENS.agent }),
     op('AgentExecutionStart', 5, { agent: TOKENS.agent }),
@@ -153,9 +225,17 @@ function operationEvents(kind: QueryKind, base: number): unknown[] {
 
 /** The executor's chunk upload (OpenAI chat.completion.chunk lines with Ark metadata, as the fixtures). */
 function chunkLines(): string {
-  const words = 'Paris will be sunny most of the week , with highs around 21 ° C and a light wind from the west . Expect a few clouds on Thursday afternoon .'.split(' ');
+  const words =
+    'Paris will be sunny most of the week , with highs around 21 ° C and a light wind from the west . Expect a few clouds on Thursday afternoon .'.split(' ');
   const line = (delta: Record<string, unknown>, finish: string | null) =>
-    JSON.stringify({ id: `chatcmpl-${TOKENS.queryId}`, object: 'chat.completion.chunk', created: 1767225600, model: 'gpt-4o', choices: [{ index: 0, delta, finish_reason: finish }], ark: { query: TOKENS.queryId, session: TOKENS.session, target: `agent/${TOKENS.agent}`, agent: TOKENS.agent, model: 'gpt-4o' } });
+    JSON.stringify({
+      id: `chatcmpl-${TOKENS.queryId}`,
+      object: 'chat.completion.chunk',
+      created: 1767225600,
+      model: 'gpt-4o',
+      choices: [{ index: 0, delta, finish_reason: finish }],
+      ark: { query: TOKENS.queryId, session: TOKENS.session, target: `agent/${TOKENS.agent}`, agent: TOKENS.agent, model: 'gpt-4o' },
+    });
   return [...words.map((w, i) => line({ content: i === 0 ? w : ` ${w}` }, null)), line({}, 'stop')].map((l) => `${l}\n`).join('');
 }
 
@@ -172,11 +252,18 @@ async function sendTemplateQuery(brokerUrl: string, kind: QueryKind, base: numbe
   await post(`${brokerUrl}/stream/${TOKENS.queryId}/complete`, '', 'application/json');
   for (const body of ops.slice(3)) await post(`${brokerUrl}/events`, JSON.stringify(body), 'application/json');
   await post(`${brokerUrl}/v1/traces`, querySpans(kind, base), 'application/x-protobuf');
-  await post(`${brokerUrl}/messages`, JSON.stringify({
-    conversation_id: TOKENS.conversation,
-    query_id: TOKENS.queryName,
-    messages: [{ role: 'user', content: 'What is the weather like in Paris this week?' }, { role: 'assistant', content: 'Mostly sunny, around 21°C.' }],
-  }), 'application/json');
+  await post(
+    `${brokerUrl}/messages`,
+    JSON.stringify({
+      conversation_id: TOKENS.conversation,
+      query_id: TOKENS.queryName,
+      messages: [
+        { role: 'user', content: 'What is the weather like in Paris this week?' },
+        { role: 'assistant', content: 'Mostly sunny, around 21°C.' },
+      ],
+    }),
+    'application/json',
+  );
 }
 
 /** COPY text format of one value. */
@@ -201,11 +288,15 @@ function slotOf(token: string): Slot {
 async function readTemplate(client: pg.Client, tenantId: string, sessionId: string): Promise<Template> {
   const { rows } = await client.query<Record<string, string | null> & { time: Date }>(
     `SELECT time, type, query_id, query_name, namespace, user_id, trace_id, span_id, parent_span_id, source, dedupe_key, data::text AS data
-     FROM events WHERE tenant_id = $1 AND session_id = $2 ORDER BY sequence`, [tenantId, sessionId]);
+     FROM events WHERE tenant_id = $1 AND session_id = $2 ORDER BY sequence`,
+    [tenantId, sessionId],
+  );
   if (rows.length === 0) throw new Error(`seed template: no events stored for ${sessionId}`);
   const t0 = Math.min(...rows.map((r) => r.time.getTime()));
   const template = rows.map((r): TemplateRow => {
-    const text = COLUMNS.slice(5).map((c) => copyText(r[c] as string | null)).join('\t');
+    const text = COLUMNS.slice(5)
+      .map((c) => copyText(r[c] as string | null))
+      .join('\t');
     const parts: string[] = [];
     const slots: Slot[] = [];
     let last = 0;
@@ -231,7 +322,8 @@ export async function captureTemplates(brokerUrl: string, databaseUrl: string, t
     await sendTemplateQuery(brokerUrl, kind, Date.now() - 4_000);
     templates[kind] = await withClient(databaseUrl, async (client) => {
       const { rows } = await client.query<{ session_id: string }>('SELECT DISTINCT session_id FROM events');
-      if (rows.length !== 1 || rows[0]!.session_id !== TOKENS.session) throw new Error(`seed template: events went to ${rows.map((r) => r.session_id).join(', ')}`);
+      if (rows.length !== 1 || rows[0]!.session_id !== TOKENS.session)
+        throw new Error(`seed template: events went to ${rows.map((r) => r.session_id).join(', ')}`);
       const found = await readTemplate(client, tenantId, TOKENS.session);
       await client.query('TRUNCATE events, event_streams');
       return found;
@@ -287,7 +379,12 @@ function cloneRow(row: TemplateRow, v: CloneValues, dedupeSuffix: string): strin
  * many transaction ids like a real one), plus their `event_streams` rows. Secondary indexes of
  * `events` are dropped first and rebuilt after, which is several times faster than maintaining them.
  */
-export async function seedEvents(databaseUrl: string, templates: Record<QueryKind, Template>, plan: SeedPlan, log: (line: string) => void = () => undefined): Promise<SeedReport> {
+export async function seedEvents(
+  databaseUrl: string,
+  templates: Record<QueryKind, Template>,
+  plan: SeedPlan,
+  log: (line: string) => void = () => undefined,
+): Promise<SeedReport> {
   const started = performance.now();
   const next = random(42);
   const perQuery = (templates.ok.rows.length + templates.error.rows.length) / 2;
@@ -347,11 +444,12 @@ export async function seedEvents(databaseUrl: string, templates: Record<QueryKin
     const { rows: indexes } = await client.query<{ name: string; definition: string }>(
       `SELECT i.relname AS name, pg_get_indexdef(i.oid) AS definition
        FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid
-       WHERE t.relname = 'events' AND t.relnamespace = current_schema()::regnamespace AND NOT x.indisprimary`);
+       WHERE t.relname = 'events' AND t.relnamespace = current_schema()::regnamespace AND NOT x.indisprimary`,
+    );
     for (const index of indexes) await client.query(`DROP INDEX ${index.name}`);
     const lines = sessionLines();
     let lastLog = performance.now();
-    for (let done = false; !done; ) {
+    for (let done = false; !done;) {
       // One COPY (its own transaction) per ~500,000 rows.
       const batch = function* (): Generator<string> {
         let rows = 0;
@@ -368,7 +466,9 @@ export async function seedEvents(databaseUrl: string, templates: Record<QueryKin
       await pipeline(Readable.from(batch()), client.query(copyFrom(`COPY events (${COLUMNS.join(', ')}) FROM STDIN`)));
       if (performance.now() - lastLog > 10_000 || done) {
         lastLog = performance.now();
-        log(`seeded ${events.toLocaleString('en')} events (${heads.length.toLocaleString('en')} sessions) in ${Math.round((performance.now() - started) / 1000)} s`);
+        log(
+          `seeded ${events.toLocaleString('en')} events (${heads.length.toLocaleString('en')} sessions) in ${Math.round((performance.now() - started) / 1000)} s`,
+        );
       }
     }
     await pipeline(Readable.from(heads), client.query(copyFrom('COPY event_streams (tenant_id, session_id, last_sequence) FROM STDIN')));

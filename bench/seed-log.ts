@@ -54,7 +54,8 @@ export async function seedLog(databaseUrl: string, total: number): Promise<{ sto
       await client.query('COMMIT');
       nextSession += sessions;
       stored += rows;
-      if ((stored - before) % 1_000_000 < ROWS_PER_STATEMENT) progress(`seeded ${(stored - before).toLocaleString('en-US')} events (${((performance.now() - started) / 1000).toFixed(0)} s)`);
+      if ((stored - before) % 1_000_000 < ROWS_PER_STATEMENT)
+        progress(`seeded ${(stored - before).toLocaleString('en-US')} events (${((performance.now() - started) / 1000).toFixed(0)} s)`);
     }
     // Fresh statistics, as autovacuum would have them on a log that grew over time.
     await client.query('ANALYZE events');

@@ -54,7 +54,8 @@ export async function measureStorage(store: string, databaseUrl: string, layout:
         ORDER BY bytes DESC, c.relname`,
     );
     const events = Number((await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${layout.eventsTable}`)).rows[0]?.n ?? 0);
-    const database = (await client.query<{ name: string; bytes: string }>('SELECT current_database() AS name, pg_database_size(current_database()) AS bytes')).rows[0];
+    const database = (await client.query<{ name: string; bytes: string }>('SELECT current_database() AS name, pg_database_size(current_database()) AS bytes'))
+      .rows[0];
     const sizes: TableSize[] = tables.rows.map((row) => ({
       table: row.table,
       bytes: Number(row.bytes),

@@ -50,10 +50,7 @@ export function watchScenario(layout: WatchLayout, watcherCount: number, eventsP
 }
 
 async function runWatch(context: RunContext, layout: WatchLayout, watcherCount: number, eventsPerSecond: number): Promise<RunResult> {
-  const sessions =
-    layout === 'shared'
-      ? [`${context.sessionPrefix}-shared`]
-      : Array.from({ length: watcherCount }, (_, i) => `${context.sessionPrefix}-s${i}`);
+  const sessions = layout === 'shared' ? [`${context.sessionPrefix}-shared`] : Array.from({ length: watcherCount }, (_, i) => `${context.sessionPrefix}-s${i}`);
   const notes = new RunNotes();
   const latenciesMs: number[] = [];
   // A dedicated connection pool, so that closing it at the end surely ends every stream.
@@ -174,7 +171,13 @@ interface Production {
 }
 
 /** Sends single-event appends on a fixed schedule (open loop: a slow answer does not delay the next send). */
-async function producePaced(client: BrokerClient, sessions: readonly string[], eventsPerSecond: number, durationMs: number, notes: RunNotes): Promise<Production> {
+async function producePaced(
+  client: BrokerClient,
+  sessions: readonly string[],
+  eventsPerSecond: number,
+  durationMs: number,
+  notes: RunNotes,
+): Promise<Production> {
   const production: Production = { appended: 0, failures: 0, latenciesMs: [], ackedAt: new Map(), headBySession: new Map() };
   const intervalMs = 1000 / eventsPerSecond;
   const total = Math.round(durationMs / intervalMs);

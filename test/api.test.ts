@@ -53,25 +53,42 @@ describe('v2 API', () => {
       `${broker.url}/v2/events`,
       Array.from({ length: 9 }, (_, i) => ({ sessionId: 'paged', type: i % 2 ? 'custom.b' : 'custom.a', data: { i: i + 1 }, queryId: 'q1' })),
     );
-    assert.deepEqual(many.body.items.map((r: { sequence: number }) => r.sequence), [2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    assert.deepEqual(
+      many.body.items.map((r: { sequence: number }) => r.sequence),
+      [2, 3, 4, 5, 6, 7, 8, 9, 10],
+    );
 
     const first = await getJson(`${broker.url}/v2/sessions/paged/events?limit=4`);
-    assert.deepEqual(first.body.items.map((e: { sequence: number }) => e.sequence), [1, 2, 3, 4]);
+    assert.deepEqual(
+      first.body.items.map((e: { sequence: number }) => e.sequence),
+      [1, 2, 3, 4],
+    );
     assert.equal(first.body.hasMore, true);
     assert.equal(first.body.nextCursor, '4');
     assert.equal(first.body.items[0].time, '2026-01-02T03:04:05.678Z');
     assert.equal(first.body.items[0].source, 'api');
     assert.equal(first.body.items[1].queryId, 'q1');
     const rest = await getJson(`${broker.url}/v2/sessions/paged/events?after=${first.body.nextCursor}&limit=100`);
-    assert.deepEqual(rest.body.items.map((e: { sequence: number }) => e.sequence), [5, 6, 7, 8, 9, 10]);
+    assert.deepEqual(
+      rest.body.items.map((e: { sequence: number }) => e.sequence),
+      [5, 6, 7, 8, 9, 10],
+    );
     assert.equal(rest.body.hasMore, false);
     assert.equal(rest.body.nextCursor, null);
     const onlyB = await getJson(`${broker.url}/v2/sessions/paged/events?types=custom.b`);
-    assert.deepEqual(onlyB.body.items.map((e: { data: { i: number } }) => e.data.i), [2, 4, 6, 8]);
+    assert.deepEqual(
+      onlyB.body.items.map((e: { data: { i: number } }) => e.data.i),
+      [2, 4, 6, 8],
+    );
 
     // The feed shows only what is below its horizon, the oldest transaction that may still commit
     // here (migrations/0051), which a concurrent transaction can hold back for a moment.
-    const feed = await eventually('three events below the feed horizon', () => getJson(`${broker.url}/v2/events?limit=3`), (r) => r.body.items.length === 3, 10_000);
+    const feed = await eventually(
+      'three events below the feed horizon',
+      () => getJson(`${broker.url}/v2/events?limit=3`),
+      (r) => r.body.items.length === 3,
+      10_000,
+    );
     assert.equal(feed.body.items.length, 3);
     assert.equal(feed.body.hasMore, true);
     assert.match(feed.body.nextCursor, /^\d+:\d+$/);
@@ -88,7 +105,11 @@ describe('v2 API', () => {
     assertError(await postJson(`${broker.url}/v2/events`, { sessionId: 's', type: 'custom.a' }), 400, 'validation_failed');
     assertError(await postJson(`${broker.url}/v2/events`, { sessionId: 's', type: 'Not A Type', data: {} }), 400, 'validation_failed');
     // A producer cannot forge the broker's own tombstones or session signals.
-    assertError(await postJson(`${broker.url}/v2/events`, { sessionId: 'sessions', type: 'records.deleted', data: { collection: 'sessions' } }), 400, 'validation_failed');
+    assertError(
+      await postJson(`${broker.url}/v2/events`, { sessionId: 'sessions', type: 'records.deleted', data: { collection: 'sessions' } }),
+      400,
+      'validation_failed',
+    );
     assertError(await postJson(`${broker.url}/v2/events`, { sessionId: 's', type: 'custom.a', data: {}, time: 'yesterday' }), 400, 'validation_failed');
     assertError(await postJson(`${broker.url}/v2/events`, []), 400, 'validation_failed');
     assertError(await postJson(`${broker.url}/v2/events`, [1, 2]), 400, 'validation_failed');
@@ -153,7 +174,10 @@ describe('v2 API', () => {
   });
 
   it('exposes Prometheus metrics: requests per route pattern, appends, queue, watchers, pool', async () => {
-    await postJson(`${broker.url}/v2/events`, [{ sessionId: 'metered', type: 'custom.a', data: {} }, { sessionId: 'metered', type: 'custom.a', data: {} }]);
+    await postJson(`${broker.url}/v2/events`, [
+      { sessionId: 'metered', type: 'custom.a', data: {} },
+      { sessionId: 'metered', type: 'custom.a', data: {} },
+    ]);
     await getJson(`${broker.url}/v2/sessions/metered/events`);
     const res = await fetch(`${broker.url}/metrics`);
     assert.equal(res.status, 200);
@@ -164,7 +188,14 @@ describe('v2 API', () => {
     assert.match(text, /ark_broker_ingest_requests_total\{route="\/v2\/events",tenant="default",outcome="accepted"\} [1-9]/);
     const appended = Number(/^ark_broker_events_appended_total (\d+)/m.exec(text)?.[1]);
     assert.ok(appended >= 2);
-    for (const name of ['ark_broker_append_batch_seconds_bucket', 'ark_broker_write_queue_events', 'ark_broker_watchers', 'ark_broker_listener_connected 1', 'ark_broker_db_pool_connections', 'ark_broker_process_resident_memory_bytes']) {
+    for (const name of [
+      'ark_broker_append_batch_seconds_bucket',
+      'ark_broker_write_queue_events',
+      'ark_broker_watchers',
+      'ark_broker_listener_connected 1',
+      'ark_broker_db_pool_connections',
+      'ark_broker_process_resident_memory_bytes',
+    ]) {
       assert.ok(text.includes(name), name);
     }
   });

@@ -35,7 +35,13 @@ describe('AUTH_MODE=jwt', () => {
   let alice: string; // tenant A, producer + reader
   let bob: string; // tenant B, producer + reader
   before(async () => {
-    broker = await startTestBroker({ AUTH_MODE: 'jwt', AUTH_JWT_SECRET: SECRET, AUTH_JWT_ISSUER: 'https://auth.example', AUTH_JWT_AUDIENCE: 'ark-broker', AUTH_CACHE_SECONDS: '1' });
+    broker = await startTestBroker({
+      AUTH_MODE: 'jwt',
+      AUTH_JWT_SECRET: SECRET,
+      AUTH_JWT_ISSUER: 'https://auth.example',
+      AUTH_JWT_AUDIENCE: 'ark-broker',
+      AUTH_CACHE_SECONDS: '1',
+    });
     alice = await token({ sub: 'alice', tenant: 'tenant-a', roles: ['producer', 'reader'] });
     bob = await token({ sub: 'bob', tenant: 'tenant-b', roles: ['producer', 'reader'] });
   });
@@ -58,7 +64,11 @@ describe('AUTH_MODE=jwt', () => {
       'wrong issuer': await token({ sub: 'a', tenant: 't', roles: ['reader'] }, { issuer: 'https://evil.example' }),
       'wrong audience': await token({ sub: 'a', tenant: 't', roles: ['reader'] }, { audience: 'someone-else' }),
       'bad signature': await token({ sub: 'a', tenant: 't', roles: ['reader'] }, { secret: new TextEncoder().encode('another-secret-another-secret-another') }),
-      'alg none': new UnsecuredJWT({ sub: 'a', tenant: 't', roles: ['reader'] }).setIssuer('https://auth.example').setAudience('ark-broker').setExpirationTime('5m').encode(),
+      'alg none': new UnsecuredJWT({ sub: 'a', tenant: 't', roles: ['reader'] })
+        .setIssuer('https://auth.example')
+        .setAudience('ark-broker')
+        .setExpirationTime('5m')
+        .encode(),
       'no tenant claim': await token({ sub: 'a', roles: ['reader'] }),
       'no user claim': await token({ tenant: 't', roles: ['reader'] }),
       garbage: 'not.a.jwt',
@@ -71,8 +81,19 @@ describe('AUTH_MODE=jwt', () => {
   });
 
   it('scopes everything to the token tenant: another tenant gets 404 or nothing', async () => {
-    assert.equal((await call(`${broker.url}/v2/events`, 'POST', alice, { sessionId: 'secret-session', type: 'custom.a', userId: 'alice', data: { pin: 1234 } })).status, 201);
-    assert.equal((await call(`${broker.url}/events`, 'POST', alice, { reason: 'QueryExecutionStart', data: { queryId: 'qa', queryName: 'qa', sessionId: 'secret-session', userId: 'alice' } })).status, 201);
+    assert.equal(
+      (await call(`${broker.url}/v2/events`, 'POST', alice, { sessionId: 'secret-session', type: 'custom.a', userId: 'alice', data: { pin: 1234 } })).status,
+      201,
+    );
+    assert.equal(
+      (
+        await call(`${broker.url}/events`, 'POST', alice, {
+          reason: 'QueryExecutionStart',
+          data: { queryId: 'qa', queryName: 'qa', sessionId: 'secret-session', userId: 'alice' },
+        })
+      ).status,
+      201,
+    );
     const own = await call(`${broker.url}/v2/sessions/secret-session/events`, 'GET', alice);
     assert.equal(own.status, 200);
     assert.equal(own.body.items[0].tenantId, 'tenant-a');
@@ -114,7 +135,9 @@ describe('AUTH_MODE=jwt', () => {
   });
 
   it('accepts API keys made with `ark-broker keys`, bound to their tenant and roles, until revoked', async () => {
-    const created = await runCli(['keys', 'create', '--tenant', 'tenant-k', '--name', 'ark-controller', '--roles', 'producer'], { DATABASE_URL: broker.database.url });
+    const created = await runCli(['keys', 'create', '--tenant', 'tenant-k', '--name', 'ark-controller', '--roles', 'producer'], {
+      DATABASE_URL: broker.database.url,
+    });
     assert.equal(created.code, 0, created.stderr);
     const apiKey = /key: (ark_\S+)/.exec(created.stdout)![1]!;
     const id = /id:\s+(\S+)/.exec(created.stdout)![1]!;
@@ -122,7 +145,10 @@ describe('AUTH_MODE=jwt', () => {
     const secret = apiKey.slice(`ark_${id}_`.length);
     assert.equal(stored.rows[0].secret_hash, createHash('sha256').update(secret).digest('hex'), 'a SHA-256 of the secret is kept');
     assert.ok(!JSON.stringify(stored.rows[0]).includes(secret), 'the secret itself is not stored');
-    assert.equal((await call(`${broker.url}/events`, 'POST', apiKey, { reason: 'QueryExecutionStart', data: { queryId: 'qk', sessionId: 'ks', queryName: 'qk' } })).status, 201);
+    assert.equal(
+      (await call(`${broker.url}/events`, 'POST', apiKey, { reason: 'QueryExecutionStart', data: { queryId: 'qk', sessionId: 'ks', queryName: 'qk' } })).status,
+      201,
+    );
     assert.equal((await call(`${broker.url}/events`, 'GET', apiKey)).status, 403, 'a producer key cannot read');
     const keyReader = await token({ sub: 'kr', tenant: 'tenant-k', roles: ['admin'] });
     assert.equal((await call(`${broker.url}/events/qk`, 'GET', keyReader)).body.items.length, 1, 'written to the key tenant');
@@ -136,10 +162,15 @@ describe('AUTH_MODE=jwt', () => {
   });
 
   it('lets a key bound to namespaces write only events of those namespaces', async () => {
-    const created = await runCli(['keys', 'create', '--tenant', 'tenant-n', '--name', 'team-a', '--roles', 'producer', '--namespaces', 'team-a,shared'], { DATABASE_URL: broker.database.url });
+    const created = await runCli(['keys', 'create', '--tenant', 'tenant-n', '--name', 'team-a', '--roles', 'producer', '--namespaces', 'team-a,shared'], {
+      DATABASE_URL: broker.database.url,
+    });
     assert.equal(created.code, 0, created.stderr);
     const apiKey = /key: (ark_\S+)/.exec(created.stdout)![1]!;
-    const event = (namespace?: string) => ({ reason: 'QueryExecutionStart', data: { queryId: `q-${namespace}`, ...(namespace ? { queryNamespace: namespace } : {}) } });
+    const event = (namespace?: string) => ({
+      reason: 'QueryExecutionStart',
+      data: { queryId: `q-${namespace}`, ...(namespace ? { queryNamespace: namespace } : {}) },
+    });
     assert.equal((await call(`${broker.url}/events`, 'POST', apiKey, event('team-a'))).status, 201);
     assert.equal((await call(`${broker.url}/events`, 'POST', apiKey, event())).status, 201, 'events without a namespace are allowed');
     const refused = await call(`${broker.url}/events`, 'POST', apiKey, event('team-b'));
@@ -151,7 +182,10 @@ describe('AUTH_MODE=jwt', () => {
     ]);
     assert.equal(batch.status, 403, 'one event outside refuses the whole request');
     const stored = await broker.sql.query(`SELECT namespace FROM events WHERE tenant_id = 'tenant-n' ORDER BY global_position`);
-    assert.deepEqual(stored.rows.map((r) => r.namespace), ['team-a', null]);
+    assert.deepEqual(
+      stored.rows.map((r) => r.namespace),
+      ['team-a', null],
+    );
   });
 });
 
@@ -161,7 +195,11 @@ describe('AUTH_MODE=header', () => {
     const untrusted = await startTestBroker({ AUTH_MODE: 'header', AUTH_TRUSTED_PROXIES: '10.9.9.9' });
     try {
       const headers = { 'x-ark-tenant': 'proxy-tenant', 'x-ark-user': 'carol', 'x-ark-roles': 'producer,reader', 'content-type': 'application/json' };
-      const ok = await fetch(`${trusted.url}/v2/events`, { method: 'POST', headers, body: JSON.stringify({ sessionId: 'h', type: 'custom.a', userId: 'carol', data: {} }) });
+      const ok = await fetch(`${trusted.url}/v2/events`, {
+        method: 'POST',
+        headers,
+        body: JSON.stringify({ sessionId: 'h', type: 'custom.a', userId: 'carol', data: {} }),
+      });
       assert.equal(ok.status, 201);
       const read = (await (await fetch(`${trusted.url}/v2/sessions/h/events`, { headers })).json()) as any;
       assert.equal(read.items[0].tenantId, 'proxy-tenant');

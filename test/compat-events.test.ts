@@ -35,7 +35,10 @@ describe('operation events (POST /events and reads)', () => {
       assert.deepEqual(res.body, { status: 'success' });
     }
     const events = (await getJson(`${broker.url}/v2/sessions/ops-session/events`)).body.items;
-    assert.deepEqual(events.map((e: any) => e.type), ['query.started', 'agent.started', 'tool.call.started', 'tool.call.completed', 'llm.call.completed', 'query.completed']);
+    assert.deepEqual(
+      events.map((e: any) => e.type),
+      ['query.started', 'agent.started', 'tool.call.started', 'tool.call.completed', 'llm.call.completed', 'query.completed'],
+    );
     const tool = events[3];
     assert.equal(tool.source, 'operation-event');
     assert.equal(tool.queryId, 'q-1');
@@ -87,7 +90,10 @@ describe('operation events (POST /events and reads)', () => {
     assert.equal(first.body.hasMore, true);
     assert.equal(typeof first.body.nextCursor, 'number');
     const rest = await getJson(`${broker.url}/events/q-paged?limit=10&cursor=${first.body.nextCursor}`);
-    assert.deepEqual(rest.body.items.map((e: any) => e.data.n), [3, 4, 5]);
+    assert.deepEqual(
+      rest.body.items.map((e: any) => e.data.n),
+      [3, 4, 5],
+    );
     assert.deepEqual((await getJson(`${broker.url}/events/never-ran`)).body, { items: [], hasMore: false });
     assert.equal((await getJson(`${broker.url}/events?limit=1001`)).status, 400);
   });
@@ -101,12 +107,18 @@ describe('operation events (POST /events and reads)', () => {
     await postJson(`${broker.url}/events`, op('QueryExecutionComplete', { queryId: 'q-w', sessionId: 'watched', n: 2 }));
     const got = await live.waitFor(2);
     await sleep(200);
-    assert.deepEqual(got.map((m) => m.data.reason), ['QueryExecutionStart', 'QueryExecutionComplete']);
+    assert.deepEqual(
+      got.map((m) => m.data.reason),
+      ['QueryExecutionStart', 'QueryExecutionComplete'],
+    );
     assert.match(got[0]!.id, /^\d+:\d+$/);
     live.close();
 
     const replay = new RecordingEventSource(`${broker.url}/events/q-w?watch=true&from-beginning=true`);
-    assert.deepEqual((await replay.waitFor(2)).map((m) => m.data.reason), ['QueryExecutionStart', 'QueryExecutionComplete']);
+    assert.deepEqual(
+      (await replay.waitFor(2)).map((m) => m.data.reason),
+      ['QueryExecutionStart', 'QueryExecutionComplete'],
+    );
     await postJson(`${broker.url}/events`, op('AgentExecutionStart', { queryId: 'q-w', sessionId: 'watched', n: 3 }));
     assert.equal((await replay.waitFor(3))[2]!.data.reason, 'AgentExecutionStart');
     replay.close();
@@ -122,15 +134,25 @@ describe('operation events (POST /events and reads)', () => {
     assert.equal((await getJson(`${broker.url}/events/q-keep`)).body.items.length, 1);
     // Events after the delete show again; the log itself keeps every row.
     await postJson(`${broker.url}/events`, op('LLMCallComplete', { queryId: 'q-del', sessionId: 'del', n: 4 }));
-    assert.deepEqual((await getJson(`${broker.url}/events/q-del`)).body.items.map((e: any) => e.data.n), [4]);
+    assert.deepEqual(
+      (await getJson(`${broker.url}/events/q-del`)).body.items.map((e: any) => e.data.n),
+      [4],
+    );
     const replay = new RecordingEventSource(`${broker.url}/events/q-del?watch=true&from-beginning=true`);
-    assert.deepEqual((await replay.waitFor(1)).map((m) => m.data.data.n), [4]);
+    assert.deepEqual(
+      (await replay.waitFor(1)).map((m) => m.data.data.n),
+      [4],
+    );
     await sleep(200);
     assert.equal(replay.messages.length, 1, 'a replay skips deleted events');
     replay.close();
     const rebuilt = await runCli(['projections', 'rebuild'], { DATABASE_URL: broker.database.url });
     assert.equal(rebuilt.code, 0, rebuilt.stderr);
-    assert.deepEqual((await getJson(`${broker.url}/events/q-del`)).body.items.map((e: any) => e.data.n), [4], 'the same after a rebuild');
+    assert.deepEqual(
+      (await getJson(`${broker.url}/events/q-del`)).body.items.map((e: any) => e.data.n),
+      [4],
+      'the same after a rebuild',
+    );
 
     const all = await fetch(`${broker.url}/events`, { method: 'DELETE' });
     assert.deepEqual(await all.json(), { status: 'success', message: 'Event data purged' });

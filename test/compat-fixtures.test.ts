@@ -4,7 +4,11 @@ import { fixtureText } from './support/fixtures.js';
 import { getJson, startTestBroker, type TestBroker } from './support/test-broker.js';
 
 /** The `data:` payloads of an SSE text, in order. */
-const dataLines = (text: string) => text.split('\n').filter((l) => l.startsWith('data: ')).map((l) => l.slice('data: '.length));
+const dataLines = (text: string) =>
+  text
+    .split('\n')
+    .filter((l) => l.startsWith('data: '))
+    .map((l) => l.slice('data: '.length));
 
 async function upload(broker: TestBroker, query: string, lines: string[]) {
   const res = await fetch(`${broker.url}/stream/${query}`, {
@@ -24,7 +28,11 @@ describe('upstream chunk fixtures, relayed', () => {
   });
   after(() => broker.close());
 
-  for (const name of ['sse-chunks-agent-query-with-ark-metadata.txt', 'sse-chunks-model-query-with-ark-metadata.txt', 'sse-chunks-team-query-with-ark-metadata.txt']) {
+  for (const name of [
+    'sse-chunks-agent-query-with-ark-metadata.txt',
+    'sse-chunks-model-query-with-ark-metadata.txt',
+    'sse-chunks-team-query-with-ark-metadata.txt',
+  ]) {
     it(`${name}: what upstream streams is what we stream back`, async () => {
       const chunks = dataLines(fixtureText(name)).filter((d) => d !== '[DONE]');
       const query = name.replace(/\W+/g, '-');
@@ -32,7 +40,10 @@ describe('upstream chunk fixtures, relayed', () => {
       const res = await fetch(`${broker.url}/stream/${query}?from-beginning=true`);
       const relayed = dataLines(await res.text());
       assert.equal(relayed.at(-1), '[DONE]');
-      assert.deepEqual(relayed.slice(0, -1).map((d) => JSON.parse(d)), chunks.map((c) => JSON.parse(c)));
+      assert.deepEqual(
+        relayed.slice(0, -1).map((d) => JSON.parse(d)),
+        chunks.map((c) => JSON.parse(c)),
+      );
       // Each line is one llm.chunk ark event of the query, named after the chunk's `ark.query`.
       const feed = (await getJson(`${broker.url}/v2/events?after=0:0&limit=1000`)).body.items.filter((e: any) => e.queryId === query && e.type === 'llm.chunk');
       assert.equal(feed.length, chunks.length);
@@ -45,7 +56,10 @@ describe('upstream chunk fixtures, relayed', () => {
     const chunks = deltas.map((d) => JSON.stringify({ object: 'chat.completion.chunk', choices: [{ index: 0, delta: { tool_calls: JSON.parse(d) } }] }));
     await upload(broker, 'tool-deltas', chunks);
     const relayed = dataLines(await (await fetch(`${broker.url}/stream/tool-deltas?from-beginning=true`)).text());
-    assert.deepEqual(relayed.slice(0, -1).map((d) => JSON.parse(d).choices[0].delta.tool_calls), deltas.map((d) => JSON.parse(d)));
+    assert.deepEqual(
+      relayed.slice(0, -1).map((d) => JSON.parse(d).choices[0].delta.tool_calls),
+      deltas.map((d) => JSON.parse(d)),
+    );
     assert.equal(relayed.at(-1), '[DONE]');
   });
 });

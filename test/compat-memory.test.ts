@@ -52,7 +52,10 @@ describe('memory API (messages and conversations)', () => {
     assert.equal(conversation.status, 200);
     assertShape(conversation.body, fixtureJson('memory-api-get-conversation-response.json'));
     assert.equal(conversation.body.conversation_id, body.conversation_id);
-    assert.deepEqual(conversation.body.messages.map((m: any) => m.message), body.messages);
+    assert.deepEqual(
+      conversation.body.messages.map((m: any) => m.message),
+      body.messages,
+    );
     const [first, second] = conversation.body.messages;
     assert.equal(first.query_id, 'query-uuid');
     assert.ok(second.sequence > first.sequence, 'sequence increases');
@@ -60,17 +63,30 @@ describe('memory API (messages and conversations)', () => {
 
     // No session knows "query-uuid": the messages went to the conversation's session, in the log.
     const events = (await getJson(`${broker.url}/v2/sessions/${body.conversation_id}/events`)).body.items;
-    assert.deepEqual(events.map((e: any) => [e.type, e.source, e.data.index, e.globalPosition]), [
-      ['message.added', 'message', 0, first.sequence],
-      ['message.added', 'message', 1, second.sequence],
-    ]);
+    assert.deepEqual(
+      events.map((e: any) => [e.type, e.source, e.data.index, e.globalPosition]),
+      [
+        ['message.added', 'message', 0, first.sequence],
+        ['message.added', 'message', 1, second.sequence],
+      ],
+    );
     assert.deepEqual(events[0].data, { conversationId: body.conversation_id, queryId: 'query-uuid', message: body.messages[0], index: 0, ttlSeconds: 2592000 });
   });
 
   it('answers GET /messages in the upstream envelope, and pages by numeric cursor', async () => {
     const conversation = 'paging';
-    await post(broker, conversation, 'q-page-1', Array.from({ length: 15 }, (_, i) => ({ role: 'user', content: `m${i}` })));
-    await post(broker, conversation, 'q-page-2', Array.from({ length: 10 }, (_, i) => ({ role: 'assistant', content: `m${15 + i}` })));
+    await post(
+      broker,
+      conversation,
+      'q-page-1',
+      Array.from({ length: 15 }, (_, i) => ({ role: 'user', content: `m${i}` })),
+    );
+    await post(
+      broker,
+      conversation,
+      'q-page-2',
+      Array.from({ length: 10 }, (_, i) => ({ role: 'assistant', content: `m${15 + i}` })),
+    );
 
     const first = await getJson(`${broker.url}/messages?conversation_id=${conversation}&limit=1`);
     assert.equal(first.status, 200);
@@ -91,11 +107,20 @@ describe('memory API (messages and conversations)', () => {
       assert.equal(res.body.nextCursor, res.body.items.at(-1).sequence);
       cursor = res.body.nextCursor;
     }
-    assert.deepEqual(contents(seen), Array.from({ length: 25 }, (_, i) => `m${i}`));
-    assert.deepEqual(seen.map((m) => m.sequence), [...seen.map((m) => m.sequence)].sort((a, b) => a - b));
+    assert.deepEqual(
+      contents(seen),
+      Array.from({ length: 25 }, (_, i) => `m${i}`),
+    );
+    assert.deepEqual(
+      seen.map((m) => m.sequence),
+      [...seen.map((m) => m.sequence)].sort((a, b) => a - b),
+    );
 
     const byQuery = await getJson(`${broker.url}/messages?query_id=q-page-2&conversation_id=`);
-    assert.deepEqual(contents(byQuery.body.items), Array.from({ length: 10 }, (_, i) => `m${15 + i}`));
+    assert.deepEqual(
+      contents(byQuery.body.items),
+      Array.from({ length: 10 }, (_, i) => `m${15 + i}`),
+    );
     assert.equal(byQuery.body.total, 10);
     assert.equal((await getJson(`${broker.url}/messages?conversation_id=${conversation}&limit=10abc`)).body.items.length, 10, 'parseInt, as upstream');
   });
@@ -132,7 +157,10 @@ describe('memory API (messages and conversations)', () => {
   });
 
   it('stores a retried POST once; without a query id, as often as it is posted (as upstream)', async () => {
-    const messages = [{ role: 'user', content: 'retry me' }, { role: 'assistant', content: 'ok' }];
+    const messages = [
+      { role: 'user', content: 'retry me' },
+      { role: 'assistant', content: 'ok' },
+    ];
     for (let i = 0; i < 3; i++) assert.equal((await post(broker, 'retries', 'q-retry', messages)).status, 200);
     await Promise.all([post(broker, 'retries', 'q-retry', messages), post(broker, 'retries', 'q-retry', messages)]);
     assert.deepEqual(contents((await getJson(`${broker.url}/conversations/retries`)).body.messages), ['retry me', 'ok']);
@@ -183,8 +211,14 @@ describe('memory API (messages and conversations)', () => {
     assert.equal((await getJson(`${broker.url}/conversations/${id}`)).status, 404);
 
     await post(broker, 'conv-b', 'q1', [{ role: 'user', content: 'b1' }]);
-    await post(broker, id, 'q1', [{ role: 'user', content: 'a1' }, { role: 'assistant', content: 'a2' }]);
-    await post(broker, 'conv-b', 'q2', [{ role: 'user', content: 'b2' }, { role: 'assistant', content: 'b3' }]);
+    await post(broker, id, 'q1', [
+      { role: 'user', content: 'a1' },
+      { role: 'assistant', content: 'a2' },
+    ]);
+    await post(broker, 'conv-b', 'q2', [
+      { role: 'user', content: 'b2' },
+      { role: 'assistant', content: 'b3' },
+    ]);
 
     const list = await getJson(`${broker.url}/conversations`);
     assertShape(list.body, fixtureJson('memory-api-list-conversations-response.json'));
@@ -304,7 +338,10 @@ describe('memory API (messages and conversations)', () => {
     watcher.close();
     assert.deepEqual(contents(got.map((m) => m.data)), ['w1', 'w2', 'w3']);
     const stored = (await getJson(`${broker.url}/conversations/watched`)).body.messages;
-    assert.deepEqual(got.map((m) => m.data), stored);
+    assert.deepEqual(
+      got.map((m) => m.data),
+      stored,
+    );
     for (const m of got) assert.match(m.id, new RegExp(`^\\d+:${m.data.sequence}$`));
   });
 

@@ -21,11 +21,27 @@ async function exportArkQuery(exporter: SpanExporter, sessionId: string): Promis
   const query = tracer.startSpan('query.weather-query', { attributes: { ...common, 'input.value': 'weather in Paris?' } });
   const ctx = (await import('@opentelemetry/api')).trace.setSpan((await import('@opentelemetry/api')).context.active(), query);
   const agent = tracer.startSpan('agent.default/weather-agent', { attributes: common }, ctx);
-  const llm = tracer.startSpan('llm.gpt-4o', { attributes: { ...common, 'llm.model.name': 'gpt-4o', 'gen_ai.usage.input_tokens': 12, 'gen_ai.usage.output_tokens': 34 } }, ctx);
+  const llm = tracer.startSpan(
+    'llm.gpt-4o',
+    { attributes: { ...common, 'llm.model.name': 'gpt-4o', 'gen_ai.usage.input_tokens': 12, 'gen_ai.usage.output_tokens': 34 } },
+    ctx,
+  );
   llm.end();
-  const tool = tracer.startSpan('tool.get-weather', {
-    attributes: { ...common, 'tool.name': 'get-weather', 'tool.type': 'mcp', 'tool.id': 'call-1', 'tool.input': '{"city":"Paris"}', 'tool.output': 'sunny', 'mcp.session.id': 'mcp-9' },
-  }, ctx);
+  const tool = tracer.startSpan(
+    'tool.get-weather',
+    {
+      attributes: {
+        ...common,
+        'tool.name': 'get-weather',
+        'tool.type': 'mcp',
+        'tool.id': 'call-1',
+        'tool.input': '{"city":"Paris"}',
+        'tool.output': 'sunny',
+        'mcp.session.id': 'mcp-9',
+      },
+    },
+    ctx,
+  );
   tool.end();
   agent.end();
   query.setAttribute('output.value', 'It is sunny.');
@@ -80,7 +96,10 @@ describe('OTLP ingest (POST /v1/traces)', () => {
       const trace = traces.body.items[0];
       assert.equal(trace.spans.length, 4);
       const toolSpan = trace.spans.find((s: any) => s.name === 'tool.get-weather');
-      assert.deepEqual(toolSpan.attributes.find((a: any) => a.key === 'tool.name'), { key: 'tool.name', value: { stringValue: 'get-weather' } });
+      assert.deepEqual(
+        toolSpan.attributes.find((a: any) => a.key === 'tool.name'),
+        { key: 'tool.name', value: { stringValue: 'get-weather' } },
+      );
       assert.equal(toolSpan.resource['service.name'], 'ark-controller');
       const one = await getJson(`${broker.url}/traces/${trace.traceId}`);
       assert.equal(one.body.traceId, trace.traceId);
@@ -90,20 +109,24 @@ describe('OTLP ingest (POST /v1/traces)', () => {
 
   it('answers protobuf requests in protobuf and stores a retried export once', async () => {
     const request = {
-      resource_spans: [{
-        resource: { attributes: [{ key: 'service.name', value: { string_value: 'ark-controller' } }] },
-        scope_spans: [{
-          spans: [1, 2, 3].map((i) => ({
-            trace_id: Buffer.alloc(16, 7),
-            span_id: Buffer.alloc(8, i),
-            name: `tool.t${i}`,
-            kind: 1,
-            start_time_unix_nano: 1_700_000_000_000_000_000n.toString(),
-            end_time_unix_nano: (1_700_000_000_000_000_000n + BigInt(i) * 1_000_000n).toString(),
-            attributes: [{ key: 'ark.session.id', value: { string_value: 'retry-session' } }],
-          })),
-        }],
-      }],
+      resource_spans: [
+        {
+          resource: { attributes: [{ key: 'service.name', value: { string_value: 'ark-controller' } }] },
+          scope_spans: [
+            {
+              spans: [1, 2, 3].map((i) => ({
+                trace_id: Buffer.alloc(16, 7),
+                span_id: Buffer.alloc(8, i),
+                name: `tool.t${i}`,
+                kind: 1,
+                start_time_unix_nano: 1_700_000_000_000_000_000n.toString(),
+                end_time_unix_nano: (1_700_000_000_000_000_000n + BigInt(i) * 1_000_000n).toString(),
+                attributes: [{ key: 'ark.session.id', value: { string_value: 'retry-session' } }],
+              })),
+            },
+          ],
+        },
+      ],
     };
     const body = Buffer.from(encodeTraceRequest(request));
     const first = await post(`${broker.url}/v1/traces`, body, { 'content-type': 'application/x-protobuf' });
@@ -122,21 +145,45 @@ describe('OTLP ingest (POST /v1/traces)', () => {
 
   it('shows an in-progress span at once and completes it when it ends', async () => {
     const span = (end?: string) => ({
-      resourceSpans: [{ resource: { attributes: [] }, scopeSpans: [{ spans: [{
-        traceId: 'aa'.repeat(16), spanId: 'bb'.repeat(8), name: 'query.long-wait', kind: 'SPAN_KIND_INTERNAL',
-        startTimeUnixNano: '1700000000000000000', ...(end ? { endTimeUnixNano: end } : {}),
-        attributes: [{ key: 'ark.session.id', value: { stringValue: 'waiting' } }, { key: 'query.name', value: { stringValue: 'long-wait' } }],
-      }] }] }],
+      resourceSpans: [
+        {
+          resource: { attributes: [] },
+          scopeSpans: [
+            {
+              spans: [
+                {
+                  traceId: 'aa'.repeat(16),
+                  spanId: 'bb'.repeat(8),
+                  name: 'query.long-wait',
+                  kind: 'SPAN_KIND_INTERNAL',
+                  startTimeUnixNano: '1700000000000000000',
+                  ...(end ? { endTimeUnixNano: end } : {}),
+                  attributes: [
+                    { key: 'ark.session.id', value: { stringValue: 'waiting' } },
+                    { key: 'query.name', value: { stringValue: 'long-wait' } },
+                  ],
+                },
+              ],
+            },
+          ],
+        },
+      ],
     });
     assert.equal((await postJson(`${broker.url}/v1/traces`, span())).status, 200);
     let events = (await getJson(`${broker.url}/v2/sessions/waiting/events`)).body.items;
-    assert.deepEqual(events.map((e: any) => e.type), ['query.started']);
+    assert.deepEqual(
+      events.map((e: any) => e.type),
+      ['query.started'],
+    );
     let trace = (await getJson(`${broker.url}/traces/${'aa'.repeat(16)}`)).body;
     assert.equal(trace.spans[0].endTimeUnixNano, undefined);
     assert.equal((await postJson(`${broker.url}/v1/traces`, span('1700000005000000000'))).status, 200);
     assert.equal((await postJson(`${broker.url}/v1/traces`, span())).status, 200, 'a late retry of the start');
     events = (await getJson(`${broker.url}/v2/sessions/waiting/events`)).body.items;
-    assert.deepEqual(events.map((e: any) => e.type), ['query.started', 'query.completed']);
+    assert.deepEqual(
+      events.map((e: any) => e.type),
+      ['query.started', 'query.completed'],
+    );
     assert.equal(events[1].data.durationMs, 5000);
     trace = (await getJson(`${broker.url}/traces/${'aa'.repeat(16)}`)).body;
     assert.equal(trace.spans[0].endTimeUnixNano, '1700000005000000000', 'the end is kept');
@@ -171,8 +218,24 @@ describe('OTLP ingest (POST /v1/traces)', () => {
     await watcher.opened;
     await sleep(100);
     await postJson(`${broker.url}/v1/traces`, {
-      resourceSpans: [{ scopeSpans: [{ spans: [{ traceId: 'cc'.repeat(16), spanId: 'dd'.repeat(8), name: 'llm.chat', startTimeUnixNano: '1', endTimeUnixNano: '2',
-        attributes: [{ key: 'ark.session.id', value: { stringValue: 'live' } }] }] }] }],
+      resourceSpans: [
+        {
+          scopeSpans: [
+            {
+              spans: [
+                {
+                  traceId: 'cc'.repeat(16),
+                  spanId: 'dd'.repeat(8),
+                  name: 'llm.chat',
+                  startTimeUnixNano: '1',
+                  endTimeUnixNano: '2',
+                  attributes: [{ key: 'ark.session.id', value: { stringValue: 'live' } }],
+                },
+              ],
+            },
+          ],
+        },
+      ],
     });
     const [message] = await watcher.waitFor(1);
     assert.equal(message!.data.name, 'llm.chat');
@@ -212,8 +275,27 @@ describe('OTLP ingest (POST /v1/traces)', () => {
     let nested: any = { stringValue: 'bottom' };
     for (let i = 0; i < 200; i++) nested = { kvlistValue: { values: [{ key: `k${i}`, value: nested }] } };
     const big = await postJson(url, {
-      resourceSpans: [{ scopeSpans: [{ spans: [{ traceId: 'ee'.repeat(16), spanId: 'ff'.repeat(8), name: 'tool.big', startTimeUnixNano: '1', endTimeUnixNano: '2',
-        attributes: [{ key: 'huge', value: { stringValue: 'x'.repeat(10 * 1024 * 1024) } }, { key: 'deep', value: nested }] }] }] }],
+      resourceSpans: [
+        {
+          scopeSpans: [
+            {
+              spans: [
+                {
+                  traceId: 'ee'.repeat(16),
+                  spanId: 'ff'.repeat(8),
+                  name: 'tool.big',
+                  startTimeUnixNano: '1',
+                  endTimeUnixNano: '2',
+                  attributes: [
+                    { key: 'huge', value: { stringValue: 'x'.repeat(10 * 1024 * 1024) } },
+                    { key: 'deep', value: nested },
+                  ],
+                },
+              ],
+            },
+          ],
+        },
+      ],
     });
     assert.equal(big.status, 200);
     const stored = (await getJson(`${broker.url}/traces/${'ee'.repeat(16)}`)).body.spans[0];
@@ -222,10 +304,15 @@ describe('OTLP ingest (POST /v1/traces)', () => {
     assert.match(JSON.stringify(stored.attributes), /nested too deep/);
 
     // A span without ids is rejected alone; the rest of the request is stored.
-    const partial = await postJson(url, { resourceSpans: [{ scopeSpans: [{ spans: [
-      { name: 'no-ids' },
-      { traceId: '12'.repeat(16), spanId: '34'.repeat(8), name: 'fine', startTimeUnixNano: '1', endTimeUnixNano: '2' },
-    ] }] }] });
+    const partial = await postJson(url, {
+      resourceSpans: [
+        {
+          scopeSpans: [
+            { spans: [{ name: 'no-ids' }, { traceId: '12'.repeat(16), spanId: '34'.repeat(8), name: 'fine', startTimeUnixNano: '1', endTimeUnixNano: '2' }] },
+          ],
+        },
+      ],
+    });
     assert.equal(partial.status, 200);
     assert.equal(partial.body.partialSuccess.rejectedSpans, '1');
     assert.match(partial.body.partialSuccess.errorMessage, /no-ids/);
@@ -241,19 +328,37 @@ describe('OTLP ingest (POST /v1/traces)', () => {
     assert.deepEqual(await res.json(), { status: 'success', message: 'Trace data purged' });
     assert.deepEqual((await getJson(`${broker.url}/traces`)).body, { items: [], total: 0, hasMore: false });
     await postJson(`${broker.url}/v1/traces`, {
-      resourceSpans: [{ scopeSpans: [{ spans: [{ traceId: '99'.repeat(16), spanId: '88'.repeat(8), name: 'after', startTimeUnixNano: '1', endTimeUnixNano: '2' }] }] }],
+      resourceSpans: [
+        { scopeSpans: [{ spans: [{ traceId: '99'.repeat(16), spanId: '88'.repeat(8), name: 'after', startTimeUnixNano: '1', endTimeUnixNano: '2' }] }] },
+      ],
     });
-    assert.deepEqual((await getJson(`${broker.url}/traces`)).body.items.map((t: any) => t.traceId), ['99'.repeat(16)]);
+    assert.deepEqual(
+      (await getJson(`${broker.url}/traces`)).body.items.map((t: any) => t.traceId),
+      ['99'.repeat(16)],
+    );
     // A trace whose spans came before the deletion starts again with its next span.
     await postJson(`${broker.url}/v1/traces`, {
-      resourceSpans: [{ scopeSpans: [{ spans: [{ traceId: 'aa'.repeat(16), spanId: '77'.repeat(8), name: 'again', startTimeUnixNano: '3', endTimeUnixNano: '4' }] }] }],
+      resourceSpans: [
+        { scopeSpans: [{ spans: [{ traceId: 'aa'.repeat(16), spanId: '77'.repeat(8), name: 'again', startTimeUnixNano: '3', endTimeUnixNano: '4' }] }] },
+      ],
     });
     const page = (await getJson(`${broker.url}/traces`)).body;
-    assert.deepEqual(page.items.map((t: any) => t.traceId), ['aa'.repeat(16), '99'.repeat(16)], 'newest first');
+    assert.deepEqual(
+      page.items.map((t: any) => t.traceId),
+      ['aa'.repeat(16), '99'.repeat(16)],
+      'newest first',
+    );
     assert.equal(page.total, 2);
-    assert.deepEqual(page.items[0].spans.map((s: any) => s.name), ['again'], 'the spans before the deletion stay hidden');
+    assert.deepEqual(
+      page.items[0].spans.map((s: any) => s.name),
+      ['again'],
+      'the spans before the deletion stay hidden',
+    );
     const second = (await getJson(`${broker.url}/traces?limit=1&cursor=${(await getJson(`${broker.url}/traces?limit=1`)).body.nextCursor}`)).body;
-    assert.deepEqual(second.items.map((t: any) => t.traceId), ['99'.repeat(16)]);
+    assert.deepEqual(
+      second.items.map((t: any) => t.traceId),
+      ['99'.repeat(16)],
+    );
     assert.equal(second.total, 2);
   });
 });

@@ -39,7 +39,10 @@ describe('upstream session rules (table-driven)', () => {
       assert.equal(q.phase, phase, label);
       assert.deepEqual(q.error, error, label);
     }
-    const q = run(signal('QueryExecutionStart', 1, { agent: 'a1' }), signal('AgentExecutionStart', 2, { agent: 'a2', conversationId: 'c1', targetType: 'team' }));
+    const q = run(
+      signal('QueryExecutionStart', 1, { agent: 'a1' }),
+      signal('AgentExecutionStart', 2, { agent: 'a2', conversationId: 'c1', targetType: 'team' }),
+    );
     assert.equal(q.agent, 'a1', 'first write wins');
     assert.equal(q.conversationId, 'c1');
     assert.equal(q.targetType, 'team', 'the default target type is replaced');
@@ -113,16 +116,30 @@ describe('sessions API (upstream-compatible)', () => {
     await post(op('ToolCallError', 'session-bad', 'failing-q', { error: 'tool failed', tool: 'search' }));
     const page = (await getJson(`${broker.url}/sessions?limit=2`)).body;
     const expected = fixtureJson('broker-get-sessions-paginated-response.json');
-    assert.deepEqual(Object.keys(page).filter((k) => k !== 'nextCursor').sort(), Object.keys(expected).sort());
+    assert.deepEqual(
+      Object.keys(page)
+        .filter((k) => k !== 'nextCursor')
+        .sort(),
+      Object.keys(expected).sort(),
+    );
     assert.equal(page.items.length, 2);
     assert.equal(page.total, 3);
     assert.equal(page.hasMore, true);
     assert.equal(page.nextCursor, 2);
     assert.deepEqual(page.statusCounts, { active: 1, idle: 1, error: 1 });
     assert.equal((await getJson(`${broker.url}/sessions?limit=2&cursor=2`)).body.items.length, 1);
-    assert.deepEqual((await getJson(`${broker.url}/sessions?limit=10&status=error`)).body.items.map((s: any) => s.sessionId), ['session-bad']);
-    assert.deepEqual((await getJson(`${broker.url}/sessions?limit=10&search=RESEARCH`)).body.items.map((s: any) => s.sessionId), ['session-busy']);
-    assert.deepEqual((await getJson(`${broker.url}/sessions?limit=10&sort=name&order=asc`)).body.items.map((s: any) => s.name), ['123', 'bad', 'busy']);
+    assert.deepEqual(
+      (await getJson(`${broker.url}/sessions?limit=10&status=error`)).body.items.map((s: any) => s.sessionId),
+      ['session-bad'],
+    );
+    assert.deepEqual(
+      (await getJson(`${broker.url}/sessions?limit=10&search=RESEARCH`)).body.items.map((s: any) => s.sessionId),
+      ['session-busy'],
+    );
+    assert.deepEqual(
+      (await getJson(`${broker.url}/sessions?limit=10&sort=name&order=asc`)).body.items.map((s: any) => s.name),
+      ['123', 'bad', 'busy'],
+    );
     assert.equal((await getJson(`${broker.url}/sessions?limit=10&dateFrom=not-a-date`)).body.total, 0);
     assert.equal((await getJson(`${broker.url}/sessions?limit=10&status=weird`)).status, 400);
     const bad = (await getJson(`${broker.url}/sessions?limit=10&status=error`)).body.items[0];
@@ -132,7 +149,12 @@ describe('sessions API (upstream-compatible)', () => {
   });
 
   it('POST /sessions applies its body with _reason', async () => {
-    const res = await postJson(`${broker.url}/sessions`, { sessionId: 'session-posted', queryName: 'manual', _reason: 'QueryExecutionCanceled', targetType: 'tool' });
+    const res = await postJson(`${broker.url}/sessions`, {
+      sessionId: 'session-posted',
+      queryName: 'manual',
+      _reason: 'QueryExecutionCanceled',
+      targetType: 'tool',
+    });
     assert.equal(res.status, 201);
     assert.deepEqual(res.body, { status: 'success' });
     const entry = (await getJson(`${broker.url}/sessions/session-posted`)).body;
@@ -150,7 +172,11 @@ describe('sessions API (upstream-compatible)', () => {
     await post(op('QueryExecutionStart', 'session-other', 'unrelated'));
     const frames = await watcher.waitFor(2);
     await sleep(200);
-    assert.equal(frames.length, 2, 'other sessions are filtered out: ' + JSON.stringify(watcher.messages.map((m) => [m.id, m.data.sessionId, Object.keys(m.data.session.queries)])));
+    assert.equal(
+      frames.length,
+      2,
+      'other sessions are filtered out: ' + JSON.stringify(watcher.messages.map((m) => [m.id, m.data.sessionId, Object.keys(m.data.session.queries)])),
+    );
     assert.equal(frames[1]!.data.session.status, 'active');
     assert.ok('third-query' in frames[1]!.data.session.queries);
     assert.match(frames[1]!.id, /^\d+:\d+$/);
@@ -160,7 +186,8 @@ describe('sessions API (upstream-compatible)', () => {
   it('rebuilds session_queries identically, then deletes a query and the store', async () => {
     const snapshot = async () => (await broker.sql.query('SELECT * FROM session_queries ORDER BY tenant_id, session_id, query_name')).rows;
     const live = await snapshot();
-    const summary = async () => (await broker.sql.query('SELECT session_id, query_count, status, error_count, conversation_count FROM sessions ORDER BY session_id')).rows;
+    const summary = async () =>
+      (await broker.sql.query('SELECT session_id, query_count, status, error_count, conversation_count FROM sessions ORDER BY session_id')).rows;
     const liveSummary = await summary();
     const rebuilt = await runCli(['projections', 'rebuild'], { DATABASE_URL: broker.database.url });
     assert.equal(rebuilt.code, 0, rebuilt.stderr);

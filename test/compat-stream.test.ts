@@ -40,7 +40,11 @@ class SseReader {
   }
 
   waitFor(count: number, timeoutMs = 20_000): Promise<void> {
-    return this.until(() => this.frames.length >= count, timeoutMs, () => `timed out waiting for ${count} frames; have ${JSON.stringify(this.frames)}`);
+    return this.until(
+      () => this.frames.length >= count,
+      timeoutMs,
+      () => `timed out waiting for ${count} frames; have ${JSON.stringify(this.frames)}`,
+    );
   }
 
   until(test: () => boolean, timeoutMs: number, describe: () => string): Promise<void> {
@@ -116,7 +120,12 @@ function postBody(
 }
 
 const ndjson = (values: unknown[]) => values.map((v) => JSON.stringify(v) + '\n').join('');
-const chunk = (n: number, extra: Record<string, unknown> = {}) => ({ object: 'chat.completion.chunk', choices: [{ index: 0, delta: { content: `t${n}` } }], n, ...extra });
+const chunk = (n: number, extra: Record<string, unknown> = {}) => ({
+  object: 'chat.completion.chunk',
+  choices: [{ index: 0, delta: { content: `t${n}` } }],
+  n,
+  ...extra,
+});
 
 describe('/stream: upstream-compatible chunk routes', () => {
   let broker: TestBroker;
@@ -146,8 +155,14 @@ describe('/stream: upstream-compatible chunk routes', () => {
       assert.equal(res.status, 200);
       assert.deepEqual(res.body, { status: 'stream_processed', query: queryId, chunks_received: lines.length });
       const rows = await chunkRows(queryId);
-      assert.deepEqual(rows.map((r) => r.data.chunk), lines.map((l) => JSON.parse(l)));
-      assert.deepEqual(rows.map((r) => r.data.index), lines.map((_, i) => i));
+      assert.deepEqual(
+        rows.map((r) => r.data.chunk),
+        lines.map((l) => JSON.parse(l)),
+      );
+      assert.deepEqual(
+        rows.map((r) => r.data.index),
+        lines.map((_, i) => i),
+      );
       assert.ok(rows.every((r) => r.type === 'llm.chunk' && r.source === 'chunk' && r.session_id === queryId && r.tenant_id === 'default'));
     }
 
@@ -163,8 +178,14 @@ describe('/stream: upstream-compatible chunk routes', () => {
       .filter((l) => l.startsWith('data: '))
       .map((l) => l.slice(6));
     assert.equal(reader.frames.length, expected.length);
-    assert.deepEqual(reader.data, expected.map((d) => (d === '[DONE]' ? d : JSON.parse(d))));
-    assert.ok(reader.frames.slice(0, -1).every((f) => /^\d+:\d+$/.test(f.id ?? '')), 'chunk frames carry tx:pos ids');
+    assert.deepEqual(
+      reader.data,
+      expected.map((d) => (d === '[DONE]' ? d : JSON.parse(d))),
+    );
+    assert.ok(
+      reader.frames.slice(0, -1).every((f) => /^\d+:\d+$/.test(f.id ?? '')),
+      'chunk frames carry tx:pos ids',
+    );
     assert.equal(reader.frames.at(-1)!.id, undefined, '[DONE] has no id: resuming from the last chunk ends the same way');
   });
 
@@ -197,7 +218,10 @@ describe('/stream: upstream-compatible chunk routes', () => {
     const res = await response;
     assert.equal(res.status, 200);
     assert.deepEqual(res.body, { status: 'stream_processed', query: 'long-upload', chunks_received: 12 });
-    assert.deepEqual(reader.data.map((c: any) => c.n), Array.from({ length: 12 }, (_, i) => i));
+    assert.deepEqual(
+      reader.data.map((c: any) => c.n),
+      Array.from({ length: 12 }, (_, i) => i),
+    );
 
     assert.equal((await postJson(`${broker.url}/stream/long-upload/complete`, {})).body.status, 'completed');
     await reader.ended;
@@ -213,10 +237,16 @@ describe('/stream: upstream-compatible chunk routes', () => {
     while ((await chunkRows('broken-off')).length < 3 && Date.now() < deadline) await sleep(50);
     req.destroy();
     await sleep(300);
-    assert.deepEqual((await chunkRows('broken-off')).map((r) => r.data.chunk.n), [0, 1, 2]);
+    assert.deepEqual(
+      (await chunkRows('broken-off')).map((r) => r.data.chunk.n),
+      [0, 1, 2],
+    );
     const next = await postBody(`${broker.url}/stream/broken-off`, ndjson([chunk(3)]));
     assert.equal(next.body.chunks_received, 1);
-    assert.deepEqual((await chunkRows('broken-off')).map((r) => r.data.index), [0, 1, 2, 3]);
+    assert.deepEqual(
+      (await chunkRows('broken-off')).map((r) => r.data.index),
+      [0, 1, 2, 3],
+    );
   });
 
   it('late joiners: from-beginning replays the stored chunks, without it only new ones arrive', async () => {
@@ -229,8 +259,14 @@ describe('/stream: upstream-compatible chunk routes', () => {
     await postBody(`${broker.url}/stream/late`, ndjson([chunk(3), chunk(4)]));
     await replaying.waitFor(5);
     await live.waitFor(2);
-    assert.deepEqual(replaying.data.map((c: any) => c.n), [0, 1, 2, 3, 4]);
-    assert.deepEqual(live.data.map((c: any) => c.n), [3, 4]);
+    assert.deepEqual(
+      replaying.data.map((c: any) => c.n),
+      [0, 1, 2, 3, 4],
+    );
+    assert.deepEqual(
+      live.data.map((c: any) => c.n),
+      [3, 4],
+    );
     assert.ok(live.comments.includes('heartbeat'), 'heartbeats keep idle readers alive');
     await postJson(`${broker.url}/stream/late/complete`, {});
     await Promise.all([replaying.ended, live.ended]);
@@ -253,7 +289,10 @@ describe('/stream: upstream-compatible chunk routes', () => {
     await postBody(`${broker.url}/stream/written-in-time`, ndjson([chunk(0)]));
     await served.waitFor(1);
     await sleep(3_300 - (Date.now() - connectedAt));
-    assert.deepEqual(served.data.map((c: any) => c.n), [0]);
+    assert.deepEqual(
+      served.data.map((c: any) => c.n),
+      [0],
+    );
     served.close();
 
     const invalid = await getJson(`${broker.url}/stream/x?wait-for-query=soon`);
@@ -280,7 +319,10 @@ describe('/stream: upstream-compatible chunk routes', () => {
     const third = await postBody(`${broker.url}/stream/complete-me/complete`, '', { contentType: 'text/plain' });
     assert.deepEqual(third.body, { status: 'already_completed', query: 'complete-me' });
     const completions = (await chunkRows('complete-me')).filter((r) => r.type === 'llm.stream.completed');
-    assert.deepEqual(completions.map((r) => r.data), [{ chunkCount: 2 }]);
+    assert.deepEqual(
+      completions.map((r) => r.data),
+      [{ chunkCount: 2 }],
+    );
 
     const missing = await postJson(`${broker.url}/stream/no-such-query/complete`, {}, { 'x-request-id': 'req-404' });
     assert.equal(missing.status, 404);
@@ -302,7 +344,10 @@ describe('/stream: upstream-compatible chunk routes', () => {
     const resumed = await SseReader.open(`${broker.url}/stream/resumable`, { 'Last-Event-ID': full.frames[2]!.id! });
     await resumed.ended;
     assert.deepEqual(resumed.data, [chunk(3), chunk(4), chunk(5), '[DONE]']);
-    assert.deepEqual(resumed.frames.slice(0, 3).map((f) => f.id), full.frames.slice(3, 6).map((f) => f.id));
+    assert.deepEqual(
+      resumed.frames.slice(0, 3).map((f) => f.id),
+      full.frames.slice(3, 6).map((f) => f.id),
+    );
 
     const bad = await getJson(`${broker.url}/stream/resumable`, { 'Last-Event-ID': 'yesterday' });
     assert.equal(bad.status, 400);
@@ -316,7 +361,10 @@ describe('/stream: upstream-compatible chunk routes', () => {
     const resent = await postBody(`${broker.url}/stream/retried`, body, { headers });
     assert.deepEqual(first.body, { status: 'stream_processed', query: 'retried', chunks_received: 3 });
     assert.deepEqual(resent.body, first.body);
-    assert.deepEqual((await chunkRows('retried')).map((r) => r.data.chunk.n), [0, 0, 1]);
+    assert.deepEqual(
+      (await chunkRows('retried')).map((r) => r.data.chunk.n),
+      [0, 0, 1],
+    );
 
     await postBody(`${broker.url}/stream/retried`, body);
     assert.equal((await chunkRows('retried')).length, 6);
@@ -333,8 +381,14 @@ describe('/stream: upstream-compatible chunk routes', () => {
     const res = await postBody(`${broker.url}/stream/bulk`, lines.join('\n')); // no trailing newline: the last line counts
     assert.deepEqual(res.body, { status: 'stream_processed', query: 'bulk', chunks_received: 3_000 });
     const rows = await chunkRows('bulk');
-    assert.deepEqual(rows.map((r) => r.data.chunk.n), Array.from({ length: 3_000 }, (_, i) => i));
-    assert.deepEqual(rows.map((r) => r.data.index), Array.from({ length: 3_000 }, (_, i) => i));
+    assert.deepEqual(
+      rows.map((r) => r.data.chunk.n),
+      Array.from({ length: 3_000 }, (_, i) => i),
+    );
+    assert.deepEqual(
+      rows.map((r) => r.data.index),
+      Array.from({ length: 3_000 }, (_, i) => i),
+    );
 
     // One request per chunk continues the indexes.
     await postBody(`${broker.url}/stream/bulk`, JSON.stringify(chunk(3_000)));
@@ -366,7 +420,10 @@ describe('/stream: upstream-compatible chunk routes', () => {
     const lines = [chunk(0), overlong, chunk(1), nul, chunk(2), loneSurrogate];
     const res = await postBody(`${broker.url}/stream/skips`, lines.map((l) => (typeof l === 'string' ? l : JSON.stringify(l))).join('\n') + '\n');
     assert.deepEqual(res.body, { status: 'stream_processed', query: 'skips', chunks_received: 3, skipped_lines: 3 });
-    assert.deepEqual((await chunkRows('skips')).map((r) => r.data.chunk.n), [0, 1, 2]);
+    assert.deepEqual(
+      (await chunkRows('skips')).map((r) => r.data.chunk.n),
+      [0, 1, 2],
+    );
   });
 
   it('maps ark metadata to the session and query name, and tool-approval chunks to approval events', async () => {
@@ -396,11 +453,20 @@ describe('/stream: upstream-compatible chunk routes', () => {
   it('gives concurrent uploads to one query distinct indexes and loses no line', async () => {
     const bodies = [0, 1, 2].map((u) => ndjson(Array.from({ length: 400 }, (_, i) => chunk(i, { u }))));
     const answers = await Promise.all(bodies.map((b) => postBody(`${broker.url}/stream/concurrent`, b)));
-    assert.deepEqual(answers.map((a) => a.body.chunks_received), [400, 400, 400]);
+    assert.deepEqual(
+      answers.map((a) => a.body.chunks_received),
+      [400, 400, 400],
+    );
     const rows = await chunkRows('concurrent');
-    assert.deepEqual(rows.map((r) => r.data.index).sort((a: number, b: number) => a - b), Array.from({ length: 1_200 }, (_, i) => i));
+    assert.deepEqual(
+      rows.map((r) => r.data.index).sort((a: number, b: number) => a - b),
+      Array.from({ length: 1_200 }, (_, i) => i),
+    );
     for (const u of [0, 1, 2]) {
-      assert.deepEqual(rows.filter((r) => r.data.chunk.u === u).map((r) => r.data.chunk.n), Array.from({ length: 400 }, (_, i) => i));
+      assert.deepEqual(
+        rows.filter((r) => r.data.chunk.u === u).map((r) => r.data.chunk.n),
+        Array.from({ length: 400 }, (_, i) => i),
+      );
     }
   });
 });
@@ -421,8 +487,14 @@ describe('/stream: the all-chunks list, its watch, purge, and backpressure', () 
     await watcher.waitFor(3);
     assert.ok(watcher.comments.includes('connected'));
     // Frames are JSON values: the string chunk and the completion marker are JSON strings.
-    assert.deepEqual(watcher.frames.map((f) => JSON.parse(f.data)), [chunk(0), 'a string chunk', '[DONE]']);
-    assert.deepEqual(watcher.frames.slice(1).map((f) => f.data), ['"a string chunk"', '"[DONE]"']);
+    assert.deepEqual(
+      watcher.frames.map((f) => JSON.parse(f.data)),
+      [chunk(0), 'a string chunk', '[DONE]'],
+    );
+    assert.deepEqual(
+      watcher.frames.slice(1).map((f) => f.data),
+      ['"a string chunk"', '"[DONE]"'],
+    );
     assert.ok(watcher.frames.every((f) => /^\d+:\d+$/.test(f.id ?? '')));
     watcher.close();
   });
@@ -440,15 +512,21 @@ describe('/stream: the all-chunks list, its watch, purge, and backpressure', () 
     assert.ok(!Number.isNaN(Date.parse(item.timestamp)));
 
     const rest = await getJson(`${broker.url}/stream?limit=10abc&cursor=${first.body.nextCursor}`);
-    assert.deepEqual(rest.body.items.map((i: any) => i.data), [
-      { queryId: 'w1', chunk: '[DONE]', complete: true },
-      { queryId: 'p1', chunk: chunk(0) },
-      { queryId: 'p1', chunk: chunk(1) },
-    ]);
+    assert.deepEqual(
+      rest.body.items.map((i: any) => i.data),
+      [
+        { queryId: 'w1', chunk: '[DONE]', complete: true },
+        { queryId: 'p1', chunk: chunk(0) },
+        { queryId: 'p1', chunk: chunk(1) },
+      ],
+    );
     assert.equal(rest.body.hasMore, false);
     assert.equal('nextCursor' in rest.body, false);
     const sequences = [...first.body.items, ...rest.body.items].map((i: any) => i.sequenceNumber);
-    assert.deepEqual(sequences, [...sequences].sort((a, b) => a - b));
+    assert.deepEqual(
+      sequences,
+      [...sequences].sort((a, b) => a - b),
+    );
 
     for (const [query, message] of [
       ['limit=1001', 'limit cannot exceed 1000'],
@@ -477,7 +555,10 @@ describe('/stream: the all-chunks list, its watch, purge, and backpressure', () 
     await postBody(`${broker.url}/stream/w1`, ndjson([chunk(9)]));
     assert.deepEqual((await postJson(`${broker.url}/stream/w1/complete`, {})).body, { status: 'completed', query: 'w1' });
     const page = await getJson(`${broker.url}/stream`);
-    assert.deepEqual(page.body.items.map((i: any) => i.data.chunk), [chunk(9), '[DONE]']);
+    assert.deepEqual(
+      page.body.items.map((i: any) => i.data.chunk),
+      [chunk(9), '[DONE]'],
+    );
   });
 
   it('waits out a full write queue instead of failing: concurrent big uploads all commit, in order', async () => {
@@ -490,10 +571,11 @@ describe('/stream: the all-chunks list, its watch, purge, and backpressure', () 
         throw error;
       });
     const queries = ['bp-0', 'bp-1', 'bp-2', 'bp-3'];
-    const answers = await Promise.all(
-      queries.map((q) => postBody(`${broker.url}/stream/${q}`, ndjson(Array.from({ length: 5_000 }, (_, i) => chunk(i))))),
+    const answers = await Promise.all(queries.map((q) => postBody(`${broker.url}/stream/${q}`, ndjson(Array.from({ length: 5_000 }, (_, i) => chunk(i))))));
+    assert.deepEqual(
+      answers.map((a) => [a.status, a.body.chunks_received]),
+      queries.map(() => [200, 5_000]),
     );
-    assert.deepEqual(answers.map((a) => [a.status, a.body.chunks_received]), queries.map(() => [200, 5_000]));
     assert.ok(refused > 0, 'the write queue was full at times');
     writer.append = append;
     for (const q of queries) {
@@ -501,7 +583,10 @@ describe('/stream: the all-chunks list, its watch, purge, and backpressure', () 
         `SELECT (data->'chunk'->>'n')::int AS n FROM events WHERE query_id = $1 ORDER BY transaction_id, global_position`,
         [q],
       );
-      assert.deepEqual(rows.map((r) => r.n), Array.from({ length: 5_000 }, (_, i) => i));
+      assert.deepEqual(
+        rows.map((r) => r.n),
+        Array.from({ length: 5_000 }, (_, i) => i),
+      );
     }
   });
 });

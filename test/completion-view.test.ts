@@ -3,7 +3,11 @@ import { after, before, describe, it } from 'node:test';
 import { postJson, startTestBroker, type TestBroker } from './support/test-broker.js';
 
 const chunk = (content: string) => JSON.stringify({ id: 'chatcmpl-1', object: 'chat.completion.chunk', choices: [{ index: 0, delta: { content } }] });
-const dataLines = (text: string) => text.split('\n').filter((l) => l.startsWith('data: ')).map((l) => l.slice('data: '.length));
+const dataLines = (text: string) =>
+  text
+    .split('\n')
+    .filter((l) => l.startsWith('data: '))
+    .map((l) => l.slice('data: '.length));
 
 /** Reads an SSE body to its end, noting when each `data:` line arrived (ms since the request). */
 async function timedDataLines(url: string): Promise<{ at: number; data: string }[]> {
@@ -23,7 +27,11 @@ async function timedDataLines(url: string): Promise<{ at: number; data: string }
 }
 
 async function uploadChunks(broker: TestBroker, query: string, contents: string[]) {
-  const res = await fetch(`${broker.url}/stream/${query}`, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body: contents.map((c) => `${chunk(c)}\n`).join('') });
+  const res = await fetch(`${broker.url}/stream/${query}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-ndjson' },
+    body: contents.map((c) => `${chunk(c)}\n`).join(''),
+  });
   assert.equal(res.status, 200);
 }
 
@@ -83,7 +91,10 @@ describe('GET /v2/queries/:id/completion (OpenAI-compatible view with ark events
     assert.equal((await postJson(`${broker.url}/v2/events`, events)).status, 201);
 
     const paced = await timedDataLines(`${broker.url}/v2/queries/q-paced/completion?replay=realtime&maxGapMs=500`);
-    assert.deepEqual(paced.map((l) => (l.data === '[DONE]' ? l.data : JSON.parse(l.data).event.type)), [...events.map((e) => e.type), '[DONE]']);
+    assert.deepEqual(
+      paced.map((l) => (l.data === '[DONE]' ? l.data : JSON.parse(l.data).event.type)),
+      [...events.map((e) => e.type), '[DONE]'],
+    );
     const gap = (i: number) => paced[i]!.at - paced[i - 1]!.at;
     assert.ok(gap(1) >= 220 && gap(1) < 1_500, `recorded 250 ms gap replayed as ${gap(1)} ms`);
     assert.ok(gap(2) >= 220 && gap(2) < 1_500, `recorded 250 ms gap replayed as ${gap(2)} ms`);
@@ -101,7 +112,8 @@ describe('GET /v2/queries/:id/completion (OpenAI-compatible view with ark events
   });
 
   it('realtime replay catches up, then streams live events as they come', async () => {
-    const post = (type: string, time?: string) => postJson(`${broker.url}/v2/events`, { type, sessionId: 's-paced-live', queryId: 'q-paced-live', data: {}, time });
+    const post = (type: string, time?: string) =>
+      postJson(`${broker.url}/v2/events`, { type, sessionId: 's-paced-live', queryId: 'q-paced-live', data: {}, time });
     const t0 = Date.now() - 60_000;
     await post('query.started', new Date(t0).toISOString());
     await post('tool.call.started', new Date(t0 + 200).toISOString());
@@ -109,7 +121,10 @@ describe('GET /v2/queries/:id/completion (OpenAI-compatible view with ark events
     await new Promise((r) => setTimeout(r, 700));
     await post('query.completed'); // a minute after the last recorded event: the cap, not a minute
     const lines = await reading;
-    assert.deepEqual(lines.map((l) => l.data === '[DONE]' ? l.data : JSON.parse(l.data).event.type), ['query.started', 'tool.call.started', 'query.completed', '[DONE]']);
+    assert.deepEqual(
+      lines.map((l) => (l.data === '[DONE]' ? l.data : JSON.parse(l.data).event.type)),
+      ['query.started', 'tool.call.started', 'query.completed', '[DONE]'],
+    );
     assert.ok(lines[1]!.at - lines[0]!.at >= 170, 'recorded gap kept');
     assert.ok(lines[2]!.at - lines[1]!.at >= 300, 'the live event came when posted');
   });

@@ -111,11 +111,27 @@ async function exportSpans(url: string): Promise<void> {
   const inQuery = trace.setSpan(context.active(), query);
   const agent = tracer.startSpan('agent.default/weather-agent', { attributes: common }, inQuery);
   const inAgent = trace.setSpan(context.active(), agent);
-  const llm = tracer.startSpan('llm.gpt-4o', { attributes: { ...common, 'llm.model.name': 'gpt-4o', 'gen_ai.usage.input_tokens': 12, 'gen_ai.usage.output_tokens': 34 } }, inAgent);
+  const llm = tracer.startSpan(
+    'llm.gpt-4o',
+    { attributes: { ...common, 'llm.model.name': 'gpt-4o', 'gen_ai.usage.input_tokens': 12, 'gen_ai.usage.output_tokens': 34 } },
+    inAgent,
+  );
   llm.end();
-  const tool = tracer.startSpan('tool.get-weather', {
-    attributes: { ...common, 'tool.name': 'get-weather', 'tool.type': 'mcp', 'tool.id': 'call-1', 'tool.input': '{"city":"Paris"}', 'tool.output': 'sunny', 'mcp.session.id': 'mcp-dash' },
-  }, inAgent);
+  const tool = tracer.startSpan(
+    'tool.get-weather',
+    {
+      attributes: {
+        ...common,
+        'tool.name': 'get-weather',
+        'tool.type': 'mcp',
+        'tool.id': 'call-1',
+        'tool.input': '{"city":"Paris"}',
+        'tool.output': 'sunny',
+        'mcp.session.id': 'mcp-dash',
+      },
+    },
+    inAgent,
+  );
   tool.end();
   agent.end();
   query.setAttribute('output.value', 'It is sunny.');
@@ -130,8 +146,15 @@ async function readSse(url: string): Promise<{ id: string; data: string }[]> {
   assert.equal(res.status, 200);
   const text = await res.text();
   return text.split('\n\n').flatMap((frame) => {
-    const data = frame.split('\n').filter((l) => l.startsWith('data: ')).map((l) => l.slice(6));
-    const id = frame.split('\n').find((l) => l.startsWith('id: '))?.slice(4) ?? '';
+    const data = frame
+      .split('\n')
+      .filter((l) => l.startsWith('data: '))
+      .map((l) => l.slice(6));
+    const id =
+      frame
+        .split('\n')
+        .find((l) => l.startsWith('id: '))
+        ?.slice(4) ?? '';
     return data.length ? [{ id, data: data.join('\n') }] : [];
   });
 }
@@ -183,7 +206,11 @@ describe('live dashboard flow (OTLP, operation events and chunks while a session
     const received = await watch.waitFor(1 + total - snapshot!.data.sequence);
     watch.close();
     const after = received.slice(1);
-    assert.deepEqual(after.map((m) => Number(m.id)), after.map((_, i) => snapshot!.data.sequence + 1 + i), 'every event after the snapshot once, in sequence');
+    assert.deepEqual(
+      after.map((m) => Number(m.id)),
+      after.map((_, i) => snapshot!.data.sequence + 1 + i),
+      'every event after the snapshot once, in sequence',
+    );
     for (const m of after) apply(tree, m.data);
 
     const expected = treeOf(final);
@@ -204,13 +231,24 @@ describe('live dashboard flow (OTLP, operation events and chunks while a session
     assert.deepEqual(live, replayed);
     assert.equal(live.at(-1)!.data, '[DONE]');
     const { rows } = await broker.sql.query<{ type: string; data: any; tx: string; pos: string }>(
-      `SELECT type, data, transaction_id::text AS tx, global_position::text AS pos FROM events WHERE query_id = $1 ORDER BY transaction_id, global_position`, [QUERY_ID]);
+      `SELECT type, data, transaction_id::text AS tx, global_position::text AS pos FROM events WHERE query_id = $1 ORDER BY transaction_id, global_position`,
+      [QUERY_ID],
+    );
     const ends = ['llm.stream.completed', 'query.completed', 'query.failed', 'query.canceled'];
     const upToEnd = rows.slice(0, rows.findIndex((r) => ends.includes(r.type)) + 1);
     const shown = live.slice(0, -1).map((m) => JSON.parse(m.data));
-    assert.deepEqual(shown.map((s) => (s.type === 'event' ? s.event.type : 'llm.chunk')), upToEnd.map((r) => r.type));
-    assert.deepEqual(live.slice(0, -1).map((m) => m.id), upToEnd.map((r) => `${r.tx}:${r.pos}`));
-    assert.deepEqual(shown.filter((s) => s.type !== 'event'), upToEnd.filter((r) => r.type === 'llm.chunk').map((r) => r.data.chunk));
+    assert.deepEqual(
+      shown.map((s) => (s.type === 'event' ? s.event.type : 'llm.chunk')),
+      upToEnd.map((r) => r.type),
+    );
+    assert.deepEqual(
+      live.slice(0, -1).map((m) => m.id),
+      upToEnd.map((r) => `${r.tx}:${r.pos}`),
+    );
+    assert.deepEqual(
+      shown.filter((s) => s.type !== 'event'),
+      upToEnd.filter((r) => r.type === 'llm.chunk').map((r) => r.data.chunk),
+    );
     assert.ok(shown.some((s) => s.type === 'event') && shown.some((s) => s.object === 'chat.completion.chunk'), 'both kinds interleaved');
   });
 });

@@ -35,8 +35,17 @@ describe('PostgreSQL connections lost during ingest and watching', () => {
   });
 
   const terminateBrokerConnections = async () =>
-    (await admin.query<{ n: number }>("SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE datname = $1 AND application_name LIKE 'ark-broker%'", [database])).rows[0]!.n;
-  const ready = () => fetch(`${broker.url}/readyz`).then((r) => r.status === 200, () => false);
+    (
+      await admin.query<{ n: number }>(
+        "SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE datname = $1 AND application_name LIKE 'ark-broker%'",
+        [database],
+      )
+    ).rows[0]!.n;
+  const ready = () =>
+    fetch(`${broker.url}/readyz`).then(
+      (r) => r.status === 200,
+      () => false,
+    );
 
   it('reports not-ready, recovers by itself; watchers resume with no gap; acknowledged data intact', async (t) => {
     const sessionWatch = new RecordingEventSource(`${broker.url}/v2/sessions/outage-0/events?watch=true`);
@@ -55,7 +64,10 @@ describe('PostgreSQL connections lost during ingest and watching', () => {
             method: 'POST',
             headers: { 'content-type': 'application/json' },
             body: JSON.stringify({ sessionId: `outage-${w}`, type: 'custom.load', dedupeKey: key, data: { key } }),
-          }).then((r) => r.status === 201, () => false);
+          }).then(
+            (r) => r.status === 201,
+            () => false,
+          );
           if (ok) break;
           failures++;
           await sleep(50);
@@ -96,7 +108,9 @@ describe('PostgreSQL connections lost during ingest and watching', () => {
     assert.ok(failures > 0, 'the outages made some requests fail (and be retried)');
 
     // Acknowledged data intact: every acknowledged key once, sequences 1..N per session.
-    const { rows } = await broker.sql.query<{ dedupe_key: string; n: number }>("SELECT dedupe_key, count(*)::int AS n FROM events WHERE type = 'custom.load' GROUP BY dedupe_key");
+    const { rows } = await broker.sql.query<{ dedupe_key: string; n: number }>(
+      "SELECT dedupe_key, count(*)::int AS n FROM events WHERE type = 'custom.load' GROUP BY dedupe_key",
+    );
     const stored = new Map(rows.map((r) => [r.dedupe_key, r.n]));
     for (const key of acknowledged) assert.equal(stored.get(key), 1, `${key} stored once`);
     const { rows: heads } = await broker.sql.query<{ session_id: string; n: number; max: number }>(
@@ -108,11 +122,17 @@ describe('PostgreSQL connections lost during ingest and watching', () => {
     const session0 = heads.find((h) => h.session_id === 'outage-0')!;
     const seen = await sessionWatch.waitFor(session0.n, 30_000);
     await sleep(300);
-    assert.deepEqual(seen.map((m) => m.data.sequence), Array.from({ length: session0.n }, (_, i) => i + 1));
+    assert.deepEqual(
+      seen.map((m) => m.data.sequence),
+      Array.from({ length: session0.n }, (_, i) => i + 1),
+    );
     const { rows: all } = await broker.sql.query<{ global_position: string }>('SELECT global_position FROM events ORDER BY transaction_id, global_position');
     const feed = await feedWatch.waitFor(all.length, 30_000);
     await sleep(300);
-    assert.deepEqual(feed.map((m) => String(m.data.globalPosition)), all.map((r) => r.global_position));
+    assert.deepEqual(
+      feed.map((m) => String(m.data.globalPosition)),
+      all.map((r) => r.global_position),
+    );
     sessionWatch.close();
     feedWatch.close();
   });

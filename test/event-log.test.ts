@@ -25,19 +25,26 @@ describe('event log over HTTP', () => {
       return sequences;
     });
     const acknowledged = (await Promise.all(writers)).flat().sort((a, b) => a - b);
-    assert.deepEqual(acknowledged, Array.from({ length: 1000 }, (_, i) => i + 1));
-
-    const { rows } = await broker.sql.query<{ sequence: string }>(
-      "SELECT sequence FROM events WHERE session_id = 'contended' ORDER BY sequence",
+    assert.deepEqual(
+      acknowledged,
+      Array.from({ length: 1000 }, (_, i) => i + 1),
     );
-    assert.deepEqual(rows.map((r) => Number(r.sequence)), Array.from({ length: 1000 }, (_, i) => i + 1));
+
+    const { rows } = await broker.sql.query<{ sequence: string }>("SELECT sequence FROM events WHERE session_id = 'contended' ORDER BY sequence");
+    assert.deepEqual(
+      rows.map((r) => Number(r.sequence)),
+      Array.from({ length: 1000 }, (_, i) => i + 1),
+    );
     // Each writer's own events keep their order: a later request never gets an earlier sequence.
     const perWriter = await broker.sql.query<{ w: number; seqs: string[] }>(
       "SELECT (data->>'w')::int AS w, array_agg(sequence ORDER BY (data->>'i')::int) AS seqs FROM events WHERE session_id = 'contended' GROUP BY 1",
     );
     for (const { seqs } of perWriter.rows) {
       const numbers = seqs.map(Number);
-      assert.deepEqual(numbers, [...numbers].sort((a, b) => a - b));
+      assert.deepEqual(
+        numbers,
+        [...numbers].sort((a, b) => a - b),
+      );
     }
   });
 
@@ -47,9 +54,18 @@ describe('event log over HTTP', () => {
     const second = await postJson(`${broker.url}/v2/events`, batch);
     assert.equal(first.status, 201);
     assert.equal(second.status, 201);
-    assert.deepEqual(first.body.items.map((r: { duplicate: boolean }) => r.duplicate), [false, false, false, false, false]);
-    assert.deepEqual(second.body.items.map((r: { duplicate: boolean }) => r.duplicate), [true, true, true, true, true]);
-    assert.deepEqual(second.body.items.map((r: { sequence: number }) => r.sequence), first.body.items.map((r: { sequence: number }) => r.sequence));
+    assert.deepEqual(
+      first.body.items.map((r: { duplicate: boolean }) => r.duplicate),
+      [false, false, false, false, false],
+    );
+    assert.deepEqual(
+      second.body.items.map((r: { duplicate: boolean }) => r.duplicate),
+      [true, true, true, true, true],
+    );
+    assert.deepEqual(
+      second.body.items.map((r: { sequence: number }) => r.sequence),
+      first.body.items.map((r: { sequence: number }) => r.sequence),
+    );
     // A mixed batch: new keys are appended after the existing ones, repeats inside one batch count once.
     const mixed = await postJson(`${broker.url}/v2/events`, [
       { sessionId: 'dedupe', type: 'custom.retry', dedupeKey: 'k4', data: {} },
@@ -58,7 +74,11 @@ describe('event log over HTTP', () => {
     ]);
     assert.deepEqual(
       mixed.body.items.map((r: { sequence: number; duplicate: boolean }) => [r.sequence, r.duplicate]),
-      [[5, true], [6, false], [6, true]],
+      [
+        [5, true],
+        [6, false],
+        [6, true],
+      ],
     );
     const page = await getJson(`${broker.url}/v2/sessions/dedupe/events`);
     assert.equal(page.body.items.length, 6);
@@ -154,9 +174,7 @@ describe('event log over HTTP', () => {
     let appended!: () => void;
     const heldAppended = new Promise<void>((resolve) => (appended = resolve));
     const held = db.transaction().execute(async (trx) => {
-      await new EventLogRepository(trx).append(trx, [
-        { tenantId: 'default', sessionId: 'slow', event: { type: 'custom.slow', source: 'api', data: {} } },
-      ]);
+      await new EventLogRepository(trx).append(trx, [{ tenantId: 'default', sessionId: 'slow', event: { type: 'custom.slow', source: 'api', data: {} } }]);
       appended();
       await released;
     });
@@ -172,7 +190,10 @@ describe('event log over HTTP', () => {
     await held;
     const messages = await watcher.waitFor(2);
     await sleep(200);
-    assert.deepEqual(messages.map((m) => m.data.type), ['custom.slow', 'custom.fast']);
+    assert.deepEqual(
+      messages.map((m) => m.data.type),
+      ['custom.slow', 'custom.fast'],
+    );
     assert.equal(messages.length, 2);
     // Ids are the resumable tx:pos cursors, increasing.
     const [a, b] = messages.map((m) => m.id.split(':').map(BigInt));
@@ -180,7 +201,10 @@ describe('event log over HTTP', () => {
 
     // The paged feed gives the same order, and resuming after the first id gives exactly the second.
     const page = await getJson(`${broker.url}/v2/events?after=${messages[0]!.id}`);
-    assert.deepEqual(page.body.items.map((e: { type: string }) => e.type), ['custom.fast']);
+    assert.deepEqual(
+      page.body.items.map((e: { type: string }) => e.type),
+      ['custom.fast'],
+    );
     watcher.close();
     await db.destroy();
   });

@@ -30,7 +30,13 @@ const anyValue: fc.Arbitrary<unknown> = fc.letrec((tie) => ({
   ),
 })).value;
 
-const idLike = fc.oneof(fc.string({ unit: fc.constantFrom(...'0123456789abcdefABCDEF'), maxLength: 40 }), fc.base64String(), fc.string(), fc.integer(), fc.constant(null));
+const idLike = fc.oneof(
+  fc.string({ unit: fc.constantFrom(...'0123456789abcdefABCDEF'), maxLength: 40 }),
+  fc.base64String(),
+  fc.string(),
+  fc.integer(),
+  fc.constant(null),
+);
 
 /** OTLP-shaped JSON with every field of a random type, plus arbitrary JSON. */
 const otlpJson = fc.oneof(
@@ -40,7 +46,10 @@ const otlpJson = fc.oneof(
       resourceSpans: fc.array(
         fc.record(
           {
-            resource: fc.record({ attributes: fc.array(fc.record({ key: fc.oneof(fc.string(), fc.integer()), value: anyValue }), { maxLength: 4 }) }, { requiredKeys: [] }),
+            resource: fc.record(
+              { attributes: fc.array(fc.record({ key: fc.oneof(fc.string(), fc.integer()), value: anyValue }), { maxLength: 4 }) },
+              { requiredKeys: [] },
+            ),
             scopeSpans: fc.oneof(
               fc.jsonValue(),
               fc.array(
@@ -84,10 +93,21 @@ const otlpJson = fc.oneof(
 
 /** A valid protobuf export, then truncated, bit-flipped or spliced with random bytes. */
 const validProtobuf = fc
-  .record({ traceId: fc.uint8Array({ minLength: 16, maxLength: 16 }), spanId: fc.uint8Array({ minLength: 8, maxLength: 8 }), name: fc.string(), value: fc.string() })
+  .record({
+    traceId: fc.uint8Array({ minLength: 16, maxLength: 16 }),
+    spanId: fc.uint8Array({ minLength: 8, maxLength: 8 }),
+    name: fc.string(),
+    value: fc.string(),
+  })
   .map(({ traceId, spanId, name, value }) =>
     encodeTraceRequest({
-      resource_spans: [{ scope_spans: [{ spans: [{ trace_id: traceId, span_id: spanId, name, start_time_unix_nano: '1', attributes: [{ key: 'k', value: { string_value: value } }] }] }] }],
+      resource_spans: [
+        {
+          scope_spans: [
+            { spans: [{ trace_id: traceId, span_id: spanId, name, start_time_unix_nano: '1', attributes: [{ key: 'k', value: { string_value: value } }] }] },
+          ],
+        },
+      ],
     }),
   );
 const protobufBytes = fc.oneof(
@@ -122,15 +142,30 @@ describe('fuzz: decoders and the chunk splitter', () => {
   const decoder = new OtlpTraceDecoder();
 
   it('OTLP JSON: any JSON decodes or is refused as undecodable', () => {
-    fc.assert(fc.property(otlpJson, (body) => decodesOrRefuses(() => decoder.fromJson(body))), { numRuns: 3_000, ...limits });
+    fc.assert(
+      fc.property(otlpJson, (body) => decodesOrRefuses(() => decoder.fromJson(body))),
+      { numRuns: 3_000, ...limits },
+    );
   });
 
   it('OTLP protobuf: any bytes decode or are refused as undecodable', () => {
-    fc.assert(fc.property(protobufBytes, (bytes) => decodesOrRefuses(() => decoder.fromProtobuf(bytes))), { numRuns: 3_000, ...limits });
+    fc.assert(
+      fc.property(protobufBytes, (bytes) => decodesOrRefuses(() => decoder.fromProtobuf(bytes))),
+      { numRuns: 3_000, ...limits },
+    );
   });
 
   it('NDJSON: lines do not depend on how the body is cut, and none exceeds the limit', () => {
-    const body = fc.array(fc.oneof(fc.string({ unit: 'binary' }), fc.constant('\n'), fc.constant('\r\n'), fc.jsonValue().map((v) => JSON.stringify(v))), { maxLength: 30 })
+    const body = fc
+      .array(
+        fc.oneof(
+          fc.string({ unit: 'binary' }),
+          fc.constant('\n'),
+          fc.constant('\r\n'),
+          fc.jsonValue().map((v) => JSON.stringify(v)),
+        ),
+        { maxLength: 30 },
+      )
       .map((parts) => Buffer.from(parts.join('')));
     fc.assert(
       fc.property(body, fc.array(fc.nat(), { maxLength: 10 }), fc.integer({ min: 1, max: 64 }), (bytes, cuts, maxLineBytes) => {
@@ -195,7 +230,14 @@ describe('fuzz: ingest routes over HTTP', () => {
   });
 
   it('POST /stream/:query answers 200, 400 or 413 to any body', async () => {
-    const lines = fc.array(fc.oneof(fc.jsonValue().map((v) => JSON.stringify(v)), fc.string({ unit: 'binary' }), fc.constant('')), { maxLength: 20 });
+    const lines = fc.array(
+      fc.oneof(
+        fc.jsonValue().map((v) => JSON.stringify(v)),
+        fc.string({ unit: 'binary' }),
+        fc.constant(''),
+      ),
+      { maxLength: 20 },
+    );
     await fc.assert(
       fc.asyncProperty(lines, fc.constantFrom('application/x-ndjson', 'application/json', 'text/plain'), fc.boolean(), async (parts, contentType, gzip) => {
         documented(await send(`/stream/fuzz-${Math.random().toString(36).slice(2)}`, Buffer.from(parts.join('\n')), contentType, gzip), [200, 400, 413]);
@@ -223,7 +265,12 @@ describe('fuzz findings, kept as examples', () => {
   after(() => broker.close());
 
   it('answers an upload of only unparseable lines (it used to spin the event loop for ever)', async () => {
-    const res = await fetch(`${broker.url}/stream/only-garbage`, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body: 'xx', signal: AbortSignal.timeout(10_000) });
+    const res = await fetch(`${broker.url}/stream/only-garbage`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-ndjson' },
+      body: 'xx',
+      signal: AbortSignal.timeout(10_000),
+    });
     assert.equal(res.status, 200);
     assert.equal(((await res.json()) as { chunks_received: number }).chunks_received, 0);
   });

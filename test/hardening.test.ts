@@ -49,7 +49,10 @@ describe('limits on watches and slow bodies', () => {
   it('refuses a third open watch stream of one user with 429 too_many_watches, and frees the slot on close', async () => {
     const open = [new AbortController(), new AbortController()];
     const streams = await Promise.all(open.map((a) => fetch(`${broker.url}/v2/events?watch=true`, { signal: a.signal })));
-    assert.deepEqual(streams.map((s) => s.status), [200, 200]);
+    assert.deepEqual(
+      streams.map((s) => s.status),
+      [200, 200],
+    );
     const third = await fetch(`${broker.url}/events?watch=true`);
     assert.equal(third.status, 429);
     const body = (await third.json()) as { error: { code: string } };
@@ -71,10 +74,13 @@ describe('limits on watches and slow bodies', () => {
     const { request } = await import('node:http');
     const url = new URL(`${broker.url}/v2/events`);
     const status = await new Promise<number>((resolve, reject) => {
-      const req = request({ host: url.hostname, port: url.port, path: url.pathname, method: 'POST', headers: { 'content-type': 'application/json', 'content-length': '100' } }, (res) => {
-        res.resume();
-        resolve(res.statusCode ?? 0);
-      });
+      const req = request(
+        { host: url.hostname, port: url.port, path: url.pathname, method: 'POST', headers: { 'content-type': 'application/json', 'content-length': '100' } },
+        (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        },
+      );
       req.on('error', reject);
       req.write('{"sessionId":'); // and never the rest
     });
@@ -82,11 +88,20 @@ describe('limits on watches and slow bodies', () => {
     // A chunk upload may take longer than the body timeout: lines keep coming.
     const upload = new URL(`${broker.url}/stream/slow-query`);
     const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
-      const req = request({ host: upload.hostname, port: upload.port, path: upload.pathname, method: 'POST', headers: { 'content-type': 'application/x-ndjson', 'transfer-encoding': 'chunked' } }, (res) => {
-        let body = '';
-        res.on('data', (c: Buffer) => (body += c.toString()));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-      });
+      const req = request(
+        {
+          host: upload.hostname,
+          port: upload.port,
+          path: upload.pathname,
+          method: 'POST',
+          headers: { 'content-type': 'application/x-ndjson', 'transfer-encoding': 'chunked' },
+        },
+        (res) => {
+          let body = '';
+          res.on('data', (c: Buffer) => (body += c.toString()));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        },
+      );
       req.on('error', reject);
       let sent = 0;
       const tick = setInterval(() => {

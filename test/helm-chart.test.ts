@@ -39,7 +39,8 @@ describe('helm chart (rendered by the real helm binary)', () => {
     assert.equal(result.code, 0, result.stderr);
     return result.objects;
   };
-  const find = (objects: K8sObject[], kind: string, name?: string) => objects.filter((o) => o.kind === kind && (name === undefined || o.metadata.name === name));
+  const find = (objects: K8sObject[], kind: string, name?: string) =>
+    objects.filter((o) => o.kind === kind && (name === undefined || o.metadata.name === name));
   const one = (objects: K8sObject[], kind: string, name?: string) => {
     const found = find(objects, kind, name);
     assert.equal(found.length, 1, `one ${kind}${name ? ` ${name}` : ''} (found ${found.length})`);
@@ -96,11 +97,27 @@ describe('helm chart (rendered by the real helm binary)', () => {
   });
 
   it('every environment variable it sets for the broker is a setting the broker knows, with a valid value', async () => {
-    const objects = await rendered(
-      { 'database.existingSecret': 'ark-db', 'auth.mode': 'jwt', 'auth.jwksUrl': 'https://issuer.example/jwks', 'auth.jwtIssuer': 'https://issuer.example', 'config.DATABASE_POOL_SIZE': '30', 'config.SSE_RETRY_MS': '5000', 'tracing.otlpEndpoint': 'http://collector:4318' },
-    );
+    const objects = await rendered({
+      'database.existingSecret': 'ark-db',
+      'auth.mode': 'jwt',
+      'auth.jwksUrl': 'https://issuer.example/jwks',
+      'auth.jwtIssuer': 'https://issuer.example',
+      'config.DATABASE_POOL_SIZE': '30',
+      'config.SSE_RETRY_MS': '5000',
+      'tracing.otlpEndpoint': 'http://collector:4318',
+    });
     const env = envOf(one(objects, 'Deployment').spec.template.spec.containers[0]);
-    const known = new Set(Object.keys(new BrokerConfig()).concat('DATABASE_URL', 'AUTH_JWT_SECRET', 'AUTH_JWKS_URL', 'AUTH_JWT_ISSUER', 'AUTH_JWT_AUDIENCE', 'OTEL_EXPORTER_OTLP_ENDPOINT', 'OTEL_SERVICE_NAME'));
+    const known = new Set(
+      Object.keys(new BrokerConfig()).concat(
+        'DATABASE_URL',
+        'AUTH_JWT_SECRET',
+        'AUTH_JWKS_URL',
+        'AUTH_JWT_ISSUER',
+        'AUTH_JWT_AUDIENCE',
+        'OTEL_EXPORTER_OTLP_ENDPOINT',
+        'OTEL_SERVICE_NAME',
+      ),
+    );
     const values: Record<string, string> = { DATABASE_URL: 'postgres://u@db/ark' };
     for (const [name, entry] of env) {
       assert.ok(known.has(name), `${name} is a broker setting`);
@@ -114,7 +131,7 @@ describe('helm chart (rendered by the real helm binary)', () => {
     assert.equal(values.OTEL_EXPORTER_OTLP_ENDPOINT, 'http://collector:4318');
   });
 
-  it('creates the Ark integration objects in upstream chart\'s shape', async () => {
+  it("creates the Ark integration objects in upstream chart's shape", async () => {
     const objects = await rendered({ 'database.existingSecret': 'ark-db' });
     for (const [name, fixture] of [
       ['ark-config-broker', 'ark-config-broker-configmap.chainsaw.yaml'],
@@ -134,13 +151,16 @@ describe('helm chart (rendered by the real helm binary)', () => {
     assert.equal(memory.apiVersion, 'ark.mckinsey.com/v1alpha1');
     assert.deepEqual(memory.spec.address.valueFrom.serviceRef, { name: 'ark-broker', namespace: 'ark-system', port: 'http' });
 
-    const named = await rendered({ 'database.existingSecret': 'ark-db', 'ark.memory.setAsDefault': 'false', 'ark.streamingConfig.enabled': 'false' }, 'broker-two');
+    const named = await rendered(
+      { 'database.existingSecret': 'ark-db', 'ark.memory.setAsDefault': 'false', 'ark.streamingConfig.enabled': 'false' },
+      'broker-two',
+    );
     assert.equal(one(named, 'Memory').metadata.name, 'broker-two-ark-broker');
     assert.equal(find(named, 'ConfigMap', 'ark-config-streaming').length, 0);
     assert.equal((yaml.load(one(named, 'ConfigMap', 'ark-config-broker').data.serviceRef) as { name: string }).name, 'broker-two-ark-broker');
   });
 
-  it('otel-environment-variables Secrets point Ark\'s exporters at the broker, with the producer key header', async () => {
+  it("otel-environment-variables Secrets point Ark's exporters at the broker, with the producer key header", async () => {
     const objects = await rendered({
       'database.existingSecret': 'ark-db',
       'auth.mode': 'header',
@@ -148,7 +168,10 @@ describe('helm chart (rendered by the real helm binary)', () => {
       'ark.otelEnvironmentSecrets.headers': 'Authorization=Bearer ark_key_123',
     });
     const secrets = find(objects, 'Secret', 'otel-environment-variables');
-    assert.deepEqual(secrets.map((s) => s.metadata.namespace), ['team-a', 'team-b']);
+    assert.deepEqual(
+      secrets.map((s) => s.metadata.namespace),
+      ['team-a', 'team-b'],
+    );
     for (const s of secrets) {
       assert.equal(s.stringData.OTEL_EXPORTER_OTLP_ENDPOINT, 'http://ark-broker.ark-system.svc.cluster.local:80');
       assert.equal(s.stringData.OTEL_EXPORTER_OTLP_HEADERS, 'Authorization=Bearer ark_key_123');

@@ -115,27 +115,38 @@ describe('isolation of tenants and owners on every route', () => {
     });
     const now = `${Date.now()}000000`;
     await post(owner.tenant, '/v1/traces', {
-      resourceSpans: [{
-        resource: { attributes: [{ key: 'service.name', value: { stringValue: 'isolation' } }] },
-        scopeSpans: [{
-          spans: [{
-            traceId: owner.traceId,
-            spanId: `${round === 'seed' ? '1' : '2'}`.padEnd(16, '0'),
-            name: 'custom.work',
-            kind: 1,
-            startTimeUnixNano: now,
-            endTimeUnixNano: now,
-            attributes: [
-              { key: 'ark.session.id', value: { stringValue: owner.sessionId } },
-              { key: 'query.uid', value: { stringValue: owner.queryId } },
-              { key: 'user.id', value: { stringValue: owner.token } },
-              { key: 'note', value: { stringValue: secret } },
-            ],
-          }],
-        }],
-      }],
+      resourceSpans: [
+        {
+          resource: { attributes: [{ key: 'service.name', value: { stringValue: 'isolation' } }] },
+          scopeSpans: [
+            {
+              spans: [
+                {
+                  traceId: owner.traceId,
+                  spanId: `${round === 'seed' ? '1' : '2'}`.padEnd(16, '0'),
+                  name: 'custom.work',
+                  kind: 1,
+                  startTimeUnixNano: now,
+                  endTimeUnixNano: now,
+                  attributes: [
+                    { key: 'ark.session.id', value: { stringValue: owner.sessionId } },
+                    { key: 'query.uid', value: { stringValue: owner.queryId } },
+                    { key: 'user.id', value: { stringValue: owner.token } },
+                    { key: 'note', value: { stringValue: secret } },
+                  ],
+                },
+              ],
+            },
+          ],
+        },
+      ],
     });
-    await post(owner.tenant, `/stream/${owner.queryId}`, `${JSON.stringify({ choices: [{ delta: { content: secret } }], ark: { session: owner.sessionId, query: owner.queryId } })}\n`, 'application/x-ndjson');
+    await post(
+      owner.tenant,
+      `/stream/${owner.queryId}`,
+      `${JSON.stringify({ choices: [{ delta: { content: secret } }], ark: { session: owner.sessionId, query: owner.queryId } })}\n`,
+      'application/x-ndjson',
+    );
     await post(owner.tenant, '/messages', { conversation_id: owner.conversationId, query_id: owner.queryId, messages: [{ role: 'user', content: secret }] });
     await post(owner.tenant, '/v2/events', { sessionId: owner.sessionId, type: 'custom.note', userId: owner.token, queryId: owner.queryId, data: { secret } });
   }
@@ -144,7 +155,12 @@ describe('isolation of tenants and owners on every route', () => {
     broker = await startTestBroker({ AUTH_MODE: 'jwt', AUTH_JWT_SECRET: SECRET, RATE_LIMIT_WRITES_PER_SECOND: '0', WATCH_STREAMS_PER_USER: '1000' });
     for (const tenant of TENANTS) {
       producers.set(tenant, await token(`ingest_${tenant}`, tenant, ['producer']));
-      identities.push({ name: `${tenant}_admin`, tenant, bearer: await token(`${tenant}_admin`, tenant, ['admin']), sees: new Set(USERS.map((u) => `${tenant}_${u}`).concat(`${tenant}_admin`)) });
+      identities.push({
+        name: `${tenant}_admin`,
+        tenant,
+        bearer: await token(`${tenant}_admin`, tenant, ['admin']),
+        sees: new Set(USERS.map((u) => `${tenant}_${u}`).concat(`${tenant}_admin`)),
+      });
       for (const user of USERS) {
         const sub = `${tenant}_${user}`;
         identities.push({ name: sub, tenant, bearer: await token(sub, tenant, ['reader']), sees: new Set([sub]) });
@@ -199,7 +215,17 @@ describe('isolation of tenants and owners on every route', () => {
 
   it('covers the routes of every store', () => {
     const paths = routes.map((r) => r.path);
-    for (const expected of ['/traces', '/events', '/stream', '/messages', '/sessions', '/v2/events', '/v2/sessions', '/v2/tool-calls', '/v2/queries/{queryId}/completion']) {
+    for (const expected of [
+      '/traces',
+      '/events',
+      '/stream',
+      '/messages',
+      '/sessions',
+      '/v2/events',
+      '/v2/sessions',
+      '/v2/tool-calls',
+      '/v2/queries/{queryId}/completion',
+    ]) {
       assert.ok(paths.includes(expected), `${expected} is in the route table`);
     }
   });
@@ -208,19 +234,21 @@ describe('isolation of tenants and owners on every route', () => {
     const failures: string[] = [];
     let ownHits = 0;
     // Identities in parallel, each one's calls in turn: event streams are cut after 300 ms each.
-    await Promise.all(identities.map(async (identity) => {
-      for (const call of calls(identity, false)) {
-        const { status, text } = await read(call.url, identity.bearer, 300);
-        const route = call.url.slice(broker.url.length);
-        if (status >= 500) failures.push(`${identity.name} GET ${route}: ${status}`);
-        const leaked = leaks(identity, text, call.removed);
-        if (leaked.length > 0) failures.push(`${identity.name} GET ${route} (${status}) shows ${leaked.join(', ')}`);
-        if (call.owner && !identity.sees.has(call.owner.token) && status < 300 && leaks({ ...identity, sees: new Set() }, text, call.removed).length > 0) {
-          failures.push(`${identity.name} GET ${route} answered data of ${call.owner.token}`);
+    await Promise.all(
+      identities.map(async (identity) => {
+        for (const call of calls(identity, false)) {
+          const { status, text } = await read(call.url, identity.bearer, 300);
+          const route = call.url.slice(broker.url.length);
+          if (status >= 500) failures.push(`${identity.name} GET ${route}: ${status}`);
+          const leaked = leaks(identity, text, call.removed);
+          if (leaked.length > 0) failures.push(`${identity.name} GET ${route} (${status}) shows ${leaked.join(', ')}`);
+          if (call.owner && !identity.sees.has(call.owner.token) && status < 300 && leaks({ ...identity, sees: new Set() }, text, call.removed).length > 0) {
+            failures.push(`${identity.name} GET ${route} answered data of ${call.owner.token}`);
+          }
+          if (call.owner && identity.sees.has(call.owner.token) && status === 200 && text.includes(call.owner.token)) ownHits++;
         }
-        if (call.owner && identity.sees.has(call.owner.token) && status === 200 && text.includes(call.owner.token)) ownHits++;
-      }
-    }));
+      }),
+    );
     assert.deepEqual(failures, []);
     assert.ok(ownHits > 20, `identities see their own data (${ownHits} lookups)`);
   });
@@ -233,7 +261,15 @@ describe('isolation of tenants and owners on every route', () => {
       assert.ok(text.includes('ta_u1'), `${path} shows the reader's own data: ${text.slice(0, 300)}`);
       assert.deepEqual(leaks(reader, text, []), [], path);
     }
-    for (const path of [`/sessions/s_ta_u2`, `/v2/sessions/s_ta_u2`, `/v2/sessions/s_ta_u2/events`, `/traces/${owners[1]!.traceId}`, `/conversations/c_ta_u2`, `/v2/queries/q_ta_u2`, `/sessions/s_tb_u1`]) {
+    for (const path of [
+      `/sessions/s_ta_u2`,
+      `/v2/sessions/s_ta_u2`,
+      `/v2/sessions/s_ta_u2/events`,
+      `/traces/${owners[1]!.traceId}`,
+      `/conversations/c_ta_u2`,
+      `/v2/queries/q_ta_u2`,
+      `/sessions/s_tb_u1`,
+    ]) {
       assert.equal((await read(`${broker.url}${path}`, reader.bearer, 300)).status, 404, path);
     }
   });
@@ -262,7 +298,9 @@ describe('isolation of tenants and owners on every route', () => {
 
   it('keeps a tenant’s data when another tenant deletes with its ids', async () => {
     const intruder = identities.find((i) => i.name === 'tb_admin')!;
-    const document = (await (await fetch(`${broker.url}/openapi.json`)).json()) as { paths: Record<string, Record<string, { parameters?: { name: string; in: string }[] }>> };
+    const document = (await (await fetch(`${broker.url}/openapi.json`)).json()) as {
+      paths: Record<string, Record<string, { parameters?: { name: string; in: string }[] }>>;
+    };
     const victim = owners[0]!;
     for (const [path, operations] of Object.entries(document.paths)) {
       if (!operations.delete) continue;
@@ -271,7 +309,10 @@ describe('isolation of tenants and owners on every route', () => {
       for (const p of params) url = url.replace(`{${p}}`, encodeURIComponent(paramValue(p, victim)));
       const res = await fetch(`${broker.url}${url}`, { method: 'DELETE', headers: { authorization: `Bearer ${intruder.bearer}` } });
       assert.ok(res.status < 500, `DELETE ${url}: ${res.status}`);
-      const reader = await fetch(`${broker.url}${url}`, { method: 'DELETE', headers: { authorization: `Bearer ${identities.find((i) => i.name === 'ta_u1')!.bearer}` } });
+      const reader = await fetch(`${broker.url}${url}`, {
+        method: 'DELETE',
+        headers: { authorization: `Bearer ${identities.find((i) => i.name === 'ta_u1')!.bearer}` },
+      });
       assert.equal(reader.status, 403, `a reader may not DELETE ${url}`);
     }
     const admin = identities.find((i) => i.name === 'ta_admin')!;

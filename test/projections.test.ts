@@ -67,15 +67,25 @@ describe('inline projections', () => {
   it('rebuilds without stalling appends or the tenant feed, and the result is what a quiet replay gives', async () => {
     // Enough history that the replay takes a while.
     for (let b = 0; b < 60; b++) {
-      const res = await postJson(`${broker.url}/v2/events`, Array.from({ length: 500 }, (_, i) => ({
-        sessionId: `bulk-${(b * 500 + i) % 97}`, type: 'custom.bulk', userId: `u-${i % 7}`, time: new Date(Date.UTC(2026, 3, 1, 0, 0, b, i)).toISOString(), data: { b, i },
-      })));
+      const res = await postJson(
+        `${broker.url}/v2/events`,
+        Array.from({ length: 500 }, (_, i) => ({
+          sessionId: `bulk-${(b * 500 + i) % 97}`,
+          type: 'custom.bulk',
+          userId: `u-${i % 7}`,
+          time: new Date(Date.UTC(2026, 3, 1, 0, 0, b, i)).toISOString(),
+          data: { b, i },
+        })),
+      );
       assert.equal(res.status, 201);
     }
     const feed = new RecordingEventSource(`${broker.url}/v2/events?watch=true`);
     await feed.opened;
 
-    const rebuild = spawn(process.execPath, [CLI, 'projections', 'rebuild'], { env: { ...process.env, DATABASE_URL: broker.database.url }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const rebuild = spawn(process.execPath, [CLI, 'projections', 'rebuild'], {
+      env: { ...process.env, DATABASE_URL: broker.database.url },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     rebuild.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     const exited = new Promise<number | null>((resolve) => rebuild.once('exit', resolve));

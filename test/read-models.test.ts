@@ -39,7 +39,12 @@ function otlpSpan(s: SpanSpec) {
 }
 
 const otlpBody = (spans: SpanSpec[]) => ({
-  resourceSpans: [{ resource: { attributes: [{ key: 'service.name', value: { stringValue: 'ark-controller' } }] }, scopeSpans: [{ scope: { name: 'ark' }, spans: spans.map(otlpSpan) }] }],
+  resourceSpans: [
+    {
+      resource: { attributes: [{ key: 'service.name', value: { stringValue: 'ark-controller' } }] },
+      scopeSpans: [{ scope: { name: 'ark' }, spans: spans.map(otlpSpan) }],
+    },
+  ],
 });
 
 /** AGGREGATE_LIMITS.detailedQueries of the broker. */
@@ -61,12 +66,46 @@ function weatherQuery(n: number, session: string) {
   const uid = `uid-${n}`;
   const common = { 'ark.session.id': session, 'query.uid': uid, 'query.name': `weather-${n}`, 'query.namespace': 'default' };
   const trace = 1000 + n;
-  const query: SpanSpec = { trace, span: 1, name: `query.weather-${n}`, start: 0, end: 5_000, attributes: { ...common, 'input.value': 'weather in Paris?', 'output.value': 'It is sunny.', 'gen_ai.usage.input_tokens': 40, 'gen_ai.usage.output_tokens': 12 } };
+  const query: SpanSpec = {
+    trace,
+    span: 1,
+    name: `query.weather-${n}`,
+    start: 0,
+    end: 5_000,
+    attributes: {
+      ...common,
+      'input.value': 'weather in Paris?',
+      'output.value': 'It is sunny.',
+      'gen_ai.usage.input_tokens': 40,
+      'gen_ai.usage.output_tokens': 12,
+    },
+  };
   const agent: SpanSpec = { trace, span: 2, parent: 1, name: 'agent.default/weather-agent', start: 100, end: 4_900, attributes: common };
-  const llm: SpanSpec = { trace, span: 3, parent: 2, name: 'llm.gpt-4o', start: 200, end: 1_200, attributes: { ...common, 'llm.model.name': 'gpt-4o', 'gen_ai.usage.input_tokens': 30, 'gen_ai.usage.output_tokens': 8 } };
+  const llm: SpanSpec = {
+    trace,
+    span: 3,
+    parent: 2,
+    name: 'llm.gpt-4o',
+    start: 200,
+    end: 1_200,
+    attributes: { ...common, 'llm.model.name': 'gpt-4o', 'gen_ai.usage.input_tokens': 30, 'gen_ai.usage.output_tokens': 8 },
+  };
   const tool: SpanSpec = {
-    trace, span: 4, parent: 2, name: 'tool.get-weather', start: 1_300, end: 1_800,
-    attributes: { ...common, 'tool.name': 'get-weather', 'tool.type': 'mcp', 'tool.id': `call-${n}`, 'tool.input': '{"city":"Paris"}', 'tool.output': 'sunny', 'mcp.session.id': `mcp-${n}` },
+    trace,
+    span: 4,
+    parent: 2,
+    name: 'tool.get-weather',
+    start: 1_300,
+    end: 1_800,
+    attributes: {
+      ...common,
+      'tool.name': 'get-weather',
+      'tool.type': 'mcp',
+      'tool.id': `call-${n}`,
+      'tool.input': '{"city":"Paris"}',
+      'tool.output': 'sunny',
+      'mcp.session.id': `mcp-${n}`,
+    },
   };
   const start = (s: SpanSpec): SpanSpec => ({ ...s, end: undefined });
   const d = { queryId: uid, queryName: `weather-${n}`, queryNamespace: 'default', sessionId: session };
@@ -77,7 +116,14 @@ function weatherQuery(n: number, session: string) {
     ops: {
       queryStart: opEvent('QueryExecutionStart', 0, { ...d, agent: 'default/weather-agent', targetType: 'agent', input: 'weather in Paris?' }),
       toolStart: opEvent('ToolCallStart', 1_300, { ...d, toolName: 'get-weather', toolType: 'mcp', toolId: `call-${n}`, parameters: { city: 'Paris' } }),
-      toolComplete: opEvent('ToolCallComplete', 1_800, { ...d, toolName: 'get-weather', toolType: 'mcp', toolId: `call-${n}`, result: 'sunny', durationMs: 498 }),
+      toolComplete: opEvent('ToolCallComplete', 1_800, {
+        ...d,
+        toolName: 'get-weather',
+        toolType: 'mcp',
+        toolId: `call-${n}`,
+        result: 'sunny',
+        durationMs: 498,
+      }),
       queryComplete: opEvent('QueryExecutionComplete', 5_000, { ...d, response: 'It is sunny.' }),
     },
   };
@@ -217,9 +263,25 @@ describe('read models: queries, tool calls, LLM calls', () => {
     assert.deepEqual(
       { ...weather[0], started_at: weather[0].started_at.toISOString(), ended_at: weather[0].ended_at.toISOString() },
       {
-        tenant_id: 'default', call_key: 'uid-1|call-1', query_key: 'uid-1', query_id: 'uid-1', trace_id: hex(1001, 32), span_id: hex(4, 16),
-        parent_span_id: hex(2, 16), tool_name: 'get-weather', tool_type: 'mcp', tool_id: 'call-1', parameters: { city: 'Paris' }, result: 'sunny',
-        error: null, status: 'completed', mcp_session_id: 'mcp-1', started_at: iso(1_300), ended_at: iso(1_800), duration_ms: 500, event_count: '4',
+        tenant_id: 'default',
+        call_key: 'uid-1|call-1',
+        query_key: 'uid-1',
+        query_id: 'uid-1',
+        trace_id: hex(1001, 32),
+        span_id: hex(4, 16),
+        parent_span_id: hex(2, 16),
+        tool_name: 'get-weather',
+        tool_type: 'mcp',
+        tool_id: 'call-1',
+        parameters: { city: 'Paris' },
+        result: 'sunny',
+        error: null,
+        status: 'completed',
+        mcp_session_id: 'mcp-1',
+        started_at: iso(1_300),
+        ended_at: iso(1_800),
+        duration_ms: 500,
+        event_count: '4',
       },
     );
     const failed = tools.find((r) => r.call_key === 'uid-2|t1');
@@ -236,16 +298,25 @@ describe('read models: queries, tool calls, LLM calls', () => {
     assert.equal(llm[0].query_key, 'uid-1');
   });
 
-  it('records time to first token from the query\'s chunk stream', async () => {
+  it("records time to first token from the query's chunk stream", async () => {
     const now = Date.now();
     const common = { 'ark.session.id': 'sess-ttft', 'query.uid': 'uid-ttft' };
-    const llm = (start: number, end: number | undefined): SpanSpec => ({ trace: 4242, span: 9, name: 'llm.gpt-4o', start: start - T0, end: end === undefined ? undefined : end - T0, attributes: common });
+    const llm = (start: number, end: number | undefined): SpanSpec => ({
+      trace: 4242,
+      span: 9,
+      name: 'llm.gpt-4o',
+      start: start - T0,
+      end: end === undefined ? undefined : end - T0,
+      attributes: common,
+    });
     // The call starts, then chunks stream, then the call's span ends.
     await send(a, traces(llm(now - 1_000, undefined)));
     const upload = await fetch(`${a.url}/stream/uid-ttft`, {
       method: 'POST',
       headers: { 'content-type': 'application/x-ndjson' },
-      body: ['a', 'b', 'c'].map((c) => JSON.stringify({ id: 'x', object: 'chat.completion.chunk', choices: [{ index: 0, delta: { content: c } }] })).join('\n') + '\n',
+      body:
+        ['a', 'b', 'c'].map((c) => JSON.stringify({ id: 'x', object: 'chat.completion.chunk', choices: [{ index: 0, delta: { content: c } }] })).join('\n') +
+        '\n',
     });
     assert.equal(upload.status, 200);
     const firstChunk = (await a.sql.query(`SELECT min(time) AS t FROM events WHERE type = 'llm.chunk' AND query_id = 'uid-ttft'`)).rows[0].t as Date;
@@ -262,12 +333,25 @@ describe('read models: queries, tool calls, LLM calls', () => {
     await Promise.all(
       Array.from({ length: 12 }, async (_, i) => {
         const q = weatherQuery(100 + i, `mix-${i % 4}`);
-        const items: Send[] = [traces(...q.spanStarts), events(q.ops.queryStart), events(q.ops.toolStart), traces(...Object.values(q.spanEnds)), events(q.ops.toolComplete), events(q.ops.queryComplete)];
+        const items: Send[] = [
+          traces(...q.spanStarts),
+          events(q.ops.queryStart),
+          events(q.ops.toolStart),
+          traces(...Object.values(q.spanEnds)),
+          events(q.ops.toolComplete),
+          events(q.ops.queryComplete),
+        ];
         for (const item of i % 2 ? items.reverse() : items) await send(a, item);
         await send(a, {
           path: '/v2/events',
           body: [
-            { sessionId: `mix-${i % 4}`, type: 'tool.call.completed', queryId: q.uid, time: iso(2_000), data: { toolName: 'note', toolId: `api-${i}`, result: { ok: true }, durationMs: 3 } },
+            {
+              sessionId: `mix-${i % 4}`,
+              type: 'tool.call.completed',
+              queryId: q.uid,
+              time: iso(2_000),
+              data: { toolName: 'note', toolId: `api-${i}`, result: { ok: true }, durationMs: 3 },
+            },
             { sessionId: `mix-${i % 4}`, type: 'custom.note', queryId: q.uid, data: { i } },
           ],
         });
@@ -276,7 +360,10 @@ describe('read models: queries, tool calls, LLM calls', () => {
     const live = await readModels(a, FULL_SQL);
     assert.ok((live.tool_calls as unknown[]).length >= 24);
     assert.ok((live.traces as unknown[]).length >= 12, 'a trace per query');
-    assert.ok((live.queries as { models: string[] }[]).some((q) => q.models.includes('gpt-4o')), 'call totals on the queries');
+    assert.ok(
+      (live.queries as { models: string[] }[]).some((q) => q.models.includes('gpt-4o')),
+      'call totals on the queries',
+    );
     await a.sql.query(`UPDATE queries SET phase = 'unknown'; DELETE FROM tool_calls WHERE tool_name = 'note'; UPDATE llm_calls SET tokens_input = NULL;
                        UPDATE traces SET first_position = 0; UPDATE queries SET models = '{}', llm_tokens_total = 0`);
     const result = await runCli(['projections', 'rebuild'], { DATABASE_URL: a.database.url });
@@ -309,7 +396,10 @@ describe('native sessions API (/v2/sessions, /v2/queries, /v2/tool-calls)', () =
   it('lists sessions newest first with every filter', async () => {
     const all = await get('/v2/sessions');
     assert.equal(all.status, 200);
-    assert.deepEqual(all.body.items.map((s: { sessionId: string }) => s.sessionId), ['s-gamma', 's-beta', 's-alpha']);
+    assert.deepEqual(
+      all.body.items.map((s: { sessionId: string }) => s.sessionId),
+      ['s-gamma', 's-beta', 's-alpha'],
+    );
     assert.equal(all.body.hasMore, false);
     assert.equal(all.body.nextCursor, null);
     const gamma = all.body.items[0];
@@ -349,9 +439,15 @@ describe('native sessions API (/v2/sessions, /v2/queries, /v2/tool-calls)', () =
 
   it('pages with a stable keyset cursor while sessions are being added', async () => {
     const base = 10 * 86_400_000;
-    await send(broker, { path: '/v2/events', body: Array.from({ length: 30 }, (_, i) => ({ sessionId: `page-${String(i).padStart(2, '0')}`, type: 'custom.x', time: iso(base + i * 1000), data: {} })) });
+    await send(broker, {
+      path: '/v2/events',
+      body: Array.from({ length: 30 }, (_, i) => ({ sessionId: `page-${String(i).padStart(2, '0')}`, type: 'custom.x', time: iso(base + i * 1000), data: {} })),
+    });
     // Ties on the activity time are ordered by id.
-    await send(broker, { path: '/v2/events', body: ['page-tie-b', 'page-tie-a'].map((sessionId) => ({ sessionId, type: 'custom.x', time: iso(base + 5_500), data: {} })) });
+    await send(broker, {
+      path: '/v2/events',
+      body: ['page-tie-b', 'page-tie-a'].map((sessionId) => ({ sessionId, type: 'custom.x', time: iso(base + 5_500), data: {} })),
+    });
     const seen: string[] = [];
     let cursor: string | null = null;
     let inserted = 0;
@@ -407,14 +503,24 @@ describe('native sessions API (/v2/sessions, /v2/queries, /v2/tool-calls)', () =
     await send(broker, {
       path: '/v2/events',
       // q-003 and q-004 start at the same instant: the key breaks the tie.
-      body: Array.from({ length: total }, (_, i) => ({ sessionId: 's-many', type: 'query.started', queryId: `q-${String(i).padStart(3, '0')}`, time: iso(400_000 + (i === 4 ? 3 : i) * 10), data: {} })),
+      body: Array.from({ length: total }, (_, i) => ({
+        sessionId: 's-many',
+        type: 'query.started',
+        queryId: `q-${String(i).padStart(3, '0')}`,
+        time: iso(400_000 + (i === 4 ? 3 : i) * 10),
+        data: {},
+      })),
     });
     const agg = (await get('/v2/sessions/s-many')).body;
     const ids = (items: { queryId: string }[]) => items.map((q) => q.queryId);
     assert.equal(agg.limits.queries, 100);
     assert.equal(agg.queries.total, total);
     assert.equal(agg.queries.truncated, true);
-    assert.deepEqual(ids(agg.queries.items), Array.from({ length: 100 }, (_, i) => `q-${String(i + 5).padStart(3, '0')}`), 'the newest, oldest first');
+    assert.deepEqual(
+      ids(agg.queries.items),
+      Array.from({ length: 100 }, (_, i) => `q-${String(i + 5).padStart(3, '0')}`),
+      'the newest, oldest first',
+    );
     const first = (await get(`/v2/sessions/s-many/queries?limit=3&cursor=${agg.queries.nextCursor}`)).body;
     assert.deepEqual(ids(first.items), ['q-004', 'q-003', 'q-002']);
     assert.equal(first.hasMore, true);
@@ -431,15 +537,32 @@ describe('native sessions API (/v2/sessions, /v2/queries, /v2/tool-calls)', () =
     // 120 tool calls on one query (more than the cap), a chunk stream with an approval request, and messages.
     await send(broker, {
       path: '/v2/events',
-      body: Array.from({ length: 120 }, (_, i) => ({ sessionId: 's-beta', type: 'tool.call.completed', queryId: 'uid-beta-q', time: iso(121_000 + i), data: { toolName: 'bulk', toolId: `bulk-${i}`, result: i } })),
+      body: Array.from({ length: 120 }, (_, i) => ({
+        sessionId: 's-beta',
+        type: 'tool.call.completed',
+        queryId: 'uid-beta-q',
+        time: iso(121_000 + i),
+        data: { toolName: 'bulk', toolId: `bulk-${i}`, result: i },
+      })),
     });
     const chunks = [
       { id: 'c', object: 'chat.completion.chunk', choices: [{ index: 0, delta: { content: 'hi' } }], ark: { session: 's-beta' } },
       { type: 'tool_approval_request', taskId: 'task-1', toolCalls: [{ name: 'delete-db' }], ark: { session: 's-beta' } },
     ];
-    const upload = await fetch(`${broker.url}/stream/uid-beta-q`, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body: chunks.map((c) => JSON.stringify(c)).join('\n') + '\n' });
+    const upload = await fetch(`${broker.url}/stream/uid-beta-q`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-ndjson' },
+      body: chunks.map((c) => JSON.stringify(c)).join('\n') + '\n',
+    });
     assert.equal(upload.status, 200);
-    const messages = await postJson(`${broker.url}/messages`, { conversation_id: 'conv-1', query_id: 'beta-q', messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'hello' }] });
+    const messages = await postJson(`${broker.url}/messages`, {
+      conversation_id: 'conv-1',
+      query_id: 'beta-q',
+      messages: [
+        { role: 'user', content: 'hi' },
+        { role: 'assistant', content: 'hello' },
+      ],
+    });
     assert.ok(messages.status < 300, JSON.stringify(messages.body));
 
     const res = await get('/v2/sessions/s-beta');
@@ -488,7 +611,10 @@ describe('native sessions API (/v2/sessions, /v2/queries, /v2/tool-calls)', () =
     assert.equal(byMcp.body.items.length, 1);
     assert.equal(byMcp.body.items[0].queryId, 'uid-7');
     assert.equal(byMcp.body.items[0].sessionId, 's-alpha', 'which session (and query) the MCP session belongs to');
-    assert.deepEqual((await get('/v2/tool-calls?queryId=weather-7')).body.items.map((t: { id: string }) => t.id), ['uid-7|call-7']);
+    assert.deepEqual(
+      (await get('/v2/tool-calls?queryId=weather-7')).body.items.map((t: { id: string }) => t.id),
+      ['uid-7|call-7'],
+    );
     assert.equal((await get('/v2/tool-calls?sessionId=s-alpha')).body.items.length, 1);
     const pages: string[] = [];
     let cursor: string | null = null;
@@ -506,7 +632,10 @@ describe('native sessions API (/v2/sessions, /v2/queries, /v2/tool-calls)', () =
   it('answers the analytics views', async () => {
     const one = async (text: string) => (await broker.sql.query(text)).rows;
     const perDay = await one(`SELECT * FROM analytics_sessions_per_day WHERE namespace = 'ns-a'`);
-    assert.deepEqual(perDay.map((r) => [r.day.toISOString().slice(0, 10), Number(r.sessions), Number(r.failed_queries)]), [['2026-05-01', 2, 1]]);
+    assert.deepEqual(
+      perDay.map((r) => [r.day.toISOString().slice(0, 10), Number(r.sessions), Number(r.failed_queries)]),
+      [['2026-05-01', 2, 1]],
+    );
     const tokens = await one(`SELECT * FROM analytics_token_usage WHERE model = 'gpt-4o'`);
     assert.equal(tokens.length, 1);
     assert.equal(tokens[0].agent, 'default/weather-agent');
@@ -515,7 +644,13 @@ describe('native sessions API (/v2/sessions, /v2/queries, /v2/tool-calls)', () =
     assert.equal(Number(latency[0].calls), 1);
     assert.equal(latency[0].p50_ms, 500);
     const errors = await one(`SELECT * FROM analytics_error_rates WHERE namespace = 'ns-a' ORDER BY target`);
-    assert.deepEqual(errors.map((r) => [r.target, Number(r.queries), Number(r.failed), Number(r.error_rate)]), [['agent-x', 1, 0, 0], ['agent-y', 1, 1, 1]]);
+    assert.deepEqual(
+      errors.map((r) => [r.target, Number(r.queries), Number(r.failed), Number(r.error_rate)]),
+      [
+        ['agent-x', 1, 0, 0],
+        ['agent-y', 1, 1, 1],
+      ],
+    );
   });
 
   it('watches a session: the aggregate first, then its events', async () => {
@@ -540,10 +675,16 @@ describe('native sessions API (/v2/sessions, /v2/queries, /v2/tool-calls)', () =
   it('lists the sessions whose activity overlaps from/to, those still active after `to` first', async () => {
     // Far from the other tests' sessions (and from now), so only these four can overlap.
     const base = 400 * 86_400_000;
-    const span = (sessionId: string, first: number, last: number) => [first, last].map((at) => ({ sessionId, type: 'custom.activity', time: iso(base + at), data: {} }));
+    const span = (sessionId: string, first: number, last: number) =>
+      [first, last].map((at) => ({ sessionId, type: 'custom.activity', time: iso(base + at), data: {} }));
     await send(broker, {
       path: '/v2/events',
-      body: [...span('span-long', 0, 300_000), ...span('span-early', 0, 50_000), ...span('span-late', 250_000, 400_000), ...span('span-old', -100_000, -90_000)],
+      body: [
+        ...span('span-long', 0, 300_000),
+        ...span('span-early', 0, 50_000),
+        ...span('span-late', 250_000, 400_000),
+        ...span('span-old', -100_000, -90_000),
+      ],
     });
     const inOrder = (body: { items: { sessionId: string }[] }) => body.items.map((x) => x.sessionId);
     const window = `from=${iso(base + 20_000)}&to=${iso(base + 200_000)}`;
@@ -560,7 +701,8 @@ describe('session participants and token totals (call totals kept on queries)', 
   let broker: TestBroker;
   const get = (path: string) => getJson(`${broker.url}${path}`);
   /** How many queries a recompute of their call totals from scratch would change: 0 when the live ones are right. */
-  const stale = async () => Number((await broker.sql.query('SELECT ark_roll_up_query_calls(array_agg(tenant_id), array_agg(query_key)) AS n FROM queries')).rows[0].n);
+  const stale = async () =>
+    Number((await broker.sql.query('SELECT ark_roll_up_query_calls(array_agg(tenant_id), array_agg(query_key)) AS n FROM queries')).rows[0].n);
 
   before(async () => {
     // More appending transactions in flight than the default, so the race below has more chances.
@@ -571,14 +713,29 @@ describe('session participants and token totals (call totals kept on queries)', 
   it('moves a query from its span placeholder session to the real one, with its calls', async () => {
     const trace = 7_001;
     const attributes = { 'query.uid': 'uid-move', 'query.name': 'move-q' };
-    await send(broker, traces({ trace, span: 1, name: 'query.move-q', start: 0, attributes }, {
-      trace, span: 2, parent: 1, name: 'llm.gpt-4o-mini', start: 10, end: 900, attributes: { ...attributes, 'llm.model.name': 'gpt-4o-mini', 'gen_ai.usage.input_tokens': 5, 'gen_ai.usage.output_tokens': 3 },
-    }));
+    await send(
+      broker,
+      traces(
+        { trace, span: 1, name: 'query.move-q', start: 0, attributes },
+        {
+          trace,
+          span: 2,
+          parent: 1,
+          name: 'llm.gpt-4o-mini',
+          start: 10,
+          end: 900,
+          attributes: { ...attributes, 'llm.model.name': 'gpt-4o-mini', 'gen_ai.usage.input_tokens': 5, 'gen_ai.usage.output_tokens': 3 },
+        },
+      ),
+    );
     const placeholder = `trace-${hex(trace, 32)}`;
     const before = (await get(`/v2/sessions/${placeholder}`)).body.session;
     assert.deepEqual([before.queryCount, before.status, before.models, before.tokens.total], [1, 'active', ['gpt-4o-mini'], 8]);
 
-    await send(broker, events(opEvent('QueryExecutionStart', 0, { queryId: 'uid-move', queryName: 'move-q', sessionId: 's-moved', agent: 'mover', targetType: 'agent' })));
+    await send(
+      broker,
+      events(opEvent('QueryExecutionStart', 0, { queryId: 'uid-move', queryName: 'move-q', sessionId: 's-moved', agent: 'mover', targetType: 'agent' })),
+    );
     const left = (await get(`/v2/sessions/${placeholder}`)).body.session;
     assert.deepEqual([left.queryCount, left.status, left.models, left.tokens.total], [0, 'idle', [], 0]);
     const moved = (await get('/v2/sessions/s-moved')).body.session;
@@ -589,34 +746,87 @@ describe('session participants and token totals (call totals kept on queries)', 
   it('stays exact when one query is written through two sessions at once', async () => {
     // Each query's spans carry no session (they file it under `trace-…`) while its operation events
     // name the real session: the two kinds of request race, in every order, across three sessions.
-    const requests = (round: number) => Array.from({ length: 24 }, (_, i) => {
-      const trace = 8_000 + round * 100 + i;
-      const uid = `uid-race-${round}-${i}`;
-      const session = `s-race-${round}-${i % 3}`;
-      const attributes = { 'query.uid': uid, 'query.name': `race-${i}` };
-      const d = { queryId: uid, queryName: `race-${i}`, sessionId: session, agent: `agent-${i % 2}`, targetType: 'agent' };
-      return [
-        traces({ trace, span: 1, name: `query.race-${i}`, start: 0, end: 2_000, attributes },
-          { trace, span: 2, parent: 1, name: 'llm.gpt-4o', start: 10, end: 900, attributes: { ...attributes, 'llm.model.name': 'gpt-4o', 'gen_ai.usage.input_tokens': 10, 'gen_ai.usage.output_tokens': i } }),
-        traces({ trace, span: 3, parent: 1, name: 'tool.lookup', start: 950, end: 990, attributes: { ...attributes, 'tool.name': 'lookup', 'tool.id': `t-${i}` } },
-          { trace, span: 4, parent: 1, name: 'llm.gpt-4o-mini', start: 1_000, end: 1_900, attributes: { ...attributes, 'llm.model.name': 'gpt-4o-mini', 'gen_ai.usage.input_tokens': 1, 'gen_ai.usage.output_tokens': 1 } }),
-        events(opEvent('QueryExecutionStart', 0, d)),
-        events(opEvent(i % 4 === 0 ? 'QueryExecutionError' : 'QueryExecutionComplete', 2_000, { ...d, ...(i % 4 === 0 ? { error: 'boom' } : {}) })),
-      ];
-    });
+    const requests = (round: number) =>
+      Array.from({ length: 24 }, (_, i) => {
+        const trace = 8_000 + round * 100 + i;
+        const uid = `uid-race-${round}-${i}`;
+        const session = `s-race-${round}-${i % 3}`;
+        const attributes = { 'query.uid': uid, 'query.name': `race-${i}` };
+        const d = { queryId: uid, queryName: `race-${i}`, sessionId: session, agent: `agent-${i % 2}`, targetType: 'agent' };
+        return [
+          traces(
+            { trace, span: 1, name: `query.race-${i}`, start: 0, end: 2_000, attributes },
+            {
+              trace,
+              span: 2,
+              parent: 1,
+              name: 'llm.gpt-4o',
+              start: 10,
+              end: 900,
+              attributes: { ...attributes, 'llm.model.name': 'gpt-4o', 'gen_ai.usage.input_tokens': 10, 'gen_ai.usage.output_tokens': i },
+            },
+          ),
+          traces(
+            { trace, span: 3, parent: 1, name: 'tool.lookup', start: 950, end: 990, attributes: { ...attributes, 'tool.name': 'lookup', 'tool.id': `t-${i}` } },
+            {
+              trace,
+              span: 4,
+              parent: 1,
+              name: 'llm.gpt-4o-mini',
+              start: 1_000,
+              end: 1_900,
+              attributes: { ...attributes, 'llm.model.name': 'gpt-4o-mini', 'gen_ai.usage.input_tokens': 1, 'gen_ai.usage.output_tokens': 1 },
+            },
+          ),
+          events(opEvent('QueryExecutionStart', 0, d)),
+          events(opEvent(i % 4 === 0 ? 'QueryExecutionError' : 'QueryExecutionComplete', 2_000, { ...d, ...(i % 4 === 0 ? { error: 'boom' } : {}) })),
+        ];
+      });
     const rounds = 5;
     for (let round = 0; round < rounds; round++) {
-      await Promise.all(requests(round).flat().map((r) => send(broker, r)));
+      await Promise.all(
+        requests(round)
+          .flat()
+          .map((r) => send(broker, r)),
+      );
       assert.equal(await stale(), 0, `round ${round}: every query's call totals equal a recompute`);
     }
     const { body } = await get('/v2/sessions?search=s-race-&limit=100');
-    const seen = (body.items as { sessionId: string; queryCount: number; errorQueryCount: number; agents: string[]; models: string[]; tools: string[]; tokens: { output: number } }[])
-      .map((s) => ({ session: s.sessionId, n: s.queryCount, errors: s.errorQueryCount, agents: s.agents, models: s.models, tools: s.tools, out: s.tokens.output }))
+    const seen = (
+      body.items as {
+        sessionId: string;
+        queryCount: number;
+        errorQueryCount: number;
+        agents: string[];
+        models: string[];
+        tools: string[];
+        tokens: { output: number };
+      }[]
+    )
+      .map((s) => ({
+        session: s.sessionId,
+        n: s.queryCount,
+        errors: s.errorQueryCount,
+        agents: s.agents,
+        models: s.models,
+        tools: s.tools,
+        out: s.tokens.output,
+      }))
       .sort((a, b) => a.session.localeCompare(b.session));
-    const expected = Array.from({ length: rounds }, (_, round) => [0, 1, 2].map((r) => {
-      const mine = Array.from({ length: 24 }, (_, i) => i).filter((i) => i % 3 === r);
-      return { session: `s-race-${round}-${r}`, n: 8, errors: mine.filter((i) => i % 4 === 0).length, agents: ['agent-0', 'agent-1'], models: ['gpt-4o', 'gpt-4o-mini'], tools: ['lookup'], out: mine.reduce((a, i) => a + i + 1, 0) };
-    })).flat();
+    const expected = Array.from({ length: rounds }, (_, round) =>
+      [0, 1, 2].map((r) => {
+        const mine = Array.from({ length: 24 }, (_, i) => i).filter((i) => i % 3 === r);
+        return {
+          session: `s-race-${round}-${r}`,
+          n: 8,
+          errors: mine.filter((i) => i % 4 === 0).length,
+          agents: ['agent-0', 'agent-1'],
+          models: ['gpt-4o', 'gpt-4o-mini'],
+          tools: ['lookup'],
+          out: mine.reduce((a, i) => a + i + 1, 0),
+        };
+      }),
+    ).flat();
     assert.deepEqual(seen, expected);
   });
 
@@ -626,10 +836,55 @@ describe('session participants and token totals (call totals kept on queries)', 
     type Q = [phase: string, at: number, agent: string | null, team: string | null, tokens: number | null, llm: number | null, models: string[]];
     const cases: { name: string; queries: Q[]; status: string; errors: number; agents: string[]; teams: string[]; models: string[]; tokens: number }[] = [
       { name: 'none', queries: [], status: 'idle', errors: 0, agents: [], teams: [], models: [], tokens: 0 },
-      { name: 'running', queries: [['running', 1, 'b', null, null, 7, ['m2', 'm1']]], status: 'active', errors: 0, agents: ['b'], teams: [], models: ['m1', 'm2'], tokens: 7 },
-      { name: 'pending beside error', queries: [['error', 2, 'a', null, 5, null, []], ['pending', 1, 'a', null, null, null, []]], status: 'active', errors: 1, agents: ['a'], teams: [], models: [], tokens: 5 },
-      { name: 'latest failed', queries: [['done', 1, 'b', null, 3, 4, ['m1']], ['error', 2, 'a', 't', null, null, ['m1']]], status: 'error', errors: 1, agents: ['a', 'b'], teams: ['t'], models: ['m1'], tokens: 4 },
-      { name: 'failed, then done', queries: [['error', 1, 'a', null, 1, null, []], ['done', 2, 'a', null, 2, null, []]], status: 'idle', errors: 1, agents: ['a'], teams: [], models: [], tokens: 3 },
+      {
+        name: 'running',
+        queries: [['running', 1, 'b', null, null, 7, ['m2', 'm1']]],
+        status: 'active',
+        errors: 0,
+        agents: ['b'],
+        teams: [],
+        models: ['m1', 'm2'],
+        tokens: 7,
+      },
+      {
+        name: 'pending beside error',
+        queries: [
+          ['error', 2, 'a', null, 5, null, []],
+          ['pending', 1, 'a', null, null, null, []],
+        ],
+        status: 'active',
+        errors: 1,
+        agents: ['a'],
+        teams: [],
+        models: [],
+        tokens: 5,
+      },
+      {
+        name: 'latest failed',
+        queries: [
+          ['done', 1, 'b', null, 3, 4, ['m1']],
+          ['error', 2, 'a', 't', null, null, ['m1']],
+        ],
+        status: 'error',
+        errors: 1,
+        agents: ['a', 'b'],
+        teams: ['t'],
+        models: ['m1'],
+        tokens: 4,
+      },
+      {
+        name: 'failed, then done',
+        queries: [
+          ['error', 1, 'a', null, 1, null, []],
+          ['done', 2, 'a', null, 2, null, []],
+        ],
+        status: 'idle',
+        errors: 1,
+        agents: ['a'],
+        teams: [],
+        models: [],
+        tokens: 3,
+      },
       { name: 'canceled', queries: [['canceled', 1, null, null, null, null, []]], status: 'idle', errors: 0, agents: [], teams: [], models: [], tokens: 0 },
     ];
     for (const c of cases) {
@@ -648,7 +903,15 @@ describe('session participants and token totals (call totals kept on queries)', 
       }
       const { rows } = await broker.sql.query(`SELECT * FROM ark_session_work('work', $1)`, [session]);
       assert.deepEqual(
-        rows.map((r) => ({ status: r.status, n: r.query_count, errors: r.error_query_count, agents: r.agents, teams: r.teams, models: r.models, tokens: Number(r.tokens_total) })),
+        rows.map((r) => ({
+          status: r.status,
+          n: r.query_count,
+          errors: r.error_query_count,
+          agents: r.agents,
+          teams: r.teams,
+          models: r.models,
+          tokens: Number(r.tokens_total),
+        })),
         [{ status: c.status, n: c.queries.length, errors: c.errors, agents: c.agents, teams: c.teams, models: c.models, tokens: c.tokens }],
         c.name,
       );
@@ -657,15 +920,27 @@ describe('session participants and token totals (call totals kept on queries)', 
 
   it('gives analysts the same summaries in SQL (session_summaries) as GET /v2/sessions', async () => {
     const { body } = await get('/v2/sessions?limit=100');
-    const { rows } = await broker.sql.query(
-      `SELECT * FROM session_summaries WHERE tenant_id = 'default' ORDER BY last_activity_at DESC, session_id LIMIT 100`,
+    const { rows } = await broker.sql.query(`SELECT * FROM session_summaries WHERE tenant_id = 'default' ORDER BY last_activity_at DESC, session_id LIMIT 100`);
+    assert.ok(
+      rows.some((r) => r.query_count === 0 && r.status === 'idle'),
+      'with the sessions whose queries moved away',
     );
-    assert.ok(rows.some((r) => r.query_count === 0 && r.status === 'idle'), 'with the sessions whose queries moved away');
     const fromSql = rows.map((r) => ({
-      sessionId: r.session_id, userId: r.user_id, status: r.status,
-      firstActivityAt: r.first_activity_at.toISOString(), lastActivityAt: r.last_activity_at.toISOString(), eventCount: Number(r.event_count),
-      queryCount: r.query_count, errorQueryCount: r.error_query_count, hasErrors: r.has_errors, namespaces: r.namespaces, agents: r.agents, teams: r.teams,
-      models: r.models, tools: r.tools, tokens: { input: Number(r.tokens_input), output: Number(r.tokens_output), total: Number(r.tokens_total) },
+      sessionId: r.session_id,
+      userId: r.user_id,
+      status: r.status,
+      firstActivityAt: r.first_activity_at.toISOString(),
+      lastActivityAt: r.last_activity_at.toISOString(),
+      eventCount: Number(r.event_count),
+      queryCount: r.query_count,
+      errorQueryCount: r.error_query_count,
+      hasErrors: r.has_errors,
+      namespaces: r.namespaces,
+      agents: r.agents,
+      teams: r.teams,
+      models: r.models,
+      tools: r.tools,
+      tokens: { input: Number(r.tokens_input), output: Number(r.tokens_output), total: Number(r.tokens_total) },
     }));
     const fromApi = (body.items as Record<string, unknown>[]).map(({ lastSequence: _, ...rest }) => rest);
     assert.deepEqual(fromSql, fromApi);

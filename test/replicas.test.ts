@@ -25,8 +25,14 @@ describe('several broker replicas on one database', () => {
     await Promise.all([onB.opened, onC.opened]);
     await sleep(100);
     for (let i = 0; i < 5; i++) assert.equal((await postJson(`${a.url}/v2/events`, { sessionId: 'shared', type: 'custom.a', data: { i } })).status, 201);
-    assert.deepEqual((await onB.waitFor(5)).map((m) => m.data.sequence), [1, 2, 3, 4, 5]);
-    assert.deepEqual((await onC.waitFor(5)).map((m) => m.data.data.i), [0, 1, 2, 3, 4]);
+    assert.deepEqual(
+      (await onB.waitFor(5)).map((m) => m.data.sequence),
+      [1, 2, 3, 4, 5],
+    );
+    assert.deepEqual(
+      (await onC.waitFor(5)).map((m) => m.data.data.i),
+      [0, 1, 2, 3, 4],
+    );
     await sleep(200);
     assert.equal(onB.messages.length, 5);
     assert.equal(onC.messages.length, 5);
@@ -34,7 +40,7 @@ describe('several broker replicas on one database', () => {
     onC.close();
   });
 
-  it("the sessions watch on C reflects a message posted to B", async () => {
+  it('the sessions watch on C reflects a message posted to B', async () => {
     const [a, b, c] = replicas as [TestBroker, TestBroker, TestBroker];
     await postJson(`${a.url}/events`, {
       reason: 'QueryExecutionStart',
@@ -70,7 +76,10 @@ describe('a replica killed with SIGKILL during ingest', () => {
           method: 'POST',
           headers: { 'content-type': 'application/json' },
           body: JSON.stringify({ sessionId: `load-${key.split('-')[0]}`, type: 'custom.load', dedupeKey: key, data: { key } }),
-        }).then((r) => r.status === 201, () => false);
+        }).then(
+          (r) => r.status === 201,
+          () => false,
+        );
       const workers = Array.from({ length: 8 }, async (_, w) => {
         for (let i = 0; i < 150; i++) {
           const key = `${w}-${i}`;

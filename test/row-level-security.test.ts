@@ -11,7 +11,10 @@ describe('PostgreSQL row-level security', () => {
   before(async () => {
     broker = await startTestBroker();
     for (const tenant of ['rls-a', 'rls-b']) {
-      await broker.sql.query(`INSERT INTO api_keys (id, tenant_id, name, roles, secret_hash) VALUES ($1, $2, 'k', '{producer}', 'x')`, [`key-${tenant}`, tenant]);
+      await broker.sql.query(`INSERT INTO api_keys (id, tenant_id, name, roles, secret_hash) VALUES ($1, $2, 'k', '{producer}', 'x')`, [
+        `key-${tenant}`,
+        tenant,
+      ]);
     }
     // Events of two tenants, written through the broker's own writer (one batch may hold both).
     assert.equal((await postJson(`${broker.url}/v2/events`, { sessionId: 's1', type: 'custom.a', data: {} })).status, 201);
@@ -85,7 +88,10 @@ describe('PostgreSQL row-level security', () => {
     const both = await tenantScope.run(['rls-a', 'rls-b'], () =>
       connection.db.selectFrom('event_streams').select(['tenant_id']).orderBy('tenant_id').execute(),
     );
-    assert.deepEqual(both.map((r) => r.tenant_id), ['rls-a', 'rls-b']);
+    assert.deepEqual(
+      both.map((r) => r.tenant_id),
+      ['rls-a', 'rls-b'],
+    );
     const local = await tenantScope.run(['default'], () => connection.db.selectFrom('events').select(['session_id']).execute());
     assert.deepEqual(local, [{ session_id: 's1' }]);
     // Even a tenant id that quotes like an array literal stays one tenant.
@@ -118,9 +124,7 @@ describe('PostgreSQL row-level security', () => {
     const tenantsOf = (rows: { tenant_id: string }[]) => [...new Set(rows.map((r) => r.tenant_id))].sort();
     const owner = await broker.sql.query<{ tenant_id: string }>(`SELECT tenant_id FROM analytics_sessions_per_day WHERE tenant_id LIKE 'rls-%'`);
     assert.deepEqual(tenantsOf(owner.rows), ['rls-a', 'rls-b']);
-    const scoped = await tenantScope.run(['rls-a'], () =>
-      sql<{ tenant_id: string }>`SELECT tenant_id FROM analytics_sessions_per_day`.execute(connection.db),
-    );
+    const scoped = await tenantScope.run(['rls-a'], () => sql<{ tenant_id: string }>`SELECT tenant_id FROM analytics_sessions_per_day`.execute(connection.db));
     assert.deepEqual(tenantsOf(scoped.rows), ['rls-a']);
     const unscoped = await sql<{ tenant_id: string }>`SELECT tenant_id FROM analytics_error_rates`.execute(connection.db);
     assert.deepEqual(unscoped.rows, []);
@@ -131,7 +135,9 @@ describe('PostgreSQL row-level security', () => {
     const summaries = () => sql<{ tenant_id: string; query_count: number }>`SELECT tenant_id, query_count FROM session_summaries`.execute(connection.db);
     assert.deepEqual((await tenantScope.run(['rls-a'], summaries)).rows, [{ tenant_id: 'rls-a', query_count: 1 }]);
     assert.deepEqual((await summaries()).rows, []);
-    const work = await tenantScope.run(['rls-a'], () => sql<{ query_count: number }>`SELECT query_count FROM ark_session_work('rls-b', 's')`.execute(connection.db));
+    const work = await tenantScope.run(['rls-a'], () =>
+      sql<{ query_count: number }>`SELECT query_count FROM ark_session_work('rls-b', 's')`.execute(connection.db),
+    );
     assert.deepEqual(work.rows, [{ query_count: 0 }]);
   });
 

@@ -51,7 +51,10 @@ if (files.length > 0) {
 } else {
   const dir = path.join('dist', 'test');
   const all = (await readdir(dir)).filter((f) => f.endsWith('.test.js')).sort();
-  code = await runTests(all.filter((f) => !ALONE.has(f)).map((f) => path.join(dir, f)), 2);
+  code = await runTests(
+    all.filter((f) => !ALONE.has(f)).map((f) => path.join(dir, f)),
+    2,
+  );
   const alone = all.filter((f) => ALONE.has(f)).map((f) => path.join(dir, f));
   if (alone.length > 0) code = Math.max(code, await runTests(alone, 1));
 }

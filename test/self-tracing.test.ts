@@ -45,8 +45,12 @@ describe("the broker's own tracing (OTEL_EXPORTER_OTLP_ENDPOINT)", () => {
     await loopDatabase?.drop();
   });
 
-  it('exports request and append spans over OTLP protobuf, parented on the caller\'s traceparent', async () => {
-    traced = await spawnBroker(ownDatabase.url, { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_SERVICE_NAME: 'broker-under-test', OTEL_BSP_SCHEDULE_DELAY: '200' });
+  it("exports request and append spans over OTLP protobuf, parented on the caller's traceparent", async () => {
+    traced = await spawnBroker(ownDatabase.url, {
+      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+      OTEL_SERVICE_NAME: 'broker-under-test',
+      OTEL_BSP_SCHEDULE_DELAY: '200',
+    });
     const traceId = randomBytes(16).toString('hex');
     const callerSpan = randomBytes(8).toString('hex');
     const response = await fetch(`${traced.url}/v2/events`, {
@@ -55,7 +59,11 @@ describe("the broker's own tracing (OTEL_EXPORTER_OTLP_ENDPOINT)", () => {
       body: JSON.stringify({ sessionId: 'traced', type: 'custom.x', data: {} }),
     });
     assert.equal(response.status, 201);
-    const spans = await eventually('the request and append spans at the receiver', () => spansOf(receiver.sql, traceId), (s) => s.length >= 2);
+    const spans = await eventually(
+      'the request and append spans at the receiver',
+      () => spansOf(receiver.sql, traceId),
+      (s) => s.length >= 2,
+    );
     const request = spans.find((s) => s.name === 'POST /v2/events');
     const append = spans.find((s) => s.name === 'append events');
     assert.ok(request && append, JSON.stringify(spans));
@@ -73,14 +81,21 @@ describe("the broker's own tracing (OTEL_EXPORTER_OTLP_ENDPOINT)", () => {
     const own = createPool({ connectionString: loopDatabase.url, max: 1 }); // its 'error' listener: the database is dropped WITH (FORCE) after
     try {
       for (let i = 0; i < 5; i++) assert.equal((await fetch(`${looped.url}/v2/sessions`)).status, 200);
-      await eventually('its own spans, stored by itself', () => spansOf(own), (s) => s.filter((x) => x.name === 'GET /v2/sessions').length === 5);
+      await eventually(
+        'its own spans, stored by itself',
+        () => spansOf(own),
+        (s) => s.filter((x) => x.name === 'GET /v2/sessions').length === 5,
+      );
       // Several export intervals later nothing new has appeared: storing its spans made no spans.
       await sleep(1_000);
       const settled = (await spansOf(own)).length;
       await sleep(2_000);
       const later = await spansOf(own);
       assert.equal(later.length, settled, `no span growth without traffic (${settled} → ${later.length})`);
-      assert.deepEqual(later.filter((s) => s.name.includes('/v1/traces')), []);
+      assert.deepEqual(
+        later.filter((s) => s.name.includes('/v1/traces')),
+        [],
+      );
       assert.equal(later.length, 5);
     } finally {
       await own.end();

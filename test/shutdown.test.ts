@@ -71,7 +71,10 @@ describe('SIGTERM during a 30 s chunk upload and open watches', () => {
               method: 'POST',
               headers: { 'content-type': 'application/json' },
               body: JSON.stringify({ sessionId: SESSION, type: 'custom.tick', dedupeKey: `tick-${i}`, data: { i } }),
-            }).then((r) => r.status === 201, () => false);
+            }).then(
+              (r) => r.status === 201,
+              () => false,
+            );
             if (ok) break;
             await sleep(20);
           }
@@ -82,7 +85,11 @@ describe('SIGTERM during a 30 s chunk upload and open watches', () => {
 
       // 1,500 lines at one per 20 ms: a 30 s upload, sent to A (through the Service).
       const total = 1_500;
-      const upload = streamChunks(service.url, Array.from({ length: total }, (_, i) => i), 20);
+      const upload = streamChunks(
+        service.url,
+        Array.from({ length: total }, (_, i) => i),
+        20,
+      );
       await sleep(3_000);
       const termAt = Date.now();
       a.child.kill('SIGTERM');
@@ -102,7 +109,11 @@ describe('SIGTERM during a 30 s chunk upload and open watches', () => {
       assert.ok(received <= first.sentLines);
 
       // The producer sends the rest to the Service, which now reaches B.
-      const rest = await streamChunks(service.url, Array.from({ length: total - received }, (_, i) => received + i), 0);
+      const rest = await streamChunks(
+        service.url,
+        Array.from({ length: total - received }, (_, i) => received + i),
+        0,
+      );
       assert.equal(rest.status, 200);
       assert.equal(rest.body.chunks_received, total - received);
 
@@ -115,21 +126,33 @@ describe('SIGTERM during a 30 s chunk upload and open watches', () => {
         "SELECT data->'chunk'->'choices'->0->'delta'->>'content' AS content FROM events WHERE type = 'llm.chunk' AND query_id = $1 ORDER BY sequence",
         [QUERY],
       );
-      assert.deepEqual(chunks.map((c) => c.content), Array.from({ length: total }, (_, i) => `t${i} `));
+      assert.deepEqual(
+        chunks.map((c) => c.content),
+        Array.from({ length: total }, (_, i) => `t${i} `),
+      );
 
       // The session watcher saw 1..N once each, across the replica change.
-      const { rows: head } = await b.sql.query<{ n: number; max: number }>('SELECT count(*)::int AS n, max(sequence)::int AS max FROM events WHERE session_id = $1', [SESSION]);
+      const { rows: head } = await b.sql.query<{ n: number; max: number }>(
+        'SELECT count(*)::int AS n, max(sequence)::int AS max FROM events WHERE session_id = $1',
+        [SESSION],
+      );
       assert.equal(head[0]!.n, head[0]!.max);
       assert.equal(head[0]!.n, total + posted);
       const seen = await sessionWatch.waitFor(head[0]!.n, 20_000);
       await sleep(300);
-      assert.deepEqual(seen.map((m) => m.data.sequence), Array.from({ length: head[0]!.n }, (_, i) => i + 1));
+      assert.deepEqual(
+        seen.map((m) => m.data.sequence),
+        Array.from({ length: head[0]!.n }, (_, i) => i + 1),
+      );
 
       // The tenant feed watcher saw every event of the log once.
       const { rows: all } = await b.sql.query<{ global_position: string }>('SELECT global_position FROM events ORDER BY transaction_id, global_position');
       const feed = await feedWatch.waitFor(all.length, 20_000);
       await sleep(300);
-      assert.deepEqual(feed.map((m) => String(m.data.globalPosition)), all.map((r) => r.global_position));
+      assert.deepEqual(
+        feed.map((m) => String(m.data.globalPosition)),
+        all.map((r) => r.global_position),
+      );
       sessionWatch.close();
       feedWatch.close();
     } finally {

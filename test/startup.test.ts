@@ -75,12 +75,18 @@ describe('LOG_FORMAT=json', () => {
       const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
       child.kill('SIGTERM');
       assert.equal(await exited, 0);
-      const lines = out.trim().split('\n').map((l) => JSON.parse(l) as { level: number; msg: string; context?: string; service: string });
+      const lines = out
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { level: number; msg: string; context?: string; service: string });
       const listening = lines.find((l) => l.msg.startsWith('listening on'));
       assert.ok(listening, out);
       assert.equal(listening.context, 'Broker');
       assert.equal(listening.service, 'ark-broker');
-      assert.ok(lines.some((l) => l.level === 40 && /AUTH_MODE=none/.test(l.msg)), 'the no-auth warning is a warn-level line');
+      assert.ok(
+        lines.some((l) => l.level === 40 && /AUTH_MODE=none/.test(l.msg)),
+        'the no-auth warning is a warn-level line',
+      );
     } finally {
       child.kill('SIGKILL');
       await database.drop();
@@ -97,9 +103,15 @@ describe('migrations', () => {
       assert.ok(files.length >= 3);
       const reports = await Promise.all(pools.map((pool) => migrate(pool)));
       const applied = reports.flatMap((r) => r.applied).sort();
-      assert.deepEqual(applied, files.map((f) => `${f.version}_${f.name}`));
+      assert.deepEqual(
+        applied,
+        files.map((f) => `${f.version}_${f.name}`),
+      );
       const { rows } = await pools[0]!.query('SELECT version FROM schema_migrations ORDER BY version');
-      assert.deepEqual(rows.map((r: { version: string }) => r.version), files.map((f) => f.version));
+      assert.deepEqual(
+        rows.map((r: { version: string }) => r.version),
+        files.map((f) => f.version),
+      );
       const again = await runCli(['migrate'], { DATABASE_URL: database.url });
       assert.equal(again.code, 0, again.stderr);
       assert.match(again.stdout, /nothing to apply/);
@@ -140,7 +152,10 @@ describe('`ark-broker serve` with no DATABASE_URL', () => {
       broker = start();
       await waitReady(url, 60_000);
       const page = await getJson(`${url}/v2/sessions/kept/events`);
-      assert.deepEqual(page.body.items.map((e: { data: { n: number } }) => e.data.n), [1]);
+      assert.deepEqual(
+        page.body.items.map((e: { data: { n: number } }) => e.data.n),
+        [1],
+      );
       assert.equal(await stop(broker), 0);
     } finally {
       await rm(scratch, { recursive: true, force: true });

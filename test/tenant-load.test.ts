@@ -18,7 +18,10 @@ const LIMIT = 50;
 const SECONDS = 4;
 const QUIET_RATE = 40;
 const token = (tenant: string) =>
-  new SignJWT({ sub: `producer-${tenant}`, tenant, roles: ['producer'] }).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('10m').sign(new TextEncoder().encode(SECRET));
+  new SignJWT({ sub: `producer-${tenant}`, tenant, roles: ['producer'] })
+    .setProtectedHeader({ alg: 'HS256' })
+    .setExpirationTime('10m')
+    .sign(new TextEncoder().encode(SECRET));
 
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
 const latency = (answers: PacedAnswer[]) => {
@@ -60,15 +63,29 @@ describe('a tenant flooding at 10× its write limit', () => {
       quietBesideLimit: latency(besideLimit),
       quietDuringFlood: latency(during),
       atLimit: { sent: atLimit.length, refused429: atLimit.filter((a) => a.status === 429).length, ...latency(atLimit) },
-      flood: { sent: flood.length, accepted: flood.filter((a) => a.status === 201).length, refused429: flood.filter((a) => a.status === 429).length, ...latency(flood) },
+      flood: {
+        sent: flood.length,
+        accepted: flood.filter((a) => a.status === 201).length,
+        refused429: flood.filter((a) => a.status === 429).length,
+        ...latency(flood),
+      },
     };
     console.log(`# tenant load: ${JSON.stringify(figures)}`);
 
-    assert.ok([...alone, ...besideLimit, ...during].every((a) => a.status === 201), 'the quiet tenant is never refused');
-    assert.ok(flood.every((a) => a.status === 201 || a.status === 429), 'the flood is answered, not failed');
+    assert.ok(
+      [...alone, ...besideLimit, ...during].every((a) => a.status === 201),
+      'the quiet tenant is never refused',
+    );
+    assert.ok(
+      flood.every((a) => a.status === 201 || a.status === 429),
+      'the flood is answered, not failed',
+    );
     assert.ok(figures.flood.refused429 >= flood.length * 0.8, 'most of the flood is refused');
     // A full bucket (one second's allowance) at the start, then the refill rate.
-    assert.ok(figures.flood.accepted <= LIMIT * (SECONDS + 1.5), `${figures.flood.accepted} accepted: no more than the limit is stored for the flooding tenant`);
+    assert.ok(
+      figures.flood.accepted <= LIMIT * (SECONDS + 1.5),
+      `${figures.flood.accepted} accepted: no more than the limit is stored for the flooding tenant`,
+    );
     // "Not slowed" by the excess: beside the flood the quiet tenant's median stays near its median
     // beside the same tenant at its limit. This file runs alone (test/run-tests.ts), but CI shares
     // the machine with other work, so the bound is loose: it guards against gross regressions such
@@ -81,7 +98,12 @@ describe('a tenant flooding at 10× its write limit', () => {
     try {
       const stored = await sql.query(`SELECT session_id, count(*)::int AS n FROM events WHERE tenant_id = 'quiet' GROUP BY session_id ORDER BY session_id`);
       const n = QUIET_RATE * SECONDS;
-      assert.deepEqual(stored.rows, [{ session_id: 'alone', n }, { session_id: 'beside-limit', n }, { session_id: 'during', n }, { session_id: 'warm-up', n }]);
+      assert.deepEqual(stored.rows, [
+        { session_id: 'alone', n },
+        { session_id: 'beside-limit', n },
+        { session_id: 'during', n },
+        { session_id: 'warm-up', n },
+      ]);
     } finally {
       await sql.end();
     }

@@ -44,24 +44,39 @@ describe('watch streams', () => {
     for (let i = 0; i < 100; i += 25) assert.equal((await append(broker, 'resume', 25, i)).status, 201);
     const watcher = new RecordingEventSource(`${broker.url}/v2/sessions/resume/events?watch=true`, { 'Last-Event-ID': '40' });
     const history = await watcher.waitFor(60);
-    assert.deepEqual(history.map((m) => Number(m.id)), Array.from({ length: 60 }, (_, i) => 41 + i));
-    assert.deepEqual(history.map((m) => m.data.sequence), Array.from({ length: 60 }, (_, i) => 41 + i));
+    assert.deepEqual(
+      history.map((m) => Number(m.id)),
+      Array.from({ length: 60 }, (_, i) => 41 + i),
+    );
+    assert.deepEqual(
+      history.map((m) => m.data.sequence),
+      Array.from({ length: 60 }, (_, i) => 41 + i),
+    );
     await append(broker, 'resume', 5, 100);
     const all = await watcher.waitFor(65);
     await sleep(200);
-    assert.deepEqual(all.map((m) => m.data.sequence), Array.from({ length: 65 }, (_, i) => 41 + i));
+    assert.deepEqual(
+      all.map((m) => m.data.sequence),
+      Array.from({ length: 65 }, (_, i) => 41 + i),
+    );
     watcher.close();
   });
 
   it('resumes with ?cursor= as well, and Last-Event-ID wins over it', async () => {
     await append(broker, 'cursor', 10);
     const byCursor = new RecordingEventSource(`${broker.url}/v2/sessions/cursor/events?watch=true&cursor=7`);
-    assert.deepEqual((await byCursor.waitFor(3)).map((m) => m.id), ['8', '9', '10']);
+    assert.deepEqual(
+      (await byCursor.waitFor(3)).map((m) => m.id),
+      ['8', '9', '10'],
+    );
     byCursor.close();
     const both = new RecordingEventSource(`${broker.url}/v2/sessions/cursor/events?watch=true&cursor=2`, { 'Last-Event-ID': '9' });
     await both.waitFor(1);
     await sleep(200);
-    assert.deepEqual(both.messages.map((m) => m.id), ['10']);
+    assert.deepEqual(
+      both.messages.map((m) => m.id),
+      ['10'],
+    );
     both.close();
   });
 
@@ -86,7 +101,10 @@ describe('watch streams', () => {
     await feedWatcher.waitFor(30);
     await sleep(300);
     const expected = Array.from({ length: 30 }, (_, i) => i + 1);
-    assert.deepEqual(received.map((m) => m.data.sequence), expected);
+    assert.deepEqual(
+      received.map((m) => m.data.sequence),
+      expected,
+    );
     assert.deepEqual(
       feedWatcher.messages.filter((m) => m.data.sessionId === 'listener-kill').map((m) => m.data.sequence),
       expected,
@@ -108,7 +126,10 @@ describe('watch streams', () => {
     }
     await sleep(200);
     for (const w of watchers) {
-      assert.deepEqual(w.messages.map((m) => m.data.sequence), Array.from({ length: 50 }, (_, i) => i + 1));
+      assert.deepEqual(
+        w.messages.map((m) => m.data.sequence),
+        Array.from({ length: 50 }, (_, i) => i + 1),
+      );
       w.close();
     }
   });
@@ -121,9 +142,15 @@ describe('watch streams', () => {
     await append(broker, 'feed-live', 2);
     const got = await live.waitFor(2);
     await sleep(200);
-    assert.deepEqual(got.map((m) => m.data.sessionId), ['feed-live', 'feed-live']);
+    assert.deepEqual(
+      got.map((m) => m.data.sessionId),
+      ['feed-live', 'feed-live'],
+    );
     const resumed = new RecordingEventSource(`${broker.url}/v2/events?watch=true`, { 'Last-Event-ID': got[0]!.id });
-    assert.deepEqual((await resumed.waitFor(1)).map((m) => m.id), [got[1]!.id]);
+    assert.deepEqual(
+      (await resumed.waitFor(1)).map((m) => m.id),
+      [got[1]!.id],
+    );
     live.close();
     resumed.close();
   });

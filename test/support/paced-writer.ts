@@ -30,10 +30,14 @@ export async function pacedWrites(options: PacedWriterOptions): Promise<PacedAns
     new Promise<PacedAnswer>((resolve, reject) => {
       const body = Buffer.from(JSON.stringify({ sessionId: options.sessionId, type: 'custom.load', data: { i } }));
       const sent = performance.now();
-      const req = http.request(url, { method: 'POST', agent, headers: { authorization: `Bearer ${options.bearer}`, 'content-type': 'application/json', 'content-length': body.length } }, (res) => {
-        res.resume();
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, ms: performance.now() - sent }));
-      });
+      const req = http.request(
+        url,
+        { method: 'POST', agent, headers: { authorization: `Bearer ${options.bearer}`, 'content-type': 'application/json', 'content-length': body.length } },
+        (res) => {
+          res.resume();
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, ms: performance.now() - sent }));
+        },
+      );
       req.on('error', reject);
       req.end(body);
     });

@@ -34,10 +34,7 @@ export class RecordingEventSource {
   waitFor(count: number, timeoutMs = 15_000): Promise<ReceivedMessage[]> {
     if (this.messages.length >= count) return Promise.resolve(this.messages);
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`timed out waiting for ${count} messages; have ${this.messages.length}`)),
-        timeoutMs,
-      );
+      const timer = setTimeout(() => reject(new Error(`timed out waiting for ${count} messages; have ${this.messages.length}`)), timeoutMs);
       this.waiters.push({
         count,
         resolve: () => {

@@ -3,7 +3,17 @@ import type { BrokerConfig } from '#ark/config';
 import type { Kysely } from 'kysely';
 import { tenantScope, type Database } from '#ark/database';
 import { ApiError, toErrorAnswer } from '#ark/http';
-import { ApiKeys, AuthError, callerContext, CallerAuthenticator, LOCAL_IDENTITY, mayCall, requiredRole, type AuthSettings, type CallerIdentity } from '#ark/tenancy';
+import {
+  ApiKeys,
+  AuthError,
+  callerContext,
+  CallerAuthenticator,
+  LOCAL_IDENTITY,
+  mayCall,
+  requiredRole,
+  type AuthSettings,
+  type CallerIdentity,
+} from '#ark/tenancy';
 
 /** Routes anyone may call: probes, metrics and the API description. */
 const PUBLIC = /^\/(health|readyz|metrics|openapi\.json|api-docs)(\/|\?|$)/;
@@ -23,7 +33,9 @@ export function authSettings(config: BrokerConfig): AuthSettings {
     headerTenant: config.AUTH_HEADER_TENANT,
     headerUser: config.AUTH_HEADER_USER,
     headerRoles: config.AUTH_HEADER_ROLES,
-    trustedProxies: config.AUTH_TRUSTED_PROXIES.split(',').map((a) => a.trim()).filter(Boolean),
+    trustedProxies: config.AUTH_TRUSTED_PROXIES.split(',')
+      .map((a) => a.trim())
+      .filter(Boolean),
   };
 }
 

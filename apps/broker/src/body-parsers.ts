@@ -41,7 +41,5 @@ export function registerBodyParsers(fastify: FastifyInstance): void {
     void parseJson(request, body.toString(), done);
   });
 
-  fastify.addContentTypeParser(['application/x-protobuf', 'application/protobuf'], { parseAs: 'buffer' }, (_request, body, done) =>
-    done(null, body),
-  );
+  fastify.addContentTypeParser(['application/x-protobuf', 'application/protobuf'], { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
 }

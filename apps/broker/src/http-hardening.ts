@@ -16,7 +16,9 @@ export async function registerHardening(app: NestFastifyApplication, config: Bro
   registerBodyTimeout(app, config.REQUEST_BODY_TIMEOUT_MS);
   // The API serves JSON and SSE; the one HTML page (Swagger UI) needs its inline scripts.
   await app.register(helmet, { contentSecurityPolicy: false, crossOriginEmbedderPolicy: false });
-  const origins = config.CORS_ORIGINS.split(',').map((o) => o.trim()).filter(Boolean);
+  const origins = config.CORS_ORIGINS.split(',')
+    .map((o) => o.trim())
+    .filter(Boolean);
   await app.register(cors, {
     origin: origins.length > 0 ? origins : false,
     exposedHeaders: ['X-Request-ID', 'Retry-After'],
@@ -37,7 +39,10 @@ export async function registerHardening(app: NestFastifyApplication, config: Bro
       keyGenerator: (request) => (request as { identity?: CallerIdentity }).identity?.tenantId ?? 'default',
       errorResponseBuilder: (request) => ({
         statusCode: 429,
-        ...toErrorAnswer(new ApiError(429, 'rate_limited', `write rate limit of ${config.RATE_LIMIT_WRITES_PER_SECOND}/s for this tenant exceeded`), String(request.id)).body,
+        ...toErrorAnswer(
+          new ApiError(429, 'rate_limited', `write rate limit of ${config.RATE_LIMIT_WRITES_PER_SECOND}/s for this tenant exceeded`),
+          String(request.id),
+        ).body,
       }),
     });
   }

@@ -71,7 +71,11 @@ program
     }),
   );
 
-const list = (value: string) => value.split(',').map((v) => v.trim()).filter(Boolean);
+const list = (value: string) =>
+  value
+    .split(',')
+    .map((v) => v.trim())
+    .filter(Boolean);
 const keys = program.command('keys').description('API keys for producers and readers (used as `Authorization: Bearer <key>`)');
 
 keys
@@ -83,7 +87,12 @@ keys
   .option('--namespaces <namespaces>', 'comma-separated namespaces the key is meant for')
   .action((options: { tenant: string; name: string; roles: string; namespaces?: string }) =>
     withKysely(async (db) => {
-      const created = await new ApiKeys(db).create(options.tenant, options.name, list(options.roles) as Role[], options.namespaces ? list(options.namespaces) : undefined);
+      const created = await new ApiKeys(db).create(
+        options.tenant,
+        options.name,
+        list(options.roles) as Role[],
+        options.namespaces ? list(options.namespaces) : undefined,
+      );
       console.log(`id:  ${created.id}\nkey: ${created.key}\n(store it now: it cannot be shown again)`);
     }),
   );
@@ -95,7 +104,17 @@ keys
   .action((options: { tenant?: string }) =>
     withKysely(async (db) => {
       for (const k of await new ApiKeys(db).list(options.tenant)) {
-        console.log([k.id, k.tenantId, k.name, k.roles.join(','), k.namespaces?.join(',') ?? '*', k.createdAt.toISOString(), k.revokedAt ? `revoked ${k.revokedAt.toISOString()}` : 'active'].join('\t'));
+        console.log(
+          [
+            k.id,
+            k.tenantId,
+            k.name,
+            k.roles.join(','),
+            k.namespaces?.join(',') ?? '*',
+            k.createdAt.toISOString(),
+            k.revokedAt ? `revoked ${k.revokedAt.toISOString()}` : 'active',
+          ].join('\t'),
+        );
       }
     }),
   );

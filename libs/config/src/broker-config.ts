@@ -1,8 +1,7 @@
 import { plainToInstance, Transform } from 'class-transformer';
 import { IsBoolean, IsIn, IsInt, IsOptional, IsString, Matches, Max, Min, MinLength, validateSync } from 'class-validator';
 
-const toInt = ({ value }: { value: unknown }) =>
-  typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value.trim()) : value;
+const toInt = ({ value }: { value: unknown }) => (typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value.trim()) : value);
 const toBool = ({ value }: { value: unknown }) => {
   if (typeof value !== 'string') return value;
   const v = value.trim().toLowerCase();
@@ -16,57 +15,95 @@ const toBool = ({ value }: { value: unknown }) => {
  * error message points straight at what to fix. Defaults suit a developer laptop.
  */
 export class BrokerConfig {
-  @Transform(toInt) @IsInt() @Min(0) @Max(65535)
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(65535)
   PORT = 8080;
 
   @IsString()
   HOST = '0.0.0.0';
 
   /** PostgreSQL connection string. Unset: an embedded PostgreSQL is started under EMBEDDED_PG_DIR. */
-  @IsOptional() @Matches(/^postgres(ql)?:\/\//, { message: 'must be a postgres:// or postgresql:// URL' })
+  @IsOptional()
+  @Matches(/^postgres(ql)?:\/\//, { message: 'must be a postgres:// or postgresql:// URL' })
   DATABASE_URL?: string;
 
-  @Transform(toInt) @IsInt() @Min(2) @Max(500)
+  @Transform(toInt)
+  @IsInt()
+  @Min(2)
+  @Max(500)
   DATABASE_POOL_SIZE = 20;
 
   @IsString()
   EMBEDDED_PG_DIR = '.data/postgres';
 
-  @Transform(toInt) @IsInt() @Min(1) @Max(65535)
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(65535)
   EMBEDDED_PG_PORT = 54329;
 
-  @Transform(toBool) @IsBoolean()
+  @Transform(toBool)
+  @IsBoolean()
   MIGRATE_ON_START = true;
 
   /** Extra time the group-commit writer waits to gather concurrent appends (0: only what queued meanwhile). */
-  @Transform(toInt) @IsInt() @Min(0) @Max(100)
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(100)
   APPEND_BATCH_WINDOW_MS = 0;
 
-  @Transform(toInt) @IsInt() @Min(1) @Max(100_000)
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(100_000)
   APPEND_MAX_BATCH_EVENTS = 5_000;
 
   /** Past this many queued events new appends are refused with 503 + Retry-After instead of queueing. */
-  @Transform(toInt) @IsInt() @Min(1) @Max(10_000_000)
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(10_000_000)
   APPEND_MAX_QUEUED_EVENTS = 100_000;
 
-  @Transform(toInt) @IsInt() @Min(1) @Max(32)
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(32)
   APPEND_MAX_IN_FLIGHT = 4;
 
-  @Transform(toInt) @IsInt() @Min(1_024) @Max(1_073_741_824)
+  @Transform(toInt)
+  @IsInt()
+  @Min(1_024)
+  @Max(1_073_741_824)
   BODY_LIMIT_BYTES = 10 * 1024 * 1024;
 
-  @Transform(toInt) @IsInt() @Min(100) @Max(300_000)
+  @Transform(toInt)
+  @IsInt()
+  @Min(100)
+  @Max(300_000)
   SSE_HEARTBEAT_MS = 15_000;
 
-  @Transform(toInt) @IsInt() @Min(0) @Max(300_000)
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(300_000)
   SSE_RETRY_MS = 2_000;
 
   /** A watcher whose socket has not drained for this long is cut; it resumes from its last id. */
-  @Transform(toInt) @IsInt() @Min(100) @Max(3_600_000)
+  @Transform(toInt)
+  @IsInt()
+  @Min(100)
+  @Max(3_600_000)
   SSE_STALL_TIMEOUT_MS = 30_000;
 
   /** Safety-net poll for watchers, in case a notification is lost. */
-  @Transform(toInt) @IsInt() @Min(50) @Max(60_000)
+  @Transform(toInt)
+  @IsInt()
+  @Min(50)
+  @Max(60_000)
   WATCH_POLL_MS = 1_000;
 
   /** `none` (one local tenant, no authentication), `jwt` (Bearer tokens), `header` (a trusted auth proxy). */
@@ -74,42 +111,59 @@ export class BrokerConfig {
   AUTH_MODE: 'none' | 'jwt' | 'header' = 'none';
 
   /** HS256 shared secret for AUTH_MODE=jwt (or AUTH_JWKS_URL). */
-  @IsOptional() @IsString() @MinLength(32, { message: 'must be at least 32 characters' })
+  @IsOptional()
+  @IsString()
+  @MinLength(32, { message: 'must be at least 32 characters' })
   AUTH_JWT_SECRET?: string;
 
-  @IsOptional() @Matches(/^https?:\/\//, { message: 'must be an http(s) URL' })
+  @IsOptional()
+  @Matches(/^https?:\/\//, { message: 'must be an http(s) URL' })
   AUTH_JWKS_URL?: string;
 
-  @IsOptional() @IsString()
+  @IsOptional()
+  @IsString()
   AUTH_JWT_ISSUER?: string;
 
-  @IsOptional() @IsString()
+  @IsOptional()
+  @IsString()
   AUTH_JWT_AUDIENCE?: string;
 
-  @IsString() @MinLength(1)
+  @IsString()
+  @MinLength(1)
   AUTH_TENANT_CLAIM = 'tenant';
 
-  @IsString() @MinLength(1)
+  @IsString()
+  @MinLength(1)
   AUTH_USER_CLAIM = 'sub';
 
-  @IsString() @MinLength(1)
+  @IsString()
+  @MinLength(1)
   AUTH_ROLES_CLAIM = 'roles';
 
-  @Transform(toInt) @IsInt() @Min(0) @Max(600)
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(600)
   AUTH_CLOCK_SKEW_SECONDS = 30;
 
   /** How long a verified JWT or API key is reused without checking it again (a revoked key counts within this). */
-  @Transform(toInt) @IsInt() @Min(0) @Max(300)
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(300)
   AUTH_CACHE_SECONDS = 5;
 
   /** AUTH_MODE=header: the headers the auth proxy sets, honoured only from AUTH_TRUSTED_PROXIES. */
-  @IsString() @MinLength(1)
+  @IsString()
+  @MinLength(1)
   AUTH_HEADER_TENANT = 'x-ark-tenant';
 
-  @IsString() @MinLength(1)
+  @IsString()
+  @MinLength(1)
   AUTH_HEADER_USER = 'x-ark-user';
 
-  @IsString() @MinLength(1)
+  @IsString()
+  @MinLength(1)
   AUTH_HEADER_ROLES = 'x-ark-roles';
 
   /** Comma-separated addresses of the auth proxies (exact IPs). */
@@ -120,7 +174,10 @@ export class BrokerConfig {
    * After SIGTERM, how long the broker drains (SSE streams told to reconnect, open chunk uploads
    * committed and answered, in-flight appends finished) before it cuts what is left and exits.
    */
-  @Transform(toInt) @IsInt() @Min(0) @Max(600_000)
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(600_000)
   SHUTDOWN_GRACE_MS = 20_000;
 
   @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
@@ -135,15 +192,24 @@ export class BrokerConfig {
   CORS_ORIGINS = '';
 
   /** Per-tenant limit on writes (POST/PUT), requests per second; 0: unlimited. Past it: 429 + Retry-After. */
-  @Transform(toInt) @IsInt() @Min(0) @Max(1_000_000)
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(1_000_000)
   RATE_LIMIT_WRITES_PER_SECOND = 0;
 
   /** Watch (SSE) streams one user may hold open at once, per replica; past it: 429 `too_many_watches`. */
-  @Transform(toInt) @IsInt() @Min(1) @Max(100_000)
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(100_000)
   WATCH_STREAMS_PER_USER = 64;
 
   /** A request body (other than a streamed chunk upload) must arrive within this long, else 408; 0: no limit. */
-  @Transform(toInt) @IsInt() @Min(0) @Max(3_600_000)
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(3_600_000)
   REQUEST_BODY_TIMEOUT_MS = 30_000;
 }
 

@@ -24,7 +24,9 @@ export interface PoolOptions {
 /** The `options` startup parameter: `-c name=value` for the role and each setting. */
 function startupOptions(options: PoolOptions): string {
   const settings = { ...(options.role ? { role: options.role } : {}), ...options.settings };
-  return Object.entries(settings).map(([name, value]) => `-c ${name}=${value}`).join(' ');
+  return Object.entries(settings)
+    .map(([name, value]) => `-c ${name}=${value}`)
+    .join(' ');
 }
 
 export function createPool(options: PoolOptions): pg.Pool {

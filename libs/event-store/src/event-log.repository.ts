@@ -132,13 +132,7 @@ export class EventLogRepository {
   }
 
   /** Events of one session after a sequence, in sequence order. */
-  async readSession(
-    tenantId: string,
-    sessionId: string,
-    after: number,
-    limit: number,
-    types?: readonly string[],
-  ): Promise<ArkEvent[]> {
+  async readSession(tenantId: string, sessionId: string, after: number, limit: number, types?: readonly string[]): Promise<ArkEvent[]> {
     const typeFilter = types && types.length > 0 ? sql`AND type = ANY(${[...types]}::text[])` : sql``;
     const { rows } = await tenantScope.run([tenantId], () =>
       sql<EventRow>`${PREPARED}
@@ -174,7 +168,8 @@ export class EventLogRepository {
       ownerId === undefined
         ? sql``
         : sql`AND (events.type = 'records.deleted' OR EXISTS (SELECT 1 FROM sessions o WHERE o.tenant_id = events.tenant_id AND o.session_id = events.session_id AND o.user_id = ${ownerId}))`;
-    const { rows } = await tenantScope.run([tenantId], () => sql<EventRow & { horizon: string }>`${PREPARED}
+    const { rows } = await tenantScope.run([tenantId], () =>
+      sql<EventRow & { horizon: string }>`${PREPARED}
       -- MATERIALIZED: the horizon is computed once, so the rows read and the horizon returned agree.
       WITH snapshot AS MATERIALIZED (SELECT ark_feed_horizon() AS xmin)
       SELECT snapshot.xmin::text AS horizon, e.*
@@ -187,7 +182,8 @@ export class EventLogRepository {
         -- '100000' < '99999' would page past a lower transaction id (a gap in the feed).
         ORDER BY events.transaction_id, events.global_position
         LIMIT ${limit}
-      ) e ON true`.execute(this.db));
+      ) e ON true`.execute(this.db),
+    );
     const horizon = BigInt(rows[0]?.horizon ?? '0');
     return { events: rows.filter((r) => r.tenant_id !== null).map(toArkEvent), horizon };
   }
@@ -263,10 +259,7 @@ export class EventLogRepository {
     return rows.map(toArkEvent);
   }
 
-  private async readHeads(
-    executor: Kysely<Database>,
-    streams: readonly { tenantId: string; sessionId: string }[],
-  ): Promise<Map<string, number>> {
+  private async readHeads(executor: Kysely<Database>, streams: readonly { tenantId: string; sessionId: string }[]): Promise<Map<string, number>> {
     const { rows } = await sql<{ tenant_id: string; session_id: string; last_sequence: number }>`
       SELECT tenant_id, session_id, last_sequence FROM event_streams
       WHERE (tenant_id, session_id) IN (SELECT * FROM unnest(${streams.map((s) => s.tenantId)}::text[],

@@ -149,21 +149,21 @@ export class GroupCommitWriter {
         return;
       }
       // Find the culprit: each call alone, so the others still commit.
-      await Promise.all(
-        batch.map((pending) => this.runTransaction(pending.items).then(pending.resolve, (e: unknown) => pending.reject(asCallerError(e)))),
-      );
+      await Promise.all(batch.map((pending) => this.runTransaction(pending.items).then(pending.resolve, (e: unknown) => pending.reject(asCallerError(e)))));
     }
   }
 
   /** One transaction scoped (row-level security) to exactly the tenants of its items. */
   private async runTransaction(items: readonly StreamEvent[]): Promise<AppendedEvent[]> {
     const tenants = [...new Set(items.map((i) => i.tenantId))];
-    return tenantScope.run(tenants, () => this.db.transaction().execute(async (trx) => {
-      // The append also queues the transaction's one NOTIFY, delivered on commit.
-      const { results, appended } = await this.log.append(trx, items);
-      await this.project(trx, appended);
-      return results;
-    }));
+    return tenantScope.run(tenants, () =>
+      this.db.transaction().execute(async (trx) => {
+        // The append also queues the transaction's one NOTIFY, delivered on commit.
+        const { results, appended } = await this.log.append(trx, items);
+        await this.project(trx, appended);
+        return results;
+      }),
+    );
   }
 
   private async project(trx: Parameters<InlineProjector['project']>[0], appended: readonly ArkEvent[]): Promise<void> {

@@ -1,4 +1,13 @@
-export { EVENT_SOURCES, toArkEventJson, type AppendedEvent, type ArkEvent, type ArkEventJson, type EventSource, type NewArkEvent, type StreamEvent } from './ark-event.js';
+export {
+  EVENT_SOURCES,
+  toArkEventJson,
+  type AppendedEvent,
+  type ArkEvent,
+  type ArkEventJson,
+  type EventSource,
+  type NewArkEvent,
+  type StreamEvent,
+} from './ark-event.js';
 export { EventLogRepository, EVENTS_CHANNEL, type AppendNotification } from './event-log.repository.js';
 export { EventNotificationListener } from './event-notification-listener.js';
 export { EventStoreModule, EventListenerStatus, type EventStoreOptions } from './event-store.module.js';

@@ -37,12 +37,7 @@ export function compatValidationPipe(): ValidationPipe {
 }
 
 /** Validates a plain value against a DTO class by hand (for bodies that are one object or an array). */
-export function validateDto<T extends object>(
-  cls: ClassConstructor<T>,
-  value: unknown,
-  label: string,
-  mode: keyof typeof MODES = 'strict',
-): T {
+export function validateDto<T extends object>(cls: ClassConstructor<T>, value: unknown, label: string, mode: keyof typeof MODES = 'strict'): T {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw ApiError.badRequest(`${label} must be a JSON object`, 'validation_failed');
   }

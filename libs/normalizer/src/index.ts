@@ -3,5 +3,27 @@
 export { normalizeSpan, resolveSpanSessions, spanSessionId, type NormalizedSpan } from './span.normalizer.js';
 export { chunkDedupeKey, normalizeChunk, streamCompletedEvent, type ChunkLine, type NormalizedChunk } from './chunk.normalizer.js';
 export { normalizeOperationEvent, type NormalizedOperationEvent, type OperationEvent } from './operation-event.normalizer.js';
-export { deletionScopeMatches, fallbackSessionId, MEMORY_SESSION_ID, MESSAGE_ADDED, messageExpiresAt, MESSAGES_DELETED, messagesDeletedEvent, normalizeMessages, readMessageAdded, readMessagesDeleted, type MessageAddedData, type MessageCorrelation, type MessagesDeletedData, type PostedMessages } from './message.normalizer.js';
-export { DELETABLE_COLLECTIONS, readRecordsDeleted, RECORDS_DELETED, recordsDeletedEvent, type DeletableCollection, type RecordsDeletedData } from './deletion.normalizer.js';
+export {
+  deletionScopeMatches,
+  fallbackSessionId,
+  MEMORY_SESSION_ID,
+  MESSAGE_ADDED,
+  messageExpiresAt,
+  MESSAGES_DELETED,
+  messagesDeletedEvent,
+  normalizeMessages,
+  readMessageAdded,
+  readMessagesDeleted,
+  type MessageAddedData,
+  type MessageCorrelation,
+  type MessagesDeletedData,
+  type PostedMessages,
+} from './message.normalizer.js';
+export {
+  DELETABLE_COLLECTIONS,
+  readRecordsDeleted,
+  RECORDS_DELETED,
+  recordsDeletedEvent,
+  type DeletableCollection,
+  type RecordsDeletedData,
+} from './deletion.normalizer.js';

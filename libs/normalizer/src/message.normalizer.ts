@@ -54,7 +54,9 @@ export function normalizeMessages(posted: PostedMessages, correlation: MessageCo
   const requestHash =
     posted.queryId === ''
       ? null
-      : createHash('sha256').update(JSON.stringify([posted.conversationId, posted.queryId, posted.messages])).digest('hex');
+      : createHash('sha256')
+          .update(JSON.stringify([posted.conversationId, posted.queryId, posted.messages]))
+          .digest('hex');
   return posted.messages.map((message, index) => {
     const data: MessageAddedData = { conversationId: posted.conversationId, queryId: posted.queryId, message, index };
     if (posted.ttlSeconds !== undefined) data.ttlSeconds = posted.ttlSeconds;

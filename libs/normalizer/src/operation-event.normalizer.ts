@@ -63,7 +63,8 @@ function familyData(type: string, d: Record<string, unknown>): Record<string, un
   }
   if (type.startsWith('llm.call.')) return { model: str(d.model) ?? str(d.modelName), modelType: str(d.modelType), ...common };
   if (type.startsWith('agent.')) return { agent: str(d.agent) ?? str(d.agentName), ...common };
-  if (type.startsWith('team.')) return { team: str(d.team) ?? str(d.teamName), member: str(d.member), turn: d.turn ?? null, strategy: str(d.strategy), ...common };
+  if (type.startsWith('team.'))
+    return { team: str(d.team) ?? str(d.teamName), member: str(d.member), turn: d.turn ?? null, strategy: str(d.strategy), ...common };
   if (type.startsWith('query.')) return { target: d.target ?? null, input: d.input ?? null, response: d.response ?? d.output ?? null, ...common };
   if (type === 'a2a.task.updated') return { server: str(d.server) ?? str(d.a2aServer), taskId: str(d.taskId), state: str(d.state) ?? str(d.phase), ...common };
   return common;

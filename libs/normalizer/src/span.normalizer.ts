@@ -70,7 +70,13 @@ function familyData(f: string, subject: string, span: OtlpSpan): Record<string, 
   const hasTokens = tokens.input !== null || tokens.output !== null || tokens.total !== null;
   switch (f) {
     case 'query':
-      return { query: first(a, ['query.name']) ?? subject, target: first(a, ['query.target', 'target.name']), input: text(a['input.value']), output: text(a['output.value']), ...(hasTokens ? { tokens } : {}) };
+      return {
+        query: first(a, ['query.name']) ?? subject,
+        target: first(a, ['query.target', 'target.name']),
+        input: text(a['input.value']),
+        output: text(a['output.value']),
+        ...(hasTokens ? { tokens } : {}),
+      };
     case 'agent':
     case 'team':
       return { [f]: subject, input: text(a['input.value']), output: text(a['output.value']) };

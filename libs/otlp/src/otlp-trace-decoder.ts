@@ -58,9 +58,7 @@ export class OtlpTraceDecoder {
       const resource = this.attributes(list(pick(obj(pick(obj(rs), 'resource')), 'attributes')));
       for (const ss of list(pick(obj(rs), scopeSpansKey, 'scope_spans'))) {
         const scopeJson = obj(pick(obj(ss), 'scope'));
-        const scope = Object.keys(scopeJson).length
-          ? { name: str(pick(scopeJson, 'name')) ?? '', version: str(pick(scopeJson, 'version')) }
-          : null;
+        const scope = Object.keys(scopeJson).length ? { name: str(pick(scopeJson, 'name')) ?? '', version: str(pick(scopeJson, 'version')) } : null;
         for (const raw of list(pick(obj(ss), 'spans'))) {
           const span = this.span(obj(raw), resource, scope);
           if (typeof span === 'string') {

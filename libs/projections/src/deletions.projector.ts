@@ -16,7 +16,11 @@ export class DeletionsProjector implements InlineProjector {
       const scope = readRecordsDeleted(e);
       return scope ? [{ tenant_id: e.tenantId, scope: scope.collection, query_id: scope.queryId ?? null, up_to_position: e.globalPosition }] : [];
     });
-    if (rows.length > 0) await trx.insertInto('deletions').values(rows).onConflict((c) => c.doNothing()).execute();
+    if (rows.length > 0)
+      await trx
+        .insertInto('deletions')
+        .values(rows)
+        .onConflict((c) => c.doNothing())
+        .execute();
   }
-
 }

@@ -5,7 +5,15 @@ export { MessagesProjector } from './messages.projector.js';
 export { DeletionsProjector } from './deletions.projector.js';
 export { TracesProjector } from './traces.projector.js';
 export { SESSION_SIGNALLED, SessionQueriesProjector } from './session-queries.projector.js';
-export { applyQuerySignal, phaseOfReason, sessionStatus, type QueryPhase, type QuerySignal, type SessionQuery, type SessionStatus } from './session-query-rules.js';
+export {
+  applyQuerySignal,
+  phaseOfReason,
+  sessionStatus,
+  type QueryPhase,
+  type QuerySignal,
+  type SessionQuery,
+  type SessionStatus,
+} from './session-query-rules.js';
 export { QueriesProjector, queryPhase, type QuerySignals } from './queries.projector.js';
 export { ToolCallsProjector, toolCallKey } from './tool-calls.projector.js';
 export { LlmCallsProjector } from './llm-calls.projector.js';

@@ -1,7 +1,22 @@
 import { sql, type RawBuilder, type Transaction } from 'kysely';
 import { PREPARED, type Database } from '#ark/database';
 import type { ArkEvent, InlineProjector } from '#ark/event-store';
-import { callStatus, column, endTimeOf, eventData, iso, jsonValue, num, queryKeyOf, startTimeOf, STATUS_RANK, text, tokensOf, workTypeOf, writesLlmCall } from './work-events.js';
+import {
+  callStatus,
+  column,
+  endTimeOf,
+  eventData,
+  iso,
+  jsonValue,
+  num,
+  queryKeyOf,
+  startTimeOf,
+  STATUS_RANK,
+  text,
+  tokensOf,
+  workTypeOf,
+  writesLlmCall,
+} from './work-events.js';
 
 interface LlmCallInput {
   tenantId: string;
@@ -62,7 +77,13 @@ function chunkOf(e: ArkEvent): { tenantId: string; query: string; at: string } |
  * The first chunk of a call's query (by UID, or by name for producers that stream under the name)
  * within the call's window [started, ended]: two probes of events_llm_chunk_time.
  */
-function firstChunkAt(tenant: RawBuilder<unknown>, queryId: RawBuilder<unknown>, queryName: RawBuilder<unknown>, started: RawBuilder<unknown>, ended: RawBuilder<unknown>): RawBuilder<unknown> {
+function firstChunkAt(
+  tenant: RawBuilder<unknown>,
+  queryId: RawBuilder<unknown>,
+  queryName: RawBuilder<unknown>,
+  started: RawBuilder<unknown>,
+  ended: RawBuilder<unknown>,
+): RawBuilder<unknown> {
   const inWindow = (query: RawBuilder<unknown>) => sql`(SELECT min(e.time) FROM events e
       WHERE e.tenant_id = ${tenant} AND e.query_id = ${query} AND e.type = 'llm.chunk'
         AND e.time >= ${started} AND e.time <= coalesce(${ended}, 'infinity'))`;
@@ -170,10 +191,25 @@ export class LlmCallsProjector implements InlineProjector {
     // Not PREPARED: it joins the batch's queries to llm_calls (prepared-statements.ts).
     await sql`
       WITH k AS (
-        SELECT * FROM unnest(${column(groups.map((g) => g.tenantId), 'text')}, ${column(groups.map((g) => g.query), 'text')},
-                             ${column(groups.map((g) => JSON.stringify(g.times)), 'jsonb')},
-                             ${column(groups.map((g) => g.times.reduce((a, b) => (a < b ? a : b))), 'timestamptz')},
-                             ${column(groups.map((g) => g.times.reduce((a, b) => (a > b ? a : b))), 'timestamptz')}) AS k(t, query, times, first, last)
+        SELECT * FROM unnest(${column(
+          groups.map((g) => g.tenantId),
+          'text',
+        )}, ${column(
+          groups.map((g) => g.query),
+          'text',
+        )},
+                             ${column(
+                               groups.map((g) => JSON.stringify(g.times)),
+                               'jsonb',
+                             )},
+                             ${column(
+                               groups.map((g) => g.times.reduce((a, b) => (a < b ? a : b))),
+                               'timestamptz',
+                             )},
+                             ${column(
+                               groups.map((g) => g.times.reduce((a, b) => (a > b ? a : b))),
+                               'timestamptz',
+                             )}) AS k(t, query, times, first, last)
       ), calls AS (
         SELECT l.tenant_id, l.call_key, l.started_at, l.ended_at, k.times FROM k JOIN llm_calls l ON l.tenant_id = k.t AND l.query_id = k.query
           AND l.started_at BETWEEN k.first - interval '1 hour' AND k.last

@@ -107,7 +107,9 @@ export class ProjectionRebuilder {
     await sql`DROP SCHEMA IF EXISTS ${ident(SHADOW)} CASCADE`.execute(db); // a crashed rebuild's copies
     await sql`CREATE SCHEMA ${ident(SHADOW)}`.execute(db);
     for (const t of tables) {
-      await sql`CREATE UNLOGGED TABLE ${ident(SHADOW)}.${ident(t)} (LIKE ${ident(live)}.${ident(t)} INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING INDEXES)`.execute(db);
+      await sql`CREATE UNLOGGED TABLE ${ident(SHADOW)}.${ident(t)} (LIKE ${ident(live)}.${ident(t)} INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING INDEXES)`.execute(
+        db,
+      );
     }
   }
 
@@ -177,7 +179,10 @@ export class ProjectionRebuilder {
     if (keyRows.length === 0) throw new Error(`read-model table ${table} has no primary key`);
     const liveTable = sql`${ident(live)}.${ident(table)}`;
     const copy = sql`${ident(SHADOW)}.${ident(table)}`;
-    const sameKey = sql.join(keyRows.map((k) => sql`c.${ident(k.column)} = l.${ident(k.column)}`), sql` AND `);
+    const sameKey = sql.join(
+      keyRows.map((k) => sql`c.${ident(k.column)} = l.${ident(k.column)}`),
+      sql` AND `,
+    );
     const deleted = await sql`
       DELETE FROM ${liveTable} l
       WHERE NOT EXISTS (SELECT 1 FROM ${copy} c WHERE ${sameKey} AND ROW(c.*) IS NOT DISTINCT FROM ROW(l.*))`.execute(trx);

@@ -14,8 +14,16 @@ import { LlmCallsProjector } from './llm-calls.projector.js';
 /** The one place inline projectors are registered; the event store runs them in every append. */
 export function inlineProjectors(): InlineProjector[] {
   // QueriesProjector after the call projectors: it totals the calls of the queries it touched.
-  return [new SessionsProjector(), new SessionQueriesProjector(), new TracesProjector(), new MessagesProjector(), new DeletionsProjector(),
-    new ToolCallsProjector(), new LlmCallsProjector(), new QueriesProjector()];
+  return [
+    new SessionsProjector(),
+    new SessionQueriesProjector(),
+    new TracesProjector(),
+    new MessagesProjector(),
+    new DeletionsProjector(),
+    new ToolCallsProjector(),
+    new LlmCallsProjector(),
+    new QueriesProjector(),
+  ];
 }
 
 @Global()

@@ -2,7 +2,23 @@ import { sql, type Transaction } from 'kysely';
 import { PREPARED, type Database } from '#ark/database';
 import type { ArkEvent, InlineProjector } from '#ark/event-store';
 import { applyQuerySignal, phaseOfReason, type QueryPhase, type QuerySignal } from './session-query-rules.js';
-import { column, eventData, isObject, iso, jsonValue, num, operationData, reasonOf, sessionRankOf, startTimeOf, text, tokensOf, workQueryKeyOf, workTypeOf, writesLlmCall } from './work-events.js';
+import {
+  column,
+  eventData,
+  isObject,
+  iso,
+  jsonValue,
+  num,
+  operationData,
+  reasonOf,
+  sessionRankOf,
+  startTimeOf,
+  text,
+  tokensOf,
+  workQueryKeyOf,
+  workTypeOf,
+  writesLlmCall,
+} from './work-events.js';
 
 interface QueryInput {
   tenantId: string;
@@ -182,20 +198,35 @@ export class QueriesProjector implements InlineProjector {
       // Not PREPARED: an UPDATE … FROM the batch's keys (prepared-statements.ts).
       await sql`
         UPDATE queries q SET phase = x.phase, completed_at = x.completed_at
-        FROM unnest(${column(changed.map((x) => x.t), 'text')}, ${column(changed.map((x) => x.k), 'text')},
-                    ${column(changed.map((x) => x.phase), 'text')}, ${column(changed.map((x) => iso(x.completedAt)), 'timestamptz')})
+        FROM unnest(${column(
+          changed.map((x) => x.t),
+          'text',
+        )}, ${column(
+          changed.map((x) => x.k),
+          'text',
+        )},
+                    ${column(
+                      changed.map((x) => x.phase),
+                      'text',
+                    )}, ${column(
+                      changed.map((x) => iso(x.completedAt)),
+                      'timestamptz',
+                    )})
              AS x(t, k, phase, completed_at)
         WHERE q.tenant_id = x.t AND q.query_key = x.k`.execute(trx);
     }
     // Call totals of the queries whose calls this batch wrote: the upsert locked their rows, and the
     // call projectors ran first (migrations/0100).
-    const withCalls = [...new Map(events.flatMap((e) => {
-      const key = workTypeOf(e.type)?.family === 'tool.call' || writesLlmCall(e) ? workQueryKeyOf(e) : null;
-      return key === null ? [] : [[`${e.tenantId}\u0000${key}`, { t: e.tenantId, k: key }] as const];
-    })).values()];
+    const withCalls = [
+      ...new Map(
+        events.flatMap((e) => {
+          const key = workTypeOf(e.type)?.family === 'tool.call' || writesLlmCall(e) ? workQueryKeyOf(e) : null;
+          return key === null ? [] : [[`${e.tenantId}\u0000${key}`, { t: e.tenantId, k: key }] as const];
+        }),
+      ).values(),
+    ];
     if (withCalls.length > 0) {
       await sql`${PREPARED}SELECT ark_roll_up_query_calls(${withCalls.map((r) => r.t)}::text[], ${withCalls.map((r) => r.k)}::text[])`.execute(trx);
     }
   }
-
 }

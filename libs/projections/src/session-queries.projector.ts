@@ -202,6 +202,11 @@ export class SessionQueriesProjector implements InlineProjector {
     const { rows } = await sql<{ session_id: string }>`
       DELETE FROM session_queries WHERE tenant_id = ${tenantId} ${scope} RETURNING session_id`.execute(trx);
     const sessions = [...new Set(rows.map((r) => r.session_id))];
-    if (sessions.length > 0) await this.summarise(trx, sessions.map(() => tenantId), sessions);
+    if (sessions.length > 0)
+      await this.summarise(
+        trx,
+        sessions.map(() => tenantId),
+        sessions,
+      );
   }
 }

@@ -94,7 +94,12 @@ export function sessionStatus(queries: readonly SessionQuery[]): SessionStatus {
   if (queries.some((q) => !finished(q.phase))) return 'active';
   let latest: SessionQuery | undefined;
   for (const q of queries) {
-    if (!latest || q.lastActivityAt > latest.lastActivityAt || (q.lastActivityAt.getTime() === latest.lastActivityAt.getTime() && q.firstSequence < latest.firstSequence)) latest = q;
+    if (
+      !latest ||
+      q.lastActivityAt > latest.lastActivityAt ||
+      (q.lastActivityAt.getTime() === latest.lastActivityAt.getTime() && q.firstSequence < latest.firstSequence)
+    )
+      latest = q;
   }
   return latest?.phase === 'error' ? 'error' : 'idle';
 }

@@ -49,5 +49,4 @@ export class SessionsProjector implements InlineProjector {
         event_count       = s.event_count + excluded.event_count,
         last_sequence     = greatest(s.last_sequence, excluded.last_sequence)`.execute(trx);
   }
-
 }

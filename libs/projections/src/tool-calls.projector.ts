@@ -116,5 +116,4 @@ export class ToolCallsProjector implements InlineProjector {
         event_count    = q.event_count + excluded.event_count,
         first_position = least(q.first_position, excluded.first_position)`.execute(trx);
   }
-
 }

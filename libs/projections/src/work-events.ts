@@ -156,7 +156,15 @@ export function callStatus(phase: WorkPhase): 'started' | 'completed' | 'failed'
 
 /** Token counts of `data.tokens` (spans) or Ark's usage fields in an operation event body. */
 export function tokensOf(data: Json, op: Json): { input: number | null; output: number | null; total: number | null } {
-  const t = isObject(data.tokens) ? data.tokens : isObject(op.tokens) ? op.tokens : isObject(op.tokenUsage) ? op.tokenUsage : isObject(op.usage) ? op.usage : {};
+  const t = isObject(data.tokens)
+    ? data.tokens
+    : isObject(op.tokens)
+      ? op.tokens
+      : isObject(op.tokenUsage)
+        ? op.tokenUsage
+        : isObject(op.usage)
+          ? op.usage
+          : {};
   return {
     input: num(t.input ?? t.promptTokens ?? t.prompt_tokens ?? t.inputTokens),
     output: num(t.output ?? t.completionTokens ?? t.completion_tokens ?? t.outputTokens),

@@ -30,11 +30,23 @@ export class ApiKeys {
   /** Creates a key; the returned `key` is shown once and never stored. */
   async create(tenantId: string, name: string, roles: readonly Role[], namespaces?: readonly string[]): Promise<{ id: string; key: string }> {
     for (const role of roles) if (!ROLES.includes(role)) throw new Error(`unknown role ${role} (roles: ${ROLES.join(', ')})`);
-    const id = randomBytes(9).toString('base64url').toLowerCase().replace(/[^a-z0-9]/g, '0').slice(0, 12);
+    const id = randomBytes(9)
+      .toString('base64url')
+      .toLowerCase()
+      .replace(/[^a-z0-9]/g, '0')
+      .slice(0, 12);
     const secret = randomBytes(32).toString('base64url');
     await this.db
       .insertInto('api_keys')
-      .values({ id, tenant_id: tenantId, name, roles: [...roles], namespaces: namespaces ? [...namespaces] : null, secret_hash: hash(secret), revoked_at: null })
+      .values({
+        id,
+        tenant_id: tenantId,
+        name,
+        roles: [...roles],
+        namespaces: namespaces ? [...namespaces] : null,
+        secret_hash: hash(secret),
+        revoked_at: null,
+      })
       .execute();
     return { id, key: `ark_${id}_${secret}` };
   }
@@ -55,7 +67,12 @@ export class ApiKeys {
 
   /** True when a live key was revoked. */
   async revoke(id: string): Promise<boolean> {
-    const result = await this.db.updateTable('api_keys').set({ revoked_at: new Date() }).where('id', '=', id).where('revoked_at', 'is', null).executeTakeFirst();
+    const result = await this.db
+      .updateTable('api_keys')
+      .set({ revoked_at: new Date() })
+      .where('id', '=', id)
+      .where('revoked_at', 'is', null)
+      .executeTakeFirst();
     return result.numUpdatedRows > 0n;
   }
 

@@ -100,9 +100,7 @@ export class CallerAuthenticator {
         ...(this.settings.audience ? { audience: this.settings.audience } : {}),
       };
       payload =
-        typeof this.jwtKey === 'function'
-          ? (await jwtVerify(token, this.jwtKey, options)).payload
-          : (await jwtVerify(token, this.jwtKey!, options)).payload;
+        typeof this.jwtKey === 'function' ? (await jwtVerify(token, this.jwtKey, options)).payload : (await jwtVerify(token, this.jwtKey!, options)).payload;
     } catch (error) {
       throw new AuthError(401, `invalid token: ${(error as Error).message}`);
     }

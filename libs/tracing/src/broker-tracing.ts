@@ -61,7 +61,11 @@ export function startRequestSpan(request: TracedRequest, next: () => void): ((st
     return undefined;
   }
   const parent = propagation.extract(context.active(), request.headers);
-  const span = tracer().startSpan(`${request.method} ${route}`, { kind: SpanKind.SERVER, attributes: { 'http.request.method': request.method, 'http.route': route } }, parent);
+  const span = tracer().startSpan(
+    `${request.method} ${route}`,
+    { kind: SpanKind.SERVER, attributes: { 'http.request.method': request.method, 'http.route': route } },
+    parent,
+  );
   context.with(trace.setSpan(parent, span), next);
   return (status: number) => {
     span.setAttribute('http.response.status_code', status);

@@ -5,22 +5,37 @@ import { toQueryBoolean } from '#ark/http';
 
 /** Query of upstream's watchable lists (`GET /traces…`, `GET /events…`), upstream names included. */
 export class UpstreamFeedQueryDto {
-  @ApiPropertyOptional() @IsOptional() @Transform(toQueryBoolean) @IsBoolean()
+  @ApiPropertyOptional()
+  @IsOptional()
+  @Transform(toQueryBoolean)
+  @IsBoolean()
   watch?: boolean;
 
   @ApiPropertyOptional({ description: 'only this session' })
-  @IsOptional() @IsString() @Length(1, 256)
+  @IsOptional()
+  @IsString()
+  @Length(1, 256)
   session_id?: string;
 
   @ApiPropertyOptional({ description: 'a position: pages continue after it, watches replay what follows it' })
-  @IsOptional() @Type(() => Number) @IsInt() @Min(0)
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(0)
   cursor?: number;
 
   @ApiPropertyOptional({ minimum: 1, maximum: 1000, default: 100 })
-  @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(1000)
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(1000)
   limit?: number;
 
   @ApiPropertyOptional({ name: 'from-beginning' })
-  @Expose({ name: 'from-beginning' }) @IsOptional() @Transform(toQueryBoolean) @IsBoolean()
+  @Expose({ name: 'from-beginning' })
+  @IsOptional()
+  @Transform(toQueryBoolean)
+  @IsBoolean()
   fromBeginning?: boolean;
 }

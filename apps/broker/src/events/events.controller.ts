@@ -2,7 +2,16 @@ import { Body, Controller, Get, Headers, HttpCode, Param, Post, Query, Res, UseP
 import { CommandBus, QueryBus } from '@nestjs/cqrs';
 import { ApiBody, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
-import { EventLogRepository, FEED_START, formatFeedCursor, parseFeedCursor, toArkEventJson, type AppendedEvent, type ArkEventJson, type FeedCursor } from '#ark/event-store';
+import {
+  EventLogRepository,
+  FEED_START,
+  formatFeedCursor,
+  parseFeedCursor,
+  toArkEventJson,
+  type AppendedEvent,
+  type ArkEventJson,
+  type FeedCursor,
+} from '#ark/event-store';
 import { ApiError, apiValidationPipe, validateDto } from '#ark/http';
 import { Caller, readScopeOf, type CallerIdentity } from '#ark/tenancy';
 import { AppendEventsCommand } from './append-events.command.js';
@@ -121,7 +130,7 @@ export class EventsController {
     const body: EventPageJson = {
       items: page.events.map(toArkEventJson),
       hasMore: page.hasMore,
-      nextCursor: next ? formatFeedCursor(next) : query.after ?? null,
+      nextCursor: next ? formatFeedCursor(next) : (query.after ?? null),
     };
     await reply.send(body);
   }

@@ -33,7 +33,12 @@ export class BrokerMetrics implements OnModuleInit {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry, prefix: 'ark_broker_' });
 
-    const requests = new Counter({ name: 'ark_broker_http_requests_total', help: 'HTTP requests answered', labelNames: ['method', 'route', 'status'], registers });
+    const requests = new Counter({
+      name: 'ark_broker_http_requests_total',
+      help: 'HTTP requests answered',
+      labelNames: ['method', 'route', 'status'],
+      registers,
+    });
     const duration = new Histogram({
       name: 'ark_broker_http_request_duration_seconds',
       help: 'Time to answer (to the response head for streams)',
@@ -64,9 +69,24 @@ export class BrokerMetrics implements OnModuleInit {
       done();
     });
 
-    const batchEvents = new Histogram({ name: 'ark_broker_append_batch_events', help: 'Events per group-commit transaction', buckets: [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000], registers });
-    const batchRequests = new Histogram({ name: 'ark_broker_append_batch_requests', help: 'Append calls per group-commit transaction', buckets: [1, 2, 4, 8, 16, 32, 64, 128], registers });
-    const batchSeconds = new Histogram({ name: 'ark_broker_append_batch_seconds', help: 'Duration of a group-commit transaction', buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1], registers });
+    const batchEvents = new Histogram({
+      name: 'ark_broker_append_batch_events',
+      help: 'Events per group-commit transaction',
+      buckets: [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000],
+      registers,
+    });
+    const batchRequests = new Histogram({
+      name: 'ark_broker_append_batch_requests',
+      help: 'Append calls per group-commit transaction',
+      buckets: [1, 2, 4, 8, 16, 32, 64, 128],
+      registers,
+    });
+    const batchSeconds = new Histogram({
+      name: 'ark_broker_append_batch_seconds',
+      help: 'Duration of a group-commit transaction',
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      registers,
+    });
     const appended = new Counter({ name: 'ark_broker_events_appended_total', help: 'Events committed to the log', registers });
     this.writer.onBatchCommitted((batch) => {
       batchEvents.observe(batch.events);
@@ -95,10 +115,25 @@ export class BrokerMetrics implements OnModuleInit {
     });
     this.streams.onDelivered((event) => deliveryLag.observe(Math.max(0, Date.now() - event.recordedAt.getTime()) / 1000));
 
-    new Gauge({ name: 'ark_broker_write_queue_events', help: 'Events waiting for a group-commit transaction', registers, collect: gaugeOf(() => this.writer.queuedEventCount) });
+    new Gauge({
+      name: 'ark_broker_write_queue_events',
+      help: 'Events waiting for a group-commit transaction',
+      registers,
+      collect: gaugeOf(() => this.writer.queuedEventCount),
+    });
     new Gauge({ name: 'ark_broker_watchers', help: 'Open watch streams', registers, collect: gaugeOf(() => this.hub.watcherCount) });
-    new Gauge({ name: 'ark_broker_sse_buffered_bytes', help: 'Bytes written to SSE streams and not yet sent (slow clients)', registers, collect: gaugeOf(() => this.streams.bufferedBytes) });
-    new Gauge({ name: 'ark_broker_listener_connected', help: '1 while the LISTEN connection is up', registers, collect: gaugeOf(() => (this.listener.connected ? 1 : 0)) });
+    new Gauge({
+      name: 'ark_broker_sse_buffered_bytes',
+      help: 'Bytes written to SSE streams and not yet sent (slow clients)',
+      registers,
+      collect: gaugeOf(() => this.streams.bufferedBytes),
+    });
+    new Gauge({
+      name: 'ark_broker_listener_connected',
+      help: '1 while the LISTEN connection is up',
+      registers,
+      collect: gaugeOf(() => (this.listener.connected ? 1 : 0)),
+    });
     const pool = this.database.pool;
     new Gauge({ name: 'ark_broker_db_pool_connections', help: 'Connections in the pool', registers, collect: gaugeOf(() => pool.totalCount) });
     new Gauge({ name: 'ark_broker_db_pool_idle', help: 'Idle connections in the pool', registers, collect: gaugeOf(() => pool.idleCount) });

@@ -5,7 +5,14 @@ import { ApiError, apiValidationPipe } from '#ark/http';
 import { Caller, type CallerIdentity } from '#ark/tenancy';
 import { completionView } from './query-completion.js';
 import { WatchStreamService } from '../watch/watch-stream.service.js';
-import { CompletionQueryDto, DEFAULT_MAX_REPLAY_GAP_MS, ListSessionsQueryDto, ListToolCallsQueryDto, SessionAggregateQueryDto, SessionQueriesQueryDto } from './dto/sessions-v2.dto.js';
+import {
+  CompletionQueryDto,
+  DEFAULT_MAX_REPLAY_GAP_MS,
+  ListSessionsQueryDto,
+  ListToolCallsQueryDto,
+  SessionAggregateQueryDto,
+  SessionQueriesQueryDto,
+} from './dto/sessions-v2.dto.js';
 import { SessionsV2Repository, type Visibility } from './sessions-v2.repository.js';
 
 const DEFAULT_PAGE_SIZE = 50;
@@ -107,7 +114,7 @@ export class SessionsV2Controller {
   @Get('queries/:queryId/completion')
   @ApiOperation({
     summary:
-      "A query's completion as OpenAI-compatible SSE: its chunks, its other ark events interleaved as `{type:\"event\",event}`, then `[DONE]`; live while it runs, replayed after " +
+      'A query\'s completion as OpenAI-compatible SSE: its chunks, its other ark events interleaved as `{type:"event",event}`, then `[DONE]`; live while it runs, replayed after ' +
       '(`?replay=fast`, the default, as fast as the client reads; `?replay=realtime` paced by the recorded event times, gaps capped at `maxGapMs`)',
   })
   @ApiProduces('text/event-stream')

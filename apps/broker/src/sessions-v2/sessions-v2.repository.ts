@@ -1,6 +1,13 @@
 import { Injectable } from '@nestjs/common';
 import { sql, type Kysely, type RawBuilder, type Selectable } from 'kysely';
-import { DatabaseConnection, PREPARED, type Database, type LlmCallsTable as LlmCallsSchema, type QueriesTable as QueriesSchema, type ToolCallsTable as ToolCallsSchema } from '#ark/database';
+import {
+  DatabaseConnection,
+  PREPARED,
+  type Database,
+  type LlmCallsTable as LlmCallsSchema,
+  type QueriesTable as QueriesSchema,
+  type ToolCallsTable as ToolCallsSchema,
+} from '#ark/database';
 
 type QueriesTable = Selectable<QueriesSchema>;
 type ToolCallsTable = Selectable<ToolCallsSchema>;
@@ -74,12 +81,15 @@ export function decodeCursor<T extends readonly unknown[]>(text: string, check: 
   return value;
 }
 
-const isSessionKey = (v: unknown[]): v is [string, string] => v.length === 2 && typeof v[0] === 'string' && !Number.isNaN(Date.parse(v[0])) && typeof v[1] === 'string';
+const isSessionKey = (v: unknown[]): v is [string, string] =>
+  v.length === 2 && typeof v[0] === 'string' && !Number.isNaN(Date.parse(v[0])) && typeof v[1] === 'string';
 // Queries page by (start time in microseconds, key): a Date would round the time to milliseconds.
 const isQueryKey = (v: unknown[]): v is [number, string] => v.length === 2 && Number.isSafeInteger(v[0]) && typeof v[1] === 'string';
 const queryCursor = (q: QueriesTable & { started_us: string }) => encodeCursor([Number(q.started_us), q.query_key]);
 /** Every name a query's chunks and approvals may be filed under (its UID, name and key). */
-const queryNames = (queries: readonly QueriesTable[]) => [...new Set(queries.flatMap((q) => [q.query_id, q.query_name, q.query_key]).filter((x): x is string => x !== null))];
+const queryNames = (queries: readonly QueriesTable[]) => [
+  ...new Set(queries.flatMap((q) => [q.query_id, q.query_name, q.query_key]).filter((x): x is string => x !== null)),
+];
 const isToolCallKey = (v: unknown[]): v is [number, string] => v.length === 2 && Number.isSafeInteger(v[0]) && typeof v[1] === 'string';
 
 const likePattern = (text: string) => `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
@@ -224,7 +234,10 @@ export class SessionsV2Repository {
 
   /** Runs `work` on one consistent snapshot (the watch's aggregate and its sequence). */
   snapshot<T>(work: (db: Kysely<Database>) => Promise<T>): Promise<T> {
-    return this.db.transaction().setIsolationLevel('repeatable read').execute((trx) => work(trx));
+    return this.db
+      .transaction()
+      .setIsolationLevel('repeatable read')
+      .execute((trx) => work(trx));
   }
 
   /** Each session's work from its queries (ark_session_work, migrations/0110: inlined, one index scan). */
@@ -320,7 +333,11 @@ export class SessionsV2Repository {
     const items = rows.slice(0, limit);
     const last = items.at(-1);
     const hasMore = rows.length > limit;
-    return { items: items.map(sessionJson), hasMore, nextCursor: hasMore && last ? encodeCursor([last.last_activity_at.toISOString(), last.session_id]) : null };
+    return {
+      items: items.map(sessionJson),
+      hasMore,
+      nextCursor: hasMore && last ? encodeCursor([last.last_activity_at.toISOString(), last.session_id]) : null,
+    };
   }
 
   /** One session's list entry, or undefined when the caller cannot see it. */
@@ -352,10 +369,7 @@ export class SessionsV2Repository {
     queryRows.reverse();
     const newest = new Set(queryRows.slice(-AGGREGATE_LIMITS.detailedQueries).map((q) => q.query_key));
     const detailed = queryRows.filter((q) => newest.has(q.query_key) || UNFINISHED_PHASES.has(q.phase)).map((q) => q.query_key);
-    const [items, approvals] = await Promise.all([
-      this.withCalls(db, t, queryRows, detailed),
-      this.pendingApprovals(db, t, sessionId, queryNames(queryRows)),
-    ]);
+    const [items, approvals] = await Promise.all([this.withCalls(db, t, queryRows, detailed), this.pendingApprovals(db, t, sessionId, queryNames(queryRows))]);
     const queriesTotal = Number(queryRows[0]?.total ?? 0);
     const oldest = queryRows[0];
     const truncated = queriesTotal > queryRows.length;
@@ -373,13 +387,23 @@ export class SessionsV2Repository {
    * aggregate's `queries.nextCursor` continues past its oldest), each with its calls listed.
    * Undefined when the session is not the caller's.
    */
-  async sessionQueries(scope: Visibility, sessionId: string, limit: number, cursor: string | undefined): Promise<Page<ReturnType<SessionsV2Repository['queryWithCalls']>> | undefined> {
+  async sessionQueries(
+    scope: Visibility,
+    sessionId: string,
+    limit: number,
+    cursor: string | undefined,
+  ): Promise<Page<ReturnType<SessionsV2Repository['queryWithCalls']>> | undefined> {
     const after = cursor === undefined ? undefined : decodeCursor(cursor, isQueryKey);
     return this.snapshot(async (db) => {
       if (!(await this.session(db, scope, sessionId))) return undefined;
       const rows = await this.queriesOf(db, scope.tenantId, sessionId, limit + 1, after);
       const page = rows.slice(0, limit);
-      const items = await this.withCalls(db, scope.tenantId, page, page.map((q) => q.query_key));
+      const items = await this.withCalls(
+        db,
+        scope.tenantId,
+        page,
+        page.map((q) => q.query_key),
+      );
       const last = page.at(-1);
       const hasMore = rows.length > limit;
       return { items, hasMore, nextCursor: hasMore && last ? queryCursor(last) : null };
@@ -530,7 +554,15 @@ export class SessionsV2Repository {
 
   /** `approval.requested` chunks of the session (or its queries) with no `approval.resolved` for their task. */
   private async pendingApprovals(db: Kysely<Database>, tenantId: string, sessionId: string, queries: string[]) {
-    const { rows } = await sql<{ query_id: string | null; task_id: string | null; tool_calls: unknown; time: Date; sequence: string; session_id: string; total: string }>`${PREPARED}
+    const { rows } = await sql<{
+      query_id: string | null;
+      task_id: string | null;
+      tool_calls: unknown;
+      time: Date;
+      sequence: string;
+      session_id: string;
+      total: string;
+    }>`${PREPARED}
       WITH approvals AS (
         SELECT type, query_id, data->>'taskId' AS task_id, data->'toolCalls' AS tool_calls, time, sequence, session_id, global_position
         FROM events
@@ -546,7 +578,14 @@ export class SessionsV2Repository {
       FROM pending ORDER BY global_position LIMIT ${AGGREGATE_LIMITS.pendingApprovals}`.execute(db);
     const total = Number(rows[0]?.total ?? 0);
     return {
-      items: rows.map((r) => ({ queryId: r.query_id, taskId: r.task_id, toolCalls: r.tool_calls, requestedAt: r.time.toISOString(), sessionId: r.session_id, sequence: Number(r.sequence) })),
+      items: rows.map((r) => ({
+        queryId: r.query_id,
+        taskId: r.task_id,
+        toolCalls: r.tool_calls,
+        requestedAt: r.time.toISOString(),
+        sessionId: r.session_id,
+        sequence: Number(r.sequence),
+      })),
       total,
       truncated: total > rows.length,
     };

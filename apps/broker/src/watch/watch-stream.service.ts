@@ -2,7 +2,18 @@ import { Injectable, type BeforeApplicationShutdown } from '@nestjs/common';
 import { AsyncResource } from 'node:async_hooks';
 import type { FastifyReply } from 'fastify';
 import { BrokerConfig } from '#ark/config';
-import { EventLogRepository, EventWatchHub, FEED_START, formatFeedCursor, parseFeedCursor, toArkEventJson, type ArkEvent, type FeedCursor, type Watch, type WatchSink } from '#ark/event-store';
+import {
+  EventLogRepository,
+  EventWatchHub,
+  FEED_START,
+  formatFeedCursor,
+  parseFeedCursor,
+  toArkEventJson,
+  type ArkEvent,
+  type FeedCursor,
+  type Watch,
+  type WatchSink,
+} from '#ark/event-store';
 import { ApiError } from '#ark/http';
 import { ShutdownSignal } from '#ark/shutdown';
 import { SseStream } from '#ark/streaming';
@@ -139,15 +150,20 @@ export class WatchStreamService implements BeforeApplicationShutdown {
         pumping = false;
       }
     };
-    const watch = this.hub.watchTenant(scope.tenantId, from, {
-      accepts: filter,
-      deliver: (e) => {
-        stale.add(options.keyOf(e)!);
-        lastId = feedId(e);
-        void pump();
-        return true;
+    const watch = this.hub.watchTenant(
+      scope.tenantId,
+      from,
+      {
+        accepts: filter,
+        deliver: (e) => {
+          stale.add(options.keyOf(e)!);
+          lastId = feedId(e);
+          void pump();
+          return true;
+        },
       },
-    }, scope.ownerId);
+      scope.ownerId,
+    );
     stream.onClose(() => watch.close());
   }
 
@@ -199,7 +215,9 @@ export class WatchStreamService implements BeforeApplicationShutdown {
     const user = `${caller.tenantId}\u0000${caller.userId}`;
     const held = this.perUser.get(user) ?? 0;
     if (held >= this.config.WATCH_STREAMS_PER_USER) {
-      throw new ApiError(429, 'too_many_watches', `at most ${this.config.WATCH_STREAMS_PER_USER} open watch streams per user; close one first`, { 'Retry-After': '1' });
+      throw new ApiError(429, 'too_many_watches', `at most ${this.config.WATCH_STREAMS_PER_USER} open watch streams per user; close one first`, {
+        'Retry-After': '1',
+      });
     }
     this.perUser.set(user, held + 1);
     reply.hijack();

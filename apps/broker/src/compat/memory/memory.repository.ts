@@ -91,7 +91,9 @@ export class MemoryRepository {
   /** All messages matching the filter, whatever the cursor (the upstream `total`). */
   async countMessages(scope: ReadScope, filter: MessageFilter): Promise<number> {
     const { rows } = await sql<{ n: number }>`
-      SELECT count(*) AS n FROM messages WHERE tenant_id = ${scope.tenantId} AND ${sessionVisible(scope, 'messages')} ${matching(filter)} AND ${VISIBLE}`.execute(this.connection.db);
+      SELECT count(*) AS n FROM messages WHERE tenant_id = ${scope.tenantId} AND ${sessionVisible(scope, 'messages')} ${matching(filter)} AND ${VISIBLE}`.execute(
+      this.connection.db,
+    );
     return rows[0]?.n ?? 0;
   }
 

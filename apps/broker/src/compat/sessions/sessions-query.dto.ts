@@ -7,35 +7,65 @@ const emptyAsAbsent = ({ value }: { value: unknown }) => (value === '' ? undefin
 
 /** Query of `GET /sessions` (upstream names and values). */
 export class SessionsQueryDto {
-  @ApiPropertyOptional() @IsOptional() @Transform(toQueryBoolean) @IsBoolean()
+  @ApiPropertyOptional()
+  @IsOptional()
+  @Transform(toQueryBoolean)
+  @IsBoolean()
   watch?: boolean;
 
-  @ApiPropertyOptional({ description: 'watch only this session' }) @IsOptional() @IsString() @Length(1, 256)
+  @ApiPropertyOptional({ description: 'watch only this session' })
+  @IsOptional()
+  @IsString()
+  @Length(1, 256)
   session_id?: string;
 
-  @ApiPropertyOptional({ enum: ['active', 'idle', 'error'] }) @IsOptional() @IsIn(['active', 'idle', 'error'])
+  @ApiPropertyOptional({ enum: ['active', 'idle', 'error'] })
+  @IsOptional()
+  @IsIn(['active', 'idle', 'error'])
   status?: 'active' | 'idle' | 'error';
 
-  @ApiPropertyOptional({ enum: ['date', 'name', 'conversations'] }) @IsOptional() @IsIn(['date', 'name', 'conversations'])
+  @ApiPropertyOptional({ enum: ['date', 'name', 'conversations'] })
+  @IsOptional()
+  @IsIn(['date', 'name', 'conversations'])
   sort?: 'date' | 'name' | 'conversations';
 
-  @ApiPropertyOptional({ enum: ['asc', 'desc'] }) @IsOptional() @IsIn(['asc', 'desc'])
+  @ApiPropertyOptional({ enum: ['asc', 'desc'] })
+  @IsOptional()
+  @IsIn(['asc', 'desc'])
   order?: 'asc' | 'desc';
 
-  @ApiPropertyOptional() @IsOptional() @IsString() @Length(1, 64)
+  @ApiPropertyOptional()
+  @IsOptional()
+  @IsString()
+  @Length(1, 64)
   dateFrom?: string;
 
-  @ApiPropertyOptional() @IsOptional() @IsString() @Length(1, 64)
+  @ApiPropertyOptional()
+  @IsOptional()
+  @IsString()
+  @Length(1, 64)
   dateTo?: string;
 
-  @ApiPropertyOptional() @IsOptional() @IsString() @Length(1, 256)
+  @ApiPropertyOptional()
+  @IsOptional()
+  @IsString()
+  @Length(1, 256)
   search?: string;
 
   @ApiPropertyOptional({ description: 'with `cursor`, switches to the paginated answer' })
-  @Transform(emptyAsAbsent) @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(1000)
+  @Transform(emptyAsAbsent)
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(1000)
   limit?: number;
 
   @ApiPropertyOptional({ description: 'offset into the filtered, sorted list' })
-  @Transform(emptyAsAbsent) @IsOptional() @Type(() => Number) @IsInt() @Min(0)
+  @Transform(emptyAsAbsent)
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(0)
   cursor?: number;
 }

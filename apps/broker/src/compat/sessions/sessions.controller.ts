@@ -14,7 +14,8 @@ import { SessionsQueryDto } from './sessions-query.dto.js';
 import { SessionsRepository, type SessionFilters } from './sessions.repository.js';
 
 class SessionSignalDto {
-  @IsString() @IsNotEmpty()
+  @IsString()
+  @IsNotEmpty()
   sessionId!: string;
 }
 

@@ -38,9 +38,20 @@ export class SessionsRepository {
     const db = this.connection.db;
     const tenantId = scope.tenantId;
     const [sessions, queries] = await Promise.all([
-      db.selectFrom('sessions').selectAll().where('tenant_id', '=', tenantId).where('session_id', 'in', [...sessionIds]).where('query_count', '>', 0)
-        .$if(scope.ownerId !== undefined, (q) => q.where('user_id', '=', scope.ownerId!)).execute(),
-      db.selectFrom('session_queries').selectAll().where('tenant_id', '=', tenantId).where('session_id', 'in', [...sessionIds]).execute(),
+      db
+        .selectFrom('sessions')
+        .selectAll()
+        .where('tenant_id', '=', tenantId)
+        .where('session_id', 'in', [...sessionIds])
+        .where('query_count', '>', 0)
+        .$if(scope.ownerId !== undefined, (q) => q.where('user_id', '=', scope.ownerId!))
+        .execute(),
+      db
+        .selectFrom('session_queries')
+        .selectAll()
+        .where('tenant_id', '=', tenantId)
+        .where('session_id', 'in', [...sessionIds])
+        .execute(),
     ]);
     return this.build(sessions, queries, sessionIds);
   }
@@ -50,11 +61,21 @@ export class SessionsRepository {
     const db = this.connection.db;
     const tenantId = scope.tenantId;
     const [sessions, queries] = await Promise.all([
-      db.selectFrom('sessions').selectAll().where('tenant_id', '=', tenantId).where('query_count', '>', 0)
+      db
+        .selectFrom('sessions')
+        .selectAll()
+        .where('tenant_id', '=', tenantId)
+        .where('query_count', '>', 0)
         .$if(scope.ownerId !== undefined, (q) => q.where('user_id', '=', scope.ownerId!))
-        .orderBy('queries_created_at').orderBy('session_id').execute(),
-      db.selectFrom('session_queries').selectAll().where('tenant_id', '=', tenantId)
-        .$if(scope.ownerId !== undefined, (q) => q.where(sql<boolean>`${sessionVisible(scope, 'session_queries')}`)).execute(),
+        .orderBy('queries_created_at')
+        .orderBy('session_id')
+        .execute(),
+      db
+        .selectFrom('session_queries')
+        .selectAll()
+        .where('tenant_id', '=', tenantId)
+        .$if(scope.ownerId !== undefined, (q) => q.where(sql<boolean>`${sessionVisible(scope, 'session_queries')}`))
+        .execute(),
     ]);
     return this.build(sessions, queries);
   }
@@ -72,9 +93,7 @@ export class SessionsRepository {
         ...(filters.status ? [sql`status = ${filters.status}`] : []),
         ...(filters.dateFrom ? [sql`queries_active_at >= ${filters.dateFrom}`] : []),
         ...(filters.dateTo ? [sql`queries_active_at <= ${filters.dateTo}`] : []),
-        ...(filters.search
-          ? [searchMatch(scope.tenantId, likePattern(filters.search))]
-          : []),
+        ...(filters.search ? [searchMatch(scope.tenantId, likePattern(filters.search))] : []),
       ],
       sql` AND `,
     );
@@ -82,13 +101,18 @@ export class SessionsRepository {
       ? sql`${SORT_COLUMNS[filters.sort]} ${sql.raw(filters.order === 'asc' ? 'ASC' : 'DESC')}, queries_created_at, session_id`
       : sql`queries_created_at, session_id`;
     const [{ rows: ids }, { rows: counts }] = await Promise.all([
-      sql<{ session_id: string }>`SELECT session_id FROM sessions WHERE ${where} ORDER BY ${order} OFFSET ${offset} LIMIT ${limit + 1}`.execute(this.connection.db),
+      sql<{ session_id: string }>`SELECT session_id FROM sessions WHERE ${where} ORDER BY ${order} OFFSET ${offset} LIMIT ${limit + 1}`.execute(
+        this.connection.db,
+      ),
       sql<{ status: string; n: number }>`SELECT status, count(*)::int AS n FROM sessions WHERE ${where} GROUP BY status`.execute(this.connection.db),
     ]);
     const statusCounts = { active: 0, idle: 0, error: 0 };
     for (const c of counts) statusCounts[c.status as keyof typeof statusCounts] = c.n;
     return {
-      items: await this.entries(scope, ids.slice(0, limit).map((r) => r.session_id)),
+      items: await this.entries(
+        scope,
+        ids.slice(0, limit).map((r) => r.session_id),
+      ),
       total: statusCounts.active + statusCounts.idle + statusCounts.error,
       hasMore: ids.length > limit,
       statusCounts,

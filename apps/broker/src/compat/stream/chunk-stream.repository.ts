@@ -24,8 +24,7 @@ export interface QueryChunkStream {
 }
 
 /** The tenant's purge watermark (0: never purged) as a scalar subquery. */
-const purgedThrough = (tenantId: string) =>
-  sql<number>`coalesce((SELECT purged_through FROM chunk_stream_purges WHERE tenant_id = ${tenantId}), 0)`;
+const purgedThrough = (tenantId: string) => sql<number>`coalesce((SELECT purged_through FROM chunk_stream_purges WHERE tenant_id = ${tenantId}), 0)`;
 
 /**
  * SQL of the upstream chunk routes. Chunk events are the log's `source = 'chunk'` events

@@ -98,8 +98,7 @@ export class StreamController {
       filter: visibleChunk(purgedThrough),
       format: queryStreamFrame,
       endAfter: queryStreamEnd,
-      endUnlessEventWithin:
-        params.waitForQuery === undefined ? undefined : { ms: clampWaitMs(params.waitForQuery), messages: [WAIT_TIMEOUT_CHUNK, DONE] },
+      endUnlessEventWithin: params.waitForQuery === undefined ? undefined : { ms: clampWaitMs(params.waitForQuery), messages: [WAIT_TIMEOUT_CHUNK, DONE] },
     });
   }
 
@@ -130,7 +129,7 @@ export class StreamController {
   }
 
   @Delete()
-  @ApiOperation({ summary: "Hide every chunk stored so far from these upstream views (the event log keeps them; see docs)" })
+  @ApiOperation({ summary: 'Hide every chunk stored so far from these upstream views (the event log keeps them; see docs)' })
   async purge(@Caller() caller: CallerIdentity): Promise<{ status: 'success'; message: string }> {
     await this.chunks.purge(caller.tenantId);
     return { status: 'success', message: 'Stream data purged' };

@@ -42,7 +42,8 @@ export class OtlpController {
         if (!Buffer.isBuffer(body)) throw new OtlpDecodeError('empty protobuf body');
         return this.decoder.fromProtobuf(body);
       }
-      const spans = (body as { resourceSpans?: unknown; resource_spans?: unknown } | null)?.resourceSpans ?? (body as { resource_spans?: unknown } | null)?.resource_spans;
+      const spans =
+        (body as { resourceSpans?: unknown; resource_spans?: unknown } | null)?.resourceSpans ?? (body as { resource_spans?: unknown } | null)?.resource_spans;
       if (!Array.isArray(spans)) throw new OtlpDecodeError('Invalid OTLP request format. Expected resourceSpans array.');
       return this.decoder.fromJson(body);
     } catch (error) {

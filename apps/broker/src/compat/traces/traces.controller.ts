@@ -76,7 +76,12 @@ export class TracesController {
         // The stored spans, then what commits after the moment taken before reading them.
         const start = await this.streams.start(undefined, filter);
         const stored = await this.traces.trace(readScopeOf(caller), traceId);
-        await this.streams.watchTenant(reply, readScopeOf(caller), start.from, { preamble: ['connected'], initial: stored.map(otlpSpanItem), filter: start.filter, format });
+        await this.streams.watchTenant(reply, readScopeOf(caller), start.from, {
+          preamble: ['connected'],
+          initial: stored.map(otlpSpanItem),
+          filter: start.filter,
+          format,
+        });
         return;
       }
       await this.streams.watchTenant(reply, readScopeOf(caller), await this.streams.resumeCursor(caller.tenantId, lastEventId, query.cursor), {

@@ -58,7 +58,11 @@ export class TracesRepository {
         ? await this.tenantTraceHeads(scope.tenantId, options.before, options.limit + 1)
         : await this.spanTraceHeads(scope, options.arkSessionId, options.before, options.limit + 1);
     const page = heads.slice(0, options.limit);
-    const spans = await this.spansOf(scope, page.map((h) => h.trace_id), options.arkSessionId);
+    const spans = await this.spansOf(
+      scope,
+      page.map((h) => h.trace_id),
+      options.arkSessionId,
+    );
     return {
       traces: page.map((h) => ({ traceId: h.trace_id, spans: spans.get(h.trace_id) ?? [] })),
       total,

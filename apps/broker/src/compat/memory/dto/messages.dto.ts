@@ -24,28 +24,41 @@ export class PostMessagesDto {
   messages!: unknown[];
 
   @ApiPropertyOptional({ minimum: 1, description: 'the messages are hidden this many seconds after they were received' })
-  @IsOptional() @Type(() => Number) @IsInt() @Min(1)
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
   ttl_seconds?: number;
 }
 
 /** `GET /messages` */
 export class ListMessagesQueryDto {
   @ApiPropertyOptional({ description: 'stream new messages as Server-Sent Events' })
-  @IsOptional() @Transform(toQueryBoolean) @IsBoolean()
+  @IsOptional()
+  @Transform(toQueryBoolean)
+  @IsBoolean()
   watch?: boolean;
 
-  @ApiPropertyOptional() @IsOptional() @Transform(emptyAsAbsent) @IsString()
+  @ApiPropertyOptional()
+  @IsOptional()
+  @Transform(emptyAsAbsent)
+  @IsString()
   conversation_id?: string;
 
-  @ApiPropertyOptional({ description: 'ignored by the watch, as upstream' }) @IsOptional() @Transform(emptyAsAbsent) @IsString()
+  @ApiPropertyOptional({ description: 'ignored by the watch, as upstream' })
+  @IsOptional()
+  @Transform(emptyAsAbsent)
+  @IsString()
   query_id?: string;
 
   @ApiPropertyOptional({ type: Number, description: 'only messages with a higher `sequence`; the watch replays from it' })
-  @IsOptional() @IsString()
+  @IsOptional()
+  @IsString()
   cursor?: string;
 
   @ApiPropertyOptional({ type: Number, minimum: 1, maximum: MAX_PAGE_SIZE, default: DEFAULT_PAGE_SIZE })
-  @IsOptional() @IsString()
+  @IsOptional()
+  @IsString()
   limit?: string;
 }
 

@@ -3,37 +3,50 @@ import { Expose, Transform, Type } from 'class-transformer';
 import { IsBoolean, IsInt, IsOptional, IsString, Min } from 'class-validator';
 import { ApiError, toQueryBoolean } from '#ark/http';
 
-
 const DEFAULT_PAGE_SIZE = 100;
 const MAX_PAGE_SIZE = 1_000;
 
 /** Query of `GET /stream/:query` (upstream names). */
 export class QueryStreamParamsDto {
   @ApiPropertyOptional({ name: 'from-beginning', enum: ['true', 'false'], description: 'replay the stored chunks first' })
-  @Expose({ name: 'from-beginning' }) @IsOptional() @Transform(toQueryBoolean) @IsBoolean()
+  @Expose({ name: 'from-beginning' })
+  @IsOptional()
+  @Transform(toQueryBoolean)
+  @IsBoolean()
   fromBeginning?: boolean;
 
   @ApiPropertyOptional({ name: 'wait-for-query', description: 'seconds (clamped to 1–300) to wait for the first chunk before the timeout error chunk' })
-  @Expose({ name: 'wait-for-query' }) @IsOptional() @Type(() => Number) @IsInt() @Min(0)
+  @Expose({ name: 'wait-for-query' })
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(0)
   waitForQuery?: number;
 
   @ApiPropertyOptional({ name: 'max-chunk-size', description: 'accepted and ignored, as upstream' })
-  @Expose({ name: 'max-chunk-size' }) @IsOptional() @Type(() => Number) @IsInt() @Min(1)
+  @Expose({ name: 'max-chunk-size' })
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
   maxChunkSize?: number;
 }
 
 /** Query of `GET /stream`: upstream reads `limit` and `cursor` with parseInt, see `chunkPageParams`. */
 export class ChunkListParamsDto {
   @ApiPropertyOptional({ description: '`true` streams the chunks (SSE); anything else answers a page' })
-  @IsOptional() @IsString()
+  @IsOptional()
+  @IsString()
   watch?: string;
 
   @ApiPropertyOptional({ minimum: 1, maximum: MAX_PAGE_SIZE, default: DEFAULT_PAGE_SIZE })
-  @IsOptional() @IsString()
+  @IsOptional()
+  @IsString()
   limit?: string;
 
   @ApiPropertyOptional({ description: 'items with a sequenceNumber above this' })
-  @IsOptional() @IsString()
+  @IsOptional()
+  @IsString()
   cursor?: string;
 }
 
