@@ -3,17 +3,7 @@ import type { BrokerConfig } from '#ark/config';
 import type { Kysely } from 'kysely';
 import { tenantScope, type Database } from '#ark/database';
 import { ApiError, toErrorAnswer } from '#ark/http';
-import {
-  ApiKeys,
-  AuthError,
-  callerContext,
-  CallerAuthenticator,
-  LOCAL_IDENTITY,
-  mayCall,
-  requiredRole,
-  type AuthSettings,
-  type CallerIdentity,
-} from '#ark/tenancy';
+import { ApiKeys, AuthError, CallerAuthenticator, LOCAL_IDENTITY, mayCall, requiredRole, type AuthSettings, type CallerIdentity } from '#ark/tenancy';
 
 /** Routes anyone may call: probes, metrics and the API description. */
 const PUBLIC = /^\/(health|readyz|metrics|openapi\.json|api-docs)(\/|\?|$)/;
@@ -50,7 +40,7 @@ export function registerAuthentication(fastify: FastifyInstance, config: BrokerC
   // Entered again after the body is parsed: parsing runs in the socket's async context, not ours.
   const scoped = (request: FastifyRequest, _reply: FastifyReply, done: () => void) => {
     const identity = (request as { identity?: CallerIdentity }).identity ?? LOCAL_IDENTITY;
-    tenantScope.run([identity.tenantId], () => callerContext.run(identity, done));
+    tenantScope.run([identity.tenantId], done);
   };
   fastify.addHook('onRequest', scoped);
   fastify.addHook('preValidation', scoped);

@@ -1,5 +1,6 @@
 import { Global, Logger, Module, type DynamicModule, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { DatabaseConnection } from '#ark/database';
+import { EventAppender } from './event-appender.js';
 import { EventLogRepository } from './event-log.repository.js';
 import { EventNotificationListener } from './event-notification-listener.js';
 import { EventWatchHub } from './event-watch-hub.js';
@@ -67,6 +68,7 @@ export class EventStoreModule {
           useFactory: (c: DatabaseConnection, log: EventLogRepository, projectors?: InlineProjector[]) =>
             new GroupCommitWriter(c.db, log, projectors ?? [], options.groupCommit),
         },
+        { provide: EventAppender, inject: [GroupCommitWriter], useFactory: (w: GroupCommitWriter) => new EventAppender(w) },
         {
           provide: EventWatchHub,
           inject: [EventLogRepository],
@@ -79,7 +81,7 @@ export class EventStoreModule {
         },
         { provide: EventListenerStatus, inject: [EventStoreLifecycle], useFactory: (l: EventStoreLifecycle) => new EventListenerStatus(l) },
       ],
-      exports: [EventLogRepository, GroupCommitWriter, EventWatchHub, EventListenerStatus],
+      exports: [EventLogRepository, EventAppender, GroupCommitWriter, EventWatchHub, EventListenerStatus],
     };
   }
 }

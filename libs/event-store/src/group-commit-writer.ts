@@ -84,11 +84,6 @@ export class GroupCommitWriter {
     });
   }
 
-  /** Convenience for one session. */
-  appendToSession(tenantId: string, sessionId: string, events: StreamEvent['event'][]): Promise<AppendedEvent[]> {
-    return this.append(events.map((event) => ({ tenantId, sessionId, event })));
-  }
-
   /** Called after each batch transaction commits. */
   onBatchCommitted(observer: (batch: CommittedBatch) => void): void {
     this.batchObservers.push(observer);

@@ -1,4 +1,4 @@
-import type { NewArkEvent } from '#ark/event-store';
+import type { NewArkEvent, SessionEvent } from '#ark/event-store';
 
 /** One parsed line of a `POST /stream/:query` upload. */
 export interface ChunkLine {
@@ -13,11 +13,6 @@ export interface ChunkLine {
 }
 
 /** A chunk's ark event and the session it belongs to. */
-export interface NormalizedChunk {
-  sessionId: string;
-  event: NewArkEvent;
-}
-
 /** `ark` metadata values longer than this are not ids: the query id is used instead. */
 const MAX_ID_LENGTH = 256;
 
@@ -69,7 +64,7 @@ function approvalData(payload: JsonObject): { taskId: string | null; toolCalls: 
  * tool-approval chunks), source `chunk`, data `{chunk, index}`. The session is the chunk's
  * `ark.session` when it has one, else the query id (as upstream); `ark.query` names the query.
  */
-export function normalizeChunk(line: ChunkLine): NormalizedChunk {
+export function normalizeChunk(line: ChunkLine): SessionEvent {
   const ark = isObject(line.chunk) && isObject(line.chunk.ark) ? line.chunk.ark : {};
   const approval = approvalOf(line.chunk);
   return {

@@ -1,7 +1,7 @@
-import type { ArkEvent, NewArkEvent } from '#ark/event-store';
+import type { ArkEvent, SessionEvent } from '#ark/event-store';
 
-/** Collections an upstream DELETE can empty, and the session their tombstones are appended to. */
-export const DELETABLE_COLLECTIONS = ['operation-events', 'traces', 'sessions'] as const;
+/** Collections an upstream DELETE can empty (`stream`: the chunks as the upstream `/stream` views show them); also the session their tombstones are appended to. */
+export const DELETABLE_COLLECTIONS = ['operation-events', 'traces', 'sessions', 'stream'] as const;
 export type DeletableCollection = (typeof DELETABLE_COLLECTIONS)[number];
 
 export const RECORDS_DELETED = 'records.deleted';
@@ -13,7 +13,7 @@ export interface RecordsDeletedData {
 }
 
 /** The tombstone: it hides the collection's records before it (lower global position) in its scope. */
-export function recordsDeletedEvent(scope: RecordsDeletedData, userId: string): { sessionId: string; event: NewArkEvent } {
+export function recordsDeletedEvent(scope: RecordsDeletedData, userId: string): SessionEvent {
   return {
     sessionId: scope.collection,
     event: { type: RECORDS_DELETED, source: 'api', userId, queryId: scope.queryId ?? null, data: { ...scope } },

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { NewArkEvent } from '#ark/event-store';
+import type { SessionEvent } from '#ark/event-store';
 
 /** The body Ark's controller POSTs to `/events` (only `data.queryId` is required, as upstream). */
 export interface OperationEvent {
@@ -9,11 +9,6 @@ export interface OperationEvent {
   message?: string;
   data: { queryId: string; [key: string]: unknown };
   [key: string]: unknown;
-}
-
-export interface NormalizedOperationEvent {
-  sessionId: string;
-  event: NewArkEvent;
 }
 
 /** `<Operation><Phase>` reasons and the ark event family each operation maps to (DESIGN §5). */
@@ -79,7 +74,7 @@ function digest(body: unknown): string {
  * upstream). The dedupe key (query, reason, tool id or timestamp, and a digest of the body) makes
  * the Go sender's retries, which repeat the body exactly, no-ops without merging distinct events. `data.operationEvent` keeps the body as posted, which upstream reads answer with.
  */
-export function normalizeOperationEvent(body: OperationEvent): NormalizedOperationEvent {
+export function normalizeOperationEvent(body: OperationEvent): SessionEvent {
   const d = body.data;
   const reason = str(body.reason) ?? '';
   const type = typeOf(reason, Boolean(d.error));

@@ -1,4 +1,3 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { createParamDecorator, type ExecutionContext } from '@nestjs/common';
 
 export const ROLES = ['producer', 'reader', 'admin'] as const;
@@ -12,18 +11,6 @@ export interface CallerIdentity {
   /** An API key bound to namespaces may only write events of those namespaces (or of none). */
   namespaces?: readonly string[];
 }
-
-const current = new AsyncLocalStorage<CallerIdentity>();
-
-/** The identity of the request being served, for checks deep in a command (e.g. key namespaces). */
-export const callerContext = {
-  run<T>(identity: CallerIdentity, work: () => T): T {
-    return current.run(identity, work);
-  },
-  current(): CallerIdentity | undefined {
-    return current.getStore();
-  },
-};
 
 /** AUTH_MODE=none: one local tenant, and the caller may do everything in it. */
 export const LOCAL_IDENTITY: CallerIdentity = Object.freeze({

@@ -1,5 +1,5 @@
 import { Body, Controller, Get, Headers, HttpCode, Param, Post, Query, Res, UsePipes } from '@nestjs/common';
-import { CommandBus, QueryBus } from '@nestjs/cqrs';
+import { CommandBus } from '@nestjs/cqrs';
 import { ApiBody, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import {
@@ -14,10 +14,10 @@ import {
 } from '#ark/event-store';
 import { ApiError, apiValidationPipe, validateDto } from '#ark/http';
 import { Caller, readScopeOf, type CallerIdentity } from '#ark/tenancy';
-import { AppendEventsCommand } from './append-events.command.js';
+import { AppendProducerEventsCommand } from './append-producer-events.command.js';
 import { AppendEventDto } from './dto/append-event.dto.js';
 import { SessionEventsQueryDto, TenantFeedQueryDto } from './dto/event-queries.dto.js';
-import { ReadSessionEventsQuery, ReadTenantFeedQuery } from './event-queries.js';
+import { EventPagesService } from './event-pages.service.js';
 import { WatchStreamService } from '../watch/watch-stream.service.js';
 
 const MAX_EVENTS_PER_REQUEST = 1_000;
@@ -35,7 +35,7 @@ export interface EventPageJson {
 export class EventsController {
   constructor(
     private readonly commands: CommandBus,
-    private readonly queries: QueryBus,
+    private readonly pages: EventPagesService,
     private readonly streams: WatchStreamService,
     private readonly log: EventLogRepository,
   ) {}
@@ -51,28 +51,7 @@ export class EventsController {
       throw ApiError.badRequest(`at most ${MAX_EVENTS_PER_REQUEST} events per request`, 'validation_failed');
     }
     const dtos = list.map((item, i) => validateDto(AppendEventDto, item, Array.isArray(body) ? `[${i}]` : 'body'));
-    const items = await this.commands.execute(
-      new AppendEventsCommand(
-        dtos.map((d) => ({
-          tenantId: caller.tenantId,
-          sessionId: d.sessionId,
-          event: {
-            type: d.type,
-            time: d.time === undefined ? undefined : new Date(d.time),
-            queryId: d.queryId,
-            queryName: d.queryName,
-            namespace: d.namespace,
-            userId: d.userId,
-            traceId: d.traceId,
-            spanId: d.spanId,
-            parentSpanId: d.parentSpanId,
-            dedupeKey: d.dedupeKey,
-            source: 'api',
-            data: d.data,
-          },
-        })),
-      ),
-    );
+    const items = await this.commands.execute(new AppendProducerEventsCommand(caller, dtos));
     return { items };
   }
 
@@ -98,7 +77,7 @@ export class EventsController {
       return;
     }
     const limit = query.limit ?? DEFAULT_PAGE_SIZE;
-    const page = await this.queries.execute(new ReadSessionEventsQuery(scope, sessionId, query.after ?? 0, limit, query.types));
+    const page = await this.pages.sessionPage(scope, sessionId, query.after ?? 0, limit, query.types);
     if (!page) throw ApiError.notFound(`session ${sessionId} not found`);
     const last = page.events.at(-1);
     const body: EventPageJson = {
@@ -124,7 +103,7 @@ export class EventsController {
       return;
     }
     const after = query.after === undefined ? FEED_START : parseCursor(query.after);
-    const page = await this.queries.execute(new ReadTenantFeedQuery(readScopeOf(caller), after, query.limit ?? DEFAULT_PAGE_SIZE));
+    const page = await this.pages.feedPage(readScopeOf(caller), after, query.limit ?? DEFAULT_PAGE_SIZE);
     const last = page.events.at(-1);
     const next: FeedCursor | undefined = last && { transactionId: BigInt(last.transactionId), globalPosition: last.globalPosition };
     const body: EventPageJson = {

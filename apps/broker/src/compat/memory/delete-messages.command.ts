@@ -1,6 +1,7 @@
-import { Command, CommandBus, CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
+import { Command, CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
+import { EventAppender } from '#ark/event-store';
 import { MEMORY_SESSION_ID, messagesDeletedEvent, type MessagesDeletedData } from '#ark/normalizer';
-import { AppendEventsCommand } from '../../events/append-events.command.js';
+import type { CallerIdentity } from '#ark/tenancy';
 
 /**
  * Delete the caller's messages in a scope (a conversation, a query, both, or all) by appending a
@@ -9,8 +10,7 @@ import { AppendEventsCommand } from '../../events/append-events.command.js';
  */
 export class DeleteMessagesCommand extends Command<void> {
   constructor(
-    readonly tenantId: string,
-    readonly userId: string,
+    readonly caller: CallerIdentity,
     readonly scope: MessagesDeletedData,
   ) {
     super();
@@ -19,9 +19,9 @@ export class DeleteMessagesCommand extends Command<void> {
 
 @CommandHandler(DeleteMessagesCommand)
 export class DeleteMessagesHandler implements ICommandHandler<DeleteMessagesCommand, void> {
-  constructor(private readonly commands: CommandBus) {}
+  constructor(private readonly appender: EventAppender) {}
 
-  async execute({ tenantId, userId, scope }: DeleteMessagesCommand): Promise<void> {
-    await this.commands.execute(new AppendEventsCommand([{ tenantId, sessionId: MEMORY_SESSION_ID, event: messagesDeletedEvent(scope, userId) }]));
+  async execute({ caller, scope }: DeleteMessagesCommand): Promise<void> {
+    await this.appender.append(caller, [{ sessionId: MEMORY_SESSION_ID, event: messagesDeletedEvent(scope, caller.userId) }]);
   }
 }

@@ -35,7 +35,7 @@ export class MemoryController {
   async postMessages(@Caller() caller: CallerIdentity, @Body() body: unknown, @Res() reply: FastifyReply): Promise<void> {
     const dto = validateDto(PostMessagesDto, body, 'body', 'lenient');
     await this.commands.execute(
-      new PostMessagesCommand(caller.tenantId, caller.userId, {
+      new PostMessagesCommand(caller, {
         conversationId: dto.conversation_id,
         queryId: dto.query_id,
         messages: dto.messages,
@@ -150,7 +150,7 @@ export class MemoryController {
   }
 
   private async delete(caller: CallerIdentity, scope: MessagesDeletedData, message: string): Promise<DeletedAnswer> {
-    await this.commands.execute(new DeleteMessagesCommand(caller.tenantId, caller.userId, scope));
+    await this.commands.execute(new DeleteMessagesCommand(caller, scope));
     return { status: 'success', message };
   }
 }

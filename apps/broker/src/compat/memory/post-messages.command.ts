@@ -1,13 +1,13 @@
-import { Command, CommandBus, CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
+import { Command, CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
+import { EventAppender } from '#ark/event-store';
 import { fallbackSessionId, normalizeMessages, type PostedMessages } from '#ark/normalizer';
-import { AppendEventsCommand } from '../../events/append-events.command.js';
+import type { CallerIdentity } from '#ark/tenancy';
 import { MemoryRepository, type QueryOwner } from './memory.repository.js';
 
 /** Store a `POST /messages` body as `message.added` events, in one atomic append; resolves once committed. */
 export class PostMessagesCommand extends Command<void> {
   constructor(
-    readonly tenantId: string,
-    readonly userId: string,
+    readonly caller: CallerIdentity,
     readonly posted: PostedMessages,
   ) {
     super();
@@ -17,11 +17,12 @@ export class PostMessagesCommand extends Command<void> {
 @CommandHandler(PostMessagesCommand)
 export class PostMessagesHandler implements ICommandHandler<PostMessagesCommand, void> {
   constructor(
-    private readonly commands: CommandBus,
+    private readonly appender: EventAppender,
     private readonly memory: MemoryRepository,
   ) {}
 
-  async execute({ tenantId, userId, posted }: PostMessagesCommand): Promise<void> {
+  async execute({ caller, posted }: PostMessagesCommand): Promise<void> {
+    const { tenantId, userId } = caller;
     if (posted.messages.length === 0) return;
     const owner = posted.queryId === '' ? undefined : await this.memory.findQueryOwner(tenantId, posted.queryId);
     const events = normalizeMessages(posted, {
@@ -31,7 +32,10 @@ export class PostMessagesHandler implements ICommandHandler<PostMessagesCommand,
       userId,
     });
     const sessionId = await this.sessionFor(tenantId, posted, owner, events[0]!.dedupeKey ?? null);
-    await this.commands.execute(new AppendEventsCommand(events.map((event) => ({ tenantId, sessionId, event }))));
+    await this.appender.append(
+      caller,
+      events.map((event) => ({ sessionId, event })),
+    );
   }
 
   /**

@@ -4,9 +4,9 @@ import { ApiBody, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { FEED_START, type ArkEvent } from '#ark/event-store';
 import { compatValidationPipe, validateDto } from '#ark/http';
-import { recordsDeletedEvent, type OperationEvent } from '#ark/normalizer';
+import type { OperationEvent } from '#ark/normalizer';
 import { Caller, readScopeOf, type CallerIdentity, type ReadScope } from '#ark/tenancy';
-import { AppendEventsCommand } from '../../events/append-events.command.js';
+import { DeleteRecordsCommand } from '../../events/delete-records.command.js';
 import { WatchStreamService } from '../../watch/watch-stream.service.js';
 import { OperationEventDto } from './operation-event.dto.js';
 import { UpstreamFeedQueryDto } from '../upstream-feed-query.dto.js';
@@ -34,7 +34,7 @@ export class OperationEventsController {
   async record(@Caller() caller: CallerIdentity, @Body() body: unknown): Promise<{ status: 'success' }> {
     validateDto(OperationEventDto, body, 'body', 'passthrough');
     const { ttl_seconds: _ttl, ...event } = body as OperationEvent & { ttl_seconds?: unknown };
-    await this.commands.execute(new RecordOperationEventCommand(caller.tenantId, event));
+    await this.commands.execute(new RecordOperationEventCommand(caller, event));
     return { status: 'success' };
   }
 
@@ -85,20 +85,15 @@ export class OperationEventsController {
   @Delete()
   @ApiOperation({ summary: "Delete the caller's operation events (a tombstone in the log hides them)" })
   async purge(@Caller() caller: CallerIdentity): Promise<{ status: 'success'; message: string }> {
-    await this.commands.execute(new AppendEventsCommand([this.tombstone(caller)]));
+    await this.commands.execute(new DeleteRecordsCommand(caller, { collection: 'operation-events' }));
     return { status: 'success', message: 'Event data purged' };
   }
 
   @Delete(':queryId')
   @ApiOperation({ summary: "Delete one query's operation events" })
   async purgeQuery(@Caller() caller: CallerIdentity, @Param('queryId') queryId: string): Promise<{ status: 'success'; message: string }> {
-    await this.commands.execute(new AppendEventsCommand([this.tombstone(caller, queryId)]));
+    await this.commands.execute(new DeleteRecordsCommand(caller, { collection: 'operation-events', queryId }));
     return { status: 'success', message: `Query ${queryId} events deleted` };
-  }
-
-  private tombstone(caller: CallerIdentity, queryId?: string) {
-    const { sessionId, event } = recordsDeletedEvent({ collection: 'operation-events', ...(queryId === undefined ? {} : { queryId }) }, caller.userId);
-    return { tenantId: caller.tenantId, sessionId, event };
   }
 
   private async page(scope: ReadScope, filter: { sessionId?: string; queryId?: string; after?: number; limit: number }) {

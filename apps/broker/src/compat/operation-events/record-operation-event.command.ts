@@ -1,11 +1,12 @@
-import { Command, CommandBus, CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
+import { Command, CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
+import { EventAppender } from '#ark/event-store';
 import { normalizeOperationEvent, type OperationEvent } from '#ark/normalizer';
-import { AppendEventsCommand } from '../../events/append-events.command.js';
+import type { CallerIdentity } from '#ark/tenancy';
 
 /** Store one operation event from Ark's controller. */
 export class RecordOperationEventCommand extends Command<void> {
   constructor(
-    readonly tenantId: string,
+    readonly caller: CallerIdentity,
     readonly body: OperationEvent,
   ) {
     super();
@@ -14,10 +15,9 @@ export class RecordOperationEventCommand extends Command<void> {
 
 @CommandHandler(RecordOperationEventCommand)
 export class RecordOperationEventHandler implements ICommandHandler<RecordOperationEventCommand, void> {
-  constructor(private readonly commands: CommandBus) {}
+  constructor(private readonly appender: EventAppender) {}
 
-  async execute({ tenantId, body }: RecordOperationEventCommand): Promise<void> {
-    const { sessionId, event } = normalizeOperationEvent(body);
-    await this.commands.execute(new AppendEventsCommand([{ tenantId, sessionId, event }]));
+  async execute({ caller, body }: RecordOperationEventCommand): Promise<void> {
+    await this.appender.append(caller, [normalizeOperationEvent(body)]);
   }
 }

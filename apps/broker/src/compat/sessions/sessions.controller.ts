@@ -5,13 +5,14 @@ import { IsNotEmpty, IsString } from 'class-validator';
 import type { FastifyReply } from 'fastify';
 import type { ArkEvent } from '#ark/event-store';
 import { ApiError, compatValidationPipe, validateDto } from '#ark/http';
-import { readRecordsDeleted, recordsDeletedEvent } from '#ark/normalizer';
+import { readRecordsDeleted } from '#ark/normalizer';
 import { SESSION_SIGNALLED } from '#ark/projections';
 import { Caller, readScopeOf, type CallerIdentity } from '#ark/tenancy';
-import { AppendEventsCommand } from '../../events/append-events.command.js';
+import { DeleteRecordsCommand } from '../../events/delete-records.command.js';
 import { WatchStreamService } from '../../watch/watch-stream.service.js';
 import { SessionsQueryDto } from './sessions-query.dto.js';
 import { SessionsRepository, type SessionFilters } from './sessions.repository.js';
+import { SignalSessionCommand } from './signal-session.command.js';
 
 class SessionSignalDto {
   @IsString()
@@ -107,16 +108,14 @@ export class SessionsController {
   @ApiOperation({ summary: 'Apply a session event (`{sessionId, queryName, _reason, …}`), as upstream' })
   async signal(@Caller() caller: CallerIdentity, @Body() body: unknown): Promise<{ status: 'success' }> {
     const { sessionId } = validateDto(SessionSignalDto, body, 'body', 'passthrough');
-    await this.commands.execute(
-      new AppendEventsCommand([{ tenantId: caller.tenantId, sessionId, event: { type: SESSION_SIGNALLED, source: 'api', userId: caller.userId, data: body } }]),
-    );
+    await this.commands.execute(new SignalSessionCommand(caller, sessionId, body));
     return { status: 'success' };
   }
 
   @Delete()
   @ApiOperation({ summary: "Delete the caller's session entries (a tombstone in the log)" })
   async purge(@Caller() caller: CallerIdentity): Promise<{ status: 'success'; message: string }> {
-    await this.tombstone(caller);
+    await this.commands.execute(new DeleteRecordsCommand(caller, { collection: 'sessions' }));
     return { status: 'success', message: 'Sessions purged' };
   }
 
@@ -124,12 +123,7 @@ export class SessionsController {
   @ApiOperation({ summary: 'Remove a query (name or UID) from every session' })
   async removeQuery(@Caller() caller: CallerIdentity, @Param('queryId') queryId: string) {
     const removed = await this.sessions.sessionsWithQuery(caller.tenantId, queryId);
-    if (removed > 0) await this.tombstone(caller, queryId);
+    if (removed > 0) await this.commands.execute(new DeleteRecordsCommand(caller, { collection: 'sessions', queryId }));
     return { status: 'success', message: `Query ${queryId} removed from ${removed} session(s)`, removed };
-  }
-
-  private async tombstone(caller: CallerIdentity, queryId?: string): Promise<void> {
-    const { sessionId, event } = recordsDeletedEvent({ collection: 'sessions', ...(queryId === undefined ? {} : { queryId }) }, caller.userId);
-    await this.commands.execute(new AppendEventsCommand([{ tenantId: caller.tenantId, sessionId, event }]));
   }
 }

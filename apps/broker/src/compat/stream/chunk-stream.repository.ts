@@ -24,12 +24,13 @@ export interface QueryChunkStream {
 }
 
 /** The tenant's purge watermark (0: never purged) as a scalar subquery. */
-const purgedThrough = (tenantId: string) => sql<number>`coalesce((SELECT purged_through FROM chunk_stream_purges WHERE tenant_id = ${tenantId}), 0)`;
+const purgedThrough = (tenantId: string) =>
+  sql<number>`coalesce((SELECT max(up_to_position) FROM deletions WHERE tenant_id = ${tenantId} AND scope = 'stream' AND query_id IS NULL), 0)`;
 
 /**
  * SQL of the upstream chunk routes. Chunk events are the log's `source = 'chunk'` events
  * (`llm.chunk`, `approval.*`, `llm.stream.completed`); the views only see those above the tenant's
- * purge watermark (migration 0006).
+ * purge watermark: the position of its latest `stream` tombstone (DeletionsProjector).
  */
 @Injectable()
 export class ChunkStreamRepository {
@@ -85,18 +86,6 @@ export class ChunkStreamRepository {
   async purgedThrough(tenantId: string): Promise<number> {
     const { rows } = await sql<{ purged_through: number }>`SELECT ${purgedThrough(tenantId)} AS purged_through`.execute(this.db);
     return rows[0]!.purged_through;
-  }
-
-  /**
-   * Hides every chunk event stored so far from the upstream views. The watermark only moves up, so
-   * concurrent purges cannot un-hide anything; a chunk committing during the purge may land on
-   * either side of it.
-   */
-  async purge(tenantId: string): Promise<void> {
-    await sql`
-      INSERT INTO chunk_stream_purges AS p (tenant_id, purged_through)
-      SELECT ${tenantId}, coalesce(max(global_position), 0) FROM events WHERE tenant_id = ${tenantId} AND source = 'chunk'
-      ON CONFLICT (tenant_id) DO UPDATE SET purged_through = greatest(p.purged_through, excluded.purged_through), purged_at = now()`.execute(this.db);
   }
 
   /**

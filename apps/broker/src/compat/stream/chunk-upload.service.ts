@@ -1,12 +1,11 @@
 import { Injectable } from '@nestjs/common';
-import { CommandBus } from '@nestjs/cqrs';
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { UnstorableEventsError, WriteQueueFullError, type StreamEvent } from '#ark/event-store';
+import { EventAppender, UnstorableEventsError, WriteQueueFullError, type SessionEvent } from '#ark/event-store';
 import { ApiError } from '#ark/http';
 import { chunkDedupeKey, normalizeChunk } from '#ark/normalizer';
 import { ShutdownSignal } from '#ark/shutdown';
-import { AppendEventsCommand } from '../../events/append-events.command.js';
+import type { CallerIdentity } from '#ark/tenancy';
 import { bodyReads } from './body-reads.js';
 import { ChunkIndexAllocator, type ChunkIndexLease } from './chunk-index-allocator.js';
 import { NdjsonLineSplitter, OVERLONG_LINE, type NdjsonLine } from './ndjson-line-splitter.js';
@@ -26,7 +25,7 @@ const MAX_PENDING_CHARS = 64 * 1024;
 const QUEUE_FULL_PATIENCE_MS = 30_000;
 
 export interface ChunkUploadTarget {
-  tenantId: string;
+  caller: CallerIdentity;
   queryId: string;
   /** The producer's `Idempotency-Key`: resending the same body with it stores nothing new. */
   idempotencyKey?: string;
@@ -65,7 +64,7 @@ class ChunkUpload {
   constructor(
     private readonly target: ChunkUploadTarget,
     private readonly indexes: ChunkIndexLease,
-    private readonly append: (items: StreamEvent[]) => Promise<unknown>,
+    private readonly append: (items: SessionEvent[]) => Promise<unknown>,
   ) {}
 
   get failed(): boolean {
@@ -129,9 +128,9 @@ class ChunkUpload {
   }
 
   /** Parses lines in body order, so indexes and Idempotency-Key line numbers follow it. */
-  private toEvents(lines: readonly string[]): StreamEvent[] {
-    const { tenantId, queryId, idempotencyKey } = this.target;
-    const items: StreamEvent[] = [];
+  private toEvents(lines: readonly string[]): SessionEvent[] {
+    const { queryId, idempotencyKey } = this.target;
+    const items: SessionEvent[] = [];
     for (const line of lines) {
       let chunk: unknown;
       try {
@@ -141,8 +140,7 @@ class ChunkUpload {
       }
       const lineNumber = this.jsonLines++;
       const dedupeKey = idempotencyKey === undefined ? undefined : chunkDedupeKey(queryId, idempotencyKey, lineNumber);
-      const { sessionId, event } = normalizeChunk({ queryId, chunk, index: this.indexes.take(), dedupeKey });
-      items.push({ tenantId, sessionId, event });
+      items.push(normalizeChunk({ queryId, chunk, index: this.indexes.take(), dedupeKey }));
     }
     return items;
   }
@@ -151,7 +149,7 @@ class ChunkUpload {
    * A batch PostgreSQL refuses for its data (it committed nothing) is split to find the refused
    * lines; the others are stored, still in order. Rare, so the extra transactions do not matter.
    */
-  private async appendStorable(items: StreamEvent[]): Promise<void> {
+  private async appendStorable(items: SessionEvent[]): Promise<void> {
     try {
       await this.append(items);
       this.stored += items.length;
@@ -178,16 +176,16 @@ class ChunkUpload {
 @Injectable()
 export class ChunkUploadService {
   constructor(
-    private readonly commands: CommandBus,
+    private readonly appender: EventAppender,
     private readonly allocator: ChunkIndexAllocator,
     private readonly shutdown: ShutdownSignal,
   ) {}
 
   /** Resolves once every line of the body is committed (a 2xx means durable). */
   async upload(body: Readable, target: ChunkUploadTarget): Promise<ChunkUploadResult> {
-    const indexes = await this.allocator.open(target.tenantId, target.queryId);
+    const indexes = await this.allocator.open(target.caller.tenantId, target.queryId);
     try {
-      const upload = new ChunkUpload(target, indexes, (items) => this.appendWaitingForRoom(items));
+      const upload = new ChunkUpload(target, indexes, (items) => this.appendWaitingForRoom(target, items));
       const lines = new NdjsonLineSplitter(MAX_LINE_BYTES);
       try {
         // Leaving early (a failed write, shutdown) must not destroy the request, and with it the
@@ -215,11 +213,11 @@ export class ChunkUploadService {
   }
 
   /** A full write queue is backpressure, not an error: wait (not reading the body) and retry. */
-  private async appendWaitingForRoom(items: StreamEvent[]): Promise<void> {
+  private async appendWaitingForRoom(target: ChunkUploadTarget, items: SessionEvent[]): Promise<void> {
     const giveUpAt = Date.now() + QUEUE_FULL_PATIENCE_MS;
     for (let delayMs = 5; ; delayMs = Math.min(delayMs * 2, 500)) {
       try {
-        await this.commands.execute(new AppendEventsCommand(items));
+        await this.appender.append(target.caller, items);
         return;
       } catch (error) {
         if (!(error instanceof WriteQueueFullError) || Date.now() >= giveUpAt) throw error;

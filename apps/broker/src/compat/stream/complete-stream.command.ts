@@ -1,6 +1,7 @@
-import { Command, CommandBus, CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
+import { Command, CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
+import { EventAppender } from '#ark/event-store';
 import { streamCompletedEvent } from '#ark/normalizer';
-import { AppendEventsCommand } from '../../events/append-events.command.js';
+import type { CallerIdentity } from '#ark/tenancy';
 import { ChunkStreamRepository } from './chunk-stream.repository.js';
 
 export type StreamCompletion = 'completed' | 'already_completed';
@@ -8,7 +9,7 @@ export type StreamCompletion = 'completed' | 'already_completed';
 /** `POST /stream/:query/complete`: append `llm.stream.completed` once; undefined when the query has no chunk. */
 export class CompleteChunkStreamCommand extends Command<StreamCompletion | undefined> {
   constructor(
-    readonly tenantId: string,
+    readonly caller: CallerIdentity,
     readonly queryId: string,
   ) {
     super();
@@ -19,20 +20,18 @@ export class CompleteChunkStreamCommand extends Command<StreamCompletion | undef
 export class CompleteChunkStreamHandler implements ICommandHandler<CompleteChunkStreamCommand, StreamCompletion | undefined> {
   constructor(
     private readonly chunks: ChunkStreamRepository,
-    private readonly commands: CommandBus,
+    private readonly appender: EventAppender,
   ) {}
 
-  async execute({ tenantId, queryId }: CompleteChunkStreamCommand): Promise<StreamCompletion | undefined> {
-    const stream = await this.chunks.queryStream(tenantId, queryId);
+  async execute({ caller, queryId }: CompleteChunkStreamCommand): Promise<StreamCompletion | undefined> {
+    const stream = await this.chunks.queryStream(caller.tenantId, queryId);
     if (!stream) return undefined;
     if (stream.completed) return 'already_completed';
     // Two completes racing both get here: the completion's dedupe key (in the session of the query's
     // first chunk, the same for both) lets only one append; the other comes back as a duplicate.
-    const [appended] = await this.commands.execute(
-      new AppendEventsCommand([
-        { tenantId, sessionId: stream.sessionId, event: streamCompletedEvent(queryId, stream.queryName, stream.chunkCount, stream.purgedThrough) },
-      ]),
-    );
+    const [appended] = await this.appender.append(caller, [
+      { sessionId: stream.sessionId, event: streamCompletedEvent(queryId, stream.queryName, stream.chunkCount, stream.purgedThrough) },
+    ]);
     return appended?.duplicate ? 'already_completed' : 'completed';
   }
 }

@@ -7,6 +7,7 @@ import type { Readable } from 'node:stream';
 import { FEED_START, type ArkEvent } from '#ark/event-store';
 import { ApiError, compatValidationPipe } from '#ark/http';
 import { Caller, readScopeOf, type CallerIdentity } from '#ark/tenancy';
+import { DeleteRecordsCommand } from '../../events/delete-records.command.js';
 import { WatchStreamService } from '../../watch/watch-stream.service.js';
 import { ChunkStreamRepository } from './chunk-stream.repository.js';
 import { ChunkUploadService } from './chunk-upload.service.js';
@@ -52,7 +53,7 @@ export class StreamController {
       throw ApiError.badRequest('Idempotency-Key must be 1-200 visible ASCII characters', 'validation_failed');
     }
     try {
-      const result = await this.uploads.upload(request.body as Readable, { tenantId: caller.tenantId, queryId, idempotencyKey });
+      const result = await this.uploads.upload(request.body as Readable, { caller, queryId, idempotencyKey });
       // Cut short by shutdown: the unread rest of the body must not keep this connection (and the
       // shutdown) open, and the producer's next request must go to another replica.
       if (result.interrupted) void reply.header('connection', 'close');
@@ -75,7 +76,7 @@ export class StreamController {
   @RouteConfig(STREAMED_BODY) // upstream reads no body: any content type is fine
   @ApiOperation({ summary: 'Mark the stream complete (`completed`, or `already_completed`); 404 when the query has no chunk' })
   async complete(@Caller() caller: CallerIdentity, @Param('query') queryId: string): Promise<{ status: StreamCompletion; query: string }> {
-    const status = await this.commands.execute(new CompleteChunkStreamCommand(caller.tenantId, queryId));
+    const status = await this.commands.execute(new CompleteChunkStreamCommand(caller, queryId));
     if (!status) throw ApiError.notFound('Stream not found');
     return { status, query: queryId };
   }
@@ -131,7 +132,7 @@ export class StreamController {
   @Delete()
   @ApiOperation({ summary: 'Hide every chunk stored so far from these upstream views (the event log keeps them; see docs)' })
   async purge(@Caller() caller: CallerIdentity): Promise<{ status: 'success'; message: string }> {
-    await this.chunks.purge(caller.tenantId);
+    await this.commands.execute(new DeleteRecordsCommand(caller, { collection: 'stream' }));
     return { status: 'success', message: 'Stream data purged' };
   }
 }

@@ -29,7 +29,7 @@ export class OtlpController {
   ): Promise<unknown> {
     const protobuf = PROTOBUF.test(contentType ?? '');
     const decoded = this.decode(protobuf, body);
-    await this.commands.execute(new IngestOtlpTracesCommand(caller.tenantId, decoded.spans));
+    await this.commands.execute(new IngestOtlpTracesCommand(caller, decoded.spans));
     const answer = encodeTraceResponse(protobuf ? 'protobuf' : 'json', decoded.rejected, decoded.rejectionReasons.join('; '));
     if (!protobuf) return answer;
     void reply.header('content-type', 'application/x-protobuf');

@@ -4,10 +4,9 @@ import { ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import type { ArkEvent } from '#ark/event-store';
 import { ApiError, compatValidationPipe } from '#ark/http';
-import { recordsDeletedEvent } from '#ark/normalizer';
 import type { OtlpSpan } from '#ark/otlp';
 import { Caller, readScopeOf, type CallerIdentity } from '#ark/tenancy';
-import { AppendEventsCommand } from '../../events/append-events.command.js';
+import { DeleteRecordsCommand } from '../../events/delete-records.command.js';
 import { WatchStreamService } from '../../watch/watch-stream.service.js';
 import { UpstreamFeedQueryDto } from '../upstream-feed-query.dto.js';
 import { otlpSpanItem } from './span-item.js';
@@ -99,8 +98,7 @@ export class TracesController {
   @Delete()
   @ApiOperation({ summary: "Delete the caller's traces (a tombstone in the log; trace reads skip what it covers)" })
   async purge(@Caller() caller: CallerIdentity): Promise<{ status: 'success'; message: string }> {
-    const { sessionId, event } = recordsDeletedEvent({ collection: 'traces' }, caller.userId);
-    await this.commands.execute(new AppendEventsCommand([{ tenantId: caller.tenantId, sessionId, event }]));
+    await this.commands.execute(new DeleteRecordsCommand(caller, { collection: 'traces' }));
     return { status: 'success', message: 'Trace data purged' };
   }
 }

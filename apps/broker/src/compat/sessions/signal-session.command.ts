@@ -1,0 +1,24 @@
+import { Command, CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
+import { EventAppender } from '#ark/event-store';
+import { SESSION_SIGNALLED } from '#ark/projections';
+import type { CallerIdentity } from '#ark/tenancy';
+
+/** `POST /sessions`: an upstream session event (`{sessionId, queryName, _reason, …}`), applied as upstream does. */
+export class SignalSessionCommand extends Command<void> {
+  constructor(
+    readonly caller: CallerIdentity,
+    readonly sessionId: string,
+    readonly body: unknown,
+  ) {
+    super();
+  }
+}
+
+@CommandHandler(SignalSessionCommand)
+export class SignalSessionHandler implements ICommandHandler<SignalSessionCommand, void> {
+  constructor(private readonly appender: EventAppender) {}
+
+  async execute({ caller, sessionId, body }: SignalSessionCommand): Promise<void> {
+    await this.appender.append(caller, [{ sessionId, event: { type: SESSION_SIGNALLED, source: 'api', userId: caller.userId, data: body } }]);
+  }
+}

@@ -1,0 +1,29 @@
+import { Injectable } from '@nestjs/common';
+import { EventLogRepository, type ArkEvent, type FeedCursor } from '#ark/event-store';
+import type { ReadScope } from '#ark/tenancy';
+
+export interface EventPage {
+  events: ArkEvent[];
+  hasMore: boolean;
+}
+
+/** Pages of the log as a caller may read them: one session's events, or the tenant's gap-free feed. */
+@Injectable()
+export class EventPagesService {
+  constructor(private readonly log: EventLogRepository) {}
+
+  /** Undefined when the scope sees no such session. */
+  async sessionPage(scope: ReadScope, sessionId: string, after: number, limit: number, types?: readonly string[]): Promise<EventPage | undefined> {
+    const [visible, events] = await Promise.all([
+      this.log.sessionVisible(scope.tenantId, sessionId, scope.ownerId),
+      this.log.readSession(scope.tenantId, sessionId, after, limit + 1, types),
+    ]);
+    if (!visible) return undefined;
+    return { events: events.slice(0, limit), hasMore: events.length > limit };
+  }
+
+  async feedPage(scope: ReadScope, after: FeedCursor, limit: number): Promise<EventPage> {
+    const { events } = await this.log.readFeed(scope.tenantId, after, limit + 1, { ownerId: scope.ownerId });
+    return { events: events.slice(0, limit), hasMore: events.length > limit };
+  }
+}
