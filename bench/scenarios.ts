@@ -75,7 +75,7 @@ export const SCENARIO_GROUPS: readonly ScenarioGroup[] = [
       `${PRODUCER_EVENTS_PER_SECOND} single-event appends/s for the run, round-robin over the watched sessions: ` +
       '`one-session`: all watchers on one session (each receives every event); `own-sessions`: each watcher on its own session ' +
       `(each receives ${PRODUCER_EVENTS_PER_SECOND / WATCHERS}/s). The same with ${MANY_WATCHERS.toLocaleString('en-US')} watchers ` +
-      `(DESIGN §8's figure): own sessions at ${PRODUCER_EVENTS_PER_SECOND}/s, one session at ` +
+      `(the figure of docs/architecture.md#performance-targets): own sessions at ${PRODUCER_EVENTS_PER_SECOND}/s, one session at ` +
       `${MANY_WATCHERS_ONE_SESSION_EVENTS_PER_SECOND}/s (\`-${MANY_WATCHERS_ONE_SESSION_EVENTS_PER_SECOND}ps\`; ` +
       `${(MANY_WATCHERS * MANY_WATCHERS_ONE_SESSION_EVENTS_PER_SECOND).toLocaleString('en-US')} deliveries/s). ` +
       "Latency: the producer's send time, carried in the event's data, " +
@@ -99,7 +99,7 @@ export const SCENARIO_GROUPS: readonly ScenarioGroup[] = [
       "events are appended to the session (16 per request). Figures from the broker's `/metrics` before the watchers open and " +
       'once what it buffers stops growing, divided by the stuck clients: `ark_broker_sse_buffered_bytes` (bytes held in the ' +
       "broker for clients, exact), resident memory and V8 heap used (upper bounds: they include the appends' own garbage). " +
-      'The healthy watcher must get every event. Target (DESIGN §8): a stuck client costs ≤ 1 MiB (cut after ' +
+      'The healthy watcher must get every event. Target (docs/architecture.md#performance-targets): a stuck client costs ≤ 1 MiB (cut after ' +
       'SSE_STALL_TIMEOUT_MS with its resume id: tested in test/watch.test.ts, not here).',
     metrics: STUCK_CLIENT_METRICS,
     headline: ['bufferedKiBPerClient', 'rssDeltaKiBPerClient'],
@@ -119,7 +119,7 @@ export const SCENARIO_GROUPS: readonly ScenarioGroup[] = [
       'are counted (`stored ≠ accepted`). COPY ceiling: after each run (outside its CPU window) as many rows as spans accepted, cycling ' +
       'over 100 of the rows the broker stored (its `data` as stored), are streamed with one `COPY … FROM STDIN` (pg-copy-streams, ' +
       'one connection) into a fresh table with the columns of `events` (migrations/0001) and only its primary key, in the same ' +
-      'database; `broker / COPY %` = spans/s ÷ COPY rows/s. Targets (DESIGN §8): ≥ 20,000 spans/s and ≥ 50 % of COPY.',
+      'database; `broker / COPY %` = spans/s ÷ COPY rows/s. Targets (docs/architecture.md#performance-targets): ≥ 20,000 spans/s and ≥ 50 % of COPY.',
     metrics: OTLP_METRICS,
     headline: ['spansPerSecond', 'latencyP99Ms'],
     scenarios: [otlpScenario(8), otlpScenario(32)],
@@ -131,7 +131,7 @@ export const SCENARIO_GROUPS: readonly ScenarioGroup[] = [
       'queryName, queryNamespace, sessionId, …}}`), closed loop at concurrency C: each worker one session whose queries go ' +
       'through QueryExecutionStart → AgentExecutionStart → (LLMCall, ToolCall) × 2 → AgentExecutionComplete → ' +
       'QueryExecutionComplete; every body distinct. Every answer is checked to be `201 {"status":"success"}`; after the run the ' +
-      "events stored in the run's sessions are counted. Target (DESIGN §8): ≥ 5,000 requests/s at concurrency 32.",
+      "events stored in the run's sessions are counted. Target (docs/architecture.md#performance-targets): ≥ 5,000 requests/s at concurrency 32.",
     metrics: OPERATION_EVENT_METRICS,
     headline: ['requestsPerSecond', 'latencyP99Ms'],
     scenarios: [operationEventsScenario(32)],
@@ -149,7 +149,7 @@ export const SCENARIO_GROUPS: readonly ScenarioGroup[] = [
       'ended (its answer must be `200 stream_processed` with every chunk counted), then `POST /stream/<query>/complete` (200 ' +
       '`completed`), and its reader must get every chunk once and in order, then `data: [DONE]` and the end of the response (up ' +
       'to 15 s). chunks/s: chunks acknowledged ÷ (first write → last upload answer). Latency: producer write → reader receive, one ' +
-      'process and clock; unpaced, it includes the time chunks queue behind backpressure. Targets (DESIGN §8): ≥ 30,000 ' +
+      'process and clock; unpaced, it includes the time chunks queue behind backpressure. Targets (docs/architecture.md#performance-targets): ≥ 30,000 ' +
       'chunks/s over 200 streams with p99 ≤ 25 ms; paced p99 ≤ 5 ms.',
     metrics: CHUNK_METRICS,
     headline: ['chunksPerSecond', 'latencyP99Ms'],

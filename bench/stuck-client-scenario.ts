@@ -28,7 +28,7 @@ export const STUCK_CLIENT_METRICS: readonly MetricDefinition[] = [
 /**
  * `clients` SSE watchers of one session that never read (their response streams paused), plus one
  * healthy watcher that reads everything; then 24 MiB of 64 KiB events are appended to the session.
- * The broker must pause the stuck ones (DESIGN §8: a stuck client costs ≤ 1 MiB) while the healthy
+ * The broker must pause the stuck ones (docs/architecture.md#performance-targets: a stuck client costs ≤ 1 MiB) while the healthy
  * one gets every event. Costs come from the broker's /metrics, before the watchers open and once the
  * buffered bytes stop growing: `ark_broker_sse_buffered_bytes` (held for clients, exact), resident
  * memory and V8 heap used (upper bounds: they include the appends' own garbage). Cutting a stuck

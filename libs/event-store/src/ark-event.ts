@@ -1,4 +1,4 @@
-/** Where an event entered the broker (DESIGN §4 `source`). */
+/** Where an event entered the broker (docs/events.md#2-source-values). */
 export const EVENT_SOURCES = ['otlp', 'operation-event', 'chunk', 'message', 'api'] as const;
 export type EventSource = (typeof EVENT_SOURCES)[number];
 
@@ -43,7 +43,7 @@ export interface ArkEvent {
   data: unknown;
 }
 
-/** The public JSON shape of an ark event (DESIGN §5), used by every API and stream. */
+/** The public JSON shape of an ark event (docs/events.md#1-the-event), used by every API and stream. */
 export interface ArkEventJson {
   id: string;
   tenantId: string;

@@ -1,5 +1,5 @@
 // Maps each input format (OTLP spans, operation events, LLM chunks, memory messages) to ark events
-// (DESIGN §5). One file per input; each export is a pure function with no I/O.
+// (docs/events.md#4-event-types). One file per input; each export is a pure function with no I/O.
 export { normalizeSpan, resolveSpanSessions, spanSessionId, type NormalizedSpan } from './span.normalizer.js';
 export { chunkDedupeKey, normalizeChunk, streamCompletedEvent, type ChunkLine } from './chunk.normalizer.js';
 export { normalizeOperationEvent, type OperationEvent } from './operation-event.normalizer.js';

@@ -11,7 +11,7 @@ export interface OperationEvent {
   [key: string]: unknown;
 }
 
-/** `<Operation><Phase>` reasons and the ark event family each operation maps to (DESIGN §5). */
+/** `<Operation><Phase>` reasons and the ark event family each operation maps to (docs/events.md#4-event-types). */
 const OPERATIONS: [operation: string, family: string][] = [
   ['QueryExecution', 'query'],
   ['AgentExecution', 'agent'],
@@ -41,7 +41,7 @@ function typeOf(reason: string, hasError: boolean): string {
   return 'operation.recorded';
 }
 
-/** Fields of the family's data (DESIGN §5) from the event's `data`. */
+/** Fields of the family's data (docs/events.md#5-data-per-type) from the event's `data`. */
 function familyData(type: string, d: Record<string, unknown>): Record<string, unknown> {
   const duration = Number(str(d.durationMs) ?? NaN);
   const common = { ...(Number.isFinite(duration) ? { durationMs: duration } : {}), ...(d.error ? { error: d.error } : {}) };

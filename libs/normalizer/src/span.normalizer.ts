@@ -10,7 +10,7 @@ export interface NormalizedSpan {
 
 const SESSION_ATTRIBUTES = ['ark.session.id', 'session.id', 'gen_ai.conversation.id'];
 
-/** Span name prefixes Ark's Go code emits, and the ark event family each maps to (DESIGN §5). */
+/** Span name prefixes Ark's Go code emits, and the ark event family each maps to (docs/events.md#4-event-types). */
 const FAMILIES: [prefix: string, family: string][] = [
   ['query.', 'query'],
   ['agent.', 'agent'],
@@ -59,7 +59,7 @@ function family(name: string): { family: string; subject: string } | null {
   return null;
 }
 
-/** Fields of the family's data (DESIGN §5), read from the attributes Ark sets. */
+/** Fields of the family's data (docs/events.md#5-data-per-type), read from the attributes Ark sets. */
 function familyData(f: string, subject: string, span: OtlpSpan): Record<string, unknown> {
   const a = span.attributes;
   const tokens = {

@@ -41,7 +41,7 @@ function rolesOf(value: unknown): Role[] {
 }
 
 /**
- * Turns a request's credentials into the caller's identity (DESIGN §7): a JWT verified with a shared
+ * Turns a request's credentials into the caller's identity (docs/architecture.md#tenancy): a JWT verified with a shared
  * secret or a JWKS, headers from a trusted auth proxy, or an API key (every mode but `none`).
  */
 export class CallerAuthenticator {

@@ -2,7 +2,7 @@ import { sql, type RawBuilder } from 'kysely';
 import type { CallerIdentity } from './caller-identity.js';
 
 /**
- * What a caller may read (DESIGN §7): an admin the whole tenant; anyone else only the sessions whose
+ * What a caller may read (docs/architecture.md#tenancy): an admin the whole tenant; anyone else only the sessions whose
  * owner (`sessions.user_id`, the first user a producer asserted for the session) is the caller.
  */
 export interface ReadScope {

@@ -18,7 +18,7 @@ import { SessionsV2Repository, type Visibility } from './sessions-v2.repository.
 const DEFAULT_PAGE_SIZE = 50;
 const DEFAULT_QUERY_PAGE_SIZE = 20;
 
-/** Admins see the tenant; everyone else only the sessions they own (DESIGN §7). */
+/** Admins see the tenant; everyone else only the sessions they own (docs/architecture.md#tenancy). */
 function visibility(caller: CallerIdentity): Visibility {
   return caller.roles.includes('admin') ? { tenantId: caller.tenantId } : { tenantId: caller.tenantId, ownerId: caller.userId };
 }
