@@ -22,7 +22,7 @@ describe('event watch hub', () => {
     const hub = new EventWatchHub(log, { pollMs: 1_000 });
     const before = timers();
 
-    const watch = hub.watchTenant('t', FEED_START, { deliver: () => true });
+    const watch = hub.watchTenant({ tenantId: 't' }, FEED_START, { deliver: () => true });
     assert.equal(reads, 1);
     // A commit arrives while the read is under way, then the watcher leaves before it answers.
     hub.notify({ tx: '5' });

@@ -1,6 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { CompiledQuery, PostgresDialect, type DatabaseConnection, type Driver, type QueryResult, type TransactionSettings } from 'kysely';
 import pg from 'pg';
+import { sql, type RawBuilder } from 'kysely';
 
 /**
  * The tenants the current work may touch, for PostgreSQL row-level security (migrations/0030): every
@@ -19,6 +20,35 @@ export const tenantScope = {
     return scope.getStore();
   },
 };
+
+/**
+ * What a caller may read, and the one scope object every repository takes: a tenant and, for
+ * non-admins, the owner whose sessions alone are visible (`sessions.user_id`, the first user a
+ * producer asserted for the session). Without `ownerId` the scope is the whole tenant, which is also
+ * what commands use for their own lookups.
+ */
+export interface ReadScope {
+  readonly tenantId: string;
+  /** Set for non-admins: only sessions owned by this user are visible. */
+  readonly ownerId?: string;
+}
+
+/** Runs `work` (and what it starts) in the scope's tenant: repositories enter it themselves. */
+export function inScope<T>(scope: ReadScope, work: () => T): T {
+  return tenantScope.run([scope.tenantId], work);
+}
+
+/**
+ * SQL condition "the session of this row is visible": `true` for the whole tenant, else the row's
+ * session is owned by the scope's owner. `row` is the alias of a table with `tenant_id` and
+ * `session_id` (or pass the session column). The session row commits in the same transaction as the
+ * events that create it, so a row is never visible before its owner is.
+ */
+export function sessionVisible(scope: ReadScope, row: string, sessionColumn = 'session_id'): RawBuilder<unknown> {
+  if (scope.ownerId === undefined) return sql`true`;
+  return sql`EXISTS (SELECT 1 FROM sessions owner_ WHERE owner_.tenant_id = ${sql.ref(`${row}.tenant_id`)}
+    AND owner_.session_id = ${sql.ref(`${row}.${sessionColumn}`)} AND owner_.user_id = ${scope.ownerId})`;
+}
 
 /** `ark.tenant_ids` as a text[] literal. */
 function tenantArray(tenantIds: readonly string[]): string {

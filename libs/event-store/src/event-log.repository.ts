@@ -1,5 +1,5 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
-import { PREPARED, tenantScope, type Database } from '#ark/database';
+import { inScope, PREPARED, sessionVisible, tenantScope, type Database, type ReadScope } from '#ark/database';
 import type { AppendedEvent, ArkEvent, EventSource, StreamEvent } from './ark-event.js';
 import type { FeedCursor } from './feed-cursor.js';
 
@@ -132,12 +132,12 @@ export class EventLogRepository {
   }
 
   /** Events of one session after a sequence, in sequence order. */
-  async readSession(tenantId: string, sessionId: string, after: number, limit: number, types?: readonly string[]): Promise<ArkEvent[]> {
+  async readSession(scope: ReadScope, sessionId: string, after: number, limit: number, types?: readonly string[]): Promise<ArkEvent[]> {
     const typeFilter = types && types.length > 0 ? sql`AND type = ANY(${[...types]}::text[])` : sql``;
-    const { rows } = await tenantScope.run([tenantId], () =>
+    const { rows } = await inScope(scope, () =>
       sql<EventRow>`${PREPARED}
         SELECT ${EVENT_COLUMNS} FROM events
-        WHERE tenant_id = ${tenantId} AND session_id = ${sessionId} AND sequence > ${after} ${typeFilter}
+        WHERE tenant_id = ${scope.tenantId} AND session_id = ${sessionId} AND sequence > ${after} ${typeFilter}
         ORDER BY sequence
         LIMIT ${limit}`.execute(this.db),
     );
@@ -151,31 +151,22 @@ export class EventLogRepository {
    * horizon, before anything after it.
    * Also returns the horizon, so a reader told of a newer commit knows to look again.
    * With `queryId`, the same feed narrowed to one query's events (its own index keeps that cheap).
-   * With `ownerId`, only events of sessions that user owns (a reader's feed): the session row commits
-   * with the events that create it, so the filter never hides an event that is already owned. An
+   * A scope with an owner reads only events of sessions that user owns (a reader's feed): the session
+   * row commits with the events that create it, so the filter never hides an event already owned. An
    * admin's deletion tombstones (`records.deleted`) are the tenant's and change what every reader
    * sees, so they are in every reader's feed.
    */
-  async readFeed(
-    tenantId: string,
-    after: FeedCursor,
-    limit: number,
-    narrow: { queryId?: string; ownerId?: string } = {},
-  ): Promise<{ events: ArkEvent[]; horizon: bigint }> {
-    const { queryId, ownerId } = narrow;
+  async readFeed(scope: ReadScope, after: FeedCursor, limit: number, queryId?: string): Promise<{ events: ArkEvent[]; horizon: bigint }> {
     const onlyQuery = queryId === undefined ? sql`` : sql`AND query_id = ${queryId}`;
-    const onlyOwned =
-      ownerId === undefined
-        ? sql``
-        : sql`AND (events.type = 'records.deleted' OR EXISTS (SELECT 1 FROM sessions o WHERE o.tenant_id = events.tenant_id AND o.session_id = events.session_id AND o.user_id = ${ownerId}))`;
-    const { rows } = await tenantScope.run([tenantId], () =>
+    const onlyOwned = scope.ownerId === undefined ? sql`` : sql`AND (events.type = 'records.deleted' OR ${sessionVisible(scope, 'events')})`;
+    const { rows } = await inScope(scope, () =>
       sql<EventRow & { horizon: string }>`${PREPARED}
       -- MATERIALIZED: the horizon is computed once, so the rows read and the horizon returned agree.
       WITH snapshot AS MATERIALIZED (SELECT ark_feed_horizon() AS xmin)
       SELECT snapshot.xmin::text AS horizon, e.*
       FROM snapshot LEFT JOIN LATERAL (
         SELECT ${EVENT_COLUMNS} FROM events
-        WHERE tenant_id = ${tenantId} ${onlyQuery} ${onlyOwned}
+        WHERE tenant_id = ${scope.tenantId} ${onlyQuery} ${onlyOwned}
           AND transaction_id < snapshot.xmin
           AND (transaction_id, global_position) > (${after.transactionId.toString()}::xid8, ${after.globalPosition})
         -- Qualified: a bare name would sort by the text output column of the same name, and
@@ -189,12 +180,12 @@ export class EventLogRepository {
   }
 
   /** The feed cursor of the event at a global position (upstream clients resume by position). */
-  async feedCursorAt(tenantId: string, globalPosition: number): Promise<FeedCursor | undefined> {
-    const row = await tenantScope.run([tenantId], () =>
+  async feedCursorAt(scope: ReadScope, globalPosition: number): Promise<FeedCursor | undefined> {
+    const row = await inScope(scope, () =>
       this.db
         .selectFrom('events')
         .select(sql<string>`transaction_id::text`.as('tx'))
-        .where('tenant_id', '=', tenantId)
+        .where('tenant_id', '=', scope.tenantId)
         .where('global_position', '=', globalPosition)
         .executeTakeFirst(),
     );
@@ -221,11 +212,10 @@ export class EventLogRepository {
     };
   }
 
-  /** The session has events and, with `ownerId`, that user owns it (`sessions.user_id`). */
-  async sessionVisible(tenantId: string, sessionId: string, ownerId?: string): Promise<boolean> {
-    const owned = ownerId === undefined ? sql`` : sql`AND user_id = ${ownerId}`;
-    const { rows } = await tenantScope.run([tenantId], () =>
-      sql`SELECT 1 FROM sessions WHERE tenant_id = ${tenantId} AND session_id = ${sessionId} ${owned}`.execute(this.db),
+  /** The session has events and the scope sees it (`sessions.user_id` is its owner, when it has one). */
+  async sessionVisible(scope: ReadScope, sessionId: string): Promise<boolean> {
+    const { rows } = await inScope(scope, () =>
+      sql`SELECT 1 FROM sessions s WHERE tenant_id = ${scope.tenantId} AND session_id = ${sessionId} AND ${sessionVisible(scope, 's')}`.execute(this.db),
     );
     return rows.length > 0;
   }

@@ -1,3 +1,4 @@
+import type { ReadScope } from '#ark/database';
 import type { ArkEvent } from './ark-event.js';
 import type { AppendNotification, EventLogRepository } from './event-log.repository.js';
 import { compareFeedCursors, type FeedCursor } from './feed-cursor.js';
@@ -106,7 +107,7 @@ class SessionGroup extends WatchGroup<number> {
     super();
   }
   protected read(after: number, limit: number) {
-    return this.log.readSession(this.tenantId, this.sessionId, after, limit);
+    return this.log.readSession({ tenantId: this.tenantId }, this.sessionId, after, limit);
   }
   protected cursorOf(event: ArkEvent) {
     return event.sequence;
@@ -122,8 +123,9 @@ class SessionGroup extends WatchGroup<number> {
 }
 
 /**
- * A tenant's feed, or (with `queryId`) the part of it that belongs to one query; with `ownerId`, only
- * the events of sessions that user owns (readers share a group per owner, admins one per tenant).
+ * A tenant's feed, or (with `queryId`) the part of it that belongs to one query, as a scope sees it:
+ * a reader's scope only has the sessions that user owns (readers share a group per owner, admins one
+ * per tenant).
  */
 class TenantFeedGroup extends WatchGroup<FeedCursor> {
   /** Newest committed transaction we were told about, and the horizon of the last read. */
@@ -137,15 +139,17 @@ class TenantFeedGroup extends WatchGroup<FeedCursor> {
   constructor(
     private readonly log: EventLogRepository,
     private readonly commits: RecentCommits,
-    readonly tenantId: string,
+    readonly scope: ReadScope,
     private readonly maxRetryMs: number,
     readonly queryId?: string,
-    readonly ownerId?: string,
   ) {
     super();
   }
+  get tenantId(): string {
+    return this.scope.tenantId;
+  }
   protected async read(after: FeedCursor, limit: number) {
-    const { events, horizon } = await this.log.readFeed(this.tenantId, after, limit, { queryId: this.queryId, ownerId: this.ownerId });
+    const { events, horizon } = await this.log.readFeed(this.scope, after, limit, this.queryId);
     this.horizon = horizon;
     return events;
   }
@@ -260,12 +264,12 @@ export class EventWatchHub {
     return this.attach(group, afterSequence, sink, () => this.sessions.delete(key));
   }
 
-  /** Watch a tenant's whole feed (with `ownerId`: that user's sessions only) from just after `after`. */
-  watchTenant(tenantId: string, after: FeedCursor, sink: WatchSink, ownerId?: string): Watch {
-    const key = `${tenantId}\u0000${ownerId ?? ''}`;
+  /** Watch a tenant's whole feed as the scope sees it from just after `after`. */
+  watchTenant(scope: ReadScope, after: FeedCursor, sink: WatchSink): Watch {
+    const key = `${scope.tenantId}\u0000${scope.ownerId ?? ''}`;
     let group = this.feeds.get(key);
     if (!group) {
-      group = new TenantFeedGroup(this.log, this.commits, tenantId, this.options.pollMs, undefined, ownerId);
+      group = new TenantFeedGroup(this.log, this.commits, scope, this.options.pollMs);
       this.feeds.set(key, group);
     }
     const feed = group;
@@ -275,12 +279,13 @@ export class EventWatchHub {
     });
   }
 
-  /** Watch one query's events in feed order from just after `after` (any sessions they are in; with `ownerId`, that user's). */
-  watchQuery(tenantId: string, queryId: string, after: FeedCursor, sink: WatchSink, ownerId?: string): Watch {
-    const key = `${tenantId}\u0000${queryId}\u0000${ownerId ?? ''}`;
+  /** Watch one query's events in feed order from just after `after` (any sessions they are in, as the scope sees them). */
+  watchQuery(scope: ReadScope, queryId: string, after: FeedCursor, sink: WatchSink): Watch {
+    const tenantId = scope.tenantId;
+    const key = `${tenantId}\u0000${queryId}\u0000${scope.ownerId ?? ''}`;
     let group = this.queries.get(key);
     if (!group) {
-      group = new TenantFeedGroup(this.log, this.commits, tenantId, this.options.pollMs, queryId, ownerId);
+      group = new TenantFeedGroup(this.log, this.commits, scope, this.options.pollMs, queryId);
       this.queries.set(key, group);
       const byQuery = this.queryGroups.get(`${tenantId}\u0000${queryId}`);
       if (byQuery) byQuery.add(group);

@@ -1,4 +1,4 @@
 export { ApiKeys, looksLikeApiKey, type ApiKeyInfo } from './api-keys.js';
 export { AuthError, CallerAuthenticator, mayCall, requiredRole, type AuthSettings } from './caller-authenticator.js';
 export { Caller, LOCAL_IDENTITY, ROLES, type CallerIdentity, type Role } from './caller-identity.js';
-export { readScopeOf, sessionVisible, type ReadScope } from './read-scope.js';
+export { readScopeOf } from './read-scope.js';

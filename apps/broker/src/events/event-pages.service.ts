@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { EventLogRepository, type ArkEvent, type FeedCursor } from '#ark/event-store';
-import type { ReadScope } from '#ark/tenancy';
+import type { ReadScope } from '#ark/database';
 
 export interface EventPage {
   events: ArkEvent[];
@@ -14,16 +14,13 @@ export class EventPagesService {
 
   /** Undefined when the scope sees no such session. */
   async sessionPage(scope: ReadScope, sessionId: string, after: number, limit: number, types?: readonly string[]): Promise<EventPage | undefined> {
-    const [visible, events] = await Promise.all([
-      this.log.sessionVisible(scope.tenantId, sessionId, scope.ownerId),
-      this.log.readSession(scope.tenantId, sessionId, after, limit + 1, types),
-    ]);
+    const [visible, events] = await Promise.all([this.log.sessionVisible(scope, sessionId), this.log.readSession(scope, sessionId, after, limit + 1, types)]);
     if (!visible) return undefined;
     return { events: events.slice(0, limit), hasMore: events.length > limit };
   }
 
   async feedPage(scope: ReadScope, after: FeedCursor, limit: number): Promise<EventPage> {
-    const { events } = await this.log.readFeed(scope.tenantId, after, limit + 1, { ownerId: scope.ownerId });
+    const { events } = await this.log.readFeed(scope, after, limit + 1);
     return { events: events.slice(0, limit), hasMore: events.length > limit };
   }
 }

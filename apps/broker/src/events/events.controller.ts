@@ -70,10 +70,10 @@ export class EventsController {
       const resumeFrom = lastEventId ?? query.cursor;
       const after = resumeFrom === undefined ? (query.after ?? 0) : parseSequence(resumeFrom);
       // A reader may only watch a session they own; an admin may also watch one that has no events yet.
-      if (scope.ownerId !== undefined && !(await this.log.sessionVisible(scope.tenantId, sessionId, scope.ownerId))) {
+      if (scope.ownerId !== undefined && !(await this.log.sessionVisible(scope, sessionId))) {
         throw ApiError.notFound(`session ${sessionId} not found`);
       }
-      this.streams.watchSession(reply, caller.tenantId, sessionId, after);
+      this.streams.watchSession(reply, scope, sessionId, after);
       return;
     }
     const limit = query.limit ?? DEFAULT_PAGE_SIZE;

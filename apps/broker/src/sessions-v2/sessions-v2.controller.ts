@@ -77,7 +77,7 @@ export class SessionsV2Controller {
       // A resumed watch: the client has a snapshot; it gets the events it missed.
       const after = parseSequence(lastEventId);
       if (!(await this.repository.session(this.repository.db, scope, sessionId))) throw ApiError.notFound(`session ${sessionId} not found`);
-      this.streams.watchSession(reply, caller.tenantId, sessionId, after);
+      this.streams.watchSession(reply, scope, sessionId, after);
       return;
     }
     // One snapshot: the aggregate and the sequence it reflects, so the watch continues without a gap or repeat.
@@ -88,7 +88,7 @@ export class SessionsV2Controller {
       return;
     }
     const sequence = aggregate.session.lastSequence;
-    this.streams.watchSession(reply, caller.tenantId, sessionId, sequence, { initial: [{ type: 'snapshot', sequence, aggregate }] });
+    this.streams.watchSession(reply, scope, sessionId, sequence, { initial: [{ type: 'snapshot', sequence, aggregate }] });
   }
 
   @Get('sessions/:sessionId/queries')
@@ -125,7 +125,7 @@ export class SessionsV2Controller {
     @Headers('last-event-id') lastEventId: string | undefined,
     @Res() reply: FastifyReply,
   ): Promise<void> {
-    const from = (await this.streams.resumeCursor(caller.tenantId, lastEventId, undefined)) ?? completionView.from;
+    const from = (await this.streams.resumeCursor(visibility(caller), lastEventId, undefined)) ?? completionView.from;
     const pace = query.replay === 'realtime' ? { timeOf: completionView.timeOf, maxGapMs: query.maxGapMs ?? DEFAULT_MAX_REPLAY_GAP_MS } : undefined;
     await this.streams.watchQuery(reply, visibility(caller), queryId, from, { format: completionView.format, endAfter: completionView.endAfter, pace });
   }

@@ -1,5 +1,5 @@
 import { Injectable, type BeforeApplicationShutdown } from '@nestjs/common';
-import { AsyncResource } from 'node:async_hooks';
+import type { ReadScope } from '#ark/database';
 import type { FastifyReply } from 'fastify';
 import { BrokerConfig } from '#ark/config';
 import {
@@ -17,7 +17,7 @@ import {
 import { ApiError } from '#ark/http';
 import { ShutdownSignal } from '#ark/shutdown';
 import { SseStream } from '#ark/streaming';
-import { LOCAL_IDENTITY, type CallerIdentity, type ReadScope } from '#ark/tenancy';
+import { LOCAL_IDENTITY, type CallerIdentity } from '#ark/tenancy';
 
 export interface WatchOptions {
   /** Only these events are sent. */
@@ -87,20 +87,20 @@ export class WatchStreamService implements BeforeApplicationShutdown {
   }
 
   /** One session (the caller checked that the scope sees it); `id:` is the sequence. */
-  watchSession(reply: FastifyReply, tenantId: string, sessionId: string, afterSequence: number, options: WatchOptions = {}): void {
-    this.serve(reply, options, (sink) => this.hub.watchSession(tenantId, sessionId, afterSequence, sink), sequenceId);
+  watchSession(reply: FastifyReply, scope: ReadScope, sessionId: string, afterSequence: number, options: WatchOptions = {}): void {
+    this.serve(reply, options, (sink) => this.hub.watchSession(scope.tenantId, sessionId, afterSequence, sink), sequenceId);
   }
 
   /** The feed of what the scope sees; `id:` is `tx:pos`; without a cursor the stream starts from now. */
   async watchTenant(reply: FastifyReply, scope: ReadScope, after: FeedCursor | undefined, options: WatchOptions = {}): Promise<void> {
     const { from, filter } = await this.start(after, options.filter);
-    this.serve(reply, { ...options, filter }, (sink) => this.hub.watchTenant(scope.tenantId, from, sink, scope.ownerId), feedId);
+    this.serve(reply, { ...options, filter }, (sink) => this.hub.watchTenant(scope, from, sink), feedId);
   }
 
   /** One query's events the scope sees (feed order, any session); `id:` is `tx:pos`; without a cursor, from now. */
   async watchQuery(reply: FastifyReply, scope: ReadScope, queryId: string, after: FeedCursor | undefined, options: WatchOptions = {}): Promise<void> {
     const { from, filter } = await this.start(after, options.filter);
-    this.serve(reply, { ...options, filter }, (sink) => this.hub.watchQuery(scope.tenantId, queryId, from, sink, scope.ownerId), feedId);
+    this.serve(reply, { ...options, filter }, (sink) => this.hub.watchQuery(scope, queryId, from, sink), feedId);
   }
 
   /** The feed start: after the given cursor, or from now (skipping what had already committed). */
@@ -126,8 +126,7 @@ export class WatchStreamService implements BeforeApplicationShutdown {
     },
   ): Promise<void> {
     const { from, filter } = await this.start(after, (e) => options.keyOf(e) !== undefined);
-    // Loads run from the hub's reads: bound to this request's context (its tenant scope).
-    const load = AsyncResource.bind(options.load);
+    const load = options.load;
     const stream = this.openStream(reply, options);
     const stale = new Set<string>();
     let lastId = '';
@@ -150,20 +149,15 @@ export class WatchStreamService implements BeforeApplicationShutdown {
         pumping = false;
       }
     };
-    const watch = this.hub.watchTenant(
-      scope.tenantId,
-      from,
-      {
-        accepts: filter,
-        deliver: (e) => {
-          stale.add(options.keyOf(e)!);
-          lastId = feedId(e);
-          void pump();
-          return true;
-        },
+    const watch = this.hub.watchTenant(scope, from, {
+      accepts: filter,
+      deliver: (e) => {
+        stale.add(options.keyOf(e)!);
+        lastId = feedId(e);
+        void pump();
+        return true;
       },
-      scope.ownerId,
-    );
+    });
     stream.onClose(() => watch.close());
   }
 
@@ -171,14 +165,14 @@ export class WatchStreamService implements BeforeApplicationShutdown {
    * Where an upstream-style watch starts: `Last-Event-ID` (`tx:pos`) wins; an upstream numeric
    * `?cursor=` is a global position; neither means from now (undefined).
    */
-  async resumeCursor(tenantId: string, lastEventId: string | undefined, position: number | undefined): Promise<FeedCursor | undefined> {
+  async resumeCursor(scope: ReadScope, lastEventId: string | undefined, position: number | undefined): Promise<FeedCursor | undefined> {
     if (lastEventId !== undefined) {
       const parsed = parseFeedCursor(lastEventId);
       if (!parsed) throw ApiError.badRequest(`bad Last-Event-ID ${JSON.stringify(lastEventId)}: expected tx:pos`, 'invalid_cursor');
       return parsed;
     }
     if (position === undefined) return undefined;
-    return (await this.log.feedCursorAt(tenantId, position)) ?? FEED_START;
+    return (await this.log.feedCursorAt(scope, position)) ?? FEED_START;
   }
 
   /** Called after each event is written to a watch stream (metrics). */

@@ -1,7 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { sql } from 'kysely';
-import { DatabaseConnection } from '#ark/database';
-import { sessionVisible, type ReadScope } from '#ark/tenancy';
+import { DatabaseConnection, inScope, sessionVisible, type ReadScope } from '#ark/database';
 import type { FeedCursor } from '#ark/event-store';
 import type { MessagesDeletedData } from '#ark/normalizer';
 
@@ -53,94 +52,112 @@ export class MemoryRepository {
    * way); a producer posting the query UID matches `query_id` of any event. Both are index scans that
    * stop at the first row.
    */
-  async findQueryOwner(tenantId: string, query: string): Promise<QueryOwner | undefined> {
-    const { rows } = await sql<{ session_id: string; query_id: string | null; query_name: string | null; namespace: string | null }>`
-      SELECT session_id, query_id, query_name, namespace FROM (
-        (SELECT session_id, query_id, query_name, namespace, global_position FROM events
-         WHERE tenant_id = ${tenantId} AND source = 'operation-event' AND query_name = ${query}
-         ORDER BY global_position DESC LIMIT 1)
-        UNION ALL
-        (SELECT session_id, query_id, query_name, namespace, global_position FROM events
-         WHERE tenant_id = ${tenantId} AND query_id = ${query} AND source <> 'message'
-         ORDER BY transaction_id DESC, global_position DESC LIMIT 1)
-      ) owners
-      ORDER BY global_position DESC LIMIT 1`.execute(this.connection.db);
-    const row = rows[0];
-    return row && { sessionId: row.session_id, queryId: row.query_id, queryName: row.query_name, namespace: row.namespace };
+  async findQueryOwner(scope: ReadScope, query: string): Promise<QueryOwner | undefined> {
+    return inScope(scope, async () => {
+      const { rows } = await sql<{ session_id: string; query_id: string | null; query_name: string | null; namespace: string | null }>`
+        SELECT session_id, query_id, query_name, namespace FROM (
+          (SELECT session_id, query_id, query_name, namespace, global_position FROM events
+           WHERE tenant_id = ${scope.tenantId} AND source = 'operation-event' AND query_name = ${query}
+           ORDER BY global_position DESC LIMIT 1)
+          UNION ALL
+          (SELECT session_id, query_id, query_name, namespace, global_position FROM events
+           WHERE tenant_id = ${scope.tenantId} AND query_id = ${query} AND source <> 'message'
+           ORDER BY transaction_id DESC, global_position DESC LIMIT 1)
+        ) owners
+        ORDER BY global_position DESC LIMIT 1`.execute(this.connection.db);
+      const row = rows[0];
+      return row && { sessionId: row.session_id, queryId: row.query_id, queryName: row.query_name, namespace: row.namespace };
+    });
   }
 
   /** Whether the session already holds an event with this dedupe key (an earlier copy of a request). */
-  async sessionHolds(tenantId: string, sessionId: string, dedupeKey: string): Promise<boolean> {
-    const { rows } = await sql`
-      SELECT 1 FROM events
-      WHERE tenant_id = ${tenantId} AND session_id = ${sessionId} AND dedupe_key = ${dedupeKey}
-        AND dedupe_key IS NOT NULL  -- lets the planner use the partial unique index`.execute(this.connection.db);
-    return rows.length > 0;
+  async sessionHolds(scope: ReadScope, sessionId: string, dedupeKey: string): Promise<boolean> {
+    return inScope(scope, async () => {
+      const { rows } = await sql`
+        SELECT 1 FROM events
+        WHERE tenant_id = ${scope.tenantId} AND session_id = ${sessionId} AND dedupe_key = ${dedupeKey}
+          AND dedupe_key IS NOT NULL  -- lets the planner use the partial unique index`.execute(this.connection.db);
+      return rows.length > 0;
+    });
   }
 
   /** Messages ascending by position (the upstream `sequence`), after `after`; one extra row tells `hasMore`. */
   async listMessages(scope: ReadScope, filter: MessageFilter, after: number, limit: number): Promise<{ rows: MessageRow[]; hasMore: boolean }> {
-    const { rows } = await sql<MessageRow>`
-      SELECT ${MESSAGE_COLUMNS} FROM messages
-      WHERE tenant_id = ${scope.tenantId} AND ${sessionVisible(scope, 'messages')} ${matching(filter)} AND global_position > ${after} AND ${VISIBLE}
-      ORDER BY global_position
-      LIMIT ${limit + 1}`.execute(this.connection.db);
-    return { rows: rows.slice(0, limit), hasMore: rows.length > limit };
+    return inScope(scope, async () => {
+      const { rows } = await sql<MessageRow>`
+        SELECT ${MESSAGE_COLUMNS} FROM messages
+        WHERE tenant_id = ${scope.tenantId} AND ${sessionVisible(scope, 'messages')} ${matching(filter)} AND global_position > ${after} AND ${VISIBLE}
+        ORDER BY global_position
+        LIMIT ${limit + 1}`.execute(this.connection.db);
+      return { rows: rows.slice(0, limit), hasMore: rows.length > limit };
+    });
   }
 
   /** All messages matching the filter, whatever the cursor (the upstream `total`). */
   async countMessages(scope: ReadScope, filter: MessageFilter): Promise<number> {
-    const { rows } = await sql<{ n: number }>`
-      SELECT count(*) AS n FROM messages WHERE tenant_id = ${scope.tenantId} AND ${sessionVisible(scope, 'messages')} ${matching(filter)} AND ${VISIBLE}`.execute(
-      this.connection.db,
-    );
-    return rows[0]?.n ?? 0;
+    return inScope(scope, async () => {
+      const { rows } = await sql<{ n: number }>`
+        SELECT count(*) AS n FROM messages WHERE tenant_id = ${scope.tenantId} AND ${sessionVisible(scope, 'messages')} ${matching(filter)} AND ${VISIBLE}`.execute(
+        this.connection.db,
+      );
+      return rows[0]?.n ?? 0;
+    });
   }
 
   async conversationMessages(scope: ReadScope, conversationId: string): Promise<MessageRow[]> {
-    const { rows } = await sql<MessageRow>`
-      SELECT ${MESSAGE_COLUMNS} FROM messages
-      WHERE tenant_id = ${scope.tenantId} AND ${sessionVisible(scope, 'messages')} AND conversation_id = ${conversationId} AND ${VISIBLE}
-      ORDER BY global_position`.execute(this.connection.db);
-    return rows;
+    return inScope(scope, async () => {
+      const { rows } = await sql<MessageRow>`
+        SELECT ${MESSAGE_COLUMNS} FROM messages
+        WHERE tenant_id = ${scope.tenantId} AND ${sessionVisible(scope, 'messages')} AND conversation_id = ${conversationId} AND ${VISIBLE}
+        ORDER BY global_position`.execute(this.connection.db);
+      return rows;
+    });
   }
 
   /** Conversation ids in first-seen order. */
   async conversationIds(scope: ReadScope): Promise<string[]> {
-    const { rows } = await sql<{ conversation_id: string }>`
-      SELECT conversation_id FROM messages WHERE tenant_id = ${scope.tenantId} AND ${sessionVisible(scope, 'messages')} AND ${VISIBLE}
-      GROUP BY conversation_id ORDER BY min(global_position)`.execute(this.connection.db);
-    return rows.map((r) => r.conversation_id);
+    return inScope(scope, async () => {
+      const { rows } = await sql<{ conversation_id: string }>`
+        SELECT conversation_id FROM messages WHERE tenant_id = ${scope.tenantId} AND ${sessionVisible(scope, 'messages')} AND ${VISIBLE}
+        GROUP BY conversation_id ORDER BY min(global_position)`.execute(this.connection.db);
+      return rows.map((r) => r.conversation_id);
+    });
   }
 
   /** Per conversation, in first-seen order: its messages and distinct query ids. */
   async conversationStats(scope: ReadScope): Promise<ConversationStats[]> {
-    const { rows } = await sql<{ conversation_id: string; message_count: number; query_count: number }>`
-      SELECT conversation_id, count(*) AS message_count, count(DISTINCT query_id) AS query_count
-      FROM messages WHERE tenant_id = ${scope.tenantId} AND ${sessionVisible(scope, 'messages')} AND ${VISIBLE}
-      GROUP BY conversation_id ORDER BY min(global_position)`.execute(this.connection.db);
-    return rows.map((r) => ({ conversationId: r.conversation_id, messageCount: r.message_count, queryCount: r.query_count }));
+    return inScope(scope, async () => {
+      const { rows } = await sql<{ conversation_id: string; message_count: number; query_count: number }>`
+        SELECT conversation_id, count(*) AS message_count, count(DISTINCT query_id) AS query_count
+        FROM messages WHERE tenant_id = ${scope.tenantId} AND ${sessionVisible(scope, 'messages')} AND ${VISIBLE}
+        GROUP BY conversation_id ORDER BY min(global_position)`.execute(this.connection.db);
+      return rows.map((r) => ({ conversationId: r.conversation_id, messageCount: r.message_count, queryCount: r.query_count }));
+    });
   }
 
   /** Feed position of the tenant's first memory event after a position (where a `?cursor=` replay begins). */
-  async firstMemoryEventAfter(tenantId: string, globalPosition: number): Promise<FeedCursor | undefined> {
-    const { rows } = await sql<{ tx: string; global_position: number }>`
-      SELECT transaction_id::text AS tx, global_position FROM events
-      WHERE tenant_id = ${tenantId} AND source = 'message' AND global_position > ${globalPosition}
-      ORDER BY global_position LIMIT 1`.execute(this.connection.db);
-    const row = rows[0];
-    return row && { transactionId: BigInt(row.tx), globalPosition: row.global_position };
+  async firstMemoryEventAfter(scope: ReadScope, globalPosition: number): Promise<FeedCursor | undefined> {
+    return inScope(scope, async () => {
+      const { rows } = await sql<{ tx: string; global_position: number }>`
+        SELECT transaction_id::text AS tx, global_position FROM events
+        WHERE tenant_id = ${scope.tenantId} AND source = 'message' AND global_position > ${globalPosition}
+        ORDER BY global_position LIMIT 1`.execute(this.connection.db);
+      const row = rows[0];
+      return row && { transactionId: BigInt(row.tx), globalPosition: row.global_position };
+    });
   }
 
   /** Deletions after a position: the ones that can cover messages a watch replays from there. */
-  async tombstonesAfter(tenantId: string, globalPosition: number): Promise<Tombstone[]> {
-    const { rows } = await sql<{ global_position: number; conversation_id: string | null; query_id: string | null }>`
-      SELECT global_position, conversation_id, query_id FROM message_tombstones
-      WHERE tenant_id = ${tenantId} AND global_position > ${globalPosition}`.execute(this.connection.db);
-    return rows.map((r) => ({
-      globalPosition: r.global_position,
-      scope: { ...(r.conversation_id === null ? {} : { conversationId: r.conversation_id }), ...(r.query_id === null ? {} : { queryId: r.query_id }) },
-    }));
+  async tombstonesAfter(scope: ReadScope, globalPosition: number): Promise<Tombstone[]> {
+    return inScope(scope, async () => {
+      const { rows } = await sql<{ global_position: number; conversation_id: string | null; query_id: string | null }>`
+        SELECT global_position, conversation_id, query_id FROM message_tombstones
+        WHERE tenant_id = ${scope.tenantId} AND global_position > ${globalPosition}`.execute(this.connection.db);
+      return rows.map((r) => ({
+        globalPosition: r.global_position,
+        scope: { ...(r.conversation_id === null ? {} : { conversationId: r.conversation_id }), ...(r.query_id === null ? {} : { queryId: r.query_id }) },
+      }));
+    });
   }
 }
 

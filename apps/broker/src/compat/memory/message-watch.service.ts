@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
 import { compareFeedCursors, EventLogRepository, parseFeedCursor, type FeedCursor } from '#ark/event-store';
 import { ApiError } from '#ark/http';
-import type { ReadScope } from '#ark/tenancy';
+import type { ReadScope } from '#ark/database';
 import { WatchStreamService } from '../../watch/watch-stream.service.js';
 import { MemoryRepository } from './memory.repository.js';
 import { MessageWatchFilter } from './message-views.js';
@@ -30,7 +30,6 @@ export class MessageWatchService {
   ) {}
 
   async watch(reply: FastifyReply, scope: ReadScope, request: MessageWatchRequest): Promise<void> {
-    const tenantId = scope.tenantId;
     let from: FeedCursor | undefined;
     /** Replayed messages lie after this position; only deletions after it can cover them. */
     let replayAfter: number | undefined;
@@ -39,10 +38,10 @@ export class MessageWatchService {
       if (!from) throw ApiError.badRequest(`bad Last-Event-ID ${JSON.stringify(request.lastEventId)}: expected tx:pos`, 'invalid_cursor');
       replayAfter = from.globalPosition;
     } else if (request.cursor !== undefined) {
-      from = await this.replayStart(tenantId, request.cursor);
+      from = await this.replayStart(scope, request.cursor);
       replayAfter = request.cursor;
     }
-    const tombstones = replayAfter === undefined ? [] : await this.memory.tombstonesAfter(tenantId, replayAfter);
+    const tombstones = replayAfter === undefined ? [] : await this.memory.tombstonesAfter(scope, replayAfter);
     const filter = new MessageWatchFilter(tombstones, request.conversationId);
     await this.streams.watchTenant(reply, scope, from, { preamble: ['connected'], filter: filter.accepts, format: filter.format });
   }
@@ -52,10 +51,10 @@ export class MessageWatchService {
    * the first such message, or at the current horizon when there is none yet, whichever is earlier
    * (the horizon is read first, so a message that commits meanwhile is either found or after it).
    */
-  private async replayStart(tenantId: string, cursor: number): Promise<FeedCursor> {
+  private async replayStart(scope: ReadScope, cursor: number): Promise<FeedCursor> {
     // The horizon itself: what committed before it but after `cursor` is replayed, not skipped.
     const head = (await this.log.feedNow()).cursor;
-    const first = await this.memory.firstMemoryEventAfter(tenantId, cursor);
+    const first = await this.memory.firstMemoryEventAfter(scope, cursor);
     if (!first) return head;
     const beforeFirst = { transactionId: first.transactionId, globalPosition: first.globalPosition - 1 };
     return compareFeedCursors(beforeFirst, head) < 0 ? beforeFirst : head;

@@ -1,4 +1,5 @@
 import { Command, CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
+import type { ReadScope } from '#ark/database';
 import { EventAppender } from '#ark/event-store';
 import { fallbackSessionId, normalizeMessages, type PostedMessages } from '#ark/normalizer';
 import type { CallerIdentity } from '#ark/tenancy';
@@ -22,16 +23,17 @@ export class PostMessagesHandler implements ICommandHandler<PostMessagesCommand,
   ) {}
 
   async execute({ caller, posted }: PostMessagesCommand): Promise<void> {
-    const { tenantId, userId } = caller;
+    // The command's own lookups see the whole tenant.
+    const tenant = { tenantId: caller.tenantId };
     if (posted.messages.length === 0) return;
-    const owner = posted.queryId === '' ? undefined : await this.memory.findQueryOwner(tenantId, posted.queryId);
+    const owner = posted.queryId === '' ? undefined : await this.memory.findQueryOwner(tenant, posted.queryId);
     const events = normalizeMessages(posted, {
       queryId: owner?.queryId ?? null,
       queryName: owner?.queryName ?? null,
       namespace: owner?.namespace ?? null,
-      userId,
+      userId: caller.userId,
     });
-    const sessionId = await this.sessionFor(tenantId, posted, owner, events[0]!.dedupeKey ?? null);
+    const sessionId = await this.sessionFor(tenant, posted, owner, events[0]!.dedupeKey ?? null);
     await this.appender.append(
       caller,
       events.map((event) => ({ sessionId, event })),
@@ -43,10 +45,10 @@ export class PostMessagesHandler implements ICommandHandler<PostMessagesCommand,
    * so a retry must land where its first copy did: when the owner became known in between, the
    * first copy is in the conversation's session.
    */
-  private async sessionFor(tenantId: string, posted: PostedMessages, owner: QueryOwner | undefined, dedupeKey: string | null): Promise<string> {
+  private async sessionFor(tenant: ReadScope, posted: PostedMessages, owner: QueryOwner | undefined, dedupeKey: string | null): Promise<string> {
     const fallback = fallbackSessionId(posted);
     if (!owner) return fallback;
     if (dedupeKey === null || owner.sessionId === fallback) return owner.sessionId;
-    return (await this.memory.sessionHolds(tenantId, fallback, dedupeKey)) ? fallback : owner.sessionId;
+    return (await this.memory.sessionHolds(tenant, fallback, dedupeKey)) ? fallback : owner.sessionId;
   }
 }

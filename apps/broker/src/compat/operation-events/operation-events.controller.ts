@@ -5,7 +5,8 @@ import type { FastifyReply } from 'fastify';
 import { FEED_START, type ArkEvent } from '#ark/event-store';
 import { compatValidationPipe, validateDto } from '#ark/http';
 import type { OperationEvent } from '#ark/normalizer';
-import { Caller, readScopeOf, type CallerIdentity, type ReadScope } from '#ark/tenancy';
+import type { ReadScope } from '#ark/database';
+import { Caller, readScopeOf, type CallerIdentity } from '#ark/tenancy';
 import { DeleteRecordsCommand } from '../../events/delete-records.command.js';
 import { WatchStreamService } from '../../watch/watch-stream.service.js';
 import { OperationEventDto } from './operation-event.dto.js';
@@ -49,7 +50,7 @@ export class OperationEventsController {
   ): Promise<void> {
     const sessionId = query.session_id;
     if (query.watch) {
-      await this.streams.watchTenant(reply, readScopeOf(caller), await this.streams.resumeCursor(caller.tenantId, lastEventId, query.cursor), {
+      await this.streams.watchTenant(reply, readScopeOf(caller), await this.streams.resumeCursor(readScopeOf(caller), lastEventId, query.cursor), {
         preamble: ['connected'],
         filter: (e) => isOperationEvent(e) && (sessionId === undefined || e.sessionId === sessionId),
         format: bodyOf,
@@ -70,8 +71,9 @@ export class OperationEventsController {
     @Res() reply: FastifyReply,
   ): Promise<void> {
     if (query.watch) {
-      const from = query.fromBeginning && lastEventId === undefined ? FEED_START : await this.streams.resumeCursor(caller.tenantId, lastEventId, query.cursor);
-      const deletedBefore = await this.events.deletedBefore(caller.tenantId, queryId);
+      const from =
+        query.fromBeginning && lastEventId === undefined ? FEED_START : await this.streams.resumeCursor(readScopeOf(caller), lastEventId, query.cursor);
+      const deletedBefore = await this.events.deletedBefore(readScopeOf(caller), queryId);
       await this.streams.watchQuery(reply, readScopeOf(caller), queryId, from, {
         preamble: ['connected'],
         filter: (e) => isOperationEvent(e) && e.globalPosition > deletedBefore,

@@ -1,7 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { sql } from 'kysely';
-import { DatabaseConnection } from '#ark/database';
-import { sessionVisible, type ReadScope } from '#ark/tenancy';
+import { DatabaseConnection, inScope, sessionVisible, type ReadScope } from '#ark/database';
 
 export interface StoredOperationEvent {
   position: number;
@@ -39,10 +38,14 @@ export class OperationEventsRepository {
   }
 
   /** Position below which a query's operation events are deleted (0: none are). */
-  async deletedBefore(tenantId: string, queryId: string): Promise<number> {
-    const { rows } = await sql<{ up_to: number | null }>`
-      SELECT max(up_to_position) AS up_to FROM deletions
-      WHERE tenant_id = ${tenantId} AND scope = 'operation-events' AND (query_id IS NULL OR query_id = ${queryId})`.execute(this.connection.db);
-    return rows[0]?.up_to ?? 0;
+  async deletedBefore(scope: ReadScope, queryId: string): Promise<number> {
+    return inScope(scope, async () => {
+      return inScope(scope, async () => {
+        const { rows } = await sql<{ up_to: number | null }>`
+          SELECT max(up_to_position) AS up_to FROM deletions
+          WHERE tenant_id = ${scope.tenantId} AND scope = 'operation-events' AND (query_id IS NULL OR query_id = ${queryId})`.execute(this.connection.db);
+        return rows[0]?.up_to ?? 0;
+      });
+    });
   }
 }

@@ -52,7 +52,7 @@ export class SessionsController {
     if (query.watch) {
       const only = query.session_id;
       const current = only === undefined ? await this.sessions.all(scope) : await this.sessions.entries(scope, [only]);
-      await this.streams.watchTenantState(reply, scope, await this.streams.resumeCursor(scope.tenantId, lastEventId, undefined), {
+      await this.streams.watchTenantState(reply, scope, await this.streams.resumeCursor(scope, lastEventId, undefined), {
         preamble: ['connected'],
         initial: lastEventId === undefined ? current.map((session) => ({ sessionId: session.sessionId, session })) : [],
         keyOf: (e) => {
@@ -122,7 +122,7 @@ export class SessionsController {
   @Delete('queries/:queryId')
   @ApiOperation({ summary: 'Remove a query (name or UID) from every session' })
   async removeQuery(@Caller() caller: CallerIdentity, @Param('queryId') queryId: string) {
-    const removed = await this.sessions.sessionsWithQuery(caller.tenantId, queryId);
+    const removed = await this.sessions.sessionsWithQuery({ tenantId: caller.tenantId }, queryId);
     if (removed > 0) await this.commands.execute(new DeleteRecordsCommand(caller, { collection: 'sessions', queryId }));
     return { status: 'success', message: `Query ${queryId} removed from ${removed} session(s)`, removed };
   }

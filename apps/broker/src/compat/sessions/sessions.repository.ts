@@ -1,7 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { sql } from 'kysely';
-import { DatabaseConnection, type SessionQueriesTable, type SessionRow } from '#ark/database';
-import { sessionVisible, type ReadScope } from '#ark/tenancy';
+import { DatabaseConnection, inScope, sessionVisible, type SessionQueriesTable, type SessionRow, type ReadScope } from '#ark/database';
 import { sessionEntry, type SessionEntry } from './session-entry.js';
 
 export interface SessionFilters {
@@ -34,50 +33,54 @@ export class SessionsRepository {
 
   /** Entries of these sessions (those that exist and have queries), in the order given. */
   async entries(scope: ReadScope, sessionIds: readonly string[]): Promise<SessionEntry[]> {
-    if (sessionIds.length === 0) return [];
-    const db = this.connection.db;
-    const tenantId = scope.tenantId;
-    const [sessions, queries] = await Promise.all([
-      db
-        .selectFrom('sessions')
-        .selectAll()
-        .where('tenant_id', '=', tenantId)
-        .where('session_id', 'in', [...sessionIds])
-        .where('query_count', '>', 0)
-        .$if(scope.ownerId !== undefined, (q) => q.where('user_id', '=', scope.ownerId!))
-        .execute(),
-      db
-        .selectFrom('session_queries')
-        .selectAll()
-        .where('tenant_id', '=', tenantId)
-        .where('session_id', 'in', [...sessionIds])
-        .execute(),
-    ]);
-    return this.build(sessions, queries, sessionIds);
+    return inScope(scope, async () => {
+      if (sessionIds.length === 0) return [];
+      const db = this.connection.db;
+      const tenantId = scope.tenantId;
+      const [sessions, queries] = await Promise.all([
+        db
+          .selectFrom('sessions')
+          .selectAll()
+          .where('tenant_id', '=', tenantId)
+          .where('session_id', 'in', [...sessionIds])
+          .where('query_count', '>', 0)
+          .$if(scope.ownerId !== undefined, (q) => q.where('user_id', '=', scope.ownerId!))
+          .execute(),
+        db
+          .selectFrom('session_queries')
+          .selectAll()
+          .where('tenant_id', '=', tenantId)
+          .where('session_id', 'in', [...sessionIds])
+          .execute(),
+      ]);
+      return this.build(sessions, queries, sessionIds);
+    });
   }
 
   /** Every session with queries, oldest first (upstream's whole-store answer). */
   async all(scope: ReadScope): Promise<SessionEntry[]> {
-    const db = this.connection.db;
-    const tenantId = scope.tenantId;
-    const [sessions, queries] = await Promise.all([
-      db
-        .selectFrom('sessions')
-        .selectAll()
-        .where('tenant_id', '=', tenantId)
-        .where('query_count', '>', 0)
-        .$if(scope.ownerId !== undefined, (q) => q.where('user_id', '=', scope.ownerId!))
-        .orderBy('queries_created_at')
-        .orderBy('session_id')
-        .execute(),
-      db
-        .selectFrom('session_queries')
-        .selectAll()
-        .where('tenant_id', '=', tenantId)
-        .$if(scope.ownerId !== undefined, (q) => q.where(sql<boolean>`${sessionVisible(scope, 'session_queries')}`))
-        .execute(),
-    ]);
-    return this.build(sessions, queries);
+    return inScope(scope, async () => {
+      const db = this.connection.db;
+      const tenantId = scope.tenantId;
+      const [sessions, queries] = await Promise.all([
+        db
+          .selectFrom('sessions')
+          .selectAll()
+          .where('tenant_id', '=', tenantId)
+          .where('query_count', '>', 0)
+          .$if(scope.ownerId !== undefined, (q) => q.where('user_id', '=', scope.ownerId!))
+          .orderBy('queries_created_at')
+          .orderBy('session_id')
+          .execute(),
+        db
+          .selectFrom('session_queries')
+          .selectAll()
+          .where('tenant_id', '=', tenantId)
+          .$if(scope.ownerId !== undefined, (q) => q.where(sql<boolean>`${sessionVisible(scope, 'session_queries')}`))
+          .execute(),
+      ]);
+      return this.build(sessions, queries);
+    });
   }
 
   /**
@@ -85,46 +88,50 @@ export class SessionsRepository {
    * of the whole filtered set.
    */
   async page(scope: ReadScope, filters: SessionFilters, offset: number, limit: number) {
-    const where = sql.join(
-      [
-        sql`tenant_id = ${scope.tenantId}`,
-        ...(scope.ownerId === undefined ? [] : [sql`user_id = ${scope.ownerId}`]),
-        sql`query_count > 0`,
-        ...(filters.status ? [sql`status = ${filters.status}`] : []),
-        ...(filters.dateFrom ? [sql`queries_active_at >= ${filters.dateFrom}`] : []),
-        ...(filters.dateTo ? [sql`queries_active_at <= ${filters.dateTo}`] : []),
-        ...(filters.search ? [searchMatch(scope.tenantId, likePattern(filters.search))] : []),
-      ],
-      sql` AND `,
-    );
-    const order = filters.sort
-      ? sql`${SORT_COLUMNS[filters.sort]} ${sql.raw(filters.order === 'asc' ? 'ASC' : 'DESC')}, queries_created_at, session_id`
-      : sql`queries_created_at, session_id`;
-    const [{ rows: ids }, { rows: counts }] = await Promise.all([
-      sql<{ session_id: string }>`SELECT session_id FROM sessions WHERE ${where} ORDER BY ${order} OFFSET ${offset} LIMIT ${limit + 1}`.execute(
-        this.connection.db,
-      ),
-      sql<{ status: string; n: number }>`SELECT status, count(*)::int AS n FROM sessions WHERE ${where} GROUP BY status`.execute(this.connection.db),
-    ]);
-    const statusCounts = { active: 0, idle: 0, error: 0 };
-    for (const c of counts) statusCounts[c.status as keyof typeof statusCounts] = c.n;
-    return {
-      items: await this.entries(
-        scope,
-        ids.slice(0, limit).map((r) => r.session_id),
-      ),
-      total: statusCounts.active + statusCounts.idle + statusCounts.error,
-      hasMore: ids.length > limit,
-      statusCounts,
-    };
+    return inScope(scope, async () => {
+      const where = sql.join(
+        [
+          sql`tenant_id = ${scope.tenantId}`,
+          ...(scope.ownerId === undefined ? [] : [sql`user_id = ${scope.ownerId}`]),
+          sql`query_count > 0`,
+          ...(filters.status ? [sql`status = ${filters.status}`] : []),
+          ...(filters.dateFrom ? [sql`queries_active_at >= ${filters.dateFrom}`] : []),
+          ...(filters.dateTo ? [sql`queries_active_at <= ${filters.dateTo}`] : []),
+          ...(filters.search ? [searchMatch(scope.tenantId, likePattern(filters.search))] : []),
+        ],
+        sql` AND `,
+      );
+      const order = filters.sort
+        ? sql`${SORT_COLUMNS[filters.sort]} ${sql.raw(filters.order === 'asc' ? 'ASC' : 'DESC')}, queries_created_at, session_id`
+        : sql`queries_created_at, session_id`;
+      const [{ rows: ids }, { rows: counts }] = await Promise.all([
+        sql<{ session_id: string }>`SELECT session_id FROM sessions WHERE ${where} ORDER BY ${order} OFFSET ${offset} LIMIT ${limit + 1}`.execute(
+          this.connection.db,
+        ),
+        sql<{ status: string; n: number }>`SELECT status, count(*)::int AS n FROM sessions WHERE ${where} GROUP BY status`.execute(this.connection.db),
+      ]);
+      const statusCounts = { active: 0, idle: 0, error: 0 };
+      for (const c of counts) statusCounts[c.status as keyof typeof statusCounts] = c.n;
+      return {
+        items: await this.entries(
+          scope,
+          ids.slice(0, limit).map((r) => r.session_id),
+        ),
+        total: statusCounts.active + statusCounts.idle + statusCounts.error,
+        hasMore: ids.length > limit,
+        statusCounts,
+      };
+    });
   }
 
   /** Sessions a query (by name or UID) appears in. */
-  async sessionsWithQuery(tenantId: string, query: string): Promise<number> {
-    const { rows } = await sql<{ n: number }>`
-      SELECT count(DISTINCT session_id)::int AS n FROM session_queries
-      WHERE tenant_id = ${tenantId} AND (query_name = ${query} OR query_id = ${query})`.execute(this.connection.db);
-    return rows[0]?.n ?? 0;
+  async sessionsWithQuery(scope: ReadScope, query: string): Promise<number> {
+    return inScope(scope, async () => {
+      const { rows } = await sql<{ n: number }>`
+        SELECT count(DISTINCT session_id)::int AS n FROM session_queries
+        WHERE tenant_id = ${scope.tenantId} AND (query_name = ${query} OR query_id = ${query})`.execute(this.connection.db);
+      return rows[0]?.n ?? 0;
+    });
   }
 
   private build(sessions: SessionRow[], queries: SessionQueriesTable[], order?: readonly string[]): SessionEntry[] {

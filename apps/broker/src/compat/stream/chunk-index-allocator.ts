@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import type { ReadScope } from '#ark/database';
 import { ChunkStreamRepository } from './chunk-stream.repository.js';
 
 /** The chunk indexes of one query while uploads to it are open in this process. */
@@ -28,12 +29,12 @@ export class ChunkIndexAllocator {
 
   constructor(private readonly chunks: ChunkStreamRepository) {}
 
-  async open(tenantId: string, queryId: string): Promise<ChunkIndexLease> {
-    const key = `${tenantId}\u0000${queryId}`;
+  async open(scope: ReadScope, queryId: string): Promise<ChunkIndexLease> {
+    const key = `${scope.tenantId}\u0000${queryId}`;
     let counter = this.counters.get(key);
     if (!counter) {
       const fresh: Counter = { next: 0, users: 0, loaded: Promise.resolve() };
-      fresh.loaded = this.chunks.nextChunkIndex(tenantId, queryId).then((next) => void (fresh.next = next));
+      fresh.loaded = this.chunks.nextChunkIndex(scope, queryId).then((next) => void (fresh.next = next));
       this.counters.set(key, fresh);
       counter = fresh;
     }

@@ -1,7 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { sql, type Kysely } from 'kysely';
-import { DatabaseConnection, type Database } from '#ark/database';
-import { sessionVisible, type ReadScope } from '#ark/tenancy';
+import { DatabaseConnection, inScope, sessionVisible, type Database, type ReadScope } from '#ark/database';
 
 /** A stored chunk event as the upstream chunk views need it. */
 export interface StoredChunk {
@@ -47,45 +46,51 @@ export class ChunkStreamRepository {
    * every chunk of the tenant instead (55 ms at 40,000 chunks). Position order is upload order here:
    * a query's uploads in this process share one counter and commit one batch at a time.
    */
-  async nextChunkIndex(tenantId: string, queryId: string): Promise<number> {
-    const { rows } = await sql<{ index: number }>`
-      SELECT (data->>'index')::int AS index FROM events
-      WHERE tenant_id = ${tenantId} AND query_id = ${queryId} AND source = 'chunk' AND data ? 'index'
-      ORDER BY global_position DESC
-      LIMIT 1`.execute(this.db);
-    return rows.length === 0 ? 0 : rows[0]!.index + 1;
+  async nextChunkIndex(scope: ReadScope, queryId: string): Promise<number> {
+    return inScope(scope, async () => {
+      const { rows } = await sql<{ index: number }>`
+        SELECT (data->>'index')::int AS index FROM events
+        WHERE tenant_id = ${scope.tenantId} AND query_id = ${queryId} AND source = 'chunk' AND data ? 'index'
+        ORDER BY global_position DESC
+        LIMIT 1`.execute(this.db);
+      return rows.length === 0 ? 0 : rows[0]!.index + 1;
+    });
   }
 
   /** The query's visible chunk stream; undefined when it has no chunk event. */
-  async queryStream(tenantId: string, queryId: string): Promise<QueryChunkStream | undefined> {
-    // `visible` is read twice, so PostgreSQL materialises it: it carries no payloads.
-    const { rows } = await sql<{ session_id: string; query_name: string | null; chunk_count: number; completed: boolean; purged_through: number }>`
-      WITH watermark AS (SELECT ${purgedThrough(tenantId)} AS purged_through),
-      visible AS (
-        SELECT e.session_id, e.query_name, e.type, e.transaction_id, e.global_position FROM events e, watermark
-        WHERE e.tenant_id = ${tenantId} AND e.query_id = ${queryId} AND e.source = 'chunk'
-          AND e.global_position > watermark.purged_through)
-      SELECT first.session_id, first.query_name, counts.chunk_count, counts.completed, watermark.purged_through
-      FROM watermark,
-        (SELECT count(*) FILTER (WHERE type <> 'llm.stream.completed')::int AS chunk_count,
-                coalesce(bool_or(type = 'llm.stream.completed'), false) AS completed
-         FROM visible) counts,
-        (SELECT session_id, query_name FROM visible ORDER BY transaction_id, global_position LIMIT 1) first`.execute(this.db);
-    const row = rows[0];
-    return (
-      row && {
-        sessionId: row.session_id,
-        queryName: row.query_name,
-        chunkCount: row.chunk_count,
-        completed: row.completed,
-        purgedThrough: row.purged_through,
-      }
-    );
+  async queryStream(scope: ReadScope, queryId: string): Promise<QueryChunkStream | undefined> {
+    return inScope(scope, async () => {
+      // `visible` is read twice, so PostgreSQL materialises it: it carries no payloads.
+      const { rows } = await sql<{ session_id: string; query_name: string | null; chunk_count: number; completed: boolean; purged_through: number }>`
+        WITH watermark AS (SELECT ${purgedThrough(scope.tenantId)} AS purged_through),
+        visible AS (
+          SELECT e.session_id, e.query_name, e.type, e.transaction_id, e.global_position FROM events e, watermark
+          WHERE e.tenant_id = ${scope.tenantId} AND e.query_id = ${queryId} AND e.source = 'chunk'
+            AND e.global_position > watermark.purged_through)
+        SELECT first.session_id, first.query_name, counts.chunk_count, counts.completed, watermark.purged_through
+        FROM watermark,
+          (SELECT count(*) FILTER (WHERE type <> 'llm.stream.completed')::int AS chunk_count,
+                  coalesce(bool_or(type = 'llm.stream.completed'), false) AS completed
+           FROM visible) counts,
+          (SELECT session_id, query_name FROM visible ORDER BY transaction_id, global_position LIMIT 1) first`.execute(this.db);
+      const row = rows[0];
+      return (
+        row && {
+          sessionId: row.session_id,
+          queryName: row.query_name,
+          chunkCount: row.chunk_count,
+          completed: row.completed,
+          purgedThrough: row.purged_through,
+        }
+      );
+    });
   }
 
-  async purgedThrough(tenantId: string): Promise<number> {
-    const { rows } = await sql<{ purged_through: number }>`SELECT ${purgedThrough(tenantId)} AS purged_through`.execute(this.db);
-    return rows[0]!.purged_through;
+  async purgedThrough(scope: ReadScope): Promise<number> {
+    return inScope(scope, async () => {
+      const { rows } = await sql<{ purged_through: number }>`SELECT ${purgedThrough(scope.tenantId)} AS purged_through`.execute(this.db);
+      return rows[0]!.purged_through;
+    });
   }
 
   /**
@@ -95,22 +100,24 @@ export class ChunkStreamRepository {
    * gap-free readers use the watch (it reads the feed in commit order).
    */
   async page(scope: ReadScope, after: number, limit: number): Promise<{ chunks: StoredChunk[]; total: number }> {
-    const tenantId = scope.tenantId;
-    const [page, count] = await Promise.all([
-      sql<{ global_position: number; recorded_at: Date; query_id: string; type: string; data: unknown }>`
-        SELECT global_position, recorded_at, query_id, type, data FROM events
-        WHERE tenant_id = ${tenantId} AND source = 'chunk' AND ${sessionVisible(scope, 'events')}
-          AND global_position > greatest(${after}::bigint, ${purgedThrough(tenantId)})
-        ORDER BY global_position
-        LIMIT ${limit}`.execute(this.db),
-      sql<{ total: number }>`
-        SELECT count(*)::int AS total FROM events
-        WHERE tenant_id = ${tenantId} AND source = 'chunk' AND ${sessionVisible(scope, 'events')}
-          AND global_position > ${purgedThrough(tenantId)}`.execute(this.db),
-    ]);
-    return {
-      chunks: page.rows.map((r) => ({ globalPosition: r.global_position, recordedAt: r.recorded_at, queryId: r.query_id, type: r.type, data: r.data })),
-      total: count.rows[0]!.total,
-    };
+    return inScope(scope, async () => {
+      const tenantId = scope.tenantId;
+      const [page, count] = await Promise.all([
+        sql<{ global_position: number; recorded_at: Date; query_id: string; type: string; data: unknown }>`
+          SELECT global_position, recorded_at, query_id, type, data FROM events
+          WHERE tenant_id = ${tenantId} AND source = 'chunk' AND ${sessionVisible(scope, 'events')}
+            AND global_position > greatest(${after}::bigint, ${purgedThrough(tenantId)})
+          ORDER BY global_position
+          LIMIT ${limit}`.execute(this.db),
+        sql<{ total: number }>`
+          SELECT count(*)::int AS total FROM events
+          WHERE tenant_id = ${tenantId} AND source = 'chunk' AND ${sessionVisible(scope, 'events')}
+            AND global_position > ${purgedThrough(tenantId)}`.execute(this.db),
+      ]);
+      return {
+        chunks: page.rows.map((r) => ({ globalPosition: r.global_position, recordedAt: r.recorded_at, queryId: r.query_id, type: r.type, data: r.data })),
+        total: count.rows[0]!.total,
+      };
+    });
   }
 }

@@ -183,7 +183,7 @@ export class ChunkUploadService {
 
   /** Resolves once every line of the body is committed (a 2xx means durable). */
   async upload(body: Readable, target: ChunkUploadTarget): Promise<ChunkUploadResult> {
-    const indexes = await this.allocator.open(target.caller.tenantId, target.queryId);
+    const indexes = await this.allocator.open({ tenantId: target.caller.tenantId }, target.queryId);
     try {
       const upload = new ChunkUpload(target, indexes, (items) => this.appendWaitingForRoom(target, items));
       const lines = new NdjsonLineSplitter(MAX_LINE_BYTES);

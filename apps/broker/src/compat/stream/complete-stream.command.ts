@@ -24,7 +24,7 @@ export class CompleteChunkStreamHandler implements ICommandHandler<CompleteChunk
   ) {}
 
   async execute({ caller, queryId }: CompleteChunkStreamCommand): Promise<StreamCompletion | undefined> {
-    const stream = await this.chunks.queryStream(caller.tenantId, queryId);
+    const stream = await this.chunks.queryStream({ tenantId: caller.tenantId }, queryId);
     if (!stream) return undefined;
     if (stream.completed) return 'already_completed';
     // Two completes racing both get here: the completion's dedupe key (in the session of the query's

@@ -93,8 +93,8 @@ export class StreamController {
     @Headers('last-event-id') lastEventId: string | undefined,
     @Res() reply: FastifyReply,
   ): Promise<void> {
-    const resumeFrom = await this.streams.resumeCursor(caller.tenantId, lastEventId, undefined);
-    const purgedThrough = await this.chunks.purgedThrough(caller.tenantId);
+    const resumeFrom = await this.streams.resumeCursor(readScopeOf(caller), lastEventId, undefined);
+    const purgedThrough = await this.chunks.purgedThrough(readScopeOf(caller));
     await this.streams.watchQuery(reply, readScopeOf(caller), queryId, resumeFrom ?? (params.fromBeginning ? FEED_START : undefined), {
       filter: visibleChunk(purgedThrough),
       format: queryStreamFrame,
@@ -113,8 +113,8 @@ export class StreamController {
     @Res() reply: FastifyReply,
   ): Promise<void> {
     if (params.watch === 'true') {
-      const resumeFrom = await this.streams.resumeCursor(caller.tenantId, lastEventId, undefined);
-      const purgedThrough = await this.chunks.purgedThrough(caller.tenantId);
+      const resumeFrom = await this.streams.resumeCursor(readScopeOf(caller), lastEventId, undefined);
+      const purgedThrough = await this.chunks.purgedThrough(readScopeOf(caller));
       await this.streams.watchTenant(reply, readScopeOf(caller), resumeFrom, {
         preamble: ['connected'],
         filter: visibleChunk(purgedThrough),

@@ -26,7 +26,7 @@ export class IngestOtlpTracesHandler implements ICommandHandler<IngestOtlpTraces
     if (spans.length === 0) return;
     const normalized = spans.map(normalizeSpan);
     const orphanTraces = [...new Set(normalized.filter((n) => n.sessionId === null).map((n) => n.event.traceId!))];
-    const known = await this.traces.knownSessions(caller.tenantId, orphanTraces);
+    const known = await this.traces.knownSessions({ tenantId: caller.tenantId }, orphanTraces);
     const sessions = resolveSpanSessions(normalized, known);
     await this.appender.append(
       caller,

@@ -38,7 +38,7 @@ export class TracesController {
   ): Promise<void> {
     if (query.watch) {
       const sessionId = query.session_id;
-      await this.streams.watchTenant(reply, readScopeOf(caller), await this.streams.resumeCursor(caller.tenantId, lastEventId, query.cursor), {
+      await this.streams.watchTenant(reply, readScopeOf(caller), await this.streams.resumeCursor(readScopeOf(caller), lastEventId, query.cursor), {
         preamble: ['connected'],
         filter: (e) => {
           const span = spanOf(e);
@@ -83,7 +83,7 @@ export class TracesController {
         });
         return;
       }
-      await this.streams.watchTenant(reply, readScopeOf(caller), await this.streams.resumeCursor(caller.tenantId, lastEventId, query.cursor), {
+      await this.streams.watchTenant(reply, readScopeOf(caller), await this.streams.resumeCursor(readScopeOf(caller), lastEventId, query.cursor), {
         preamble: ['connected'],
         filter,
         format,

@@ -1,8 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { sql, type RawBuilder } from 'kysely';
-import { DatabaseConnection } from '#ark/database';
+import { DatabaseConnection, inScope, sessionVisible, type ReadScope } from '#ark/database';
 import type { OtlpSpan } from '#ark/otlp';
-import { sessionVisible, type ReadScope } from '#ark/tenancy';
 
 export interface TraceSpans {
   traceId: string;
@@ -38,14 +37,16 @@ export class TracesRepository {
   constructor(private readonly connection: DatabaseConnection) {}
 
   /** Sessions already known for these traces (not the `trace-<id>` fallback): the earliest span's. */
-  async knownSessions(tenantId: string, traceIds: readonly string[]): Promise<Map<string, string>> {
-    if (traceIds.length === 0) return new Map();
-    const { rows } = await sql<{ trace_id: string; session_id: string }>`
-      SELECT DISTINCT ON (trace_id) trace_id, session_id FROM events
-      WHERE tenant_id = ${tenantId} AND source = 'otlp' AND trace_id = ANY(${[...traceIds]}::text[])
-        AND session_id <> 'trace-' || trace_id
-      ORDER BY trace_id, global_position`.execute(this.connection.db);
-    return new Map(rows.map((r) => [r.trace_id, r.session_id]));
+  async knownSessions(scope: ReadScope, traceIds: readonly string[]): Promise<Map<string, string>> {
+    return inScope(scope, async () => {
+      if (traceIds.length === 0) return new Map<string, string>();
+      const { rows } = await sql<{ trace_id: string; session_id: string }>`
+        SELECT DISTINCT ON (trace_id) trace_id, session_id FROM events
+        WHERE tenant_id = ${scope.tenantId} AND source = 'otlp' AND trace_id = ANY(${[...traceIds]}::text[])
+          AND session_id <> 'trace-' || trace_id
+        ORDER BY trace_id, global_position`.execute(this.connection.db);
+      return new Map(rows.map((r) => [r.trace_id, r.session_id]));
+    });
   }
 
   /**
@@ -53,27 +54,31 @@ export class TracesRepository {
    * that began before that position. With `arkSessionId` only spans carrying that `ark.session.id` count.
    */
   async listTraces(scope: ReadScope, options: { arkSessionId?: string; before?: number; limit: number }): Promise<TracePage> {
-    const { heads, total } =
-      scope.ownerId === undefined && options.arkSessionId === undefined
-        ? await this.tenantTraceHeads(scope.tenantId, options.before, options.limit + 1)
-        : await this.spanTraceHeads(scope, options.arkSessionId, options.before, options.limit + 1);
-    const page = heads.slice(0, options.limit);
-    const spans = await this.spansOf(
-      scope,
-      page.map((h) => h.trace_id),
-      options.arkSessionId,
-    );
-    return {
-      traces: page.map((h) => ({ traceId: h.trace_id, spans: spans.get(h.trace_id) ?? [] })),
-      total,
-      hasMore: heads.length > options.limit,
-      lastFirstPosition: page.at(-1)?.first ?? null,
-    };
+    return inScope(scope, async () => {
+      const { heads, total } =
+        scope.ownerId === undefined && options.arkSessionId === undefined
+          ? await this.tenantTraceHeads(scope.tenantId, options.before, options.limit + 1)
+          : await this.spanTraceHeads(scope, options.arkSessionId, options.before, options.limit + 1);
+      const page = heads.slice(0, options.limit);
+      const spans = await this.spansOf(
+        scope,
+        page.map((h) => h.trace_id),
+        options.arkSessionId,
+      );
+      return {
+        traces: page.map((h) => ({ traceId: h.trace_id, spans: spans.get(h.trace_id) ?? [] })),
+        total,
+        hasMore: heads.length > options.limit,
+        lastFirstPosition: page.at(-1)?.first ?? null,
+      };
+    });
   }
 
   /** The spans of a trace that the scope sees (a reader: those in sessions they own). */
   async trace(scope: ReadScope, traceId: string): Promise<OtlpSpan[]> {
-    return (await this.spansOf(scope, [traceId])).get(traceId) ?? [];
+    return inScope(scope, async () => {
+      return (await this.spansOf(scope, [traceId])).get(traceId) ?? [];
+    });
   }
 
   /**
