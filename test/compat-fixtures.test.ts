@@ -21,7 +21,7 @@ async function upload(broker: TestBroker, query: string, lines: string[]) {
   assert.equal((await fetch(`${broker.url}/stream/${query}/complete`, { method: 'POST' })).status, 200);
 }
 
-describe('upstream chunk fixtures, relayed', () => {
+describe('chunk fixtures in upstream wire shape, relayed', () => {
   let broker: TestBroker;
   before(async () => {
     broker = await startTestBroker();

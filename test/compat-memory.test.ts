@@ -56,21 +56,27 @@ describe('memory API (messages and conversations)', () => {
       conversation.body.messages.map((m: any) => m.message),
       body.messages,
     );
-    const [first, second] = conversation.body.messages;
-    assert.equal(first.query_id, 'query-uuid');
-    assert.ok(second.sequence > first.sequence, 'sequence increases');
-    assert.match(first.timestamp, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    const stored = conversation.body.messages;
+    assert.ok(stored.length >= 2, 'the fixture posts several messages');
+    for (const [i, m] of stored.entries()) {
+      assert.equal(m.query_id, body.query_id);
+      assert.match(m.timestamp, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+      if (i > 0) assert.ok(m.sequence > stored[i - 1].sequence, 'sequence increases');
+    }
 
-    // No session knows "query-uuid": the messages went to the conversation's session, in the log.
+    // No session knows the fixture's query: the messages went to the conversation's session, in the log.
     const events = (await getJson(`${broker.url}/v2/sessions/${body.conversation_id}/events`)).body.items;
     assert.deepEqual(
       events.map((e: any) => [e.type, e.source, e.data.index, e.globalPosition]),
-      [
-        ['message.added', 'message', 0, first.sequence],
-        ['message.added', 'message', 1, second.sequence],
-      ],
+      stored.map((m: any, i: number) => ['message.added', 'message', i, m.sequence]),
     );
-    assert.deepEqual(events[0].data, { conversationId: body.conversation_id, queryId: 'query-uuid', message: body.messages[0], index: 0, ttlSeconds: 2592000 });
+    assert.deepEqual(events[0].data, {
+      conversationId: body.conversation_id,
+      queryId: body.query_id,
+      message: body.messages[0],
+      index: 0,
+      ttlSeconds: body.ttl_seconds,
+    });
   });
 
   it('answers GET /messages in the upstream envelope, and pages by numeric cursor', async () => {

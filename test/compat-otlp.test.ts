@@ -189,7 +189,7 @@ describe('OTLP ingest (POST /v1/traces)', () => {
     assert.equal(trace.spans[0].endTimeUnixNano, '1700000005000000000', 'the end is kept');
   });
 
-  it('replays the upstream request fixtures and answers in the upstream shapes', async () => {
+  it('replays the OTLP/JSON request fixtures and answers in the upstream shapes', async () => {
     for (const name of ['otlp-traces-request-json-1.json', 'otlp-traces-request-json-2.json', 'design-otlp-span-request-session-id.json']) {
       const res = await postJson(`${broker.url}/v1/traces`, fixtureText(name));
       assert.equal(res.status, 200, name);
@@ -204,13 +204,23 @@ describe('OTLP ingest (POST /v1/traces)', () => {
     const next = await getJson(`${broker.url}/traces?limit=2&cursor=${page.body.nextCursor}`);
     const seen = [...page.body.items, ...next.body.items].map((t: any) => t.traceId);
     assert.equal(new Set(seen).size, seen.length, 'pages do not repeat traces');
-    const fixtureTrace = await getJson(`${broker.url}/traces/test-trace-1`);
-    assert.equal(fixtureTrace.status, 200, 'opaque upstream test ids are kept as given');
+    const opaqueTraceId: string = fixtureJson('otlp-traces-request-json-1.json').resourceSpans[0].scopeSpans[0].spans[0].traceId;
+    assert.doesNotMatch(opaqueTraceId, /^[0-9a-f]{32}$/, 'the fixture uses an opaque (non-hex) test id');
+    const fixtureTrace = await getJson(`${broker.url}/traces/${encodeURIComponent(opaqueTraceId)}`);
+    assert.equal(fixtureTrace.status, 200, 'opaque test ids are kept as given');
+    assert.equal(fixtureTrace.body.traceId, opaqueTraceId);
     const missing = await getJson(`${broker.url}/traces/no-such-trace`);
     assert.equal(missing.status, 404);
     assert.equal(missing.body.error.code, 'not_found');
     // The design-era fixture's `session.id` names the session of its events.
-    assert.equal((await getJson(`${broker.url}/v2/sessions/session-abc/events`)).status, 200);
+    const designSpan = fixtureJson('design-otlp-span-request-session-id.json').resourceSpans[0].scopeSpans[0].spans[0];
+    const designSession: string = designSpan.attributes.find((a: any) => a.key === 'session.id').value.stringValue;
+    const designEvents = await getJson(`${broker.url}/v2/sessions/${encodeURIComponent(designSession)}/events`);
+    assert.equal(designEvents.status, 200);
+    assert.ok(
+      designEvents.body.items.some((e: any) => e.spanId === designSpan.spanId || e.traceId === designSpan.traceId),
+      `the design-era span is filed under ${designSession}`,
+    );
   });
 
   it('streams spans live on GET /traces?watch=true with ids', async () => {

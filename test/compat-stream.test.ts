@@ -143,11 +143,14 @@ describe('/stream: upstream-compatible chunk routes', () => {
       )
     ).rows;
 
-  it('stores the upstream fixture uploads and replays them framed as upstream does', async () => {
+  it('stores the fixture uploads and replays them framed as upstream does', async () => {
+    // The write/complete/read fixtures describe one stream: the complete answer names its query.
+    const completeFixture = fixtureJson('stream-complete-response.json');
+    const streamQuery: string = completeFixture.query;
     const uploads = [
-      ['test-hurl-basic', 'chunks-content-stream.ndjson'],
-      ['test-hurl-tools', 'chunks-tool-calls-stream.ndjson'],
-      ['my-query-id', 'stream-write-request-body.ndjson'],
+      ['fixture-content', 'chunks-content-stream.ndjson'],
+      ['fixture-tools', 'chunks-tool-calls-stream.ndjson'],
+      [streamQuery, 'stream-write-request-body.ndjson'],
     ] as const;
     for (const [queryId, file] of uploads) {
       const lines = fixtureText(file).trim().split('\n');
@@ -166,11 +169,11 @@ describe('/stream: upstream-compatible chunk routes', () => {
       assert.ok(rows.every((r) => r.type === 'llm.chunk' && r.source === 'chunk' && r.session_id === queryId && r.tenant_id === 'default'));
     }
 
-    const completed = await postJson(`${broker.url}/stream/my-query-id/complete`, {});
+    const completed = await postJson(`${broker.url}/stream/${streamQuery}/complete`, {});
     assert.equal(completed.status, 200);
-    assert.deepEqual(completed.body, fixtureJson('stream-complete-response.json'));
+    assert.deepEqual(completed.body, completeFixture);
 
-    const reader = await SseReader.open(`${broker.url}/stream/my-query-id?from-beginning=true`);
+    const reader = await SseReader.open(`${broker.url}/stream/${streamQuery}?from-beginning=true`);
     assert.equal(reader.status, 200);
     await reader.ended;
     const expected = fixtureText('sse-read-stream-openai-chunks.txt')

@@ -73,7 +73,7 @@ const op = (reason: string, extra: Record<string, unknown> = {}) => ({
   data: { queryId: QUERY_ID, queryName: QUERY_NAME, queryNamespace: 'default', sessionId: SESSION, ...extra },
 });
 
-/** The upstream chunk fixture's lines, with the `ark` metadata Ark's executor adds (the metadata fixture's fields). */
+/** The chunk fixture's lines, with the `ark` metadata Ark's executor adds (the metadata fixture's fields). */
 function chunkLines(): string[] {
   const metadata = JSON.parse(fixtureText('chunk-ark-metadata-field.jsonc').replace(/\/\/.*$/gm, '')) as { ark: Record<string, string> };
   const ark = { ...metadata.ark, query: QUERY_ID, session: SESSION, agent: 'weather-agent', target: 'agent/weather-agent' };
