@@ -6,30 +6,11 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { normalizeSpan, resolveSpanSessions, spanSessionId } from '#ark/normalizer';
 import { OtlpTraceDecoder, type Attributes, type OtlpSpan } from '#ark/otlp';
+import { otlpSpan } from '../support/ark-payloads.js';
 
-const TRACE = '5b8efff798038103d269b633813fc60c';
-const START = '1718000000000000000'; // 2024-06-10T06:13:20.000Z
-const END = '1718000001250500000'; // 1250.5 ms later
+const { traceId: TRACE, startTimeUnixNano: START, endTimeUnixNano: END } = otlpSpan();
 
-function span(overrides: Partial<OtlpSpan> = {}): OtlpSpan {
-  return {
-    traceId: TRACE,
-    spanId: 'eee19b7ec3c1b174',
-    parentSpanId: 'eee19b7ec3c1b173',
-    traceState: null,
-    name: 'query.weather-report',
-    kind: 1,
-    startTimeUnixNano: START,
-    endTimeUnixNano: END,
-    attributes: {},
-    resource: { 'service.name': 'ark-controller' },
-    scope: { name: 'ark/controller', version: null },
-    status: { code: 0, message: null },
-    events: [],
-    links: [],
-    ...overrides,
-  };
-}
+const span = otlpSpan;
 
 const data = (s: OtlpSpan) => normalizeSpan(s).event.data as Record<string, unknown>;
 
