@@ -1,9 +1,11 @@
 /**
  * `npm test`: runs the suite against TEST_DATABASE_URL when it is set, else against a throw-away
  * embedded PostgreSQL started here (and stopped after). Each test file makes its own database.
+ * Arguments name test files or directories (`npm run test:unit`: dist/test/unit); none: the HTTP
+ * suite (dist/test) and the unit tier (dist/test/unit).
  */
 import { spawn } from 'node:child_process';
-import { chmod, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -44,20 +46,27 @@ function runTests(testFiles: string[], concurrency: number): Promise<number> {
   return new Promise((resolve) => child.on('exit', (c, signal) => resolve(c ?? (signal ? 1 : 0))));
 }
 
-let code: number;
-const files = process.argv.slice(2);
-if (files.length > 0) {
-  code = await runTests(files, 2);
-} else {
-  const dir = path.join('dist', 'test');
-  const all = (await readdir(dir)).filter((f) => f.endsWith('.test.js')).sort();
-  code = await runTests(
-    all.filter((f) => !ALONE.has(f)).map((f) => path.join(dir, f)),
-    2,
-  );
-  const alone = all.filter((f) => ALONE.has(f)).map((f) => path.join(dir, f));
-  if (alone.length > 0) code = Math.max(code, await runTests(alone, 1));
+/** Test files of the arguments (files, or directories whose `*.test.js` are taken); none: every tier. */
+async function testFiles(args: string[]): Promise<string[]> {
+  const targets = args.length > 0 ? args : [path.join('dist', 'test'), path.join('dist', 'test', 'unit')];
+  const files: string[] = [];
+  for (const target of targets) {
+    if (!(await stat(target)).isDirectory()) {
+      files.push(target);
+      continue;
+    }
+    const names = (await readdir(target)).filter((f) => f.endsWith('.test.js')).sort();
+    files.push(...names.map((f) => path.join(target, f)));
+  }
+  return files;
 }
+
+const all = await testFiles(process.argv.slice(2));
+const together = all.filter((f) => !ALONE.has(path.basename(f)));
+// An empty list would make `node --test` search the working directory for tests of its own.
+let code = together.length > 0 ? await runTests(together, 2) : 0;
+const alone = all.filter((f) => ALONE.has(path.basename(f)));
+if (alone.length > 0) code = Math.max(code, await runTests(alone, 1));
 await embedded?.stop();
 if (scratch) await rm(scratch, { recursive: true, force: true });
 process.exit(code);
