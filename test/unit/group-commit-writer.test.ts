@@ -230,4 +230,27 @@ describe('group-commit writer', () => {
     assert.equal(writer.queuedEventCount, 0);
     assert.equal((await sequencesOf('tenant-a', 'drain')).length, 10);
   });
+  it('stores a batch once when an observer throws, and reports the calls a retry-alone pass committed', async () => {
+    const writer = store.newWriter();
+    const batches: CommittedBatch[] = [];
+    writer.onBatchCommitted(() => {
+      throw new Error('a broken metrics observer');
+    });
+    writer.onBatchCommitted((b) => batches.push(b));
+    const results = await Promise.all([writer.append([item('observed')]), writer.append([item('observed')])]);
+    assert.deepEqual(
+      results.map((r) => r[0]!.sequence),
+      [1, 2],
+    );
+    assert.deepEqual(await sequencesOf('tenant-a', 'observed'), [1, 2]);
+
+    batches.length = 0;
+    const refused = writer.append([item('observed-alone', { text: 'bad \u0000' })]);
+    const [stored] = await Promise.all([writer.append([item('observed-alone')]), refused.catch(() => undefined)]);
+    assert.equal(stored[0]!.sequence, 1);
+    assert.deepEqual(
+      batches.map((b) => [b.requests, b.events]),
+      [[1, 1]],
+    );
+  });
 });

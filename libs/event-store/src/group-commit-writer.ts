@@ -128,24 +128,38 @@ export class GroupCommitWriter {
   }
 
   private async commit(batch: PendingAppend[]): Promise<void> {
-    const started = performance.now();
+    let results: AppendedEvent[];
     try {
-      const results = await this.runTransaction(batch.flatMap((p) => p.items));
-      const committed = { requests: batch.length, events: results.length, seconds: (performance.now() - started) / 1000 };
-      for (const observe of this.batchObservers) observe(committed);
-      let offset = 0;
-      for (const pending of batch) {
-        pending.resolve(results.slice(offset, offset + pending.items.length));
-        offset += pending.items.length;
-      }
+      results = await this.committed(batch);
     } catch (error) {
       if (batch.length === 1) {
         batch[0]!.reject(asCallerError(error));
         return;
       }
       // Find the culprit: each call alone, so the others still commit.
-      await Promise.all(batch.map((pending) => this.runTransaction(pending.items).then(pending.resolve, (e: unknown) => pending.reject(asCallerError(e)))));
+      await Promise.all(batch.map((pending) => this.committed([pending]).then(pending.resolve, (e: unknown) => pending.reject(asCallerError(e)))));
+      return;
     }
+    let offset = 0;
+    for (const pending of batch) {
+      pending.resolve(results.slice(offset, offset + pending.items.length));
+      offset += pending.items.length;
+    }
+  }
+
+  /** One transaction for these calls, then the observers; an observer that throws cannot make the batch retry. */
+  private async committed(batch: readonly PendingAppend[]): Promise<AppendedEvent[]> {
+    const started = performance.now();
+    const results = await this.runTransaction(batch.flatMap((p) => p.items));
+    const committed = { requests: batch.length, events: results.length, seconds: (performance.now() - started) / 1000 };
+    for (const observe of this.batchObservers) {
+      try {
+        observe(committed);
+      } catch {
+        // Metrics only: the events are committed whatever an observer does.
+      }
+    }
+    return results;
   }
 
   /** One transaction scoped (row-level security) to exactly the tenants of its items. */
