@@ -1,0 +1,9 @@
+export {
+  DomainError,
+  InvalidArgumentError,
+  InvalidCursorError,
+  MalformedInputError,
+  NotFoundError,
+  TooManyWatchesError,
+  UnavailableError,
+} from './domain-errors.js';
