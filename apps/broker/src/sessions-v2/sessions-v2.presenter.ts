@@ -5,7 +5,7 @@ import type { ChunkSummaryRow, PendingApprovalRow } from './raw-event.repository
 import type { SessionSummaryRow } from './session-summary.repository.js';
 import type { ToolCallRow } from './tool-call.repository.js';
 
-/** Rows → the JSON answers of the native sessions API (docs/read-models.md). */
+// Rows → the JSON answers of the native sessions API (docs/read-models.md).
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
 const num = (v: unknown) => (v === null || v === undefined ? null : Number(v));
