@@ -5,7 +5,12 @@ import { parseArgs } from 'node:util';
 import { Kysely, PostgresDialect, type CompiledQuery } from 'kysely';
 import { BROKER_ROLE, createPool, type Database, type DatabaseConnection } from '#ark/database';
 import { SessionsRepository } from '../apps/broker/src/compat/sessions/sessions.repository.js';
-import { SessionsV2Repository, type SessionListFilters } from '../apps/broker/src/sessions-v2/sessions-v2.repository.js';
+import { LlmCallRepository } from '../apps/broker/src/sessions-v2/llm-call.repository.js';
+import { QueryRepository } from '../apps/broker/src/sessions-v2/query.repository.js';
+import { RawEventRepository } from '../apps/broker/src/sessions-v2/raw-event.repository.js';
+import { SessionSummaryRepository, type SessionListFilters } from '../apps/broker/src/sessions-v2/session-summary.repository.js';
+import { SessionsV2Service } from '../apps/broker/src/sessions-v2/sessions-v2.service.js';
+import { ToolCallRepository } from '../apps/broker/src/sessions-v2/tool-call.repository.js';
 import { TracesRepository } from '../apps/broker/src/compat/traces/traces.repository.js';
 import { BrokerProcess } from './broker-process.js';
 import { describeEnvironment } from './environment.js';
@@ -85,7 +90,7 @@ interface ReadCase {
 }
 
 interface ReadRepositories {
-  v2: SessionsV2Repository;
+  v2: SessionsV2Service;
   compat: SessionsRepository;
   traces: TracesRepository;
   db: Kysely<Database>;
@@ -110,12 +115,12 @@ function readCases(tenantId: string, bigSessionIds: readonly string[], plan: See
     {
       name: 'GET /v2/sessions/:id (10,000-event session)',
       paths: bigSessionIds.map((id) => `/v2/sessions/${id}`),
-      explain: ({ v2, db }) => v2.aggregate(db, scope, bigSessionIds[0]!),
+      explain: ({ v2 }) => v2.aggregate(scope, bigSessionIds[0]!),
     },
     {
       name: 'GET /v2/sessions/:id (typical session)',
       paths: typical.map((id) => `/v2/sessions/${id}`),
-      explain: ({ v2, db }) => v2.aggregate(db, scope, typical[0]!),
+      explain: ({ v2 }) => v2.aggregate(scope, typical[0]!),
     },
     list('GET /v2/sessions (no filter)', [''], {}),
     list('GET /v2/sessions status=active', ['status=active'], { status: 'active' }),
@@ -219,7 +224,15 @@ async function explain(databaseUrl: string, tenantId: string, c: ReadCase): Prom
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), log: (e) => void (e.level === 'query' && captured.push(e.query)) });
   try {
     const connection = { db } as DatabaseConnection;
-    await c.explain({ v2: new SessionsV2Repository(connection), compat: new SessionsRepository(connection), traces: new TracesRepository(connection), db });
+    const v2 = new SessionsV2Service(
+      connection,
+      new SessionSummaryRepository(connection),
+      new QueryRepository(connection),
+      new ToolCallRepository(connection),
+      new LlmCallRepository(connection),
+      new RawEventRepository(connection),
+    );
+    await c.explain({ v2, compat: new SessionsRepository(connection), traces: new TracesRepository(connection), db });
     let plans = '';
     const seqScans = new Set<string>();
     for (const q of captured) {

@@ -116,3 +116,30 @@ describe('limits on watches and slow bodies', () => {
     assert.equal(JSON.parse(answer.body).chunks_received, 8);
   });
 });
+
+describe('a full write queue', () => {
+  let broker: TestBroker;
+  before(async () => {
+    broker = await startTestBroker({ APPEND_MAX_QUEUED_EVENTS: '1' });
+  });
+  after(() => broker.close());
+
+  it('answers 503 unavailable with Retry-After, and stores exactly what it accepted', async () => {
+    let answers: Awaited<ReturnType<typeof postJson>>[] = [];
+    let sessionId = '';
+    // One queued event fills the queue: of many concurrent appends, those arriving meanwhile are refused.
+    for (let round = 0; round < 10 && !answers.some((a) => a.status === 503); round++) {
+      sessionId = `queue-${round}`;
+      answers = await Promise.all(Array.from({ length: 50 }, (_, i) => postJson(`${broker.url}/v2/events`, { sessionId, type: 'custom.a', data: { i } })));
+    }
+    const refused = answers.filter((a) => a.status === 503);
+    assert.ok(refused.length > 0, 'some appends found the queue full');
+    assert.equal(refused[0]!.body.error.code, 'unavailable');
+    assert.equal(refused[0]!.body.error.requestId, refused[0]!.headers.get('x-request-id'));
+    assert.equal(refused[0]!.headers.get('retry-after'), '1');
+    const accepted = answers.filter((a) => a.status === 201).length;
+    assert.equal(accepted + refused.length, answers.length);
+    const { rows } = await broker.sql.query(`SELECT count(*)::int AS n FROM events WHERE session_id = $1`, [sessionId]);
+    assert.equal(rows[0].n, accepted);
+  });
+});

@@ -1,9 +1,9 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type { BrokerConfig } from '#ark/config';
 import type { Kysely } from 'kysely';
-import { tenantScope, type Database } from '#ark/database';
+import type { Database } from '#ark/database';
 import { ApiError, toErrorAnswer } from '#ark/http';
-import { ApiKeys, AuthError, CallerAuthenticator, LOCAL_IDENTITY, mayCall, requiredRole, type AuthSettings, type CallerIdentity } from '#ark/tenancy';
+import { ApiKeys, AuthError, CallerAuthenticator, mayCall, requiredRole, type AuthSettings, type CallerIdentity } from '#ark/tenancy';
 
 /** Routes anyone may call: probes, metrics and the API description. */
 const PUBLIC = /^\/(health|readyz|metrics|openapi\.json|api-docs)(\/|\?|$)/;
@@ -36,14 +36,6 @@ export function authSettings(config: BrokerConfig): AuthSettings {
  */
 export function registerAuthentication(fastify: FastifyInstance, config: BrokerConfig, db: Kysely<Database>): void {
   if (config.AUTH_MODE !== 'none') authenticateRequests(fastify, config, db);
-  // The rest of the request runs in its caller's tenant scope (row-level security, tenant-scope.ts).
-  // Entered again after the body is parsed: parsing runs in the socket's async context, not ours.
-  const scoped = (request: FastifyRequest, _reply: FastifyReply, done: () => void) => {
-    const identity = (request as { identity?: CallerIdentity }).identity ?? LOCAL_IDENTITY;
-    tenantScope.run([identity.tenantId], done);
-  };
-  fastify.addHook('onRequest', scoped);
-  fastify.addHook('preValidation', scoped);
 }
 
 function authenticateRequests(fastify: FastifyInstance, config: BrokerConfig, db: Kysely<Database>): void {

@@ -13,7 +13,6 @@ import { registerAuthentication } from './authentication.js';
 import { registerBodyParsers } from './body-parsers.js';
 import { registerHardening } from './http-hardening.js';
 import { JsonLogger } from './json-logger.js';
-import { EventStoreErrorsInterceptor } from './event-store-errors.interceptor.js';
 
 const LOG_LEVELS: Record<string, LogLevel[]> = {
   silent: [],
@@ -89,7 +88,6 @@ export async function createBrokerApp(config: BrokerConfig, databaseUrl: string)
   });
   registerAuthentication(fastify, config, app.get(DatabaseConnection).db);
   await registerHardening(app, config);
-  app.useGlobalInterceptors(new EventStoreErrorsInterceptor());
 
   const document = SwaggerModule.createDocument(
     app,

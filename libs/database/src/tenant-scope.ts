@@ -50,6 +50,11 @@ export function sessionVisible(scope: ReadScope, row: string, sessionColumn = 's
     AND owner_.session_id = ${sql.ref(`${row}.${sessionColumn}`)} AND owner_.user_id = ${scope.ownerId})`;
 }
 
+/** The same condition on a row of `sessions` itself (alias `sessions`): its owner is the scope's. */
+export function sessionOwned(scope: ReadScope, sessions: string): RawBuilder<unknown> {
+  return scope.ownerId === undefined ? sql`true` : sql`${sql.ref(`${sessions}.user_id`)} = ${scope.ownerId}`;
+}
+
 /** `ark.tenant_ids` as a text[] literal. */
 function tenantArray(tenantIds: readonly string[]): string {
   return `{${tenantIds.map((t) => `"${t.replace(/[\\"]/g, (c) => `\\${c}`)}"`).join(',')}}`;

@@ -1,3 +1,4 @@
+import { NamespaceForbiddenError } from '#ark/errors';
 import { inSpan } from '#ark/tracing';
 import type { AppendedEvent, NewArkEvent } from './ark-event.js';
 import type { GroupCommitWriter } from './group-commit-writer.js';
@@ -12,17 +13,6 @@ export interface EventWriter {
 export interface SessionEvent {
   sessionId: string;
   event: NewArkEvent;
-}
-
-/** The writer named a namespace its credentials are not bound to; nothing was appended. */
-export class NamespaceForbiddenError extends Error {
-  constructor(
-    readonly allowed: readonly string[],
-    readonly namespace: string,
-  ) {
-    super(`this key may write namespaces ${allowed.join(', ')}, not ${JSON.stringify(namespace)}`);
-    this.name = 'NamespaceForbiddenError';
-  }
 }
 
 /**

@@ -1,5 +1,5 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
-import { inScope, PREPARED, sessionVisible, tenantScope, type Database, type ReadScope } from '#ark/database';
+import { inScope, PREPARED, sessionOwned, sessionVisible, tenantScope, type Database, type ReadScope } from '#ark/database';
 import type { AppendedEvent, ArkEvent, EventSource, StreamEvent } from './ark-event.js';
 import type { FeedCursor } from './feed-cursor.js';
 
@@ -215,7 +215,7 @@ export class EventLogRepository {
   /** The session has events and the scope sees it (`sessions.user_id` is its owner, when it has one). */
   async sessionVisible(scope: ReadScope, sessionId: string): Promise<boolean> {
     const { rows } = await inScope(scope, () =>
-      sql`SELECT 1 FROM sessions s WHERE tenant_id = ${scope.tenantId} AND session_id = ${sessionId} AND ${sessionVisible(scope, 's')}`.execute(this.db),
+      sql`SELECT 1 FROM sessions s WHERE tenant_id = ${scope.tenantId} AND session_id = ${sessionId} AND ${sessionOwned(scope, 's')}`.execute(this.db),
     );
     return rows.length > 0;
   }

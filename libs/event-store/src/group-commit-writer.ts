@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import { tenantScope, type Database } from '#ark/database';
+import { MalformedInputError, UnavailableError } from '#ark/errors';
 import type { AppendedEvent, ArkEvent, StreamEvent } from './ark-event.js';
 import type { EventLogRepository } from './event-log.repository.js';
 import type { InlineProjector } from './inline-projector.js';
@@ -16,18 +17,16 @@ export interface GroupCommitOptions {
 }
 
 /** The write queue is full; the caller should retry later (HTTP 503 + Retry-After). */
-export class WriteQueueFullError extends Error {
-  constructor(readonly retryAfterSeconds: number) {
-    super('the write queue is full; retry later');
-    this.name = 'WriteQueueFullError';
+export class WriteQueueFullError extends UnavailableError {
+  constructor(retryAfterSeconds: number) {
+    super('the write queue is full; retry later', retryAfterSeconds);
   }
 }
 
 /** PostgreSQL refused the call's own data (e.g. a \u0000 in JSON): the caller's fault, nothing stored. */
-export class UnstorableEventsError extends Error {
+export class UnstorableEventsError extends MalformedInputError {
   constructor(readonly reason: string) {
     super(`the events cannot be stored: ${reason}`);
-    this.name = 'UnstorableEventsError';
   }
 }
 

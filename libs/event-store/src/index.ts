@@ -8,7 +8,7 @@ export {
   type NewArkEvent,
   type StreamEvent,
 } from './ark-event.js';
-export { EventAppender, NamespaceForbiddenError, type EventWriter, type SessionEvent } from './event-appender.js';
+export { EventAppender, type EventWriter, type SessionEvent } from './event-appender.js';
 export { EventLogRepository, EVENTS_CHANNEL, type AppendNotification } from './event-log.repository.js';
 export { EventNotificationListener } from './event-notification-listener.js';
 export { EventStoreModule, EventListenerStatus, type EventStoreOptions } from './event-store.module.js';

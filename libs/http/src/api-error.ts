@@ -35,7 +35,10 @@ export const DEFAULT_CODES: Record<number, ApiErrorCode> = {
   503: 'unavailable',
 };
 
-/** An error the API answers on purpose, with its code; anything else becomes 500 `internal`. */
+/**
+ * An error answered at the HTTP edge itself (validation pipes, body parsers, hooks), with its code.
+ * Services throw libs/errors' domain errors instead; anything else becomes 500 `internal`.
+ */
 export class ApiError extends HttpException {
   constructor(
     status: HttpStatus,
@@ -48,13 +51,5 @@ export class ApiError extends HttpException {
 
   static badRequest(message: string, code: ApiErrorCode = 'bad_request'): ApiError {
     return new ApiError(HttpStatus.BAD_REQUEST, code, message);
-  }
-
-  static notFound(message: string): ApiError {
-    return new ApiError(HttpStatus.NOT_FOUND, 'not_found', message);
-  }
-
-  static unavailable(message: string, retryAfterSeconds: number): ApiError {
-    return new ApiError(HttpStatus.SERVICE_UNAVAILABLE, 'unavailable', message, { 'Retry-After': String(retryAfterSeconds) });
   }
 }

@@ -1,14 +1,10 @@
 import protobuf from 'protobufjs';
 import { OTLP_TRACE_PROTO } from './otlp-trace.schema.js';
 import { SPAN_KINDS, STATUS_CODES, type Attributes, type AttributeValue, type DecodedTraces, type OtlpSpan } from './otlp-span.js';
+import { MalformedInputError } from '#ark/errors';
 
 /** Undecodable input: the whole request is refused (HTTP 400). */
-export class OtlpDecodeError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'OtlpDecodeError';
-  }
-}
+export class OtlpDecodeError extends MalformedInputError {}
 
 export interface OtlpDecoderLimits {
   /** Longer string values are cut to this many characters (a marker says so). */

@@ -12,12 +12,14 @@ import {
   type ArkEventJson,
   type FeedCursor,
 } from '#ark/event-store';
-import { ApiError, apiValidationPipe, validateDto } from '#ark/http';
+import { InvalidArgumentError, InvalidCursorError, NotFoundError } from '#ark/errors';
+import { apiValidationPipe, validateDto } from '#ark/http';
 import { Caller, readScopeOf, type CallerIdentity } from '#ark/tenancy';
 import { AppendProducerEventsCommand } from './append-producer-events.command.js';
 import { AppendEventDto } from './dto/append-event.dto.js';
 import { SessionEventsQueryDto, TenantFeedQueryDto } from './dto/event-queries.dto.js';
 import { EventPagesService } from './event-pages.service.js';
+import { pageOrWatch, parseSequence } from '../watch/page-or-watch.js';
 import { WatchStreamService } from '../watch/watch-stream.service.js';
 
 const MAX_EVENTS_PER_REQUEST = 1_000;
@@ -46,9 +48,9 @@ export class EventsController {
   @ApiBody({ type: [AppendEventDto] })
   async append(@Caller() caller: CallerIdentity, @Body() body: unknown): Promise<{ items: AppendedEvent[] }> {
     const list = Array.isArray(body) ? body : [body];
-    if (list.length === 0) throw ApiError.badRequest('no events given', 'validation_failed');
+    if (list.length === 0) throw new InvalidArgumentError('no events given');
     if (list.length > MAX_EVENTS_PER_REQUEST) {
-      throw ApiError.badRequest(`at most ${MAX_EVENTS_PER_REQUEST} events per request`, 'validation_failed');
+      throw new InvalidArgumentError(`at most ${MAX_EVENTS_PER_REQUEST} events per request`);
     }
     const dtos = list.map((item, i) => validateDto(AppendEventDto, item, Array.isArray(body) ? `[${i}]` : 'body'));
     const items = await this.commands.execute(new AppendProducerEventsCommand(caller, dtos));
@@ -66,26 +68,23 @@ export class EventsController {
     @Res() reply: FastifyReply,
   ): Promise<void> {
     const scope = readScopeOf(caller);
-    if (query.watch) {
-      const resumeFrom = lastEventId ?? query.cursor;
-      const after = resumeFrom === undefined ? (query.after ?? 0) : parseSequence(resumeFrom);
-      // A reader may only watch a session they own; an admin may also watch one that has no events yet.
-      if (scope.ownerId !== undefined && !(await this.log.sessionVisible(scope, sessionId))) {
-        throw ApiError.notFound(`session ${sessionId} not found`);
-      }
-      this.streams.watchSession(reply, scope, sessionId, after);
-      return;
-    }
-    const limit = query.limit ?? DEFAULT_PAGE_SIZE;
-    const page = await this.pages.sessionPage(scope, sessionId, query.after ?? 0, limit, query.types);
-    if (!page) throw ApiError.notFound(`session ${sessionId} not found`);
-    const last = page.events.at(-1);
-    const body: EventPageJson = {
-      items: page.events.map(toArkEventJson),
-      hasMore: page.hasMore,
-      nextCursor: page.hasMore && last ? String(last.sequence) : null,
-    };
-    await reply.send(body);
+    await pageOrWatch(reply, query.watch, {
+      page: async (): Promise<EventPageJson> => {
+        const page = await this.pages.sessionPage(scope, sessionId, query.after ?? 0, query.limit ?? DEFAULT_PAGE_SIZE, query.types);
+        if (!page) throw new NotFoundError(`session ${sessionId} not found`);
+        const last = page.events.at(-1);
+        return { items: page.events.map(toArkEventJson), hasMore: page.hasMore, nextCursor: page.hasMore && last ? String(last.sequence) : null };
+      },
+      watch: async () => {
+        const resumeFrom = lastEventId ?? query.cursor;
+        const after = resumeFrom === undefined ? (query.after ?? 0) : parseSequence(resumeFrom, 'cursor');
+        // A reader may only watch a session they own; an admin may also watch one that has no events yet.
+        if (scope.ownerId !== undefined && !(await this.log.sessionVisible(scope, sessionId))) {
+          throw new NotFoundError(`session ${sessionId} not found`);
+        }
+        this.streams.watchSession(reply, scope, sessionId, after);
+      },
+    });
   }
 
   @Get('events')
@@ -97,31 +96,24 @@ export class EventsController {
     @Headers('last-event-id') lastEventId: string | undefined,
     @Res() reply: FastifyReply,
   ): Promise<void> {
-    if (query.watch) {
-      const resumeFrom = lastEventId ?? query.cursor;
-      await this.streams.watchTenant(reply, readScopeOf(caller), resumeFrom === undefined ? undefined : parseCursor(resumeFrom));
-      return;
-    }
-    const after = query.after === undefined ? FEED_START : parseCursor(query.after);
-    const page = await this.pages.feedPage(readScopeOf(caller), after, query.limit ?? DEFAULT_PAGE_SIZE);
-    const last = page.events.at(-1);
-    const next: FeedCursor | undefined = last && { transactionId: BigInt(last.transactionId), globalPosition: last.globalPosition };
-    const body: EventPageJson = {
-      items: page.events.map(toArkEventJson),
-      hasMore: page.hasMore,
-      nextCursor: next ? formatFeedCursor(next) : (query.after ?? null),
-    };
-    await reply.send(body);
+    await pageOrWatch(reply, query.watch, {
+      page: async (): Promise<EventPageJson> => {
+        const after = query.after === undefined ? FEED_START : parseCursor(query.after);
+        const page = await this.pages.feedPage(readScopeOf(caller), after, query.limit ?? DEFAULT_PAGE_SIZE);
+        const last = page.events.at(-1);
+        const next: FeedCursor | undefined = last && { transactionId: BigInt(last.transactionId), globalPosition: last.globalPosition };
+        return { items: page.events.map(toArkEventJson), hasMore: page.hasMore, nextCursor: next ? formatFeedCursor(next) : (query.after ?? null) };
+      },
+      watch: async () => {
+        const resumeFrom = lastEventId ?? query.cursor;
+        await this.streams.watchTenant(reply, readScopeOf(caller), resumeFrom === undefined ? undefined : parseCursor(resumeFrom));
+      },
+    });
   }
-}
-
-function parseSequence(text: string): number {
-  if (!/^\d{1,15}$/.test(text.trim())) throw ApiError.badRequest(`bad cursor ${JSON.stringify(text)}: expected a sequence number`, 'invalid_cursor');
-  return Number(text.trim());
 }
 
 function parseCursor(text: string): FeedCursor {
   const cursor = parseFeedCursor(text);
-  if (!cursor) throw ApiError.badRequest(`bad cursor ${JSON.stringify(text)}: expected tx:pos`, 'invalid_cursor');
+  if (!cursor) throw new InvalidCursorError(`bad cursor ${JSON.stringify(text)}: expected tx:pos`);
   return cursor;
 }

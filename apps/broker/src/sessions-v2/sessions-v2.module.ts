@@ -1,7 +1,15 @@
 import { Module } from '@nestjs/common';
+import { LlmCallRepository } from './llm-call.repository.js';
+import { QueryRepository } from './query.repository.js';
+import { RawEventRepository } from './raw-event.repository.js';
+import { SessionSummaryRepository } from './session-summary.repository.js';
 import { SessionsV2Controller } from './sessions-v2.controller.js';
-import { SessionsV2Repository } from './sessions-v2.repository.js';
+import { SessionsV2Service } from './sessions-v2.service.js';
+import { ToolCallRepository } from './tool-call.repository.js';
 
 /** The native `/v2` sessions, queries and tool-calls API (docs/read-models.md). */
-@Module({ controllers: [SessionsV2Controller], providers: [SessionsV2Repository] })
+@Module({
+  controllers: [SessionsV2Controller],
+  providers: [SessionsV2Service, SessionSummaryRepository, QueryRepository, ToolCallRepository, LlmCallRepository, RawEventRepository],
+})
 export class SessionsV2Module {}

@@ -2,6 +2,7 @@ import { Injectable, type BeforeApplicationShutdown } from '@nestjs/common';
 import type { ReadScope } from '#ark/database';
 import type { FastifyReply } from 'fastify';
 import { BrokerConfig } from '#ark/config';
+import { InvalidCursorError, TooManyWatchesError } from '#ark/errors';
 import {
   EventLogRepository,
   EventWatchHub,
@@ -14,7 +15,6 @@ import {
   type Watch,
   type WatchSink,
 } from '#ark/event-store';
-import { ApiError } from '#ark/http';
 import { ShutdownSignal } from '#ark/shutdown';
 import { SseStream } from '#ark/streaming';
 import { LOCAL_IDENTITY, type CallerIdentity } from '#ark/tenancy';
@@ -168,7 +168,7 @@ export class WatchStreamService implements BeforeApplicationShutdown {
   async resumeCursor(scope: ReadScope, lastEventId: string | undefined, position: number | undefined): Promise<FeedCursor | undefined> {
     if (lastEventId !== undefined) {
       const parsed = parseFeedCursor(lastEventId);
-      if (!parsed) throw ApiError.badRequest(`bad Last-Event-ID ${JSON.stringify(lastEventId)}: expected tx:pos`, 'invalid_cursor');
+      if (!parsed) throw new InvalidCursorError(`bad Last-Event-ID ${JSON.stringify(lastEventId)}: expected tx:pos`);
       return parsed;
     }
     if (position === undefined) return undefined;
@@ -209,9 +209,7 @@ export class WatchStreamService implements BeforeApplicationShutdown {
     const user = `${caller.tenantId}\u0000${caller.userId}`;
     const held = this.perUser.get(user) ?? 0;
     if (held >= this.config.WATCH_STREAMS_PER_USER) {
-      throw new ApiError(429, 'too_many_watches', `at most ${this.config.WATCH_STREAMS_PER_USER} open watch streams per user; close one first`, {
-        'Retry-After': '1',
-      });
+      throw new TooManyWatchesError(`at most ${this.config.WATCH_STREAMS_PER_USER} open watch streams per user; close one first`, 1);
     }
     this.perUser.set(user, held + 1);
     reply.hijack();

@@ -3,13 +3,15 @@ import { Body, Controller, Delete, Get, Headers, HttpCode, Param, Post, Query, R
 import { CommandBus } from '@nestjs/cqrs';
 import { ApiBody, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
-import { ApiError, compatValidationPipe, validateDto } from '#ark/http';
+import { NotFoundError } from '#ark/errors';
+import { compatValidationPipe, validateDto } from '#ark/http';
 import type { MessagesDeletedData } from '#ark/normalizer';
 import { Caller, readScopeOf, type CallerIdentity } from '#ark/tenancy';
 import { DeleteMessagesCommand } from './delete-messages.command.js';
 import { ListMessagesQueryDto, pageCursor, pageLimit, PostMessagesDto } from './dto/messages.dto.js';
 import { MemoryRepository } from './memory.repository.js';
 import { MessageWatchService } from './message-watch.service.js';
+import { pageOrWatch } from '../../watch/page-or-watch.js';
 import { messageRowItem, type MessageItem } from './message-views.js';
 import { PostMessagesCommand } from './post-messages.command.js';
 
@@ -57,22 +59,23 @@ export class MemoryController {
     @Res() reply: FastifyReply,
   ): Promise<void> {
     const cursor = pageCursor(query.cursor);
-    if (query.watch) {
-      await this.watches.watch(reply, readScopeOf(caller), { conversationId: query.conversation_id, lastEventId, cursor });
-      return;
-    }
-    const limit = pageLimit(query.limit);
-    const filter = { conversationId: query.conversation_id, queryId: query.query_id };
-    const [page, total] = await Promise.all([
-      this.memory.listMessages(readScopeOf(caller), filter, cursor ?? 0, limit),
-      this.memory.countMessages(readScopeOf(caller), filter),
-    ]);
-    const last = page.rows.at(-1);
-    await reply.send({
-      items: page.rows.map(messageRowItem),
-      total,
-      hasMore: page.hasMore,
-      ...(page.hasMore && last ? { nextCursor: last.global_position } : {}),
+    await pageOrWatch(reply, query.watch, {
+      page: async () => {
+        const limit = pageLimit(query.limit);
+        const filter = { conversationId: query.conversation_id, queryId: query.query_id };
+        const [page, total] = await Promise.all([
+          this.memory.listMessages(readScopeOf(caller), filter, cursor ?? 0, limit),
+          this.memory.countMessages(readScopeOf(caller), filter),
+        ]);
+        const last = page.rows.at(-1);
+        return {
+          items: page.rows.map(messageRowItem),
+          total,
+          hasMore: page.hasMore,
+          ...(page.hasMore && last ? { nextCursor: last.global_position } : {}),
+        };
+      },
+      watch: () => this.watches.watch(reply, readScopeOf(caller), { conversationId: query.conversation_id, lastEventId, cursor }),
     });
   }
 
@@ -123,7 +126,7 @@ export class MemoryController {
     @Param('conversationId') conversationId: string,
   ): Promise<{ conversation_id: string; messages: MessageItem[] }> {
     const rows = await this.memory.conversationMessages(readScopeOf(caller), conversationId);
-    if (rows.length === 0) throw ApiError.notFound('Conversation not found');
+    if (rows.length === 0) throw new NotFoundError('Conversation not found');
     return { conversation_id: conversationId, messages: rows.map(messageRowItem) };
   }
 

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
+import { InvalidCursorError } from '#ark/errors';
 import { compareFeedCursors, EventLogRepository, parseFeedCursor, type FeedCursor } from '#ark/event-store';
-import { ApiError } from '#ark/http';
 import type { ReadScope } from '#ark/database';
 import { WatchStreamService } from '../../watch/watch-stream.service.js';
 import { MemoryRepository } from './memory.repository.js';
@@ -35,7 +35,7 @@ export class MessageWatchService {
     let replayAfter: number | undefined;
     if (request.lastEventId !== undefined) {
       from = parseFeedCursor(request.lastEventId);
-      if (!from) throw ApiError.badRequest(`bad Last-Event-ID ${JSON.stringify(request.lastEventId)}: expected tx:pos`, 'invalid_cursor');
+      if (!from) throw new InvalidCursorError(`bad Last-Event-ID ${JSON.stringify(request.lastEventId)}: expected tx:pos`);
       replayAfter = from.globalPosition;
     } else if (request.cursor !== undefined) {
       from = await this.replayStart(scope, request.cursor);

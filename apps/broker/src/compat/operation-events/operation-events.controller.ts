@@ -8,6 +8,7 @@ import type { OperationEvent } from '#ark/normalizer';
 import type { ReadScope } from '#ark/database';
 import { Caller, readScopeOf, type CallerIdentity } from '#ark/tenancy';
 import { DeleteRecordsCommand } from '../../events/delete-records.command.js';
+import { pageOrWatch } from '../../watch/page-or-watch.js';
 import { WatchStreamService } from '../../watch/watch-stream.service.js';
 import { OperationEventDto } from './operation-event.dto.js';
 import { UpstreamFeedQueryDto } from '../upstream-feed-query.dto.js';
@@ -49,15 +50,16 @@ export class OperationEventsController {
     @Res() reply: FastifyReply,
   ): Promise<void> {
     const sessionId = query.session_id;
-    if (query.watch) {
-      await this.streams.watchTenant(reply, readScopeOf(caller), await this.streams.resumeCursor(readScopeOf(caller), lastEventId, query.cursor), {
-        preamble: ['connected'],
-        filter: (e) => isOperationEvent(e) && (sessionId === undefined || e.sessionId === sessionId),
-        format: bodyOf,
-      });
-      return;
-    }
-    await reply.send(await this.page(readScopeOf(caller), { sessionId, after: query.cursor, limit: query.limit ?? 100 }));
+    await pageOrWatch(reply, query.watch, {
+      page: () => this.page(readScopeOf(caller), { sessionId, after: query.cursor, limit: query.limit ?? 100 }),
+      watch: async () => {
+        await this.streams.watchTenant(reply, readScopeOf(caller), await this.streams.resumeCursor(readScopeOf(caller), lastEventId, query.cursor), {
+          preamble: ['connected'],
+          filter: (e) => isOperationEvent(e) && (sessionId === undefined || e.sessionId === sessionId),
+          format: bodyOf,
+        });
+      },
+    });
   }
 
   @Get(':queryId')
@@ -70,18 +72,19 @@ export class OperationEventsController {
     @Headers('last-event-id') lastEventId: string | undefined,
     @Res() reply: FastifyReply,
   ): Promise<void> {
-    if (query.watch) {
-      const from =
-        query.fromBeginning && lastEventId === undefined ? FEED_START : await this.streams.resumeCursor(readScopeOf(caller), lastEventId, query.cursor);
-      const deletedBefore = await this.events.deletedBefore(readScopeOf(caller), queryId);
-      await this.streams.watchQuery(reply, readScopeOf(caller), queryId, from, {
-        preamble: ['connected'],
-        filter: (e) => isOperationEvent(e) && e.globalPosition > deletedBefore,
-        format: bodyOf,
-      });
-      return;
-    }
-    await reply.send(await this.page(readScopeOf(caller), { queryId, after: query.cursor, limit: query.limit ?? 100 }));
+    await pageOrWatch(reply, query.watch, {
+      page: () => this.page(readScopeOf(caller), { queryId, after: query.cursor, limit: query.limit ?? 100 }),
+      watch: async () => {
+        const from =
+          query.fromBeginning && lastEventId === undefined ? FEED_START : await this.streams.resumeCursor(readScopeOf(caller), lastEventId, query.cursor);
+        const deletedBefore = await this.events.deletedBefore(readScopeOf(caller), queryId);
+        await this.streams.watchQuery(reply, readScopeOf(caller), queryId, from, {
+          preamble: ['connected'],
+          filter: (e) => isOperationEvent(e) && e.globalPosition > deletedBefore,
+          format: bodyOf,
+        });
+      },
+    });
   }
 
   @Delete()

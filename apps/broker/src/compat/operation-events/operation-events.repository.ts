@@ -21,7 +21,8 @@ export class OperationEventsRepository {
   ): Promise<{ items: StoredOperationEvent[]; hasMore: boolean }> {
     const session = filter.sessionId === undefined ? sql`` : sql`AND session_id = ${filter.sessionId}`;
     const query = filter.queryId === undefined ? sql`` : sql`AND query_id = ${filter.queryId}`;
-    const { rows } = await sql<{ global_position: number; body: unknown }>`
+    const { rows } = await inScope(scope, () =>
+      sql<{ global_position: number; body: unknown }>`
       SELECT global_position, data->'operationEvent' AS body FROM events
       WHERE tenant_id = ${scope.tenantId} AND source = 'operation-event' ${session} ${query} AND ${sessionVisible(scope, 'events')}
         AND global_position > ${filter.after ?? 0}
@@ -30,7 +31,8 @@ export class OperationEventsRepository {
           WHERE d.tenant_id = events.tenant_id AND d.scope = 'operation-events'
             AND (d.query_id IS NULL OR d.query_id = events.query_id) AND d.up_to_position > events.global_position)
       ORDER BY global_position
-      LIMIT ${filter.limit + 1}`.execute(this.connection.db);
+      LIMIT ${filter.limit + 1}`.execute(this.connection.db),
+    );
     return {
       items: rows.slice(0, filter.limit).map((r) => ({ position: r.global_position, body: r.body })),
       hasMore: rows.length > filter.limit,
@@ -40,12 +42,10 @@ export class OperationEventsRepository {
   /** Position below which a query's operation events are deleted (0: none are). */
   async deletedBefore(scope: ReadScope, queryId: string): Promise<number> {
     return inScope(scope, async () => {
-      return inScope(scope, async () => {
-        const { rows } = await sql<{ up_to: number | null }>`
-          SELECT max(up_to_position) AS up_to FROM deletions
-          WHERE tenant_id = ${scope.tenantId} AND scope = 'operation-events' AND (query_id IS NULL OR query_id = ${queryId})`.execute(this.connection.db);
-        return rows[0]?.up_to ?? 0;
-      });
+      const { rows } = await sql<{ up_to: number | null }>`
+        SELECT max(up_to_position) AS up_to FROM deletions
+        WHERE tenant_id = ${scope.tenantId} AND scope = 'operation-events' AND (query_id IS NULL OR query_id = ${queryId})`.execute(this.connection.db);
+      return rows[0]?.up_to ?? 0;
     });
   }
 }

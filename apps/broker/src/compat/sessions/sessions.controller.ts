@@ -3,12 +3,15 @@ import { CommandBus } from '@nestjs/cqrs';
 import { ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
 import { IsNotEmpty, IsString } from 'class-validator';
 import type { FastifyReply } from 'fastify';
+import { NotFoundError } from '#ark/errors';
 import type { ArkEvent } from '#ark/event-store';
-import { ApiError, compatValidationPipe, validateDto } from '#ark/http';
+import { compatValidationPipe, validateDto } from '#ark/http';
 import { readRecordsDeleted } from '#ark/normalizer';
 import { SESSION_SIGNALLED } from '#ark/projections';
+import type { ReadScope } from '#ark/database';
 import { Caller, readScopeOf, type CallerIdentity } from '#ark/tenancy';
 import { DeleteRecordsCommand } from '../../events/delete-records.command.js';
+import { pageOrWatch } from '../../watch/page-or-watch.js';
 import { WatchStreamService } from '../../watch/watch-stream.service.js';
 import { SessionsQueryDto } from './sessions-query.dto.js';
 import { SessionsRepository, type SessionFilters } from './sessions.repository.js';
@@ -49,49 +52,24 @@ export class SessionsController {
     @Res() reply: FastifyReply,
   ): Promise<void> {
     const scope = readScopeOf(caller);
-    if (query.watch) {
-      const only = query.session_id;
-      const current = only === undefined ? await this.sessions.all(scope) : await this.sessions.entries(scope, [only]);
-      await this.streams.watchTenantState(reply, scope, await this.streams.resumeCursor(scope, lastEventId, undefined), {
-        preamble: ['connected'],
-        initial: lastEventId === undefined ? current.map((session) => ({ sessionId: session.sessionId, session })) : [],
-        keyOf: (e) => {
-          const key = sessionKeyOf(e);
-          return only === undefined || key === only || key === '*' ? key : undefined;
-        },
-        load: async (keys) => {
-          const entries = keys.includes('*') ? await this.sessions.all(scope) : await this.sessions.entries(scope, keys);
-          return entries.map((session) => ({ sessionId: session.sessionId, session }));
-        },
-      });
-      return;
-    }
-    if (query.limit === undefined && query.cursor === undefined) {
-      const entries = await this.sessions.all(scope);
-      await reply.send({ sessions: Object.fromEntries(entries.map((e) => [e.sessionId, e])) });
-      return;
-    }
-    const filters: SessionFilters = {
-      status: query.status,
-      dateFrom: parseDate(query.dateFrom),
-      dateTo: parseDate(query.dateTo),
-      search: query.search,
-      sort: query.sort,
-      order: query.order,
-    };
-    const limit = query.limit ?? 100;
-    const offset = query.cursor ?? 0;
-    // Upstream compares with an unparseable date and so matches nothing.
-    const unmatchable = [filters.dateFrom, filters.dateTo].some((d) => d && Number.isNaN(d.getTime()));
-    const page = unmatchable
-      ? { items: [], total: 0, hasMore: false, statusCounts: { active: 0, idle: 0, error: 0 } }
-      : await this.sessions.page(scope, filters, offset, limit);
-    await reply.send({
-      items: page.items,
-      total: page.total,
-      hasMore: page.hasMore,
-      ...(page.hasMore ? { nextCursor: offset + limit } : {}),
-      statusCounts: page.statusCounts,
+    await pageOrWatch(reply, query.watch, {
+      page: () => this.page(scope, query),
+      watch: async () => {
+        const only = query.session_id;
+        const current = only === undefined ? await this.sessions.all(scope) : await this.sessions.entries(scope, [only]);
+        await this.streams.watchTenantState(reply, scope, await this.streams.resumeCursor(scope, lastEventId, undefined), {
+          preamble: ['connected'],
+          initial: lastEventId === undefined ? current.map((session) => ({ sessionId: session.sessionId, session })) : [],
+          keyOf: (e) => {
+            const key = sessionKeyOf(e);
+            return only === undefined || key === only || key === '*' ? key : undefined;
+          },
+          load: async (keys) => {
+            const entries = keys.includes('*') ? await this.sessions.all(scope) : await this.sessions.entries(scope, keys);
+            return entries.map((session) => ({ sessionId: session.sessionId, session }));
+          },
+        });
+      },
     });
   }
 
@@ -99,7 +77,7 @@ export class SessionsController {
   @ApiOperation({ summary: 'One session entry (queries, conversations, participants); 404 when unknown' })
   async get(@Caller() caller: CallerIdentity, @Param('sessionId') sessionId: string) {
     const [entry] = await this.sessions.entries(readScopeOf(caller), [sessionId]);
-    if (!entry) throw ApiError.notFound('Session not found');
+    if (!entry) throw new NotFoundError('Session not found');
     return entry;
   }
 
@@ -125,5 +103,35 @@ export class SessionsController {
     const removed = await this.sessions.sessionsWithQuery({ tenantId: caller.tenantId }, queryId);
     if (removed > 0) await this.commands.execute(new DeleteRecordsCommand(caller, { collection: 'sessions', queryId }));
     return { status: 'success', message: `Query ${queryId} removed from ${removed} session(s)`, removed };
+  }
+
+  /** The whole store, or with limit/cursor a filtered page with the status counts. */
+  private async page(scope: ReadScope, query: SessionsQueryDto) {
+    if (query.limit === undefined && query.cursor === undefined) {
+      const entries = await this.sessions.all(scope);
+      return { sessions: Object.fromEntries(entries.map((e) => [e.sessionId, e])) };
+    }
+    const filters: SessionFilters = {
+      status: query.status,
+      dateFrom: parseDate(query.dateFrom),
+      dateTo: parseDate(query.dateTo),
+      search: query.search,
+      sort: query.sort,
+      order: query.order,
+    };
+    const limit = query.limit ?? 100;
+    const offset = query.cursor ?? 0;
+    // Upstream compares with an unparseable date and so matches nothing.
+    const unmatchable = [filters.dateFrom, filters.dateTo].some((d) => d && Number.isNaN(d.getTime()));
+    const page = unmatchable
+      ? { items: [], total: 0, hasMore: false, statusCounts: { active: 0, idle: 0, error: 0 } }
+      : await this.sessions.page(scope, filters, offset, limit);
+    return {
+      items: page.items,
+      total: page.total,
+      hasMore: page.hasMore,
+      ...(page.hasMore ? { nextCursor: offset + limit } : {}),
+      statusCounts: page.statusCounts,
+    };
   }
 }

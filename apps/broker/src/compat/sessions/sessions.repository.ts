@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { sql } from 'kysely';
-import { DatabaseConnection, inScope, sessionVisible, type SessionQueriesTable, type SessionRow, type ReadScope } from '#ark/database';
+import { DatabaseConnection, inScope, sessionOwned, sessionVisible, type SessionQueriesTable, type SessionRow, type ReadScope } from '#ark/database';
 import { sessionEntry, type SessionEntry } from './session-entry.js';
 
 export interface SessionFilters {
@@ -44,7 +44,7 @@ export class SessionsRepository {
           .where('tenant_id', '=', tenantId)
           .where('session_id', 'in', [...sessionIds])
           .where('query_count', '>', 0)
-          .$if(scope.ownerId !== undefined, (q) => q.where('user_id', '=', scope.ownerId!))
+          .where(sql<boolean>`${sessionOwned(scope, 'sessions')}`)
           .execute(),
         db
           .selectFrom('session_queries')
@@ -68,7 +68,7 @@ export class SessionsRepository {
           .selectAll()
           .where('tenant_id', '=', tenantId)
           .where('query_count', '>', 0)
-          .$if(scope.ownerId !== undefined, (q) => q.where('user_id', '=', scope.ownerId!))
+          .where(sql<boolean>`${sessionOwned(scope, 'sessions')}`)
           .orderBy('queries_created_at')
           .orderBy('session_id')
           .execute(),
@@ -76,7 +76,7 @@ export class SessionsRepository {
           .selectFrom('session_queries')
           .selectAll()
           .where('tenant_id', '=', tenantId)
-          .$if(scope.ownerId !== undefined, (q) => q.where(sql<boolean>`${sessionVisible(scope, 'session_queries')}`))
+          .where(sql<boolean>`${sessionVisible(scope, 'session_queries')}`)
           .execute(),
       ]);
       return this.build(sessions, queries);
@@ -92,7 +92,7 @@ export class SessionsRepository {
       const where = sql.join(
         [
           sql`tenant_id = ${scope.tenantId}`,
-          ...(scope.ownerId === undefined ? [] : [sql`user_id = ${scope.ownerId}`]),
+          sessionOwned(scope, 'sessions'),
           sql`query_count > 0`,
           ...(filters.status ? [sql`status = ${filters.status}`] : []),
           ...(filters.dateFrom ? [sql`queries_active_at >= ${filters.dateFrom}`] : []),

@@ -1,8 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { MalformedInputError } from '#ark/errors';
 import { EventAppender, UnstorableEventsError, WriteQueueFullError, type SessionEvent } from '#ark/event-store';
-import { ApiError } from '#ark/http';
 import { chunkDedupeKey, normalizeChunk } from '#ark/normalizer';
 import { ShutdownSignal } from '#ark/shutdown';
 import type { CallerIdentity } from '#ark/tenancy';
@@ -204,7 +204,7 @@ export class ChunkUploadService {
         // The body broke off (the client went away): keep the complete lines read so far, drop the
         // partial one. Nobody is left to answer.
         await upload.finish();
-        throw ApiError.badRequest('the request body ended abruptly');
+        throw new MalformedInputError('the request body ended abruptly');
       }
       return await upload.finish();
     } finally {

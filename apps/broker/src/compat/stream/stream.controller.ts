@@ -4,10 +4,12 @@ import { RouteConfig } from '@nestjs/platform-fastify';
 import { ApiBody, ApiConsumes, ApiHeader, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Readable } from 'node:stream';
+import { InvalidArgumentError, NotFoundError } from '#ark/errors';
 import { FEED_START, type ArkEvent } from '#ark/event-store';
-import { ApiError, compatValidationPipe } from '#ark/http';
+import { compatValidationPipe } from '#ark/http';
 import { Caller, readScopeOf, type CallerIdentity } from '#ark/tenancy';
 import { DeleteRecordsCommand } from '../../events/delete-records.command.js';
+import { pageOrWatch } from '../../watch/page-or-watch.js';
 import { WatchStreamService } from '../../watch/watch-stream.service.js';
 import { ChunkStreamRepository } from './chunk-stream.repository.js';
 import { ChunkUploadService } from './chunk-upload.service.js';
@@ -50,7 +52,7 @@ export class StreamController {
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<{ status: 'stream_processed'; query: string; chunks_received: number; skipped_lines?: number }> {
     if (idempotencyKey !== undefined && !IDEMPOTENCY_KEY.test(idempotencyKey)) {
-      throw ApiError.badRequest('Idempotency-Key must be 1-200 visible ASCII characters', 'validation_failed');
+      throw new InvalidArgumentError('Idempotency-Key must be 1-200 visible ASCII characters');
     }
     try {
       const result = await this.uploads.upload(request.body as Readable, { caller, queryId, idempotencyKey });
@@ -77,7 +79,7 @@ export class StreamController {
   @ApiOperation({ summary: 'Mark the stream complete (`completed`, or `already_completed`); 404 when the query has no chunk' })
   async complete(@Caller() caller: CallerIdentity, @Param('query') queryId: string): Promise<{ status: StreamCompletion; query: string }> {
     const status = await this.commands.execute(new CompleteChunkStreamCommand(caller, queryId));
-    if (!status) throw ApiError.notFound('Stream not found');
+    if (!status) throw new NotFoundError('Stream not found');
     return { status, query: queryId };
   }
 
@@ -112,21 +114,25 @@ export class StreamController {
     @Headers('last-event-id') lastEventId: string | undefined,
     @Res() reply: FastifyReply,
   ): Promise<void> {
-    if (params.watch === 'true') {
-      const resumeFrom = await this.streams.resumeCursor(readScopeOf(caller), lastEventId, undefined);
-      const purgedThrough = await this.chunks.purgedThrough(readScopeOf(caller));
-      await this.streams.watchTenant(reply, readScopeOf(caller), resumeFrom, {
-        preamble: ['connected'],
-        filter: visibleChunk(purgedThrough),
-        format: tenantStreamFrame,
-      });
-      return;
-    }
-    const { limit, cursor } = chunkPageParams(params);
-    const { chunks, total } = await this.chunks.page(readScopeOf(caller), cursor, limit + 1);
-    const items = chunks.slice(0, limit).map(chunkItem);
-    const hasMore = chunks.length > limit;
-    await reply.send({ items, total, hasMore, ...(hasMore ? { nextCursor: items.at(-1)!.sequenceNumber } : {}) });
+    // Upstream streams for `watch=true` only; any other value answers a page.
+    await pageOrWatch(reply, params.watch === 'true', {
+      page: async () => {
+        const { limit, cursor } = chunkPageParams(params);
+        const { chunks, total } = await this.chunks.page(readScopeOf(caller), cursor, limit + 1);
+        const items = chunks.slice(0, limit).map(chunkItem);
+        const hasMore = chunks.length > limit;
+        return { items, total, hasMore, ...(hasMore ? { nextCursor: items.at(-1)!.sequenceNumber } : {}) };
+      },
+      watch: async () => {
+        const resumeFrom = await this.streams.resumeCursor(readScopeOf(caller), lastEventId, undefined);
+        const purgedThrough = await this.chunks.purgedThrough(readScopeOf(caller));
+        await this.streams.watchTenant(reply, readScopeOf(caller), resumeFrom, {
+          preamble: ['connected'],
+          filter: visibleChunk(purgedThrough),
+          format: tenantStreamFrame,
+        });
+      },
+    });
   }
 
   @Delete()

@@ -2,7 +2,7 @@ import { Body, Controller, Headers, HttpCode, Post, Res } from '@nestjs/common';
 import { CommandBus } from '@nestjs/cqrs';
 import { ApiConsumes, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
-import { ApiError } from '#ark/http';
+import { MalformedInputError } from '#ark/errors';
 import { encodeTraceResponse, OtlpDecodeError, OtlpTraceDecoder, type DecodedTraces } from '#ark/otlp';
 import { Caller, type CallerIdentity } from '#ark/tenancy';
 import { IngestOtlpTracesCommand } from './ingest-otlp-traces.command.js';
@@ -47,7 +47,8 @@ export class OtlpController {
       if (!Array.isArray(spans)) throw new OtlpDecodeError('Invalid OTLP request format. Expected resourceSpans array.');
       return this.decoder.fromJson(body);
     } catch (error) {
-      if (error instanceof OtlpDecodeError || error instanceof RangeError) throw ApiError.badRequest(error.message);
+      // protobufjs reports a truncated or corrupt message as a RangeError.
+      if (error instanceof RangeError) throw new MalformedInputError(error.message);
       throw error;
     }
   }

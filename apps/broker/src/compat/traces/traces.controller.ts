@@ -2,11 +2,13 @@ import { Controller, Delete, Get, Headers, Param, Query, Res, UsePipes } from '@
 import { CommandBus } from '@nestjs/cqrs';
 import { ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
+import { NotFoundError } from '#ark/errors';
 import type { ArkEvent } from '#ark/event-store';
-import { ApiError, compatValidationPipe } from '#ark/http';
+import { compatValidationPipe } from '#ark/http';
 import type { OtlpSpan } from '#ark/otlp';
 import { Caller, readScopeOf, type CallerIdentity } from '#ark/tenancy';
 import { DeleteRecordsCommand } from '../../events/delete-records.command.js';
+import { pageOrWatch } from '../../watch/page-or-watch.js';
 import { WatchStreamService } from '../../watch/watch-stream.service.js';
 import { UpstreamFeedQueryDto } from '../upstream-feed-query.dto.js';
 import { otlpSpanItem } from './span-item.js';
@@ -36,25 +38,27 @@ export class TracesController {
     @Headers('last-event-id') lastEventId: string | undefined,
     @Res() reply: FastifyReply,
   ): Promise<void> {
-    if (query.watch) {
-      const sessionId = query.session_id;
-      await this.streams.watchTenant(reply, readScopeOf(caller), await this.streams.resumeCursor(readScopeOf(caller), lastEventId, query.cursor), {
-        preamble: ['connected'],
-        filter: (e) => {
-          const span = spanOf(e);
-          return span !== undefined && (sessionId === undefined || span.attributes['ark.session.id'] === sessionId);
-        },
-        format: spanItemOf,
-      });
-      return;
-    }
-    const limit = query.limit ?? 100;
-    const page = await this.traces.listTraces(readScopeOf(caller), { arkSessionId: query.session_id, before: query.cursor, limit });
-    await reply.send({
-      items: page.traces.map((t) => ({ traceId: t.traceId, spans: t.spans.map(otlpSpanItem) })),
-      total: page.total,
-      hasMore: page.hasMore,
-      ...(page.hasMore ? { nextCursor: page.lastFirstPosition } : {}),
+    const sessionId = query.session_id;
+    await pageOrWatch(reply, query.watch, {
+      page: async () => {
+        const page = await this.traces.listTraces(readScopeOf(caller), { arkSessionId: sessionId, before: query.cursor, limit: query.limit ?? 100 });
+        return {
+          items: page.traces.map((t) => ({ traceId: t.traceId, spans: t.spans.map(otlpSpanItem) })),
+          total: page.total,
+          hasMore: page.hasMore,
+          ...(page.hasMore ? { nextCursor: page.lastFirstPosition } : {}),
+        };
+      },
+      watch: async () => {
+        await this.streams.watchTenant(reply, readScopeOf(caller), await this.streams.resumeCursor(readScopeOf(caller), lastEventId, query.cursor), {
+          preamble: ['connected'],
+          filter: (e) => {
+            const span = spanOf(e);
+            return span !== undefined && (sessionId === undefined || span.attributes['ark.session.id'] === sessionId);
+          },
+          format: spanItemOf,
+        });
+      },
     });
   }
 
@@ -68,31 +72,14 @@ export class TracesController {
     @Headers('last-event-id') lastEventId: string | undefined,
     @Res() reply: FastifyReply,
   ): Promise<void> {
-    if (query.watch) {
-      const filter = (e: ArkEvent) => spanOf(e)?.traceId === traceId;
-      const format = spanItemOf;
-      if (query.fromBeginning && lastEventId === undefined) {
-        // The stored spans, then what commits after the moment taken before reading them.
-        const start = await this.streams.start(undefined, filter);
-        const stored = await this.traces.trace(readScopeOf(caller), traceId);
-        await this.streams.watchTenant(reply, readScopeOf(caller), start.from, {
-          preamble: ['connected'],
-          initial: stored.map(otlpSpanItem),
-          filter: start.filter,
-          format,
-        });
-        return;
-      }
-      await this.streams.watchTenant(reply, readScopeOf(caller), await this.streams.resumeCursor(readScopeOf(caller), lastEventId, query.cursor), {
-        preamble: ['connected'],
-        filter,
-        format,
-      });
-      return;
-    }
-    const spans = await this.traces.trace(readScopeOf(caller), traceId);
-    if (spans.length === 0) throw ApiError.notFound('Trace not found');
-    await reply.send({ traceId, spans: spans.map(otlpSpanItem) });
+    await pageOrWatch(reply, query.watch, {
+      page: async () => {
+        const spans = await this.traces.trace(readScopeOf(caller), traceId);
+        if (spans.length === 0) throw new NotFoundError('Trace not found');
+        return { traceId, spans: spans.map(otlpSpanItem) };
+      },
+      watch: () => this.watchTrace(reply, caller, traceId, query, lastEventId),
+    });
   }
 
   @Delete()
@@ -100,5 +87,34 @@ export class TracesController {
   async purge(@Caller() caller: CallerIdentity): Promise<{ status: 'success'; message: string }> {
     await this.commands.execute(new DeleteRecordsCommand(caller, { collection: 'traces' }));
     return { status: 'success', message: 'Trace data purged' };
+  }
+
+  /** The trace's spans as they commit; with `from-beginning` (and no resume id) its stored spans first. */
+  private async watchTrace(
+    reply: FastifyReply,
+    caller: CallerIdentity,
+    traceId: string,
+    query: UpstreamFeedQueryDto,
+    lastEventId: string | undefined,
+  ): Promise<void> {
+    const filter = (e: ArkEvent) => spanOf(e)?.traceId === traceId;
+    const format = spanItemOf;
+    if (query.fromBeginning && lastEventId === undefined) {
+      // The stored spans, then what commits after the moment taken before reading them.
+      const start = await this.streams.start(undefined, filter);
+      const stored = await this.traces.trace(readScopeOf(caller), traceId);
+      await this.streams.watchTenant(reply, readScopeOf(caller), start.from, {
+        preamble: ['connected'],
+        initial: stored.map(otlpSpanItem),
+        filter: start.filter,
+        format,
+      });
+      return;
+    }
+    await this.streams.watchTenant(reply, readScopeOf(caller), await this.streams.resumeCursor(readScopeOf(caller), lastEventId, query.cursor), {
+      preamble: ['connected'],
+      filter,
+      format,
+    });
   }
 }

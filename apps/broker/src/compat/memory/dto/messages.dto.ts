@@ -1,7 +1,8 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform, Type } from 'class-transformer';
 import { IsArray, IsBoolean, IsInt, IsOptional, IsString, Min } from 'class-validator';
-import { ApiError, toQueryBoolean } from '#ark/http';
+import { InvalidArgumentError, InvalidCursorError } from '#ark/errors';
+import { toQueryBoolean } from '#ark/http';
 
 const MAX_PAGE_SIZE = 1_000;
 const DEFAULT_PAGE_SIZE = 100;
@@ -66,8 +67,8 @@ export class ListMessagesQueryDto {
 export function pageLimit(limit: string | undefined): number {
   if (limit === undefined || limit === '') return DEFAULT_PAGE_SIZE;
   const n = parseInt(limit, 10);
-  if (Number.isNaN(n) || n < 1) throw ApiError.badRequest('limit must be a positive integer', 'validation_failed');
-  if (n > MAX_PAGE_SIZE) throw ApiError.badRequest(`limit cannot exceed ${MAX_PAGE_SIZE}`, 'validation_failed');
+  if (Number.isNaN(n) || n < 1) throw new InvalidArgumentError('limit must be a positive integer');
+  if (n > MAX_PAGE_SIZE) throw new InvalidArgumentError(`limit cannot exceed ${MAX_PAGE_SIZE}`);
   return n;
 }
 
@@ -75,6 +76,6 @@ export function pageLimit(limit: string | undefined): number {
 export function pageCursor(cursor: string | undefined): number | undefined {
   if (cursor === undefined) return undefined;
   const n = Number(cursor);
-  if (!Number.isSafeInteger(n) || n < 0) throw ApiError.badRequest('cursor must be a non-negative integer', 'invalid_cursor');
+  if (!Number.isSafeInteger(n) || n < 0) throw new InvalidCursorError('cursor must be a non-negative integer');
   return n;
 }

@@ -1,7 +1,8 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { Expose, Transform, Type } from 'class-transformer';
 import { IsBoolean, IsInt, IsOptional, IsString, Min } from 'class-validator';
-import { ApiError, toQueryBoolean } from '#ark/http';
+import { InvalidArgumentError, InvalidCursorError } from '#ark/errors';
+import { toQueryBoolean } from '#ark/http';
 
 const DEFAULT_PAGE_SIZE = 100;
 const MAX_PAGE_SIZE = 1_000;
@@ -53,9 +54,9 @@ export class ChunkListParamsDto {
 /** Upstream's pagination rules and messages: `10abc` is 10, a limit above 1000 is refused, not clamped. */
 export function chunkPageParams(params: ChunkListParamsDto): { limit: number; cursor: number } {
   const limit = params.limit === undefined ? DEFAULT_PAGE_SIZE : parseInt(params.limit, 10);
-  if (Number.isNaN(limit) || limit < 1) throw ApiError.badRequest('limit must be a positive integer', 'validation_failed');
-  if (limit > MAX_PAGE_SIZE) throw ApiError.badRequest(`limit cannot exceed ${MAX_PAGE_SIZE}`, 'validation_failed');
+  if (Number.isNaN(limit) || limit < 1) throw new InvalidArgumentError('limit must be a positive integer');
+  if (limit > MAX_PAGE_SIZE) throw new InvalidArgumentError(`limit cannot exceed ${MAX_PAGE_SIZE}`);
   const cursor = params.cursor === undefined ? 0 : parseInt(params.cursor, 10);
-  if (!Number.isSafeInteger(cursor) || cursor < 0) throw ApiError.badRequest('cursor must be a non-negative integer', 'invalid_cursor');
+  if (!Number.isSafeInteger(cursor) || cursor < 0) throw new InvalidCursorError('cursor must be a non-negative integer');
   return { limit, cursor };
 }

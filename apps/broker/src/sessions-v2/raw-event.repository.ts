@@ -1,0 +1,75 @@
+import { Injectable } from '@nestjs/common';
+import { sql, type Kysely } from 'kysely';
+import { DatabaseConnection, inScope, PREPARED, type Database, type ReadScope } from '#ark/database';
+
+export interface ChunkSummaryRow {
+  query: string;
+  chunks: number;
+  first_at: Date | null;
+  last_at: Date | null;
+  completed: boolean;
+}
+
+export interface PendingApprovalRow {
+  query_id: string | null;
+  task_id: string | null;
+  tool_calls: unknown;
+  time: Date;
+  sequence: string;
+  session_id: string;
+  /** All pending approvals of the session, before the limit. */
+  total: string;
+}
+
+/**
+ * Reads of the `events` table itself, for what no read model holds: LLM chunk summaries and pending
+ * approvals. The caller checked that the scope sees the session.
+ */
+@Injectable()
+export class RawEventRepository {
+  constructor(private readonly connection: DatabaseConnection) {}
+
+  /** Chunk count, first/last chunk time and completion per query id (chunks are keyed by the upload path's query). */
+  async chunkSummaries(scope: ReadScope, queries: readonly string[], db: Kysely<Database> = this.connection.db): Promise<Map<string, ChunkSummaryRow>> {
+    return inScope(scope, async () => {
+      if (queries.length === 0) return new Map<string, ChunkSummaryRow>();
+      const { rows } = await sql<ChunkSummaryRow>`${PREPARED}
+        SELECT query_id AS query, count(*) FILTER (WHERE type = 'llm.chunk')::int AS chunks,
+               min(time) FILTER (WHERE type = 'llm.chunk') AS first_at, max(time) FILTER (WHERE type = 'llm.chunk') AS last_at,
+               bool_or(type = 'llm.stream.completed') AS completed
+        FROM events WHERE tenant_id = ${scope.tenantId} AND query_id = ANY(${queries}::text[]) AND source = 'chunk'
+        GROUP BY query_id`.execute(db);
+      return new Map(rows.map((r) => [r.query, r]));
+    });
+  }
+
+  /**
+   * The first `limit` `approval.requested` chunks of the session (or of its queries, by any of their
+   * names) with no `approval.resolved` for their task, in log order.
+   */
+  async pendingApprovals(
+    scope: ReadScope,
+    sessionId: string,
+    queries: readonly string[],
+    limit: number,
+    db: Kysely<Database> = this.connection.db,
+  ): Promise<PendingApprovalRow[]> {
+    return inScope(scope, async () => {
+      const { rows } = await sql<PendingApprovalRow>`${PREPARED}
+        WITH approvals AS (
+          SELECT type, query_id, data->>'taskId' AS task_id, data->'toolCalls' AS tool_calls, time, sequence, session_id, global_position
+          FROM events
+          WHERE tenant_id = ${scope.tenantId} AND type IN ('approval.requested', 'approval.resolved')
+            AND (session_id = ${sessionId} OR query_id = ANY(${queries}::text[]))
+        ), pending AS (
+          SELECT r.* FROM approvals r
+          WHERE r.type = 'approval.requested' AND NOT EXISTS (
+            SELECT 1 FROM approvals x WHERE x.type = 'approval.resolved' AND x.query_id IS NOT DISTINCT FROM r.query_id
+              AND (x.task_id = r.task_id OR (r.task_id IS NULL AND x.global_position > r.global_position)))
+        )
+        SELECT query_id, task_id, tool_calls, time, sequence, session_id, count(*) OVER () AS total
+        FROM pending ORDER BY global_position LIMIT ${limit}`.execute(db);
+      return rows;
+    });
+  }
+}

@@ -1,0 +1,52 @@
+/**
+ * Expected failures, named by what went wrong rather than by an HTTP status. Services and
+ * repositories throw them; the HTTP edge (libs/http's exception filter) maps each kind to its answer.
+ */
+export abstract class DomainError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+/** The thing asked for does not exist, or the caller may not see it. */
+export class NotFoundError extends DomainError {}
+
+/** A value the caller passed is not acceptable. */
+export class InvalidArgumentError extends DomainError {}
+
+/** A pagination cursor or resume id the caller passed is not one the service handed out. */
+export class InvalidCursorError extends DomainError {}
+
+/** The caller's input cannot be read or stored (undecodable body, data the database refuses). */
+export class MalformedInputError extends DomainError {}
+
+/** The writer named a namespace its credentials are not bound to; nothing was written. */
+export class NamespaceForbiddenError extends DomainError {
+  constructor(
+    readonly allowed: readonly string[],
+    readonly namespace: string,
+  ) {
+    super(`this key may write namespaces ${allowed.join(', ')}, not ${JSON.stringify(namespace)}`);
+  }
+}
+
+/** The caller holds as many watch streams as allowed. */
+export class TooManyWatchesError extends DomainError {
+  constructor(
+    message: string,
+    readonly retryAfterSeconds: number,
+  ) {
+    super(message);
+  }
+}
+
+/** The service cannot take the work now; the caller should retry after a while. */
+export class UnavailableError extends DomainError {
+  constructor(
+    message: string,
+    readonly retryAfterSeconds: number,
+  ) {
+    super(message);
+  }
+}
