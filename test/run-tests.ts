@@ -3,7 +3,7 @@
  * embedded PostgreSQL started here (and stopped after). Each test file makes its own database.
  */
 import { spawn } from 'node:child_process';
-import { chmod, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -25,7 +25,6 @@ let scratch: string | undefined;
 const env = { ...process.env };
 if (!env.TEST_DATABASE_URL) {
   scratch = await mkdtemp(path.join(os.tmpdir(), 'ark-broker-test-pg-'));
-  await chmod(scratch, 0o755); // the postgres user (when we are root) must reach the data directory
   embedded = await startEmbeddedPostgres({ dataDir: path.join(scratch, 'data'), port: await freePort(), database: 'postgres' });
   env.TEST_DATABASE_URL = embedded.url;
   console.log(`# embedded PostgreSQL for tests at ${embedded.url.replace(/:[^:@/]+@/, ':***@')}`);
