@@ -5,7 +5,7 @@
  * suite (dist/test) and the unit tier (dist/test/unit).
  */
 import { spawn } from 'node:child_process';
-import { chmod, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -27,7 +27,6 @@ let scratch: string | undefined;
 const env = { ...process.env };
 if (!env.TEST_DATABASE_URL) {
   scratch = await mkdtemp(path.join(os.tmpdir(), 'ark-broker-test-pg-'));
-  await chmod(scratch, 0o755); // the postgres user (when we are root) must reach the data directory
   embedded = await startEmbeddedPostgres({ dataDir: path.join(scratch, 'data'), port: await freePort(), database: 'postgres' });
   env.TEST_DATABASE_URL = embedded.url;
   console.log(`# embedded PostgreSQL for tests at ${embedded.url.replace(/:[^:@/]+@/, ':***@')}`);

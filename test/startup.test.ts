@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -125,7 +125,6 @@ describe('migrations', () => {
 describe('`ark-broker serve` with no DATABASE_URL', () => {
   it('starts embedded PostgreSQL, serves, and keeps the data across a restart', async () => {
     const scratch = await mkdtemp(path.join(os.tmpdir(), 'ark-broker-serve-'));
-    await chmod(scratch, 0o755);
     const port = await freePort();
     const env = {
       ...process.env,

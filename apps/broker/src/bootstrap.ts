@@ -39,7 +39,11 @@ export interface DatabaseTarget {
 export async function resolveDatabase(config: BrokerConfig, logger = new Logger('Database')): Promise<DatabaseTarget> {
   if (config.DATABASE_URL) return { url: config.DATABASE_URL };
   logger.log(`DATABASE_URL is not set: starting embedded PostgreSQL in ${config.EMBEDDED_PG_DIR} (port ${config.EMBEDDED_PG_PORT})`);
-  const embedded = await startEmbeddedPostgres({ dataDir: config.EMBEDDED_PG_DIR, port: config.EMBEDDED_PG_PORT });
+  const embedded = await startEmbeddedPostgres({
+    dataDir: config.EMBEDDED_PG_DIR,
+    port: config.EMBEDDED_PG_PORT,
+    notice: (line) => logger.log(line),
+  });
   return { url: embedded.url, embedded };
 }
 

@@ -1,5 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { InvalidConfigError, loadBrokerConfig } from '#ark/config';
+import { EmbeddedPostgresError } from '#ark/database';
 import { startTracing } from '#ark/tracing';
 import { startBroker } from './bootstrap.js';
 
@@ -14,7 +15,7 @@ export async function serveUntilSignalled(env: Record<string, string | undefined
     graceMs = config.SHUTDOWN_GRACE_MS;
     broker = await startBroker(config);
   } catch (error) {
-    logger.error(error instanceof InvalidConfigError ? error.message : ((error as Error).stack ?? String(error)));
+    logger.error(error instanceof InvalidConfigError || error instanceof EmbeddedPostgresError ? error.message : ((error as Error).stack ?? String(error)));
     process.exit(1);
   }
   let stopping = false;

@@ -3,7 +3,7 @@ import 'reflect-metadata';
 import { Command } from 'commander';
 import { EventSource } from 'eventsource';
 import { loadBrokerConfig } from '#ark/config';
-import { createPool, migrate } from '#ark/database';
+import { createPool, EmbeddedPostgresError, migrate } from '#ark/database';
 import { inlineProjectors, ProjectionRebuilder } from '#ark/projections';
 import { ApiKeys, ROLES, type Role } from '#ark/tenancy';
 import { Kysely, PostgresDialect } from 'kysely';
@@ -146,4 +146,10 @@ program
     source.onerror = () => console.error(`(disconnected from ${options.url}; retrying)`);
   });
 
-await program.parseAsync(process.argv);
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  if (!(error instanceof EmbeddedPostgresError)) throw error;
+  console.error(error.message);
+  process.exitCode = 1;
+}

@@ -1,7 +1,7 @@
 export { BROKER_ROLE, DatabaseConnection, type DatabaseOptions } from './database-connection.js';
 export { inScope, sessionOwned, sessionVisible, tenantScope, type ReadScope } from './tenant-scope.js';
 export { DatabaseModule } from './database.module.js';
-export { startEmbeddedPostgres, type EmbeddedPostgresHandle } from './embedded-postgres.js';
+export { EmbeddedPostgresError, startEmbeddedPostgres, type EmbeddedPostgresHandle } from './embedded-postgres.js';
 export { migrate, readMigrations, defaultMigrationsDir, type MigrationReport } from './migrator.js';
 export { createClient, createPool } from './pool.js';
 export type { Database, EventsTable, LlmCallsTable, QueriesTable, SessionQueriesTable, SessionRow, SessionsTable, ToolCallsTable } from './schema.js';
