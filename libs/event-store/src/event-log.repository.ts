@@ -7,13 +7,13 @@ import type { FeedCursor } from './feed-cursor.js';
 export const EVENTS_CHANNEL = 'ark_events';
 /**
  * Wake-up sent on commit: the transaction and the last sequence it wrote per session. Never event data.
- * `ark_append_events` (migrations/0020) builds it, the most precise form that stays below
+ * `ark_append_events` (migrations/functions/ark_append_events.sql) builds it, the most precise form that stays below
  * PostgreSQL's 8000-byte NOTIFY limit.
  */
 export interface AppendNotification {
   /** xid8 of the committed transaction. */
   tx: string;
-  /** When the transaction queued it: ms since the epoch on the database server's clock (migrations/0050). */
+  /** When the transaction queued it: ms since the epoch on the database server's clock (`ark_append_events`). */
   at?: number;
   /** [tenant, session, last sequence] per session written; omitted when it would not fit. */
   s?: [string, string, number][];
@@ -71,7 +71,7 @@ export class EventLogRepository {
 
   /**
    * Appends events for any number of sessions in the caller's transaction, in one round trip
-   * (`ark_append_events`, migrations/0020: locks, heads, dedupe, insert, stream heads and the one
+   * (`ark_append_events`, migrations/functions/ark_append_events.sql: locks, heads, dedupe, insert, stream heads and the one
    * NOTIFY, see AppendNotification). Items are assigned sequences in the order given; results come
    * back in the same order. The rows travel as one JSON document: serialising it is one native
    * JSON.stringify, where per-column text arrays cost the driver a character-by-character escape.
@@ -146,7 +146,7 @@ export class EventLogRepository {
 
   /**
    * A tenant's feed after a cursor, gap-free: only transactions older than every transaction still
-   * running in this database (the horizon, `ark_feed_horizon()`, migrations/0051) are read, so one
+   * running in this database (the horizon, `ark_feed_horizon()`, migrations/functions/ark_feed_horizon.sql) are read, so one
    * that took its positions early and commits late is never skipped; it is read when it is below the
    * horizon, before anything after it.
    * Also returns the horizon, so a reader told of a newer commit knows to look again.
