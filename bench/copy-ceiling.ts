@@ -2,6 +2,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
+import { EVENT_WRITTEN_COLUMNS } from '#ark/event-store';
 import { withClient } from './postgres-server.js';
 
 /** Rows per string handed to the COPY stream. */
@@ -10,48 +11,13 @@ const ROWS_PER_WRITE = 500;
 const ROWS_PER_SESSION = 100;
 
 /** The `events` columns a writer supplies (the rest have defaults), in COPY order. */
-const COPIED_COLUMNS = [
-  'tenant_id',
-  'session_id',
-  'sequence',
-  'type',
-  'time',
-  'query_id',
-  'query_name',
-  'namespace',
-  'user_id',
-  'trace_id',
-  'span_id',
-  'parent_span_id',
-  'source',
-  'dedupe_key',
-  'data',
-] as const;
+const COPIED_COLUMNS = EVENT_WRITTEN_COLUMNS;
 /** Those taken from the broker's stored rows: all but the key. */
-const SAMPLED_COLUMNS = COPIED_COLUMNS.slice(3);
+const SAMPLED_COLUMNS = COPIED_COLUMNS.filter((c) => c !== 'tenant_id' && c !== 'session_id' && c !== 'sequence');
 
-/** `events` as migrations/0001_event_log.sql creates it, without its secondary indexes: only the primary key. */
-const bareEventsTable = (name: string) => `CREATE TABLE ${name} (
-  tenant_id       text        NOT NULL,
-  session_id      text        NOT NULL,
-  sequence        bigint      NOT NULL CHECK (sequence > 0),
-  global_position bigint      GENERATED ALWAYS AS IDENTITY,
-  transaction_id  xid8        NOT NULL DEFAULT pg_current_xact_id(),
-  type            text        NOT NULL,
-  time            timestamptz NOT NULL,
-  recorded_at     timestamptz NOT NULL DEFAULT now(),
-  query_id        text,
-  query_name      text,
-  namespace       text,
-  user_id         text,
-  trace_id        text,
-  span_id         text,
-  parent_span_id  text,
-  source          text        NOT NULL CHECK (source IN ('otlp', 'operation-event', 'chunk', 'message', 'api')),
-  dedupe_key      text,
-  data            jsonb       NOT NULL,
-  PRIMARY KEY (tenant_id, session_id, sequence)
-)`;
+/** `events` with its columns, defaults and CHECKs but none of its secondary indexes: only the primary key. */
+const bareEventsTable = (name: string) =>
+  `CREATE TABLE ${name} (LIKE events INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING IDENTITY, PRIMARY KEY (tenant_id, session_id, sequence))`;
 
 export interface CopyCeiling {
   rows: number;

@@ -118,7 +118,7 @@ export const SCENARIO_GROUPS: readonly ScenarioGroup[] = [
       "Every answer is checked: 200, protobuf, no partial-success rejection; after the run the events stored in the run's sessions " +
       'are counted (`stored ≠ accepted`). COPY ceiling: after each run (outside its CPU window) as many rows as spans accepted, cycling ' +
       'over 100 of the rows the broker stored (its `data` as stored), are streamed with one `COPY … FROM STDIN` (pg-copy-streams, ' +
-      'one connection) into a fresh table with the columns of `events` (migrations/0001) and only its primary key, in the same ' +
+      'one connection) into a fresh table like `events` (its columns, defaults and CHECKs) with only its primary key, in the same ' +
       'database; `broker / COPY %` = spans/s ÷ COPY rows/s. Targets (docs/architecture.md#performance-targets): ≥ 20,000 spans/s and ≥ 50 % of COPY.',
     metrics: OTLP_METRICS,
     headline: ['spansPerSecond', 'latencyP99Ms'],

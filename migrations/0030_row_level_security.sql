@@ -32,10 +32,8 @@ REVOKE ALL ON schema_migrations FROM ark_broker_app;
 ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO ark_broker_app;
 ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE, SELECT, UPDATE ON SEQUENCES TO ark_broker_app;
 
--- The tenants of the current transaction. A STABLE SQL function is inlined into the policies, so
--- `tenant_id = ANY (ark_tenant_ids())` is an index condition evaluated once per scan.
-CREATE FUNCTION ark_tenant_ids() RETURNS text[] LANGUAGE sql STABLE PARALLEL SAFE AS
-  $$ SELECT coalesce(nullif(current_setting('ark.tenant_ids', true), ''), '{}')::text[] $$;
+-- The policies below name the tenants of the current transaction through ark_tenant_ids().
+-- requires: functions/ark_tenant_ids.sql
 
 -- Every table with a tenant_id column, whichever migration created it.
 DO $$
@@ -52,10 +50,4 @@ BEGIN
   END LOOP;
 END $$;
 
--- An API key is looked up by its id before its tenant is known: this one function sees every key
--- (it runs as the tables' owner) and answers only the row of the id asked for.
-CREATE FUNCTION ark_api_key(key_id text) RETURNS SETOF api_keys
-  LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS
-  $$ SELECT * FROM api_keys WHERE id = key_id AND revoked_at IS NULL $$;
-REVOKE ALL ON FUNCTION ark_api_key(text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION ark_api_key(text) TO ark_broker_app;
+-- An API key is looked up by its id before its tenant is known: ark_api_key (functions/ark_api_key.sql).

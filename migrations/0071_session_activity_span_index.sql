@@ -9,18 +9,5 @@ CREATE INDEX sessions_activity_span ON sessions USING gist (
   tstzrange(least(first_activity_at, last_activity_at), greatest(first_activity_at, last_activity_at), '[]'));
 
 -- Range containment is not leakproof, so under row-level security the index cannot serve the
--- broker's role (as with the searches, 0060): an owner-rights function answers for a tenant in the
--- caller's `ark.tenant_ids` only, and only with session ids, which the caller then reads under RLS.
-CREATE FUNCTION ark_sessions_spanning(tenant text, at timestamptz) RETURNS SETOF text
-LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
-BEGIN
-  IF NOT (tenant = ANY (ark_tenant_ids())) THEN RETURN; END IF;
-  RETURN QUERY
-    SELECT m.session_id FROM sessions m
-    WHERE tstzrange(least(m.first_activity_at, m.last_activity_at), greatest(m.first_activity_at, m.last_activity_at), '[]') @> at
-      AND m.tenant_id = tenant;
-END
-$$;
-
-REVOKE ALL ON FUNCTION ark_sessions_spanning(text, timestamptz) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION ark_sessions_spanning(text, timestamptz) TO ark_broker_app;
+-- broker's role: the owner-rights function ark_sessions_spanning (functions/ark_sessions_spanning.sql)
+-- reads it.

@@ -51,7 +51,8 @@ export async function migrateDatabase(url: string, logger = new Logger('Migratio
   const pool = createPool({ connectionString: url, max: 1, applicationName: 'ark-broker-migrate' });
   try {
     const report = await migrate(pool);
-    if (report.applied.length > 0) logger.log(`applied ${report.applied.join(', ')}`);
+    const applied = [...report.applied, ...report.repeatables];
+    if (applied.length > 0) logger.log(`applied ${applied.join(', ')}`);
   } finally {
     await pool.end();
   }

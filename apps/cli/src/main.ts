@@ -48,7 +48,8 @@ program
       const pool = createPool({ connectionString: url, max: 1, applicationName: 'ark-broker-migrate' });
       try {
         const report = await migrate(pool);
-        console.log(report.applied.length ? `applied: ${report.applied.join(', ')}` : 'nothing to apply');
+        const applied = [...report.applied, ...report.repeatables];
+        console.log(applied.length ? `applied: ${applied.join(', ')}` : 'nothing to apply');
       } finally {
         await pool.end();
       }

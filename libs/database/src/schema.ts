@@ -9,6 +9,7 @@ export interface EventStreamsTable {
   updated_at: Generated<Date>;
 }
 
+/** `events` (migrations/0001). The event row codec, libs/event-store/src/event-row.ts, must name exactly these columns. */
 export interface EventsTable {
   tenant_id: string;
   session_id: string;

@@ -20,7 +20,7 @@ export interface NewArkEvent {
   data: unknown;
 }
 
-/** An event as stored in the log. */
+/** An event as stored in the log (its row: event-row.ts). */
 export interface ArkEvent {
   tenantId: string;
   sessionId: string;
@@ -43,7 +43,7 @@ export interface ArkEvent {
   data: unknown;
 }
 
-/** The public JSON shape of an ark event (docs/events.md#1-the-event), used by every API and stream. */
+/** The public JSON shape of an ark event (docs/events.md#1-the-event), used by every API and stream (toArkEventJson, event-row.ts). */
 export interface ArkEventJson {
   id: string;
   tenantId: string;
@@ -62,28 +62,6 @@ export interface ArkEventJson {
   parentSpanId: string | null;
   source: EventSource;
   data: unknown;
-}
-
-export function toArkEventJson(event: ArkEvent): ArkEventJson {
-  return {
-    id: String(event.globalPosition),
-    tenantId: event.tenantId,
-    sessionId: event.sessionId,
-    sequence: event.sequence,
-    globalPosition: event.globalPosition,
-    type: event.type,
-    time: event.time.toISOString(),
-    recordedAt: event.recordedAt.toISOString(),
-    queryId: event.queryId,
-    queryName: event.queryName,
-    namespace: event.namespace,
-    userId: event.userId,
-    traceId: event.traceId,
-    spanId: event.spanId,
-    parentSpanId: event.parentSpanId,
-    source: event.source,
-    data: event.data,
-  };
 }
 
 /** What happened to one event of an append call. */

@@ -1,19 +1,20 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
 import { inScope, PREPARED, sessionOwned, sessionVisible, tenantScope, type Database, type ReadScope } from '#ark/database';
-import type { AppendedEvent, ArkEvent, EventSource, StreamEvent } from './ark-event.js';
+import type { AppendedEvent, ArkEvent, StreamEvent } from './ark-event.js';
+import { appendedEvent, EVENT_SELECT, toAppendBatch, toArkEvent, type EventRow } from './event-row.js';
 import type { FeedCursor } from './feed-cursor.js';
 
 /** Channel of the one NOTIFY each appending transaction sends. */
 export const EVENTS_CHANNEL = 'ark_events';
 /**
  * Wake-up sent on commit: the transaction and the last sequence it wrote per session. Never event data.
- * `ark_append_events` (migrations/0020) builds it, the most precise form that stays below
+ * `ark_append_events` (migrations/functions/ark_append_events.sql) builds it, the most precise form that stays below
  * PostgreSQL's 8000-byte NOTIFY limit.
  */
 export interface AppendNotification {
   /** xid8 of the committed transaction. */
   tx: string;
-  /** When the transaction queued it: ms since the epoch on the database server's clock (migrations/0050). */
+  /** When the transaction queued it: ms since the epoch on the database server's clock (`ark_append_events`). */
   at?: number;
   /** [tenant, session, last sequence] per session written; omitted when it would not fit. */
   s?: [string, string, number][];
@@ -38,31 +39,6 @@ interface AppendRow {
   recorded_at: Date;
 }
 
-interface EventRow {
-  tenant_id: string;
-  session_id: string;
-  sequence: number;
-  global_position: number;
-  transaction_id: string;
-  type: string;
-  time: Date;
-  recorded_at: Date;
-  query_id: string | null;
-  query_name: string | null;
-  namespace: string | null;
-  user_id: string | null;
-  trace_id: string | null;
-  span_id: string | null;
-  parent_span_id: string | null;
-  source: string;
-  dedupe_key: string | null;
-  data: unknown;
-}
-
-const EVENT_COLUMNS = sql.raw(`tenant_id, session_id, sequence, global_position, transaction_id::text AS transaction_id,
-  type, time, recorded_at, query_id, query_name, namespace, user_id, trace_id, span_id, parent_span_id, source,
-  dedupe_key, data`);
-
 const streamKey = (tenantId: string, sessionId: string) => `${tenantId}\u0000${sessionId}`;
 
 /** The SQL of the event log. Appends take a transaction from the caller so projectors can join it. */
@@ -71,31 +47,13 @@ export class EventLogRepository {
 
   /**
    * Appends events for any number of sessions in the caller's transaction, in one round trip
-   * (`ark_append_events`, migrations/0020: locks, heads, dedupe, insert, stream heads and the one
+   * (`ark_append_events`, migrations/functions/ark_append_events.sql: locks, heads, dedupe, insert, stream heads and the one
    * NOTIFY, see AppendNotification). Items are assigned sequences in the order given; results come
    * back in the same order. The rows travel as one JSON document: serialising it is one native
    * JSON.stringify, where per-column text arrays cost the driver a character-by-character escape.
    */
   async append(trx: Transaction<Database>, items: readonly StreamEvent[]): Promise<AppendBatchResult> {
-    const batch = JSON.stringify(
-      items.map(({ tenantId, sessionId, event: e }, i) => ({
-        i,
-        t: tenantId,
-        s: sessionId,
-        y: e.type,
-        at: e.time?.toISOString() ?? null,
-        q: e.queryId ?? null,
-        qn: e.queryName ?? null,
-        ns: e.namespace ?? null,
-        u: e.userId ?? null,
-        tr: e.traceId ?? null,
-        sp: e.spanId ?? null,
-        ps: e.parentSpanId ?? null,
-        src: e.source,
-        dk: e.dedupeKey ?? null,
-        d: e.data ?? null,
-      })),
-    );
+    const batch = toAppendBatch(items);
     const { rows } = await sql<AppendRow>`${PREPARED}SELECT * FROM ark_append_events(${batch}::jsonb)`.execute(trx);
     if (rows.length !== items.length) throw new Error(`ark_append_events answered ${rows.length} rows for ${items.length} events`);
     const results: AppendedEvent[] = [];
@@ -106,27 +64,9 @@ export class EventLogRepository {
       if (row.i !== i) throw new Error('ark_append_events answered out of input order');
       results.push({ sessionId: item.sessionId, sequence: row.sequence, duplicate: row.duplicate });
       if (row.duplicate) continue;
-      const e = item.event;
-      appended.push({
-        tenantId: item.tenantId,
-        sessionId: item.sessionId,
-        sequence: row.sequence,
-        globalPosition: row.global_position!,
-        transactionId: row.transaction_id!,
-        type: e.type,
-        time: e.time ?? row.recorded_at,
-        recordedAt: row.recorded_at,
-        queryId: e.queryId ?? null,
-        queryName: e.queryName ?? null,
-        namespace: e.namespace ?? null,
-        userId: e.userId ?? null,
-        traceId: e.traceId ?? null,
-        spanId: e.spanId ?? null,
-        parentSpanId: e.parentSpanId ?? null,
-        source: e.source,
-        dedupeKey: e.dedupeKey ?? null,
-        data: e.data ?? null,
-      });
+      appended.push(
+        appendedEvent(item, { sequence: row.sequence, globalPosition: row.global_position!, transactionId: row.transaction_id!, recordedAt: row.recorded_at }),
+      );
     }
     return { results, appended };
   }
@@ -136,7 +76,7 @@ export class EventLogRepository {
     const typeFilter = types && types.length > 0 ? sql`AND type = ANY(${[...types]}::text[])` : sql``;
     const { rows } = await inScope(scope, () =>
       sql<EventRow>`${PREPARED}
-        SELECT ${EVENT_COLUMNS} FROM events
+        SELECT ${EVENT_SELECT} FROM events
         WHERE tenant_id = ${scope.tenantId} AND session_id = ${sessionId} AND sequence > ${after} ${typeFilter}
         ORDER BY sequence
         LIMIT ${limit}`.execute(this.db),
@@ -146,7 +86,7 @@ export class EventLogRepository {
 
   /**
    * A tenant's feed after a cursor, gap-free: only transactions older than every transaction still
-   * running in this database (the horizon, `ark_feed_horizon()`, migrations/0051) are read, so one
+   * running in this database (the horizon, `ark_feed_horizon()`, migrations/functions/ark_feed_horizon.sql) are read, so one
    * that took its positions early and commits late is never skipped; it is read when it is below the
    * horizon, before anything after it.
    * Also returns the horizon, so a reader told of a newer commit knows to look again.
@@ -165,7 +105,7 @@ export class EventLogRepository {
       WITH snapshot AS MATERIALIZED (SELECT ark_feed_horizon() AS xmin)
       SELECT snapshot.xmin::text AS horizon, e.*
       FROM snapshot LEFT JOIN LATERAL (
-        SELECT ${EVENT_COLUMNS} FROM events
+        SELECT ${EVENT_SELECT} FROM events
         WHERE tenant_id = ${scope.tenantId} ${onlyQuery} ${onlyOwned}
           AND transaction_id < snapshot.xmin
           AND (transaction_id, global_position) > (${after.transactionId.toString()}::xid8, ${after.globalPosition})
@@ -237,7 +177,7 @@ export class EventLogRepository {
     const { rows } = await sql<EventRow>`
       SELECT x.* FROM unnest(${tenants}::text[]) AS t(tid)
       CROSS JOIN LATERAL (
-        SELECT ${EVENT_COLUMNS} FROM events e
+        SELECT ${EVENT_SELECT} FROM events e
         WHERE e.tenant_id = t.tid
           AND (e.transaction_id, e.global_position) > (${cursor.transactionId.toString()}::xid8, ${cursor.globalPosition})
           AND pg_visible_in_snapshot(e.transaction_id, ${upTo}::pg_snapshot) ${notSince}
@@ -256,27 +196,4 @@ export class EventLogRepository {
                                                             ${streams.map((s) => s.sessionId)}::text[]))`.execute(executor);
     return new Map(rows.map((r) => [streamKey(r.tenant_id, r.session_id), r.last_sequence]));
   }
-}
-
-function toArkEvent(r: EventRow): ArkEvent {
-  return {
-    tenantId: r.tenant_id,
-    sessionId: r.session_id,
-    sequence: r.sequence,
-    globalPosition: r.global_position,
-    transactionId: r.transaction_id,
-    type: r.type,
-    time: r.time,
-    recordedAt: r.recorded_at,
-    queryId: r.query_id,
-    queryName: r.query_name,
-    namespace: r.namespace,
-    userId: r.user_id,
-    traceId: r.trace_id,
-    spanId: r.span_id,
-    parentSpanId: r.parent_span_id,
-    source: r.source as EventSource,
-    dedupeKey: r.dedupe_key,
-    data: r.data,
-  };
 }

@@ -1,13 +1,16 @@
+export { EVENT_SOURCES, type AppendedEvent, type ArkEvent, type ArkEventJson, type EventSource, type NewArkEvent, type StreamEvent } from './ark-event.js';
 export {
-  EVENT_SOURCES,
+  EVENT_COLUMNS,
+  EVENT_ROW,
+  EVENT_SELECT,
+  EVENT_WRITTEN_COLUMNS,
+  toAppendBatch,
+  toArkEvent,
   toArkEventJson,
-  type AppendedEvent,
-  type ArkEvent,
-  type ArkEventJson,
-  type EventSource,
-  type NewArkEvent,
-  type StreamEvent,
-} from './ark-event.js';
+  type AppendBatchRow,
+  type EventColumn,
+  type EventRow,
+} from './event-row.js';
 export { EventAppender, type EventWriter, type SessionEvent } from './event-appender.js';
 export { EventLogRepository, EVENTS_CHANNEL, type AppendNotification } from './event-log.repository.js';
 export { EventNotificationListener } from './event-notification-listener.js';

@@ -216,7 +216,7 @@ export class QueriesProjector implements InlineProjector {
         WHERE q.tenant_id = x.t AND q.query_key = x.k`.execute(trx);
     }
     // Call totals of the queries whose calls this batch wrote: the upsert locked their rows, and the
-    // call projectors ran first (migrations/0100).
+    // call projectors ran first (ark_roll_up_query_calls, migrations/functions/).
     const withCalls = [
       ...new Map(
         events.flatMap((e) => {

@@ -80,7 +80,7 @@ export class ApiKeys {
   async verify(presented: string): Promise<CallerIdentity | undefined> {
     const match = KEY_PATTERN.exec(presented);
     if (!match) return undefined;
-    // Through ark_api_key (migrations/0030): the broker's role sees no tenant's rows before it knows the tenant.
+    // Through ark_api_key (migrations/functions/ark_api_key.sql): the broker's role sees no tenant's rows before it knows the tenant.
     const { rows } = await sql<ApiKeysRow>`SELECT * FROM ark_api_key(${match[1]!})`.execute(this.db);
     const row = rows[0];
     if (!row) return undefined;

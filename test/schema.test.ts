@@ -1,0 +1,140 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, beforeEach, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import type pg from 'pg';
+import { createPool, defaultMigrationsDir, migrate, readMigrations } from '#ark/database';
+import { dumpSchema, SCHEMA_FILE } from '../tools/schema-dump.js';
+import { createTestDatabase, type TestDatabase } from './support/test-database.js';
+
+/** The last commit whose migrations/ held every function and view inside the numbered files (as production applied 0001–0110). */
+const NUMBERED_ONLY_COMMIT = '0201b0107ee54b479c810b20046f3491084a5cc0';
+
+async function withDatabase<T>(work: (pool: pg.Pool, database: TestDatabase) => Promise<T>): Promise<T> {
+  const database = await createTestDatabase();
+  const pool = createPool({ connectionString: database.url, max: 1 });
+  try {
+    return await work(pool, database);
+  } finally {
+    await pool.end();
+    await database.drop();
+  }
+}
+
+async function dump(pool: pg.Pool): Promise<string> {
+  const client = await pool.connect();
+  try {
+    return await dumpSchema(client);
+  } finally {
+    client.release();
+  }
+}
+
+describe('schema', () => {
+  let scratch: string;
+  let freshDump: string;
+
+  before(async () => {
+    scratch = await mkdtemp(path.join(os.tmpdir(), 'ark-schema-test-'));
+    freshDump = await withDatabase(async (pool) => {
+      await migrate(pool);
+      return dump(pool);
+    });
+  });
+  after(async () => rm(scratch, { recursive: true, force: true }));
+
+  it('docs/schema.sql is the schema of a freshly migrated database', async () => {
+    const checkedIn = await readFile(SCHEMA_FILE, 'utf8');
+    assert.ok(checkedIn === freshDump, 'docs/schema.sql is stale: run `npm run schema:generate` and commit the result');
+  });
+
+  it('a database migrated by the numbered-only migration set migrates on to the same schema', async () => {
+    const legacy = path.join(scratch, 'legacy');
+    const repo = path.dirname(defaultMigrationsDir());
+    const archive = path.join(scratch, 'legacy.tar');
+    await promisify(execFile)('git', ['-C', repo, 'archive', '--output', archive, NUMBERED_ONLY_COMMIT, 'migrations']);
+    await mkdir(legacy);
+    await promisify(execFile)('tar', ['-xf', archive, '-C', legacy]);
+    await withDatabase(async (pool) => {
+      await migrate(pool, path.join(legacy, 'migrations'));
+      // The migrator of that commit kept no record of repeatable files.
+      await pool.query('DROP TABLE schema_repeatables');
+      const report = await migrate(pool);
+      assert.ok(report.repeatables.length > 0, 'every repeatable file is applied over the old definitions');
+      assert.equal(await dump(pool), freshDump);
+      const files = await readMigrations();
+      const { rows } = await pool.query<{ version: string; checksum: string }>('SELECT version, checksum FROM schema_migrations ORDER BY version');
+      assert.deepEqual(
+        rows,
+        files.map((f) => ({ version: f.version, checksum: f.checksum })),
+        'superseded checksums are recorded as the current ones',
+      );
+      assert.deepEqual((await migrate(pool)).repeatables, [], 'nothing left to apply');
+    });
+  });
+
+  describe('repeatable files', () => {
+    let dir: string;
+    let copies = 0;
+    const edit = async (file: string, change: (sql: string) => string) => writeFile(path.join(dir, file), change(await readFile(path.join(dir, file), 'utf8')));
+
+    beforeEach(async () => {
+      dir = path.join(scratch, `edited-${++copies}`);
+      await cp(defaultMigrationsDir(), dir, { recursive: true });
+    });
+
+    it('are applied again when changed, even where CREATE OR REPLACE cannot (a result type, a view column), with their dependents', async () => {
+      await withDatabase(async (pool) => {
+        await migrate(pool, dir);
+        // ark_session_work gains a column (its result type changes) and session_summaries, which stands on it, shows it.
+        await edit('functions/ark_session_work.sql', (s) =>
+          s
+            .replace('tokens_total bigint\n)', 'tokens_total bigint, work_version integer\n)')
+            .replace(/\n {2}FROM queries q\n/, ',\n         2\n  FROM queries q\n'),
+        );
+        await edit('views/session_summaries.sql', (s) => s.replace('w.tokens_total\n', 'w.tokens_total, w.work_version\n'));
+        // A view loses a column.
+        await edit('views/analytics_tool_latency.sql', (s) => s.replace(',\n       max(d)                                     AS max_ms', ''));
+        const report = await migrate(pool, dir);
+        assert.deepEqual(report.applied, []);
+        assert.ok(report.repeatables.includes('functions/ark_session_work.sql'), report.repeatables.join());
+        assert.ok(report.repeatables.includes('views/session_summaries.sql'), report.repeatables.join());
+        const { rows: columns } = await pool.query<{ table_name: string; column_name: string }>(
+          `SELECT table_name, column_name FROM information_schema.columns
+           WHERE table_name IN ('session_summaries', 'analytics_tool_latency') AND column_name IN ('work_version', 'max_ms')`,
+        );
+        assert.deepEqual(columns, [{ table_name: 'session_summaries', column_name: 'work_version' }]);
+        // Every other view is back, with its grant to the broker's role.
+        const { rows: views } = await pool.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM pg_class c
+           WHERE c.relkind = 'v' AND c.relnamespace = 'public'::regnamespace AND has_table_privilege('ark_broker_app', c.oid, 'SELECT')`,
+        );
+        assert.equal(views[0]!.n, 5);
+        assert.deepEqual((await migrate(pool, dir)).repeatables, []);
+      });
+    });
+
+    it('a change that objects outside the repeatable files depend on fails and changes nothing', async () => {
+      await withDatabase(async (pool) => {
+        await migrate(pool, dir);
+        // The tenant policies stand on ark_tenant_ids: its result type cannot change here.
+        await edit('functions/ark_tenant_ids.sql', (s) => s.replace('RETURNS text[]', 'RETURNS text').replace("'{}')::text[]", "'{}')::text"));
+        await edit('functions/ark_feed_horizon.sql', (s) => s.replace('LANGUAGE plpgsql STABLE', 'LANGUAGE plpgsql STABLE -- changed'));
+        await assert.rejects(migrate(pool, dir), /repeatable migration functions\/ark_tenant_ids\.sql failed: .*depend/);
+        const { rows } = await pool.query<{ def: string }>(`SELECT pg_get_functiondef('ark_feed_horizon'::regproc) AS def`);
+        assert.doesNotMatch(rows[0]!.def, /changed/, 'the run is one transaction');
+      });
+    });
+
+    it('an applied numbered migration whose checksum is not a listed former one still stops the migrator', async () => {
+      await withDatabase(async (pool) => {
+        await migrate(pool, dir);
+        await edit('0040_read_side_indexes.sql', (s) => `${s}\n-- edited\n`);
+        await assert.rejects(migrate(pool, dir), /migration 0040_read_side_indexes changed after it was applied/);
+      });
+    });
+  });
+});
