@@ -1,4 +1,4 @@
--- The event log (DESIGN §4): one append-only table of ark events plus a row per session stream.
+-- The event log (docs/architecture.md#event-log): one append-only table of ark events plus a row per session stream.
 
 -- One row per (tenant, session): the last sequence handed out. Appenders hold a transaction-scoped
 -- advisory lock on the session while they read and advance it, so sequences are contiguous.

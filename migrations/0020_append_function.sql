@@ -1,2 +1,2 @@
--- One round trip for the log part of an append (DESIGN §4): ark_append_events, defined in
+-- One round trip for the log part of an append (docs/architecture.md#event-log): ark_append_events, defined in
 -- functions/ark_append_events.sql.

@@ -1,4 +1,4 @@
--- Row-level security on every tenant table (DESIGN §7, defence in depth). The broker's pool works as
+-- Row-level security on every tenant table (docs/architecture.md#tenancy, defence in depth). The broker's pool works as
 -- the NOLOGIN role ark_broker_app (it connects with `-c role=ark_broker_app`), which owns nothing, so
 -- policies apply to it; the migrating user (the tables' owner) and the CLI are not restricted.
 -- Each transaction names the tenants it may touch in `ark.tenant_ids` (a text[] literal, set with

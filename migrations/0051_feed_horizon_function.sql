@@ -1,1 +1,1 @@
--- The feed horizon (DESIGN §4) as a function: ark_feed_horizon, defined in functions/ark_feed_horizon.sql.
+-- The feed horizon (docs/architecture.md#gap-free-feed) as a function: ark_feed_horizon, defined in functions/ark_feed_horizon.sql.

@@ -1,4 +1,4 @@
--- One round trip for the log part of an append (DESIGN §4): lock the batch's sessions, read their
+-- One round trip for the log part of an append (docs/architecture.md#event-log): lock the batch's sessions, read their
 -- heads and the dedupe keys already stored, hand out sequences, insert the events, advance the
 -- streams and queue the transaction's one NOTIFY.
 --

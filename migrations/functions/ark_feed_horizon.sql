@@ -1,4 +1,4 @@
--- The feed horizon (DESIGN §4) as a function, so that its plan is made once per connection.
+-- The feed horizon (docs/architecture.md#gap-free-feed) as a function, so that its plan is made once per connection.
 --
 -- Inlined in every feed read, the horizon's subquery over pg_stat_activity (a view of several joins)
 -- was planned on every read, once per place the horizon appeared: 2.4 ms of planning for a read that

@@ -124,7 +124,7 @@ export function toArkEvent(r: EventRow): ArkEvent {
   };
 }
 
-/** The public JSON shape (DESIGN §5): every field but the transaction id and dedupe key, times as ISO text, `id` the global position. */
+/** The public JSON shape (docs/events.md#1-the-event): every field but the transaction id and dedupe key, times as ISO text, `id` the global position. */
 export function toArkEventJson(event: ArkEvent): ArkEventJson {
   return {
     id: String(event.globalPosition),

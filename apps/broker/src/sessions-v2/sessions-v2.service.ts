@@ -21,7 +21,7 @@ import { ToolCallRepository, type ToolCallFilters } from './tool-call.repository
 /**
  * Caps of the session aggregate. Tool and LLM calls are listed for the `detailedQueries` newest
  * queries and every unfinished one; the others (finished, older) are summaries, their call lists
- * empty with the totals (DESIGN §10), and `GET /v2/tool-calls?queryId=` pages them.
+ * empty with the totals (docs/architecture.md#session-aggregate), and `GET /v2/tool-calls?queryId=` pages them.
  */
 export const AGGREGATE_LIMITS = { queries: 100, detailedQueries: 20, toolCallsPerQuery: 100, llmCallsPerQuery: 100, pendingApprovals: 50 } as const;
 
