@@ -1,8 +1,8 @@
 /** `records.deleted` tombstones of the upstream DELETE routes (operation events, traces, sessions). */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { ArkEvent } from '#ark/event-store';
-import { DELETABLE_COLLECTIONS, readRecordsDeleted, RECORDS_DELETED, recordsDeletedEvent } from '#ark/normalizer';
+import { RECORDS_DELETED, type ArkEvent } from '#ark/event-store';
+import { DELETABLE_COLLECTIONS, readRecordsDeleted, recordsDeletedEvent } from '#ark/normalizer';
 
 const asStored = (event: Pick<ArkEvent, 'type' | 'data'>) => ({ ...event, source: 'api' }) as ArkEvent;
 

@@ -11,6 +11,27 @@ export {
   type EventColumn,
   type EventRow,
 } from './event-row.js';
+export {
+  A2A_TASK_UPDATED,
+  APPROVAL_REQUESTED,
+  APPROVAL_RESOLVED,
+  FAMILY_OPERATIONS,
+  LLM_CHUNK,
+  LLM_STREAM_COMPLETED,
+  MESSAGE_ADDED,
+  MESSAGES_DELETED,
+  OPERATION_RECORDED,
+  PHASE_REASONS,
+  RECORDS_DELETED,
+  RESERVED_EVENT_TYPES,
+  SESSION_SIGNALLED,
+  SPAN_FAMILY,
+  WORK_FAMILIES,
+  WORK_PHASES,
+  workTypeOf,
+  type WorkFamily,
+  type WorkPhase,
+} from './event-types.js';
 export { EventAppender, type EventWriter, type SessionEvent } from './event-appender.js';
 export { EventLogRepository, EVENTS_CHANNEL, type AppendNotification } from './event-log.repository.js';
 export { EventNotificationListener } from './event-notification-listener.js';

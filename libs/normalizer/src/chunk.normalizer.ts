@@ -1,4 +1,4 @@
-import type { NewArkEvent, SessionEvent } from '#ark/event-store';
+import { APPROVAL_REQUESTED, APPROVAL_RESOLVED, LLM_CHUNK, LLM_STREAM_COMPLETED, type NewArkEvent, type SessionEvent } from '#ark/event-store';
 
 /** One parsed line of a `POST /stream/:query` upload. */
 export interface ChunkLine {
@@ -22,8 +22,8 @@ const MAX_ID_LENGTH = 256;
  * payload under that name; the payload's fields are read in camelCase or snake_case.
  */
 const APPROVAL_TYPES = {
-  tool_approval_request: 'approval.requested',
-  tool_approval_response: 'approval.resolved',
+  tool_approval_request: APPROVAL_REQUESTED,
+  tool_approval_response: APPROVAL_RESOLVED,
 } as const;
 
 type JsonObject = Record<string, unknown>;
@@ -70,7 +70,7 @@ export function normalizeChunk(line: ChunkLine): SessionEvent {
   return {
     sessionId: idFrom(ark.session) ?? line.queryId,
     event: {
-      type: approval?.type ?? 'llm.chunk',
+      type: approval?.type ?? LLM_CHUNK,
       queryId: line.queryId,
       queryName: idFrom(ark.query) ?? null,
       source: 'chunk',
@@ -95,7 +95,7 @@ export function chunkDedupeKey(queryId: string, idempotencyKey: string, line: nu
  */
 export function streamCompletedEvent(queryId: string, queryName: string | null, chunkCount: number, purgedThrough: number): NewArkEvent {
   return {
-    type: 'llm.stream.completed',
+    type: LLM_STREAM_COMPLETED,
     queryId,
     queryName,
     source: 'chunk',

@@ -1,10 +1,8 @@
-import type { ArkEvent, SessionEvent } from '#ark/event-store';
+import { RECORDS_DELETED, type ArkEvent, type SessionEvent } from '#ark/event-store';
 
 /** Collections an upstream DELETE can empty (`stream`: the chunks as the upstream `/stream` views show them); also the session their tombstones are appended to. */
 export const DELETABLE_COLLECTIONS = ['operation-events', 'traces', 'sessions', 'stream'] as const;
 export type DeletableCollection = (typeof DELETABLE_COLLECTIONS)[number];
-
-export const RECORDS_DELETED = 'records.deleted';
 
 export interface RecordsDeletedData {
   collection: DeletableCollection;

@@ -7,9 +7,7 @@ export {
   deletionScopeMatches,
   fallbackSessionId,
   MEMORY_SESSION_ID,
-  MESSAGE_ADDED,
   messageExpiresAt,
-  MESSAGES_DELETED,
   messagesDeletedEvent,
   normalizeMessages,
   readMessageAdded,
@@ -19,11 +17,4 @@ export {
   type MessagesDeletedData,
   type PostedMessages,
 } from './message.normalizer.js';
-export {
-  DELETABLE_COLLECTIONS,
-  readRecordsDeleted,
-  RECORDS_DELETED,
-  recordsDeletedEvent,
-  type DeletableCollection,
-  type RecordsDeletedData,
-} from './deletion.normalizer.js';
+export { DELETABLE_COLLECTIONS, readRecordsDeleted, recordsDeletedEvent, type DeletableCollection, type RecordsDeletedData } from './deletion.normalizer.js';

@@ -1,8 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { ArkEvent, NewArkEvent } from '#ark/event-store';
-
-export const MESSAGE_ADDED = 'message.added';
-export const MESSAGES_DELETED = 'messages.deleted';
+import { MESSAGE_ADDED, MESSAGES_DELETED, type ArkEvent, type NewArkEvent } from '#ark/event-store';
 
 /** Session of memory events that name no conversation and no query: deletions, and such messages. */
 export const MEMORY_SESSION_ID = 'memory';

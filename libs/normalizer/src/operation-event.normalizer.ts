@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { SessionEvent } from '#ark/event-store';
+import { A2A_TASK_UPDATED, FAMILY_OPERATIONS, OPERATION_RECORDED, PHASE_REASONS, type SessionEvent, type WorkPhase } from '#ark/event-store';
 
 /** The body Ark's controller POSTs to `/events` (only `data.queryId` is required, as upstream). */
 export interface OperationEvent {
@@ -13,18 +13,12 @@ export interface OperationEvent {
 
 /** `<Operation><Phase>` reasons and the ark event family each operation maps to (docs/events.md#4-event-types). */
 const OPERATIONS: [operation: string, family: string][] = [
-  ['QueryExecution', 'query'],
-  ['AgentExecution', 'agent'],
-  ['LLMCall', 'llm.call'],
-  ['ToolCall', 'tool.call'],
-  ['TeamExecution', 'team'],
-  ['TeamTurn', 'team.turn'],
-  ['TeamMember', 'team.member'],
+  ...Object.entries(FAMILY_OPERATIONS).map(([family, operation]): [string, string] => [operation, family]),
   ['A2AExecution', 'a2a.task'],
   ['MemoryAddMessages', 'memory.add_messages'],
   ['MemoryGetMessages', 'memory.get_messages'],
 ];
-const PHASES: Record<string, string> = { Start: 'started', Complete: 'completed', Error: 'failed', Canceled: 'canceled' };
+const PHASES = Object.fromEntries(Object.entries(PHASE_REASONS).map(([phase, reason]) => [reason, phase])) as Record<string, WorkPhase>;
 
 const str = (v: unknown): string | null => (typeof v === 'string' && v.length > 0 ? v : typeof v === 'number' ? String(v) : null);
 
@@ -34,11 +28,11 @@ function typeOf(reason: string, hasError: boolean): string {
     const phase = PHASES[reason.slice(operation.length)];
     if (!phase) break;
     // A2A executions report task state changes, whatever the phase.
-    if (family === 'a2a.task') return 'a2a.task.updated';
+    if (family === 'a2a.task') return A2A_TASK_UPDATED;
     // As upstream: a QueryExecutionComplete that carries an error is a failure.
     return `${family}.${phase === 'completed' && hasError ? 'failed' : phase}`;
   }
-  return 'operation.recorded';
+  return OPERATION_RECORDED;
 }
 
 /** Fields of the family's data (docs/events.md#5-data-per-type) from the event's `data`. */
@@ -61,7 +55,7 @@ function familyData(type: string, d: Record<string, unknown>): Record<string, un
   if (type.startsWith('team.'))
     return { team: str(d.team) ?? str(d.teamName), member: str(d.member), turn: d.turn ?? null, strategy: str(d.strategy), ...common };
   if (type.startsWith('query.')) return { target: d.target ?? null, input: d.input ?? null, response: d.response ?? d.output ?? null, ...common };
-  if (type === 'a2a.task.updated') return { server: str(d.server) ?? str(d.a2aServer), taskId: str(d.taskId), state: str(d.state) ?? str(d.phase), ...common };
+  if (type === A2A_TASK_UPDATED) return { server: str(d.server) ?? str(d.a2aServer), taskId: str(d.taskId), state: str(d.state) ?? str(d.phase), ...common };
   return common;
 }
 

@@ -1,4 +1,4 @@
-import type { NewArkEvent } from '#ark/event-store';
+import { SPAN_FAMILY, type NewArkEvent, type WorkFamily } from '#ark/event-store';
 import type { Attributes, AttributeValue, OtlpSpan } from '#ark/otlp';
 
 /** A span as an ark event for its session; the session may still be unknown (children before parents). */
@@ -11,7 +11,7 @@ export interface NormalizedSpan {
 const SESSION_ATTRIBUTES = ['ark.session.id', 'session.id', 'gen_ai.conversation.id'];
 
 /** Span name prefixes Ark's Go code emits, and the ark event family each maps to (docs/events.md#4-event-types). */
-const FAMILIES: [prefix: string, family: string][] = [
+const FAMILIES: [prefix: string, family: WorkFamily][] = [
   ['query.', 'query'],
   ['agent.', 'agent'],
   ['team.', 'team'],
@@ -54,7 +54,7 @@ function nanosToDate(nanos: string | null): Date | undefined {
   return nanos ? new Date(Number(BigInt(nanos) / 1_000_000n)) : undefined;
 }
 
-function family(name: string): { family: string; subject: string } | null {
+function family(name: string): { family: WorkFamily; subject: string } | null {
   for (const [prefix, f] of FAMILIES) if (name.startsWith(prefix) && name.length > prefix.length) return { family: f, subject: name.slice(prefix.length) };
   return null;
 }
@@ -113,7 +113,7 @@ export function normalizeSpan(span: OtlpSpan): NormalizedSpan {
   const mapped = family(span.name);
   const ended = span.endTimeUnixNano !== null;
   const phase = !ended ? 'started' : mapped ? (span.status.code === STATUS_ERROR ? 'failed' : 'completed') : 'ended';
-  const type = `${mapped?.family ?? 'span'}.${phase}`;
+  const type = `${mapped?.family ?? SPAN_FAMILY}.${phase}`;
   const a = span.attributes;
   return {
     sessionId: spanSessionId(span),

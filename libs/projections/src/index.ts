@@ -4,7 +4,7 @@ export { SessionsProjector } from './sessions.projector.js';
 export { MessagesProjector } from './messages.projector.js';
 export { DeletionsProjector } from './deletions.projector.js';
 export { TracesProjector } from './traces.projector.js';
-export { SESSION_SIGNALLED, SessionQueriesProjector } from './session-queries.projector.js';
+export { SessionQueriesProjector } from './session-queries.projector.js';
 export {
   applyQuerySignal,
   phaseOfReason,

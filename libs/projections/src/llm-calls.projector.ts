@@ -1,6 +1,6 @@
 import { sql, type RawBuilder, type Transaction } from 'kysely';
 import { PREPARED, type Database } from '#ark/database';
-import type { ArkEvent, InlineProjector } from '#ark/event-store';
+import { LLM_CHUNK, workTypeOf, type ArkEvent, type InlineProjector } from '#ark/event-store';
 import {
   callStatus,
   column,
@@ -14,7 +14,6 @@ import {
   STATUS_RANK,
   text,
   tokensOf,
-  workTypeOf,
   writesLlmCall,
 } from './work-events.js';
 
@@ -70,7 +69,7 @@ function inputOf(e: ArkEvent): LlmCallInput | undefined {
 
 /** A chunk of a query's completion stream (`llm.chunk`, source `chunk`): its query (UID or name) and time. */
 function chunkOf(e: ArkEvent): { tenantId: string; query: string; at: string } | undefined {
-  return e.type === 'llm.chunk' && e.queryId ? { tenantId: e.tenantId, query: e.queryId, at: e.time.toISOString() } : undefined;
+  return e.type === LLM_CHUNK && e.queryId ? { tenantId: e.tenantId, query: e.queryId, at: e.time.toISOString() } : undefined;
 }
 
 /**

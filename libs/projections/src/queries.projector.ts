@@ -1,6 +1,6 @@
 import { sql, type Transaction } from 'kysely';
 import { PREPARED, type Database } from '#ark/database';
-import type { ArkEvent, InlineProjector } from '#ark/event-store';
+import { workTypeOf, type ArkEvent, type InlineProjector } from '#ark/event-store';
 import { applyQuerySignal, phaseOfReason, type QueryPhase, type QuerySignal } from './session-query-rules.js';
 import {
   column,
@@ -16,7 +16,6 @@ import {
   text,
   tokensOf,
   workQueryKeyOf,
-  workTypeOf,
   writesLlmCall,
 } from './work-events.js';
 

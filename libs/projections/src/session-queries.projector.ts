@@ -1,11 +1,10 @@
 import { sql, type RawBuilder, type Transaction } from 'kysely';
 import type { Database, SessionQueriesTable } from '#ark/database';
-import type { ArkEvent, InlineProjector } from '#ark/event-store';
+import { MESSAGE_ADDED, SESSION_SIGNALLED, type ArkEvent, type InlineProjector } from '#ark/event-store';
 import { readRecordsDeleted } from '#ark/normalizer';
 import { applyQuerySignal, type QuerySignal, type SessionQuery } from './session-query-rules.js';
 
 /** Type of the event `POST /sessions` appends: its data is the posted body. */
-export const SESSION_SIGNALLED = 'session.signalled';
 
 type Input =
   | { kind: 'signal'; event: ArkEvent; signal: QuerySignal }
@@ -28,7 +27,7 @@ function inputOf(event: ArkEvent): Input | undefined {
   } else if (event.type === SESSION_SIGNALLED) {
     d = event.data as Record<string, unknown>;
     reason = d._reason;
-  } else if (event.type === 'message.added') {
+  } else if (event.type === MESSAGE_ADDED) {
     const m = event.data as { queryId?: unknown; conversationId?: unknown };
     const queryName = text(m.queryId);
     return queryName ? { kind: 'message', event, queryName, conversationId: text(m.conversationId) } : undefined;

@@ -1,7 +1,7 @@
 import { sql, type Transaction } from 'kysely';
 import { PREPARED, type Database } from '#ark/database';
-import type { ArkEvent, InlineProjector } from '#ark/event-store';
-import { callStatus, column, endTimeOf, eventData, iso, jsonValue, num, queryKeyOf, startTimeOf, STATUS_RANK, text, workTypeOf } from './work-events.js';
+import { workTypeOf, type ArkEvent, type InlineProjector } from '#ark/event-store';
+import { callStatus, column, endTimeOf, eventData, iso, jsonValue, num, queryKeyOf, startTimeOf, STATUS_RANK, text } from './work-events.js';
 
 interface ToolCallInput {
   tenantId: string;

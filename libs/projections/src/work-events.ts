@@ -1,29 +1,11 @@
 import { sql, type RawBuilder } from 'kysely';
-import type { ArkEvent } from '#ark/event-store';
+import { FAMILY_OPERATIONS, PHASE_REASONS, workTypeOf, type ArkEvent, type WorkPhase } from '#ark/event-store';
 
 /**
  * What the queries / tool calls / LLM calls projectors read from an ark event: its family and phase,
  * the query and session it belongs to, and its times. Pure functions over the data the normalizers
  * write (libs/normalizer), shared by the three projectors so they correlate the same way.
  */
-
-export type WorkPhase = 'started' | 'completed' | 'failed' | 'canceled';
-export type WorkFamily = 'query' | 'agent' | 'team' | 'team.turn' | 'team.member' | 'llm.call' | 'tool.call';
-
-const FAMILIES: readonly WorkFamily[] = ['team.turn', 'team.member', 'llm.call', 'tool.call', 'query', 'agent', 'team'];
-const PHASES: readonly WorkPhase[] = ['started', 'completed', 'failed', 'canceled'];
-
-/** The upstream operation each family stands for, to read a span's phase with upstream's reason rules. */
-const OPERATIONS: Record<WorkFamily, string> = {
-  query: 'QueryExecution',
-  agent: 'AgentExecution',
-  team: 'TeamExecution',
-  'team.turn': 'TeamTurn',
-  'team.member': 'TeamMember',
-  'llm.call': 'LLMCall',
-  'tool.call': 'ToolCall',
-};
-const REASON_PHASES: Record<WorkPhase, string> = { started: 'Start', completed: 'Complete', failed: 'Error', canceled: 'Canceled' };
 
 export type Json = Record<string, unknown>;
 
@@ -33,16 +15,6 @@ export const num = (v: unknown): number | null => {
   const n = typeof v === 'number' ? v : typeof v === 'string' && v.trim() !== '' ? Number(v) : NaN;
   return Number.isFinite(n) ? n : null;
 };
-
-/** `{family, phase}` of a `<family>.<phase>` event type, e.g. `tool.call.completed`. */
-export function workTypeOf(type: string): { family: WorkFamily; phase: WorkPhase } | undefined {
-  for (const family of FAMILIES) {
-    if (!type.startsWith(`${family}.`)) continue;
-    const phase = type.slice(family.length + 1) as WorkPhase;
-    return PHASES.includes(phase) ? { family, phase } : undefined;
-  }
-  return undefined;
-}
 
 export const eventData = (e: ArkEvent): Json => (isObject(e.data) ? e.data : {});
 
@@ -65,7 +37,7 @@ export function reasonOf(e: ArkEvent): string | undefined {
     return typeof reason === 'string' ? reason : '';
   }
   const work = workTypeOf(e.type);
-  return work && OPERATIONS[work.family] + REASON_PHASES[work.phase];
+  return work && FAMILY_OPERATIONS[work.family] + PHASE_REASONS[work.phase];
 }
 
 /**

@@ -1,7 +1,7 @@
-import { FEED_START, toArkEventJson, type ArkEvent } from '#ark/event-store';
+import { FEED_START, LLM_CHUNK, LLM_STREAM_COMPLETED, toArkEventJson, type ArkEvent } from '#ark/event-store';
 
 /** Ends a query's completion view: the stream completed, or the query itself ended. */
-const FINAL_TYPES = new Set(['llm.stream.completed', 'query.completed', 'query.failed', 'query.canceled']);
+const FINAL_TYPES = new Set([LLM_STREAM_COMPLETED, 'query.completed', 'query.failed', 'query.canceled']);
 
 /**
  * The OpenAI-compatible view of one query (the seed's "v1/completions consumer view"): its chunks
@@ -11,7 +11,7 @@ const FINAL_TYPES = new Set(['llm.stream.completed', 'query.completed', 'query.f
  */
 export const completionView = {
   from: FEED_START,
-  format: (e: ArkEvent): unknown => (e.type === 'llm.chunk' ? (e.data as { chunk?: unknown }).chunk : { type: 'event', event: toArkEventJson(e) }),
+  format: (e: ArkEvent): unknown => (e.type === LLM_CHUNK ? (e.data as { chunk?: unknown }).chunk : { type: 'event', event: toArkEventJson(e) }),
   /** Real-time replay paces by when each event happened (producer time; append time when it sent none). */
   timeOf: (e: ArkEvent): number => e.time.getTime(),
   endAfter: (e: ArkEvent): readonly string[] | undefined => (FINAL_TYPES.has(e.type) ? ['[DONE]'] : undefined),

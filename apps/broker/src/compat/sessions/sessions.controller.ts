@@ -4,10 +4,9 @@ import { ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
 import { IsNotEmpty, IsString } from 'class-validator';
 import type { FastifyReply } from 'fastify';
 import { NotFoundError } from '#ark/errors';
-import type { ArkEvent } from '#ark/event-store';
+import { MESSAGE_ADDED, SESSION_SIGNALLED, type ArkEvent } from '#ark/event-store';
 import { compatValidationPipe, validateDto } from '#ark/http';
 import { readRecordsDeleted } from '#ark/normalizer';
-import { SESSION_SIGNALLED } from '#ark/projections';
 import type { ReadScope } from '#ark/database';
 import { Caller, readScopeOf, type CallerIdentity } from '#ark/tenancy';
 import { DeleteRecordsCommand } from '../../events/delete-records.command.js';
@@ -26,7 +25,7 @@ class SessionSignalDto {
 /** Events that can change a session entry (see SessionQueriesProjector); deletions touch them all. */
 function sessionKeyOf(e: ArkEvent): string | undefined {
   if (readRecordsDeleted(e)?.collection === 'sessions') return '*';
-  return e.source === 'operation-event' || e.type === SESSION_SIGNALLED || e.type === 'message.added' ? e.sessionId : undefined;
+  return e.source === 'operation-event' || e.type === SESSION_SIGNALLED || e.type === MESSAGE_ADDED ? e.sessionId : undefined;
 }
 
 const parseDate = (text: string | undefined) => (text === undefined ? undefined : new Date(text));

@@ -1,6 +1,5 @@
 import { Command, CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
-import { EventAppender } from '#ark/event-store';
-import { SESSION_SIGNALLED } from '#ark/projections';
+import { EventAppender, SESSION_SIGNALLED } from '#ark/event-store';
 import type { CallerIdentity } from '#ark/tenancy';
 
 /** `POST /sessions`: an upstream session event (`{sessionId, queryName, _reason, …}`), applied as upstream does. */

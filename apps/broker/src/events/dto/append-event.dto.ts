@@ -1,8 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsDefined, IsISO8601, IsNotIn, IsOptional, IsString, Length, Matches } from 'class-validator';
-
-/** Types the broker writes itself (tombstones, session signals, memory): a producer may not forge them. */
-export const RESERVED_EVENT_TYPES = ['records.deleted', 'session.signalled', 'message.added', 'messages.deleted'];
+import { RESERVED_EVENT_TYPES } from '#ark/event-store';
 
 /** One producer event for `POST /v2/events` (the body is one of these or an array of them). */
 export class AppendEventDto {

@@ -1,0 +1,56 @@
+/**
+ * The ark event vocabulary (docs/events.md#4-event-types): the type names the normalisers write and
+ * the projectors and views read, defined once.
+ */
+
+/** Units of work a query is made of; each has `<family>.<phase>` events. */
+export const WORK_FAMILIES = ['query', 'agent', 'team', 'team.turn', 'team.member', 'llm.call', 'tool.call'] as const;
+export type WorkFamily = (typeof WORK_FAMILIES)[number];
+
+export const WORK_PHASES = ['started', 'completed', 'failed', 'canceled'] as const;
+export type WorkPhase = (typeof WORK_PHASES)[number];
+
+/** Ark's operation behind each family: its operation events' reasons are `<Operation><Start|Complete|Error|Canceled>`. */
+export const FAMILY_OPERATIONS: Readonly<Record<WorkFamily, string>> = {
+  query: 'QueryExecution',
+  agent: 'AgentExecution',
+  team: 'TeamExecution',
+  'team.turn': 'TeamTurn',
+  'team.member': 'TeamMember',
+  'llm.call': 'LLMCall',
+  'tool.call': 'ToolCall',
+};
+
+/** The reason suffix of each phase. */
+export const PHASE_REASONS: Readonly<Record<WorkPhase, string>> = { started: 'Start', completed: 'Complete', failed: 'Error', canceled: 'Canceled' };
+
+/** Longest family first, so `team.turn.started` is not read as family `team`. */
+const FAMILIES_BY_LENGTH = [...WORK_FAMILIES].sort((a, b) => b.length - a.length);
+
+/** `{family, phase}` of a `<family>.<phase>` event type, e.g. `tool.call.completed`. */
+export function workTypeOf(type: string): { family: WorkFamily; phase: WorkPhase } | undefined {
+  for (const family of FAMILIES_BY_LENGTH) {
+    if (!type.startsWith(`${family}.`)) continue;
+    const phase = type.slice(family.length + 1);
+    return (WORK_PHASES as readonly string[]).includes(phase) ? { family, phase: phase as WorkPhase } : undefined;
+  }
+  return undefined;
+}
+
+export const LLM_CHUNK = 'llm.chunk';
+export const LLM_STREAM_COMPLETED = 'llm.stream.completed';
+export const APPROVAL_REQUESTED = 'approval.requested';
+export const APPROVAL_RESOLVED = 'approval.resolved';
+export const A2A_TASK_UPDATED = 'a2a.task.updated';
+/** An operation event whose reason names no known operation and phase. */
+export const OPERATION_RECORDED = 'operation.recorded';
+/** A span of no known family. */
+export const SPAN_FAMILY = 'span';
+
+export const MESSAGE_ADDED = 'message.added';
+export const MESSAGES_DELETED = 'messages.deleted';
+export const RECORDS_DELETED = 'records.deleted';
+export const SESSION_SIGNALLED = 'session.signalled';
+
+/** Types the broker writes itself (memory, tombstones, session signals): a producer may not forge them. */
+export const RESERVED_EVENT_TYPES: readonly string[] = [RECORDS_DELETED, SESSION_SIGNALLED, MESSAGE_ADDED, MESSAGES_DELETED];
