@@ -183,6 +183,7 @@ CREATE TABLE queries (
   llm_tokens_total bigint,
   models text[] DEFAULT '{}'::text[] NOT NULL,
   tools text[] DEFAULT '{}'::text[] NOT NULL,
+  trace_id text,
   CONSTRAINT queries_phase_check CHECK ((phase = ANY (ARRAY['pending'::text, 'running'::text, 'done'::text, 'error'::text, 'canceled'::text, 'unknown'::text]))),
   CONSTRAINT queries_pkey PRIMARY KEY (tenant_id, query_key)
 );
@@ -199,6 +200,7 @@ CREATE INDEX queries_search ON public.queries USING gin ((((((COALESCE(query_nam
 CREATE INDEX queries_session ON public.queries USING btree (tenant_id, session_id, started_at);
 CREATE INDEX queries_started ON public.queries USING btree (tenant_id, started_at);
 CREATE INDEX queries_target ON public.queries USING btree (tenant_id, target_name, session_id) WHERE (target_name IS NOT NULL);
+CREATE INDEX queries_trace ON public.queries USING btree (tenant_id, trace_id) WHERE (trace_id IS NOT NULL);
 CREATE INDEX queries_unfinished ON public.queries USING btree (tenant_id, session_id) WHERE (phase = ANY (ARRAY['running'::text, 'pending'::text]));
 CREATE POLICY tenant_isolation ON queries USING (((tenant_id || ''::text) = ANY (( SELECT ark_tenant_ids() AS ark_tenant_ids)::text[])));
 CREATE STATISTICS public.queries_tenant_policy ON (tenant_id || ''::text) FROM queries;

@@ -86,6 +86,8 @@ export interface QueriesTable {
   query_key: string;
   query_id: string | null;
   query_name: string | null;
+  /** The trace its spans share (migrations/0122). */
+  trace_id: string | null;
   session_id: string;
   session_rank: number;
   namespace: string | null;

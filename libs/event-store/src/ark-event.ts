@@ -17,6 +17,12 @@ export interface NewArkEvent {
   source: EventSource;
   /** Same key in the same session: the later copy is a no-op. */
   dedupeKey?: string | null;
+  /**
+   * A step of work more than one producer reports (a tool call's span and its operation events give
+   * the same key): EventAppender stores the first report of the step under this key, and a later one
+   * from another source or span as `<family>.updated` under its own `dedupeKey`.
+   */
+  stepKey?: string | null;
   data: unknown;
 }
 

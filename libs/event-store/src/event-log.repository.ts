@@ -160,6 +160,22 @@ export class EventLogRepository {
     return rows.length > 0;
   }
 
+  /** The source and span of the events stored under these dedupe keys, keyed `session\0key`. */
+  async storedReporters(
+    scope: ReadScope,
+    keys: readonly { sessionId: string; dedupeKey: string }[],
+  ): Promise<Map<string, { source: string; spanId: string | null }>> {
+    const { rows } = await inScope(scope, () =>
+      sql<{ session_id: string; dedupe_key: string; source: string; span_id: string | null }>`
+        SELECT session_id, dedupe_key, source, span_id FROM events
+        WHERE tenant_id = ${scope.tenantId}
+          AND (session_id, dedupe_key) IN (SELECT * FROM unnest(${keys.map((k) => k.sessionId)}::text[], ${keys.map((k) => k.dedupeKey)}::text[]))`.execute(
+        this.db,
+      ),
+    );
+    return new Map(rows.map((r) => [`${r.session_id}\u0000${r.dedupe_key}`, { source: r.source, spanId: r.span_id }]));
+  }
+
   /** Last sequence of each given session that has events, keyed `tenant\0session`. */
   async streamHeads(streams: readonly { tenantId: string; sessionId: string }[]): Promise<Map<string, number>> {
     return tenantScope.run([...new Set(streams.map((s) => s.tenantId))], () => this.readHeads(this.db, streams));

@@ -68,7 +68,11 @@ export class EventStoreModule {
           useFactory: (c: DatabaseConnection, log: EventLogRepository, projectors?: InlineProjector[]) =>
             new GroupCommitWriter(c.db, log, projectors ?? [], options.groupCommit),
         },
-        { provide: EventAppender, inject: [GroupCommitWriter], useFactory: (w: GroupCommitWriter) => new EventAppender(w) },
+        {
+          provide: EventAppender,
+          inject: [GroupCommitWriter, EventLogRepository],
+          useFactory: (w: GroupCommitWriter, log: EventLogRepository) => new EventAppender(w, log),
+        },
         {
           provide: EventWatchHub,
           inject: [EventLogRepository],

@@ -37,6 +37,24 @@ export function workTypeOf(type: string): { family: WorkFamily; phase: WorkPhase
   return undefined;
 }
 
+/**
+ * A later report of a step another source already reported (`tool.call.updated`, see EventAppender):
+ * `data.phase` names the step, and the read models fold it in as that step.
+ */
+export const updatedType = (family: WorkFamily) => `${family}.updated`;
+
+/** The work step an event reports: `<family>.<phase>`, or `<family>.updated` with its `data.phase`. */
+export function workStepOf(e: { type: string; data: unknown }): { family: WorkFamily; phase: WorkPhase } | undefined {
+  if (e.type.endsWith('.updated')) {
+    const family = e.type.slice(0, -'.updated'.length);
+    const phase = typeof e.data === 'object' && e.data !== null ? (e.data as { phase?: unknown }).phase : undefined;
+    return (WORK_FAMILIES as readonly string[]).includes(family) && (WORK_PHASES as readonly unknown[]).includes(phase)
+      ? { family: family as WorkFamily, phase: phase as WorkPhase }
+      : undefined;
+  }
+  return workTypeOf(e.type);
+}
+
 export const LLM_CHUNK = 'llm.chunk';
 export const LLM_STREAM_COMPLETED = 'llm.stream.completed';
 export const APPROVAL_REQUESTED = 'approval.requested';

@@ -28,6 +28,8 @@ export {
   SPAN_FAMILY,
   WORK_FAMILIES,
   WORK_PHASES,
+  updatedType,
+  workStepOf,
   workTypeOf,
   type WorkFamily,
   type WorkPhase,

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { A2A_TASK_UPDATED, FAMILY_OPERATIONS, OPERATION_RECORDED, PHASE_REASONS, type SessionEvent, type WorkPhase } from '#ark/event-store';
+import { A2A_TASK_UPDATED, FAMILY_OPERATIONS, OPERATION_RECORDED, PHASE_REASONS, workTypeOf, type SessionEvent, type WorkPhase } from '#ark/event-store';
+import { toolStepKey } from './work-step.js';
 
 /** The body Ark's controller POSTs to `/events` (only `data.queryId` is required, as upstream). */
 export interface OperationEvent {
@@ -74,6 +75,8 @@ export function normalizeOperationEvent(body: OperationEvent): SessionEvent {
   const type = typeOf(reason, Boolean(d.error));
   const time = body.timestamp ? new Date(body.timestamp) : undefined;
   const toolId = str(d.toolId) ?? str(d.toolCallId);
+  const work = workTypeOf(type);
+  const namespace = str(d.queryNamespace) ?? str(d.namespace);
   return {
     sessionId: str(d.sessionId) ?? d.queryId,
     event: {
@@ -81,10 +84,11 @@ export function normalizeOperationEvent(body: OperationEvent): SessionEvent {
       time: time && !Number.isNaN(time.getTime()) ? time : undefined,
       queryId: d.queryId,
       queryName: str(d.queryName),
-      namespace: str(d.queryNamespace) ?? str(d.namespace),
+      namespace,
       userId: str(d.userId),
       source: 'operation-event',
       dedupeKey: `op:${d.queryId}:${reason}:${toolId ?? str(body.timestamp) ?? ''}:${digest(body)}`,
+      stepKey: work?.family === 'tool.call' ? toolStepKey(namespace, str(d.queryName), toolId, work.phase) : null,
       data: { reason, eventType: str(body.eventType), message: str(body.message), ...familyData(type, d), operationEvent: body },
     },
   };

@@ -1,4 +1,5 @@
-import { SPAN_FAMILY, type NewArkEvent, type WorkFamily } from '#ark/event-store';
+import { SPAN_FAMILY, type NewArkEvent, type WorkFamily, type WorkPhase } from '#ark/event-store';
+import { toolStepKey } from './work-step.js';
 import type { Attributes, AttributeValue, OtlpSpan } from '#ark/otlp';
 
 /** A span as an ark event for its session; the session may still be unknown (children before parents). */
@@ -9,6 +10,8 @@ export interface NormalizedSpan {
 }
 
 const SESSION_ATTRIBUTES = ['ark.session.id', 'session.id', 'gen_ai.conversation.id'];
+/** The LLM's tool call id, which the `ToolCall*` operation events of the call carry too. */
+const TOOL_ID_ATTRIBUTES = ['tool.id', 'tool.call.id', 'gen_ai.tool.call.id'];
 
 /** Span name prefixes Ark's Go code emits, and the ark event family each maps to (docs/events.md#4-event-types). */
 const FAMILIES: [prefix: string, family: WorkFamily][] = [
@@ -94,7 +97,7 @@ function familyData(f: string, subject: string, span: OtlpSpan): Record<string, 
       return {
         toolName: first(a, ['tool.name']) ?? subject,
         toolType: first(a, ['tool.type']),
-        toolId: first(a, ['tool.id', 'tool.call.id', 'gen_ai.tool.call.id']),
+        toolId: first(a, TOOL_ID_ATTRIBUTES),
         parameters: text(a['tool.input'] ?? a['input.value']),
         result: text(a['tool.output'] ?? a['output.value']),
         mcpSessionId: first(a, ['mcp.session.id']),
@@ -115,23 +118,27 @@ export function normalizeSpan(span: OtlpSpan): NormalizedSpan {
   const phase = !ended ? 'started' : mapped ? (span.status.code === STATUS_ERROR ? 'failed' : 'completed') : 'ended';
   const type = `${mapped?.family ?? SPAN_FAMILY}.${phase}`;
   const a = span.attributes;
+  const queryName = first(a, ['query.name']) ?? (mapped?.family === 'query' ? mapped.subject : null);
+  const namespace = first(a, ['query.namespace', 'k8s.namespace.name']) ?? first(span.resource, ['k8s.namespace.name']);
+  const familyFields = mapped ? familyData(mapped.family, mapped.subject, span) : {};
   return {
     sessionId: spanSessionId(span),
     event: {
       type,
       time: nanosToDate(ended ? span.endTimeUnixNano : span.startTimeUnixNano),
       queryId: first(a, ['query.uid', 'query.id', 'ark.query.uid']),
-      queryName: first(a, ['query.name']) ?? (mapped?.family === 'query' ? mapped.subject : null),
-      namespace: first(a, ['query.namespace', 'k8s.namespace.name']) ?? first(span.resource, ['k8s.namespace.name']),
+      queryName,
+      namespace,
       userId: first(a, ['user.id', 'enduser.id']) ?? first(span.resource, ['user.id', 'enduser.id']),
       traceId: span.traceId,
       spanId: span.spanId,
       parentSpanId: span.parentSpanId,
       source: 'otlp',
       dedupeKey: `span:${span.traceId}:${span.spanId}:${ended ? 'end' : 'start'}`,
+      stepKey: mapped?.family === 'tool.call' ? toolStepKey(namespace, queryName, first(a, TOOL_ID_ATTRIBUTES), phase as WorkPhase) : null,
       data: {
         name: span.name,
-        ...(mapped ? familyData(mapped.family, mapped.subject, span) : {}),
+        ...familyFields,
         ...(ended ? { durationMs: durationMs(span) } : {}),
         ...(span.status.code === STATUS_ERROR ? { error: span.status.message ?? 'error' } : {}),
         span,

@@ -14,6 +14,6 @@ export {
   type SessionQuery,
   type SessionStatus,
 } from './session-query-rules.js';
-export { QueriesProjector, queryPhase, type QuerySignals } from './queries.projector.js';
-export { ToolCallsProjector, toolCallKey } from './tool-calls.projector.js';
-export { LlmCallsProjector } from './llm-calls.projector.js';
+export { queryPhase, type QuerySignals } from './queries.projector.js';
+export { toolCallKey } from './tool-calls.projector.js';
+export { WorkProjector } from './work.projector.js';

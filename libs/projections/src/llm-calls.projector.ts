@@ -1,21 +1,8 @@
 import { sql, type RawBuilder, type Transaction } from 'kysely';
 import { PREPARED, type Database } from '#ark/database';
-import { LLM_CHUNK, workTypeOf, type ArkEvent, type InlineProjector } from '#ark/event-store';
-import {
-  callStatus,
-  column,
-  endTimeOf,
-  eventData,
-  iso,
-  jsonValue,
-  num,
-  queryKeyOf,
-  startTimeOf,
-  STATUS_RANK,
-  text,
-  tokensOf,
-  writesLlmCall,
-} from './work-events.js';
+import { LLM_CHUNK, workStepOf, type ArkEvent } from '#ark/event-store';
+import type { QueryKeys } from './query-identity.js';
+import { callStatus, column, endTimeOf, eventData, iso, jsonValue, num, startTimeOf, STATUS_RANK, text, tokensOf, writesLlmCall } from './work-events.js';
 
 interface LlmCallInput {
   tenantId: string;
@@ -39,15 +26,15 @@ interface LlmCallInput {
   position: number;
 }
 
-function inputOf(e: ArkEvent): LlmCallInput | undefined {
-  const work = workTypeOf(e.type);
+function inputOf(e: ArkEvent, keys: QueryKeys): LlmCallInput | undefined {
+  const work = workStepOf(e);
   if (!work || !writesLlmCall(e)) return undefined;
   const d = eventData(e);
   const tokens = tokensOf(d, {});
   return {
     tenantId: e.tenantId,
     key: `${e.traceId ?? ''}:${e.spanId}`,
-    queryKey: queryKeyOf(e) ?? `session:${e.sessionId}`,
+    queryKey: keys.of(e) ?? `session:${e.sessionId}`,
     queryId: e.queryId,
     queryName: e.queryName,
     traceId: e.traceId,
@@ -95,15 +82,14 @@ function firstChunkAt(
  * first_chunk_at − started_at). The first chunk is kept in step from both sides: a call's upsert
  * recomputes it from the log, a batch of chunks lowers it for the calls whose window holds them.
  */
-export class LlmCallsProjector implements InlineProjector {
-  readonly name = 'llm-calls';
+export class LlmCallsProjector {
   readonly tables = ['llm_calls'];
 
-  async project(trx: Transaction<Database>, events: readonly ArkEvent[]): Promise<void> {
+  async project(trx: Transaction<Database>, events: readonly ArkEvent[], keys: QueryKeys): Promise<void> {
     const rows: LlmCallInput[] = [];
     const chunks: { tenantId: string; query: string; at: string }[] = [];
     for (const e of events) {
-      const row = inputOf(e);
+      const row = inputOf(e, keys);
       if (row) rows.push(row);
       else {
         const chunk = chunkOf(e);

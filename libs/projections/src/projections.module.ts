@@ -7,22 +7,17 @@ import { MessagesProjector } from './messages.projector.js';
 import { SessionQueriesProjector } from './session-queries.projector.js';
 import { SessionsProjector } from './sessions.projector.js';
 import { TracesProjector } from './traces.projector.js';
-import { QueriesProjector } from './queries.projector.js';
-import { ToolCallsProjector } from './tool-calls.projector.js';
-import { LlmCallsProjector } from './llm-calls.projector.js';
+import { WorkProjector } from './work.projector.js';
 
 /** The one place inline projectors are registered; the event store runs them in every append. */
 export function inlineProjectors(): InlineProjector[] {
-  // QueriesProjector after the call projectors: it totals the calls of the queries it touched.
   return [
     new SessionsProjector(),
     new SessionQueriesProjector(),
     new TracesProjector(),
     new MessagesProjector(),
     new DeletionsProjector(),
-    new ToolCallsProjector(),
-    new LlmCallsProjector(),
-    new QueriesProjector(),
+    new WorkProjector(),
   ];
 }
 

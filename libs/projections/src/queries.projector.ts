@@ -1,6 +1,7 @@
 import { sql, type Transaction } from 'kysely';
 import { PREPARED, type Database } from '#ark/database';
-import { workTypeOf, type ArkEvent, type InlineProjector } from '#ark/event-store';
+import { workStepOf, type ArkEvent } from '#ark/event-store';
+import type { QueryKeys } from './query-identity.js';
 import { applyQuerySignal, phaseOfReason, type QueryPhase, type QuerySignal } from './session-query-rules.js';
 import {
   column,
@@ -15,7 +16,6 @@ import {
   startTimeOf,
   text,
   tokensOf,
-  workQueryKeyOf,
   writesLlmCall,
 } from './work-events.js';
 
@@ -24,6 +24,7 @@ interface QueryInput {
   key: string;
   queryId: string | null;
   queryName: string | null;
+  traceId: string | null;
   sessionId: string;
   sessionRank: number;
   namespace: string | null;
@@ -61,10 +62,10 @@ function target(value: unknown): { type: string | null; name: string | null } {
 }
 
 /** What one event says about its query, or undefined when it says nothing. */
-function inputOf(e: ArkEvent): QueryInput | undefined {
-  const key = workQueryKeyOf(e);
+function inputOf(e: ArkEvent, keys: QueryKeys): QueryInput | undefined {
+  const key = keys.of(e);
   if (!key) return undefined;
-  const work = workTypeOf(e.type);
+  const work = workStepOf(e);
   const data = eventData(e);
   const op = operationData(e);
   const isQuery = work?.family === 'query';
@@ -81,6 +82,7 @@ function inputOf(e: ArkEvent): QueryInput | undefined {
     key,
     queryId: e.queryId,
     queryName: e.queryName,
+    traceId: e.traceId,
     sessionId: e.sessionId,
     sessionRank: sessionRankOf(e),
     namespace: e.namespace,
@@ -130,27 +132,26 @@ export function queryPhase(s: QuerySignals): { phase: QueryPhase; completedAt: D
  * Last, the touched rows' call totals (LLM tokens, models, tools) are recomputed from their calls,
  * so it runs after the tool and LLM call projectors.
  */
-export class QueriesProjector implements InlineProjector {
-  readonly name = 'queries';
+export class QueriesProjector {
   readonly tables = ['queries'];
 
-  async project(trx: Transaction<Database>, events: readonly ArkEvent[]): Promise<void> {
-    const rows = events.map(inputOf).filter((r): r is QueryInput => r !== undefined);
+  async project(trx: Transaction<Database>, events: readonly ArkEvent[], keys: QueryKeys): Promise<void> {
+    const rows = events.map((e) => inputOf(e, keys)).filter((r): r is QueryInput => r !== undefined);
     if (rows.length === 0) return;
     const c = <T>(pick: (r: QueryInput) => T, type: string) => column(rows.map(pick), type);
     const { rows: touched } = await sql<QuerySignals & { tenant_id: string; query_key: string; phase: QueryPhase; completed_at: Date | null }>`${PREPARED}
-      INSERT INTO queries AS q (tenant_id, query_key, query_id, query_name, session_id, session_rank, namespace, user_id,
+      INSERT INTO queries AS q (tenant_id, query_key, query_id, query_name, trace_id, session_id, session_rank, namespace, user_id,
                                 target_type, target_name, agent, input, response, error, error_at, done_at, canceled_at,
                                 started_at, last_event_at, duration_ms, tokens_input, tokens_output, tokens_total,
                                 event_count, first_position)
-      SELECT t, k, min(qid), min(qname), (array_agg(sid ORDER BY srank DESC, sid DESC))[1], max(srank), min(ns), min(uid),
+      SELECT t, k, min(qid), min(qname), min(tr), (array_agg(sid ORDER BY srank DESC, sid DESC))[1], max(srank), min(ns), min(uid),
              min(ttype), min(tname), min(agent),
              (array_agg(input ORDER BY input) FILTER (WHERE input IS NOT NULL))[1],
              (array_agg(response ORDER BY response) FILTER (WHERE response IS NOT NULL))[1],
              (array_agg(err ORDER BY err_at DESC, err DESC NULLS LAST) FILTER (WHERE err_at IS NOT NULL))[1], max(err_at),
              coalesce(array_agg(DISTINCT done ORDER BY done) FILTER (WHERE done IS NOT NULL), '{}'), max(cancel),
              min(started), max(at), max(dur), max(tin), max(tout), max(ttot), count(*), min(pos)
-      FROM unnest(${c((r) => r.tenantId, 'text')}, ${c((r) => r.key, 'text')}, ${c((r) => r.queryId, 'text')}, ${c((r) => r.queryName, 'text')},
+      FROM unnest(${c((r) => r.tenantId, 'text')}, ${c((r) => r.key, 'text')}, ${c((r) => r.queryId, 'text')}, ${c((r) => r.queryName, 'text')}, ${c((r) => r.traceId, 'text')},
                   ${c((r) => r.sessionId, 'text')}, ${c((r) => r.sessionRank, 'smallint')}, ${c((r) => r.namespace, 'text')},
                   ${c((r) => r.userId, 'text')}, ${c((r) => r.targetType, 'text')}, ${c((r) => r.targetName, 'text')},
                   ${c((r) => r.agent, 'text')}, ${c((r) => r.input, 'jsonb')}, ${c((r) => r.response, 'jsonb')},
@@ -158,12 +159,13 @@ export class QueriesProjector implements InlineProjector {
                   ${c((r) => r.canceledAt, 'timestamptz')}, ${c((r) => r.startedAt, 'timestamptz')}, ${c((r) => r.at, 'timestamptz')},
                   ${c((r) => r.durationMs, 'float8')}, ${c((r) => r.tokensInput, 'bigint')}, ${c((r) => r.tokensOutput, 'bigint')},
                   ${c((r) => r.tokensTotal, 'bigint')}, ${c((r) => r.position, 'bigint')})
-           AS e(t, k, qid, qname, sid, srank, ns, uid, ttype, tname, agent, input, response, err, err_at, done, cancel,
+           AS e(t, k, qid, qname, tr, sid, srank, ns, uid, ttype, tname, agent, input, response, err, err_at, done, cancel,
                 started, at, dur, tin, tout, ttot, pos)
       GROUP BY t, k
       ON CONFLICT (tenant_id, query_key) DO UPDATE SET
         query_id      = least(q.query_id, excluded.query_id),
         query_name    = least(q.query_name, excluded.query_name),
+        trace_id      = least(q.trace_id, excluded.trace_id),
         session_id    = CASE WHEN (excluded.session_rank, excluded.session_id) > (q.session_rank, q.session_id) THEN excluded.session_id ELSE q.session_id END,
         session_rank  = greatest(q.session_rank, excluded.session_rank),
         namespace     = least(q.namespace, excluded.namespace),
@@ -219,7 +221,7 @@ export class QueriesProjector implements InlineProjector {
     const withCalls = [
       ...new Map(
         events.flatMap((e) => {
-          const key = workTypeOf(e.type)?.family === 'tool.call' || writesLlmCall(e) ? workQueryKeyOf(e) : null;
+          const key = workStepOf(e)?.family === 'tool.call' || writesLlmCall(e) ? keys.of(e) : null;
           return key === null ? [] : [[`${e.tenantId}\u0000${key}`, { t: e.tenantId, k: key }] as const];
         }),
       ).values(),

@@ -1,7 +1,8 @@
 import { sql, type Transaction } from 'kysely';
 import { PREPARED, type Database } from '#ark/database';
-import { workTypeOf, type ArkEvent, type InlineProjector } from '#ark/event-store';
-import { callStatus, column, endTimeOf, eventData, iso, jsonValue, num, queryKeyOf, startTimeOf, STATUS_RANK, text } from './work-events.js';
+import { workStepOf, type ArkEvent } from '#ark/event-store';
+import type { QueryKeys } from './query-identity.js';
+import { callStatus, column, endTimeOf, eventData, iso, jsonValue, num, startTimeOf, STATUS_RANK, text } from './work-events.js';
 
 interface ToolCallInput {
   tenantId: string;
@@ -34,11 +35,11 @@ export function toolCallKey(queryKey: string, toolId: string | null, spanId: str
   return `${queryKey}|${toolId ?? (spanId ? `span:${spanId}` : `name:${toolName ?? ''}`)}`;
 }
 
-function inputOf(e: ArkEvent): ToolCallInput | undefined {
-  const work = workTypeOf(e.type);
+function inputOf(e: ArkEvent, keys: QueryKeys): ToolCallInput | undefined {
+  const work = workStepOf(e);
   if (work?.family !== 'tool.call') return undefined;
   const d = eventData(e);
-  const queryKey = queryKeyOf(e) ?? `session:${e.sessionId}`;
+  const queryKey = keys.of(e) ?? `session:${e.sessionId}`;
   const toolName = text(d.toolName);
   const toolId = text(d.toolId);
   return {
@@ -69,12 +70,11 @@ function inputOf(e: ArkEvent): ToolCallInput | undefined {
  * commutative rules (least of descriptive values, earliest start, latest end, failed > completed >
  * started), so any arrival order gives the same row. One upsert per batch.
  */
-export class ToolCallsProjector implements InlineProjector {
-  readonly name = 'tool-calls';
+export class ToolCallsProjector {
   readonly tables = ['tool_calls'];
 
-  async project(trx: Transaction<Database>, events: readonly ArkEvent[]): Promise<void> {
-    const rows = events.map(inputOf).filter((r): r is ToolCallInput => r !== undefined);
+  async project(trx: Transaction<Database>, events: readonly ArkEvent[], keys: QueryKeys): Promise<void> {
+    const rows = events.map((e) => inputOf(e, keys)).filter((r): r is ToolCallInput => r !== undefined);
     if (rows.length === 0) return;
     const c = <T>(pick: (r: ToolCallInput) => T, type: string) => column(rows.map(pick), type);
     await sql`${PREPARED}

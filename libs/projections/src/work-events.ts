@@ -1,5 +1,5 @@
 import { sql, type RawBuilder } from 'kysely';
-import { FAMILY_OPERATIONS, PHASE_REASONS, workTypeOf, type ArkEvent, type WorkPhase } from '#ark/event-store';
+import { FAMILY_OPERATIONS, PHASE_REASONS, workStepOf, type ArkEvent, type WorkPhase } from '#ark/event-store';
 
 /**
  * What the queries / tool calls / LLM calls projectors read from an ark event: its family and phase,
@@ -36,29 +36,8 @@ export function reasonOf(e: ArkEvent): string | undefined {
     const reason = isObject(body) ? body.reason : undefined;
     return typeof reason === 'string' ? reason : '';
   }
-  const work = workTypeOf(e.type);
+  const work = workStepOf(e);
   return work && FAMILY_OPERATIONS[work.family] + PHASE_REASONS[work.phase];
-}
-
-/**
- * The key of the query an event belongs to: its query UID, else (spans and producer events without
- * one) its trace, else none.
- */
-export function queryKeyOf(e: ArkEvent): string | null {
-  if (e.queryId) return e.queryId;
-  return e.traceId ? `trace:${e.traceId}` : null;
-}
-
-/**
- * The key of the `queries` row an event folds into, or null when it folds into none: operation
- * events and work events (`<family>.<phase>`) only, falling back to the session for a work event with
- * neither query UID nor trace, as tool and LLM calls do, so every call has its query row.
- */
-export function workQueryKeyOf(e: ArkEvent): string | null {
-  if (e.source === 'chunk' || e.source === 'message') return null;
-  const work = workTypeOf(e.type);
-  if (!work && e.source !== 'operation-event') return null;
-  return queryKeyOf(e) ?? (work ? `session:${e.sessionId}` : null);
 }
 
 /**
@@ -66,7 +45,7 @@ export function workQueryKeyOf(e: ArkEvent): string | null {
  * the span. `LLMCall*` operation events carry none (and no tokens), so they only feed the query's phase.
  */
 export function writesLlmCall(e: ArkEvent): e is ArkEvent & { spanId: string } {
-  return workTypeOf(e.type)?.family === 'llm.call' && Boolean(e.spanId) && e.source !== 'operation-event';
+  return workStepOf(e)?.family === 'llm.call' && Boolean(e.spanId) && e.source !== 'operation-event';
 }
 
 /** 0: a span's placeholder session (`trace-…`); 1: the query UID used as the session; 2: a real session. */

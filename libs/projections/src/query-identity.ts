@@ -1,0 +1,119 @@
+import { sql, type Transaction } from 'kysely';
+import type { Database } from '#ark/database';
+import { workStepOf, type ArkEvent } from '#ark/event-store';
+
+/**
+ * Which `queries` row each event of a batch belongs to. A query is its session + namespace + name
+ * within a tenant (every Ark source names it so: spans by `query.name`, operation events by
+ * `queryName`); its UID is an alias learned from any event that names both, and its trace another,
+ * learned from the spans (which never name the UID). So a span, an operation event and a chunk of one
+ * query land on one row whatever their order. A run of a name is keyed by the UID when the first event
+ * seen names one, else by its trace (`trace:<id>`), else by its name (`name:<session>/<ns>/<name>`).
+ * An event with the same name but another UID, or a span of another trace while the newest run
+ * already has its own, is a new run of that name: a new row.
+ *
+ * Correct under concurrency: the append transaction holds the lock of every session in the batch
+ * (ark_append_events) until it commits, so no other writer changes a session's rows between the
+ * look-up below and the upsert; the decisions depend only on the session's events in sequence order,
+ * so a rebuild (which replays in that order) makes the same ones.
+ */
+export interface QueryKeys {
+  /** The row key of a work event or operation event; null for events that fold into no query. */
+  of(e: ArkEvent): string | null;
+}
+
+interface Run {
+  key: string;
+  uid: string | null;
+  trace: string | null;
+}
+
+interface KnownRow {
+  tenant_id: string;
+  session_id: string;
+  namespace: string | null;
+  query_name: string | null;
+  query_key: string;
+  query_id: string | null;
+  trace_id: string | null;
+}
+
+const nameOf = (tenant: string, session: string, namespace: string | null, name: string) => `${tenant}\u0000${session}\u0000${namespace ?? ''}\u0000${name}`;
+const aliasOf = (tenant: string, id: string) => `${tenant}\u0000${id}`;
+
+/** Events that fold into a `queries` row: operation events and work steps. */
+function foldsIntoQuery(e: ArkEvent): boolean {
+  if (e.source === 'chunk' || e.source === 'message') return false;
+  return e.source === 'operation-event' || workStepOf(e) !== undefined;
+}
+
+export async function resolveQueryKeys(trx: Transaction<Database>, events: readonly ArkEvent[]): Promise<QueryKeys> {
+  const work = events.filter(foldsIntoQuery);
+  const runs = new Map<string, Run[]>();
+  /** `tenant\0uid` and `tenant\0trace:<id>` of rows already keyed, to the row key. */
+  const aliases = new Map<string, string>();
+  if (work.length > 0) {
+    const named = work.filter((e) => e.queryName);
+    // Three index probes (by name in the session, by UID, by trace), not one OR the planner may scan.
+    const { rows } = await sql<KnownRow>`
+      SELECT DISTINCT ON (first_position, query_key) tenant_id, session_id, namespace, query_name, query_key, query_id, trace_id, first_position FROM (
+        SELECT q.* FROM unnest(${named.map((e) => e.tenantId)}::text[], ${named.map((e) => e.sessionId)}::text[], ${named.map((e) => e.queryName)}::text[]) AS k(t, s, n)
+          JOIN queries q ON q.tenant_id = k.t AND q.query_name = k.n AND q.session_id = k.s
+        UNION ALL
+        SELECT q.* FROM unnest(${work.map((e) => e.tenantId)}::text[], ${work.map((e) => e.queryId)}::text[]) AS k(t, id)
+          JOIN queries q ON q.tenant_id = k.t AND q.query_id = k.id
+        UNION ALL
+        SELECT q.* FROM unnest(${work.map((e) => e.tenantId)}::text[], ${work.map((e) => e.traceId)}::text[]) AS k(t, tr)
+          JOIN queries q ON q.tenant_id = k.t AND q.trace_id = k.tr
+      ) found
+      ORDER BY first_position, query_key`.execute(trx);
+    for (const r of rows) {
+      if (r.query_id) aliases.set(aliasOf(r.tenant_id, r.query_id), r.query_key);
+      if (r.trace_id) aliases.set(aliasOf(r.tenant_id, `trace:${r.trace_id}`), r.query_key);
+      if (r.query_name === null) continue;
+      const name = nameOf(r.tenant_id, r.session_id, r.namespace, r.query_name);
+      runs.set(name, [...(runs.get(name) ?? []), { key: r.query_key, uid: r.query_id, trace: r.trace_id }]);
+    }
+  }
+  const keys = new Map<number, string>();
+  for (const e of [...work].sort((a, b) => a.globalPosition - b.globalPosition)) {
+    keys.set(e.globalPosition, e.queryName ? runOf(e, e.queryName, runs, aliases) : unnamedKeyOf(e, aliases));
+  }
+  return { of: (e) => keys.get(e.globalPosition) ?? null };
+}
+
+/** An event that names no query: by its UID, else its trace, else its session. */
+function unnamedKeyOf(e: ArkEvent, aliases: Map<string, string>): string {
+  if (e.queryId) return aliases.get(aliasOf(e.tenantId, e.queryId)) ?? e.queryId;
+  if (e.traceId) return aliases.get(aliasOf(e.tenantId, `trace:${e.traceId}`)) ?? `trace:${e.traceId}`;
+  return `session:${e.sessionId}`;
+}
+
+function runOf(e: ArkEvent, queryName: string, runs: Map<string, Run[]>, aliases: Map<string, string>): string {
+  const name = nameOf(e.tenantId, e.sessionId, e.namespace, queryName);
+  const known = runs.get(name) ?? [];
+  runs.set(name, known);
+  const latest = known.at(-1);
+  const remember = (run: Run) => {
+    if (run.uid) aliases.set(aliasOf(e.tenantId, run.uid), run.key);
+    if (run.trace) aliases.set(aliasOf(e.tenantId, `trace:${run.trace}`), run.key);
+    return run.key;
+  };
+  const uid = e.queryId;
+  const trace = e.source === 'operation-event' ? null : e.traceId;
+  const same = known.find((r) => (uid !== null && r.uid === uid) || (uid === null && trace !== null && r.trace === trace));
+  if (same) return remember(Object.assign(same, { uid: same.uid ?? uid, trace: same.trace ?? trace }));
+  const aliased = (uid && aliases.get(aliasOf(e.tenantId, uid))) || (trace && aliases.get(aliasOf(e.tenantId, `trace:${trace}`)));
+  if (aliased) {
+    const run = { key: aliased, uid, trace };
+    known.push(run);
+    return remember(run);
+  }
+  // The newest run learns the alias it lacks; one that has another UID or trace is a finished run of the name.
+  if (latest && (uid ? latest.uid === null : latest.trace === null || trace === null)) {
+    return remember(Object.assign(latest, { uid: latest.uid ?? uid, trace: latest.trace ?? trace }));
+  }
+  const run = { key: uid ?? (trace ? `trace:${trace}` : `name:${e.sessionId}/${e.namespace ?? ''}/${queryName}`), uid, trace };
+  known.push(run);
+  return remember(run);
+}
