@@ -1,4 +1,4 @@
-import { Kysely } from 'kysely';
+import { Kysely, type KyselyConfig } from 'kysely';
 import type pg from 'pg';
 import { createPool } from './pool.js';
 import type { Database } from './schema.js';
@@ -10,6 +10,8 @@ export const BROKER_ROLE = 'ark_broker_app';
 export interface DatabaseOptions {
   url: string;
   poolSize: number;
+  /** Kysely's query log: `npm run sql:generate` records the statements the repositories send with it. */
+  log?: KyselyConfig['log'];
 }
 
 /**
@@ -23,7 +25,7 @@ export class DatabaseConnection {
 
   constructor(readonly options: DatabaseOptions) {
     this.pool = createPool({ connectionString: options.url, max: options.poolSize, role: BROKER_ROLE });
-    this.db = new Kysely<Database>({ dialect: new TenantScopedPostgresDialect({ pool: this.pool }) });
+    this.db = new Kysely<Database>({ dialect: new TenantScopedPostgresDialect({ pool: this.pool }), log: options.log });
   }
 
   async ping(): Promise<void> {

@@ -1,8 +1,20 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
-import { inScope, PREPARED, sessionOwned, sessionVisible, tenantScope, type Database, type ReadScope } from '#ark/database';
+import {
+  EXAMPLE_ADMIN,
+  EXAMPLE_READER,
+  EXAMPLE_TRANSACTION,
+  GenerateSql,
+  inScope,
+  PREPARED,
+  sessionOwned,
+  sessionVisible,
+  tenantScope,
+  type Database,
+  type ReadScope,
+} from '#ark/database';
 import type { AppendedEvent, ArkEvent, StreamEvent } from './ark-event.js';
 import { appendedEvent, EVENT_SELECT, toAppendBatch, toArkEvent, type EventRow } from './event-row.js';
-import type { FeedCursor } from './feed-cursor.js';
+import { FEED_START, type FeedCursor } from './feed-cursor.js';
 
 /** Channel of the one NOTIFY each appending transaction sends. */
 export const EVENTS_CHANNEL = 'ark_events';
@@ -52,6 +64,10 @@ export class EventLogRepository {
    * back in the same order. The rows travel as one JSON document: serialising it is one native
    * JSON.stringify, where per-column text arrays cost the driver a character-by-character escape.
    */
+  @GenerateSql({
+    tenants: ['t'],
+    params: [EXAMPLE_TRANSACTION, [{ tenantId: 't', sessionId: 's', event: { type: 'custom.example', source: 'api', dedupeKey: 'k', data: { n: 1 } } }]],
+  })
   async append(trx: Transaction<Database>, items: readonly StreamEvent[]): Promise<AppendBatchResult> {
     const batch = toAppendBatch(items);
     const { rows } = await sql<AppendRow>`${PREPARED}SELECT * FROM ark_append_events(${batch}::jsonb)`.execute(trx);
@@ -72,6 +88,7 @@ export class EventLogRepository {
   }
 
   /** Events of one session after a sequence, in sequence order. */
+  @GenerateSql({ name: 'every type', params: [EXAMPLE_READER, 's', 0, 100] }, { name: 'some types', params: [EXAMPLE_ADMIN, 's', 0, 100, ['llm.chunk']] })
   async readSession(scope: ReadScope, sessionId: string, after: number, limit: number, types?: readonly string[]): Promise<ArkEvent[]> {
     const typeFilter = types && types.length > 0 ? sql`AND type = ANY(${[...types]}::text[])` : sql``;
     const { rows } = await inScope(scope, () =>
@@ -96,6 +113,7 @@ export class EventLogRepository {
    * admin's deletion tombstones (`records.deleted`) are the tenant's and change what every reader
    * sees, so they are in every reader's feed.
    */
+  @GenerateSql({ name: 'admin', params: [EXAMPLE_ADMIN, FEED_START, 100] }, { name: 'reader, one query', params: [EXAMPLE_READER, FEED_START, 100, 'q'] })
   async readFeed(scope: ReadScope, after: FeedCursor, limit: number, queryId?: string): Promise<{ events: ArkEvent[]; horizon: bigint }> {
     const onlyQuery = queryId === undefined ? sql`` : sql`AND query_id = ${queryId}`;
     const onlyOwned = scope.ownerId === undefined ? sql`` : sql`AND (events.type = 'records.deleted' OR ${sessionVisible(scope, 'events')})`;
@@ -120,6 +138,7 @@ export class EventLogRepository {
   }
 
   /** The feed cursor of the event at a global position (upstream clients resume by position). */
+  @GenerateSql({ params: [EXAMPLE_ADMIN, 1] })
   async feedCursorAt(scope: ReadScope, globalPosition: number): Promise<FeedCursor | undefined> {
     const row = await inScope(scope, () =>
       this.db
@@ -138,6 +157,7 @@ export class EventLogRepository {
    * between it and now must be skipped; `committed` tells them apart using this
    * moment's snapshot (below xmax and not in progress = already visible).
    */
+  @GenerateSql({ params: [] })
   async feedNow(): Promise<{ cursor: FeedCursor; committed: (transactionId: bigint) => boolean }> {
     const { rows } = await sql<{ xmin: string; xmax: string; xip: string[] }>`
       SELECT ark_feed_horizon()::text AS xmin, pg_snapshot_xmax(s)::text AS xmax,
@@ -153,6 +173,7 @@ export class EventLogRepository {
   }
 
   /** The session has events and the scope sees it (`sessions.user_id` is its owner, when it has one). */
+  @GenerateSql({ name: 'admin', params: [EXAMPLE_ADMIN, 's'] }, { name: 'reader', params: [EXAMPLE_READER, 's'] })
   async sessionVisible(scope: ReadScope, sessionId: string): Promise<boolean> {
     const { rows } = await inScope(scope, () =>
       sql`SELECT 1 FROM sessions s WHERE tenant_id = ${scope.tenantId} AND session_id = ${sessionId} AND ${sessionOwned(scope, 's')}`.execute(this.db),
@@ -177,6 +198,7 @@ export class EventLogRepository {
   }
 
   /** Last sequence of each given session that has events, keyed `tenant\0session`. */
+  @GenerateSql({ params: [[{ tenantId: 't', sessionId: 's' }]] })
   async streamHeads(streams: readonly { tenantId: string; sessionId: string }[]): Promise<Map<string, number>> {
     return tenantScope.run([...new Set(streams.map((s) => s.tenantId))], () => this.readHeads(this.db, streams));
   }
@@ -188,6 +210,10 @@ export class EventLogRepository {
    * however transactions commit meanwhile. Within a session feed order is sequence order: appenders
    * take their session locks before their first write, which assigns the transaction id.
    */
+  @GenerateSql(
+    { name: 'first replay', params: [['t'], '10:10:', null, FEED_START, 100] },
+    { name: 'since a snapshot', params: [['t'], '20:20:', '10:10:', FEED_START, 100] },
+  )
   async readReplayPage(tenants: readonly string[], upTo: string, since: string | null, cursor: FeedCursor, limit: number): Promise<ArkEvent[]> {
     const notSince = since === null ? sql`` : sql`AND NOT pg_visible_in_snapshot(e.transaction_id, ${since}::pg_snapshot)`;
     const { rows } = await sql<EventRow>`

@@ -1,6 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { sql, type Kysely, type Selectable } from 'kysely';
-import type { Database } from '#ark/database';
+import { GenerateSql, type Database } from '#ark/database';
 
 type ApiKeysRow = Selectable<Database['api_keys']>;
 import { ROLES, type CallerIdentity, type Role } from './caller-identity.js';
@@ -28,6 +28,7 @@ export class ApiKeys {
   constructor(private readonly db: Kysely<Database>) {}
 
   /** Creates a key; the returned `key` is shown once and never stored. */
+  @GenerateSql({ tenants: ['t'], params: ['t', 'ci', ['producer'], ['ns']] })
   async create(tenantId: string, name: string, roles: readonly Role[], namespaces?: readonly string[]): Promise<{ id: string; key: string }> {
     for (const role of roles) if (!ROLES.includes(role)) throw new Error(`unknown role ${role} (roles: ${ROLES.join(', ')})`);
     const id = randomBytes(9)
@@ -51,6 +52,7 @@ export class ApiKeys {
     return { id, key: `ark_${id}_${secret}` };
   }
 
+  @GenerateSql({ name: 'every tenant', params: [] }, { name: 'one tenant', params: ['t'] })
   async list(tenantId?: string): Promise<ApiKeyInfo[]> {
     let query = this.db.selectFrom('api_keys').selectAll().orderBy('created_at');
     if (tenantId) query = query.where('tenant_id', '=', tenantId);
@@ -66,6 +68,7 @@ export class ApiKeys {
   }
 
   /** True when a live key was revoked. */
+  @GenerateSql({ params: ['abcdefghijkl'] })
   async revoke(id: string): Promise<boolean> {
     const result = await this.db
       .updateTable('api_keys')
@@ -77,6 +80,7 @@ export class ApiKeys {
   }
 
   /** The identity a presented key stands for, or undefined (unknown, malformed, revoked). */
+  @GenerateSql({ params: [`ark_abcdefghijkl_${'A'.repeat(43)}`] })
   async verify(presented: string): Promise<CallerIdentity | undefined> {
     const match = KEY_PATTERN.exec(presented);
     if (!match) return undefined;

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { sql, type Kysely, type Selectable } from 'kysely';
-import { DatabaseConnection, inScope, type Database, type LlmCallsTable, type ReadScope } from '#ark/database';
+import { DatabaseConnection, EXAMPLE_ADMIN, GenerateSql, inScope, type Database, type LlmCallsTable, type ReadScope } from '#ark/database';
 import { callsPerQuery, type CappedList } from './calls-per-query.js';
 
 export type LlmCallRow = Selectable<LlmCallsTable>;
@@ -11,6 +11,7 @@ export class LlmCallRepository {
   constructor(private readonly connection: DatabaseConnection) {}
 
   /** Per query key: the total of its LLM calls, and the first `cap` of the `detailed` ones (calls-per-query.ts). */
+  @GenerateSql({ params: [EXAMPLE_ADMIN, ['k1', 'k2'], ['k1'], 10] })
   perQuery(
     scope: ReadScope,
     keys: readonly string[],

@@ -1,6 +1,16 @@
 import { Injectable } from '@nestjs/common';
 import { sql, type Kysely, type Selectable } from 'kysely';
-import { DatabaseConnection, inScope, PREPARED, type Database, type QueriesTable, type ReadScope } from '#ark/database';
+import {
+  DatabaseConnection,
+  EXAMPLE_ADMIN,
+  EXAMPLE_READER,
+  GenerateSql,
+  inScope,
+  PREPARED,
+  type Database,
+  type QueriesTable,
+  type ReadScope,
+} from '#ark/database';
 
 export type QueryRow = Selectable<QueriesTable>;
 /** A query of a session's page: its start time in microseconds (the cursor's key) and the session's query total. */
@@ -15,6 +25,10 @@ export class QueryRepository {
    * A session's queries newest first (started_at, then key), older than `before`, each with the
    * session's total. The caller checked that the scope sees the session.
    */
+  @GenerateSql(
+    { name: 'first page', params: [EXAMPLE_ADMIN, 's', 20, undefined] },
+    { name: 'older than a query', params: [EXAMPLE_ADMIN, 's', 20, [1735689600000000, 'k']] },
+  )
   async ofSession(
     scope: ReadScope,
     sessionId: string,
@@ -34,6 +48,7 @@ export class QueryRepository {
   }
 
   /** A query by key, UID or name (the most recent when a name repeats), if the scope sees its session. */
+  @GenerateSql({ name: 'admin', params: [EXAMPLE_ADMIN, 'q'] }, { name: 'reader', params: [EXAMPLE_READER, 'q'] })
   async find(scope: ReadScope, id: string): Promise<QueryRow | undefined> {
     return inScope(scope, async () => {
       const { rows } = await sql<QueryRow>`

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { sql, type Kysely } from 'kysely';
-import { DatabaseConnection, inScope, PREPARED, type Database, type ReadScope } from '#ark/database';
+import { DatabaseConnection, EXAMPLE_ADMIN, GenerateSql, inScope, PREPARED, type Database, type ReadScope } from '#ark/database';
 
 export interface ChunkSummaryRow {
   query: string;
@@ -30,6 +30,7 @@ export class RawEventRepository {
   constructor(private readonly connection: DatabaseConnection) {}
 
   /** Chunk count, first/last chunk time and completion per query id (chunks are keyed by the upload path's query). */
+  @GenerateSql({ params: [EXAMPLE_ADMIN, ['q']] })
   async chunkSummaries(scope: ReadScope, queries: readonly string[], db: Kysely<Database> = this.connection.db): Promise<Map<string, ChunkSummaryRow>> {
     return inScope(scope, async () => {
       if (queries.length === 0) return new Map<string, ChunkSummaryRow>();
@@ -47,6 +48,7 @@ export class RawEventRepository {
    * The first `limit` `approval.requested` chunks of the session (or of its queries, by any of their
    * names) with no `approval.resolved` for their task, in log order.
    */
+  @GenerateSql({ params: [EXAMPLE_ADMIN, 's', ['q'], 10] })
   async pendingApprovals(
     scope: ReadScope,
     sessionId: string,

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { sql, type Kysely, type RawBuilder } from 'kysely';
-import { DatabaseConnection, inScope, sessionOwned, PREPARED, type Database, type ReadScope } from '#ark/database';
+import { DatabaseConnection, EXAMPLE_ADMIN, EXAMPLE_READER, GenerateSql, inScope, sessionOwned, PREPARED, type Database, type ReadScope } from '#ark/database';
 import type { SessionStatusV2 } from './dto/sessions-v2.dto.js';
 
 export interface SessionListFilters {
@@ -57,14 +57,30 @@ export class SessionSummaryRepository {
    * Up to `limit + 1` sessions, newest last activity first (ties by id), past the `after` sort key:
    * one more than the page, so the caller knows whether another follows.
    */
-  async list(scope: ReadScope, filters: SessionListFilters, limit: number, after: [string, string] | undefined): Promise<SessionSummaryRow[]> {
+  @GenerateSql(
+    { name: 'admin, first page', params: [EXAMPLE_ADMIN, {}, 20, undefined] },
+    {
+      name: 'reader, active, every other filter but search and to, after a cursor',
+      params: [
+        EXAMPLE_READER,
+        { status: 'active', userId: 'u', namespace: 'ns', agent: 'a', from: new Date('2025-01-01T00:00:00Z'), hasErrors: true },
+        20,
+        ['2025-01-01T00:00:00Z', 's'],
+      ],
+    },
+    { name: 'idle, without errors', params: [EXAMPLE_ADMIN, { status: 'idle', hasErrors: false }, 20, undefined] },
+    { name: 'error', params: [EXAMPLE_ADMIN, { status: 'error' }, 20, undefined] },
+    { name: 'activity up to a time', params: [EXAMPLE_ADMIN, { from: new Date('2025-01-01T00:00:00Z'), to: new Date('2025-01-02T00:00:00Z') }, 20, undefined] },
+    { name: 'search, after a cursor', params: [EXAMPLE_ADMIN, { search: 'x' }, 20, ['2025-01-01T00:00:00Z', 's']] },
+  )
+  async list(scope: ReadScope, filters: SessionListFilters, limit: number, after: readonly [string, string] | undefined): Promise<SessionSummaryRow[]> {
     return inScope(scope, async () => {
       const db = this.connection.db;
       const exists = (cond: RawBuilder<unknown>) =>
         sql`EXISTS (SELECT 1 FROM queries q WHERE q.tenant_id = s.tenant_id AND q.session_id = s.session_id AND ${cond})`;
       const where: RawBuilder<unknown>[] = [sql`s.tenant_id = ${scope.tenantId}`, sessionOwned(scope, 's')];
       // Past the cursor in the list's order (newest activity first, ties by id).
-      const pastCursor = (alias: RawBuilder<unknown>, [at, id]: [string, string]) =>
+      const pastCursor = (alias: RawBuilder<unknown>, [at, id]: readonly [string, string]) =>
         sql`(${alias}.last_activity_at < ${at}::timestamptz OR (${alias}.last_activity_at = ${at}::timestamptz AND ${alias}.session_id > ${id}))`;
       if (after) where.push(pastCursor(sql`s`, after));
       if (filters.userId !== undefined) where.push(sql`s.user_id = ${filters.userId}`);
@@ -136,6 +152,7 @@ export class SessionSummaryRepository {
   }
 
   /** One session, or undefined when the scope does not see it. */
+  @GenerateSql({ name: 'admin', params: [EXAMPLE_ADMIN, 's'] }, { name: 'reader', params: [EXAMPLE_READER, 's'] })
   async find(scope: ReadScope, sessionId: string, db: Kysely<Database> = this.connection.db): Promise<SessionSummaryRow | undefined> {
     return inScope(scope, async () => {
       const { rows } = await sql<SessionSummaryRow>`${PREPARED}
@@ -149,6 +166,7 @@ export class SessionSummaryRepository {
   }
 
   /** The session's unexpired messages (the caller checked that the scope sees the session). */
+  @GenerateSql({ params: [EXAMPLE_ADMIN, 's'] })
   async messageCount(scope: ReadScope, sessionId: string, db: Kysely<Database> = this.connection.db): Promise<number> {
     return inScope(scope, async () => {
       const { rows } = await sql<{

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { sql, type Kysely, type RawBuilder, type Selectable } from 'kysely';
-import { DatabaseConnection, inScope, type Database, type ToolCallsTable, type ReadScope } from '#ark/database';
+import { DatabaseConnection, EXAMPLE_ADMIN, EXAMPLE_READER, GenerateSql, inScope, type Database, type ToolCallsTable, type ReadScope } from '#ark/database';
 import { callsPerQuery, type CappedList } from './calls-per-query.js';
 
 export type ToolCallRow = Selectable<ToolCallsTable> & { session_id?: string | null };
@@ -21,6 +21,13 @@ export class ToolCallRepository {
    * Up to `limit + 1` tool calls the scope sees, oldest first by the position of their first event,
    * past the `after` sort key, each with its query's session.
    */
+  @GenerateSql(
+    { name: 'admin, first page', params: [EXAMPLE_ADMIN, {}, 20, undefined] },
+    {
+      name: 'reader, every filter, after a cursor',
+      params: [EXAMPLE_READER, { sessionId: 's', queryId: 'q', mcpSessionId: 'm', toolName: 'tool' }, 20, [1, 'c']],
+    },
+  )
   async list(scope: ReadScope, filters: ToolCallFilters, limit: number, after: readonly [number, string] | undefined): Promise<ToolCallRow[]> {
     return inScope(scope, async () => {
       const t = scope.tenantId;
@@ -48,6 +55,7 @@ export class ToolCallRepository {
   }
 
   /** Per query key: the total of its tool calls, and the first `cap` of the `detailed` ones (calls-per-query.ts). */
+  @GenerateSql({ params: [EXAMPLE_ADMIN, ['k1', 'k2'], ['k1'], 10] })
   perQuery(
     scope: ReadScope,
     keys: readonly string[],

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { sql } from 'kysely';
-import { DatabaseConnection, inScope, sessionVisible, type ReadScope } from '#ark/database';
+import { DatabaseConnection, EXAMPLE_ADMIN, EXAMPLE_READER, GenerateSql, inScope, sessionVisible, type ReadScope } from '#ark/database';
 import type { FeedCursor } from '#ark/event-store';
 import type { MessagesDeletedData } from '#ark/normalizer';
 
@@ -52,6 +52,7 @@ export class MemoryRepository {
    * way); a producer posting the query UID matches `query_id` of any event. Both are index scans that
    * stop at the first row.
    */
+  @GenerateSql({ params: [EXAMPLE_ADMIN, 'q'] })
   async findQueryOwner(scope: ReadScope, query: string): Promise<QueryOwner | undefined> {
     return inScope(scope, async () => {
       const { rows } = await sql<{ session_id: string; query_id: string | null; query_name: string | null; namespace: string | null }>`
@@ -71,6 +72,7 @@ export class MemoryRepository {
   }
 
   /** Whether the session already holds an event with this dedupe key (an earlier copy of a request). */
+  @GenerateSql({ params: [EXAMPLE_ADMIN, 's', 'k'] })
   async sessionHolds(scope: ReadScope, sessionId: string, dedupeKey: string): Promise<boolean> {
     return inScope(scope, async () => {
       const { rows } = await sql`
@@ -82,6 +84,10 @@ export class MemoryRepository {
   }
 
   /** Messages ascending by position (the upstream `sequence`), after `after`; one extra row tells `hasMore`. */
+  @GenerateSql(
+    { name: 'admin', params: [EXAMPLE_ADMIN, {}, 0, 100] },
+    { name: 'reader, one conversation and query', params: [EXAMPLE_READER, { conversationId: 'c', queryId: 'q' }, 0, 100] },
+  )
   async listMessages(scope: ReadScope, filter: MessageFilter, after: number, limit: number): Promise<{ rows: MessageRow[]; hasMore: boolean }> {
     return inScope(scope, async () => {
       const { rows } = await sql<MessageRow>`
@@ -94,6 +100,7 @@ export class MemoryRepository {
   }
 
   /** All messages matching the filter, whatever the cursor (the upstream `total`). */
+  @GenerateSql({ name: 'admin', params: [EXAMPLE_ADMIN, {}] }, { name: 'reader, one conversation', params: [EXAMPLE_READER, { conversationId: 'c' }] })
   async countMessages(scope: ReadScope, filter: MessageFilter): Promise<number> {
     return inScope(scope, async () => {
       const { rows } = await sql<{ n: number }>`
@@ -104,6 +111,7 @@ export class MemoryRepository {
     });
   }
 
+  @GenerateSql({ params: [EXAMPLE_READER, 'c'] })
   async conversationMessages(scope: ReadScope, conversationId: string): Promise<MessageRow[]> {
     return inScope(scope, async () => {
       const { rows } = await sql<MessageRow>`
@@ -115,6 +123,7 @@ export class MemoryRepository {
   }
 
   /** Conversation ids in first-seen order. */
+  @GenerateSql({ params: [EXAMPLE_ADMIN] })
   async conversationIds(scope: ReadScope): Promise<string[]> {
     return inScope(scope, async () => {
       const { rows } = await sql<{ conversation_id: string }>`
@@ -125,6 +134,7 @@ export class MemoryRepository {
   }
 
   /** Per conversation, in first-seen order: its messages and distinct query ids. */
+  @GenerateSql({ params: [EXAMPLE_READER] })
   async conversationStats(scope: ReadScope): Promise<ConversationStats[]> {
     return inScope(scope, async () => {
       const { rows } = await sql<{ conversation_id: string; message_count: number; query_count: number }>`
@@ -136,6 +146,7 @@ export class MemoryRepository {
   }
 
   /** Feed position of the tenant's first memory event after a position (where a `?cursor=` replay begins). */
+  @GenerateSql({ params: [EXAMPLE_ADMIN, 0] })
   async firstMemoryEventAfter(scope: ReadScope, globalPosition: number): Promise<FeedCursor | undefined> {
     return inScope(scope, async () => {
       const { rows } = await sql<{ tx: string; global_position: number }>`
@@ -148,6 +159,7 @@ export class MemoryRepository {
   }
 
   /** Deletions after a position: the ones that can cover messages a watch replays from there. */
+  @GenerateSql({ params: [EXAMPLE_ADMIN, 0] })
   async tombstonesAfter(scope: ReadScope, globalPosition: number): Promise<Tombstone[]> {
     return inScope(scope, async () => {
       const { rows } = await sql<{ global_position: number; conversation_id: string | null; query_id: string | null }>`

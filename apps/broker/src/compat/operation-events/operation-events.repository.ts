@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { sql } from 'kysely';
-import { DatabaseConnection, inScope, sessionVisible, type ReadScope } from '#ark/database';
+import { DatabaseConnection, EXAMPLE_ADMIN, EXAMPLE_READER, GenerateSql, inScope, sessionVisible, type ReadScope } from '#ark/database';
 
 export interface StoredOperationEvent {
   position: number;
@@ -15,6 +15,10 @@ export interface StoredOperationEvent {
 export class OperationEventsRepository {
   constructor(private readonly connection: DatabaseConnection) {}
 
+  @GenerateSql(
+    { name: 'admin', params: [EXAMPLE_ADMIN, { limit: 100 }] },
+    { name: 'reader, one session and query, after a position', params: [EXAMPLE_READER, { sessionId: 's', queryId: 'q', after: 1, limit: 100 }] },
+  )
   async list(
     scope: ReadScope,
     filter: { sessionId?: string; queryId?: string; after?: number; limit: number },
@@ -40,6 +44,7 @@ export class OperationEventsRepository {
   }
 
   /** Position below which a query's operation events are deleted (0: none are). */
+  @GenerateSql({ params: [EXAMPLE_ADMIN, 'q'] })
   async deletedBefore(scope: ReadScope, queryId: string): Promise<number> {
     return inScope(scope, async () => {
       const { rows } = await sql<{ up_to: number | null }>`

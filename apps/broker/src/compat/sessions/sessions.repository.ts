@@ -1,6 +1,17 @@
 import { Injectable } from '@nestjs/common';
 import { sql } from 'kysely';
-import { DatabaseConnection, inScope, sessionOwned, sessionVisible, type SessionQueriesTable, type SessionRow, type ReadScope } from '#ark/database';
+import {
+  DatabaseConnection,
+  EXAMPLE_ADMIN,
+  EXAMPLE_READER,
+  GenerateSql,
+  inScope,
+  sessionOwned,
+  sessionVisible,
+  type SessionQueriesTable,
+  type SessionRow,
+  type ReadScope,
+} from '#ark/database';
 import { sessionEntry, type SessionEntry } from './session-entry.js';
 
 export interface SessionFilters {
@@ -32,6 +43,7 @@ export class SessionsRepository {
   constructor(private readonly connection: DatabaseConnection) {}
 
   /** Entries of these sessions (those that exist and have queries), in the order given. */
+  @GenerateSql({ name: 'admin', params: [EXAMPLE_ADMIN, ['s1', 's2']] }, { name: 'reader', params: [EXAMPLE_READER, ['s1', 's2']] })
   async entries(scope: ReadScope, sessionIds: readonly string[]): Promise<SessionEntry[]> {
     return inScope(scope, async () => {
       if (sessionIds.length === 0) return [];
@@ -58,6 +70,7 @@ export class SessionsRepository {
   }
 
   /** Every session with queries, oldest first (upstream's whole-store answer). */
+  @GenerateSql({ name: 'admin', params: [EXAMPLE_ADMIN] }, { name: 'reader', params: [EXAMPLE_READER] })
   async all(scope: ReadScope): Promise<SessionEntry[]> {
     return inScope(scope, async () => {
       const db = this.connection.db;
@@ -87,6 +100,18 @@ export class SessionsRepository {
    * A filtered, sorted page (the cursor is an offset, as upstream), its total and the status counts
    * of the whole filtered set.
    */
+  @GenerateSql(
+    { name: 'admin, no filter', params: [EXAMPLE_ADMIN, {}, 0, 20] },
+    {
+      name: 'reader, every filter',
+      params: [
+        EXAMPLE_READER,
+        { status: 'active', dateFrom: new Date('2025-01-01T00:00:00Z'), dateTo: new Date('2025-01-02T00:00:00Z'), search: 'x', sort: 'name', order: 'asc' },
+        20,
+        20,
+      ],
+    },
+  )
   async page(scope: ReadScope, filters: SessionFilters, offset: number, limit: number) {
     return inScope(scope, async () => {
       const where = sql.join(
@@ -125,6 +150,7 @@ export class SessionsRepository {
   }
 
   /** Sessions a query (by name or UID) appears in. */
+  @GenerateSql({ params: [EXAMPLE_ADMIN, 'q'] })
   async sessionsWithQuery(scope: ReadScope, query: string): Promise<number> {
     return inScope(scope, async () => {
       const { rows } = await sql<{ n: number }>`

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { sql, type Kysely } from 'kysely';
-import { DatabaseConnection, inScope, sessionVisible, type Database, type ReadScope } from '#ark/database';
+import { DatabaseConnection, EXAMPLE_ADMIN, EXAMPLE_READER, GenerateSql, inScope, sessionVisible, type Database, type ReadScope } from '#ark/database';
 
 /** A stored chunk event as the upstream chunk views need it. */
 export interface StoredChunk {
@@ -46,6 +46,7 @@ export class ChunkStreamRepository {
    * every chunk of the tenant instead (55 ms at 40,000 chunks). Position order is upload order here:
    * a query's uploads in this process share one counter and commit one batch at a time.
    */
+  @GenerateSql({ params: [EXAMPLE_ADMIN, 'q'] })
   async nextChunkIndex(scope: ReadScope, queryId: string): Promise<number> {
     return inScope(scope, async () => {
       const { rows } = await sql<{ index: number }>`
@@ -58,6 +59,7 @@ export class ChunkStreamRepository {
   }
 
   /** The query's visible chunk stream; undefined when it has no chunk event. */
+  @GenerateSql({ params: [EXAMPLE_ADMIN, 'q'] })
   async queryStream(scope: ReadScope, queryId: string): Promise<QueryChunkStream | undefined> {
     return inScope(scope, async () => {
       // `visible` is read twice, so PostgreSQL materialises it: it carries no payloads.
@@ -86,6 +88,7 @@ export class ChunkStreamRepository {
     });
   }
 
+  @GenerateSql({ params: [EXAMPLE_ADMIN] })
   async purgedThrough(scope: ReadScope): Promise<number> {
     return inScope(scope, async () => {
       const { rows } = await sql<{ purged_through: number }>`SELECT ${purgedThrough(scope.tenantId)} AS purged_through`.execute(this.db);
@@ -99,6 +102,7 @@ export class ChunkStreamRepository {
    * commit, so a concurrent append with lower positions can commit after a client paged past them;
    * gap-free readers use the watch (it reads the feed in commit order).
    */
+  @GenerateSql({ name: 'admin', params: [EXAMPLE_ADMIN, 0, 100] }, { name: 'reader', params: [EXAMPLE_READER, 0, 100] })
   async page(scope: ReadScope, after: number, limit: number): Promise<{ chunks: StoredChunk[]; total: number }> {
     return inScope(scope, async () => {
       const tenantId = scope.tenantId;

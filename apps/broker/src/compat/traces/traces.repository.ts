@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { sql, type RawBuilder } from 'kysely';
-import { DatabaseConnection, inScope, sessionVisible, type ReadScope } from '#ark/database';
+import { DatabaseConnection, EXAMPLE_ADMIN, EXAMPLE_READER, GenerateSql, inScope, sessionVisible, type ReadScope } from '#ark/database';
 import type { OtlpSpan } from '#ark/otlp';
 
 export interface TraceSpans {
@@ -37,6 +37,7 @@ export class TracesRepository {
   constructor(private readonly connection: DatabaseConnection) {}
 
   /** Sessions already known for these traces (not the `trace-<id>` fallback): the earliest span's. */
+  @GenerateSql({ params: [EXAMPLE_ADMIN, ['trace-1']] })
   async knownSessions(scope: ReadScope, traceIds: readonly string[]): Promise<Map<string, string>> {
     return inScope(scope, async () => {
       if (traceIds.length === 0) return new Map<string, string>();
@@ -53,6 +54,12 @@ export class TracesRepository {
    * Traces newest first (by the position of their first event), as upstream: `before` keeps traces
    * that began before that position. With `arkSessionId` only spans carrying that `ark.session.id` count.
    */
+  @GenerateSql(
+    { name: 'admin', params: [EXAMPLE_ADMIN, { limit: 20 }] },
+    { name: 'admin, older than a position', params: [EXAMPLE_ADMIN, { before: 100, limit: 20 }] },
+    { name: 'reader', params: [EXAMPLE_READER, { limit: 20 }] },
+    { name: 'reader, one ark session, older than a position', params: [EXAMPLE_READER, { arkSessionId: 's', before: 100, limit: 20 }] },
+  )
   async listTraces(scope: ReadScope, options: { arkSessionId?: string; before?: number; limit: number }): Promise<TracePage> {
     return inScope(scope, async () => {
       const { heads, total } =
@@ -75,6 +82,7 @@ export class TracesRepository {
   }
 
   /** The spans of a trace that the scope sees (a reader: those in sessions they own). */
+  @GenerateSql({ name: 'admin', params: [EXAMPLE_ADMIN, 'trace-1'] }, { name: 'reader', params: [EXAMPLE_READER, 'trace-1'] })
   async trace(scope: ReadScope, traceId: string): Promise<OtlpSpan[]> {
     return inScope(scope, async () => {
       return (await this.spansOf(scope, [traceId])).get(traceId) ?? [];
