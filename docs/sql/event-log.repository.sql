@@ -222,6 +222,23 @@ WHERE
   AND session_id = $2
   AND "s"."user_id" = $3;
 
+-- EventLogRepository.storedReporters
+SELECT
+  session_id,
+  dedupe_key,
+  source,
+  span_id
+FROM
+  events
+WHERE
+  tenant_id = $1
+  AND (session_id, dedupe_key) IN (
+    SELECT
+      *
+    FROM
+      unnest($2::text[], $3::text[])
+  );
+
 -- EventLogRepository.streamHeads
 SELECT
   tenant_id,

@@ -182,6 +182,7 @@ export class EventLogRepository {
   }
 
   /** The source and span of the events stored under these dedupe keys, keyed `session\0key`. */
+  @GenerateSql({ params: [EXAMPLE_ADMIN, [{ sessionId: 's', dedupeKey: 'step:tool.call:ns/q/call-1:end' }]] })
   async storedReporters(
     scope: ReadScope,
     keys: readonly { sessionId: string; dedupeKey: string }[],
