@@ -157,7 +157,7 @@ FROM
       events
     WHERE
       tenant_id = $1
-      AND query_id = $2
+      AND query_id = ANY ($2::text[])
       AND (
         events.type = 'records.deleted'
         OR EXISTS (

@@ -46,6 +46,24 @@ FROM
       LIMIT
         1
     )
+    UNION ALL
+    (
+      SELECT
+        session_id,
+        query_id,
+        query_name,
+        namespace,
+        first_position
+      FROM
+        queries
+      WHERE
+        tenant_id = $5
+        AND query_name = $6
+      ORDER BY
+        first_position DESC
+      LIMIT
+        1
+    )
   ) owners
 ORDER BY
   global_position DESC

@@ -521,3 +521,49 @@ WHERE
     expires_at IS NULL
     OR expires_at > now()
   );
+
+-- SessionSummaryRepository.messages (newest)
+/* ark:prepared */
+SELECT
+  global_position,
+  conversation_id,
+  query_id,
+  message,
+  recorded_at
+FROM
+  messages
+WHERE
+  tenant_id = $1
+  AND session_id = $2
+  AND global_position < $3
+  AND (
+    expires_at IS NULL
+    OR expires_at > now()
+  )
+ORDER BY
+  global_position DESC
+LIMIT
+  $4;
+
+-- SessionSummaryRepository.messages (older)
+/* ark:prepared */
+SELECT
+  global_position,
+  conversation_id,
+  query_id,
+  message,
+  recorded_at
+FROM
+  messages
+WHERE
+  tenant_id = $1
+  AND session_id = $2
+  AND global_position < $3
+  AND (
+    expires_at IS NULL
+    OR expires_at > now()
+  )
+ORDER BY
+  global_position DESC
+LIMIT
+  $4;

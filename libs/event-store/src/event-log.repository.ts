@@ -107,15 +107,18 @@ export class EventLogRepository {
    * that took its positions early and commits late is never skipped; it is read when it is below the
    * horizon, before anything after it.
    * Also returns the horizon, so a reader told of a newer commit knows to look again.
-   * With `queryId`, the same feed narrowed to one query's events (its own index keeps that cheap).
+   * With `queryIds`, the same feed narrowed to the events filed under those query ids (its own index keeps that cheap).
    * A scope with an owner reads only events of sessions that user owns (a reader's feed): the session
    * row commits with the events that create it, so the filter never hides an event already owned. An
    * admin's deletion tombstones (`records.deleted`) are the tenant's and change what every reader
    * sees, so they are in every reader's feed.
    */
-  @GenerateSql({ name: 'admin', params: [EXAMPLE_ADMIN, FEED_START, 100] }, { name: 'reader, one query', params: [EXAMPLE_READER, FEED_START, 100, 'q'] })
-  async readFeed(scope: ReadScope, after: FeedCursor, limit: number, queryId?: string): Promise<{ events: ArkEvent[]; horizon: bigint }> {
-    const onlyQuery = queryId === undefined ? sql`` : sql`AND query_id = ${queryId}`;
+  @GenerateSql(
+    { name: 'admin', params: [EXAMPLE_ADMIN, FEED_START, 100] },
+    { name: 'reader, one query', params: [EXAMPLE_READER, FEED_START, 100, ['q-uid', 'q-name']] },
+  )
+  async readFeed(scope: ReadScope, after: FeedCursor, limit: number, queryIds?: readonly string[]): Promise<{ events: ArkEvent[]; horizon: bigint }> {
+    const onlyQuery = queryIds === undefined ? sql`` : sql`AND query_id = ANY(${[...queryIds]}::text[])`;
     const onlyOwned = scope.ownerId === undefined ? sql`` : sql`AND (events.type = 'records.deleted' OR ${sessionVisible(scope, 'events')})`;
     const { rows } = await inScope(scope, () =>
       sql<EventRow & { horizon: string }>`${PREPARED}

@@ -123,7 +123,7 @@ class SessionGroup extends WatchGroup<number> {
 }
 
 /**
- * A tenant's feed, or (with `queryId`) the part of it that belongs to one query, as a scope sees it:
+ * A tenant's feed, or (with `queryIds`) the part of it that belongs to one query, as a scope sees it:
  * a reader's scope only has the sessions that user owns (readers share a group per owner, admins one
  * per tenant).
  */
@@ -141,7 +141,7 @@ class TenantFeedGroup extends WatchGroup<FeedCursor> {
     private readonly commits: RecentCommits,
     readonly scope: ReadScope,
     private readonly maxRetryMs: number,
-    readonly queryId?: string,
+    readonly queryIds?: readonly string[],
   ) {
     super();
   }
@@ -149,7 +149,7 @@ class TenantFeedGroup extends WatchGroup<FeedCursor> {
     return this.scope.tenantId;
   }
   protected async read(after: FeedCursor, limit: number) {
-    const { events, horizon } = await this.log.readFeed(this.scope, after, limit, this.queryId);
+    const { events, horizon } = await this.log.readFeed(this.scope, after, limit, this.queryIds);
     this.horizon = horizon;
     return events;
   }
@@ -279,25 +279,34 @@ export class EventWatchHub {
     });
   }
 
-  /** Watch one query's events in feed order from just after `after` (any sessions they are in, as the scope sees them). */
-  watchQuery(scope: ReadScope, queryId: string, after: FeedCursor, sink: WatchSink): Watch {
+  /**
+   * Watch one query's events in feed order from just after `after` (any sessions they are in, as the
+   * scope sees them). `queryIds`: the ids its events are filed under (its UID, and its name, which
+   * chunks carry).
+   */
+  watchQuery(scope: ReadScope, queryIds: readonly string[], after: FeedCursor, sink: WatchSink): Watch {
     const tenantId = scope.tenantId;
-    const key = `${tenantId}\u0000${queryId}\u0000${scope.ownerId ?? ''}`;
+    const ids = [...new Set(queryIds)].sort();
+    const key = [tenantId, ...ids, scope.ownerId ?? ''].join('\u0000');
     let group = this.queries.get(key);
     if (!group) {
-      group = new TenantFeedGroup(this.log, this.commits, scope, this.options.pollMs, queryId);
+      group = new TenantFeedGroup(this.log, this.commits, scope, this.options.pollMs, ids);
       this.queries.set(key, group);
-      const byQuery = this.queryGroups.get(`${tenantId}\u0000${queryId}`);
-      if (byQuery) byQuery.add(group);
-      else this.queryGroups.set(`${tenantId}\u0000${queryId}`, new Set([group]));
+      for (const id of ids) {
+        const byQuery = this.queryGroups.get(`${tenantId}\u0000${id}`);
+        if (byQuery) byQuery.add(group);
+        else this.queryGroups.set(`${tenantId}\u0000${id}`, new Set([group]));
+      }
     }
     const feed = group;
     return this.attach(feed, after, sink, () => {
       feed.dispose();
       this.queries.delete(key);
-      const byQuery = this.queryGroups.get(`${tenantId}\u0000${queryId}`);
-      byQuery?.delete(feed);
-      if (byQuery?.size === 0) this.queryGroups.delete(`${tenantId}\u0000${queryId}`);
+      for (const id of ids) {
+        const byQuery = this.queryGroups.get(`${tenantId}\u0000${id}`);
+        byQuery?.delete(feed);
+        if (byQuery?.size === 0) this.queryGroups.delete(`${tenantId}\u0000${id}`);
+      }
     });
   }
 

@@ -65,10 +65,11 @@ function family(name: string): { family: WorkFamily; subject: string } | null {
 /** Fields of the family's data (docs/events.md#5-data-per-type), read from the attributes Ark sets. */
 function familyData(f: string, subject: string, span: OtlpSpan): Record<string, unknown> {
   const a = span.attributes;
+  const count = (keys: readonly string[]) => keys.map((k) => number(a[k])).find((n) => n !== null) ?? null;
   const tokens = {
-    input: number(a['gen_ai.usage.input_tokens'] ?? a['gen_ai.usage.prompt_tokens'] ?? a['llm.token_count.prompt']),
-    output: number(a['gen_ai.usage.output_tokens'] ?? a['gen_ai.usage.completion_tokens'] ?? a['llm.token_count.completion']),
-    total: number(a['gen_ai.usage.total_tokens'] ?? a['llm.token_count.total']),
+    input: count(['gen_ai.usage.input_tokens', 'gen_ai.usage.prompt_tokens', 'llm.token_count.prompt']),
+    output: count(['gen_ai.usage.output_tokens', 'gen_ai.usage.completion_tokens', 'llm.token_count.completion']),
+    total: count(['gen_ai.usage.total_tokens', 'llm.token_count.total']),
   };
   const hasTokens = tokens.input !== null || tokens.output !== null || tokens.total !== null;
   switch (f) {
@@ -82,7 +83,8 @@ function familyData(f: string, subject: string, span: OtlpSpan): Record<string, 
       };
     case 'agent':
     case 'team':
-      return { [f]: subject, input: text(a['input.value']), output: text(a['output.value']) };
+      // Named as the operation events name them: `<name>` (Ark's span is `agent.<namespace>/<name>`; the namespace is the query's).
+      return { [f]: first(a, [`${f}.name`]) ?? subject.slice(subject.lastIndexOf('/') + 1), input: text(a['input.value']), output: text(a['output.value']) };
     case 'team.turn':
       return { turn: subject, team: first(a, ['team.name']) };
     case 'llm.call':

@@ -35,3 +35,6 @@ export const queryCursor = keysetCursor<[number, string]>((v) => v.length === 2 
 
 /** Tool calls page by (position of their first event, call key). */
 export const toolCallCursor = keysetCursor<[number, string]>((v) => v.length === 2 && Number.isSafeInteger(v[0]) && typeof v[1] === 'string');
+
+/** Messages page by their position in the log. */
+export const messageCursor = keysetCursor<[number]>((v) => v.length === 1 && Number.isSafeInteger(v[0]));

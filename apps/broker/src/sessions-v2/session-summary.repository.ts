@@ -48,7 +48,16 @@ const COLUMNS = sql`s.session_id, s.user_id, s.first_activity_at, s.last_activit
                  a.query_count, a.error_query_count, a.has_errors, a.status, a.namespaces, a.agents, a.teams, a.models, a.tools,
                  a.tokens_input, a.tokens_output, a.tokens_total`;
 
-/** `sessions` with their work summaries, and the session's message count: what the scope sees. */
+/** One message of a session, as the aggregate shows it. */
+export interface SessionMessageRow {
+  global_position: number;
+  conversation_id: string;
+  query_id: string;
+  message: unknown;
+  recorded_at: Date;
+}
+
+/** `sessions` with their work summaries, and the session's messages: what the scope sees. */
 @Injectable()
 export class SessionSummaryRepository {
   constructor(private readonly connection: DatabaseConnection) {}
@@ -174,6 +183,19 @@ export class SessionSummaryRepository {
       }>`${PREPARED}SELECT count(*)::int AS n FROM messages WHERE tenant_id = ${scope.tenantId} AND session_id = ${sessionId}
                            AND (expires_at IS NULL OR expires_at > now())`.execute(db);
       return rows[0]?.n ?? 0;
+    });
+  }
+
+  /** Up to `limit` of the session's unexpired messages, newest first, before a position (the caller checked that the scope sees the session). */
+  @GenerateSql({ name: 'newest', params: [EXAMPLE_ADMIN, 's', 101] }, { name: 'older', params: [EXAMPLE_ADMIN, 's', 101, 1000] })
+  async messages(scope: ReadScope, sessionId: string, limit: number, before?: number, db: Kysely<Database> = this.connection.db): Promise<SessionMessageRow[]> {
+    return inScope(scope, async () => {
+      const { rows } = await sql<SessionMessageRow>`${PREPARED}
+        SELECT global_position, conversation_id, query_id, message, recorded_at FROM messages
+        WHERE tenant_id = ${scope.tenantId} AND session_id = ${sessionId} AND global_position < ${before ?? Number.MAX_SAFE_INTEGER}
+          AND (expires_at IS NULL OR expires_at > now())
+        ORDER BY global_position DESC LIMIT ${limit}`.execute(db);
+      return rows;
     });
   }
 }

@@ -79,6 +79,15 @@ export class SessionsV2Controller {
     return this.sessions.sessionQueries(readScopeOf(caller), sessionId, query.limit ?? DEFAULT_QUERY_PAGE_SIZE, query.cursor);
   }
 
+  @Get('sessions/:sessionId/messages')
+  @ApiOperation({
+    summary:
+      "The session's conversation messages newest first; keyset-paginated (start from the aggregate's `messages.nextCursor` for the ones older than it shows)",
+  })
+  async sessionMessages(@Caller() caller: CallerIdentity, @Param('sessionId') sessionId: string, @Query() query: SessionQueriesQueryDto) {
+    return this.sessions.sessionMessages(readScopeOf(caller), sessionId, query.limit ?? DEFAULT_QUERY_PAGE_SIZE, query.cursor);
+  }
+
   @Get('queries/:queryId')
   @ApiOperation({ summary: 'One query (by UID, name or key) with its tool calls, LLM calls and chunk summary' })
   async query(@Caller() caller: CallerIdentity, @Param('queryId') queryId: string) {
@@ -101,7 +110,11 @@ export class SessionsV2Controller {
   ): Promise<void> {
     const from = (await this.streams.resumeCursor(readScopeOf(caller), lastEventId, undefined)) ?? completionView.from;
     const pace = query.replay === 'realtime' ? { timeOf: completionView.timeOf, maxGapMs: query.maxGapMs ?? DEFAULT_MAX_REPLAY_GAP_MS } : undefined;
-    await this.streams.watchQuery(reply, readScopeOf(caller), queryId, from, { format: completionView.format, endAfter: completionView.endAfter, pace });
+    await this.streams.watchQuery(reply, readScopeOf(caller), await this.sessions.logIds(readScopeOf(caller), queryId), from, {
+      format: completionView.format,
+      endAfter: completionView.endAfter,
+      pace,
+    });
   }
 
   @Get('tool-calls')

@@ -2,7 +2,7 @@ import type { CappedList } from './calls-per-query.js';
 import type { LlmCallRow } from './llm-call.repository.js';
 import type { QueryRow } from './query.repository.js';
 import type { ChunkSummaryRow, PendingApprovalRow } from './raw-event.repository.js';
-import type { SessionSummaryRow } from './session-summary.repository.js';
+import type { SessionMessageRow, SessionSummaryRow } from './session-summary.repository.js';
 import type { ToolCallRow } from './tool-call.repository.js';
 
 // Rows → the JSON answers of the native sessions API (docs/read-models.md).
@@ -142,5 +142,15 @@ export function pendingApprovalsJson(rows: readonly PendingApprovalRow[]) {
     })),
     total,
     truncated: total > rows.length,
+  };
+}
+
+export function messageJson(m: SessionMessageRow) {
+  return {
+    position: Number(m.global_position),
+    conversationId: m.conversation_id,
+    queryId: m.query_id,
+    message: m.message,
+    recordedAt: m.recorded_at.toISOString(),
   };
 }

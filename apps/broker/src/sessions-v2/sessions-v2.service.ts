@@ -2,12 +2,13 @@ import { Injectable } from '@nestjs/common';
 import type { Kysely } from 'kysely';
 import { DatabaseConnection, inScope, type Database, type ReadScope } from '#ark/database';
 import { NotFoundError } from '#ark/errors';
-import { queryCursor, sessionCursor, toolCallCursor } from './keyset-cursor.js';
+import { messageCursor, queryCursor, sessionCursor, toolCallCursor } from './keyset-cursor.js';
 import { LlmCallRepository } from './llm-call.repository.js';
 import { QueryRepository, type QueryRow, type SessionQueryRow } from './query.repository.js';
 import { RawEventRepository } from './raw-event.repository.js';
-import { SessionSummaryRepository, type SessionListFilters } from './session-summary.repository.js';
+import { SessionSummaryRepository, type SessionListFilters, type SessionMessageRow } from './session-summary.repository.js';
 import {
+  messageJson,
   pendingApprovalsJson,
   queryWithCallsJson,
   sessionJson,
@@ -23,7 +24,14 @@ import { ToolCallRepository, type ToolCallFilters } from './tool-call.repository
  * queries and every unfinished one; the others (finished, older) are summaries, their call lists
  * empty with the totals (docs/architecture.md#session-aggregate), and `GET /v2/tool-calls?queryId=` pages them.
  */
-export const AGGREGATE_LIMITS = { queries: 100, detailedQueries: 20, toolCallsPerQuery: 100, llmCallsPerQuery: 100, pendingApprovals: 50 } as const;
+export const AGGREGATE_LIMITS = {
+  queries: 100,
+  detailedQueries: 20,
+  toolCallsPerQuery: 100,
+  llmCallsPerQuery: 100,
+  pendingApprovals: 50,
+  messages: 100,
+} as const;
 
 const UNFINISHED_PHASES = new Set(['pending', 'running', 'unknown']);
 
@@ -39,6 +47,12 @@ function pageOf<Row, Json>(rows: readonly Row[], limit: number, toJson: (row: Ro
   const last = items.at(-1);
   const hasMore = rows.length > limit;
   return { items: items.map(toJson), hasMore, nextCursor: hasMore && last ? cursorOf(last) : null };
+}
+
+/** The aggregate's messages: oldest first within the page, and a cursor to the older ones. */
+function messagePage(rows: readonly SessionMessageRow[], truncated: boolean) {
+  const oldest = rows[0];
+  return { items: rows.map(messageJson), truncated, nextCursor: truncated && oldest ? messageCursor.encode([Number(oldest.global_position)]) : null };
 }
 
 /** Every name a query's chunks and approvals may be filed under (its UID, name and key). */
@@ -82,9 +96,10 @@ export class SessionsV2Service {
   aggregate(scope: ReadScope, sessionId: string) {
     return this.snapshot(scope, async (db) => {
       const session = await this.session(scope, sessionId, db);
-      const [queryRows, messageCount] = await Promise.all([
+      const [queryRows, messageCount, messageRows] = await Promise.all([
         this.queries.ofSession(scope, sessionId, AGGREGATE_LIMITS.queries, undefined, db),
         this.sessions.messageCount(scope, sessionId, db),
+        this.sessions.messages(scope, sessionId, AGGREGATE_LIMITS.messages, undefined, db),
       ]);
       // Oldest first within the page, as the tree is drawn.
       queryRows.reverse();
@@ -100,7 +115,7 @@ export class SessionsV2Service {
       return {
         session,
         queries: { items, total: queriesTotal, truncated, nextCursor: truncated && oldest ? queryCursorOf(oldest) : null },
-        messages: { count: messageCount },
+        messages: { count: messageCount, ...messagePage(messageRows.toReversed(), messageCount > messageRows.length) },
         pendingApprovals: pendingApprovalsJson(approvals),
         limits: AGGREGATE_LIMITS,
       };
@@ -129,12 +144,34 @@ export class SessionsV2Service {
     });
   }
 
+  /**
+   * `GET /v2/sessions/:id/messages`: the session's conversation messages newest first, keyset-paginated
+   * (the aggregate's `messages.nextCursor` continues past its oldest).
+   */
+  async sessionMessages(scope: ReadScope, sessionId: string, limit: number, cursor: string | undefined): Promise<Page<ReturnType<typeof messageJson>>> {
+    const before = cursor === undefined ? undefined : messageCursor.decode(cursor)[0];
+    return this.snapshot(scope, async (db) => {
+      await this.session(scope, sessionId, db);
+      const rows = await this.sessions.messages(scope, sessionId, limit + 1, before, db);
+      return pageOf(rows, limit, messageJson, (last) => messageCursor.encode([Number(last.global_position)]));
+    });
+  }
+
   /** `GET /v2/queries/:id`: by key, UID or name (the most recent when a name repeats). */
   async query(scope: ReadScope, id: string) {
     const q = await this.queries.find(scope, id);
     if (!q) throw new NotFoundError(`query ${id} not found`);
     const [withCalls] = await this.withCalls(this.connection.db, scope, [q], [q.query_key]);
     return { ...withCalls!, limits: { toolCalls: AGGREGATE_LIMITS.toolCallsPerQuery, llmCalls: AGGREGATE_LIMITS.llmCallsPerQuery } };
+  }
+
+  /**
+   * The ids a query's events are filed under in the log: its UID (operation events) and its name
+   * (chunks go to `/stream/<name>`), whichever `id` names; just `id` for a query not seen yet.
+   */
+  async logIds(scope: ReadScope, id: string): Promise<string[]> {
+    const q = await this.queries.find(scope, id);
+    return [...new Set([id, q?.query_id, q?.query_name].filter((x): x is string => Boolean(x)))];
   }
 
   /** `GET /v2/tool-calls`: oldest first by the position of their first event. */

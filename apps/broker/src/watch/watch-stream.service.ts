@@ -98,9 +98,15 @@ export class WatchStreamService implements BeforeApplicationShutdown {
   }
 
   /** One query's events the scope sees (feed order, any session); `id:` is `tx:pos`; without a cursor, from now. */
-  async watchQuery(reply: FastifyReply, scope: ReadScope, queryId: string, after: FeedCursor | undefined, options: WatchOptions = {}): Promise<void> {
+  async watchQuery(
+    reply: FastifyReply,
+    scope: ReadScope,
+    queryIds: readonly string[],
+    after: FeedCursor | undefined,
+    options: WatchOptions = {},
+  ): Promise<void> {
     const { from, filter } = await this.start(after, options.filter);
-    this.serve(reply, { ...options, filter }, (sink) => this.hub.watchQuery(scope, queryId, from, sink), feedId);
+    this.serve(reply, { ...options, filter }, (sink) => this.hub.watchQuery(scope, queryIds, from, sink), feedId);
   }
 
   /** The feed start: after the given cursor, or from now (skipping what had already committed). */

@@ -78,7 +78,7 @@ export class OperationEventsController {
         const from =
           query.fromBeginning && lastEventId === undefined ? FEED_START : await this.streams.resumeCursor(readScopeOf(caller), lastEventId, query.cursor);
         const deletedBefore = await this.events.deletedBefore(readScopeOf(caller), queryId);
-        await this.streams.watchQuery(reply, readScopeOf(caller), queryId, from, {
+        await this.streams.watchQuery(reply, readScopeOf(caller), [queryId], from, {
           preamble: ['connected'],
           filter: (e) => isOperationEvent(e) && e.globalPosition > deletedBefore,
           format: bodyOf,

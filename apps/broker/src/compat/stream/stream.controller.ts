@@ -97,7 +97,7 @@ export class StreamController {
   ): Promise<void> {
     const resumeFrom = await this.streams.resumeCursor(readScopeOf(caller), lastEventId, undefined);
     const purgedThrough = await this.chunks.purgedThrough(readScopeOf(caller));
-    await this.streams.watchQuery(reply, readScopeOf(caller), queryId, resumeFrom ?? (params.fromBeginning ? FEED_START : undefined), {
+    await this.streams.watchQuery(reply, readScopeOf(caller), [queryId], resumeFrom ?? (params.fromBeginning ? FEED_START : undefined), {
       filter: visibleChunk(purgedThrough),
       format: queryStreamFrame,
       endAfter: queryStreamEnd,
