@@ -1,10 +1,7 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { after, before, describe, it } from 'node:test';
-import { context, trace } from '@opentelemetry/api';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
-import { resourceFromAttributes } from '@opentelemetry/resources';
-import { BatchSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
+import { ArkQueryProducer } from './support/ark-producer.js';
 import { fixtureJson, fixtureText } from './support/fixtures.js';
 import { RecordingEventSource, sleep } from './support/sse-client.js';
 import { getJson, postJson, startTestBroker, type TestBroker } from './support/test-broker.js';
@@ -99,46 +96,29 @@ function streamChunks(url: string, lines: string[]): Promise<number> {
   });
 }
 
-/** The query's spans (query → agent → llm, tool) through the official OTLP protobuf exporter. */
-async function exportSpans(url: string): Promise<void> {
-  const provider = new TracerProvider({
-    resource: resourceFromAttributes({ 'service.name': 'ark-controller' }),
-    spanProcessors: [new BatchSpanProcessor({ exporter: new OTLPTraceExporter({ url }), scheduledDelayMillis: 10 })],
+/**
+ * The query as Ark runs it (support/ark-producer.ts): its spans are exported as Ark's controller and
+ * executor export them (no query UID on any span; query → target → agent → llm, tool, llm).
+ */
+const arkQuery = (url: string) =>
+  new ArkQueryProducer(url, {
+    uid: QUERY_ID,
+    name: QUERY_NAME,
+    namespace: 'default',
+    sessionId: SESSION,
+    conversationId: 'conv-dash',
+    agent: 'weather-agent',
+    model: 'gpt-4o',
+    modelType: 'openai',
+    input: 'weather in Paris?',
+    response: 'It is sunny.',
+    toolCall: { id: 'call-1', name: 'get-weather', type: 'mcp', arguments: '{"city":"Paris"}', result: 'sunny' },
+    usage: [
+      { prompt: 12, completion: 34 },
+      { prompt: 56, completion: 7 },
+    ],
+    startedAt: Date.now(),
   });
-  const tracer = provider.getTracer('ark/controller', '0.1.0');
-  const common = { 'ark.session.id': SESSION, 'query.uid': QUERY_ID, 'query.name': QUERY_NAME, 'query.namespace': 'default' };
-  const query = tracer.startSpan(`query.${QUERY_NAME}`, { attributes: { ...common, 'input.value': 'weather in Paris?' } });
-  const inQuery = trace.setSpan(context.active(), query);
-  const agent = tracer.startSpan('agent.default/weather-agent', { attributes: common }, inQuery);
-  const inAgent = trace.setSpan(context.active(), agent);
-  const llm = tracer.startSpan(
-    'llm.gpt-4o',
-    { attributes: { ...common, 'llm.model.name': 'gpt-4o', 'gen_ai.usage.input_tokens': 12, 'gen_ai.usage.output_tokens': 34 } },
-    inAgent,
-  );
-  llm.end();
-  const tool = tracer.startSpan(
-    'tool.get-weather',
-    {
-      attributes: {
-        ...common,
-        'tool.name': 'get-weather',
-        'tool.type': 'mcp',
-        'tool.id': 'call-1',
-        'tool.input': '{"city":"Paris"}',
-        'tool.output': 'sunny',
-        'mcp.session.id': 'mcp-dash',
-      },
-    },
-    inAgent,
-  );
-  tool.end();
-  agent.end();
-  query.setAttribute('output.value', 'It is sunny.');
-  query.end();
-  await provider.forceFlush();
-  await provider.shutdown();
-}
 
 /** An SSE body read to its end: `id:` and `data:` of each message. */
 async function readSse(url: string): Promise<{ id: string; data: string }[]> {
@@ -168,6 +148,7 @@ describe('live dashboard flow (OTLP, operation events and chunks while a session
 
   it('a client that folds the watch (snapshot, then events) ends with the tree GET /v2/sessions/:id answers; the completion view interleaves in log order, live as replayed', async () => {
     const url = broker.url;
+    const query = arkQuery(url);
     assert.equal((await postJson(`${url}/events`, op('QueryExecutionStart', { targetType: 'agent', agent: 'weather-agent' }))).status, 201);
     assert.equal((await postJson(`${url}/events`, op('AgentExecutionStart', { agent: 'weather-agent' }))).status, 201);
     const lines = chunkLines();
@@ -194,7 +175,7 @@ describe('live dashboard flow (OTLP, operation events and chunks while a session
         await sleep(30);
       }
     })();
-    await Promise.all([uploading.then((status) => assert.equal(status, 200)), events, exportSpans(`${url}/v1/traces`)]);
+    await Promise.all([uploading.then((status) => assert.equal(status, 200)), events, query.spans()]);
     assert.equal((await fetch(`${url}/stream/${QUERY_ID}/complete`, { method: 'POST' })).status, 200);
     const messages = fixtureJson('memory-api-post-messages-request.json');
     assert.equal((await postJson(`${url}/messages`, { ...messages, query_id: QUERY_NAME })).status, 200);
@@ -219,7 +200,13 @@ describe('live dashboard flow (OTLP, operation events and chunks while a session
     const q = expected.queries[QUERY_ID]!;
     assert.equal(q.phase, 'done');
     assert.deepEqual(q.tools, { 'call-1': 'completed' });
-    assert.deepEqual(Object.values(q.llm), [{ input: 12, output: 34 }]);
+    assert.deepEqual(
+      Object.values(q.llm).sort((a, b) => a.input! - b.input!),
+      [
+        { input: 12, output: 34 },
+        { input: 56, output: 7 },
+      ],
+    );
     assert.equal(q.chunks, lines.length);
     assert.equal(q.streamCompleted, true);
     assert.equal(expected.messages, messages.messages.length);
