@@ -233,10 +233,12 @@ describe('one Ark query is one query, whatever order its sources arrive in (issu
       },
     ],
     [
-      'messages first',
+      // Messages name their query; before any other source has named it, they can only go to their
+      // conversation's session (see the test below), so here the chunks come first.
+      'chunks, then messages, before operation events and spans',
       async (q) => {
-        await q.messages();
         await q.chunks();
+        await q.messages();
         await q.operationEvents();
         await q.spans();
       },
@@ -261,6 +263,16 @@ describe('one Ark query is one query, whatever order its sources arrive in (issu
         await deliver(q);
       });
     });
+  });
+
+  it('keeps messages that arrive before any other source of their query in their conversation (the query is not known yet)', async () => {
+    const q = new ArkQueryProducer(broker.url, arkQueryPlan('messages-alone'));
+    sessions.push(q.plan.conversationId);
+    await q.messages();
+    const conversation = await getJson(`${broker.url}/v2/sessions/${encodeURIComponent(q.plan.conversationId)}`);
+    assert.equal(conversation.status, 200);
+    assert.equal(conversation.body.messages.count, q.messagesBody().messages.length);
+    assert.equal((await getJson(`${broker.url}/v2/sessions/${encodeURIComponent(q.sessionId)}`)).status, 404);
   });
 
   describe('a query name reused later in the same session (a new UID) is a new query', () => {

@@ -28,7 +28,7 @@ interface Tree {
 function treeOf(aggregate: any): Tree {
   const queries: Record<string, QueryNode> = {};
   for (const q of aggregate.queries.items) {
-    queries[q.queryId ?? q.queryKey] = {
+    queries[q.queryName ?? q.queryKey] = {
       phase: q.phase,
       tools: Object.fromEntries(q.toolCalls.items.map((t: any) => [t.toolId ?? t.id, t.status])),
       llm: Object.fromEntries(q.llmCalls.items.map((l: any) => [l.spanId ?? l.id, { input: l.tokens.input, output: l.tokens.output }])),
@@ -49,8 +49,11 @@ function apply(tree: Tree, e: any): void {
     tree.messages++;
     return;
   }
-  if (!e.queryId) return;
-  const q = (tree.queries[e.queryId] ??= { phase: 'running', tools: {}, llm: {}, chunks: 0, streamCompleted: false });
+  // Every Ark source names the query by name: spans and operation events as `queryName`; chunks are
+  // filed under the upload path's query (`queryId`), which Ark names by name too.
+  const name = e.source === 'chunk' ? e.queryId : e.queryName;
+  if (!name) return;
+  const q = (tree.queries[name] ??= { phase: 'running', tools: {}, llm: {}, chunks: 0, streamCompleted: false });
   if (FINAL_PHASE[e.type]) q.phase = FINAL_PHASE[e.type]!;
   const status = CALL_STATUS[e.type];
   if (status && e.data.toolId) {
@@ -152,7 +155,7 @@ describe('live dashboard flow (OTLP, operation events and chunks while a session
     assert.equal((await postJson(`${url}/events`, op('QueryExecutionStart', { targetType: 'agent', agent: 'weather-agent' }))).status, 201);
     assert.equal((await postJson(`${url}/events`, op('AgentExecutionStart', { agent: 'weather-agent' }))).status, 201);
     const lines = chunkLines();
-    assert.equal(await streamChunks(`${url}/stream/${QUERY_ID}`, lines.slice(0, 2)), 200);
+    assert.equal(await streamChunks(`${url}/stream/${QUERY_NAME}`, lines.slice(0, 2)), 200);
 
     // The dashboard opens the session and a completion view while the query runs.
     const watch = new RecordingEventSource(`${url}/v2/sessions/${SESSION}?watch=true`);
@@ -161,11 +164,11 @@ describe('live dashboard flow (OTLP, operation events and chunks while a session
     assert.equal(snapshot!.data.type, 'snapshot');
     const tree = treeOf(snapshot!.data.aggregate);
     assert.equal(tree.lastSequence, snapshot!.data.sequence);
-    assert.equal(tree.queries[QUERY_ID]?.phase, 'running');
-    assert.equal(tree.queries[QUERY_ID]?.chunks, 2, 'the snapshot has what happened before the watch');
+    assert.equal(tree.queries[QUERY_NAME]?.phase, 'running');
+    assert.equal(tree.queries[QUERY_NAME]?.chunks, 2, 'the snapshot has what happened before the watch');
 
     // The rest of the query, concurrently from its three sources.
-    const uploading = streamChunks(`${url}/stream/${QUERY_ID}`, lines.slice(2));
+    const uploading = streamChunks(`${url}/stream/${QUERY_NAME}`, lines.slice(2));
     const events = (async () => {
       for (const body of [
         op('ToolCallStart', { toolName: 'get-weather', toolId: 'call-1', toolType: 'mcp', parameters: { city: 'Paris' } }),
@@ -176,7 +179,7 @@ describe('live dashboard flow (OTLP, operation events and chunks while a session
       }
     })();
     await Promise.all([uploading.then((status) => assert.equal(status, 200)), events, query.spans()]);
-    assert.equal((await fetch(`${url}/stream/${QUERY_ID}/complete`, { method: 'POST' })).status, 200);
+    assert.equal((await fetch(`${url}/stream/${QUERY_NAME}/complete`, { method: 'POST' })).status, 200);
     const messages = fixtureJson('memory-api-post-messages-request.json');
     assert.equal((await postJson(`${url}/messages`, { ...messages, query_id: QUERY_NAME })).status, 200);
     assert.equal((await postJson(`${url}/events`, op('AgentExecutionComplete', { agent: 'weather-agent' }))).status, 201);
@@ -197,7 +200,7 @@ describe('live dashboard flow (OTLP, operation events and chunks while a session
     const expected = treeOf(final);
     assert.deepEqual(tree, expected);
     // The tree has what the three sources said, merged: one tool call from its operation events and its span.
-    const q = expected.queries[QUERY_ID]!;
+    const q = expected.queries[QUERY_NAME]!;
     assert.equal(q.phase, 'done');
     assert.deepEqual(q.tools, { 'call-1': 'completed' });
     assert.deepEqual(
@@ -218,8 +221,8 @@ describe('live dashboard flow (OTLP, operation events and chunks while a session
     assert.deepEqual(live, replayed);
     assert.equal(live.at(-1)!.data, '[DONE]');
     const { rows } = await broker.sql.query<{ type: string; data: any; tx: string; pos: string }>(
-      `SELECT type, data, transaction_id::text AS tx, global_position::text AS pos FROM events WHERE query_id = $1 ORDER BY transaction_id, global_position`,
-      [QUERY_ID],
+      `SELECT type, data, transaction_id::text AS tx, global_position::text AS pos FROM events WHERE query_id = ANY($1) ORDER BY transaction_id, global_position`,
+      [[QUERY_ID, QUERY_NAME]],
     );
     const ends = ['llm.stream.completed', 'query.completed', 'query.failed', 'query.canceled'];
     const upToEnd = rows.slice(0, rows.findIndex((r) => ends.includes(r.type)) + 1);

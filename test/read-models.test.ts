@@ -114,7 +114,7 @@ function weatherQuery(n: number, session: string) {
     spanStarts: [start(query), start(agent), start(llm), start(tool)],
     spanEnds: { query, agent, llm, tool },
     ops: {
-      queryStart: opEvent('QueryExecutionStart', 0, { ...d, agent: 'default/weather-agent', targetType: 'agent', input: 'weather in Paris?' }),
+      queryStart: opEvent('QueryExecutionStart', 0, { ...d, agent: 'weather-agent', targetType: 'agent', input: 'weather in Paris?' }),
       toolStart: opEvent('ToolCallStart', 1_300, { ...d, toolName: 'get-weather', toolType: 'mcp', toolId: `call-${n}`, parameters: { city: 'Paris' } }),
       toolComplete: opEvent('ToolCallComplete', 1_800, {
         ...d,
@@ -244,8 +244,8 @@ describe('read models: queries, tool calls, LLM calls', () => {
     assert.equal(one.query_name, 'weather-1');
     assert.equal(one.namespace, 'default');
     assert.equal(one.target_type, 'agent');
-    assert.equal(one.target_name, 'default/weather-agent');
-    assert.equal(one.agent, 'default/weather-agent');
+    assert.equal(one.target_name, 'weather-agent');
+    assert.equal(one.agent, 'weather-agent');
     assert.equal(one.response, 'It is sunny.');
     assert.equal(Number(one.tokens_input), 40);
     assert.equal(one.started_at.toISOString(), iso(0));
@@ -413,7 +413,7 @@ describe('native sessions API (/v2/sessions, /v2/queries, /v2/tool-calls)', () =
     // which outranks the query span's own usage (40 + 12).
     assert.deepEqual(
       { agents: alpha.agents, teams: alpha.teams, models: alpha.models, tools: alpha.tools, tokens: alpha.tokens },
-      { agents: ['agent-x', 'default/weather-agent'], teams: [], models: ['gpt-4o'], tools: ['get-weather'], tokens: { input: 30, output: 8, total: 38 } },
+      { agents: ['agent-x', 'weather-agent'], teams: [], models: ['gpt-4o'], tools: ['get-weather'], tokens: { input: 30, output: 8, total: 38 } },
     );
     assert.deepEqual(gamma.tokens, { input: 0, output: 0, total: 0 });
 
@@ -638,7 +638,7 @@ describe('native sessions API (/v2/sessions, /v2/queries, /v2/tool-calls)', () =
     );
     const tokens = await one(`SELECT * FROM analytics_token_usage WHERE model = 'gpt-4o'`);
     assert.equal(tokens.length, 1);
-    assert.equal(tokens[0].agent, 'default/weather-agent');
+    assert.equal(tokens[0].agent, 'weather-agent');
     assert.equal(Number(tokens[0].tokens_total), 38);
     const latency = await one(`SELECT * FROM analytics_tool_latency WHERE tool_name = 'get-weather'`);
     assert.equal(Number(latency[0].calls), 1);

@@ -49,14 +49,31 @@ WITH
       AND e.source = 'chunk'
       AND e.global_position > watermark.purged_through
   )
+  -- The newest run under this name (the ark.query its chunks name, Ark's query UID): a name
+  -- reused by a new query streams a new run, which completes on its own.
+,
+  run AS (
+    SELECT
+      query_name
+    FROM
+      visible
+    WHERE
+      type <> 'llm.stream.completed'
+    ORDER BY
+      transaction_id DESC,
+      global_position DESC
+    LIMIT
+      1
+  )
 SELECT
   first.session_id,
-  first.query_name,
+  run.query_name,
   counts.chunk_count,
   counts.completed,
   watermark.purged_through
 FROM
   watermark,
+  run,
   (
     SELECT
       count(*) FILTER (
@@ -65,14 +82,19 @@ FROM
       )::int AS chunk_count,
       coalesce(bool_or(type = 'llm.stream.completed'), false) AS completed
     FROM
-      visible
+      visible,
+      run
+    WHERE
+      visible.query_name IS NOT DISTINCT FROM run.query_name
   ) counts,
   (
     SELECT
-      session_id,
-      query_name
+      session_id
     FROM
-      visible
+      visible,
+      run
+    WHERE
+      visible.query_name IS NOT DISTINCT FROM run.query_name
     ORDER BY
       transaction_id,
       global_position

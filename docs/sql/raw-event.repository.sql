@@ -3,7 +3,7 @@
 -- RawEventRepository.chunkSummaries
 /* ark:prepared */
 SELECT
-  query_id AS query,
+  coalesce(query_name, query_id) AS query,
   count(*) FILTER (
     WHERE
       type = 'llm.chunk'
@@ -24,7 +24,7 @@ WHERE
   AND query_id = ANY ($2::text[])
   AND source = 'chunk'
 GROUP BY
-  query_id;
+  coalesce(query_name, query_id);
 
 -- RawEventRepository.pendingApprovals
 /* ark:prepared */

@@ -143,13 +143,13 @@ describe('chunk normalizer: tool approvals', () => {
 });
 
 describe('chunk normalizer: stream completion', () => {
-  it('is one llm.stream.completed per query and purge watermark', () => {
+  it('is one llm.stream.completed per query, purge watermark and run', () => {
     assert.deepEqual(streamCompletedEvent('weather-report', 'weather-report-uid', 12, 0), {
       type: 'llm.stream.completed',
       queryId: 'weather-report',
       queryName: 'weather-report-uid',
       source: 'chunk',
-      dedupeKey: 'chunk:weather-report:completed:0',
+      dedupeKey: 'chunk:weather-report:completed:0:weather-report-uid',
       data: { chunkCount: 12 },
     });
     assert.equal(streamCompletedEvent('weather-report', null, 3, 40).dedupeKey, 'chunk:weather-report:completed:40');

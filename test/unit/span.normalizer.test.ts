@@ -283,9 +283,9 @@ describe('span normalizer: family data', () => {
     { title: 'no token attribute: no tokens field', attributes: {}, expect: { tokens: undefined } },
     { title: 'a token count that is not a number: none', attributes: { 'gen_ai.usage.input_tokens': 'many' }, expect: { tokens: undefined } },
     {
-      title: 'a count that is not a number hides the next name',
+      title: 'a count that is not a number gives way to the next name',
       attributes: { 'gen_ai.usage.input_tokens': 'many', 'gen_ai.usage.prompt_tokens': 6, 'gen_ai.usage.output_tokens': 2 },
-      expect: { tokens: { input: null, output: 2, total: null } },
+      expect: { tokens: { input: 6, output: 2, total: null } },
     },
   ];
   for (const c of llmCases) {
@@ -316,11 +316,12 @@ describe('span normalizer: family data', () => {
     assert.equal(data(span()).query, 'weather-report');
   });
 
-  it('agent, team and turn spans: their subject', () => {
+  it('agent, team and turn spans: their subject, agents and teams named as the operation events name them', () => {
     assert.deepEqual(
       { ...data(span({ name: 'agent.default/weather-agent', attributes: { 'input.value': 'q' } })), span: undefined, durationMs: undefined },
-      { name: 'agent.default/weather-agent', agent: 'default/weather-agent', input: 'q', output: null, span: undefined, durationMs: undefined },
+      { name: 'agent.default/weather-agent', agent: 'weather-agent', input: 'q', output: null, span: undefined, durationMs: undefined },
     );
+    assert.equal(data(span({ name: 'agent.default/weather-agent', attributes: { 'agent.name': 'forecaster' } })).agent, 'forecaster');
     assert.equal(data(span({ name: 'team.research-team' })).team, 'research-team');
     const turn = data(span({ name: 'turn.3', attributes: { 'team.name': 'research-team' } }));
     assert.equal(turn.turn, '3');

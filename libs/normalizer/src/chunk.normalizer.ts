@@ -90,8 +90,9 @@ export function chunkDedupeKey(queryId: string, idempotencyKey: string, line: nu
 }
 
 /**
- * `llm.stream.completed`, appended once per query: its dedupe key holds the purge watermark the
- * completion was decided under, so a stream purged and written again can complete again.
+ * `llm.stream.completed`, appended once per run of a query's stream: its dedupe key holds the purge
+ * watermark the completion was decided under (a stream purged and written again can complete again)
+ * and the run (the `ark.query` its chunks name: a new query reusing the name completes on its own).
  */
 export function streamCompletedEvent(queryId: string, queryName: string | null, chunkCount: number, purgedThrough: number): NewArkEvent {
   return {
@@ -99,7 +100,7 @@ export function streamCompletedEvent(queryId: string, queryName: string | null, 
     queryId,
     queryName,
     source: 'chunk',
-    dedupeKey: `chunk:${queryId}:completed:${purgedThrough}`,
+    dedupeKey: `chunk:${queryId}:completed:${purgedThrough}${queryName === null ? '' : `:${queryName}`}`,
     data: { chunkCount },
   };
 }

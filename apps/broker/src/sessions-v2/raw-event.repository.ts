@@ -29,17 +29,21 @@ export interface PendingApprovalRow {
 export class RawEventRepository {
   constructor(private readonly connection: DatabaseConnection) {}
 
-  /** Chunk count, first/last chunk time and completion per query id (chunks are keyed by the upload path's query). */
+  /**
+   * Chunk count, first/last chunk time and completion of the streams uploaded under these queries
+   * (the upload path names the query), per run: by the `ark.query` a chunk names (Ark's chunks name
+   * the query UID, so two runs of one name stay apart), else by the path.
+   */
   @GenerateSql({ params: [EXAMPLE_ADMIN, ['q']] })
   async chunkSummaries(scope: ReadScope, queries: readonly string[], db: Kysely<Database> = this.connection.db): Promise<Map<string, ChunkSummaryRow>> {
     return inScope(scope, async () => {
       if (queries.length === 0) return new Map<string, ChunkSummaryRow>();
       const { rows } = await sql<ChunkSummaryRow>`${PREPARED}
-        SELECT query_id AS query, count(*) FILTER (WHERE type = 'llm.chunk')::int AS chunks,
+        SELECT coalesce(query_name, query_id) AS query, count(*) FILTER (WHERE type = 'llm.chunk')::int AS chunks,
                min(time) FILTER (WHERE type = 'llm.chunk') AS first_at, max(time) FILTER (WHERE type = 'llm.chunk') AS last_at,
                bool_or(type = 'llm.stream.completed') AS completed
         FROM events WHERE tenant_id = ${scope.tenantId} AND query_id = ANY(${queries}::text[]) AND source = 'chunk'
-        GROUP BY query_id`.execute(db);
+        GROUP BY coalesce(query_name, query_id)`.execute(db);
       return new Map(rows.map((r) => [r.query, r]));
     });
   }

@@ -110,9 +110,11 @@ export class SessionsV2Controller {
   ): Promise<void> {
     const from = (await this.streams.resumeCursor(readScopeOf(caller), lastEventId, undefined)) ?? completionView.from;
     const pace = query.replay === 'realtime' ? { timeOf: completionView.timeOf, maxGapMs: query.maxGapMs ?? DEFAULT_MAX_REPLAY_GAP_MS } : undefined;
-    await this.streams.watchQuery(reply, readScopeOf(caller), await this.sessions.logIds(readScopeOf(caller), queryId), from, {
+    const source = await this.sessions.completionSource(readScopeOf(caller), queryId);
+    await this.streams.watchQuery(reply, readScopeOf(caller), source.ids, from, {
+      filter: source.accepts,
       format: completionView.format,
-      endAfter: completionView.endAfter,
+      endAfter: completionView.endAfter(source.streamed),
       pace,
     });
   }

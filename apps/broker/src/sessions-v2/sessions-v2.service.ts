@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import type { Kysely } from 'kysely';
 import { DatabaseConnection, inScope, type Database, type ReadScope } from '#ark/database';
 import { NotFoundError } from '#ark/errors';
+import type { ArkEvent } from '#ark/event-store';
 import { messageCursor, queryCursor, sessionCursor, toolCallCursor } from './keyset-cursor.js';
 import { LlmCallRepository } from './llm-call.repository.js';
 import { QueryRepository, type QueryRow, type SessionQueryRow } from './query.repository.js';
@@ -166,12 +167,21 @@ export class SessionsV2Service {
   }
 
   /**
-   * The ids a query's events are filed under in the log: its UID (operation events) and its name
-   * (chunks go to `/stream/<name>`), whichever `id` names; just `id` for a query not seen yet.
+   * What the completion view of a query reads: the ids its events are filed under in the log (its UID
+   * for operation events, its name for chunks, which go to `/stream/<name>`; just `id` for a query not
+   * seen yet), whether its chunks are stored already, and which chunks are this run's.
    */
-  async logIds(scope: ReadScope, id: string): Promise<string[]> {
+  async completionSource(scope: ReadScope, id: string): Promise<{ ids: string[]; streamed: boolean; accepts: (e: ArkEvent) => boolean }> {
     const q = await this.queries.find(scope, id);
-    return [...new Set([id, q?.query_id, q?.query_name].filter((x): x is string => Boolean(x)))];
+    const ids = [...new Set([id, q?.query_id, q?.query_name].filter((x): x is string => Boolean(x)))];
+    const chunks = await this.events.chunkSummaries(scope, ids);
+    const uid = q?.query_id ?? null;
+    return {
+      ids,
+      streamed: [...chunks.values()].some((c) => c.chunks > 0),
+      // A chunk naming another run's UID (`ark.query`) is that run's, though uploaded under the same name.
+      accepts: (e) => e.source !== 'chunk' || uid === null || e.queryName === null || e.queryName === uid,
+    };
   }
 
   /** `GET /v2/tool-calls`: oldest first by the position of their first event. */

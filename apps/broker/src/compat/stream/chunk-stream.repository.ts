@@ -69,12 +69,16 @@ export class ChunkStreamRepository {
           SELECT e.session_id, e.query_name, e.type, e.transaction_id, e.global_position FROM events e, watermark
           WHERE e.tenant_id = ${scope.tenantId} AND e.query_id = ${queryId} AND e.source = 'chunk'
             AND e.global_position > watermark.purged_through)
-        SELECT first.session_id, first.query_name, counts.chunk_count, counts.completed, watermark.purged_through
-        FROM watermark,
+        -- The newest run under this name (the ark.query its chunks name, Ark's query UID): a name
+        -- reused by a new query streams a new run, which completes on its own.
+        , run AS (SELECT query_name FROM visible WHERE type <> 'llm.stream.completed' ORDER BY transaction_id DESC, global_position DESC LIMIT 1)
+        SELECT first.session_id, run.query_name, counts.chunk_count, counts.completed, watermark.purged_through
+        FROM watermark, run,
           (SELECT count(*) FILTER (WHERE type <> 'llm.stream.completed')::int AS chunk_count,
                   coalesce(bool_or(type = 'llm.stream.completed'), false) AS completed
-           FROM visible) counts,
-          (SELECT session_id, query_name FROM visible ORDER BY transaction_id, global_position LIMIT 1) first`.execute(this.db);
+           FROM visible, run WHERE visible.query_name IS NOT DISTINCT FROM run.query_name) counts,
+          (SELECT session_id FROM visible, run WHERE visible.query_name IS NOT DISTINCT FROM run.query_name
+           ORDER BY transaction_id, global_position LIMIT 1) first`.execute(this.db);
       const row = rows[0];
       return (
         row && {
