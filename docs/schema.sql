@@ -236,6 +236,8 @@ CREATE TABLE session_queries (
   completed_at timestamp with time zone,
   last_activity_at timestamp with time zone NOT NULL,
   first_sequence bigint NOT NULL,
+  last_sequence bigint DEFAULT 0 NOT NULL,
+  phase_sequence bigint DEFAULT 0 NOT NULL,
   CONSTRAINT session_queries_phase_check CHECK ((phase = ANY (ARRAY['pending'::text, 'running'::text, 'done'::text, 'error'::text, 'canceled'::text, 'unknown'::text]))),
   CONSTRAINT session_queries_pkey PRIMARY KEY (tenant_id, session_id, query_name)
 );
