@@ -238,6 +238,8 @@ CREATE TABLE session_queries (
   completed_at timestamp with time zone,
   last_activity_at timestamp with time zone NOT NULL,
   first_sequence bigint NOT NULL,
+  last_sequence bigint DEFAULT 0 NOT NULL,
+  phase_sequence bigint DEFAULT 0 NOT NULL,
   CONSTRAINT session_queries_phase_check CHECK ((phase = ANY (ARRAY['pending'::text, 'running'::text, 'done'::text, 'error'::text, 'canceled'::text, 'unknown'::text]))),
   CONSTRAINT session_queries_pkey PRIMARY KEY (tenant_id, session_id, query_name)
 );
@@ -572,6 +574,22 @@ CREATE OR REPLACE FUNCTION public.ark_tenant_ids()
  LANGUAGE sql
  STABLE PARALLEL SAFE
 AS $function$ SELECT coalesce(nullif(current_setting('ark.tenant_ids', true), ''), '{}')::text[] $function$;
+
+CREATE OR REPLACE FUNCTION public.ark_upstream_counts()
+ RETURNS TABLE(messages bigint, chunks bigint, spans bigint, operation_events bigint, sessions bigint, session_queries bigint)
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'public', 'pg_temp'
+AS $function$
+  SELECT (SELECT count(*) FROM messages),
+         (SELECT count(*) FROM events WHERE source = 'chunk'),
+         (SELECT count(*) FROM events WHERE source = 'otlp'),
+         (SELECT count(*) FROM events WHERE source = 'operation-event'),
+         (SELECT count(*) FROM sessions WHERE query_count > 0),
+         (SELECT count(*) FROM session_queries)
+$function$;
+REVOKE ALL ON FUNCTION ark_upstream_counts() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION ark_upstream_counts() TO ark_broker_app;
 
 CREATE OR REPLACE FUNCTION public.ark_upstream_sessions_search(tenant text, pattern text)
  RETURNS SETOF text

@@ -144,6 +144,38 @@ describe('v2 API', () => {
     assertError(await getJson(`${broker.url}/v2/nothing-here`), 404, 'not_found');
   });
 
+  it("answers upstream's error codes on the upstream routes (upstream 0.1.69 routes/errors.ts, error-handler.ts)", async () => {
+    // zod schema failures: VALIDATION_ERROR, on bodies and queries alike.
+    assertError(await postJson(`${broker.url}/events`, { data: {} }), 400, 'VALIDATION_ERROR');
+    assertError(await postJson(`${broker.url}/messages`, { query_id: 'q', messages: [] }), 400, 'VALIDATION_ERROR');
+    assertError(await postJson(`${broker.url}/sessions`, {}), 400, 'VALIDATION_ERROR');
+    assertError(await getJson(`${broker.url}/sessions?status=busy`), 400, 'VALIDATION_ERROR');
+    // parsePaginationParams: PAGINATION_ERROR with upstream's messages, on every paged list.
+    for (const list of ['/events', '/events/q', '/traces', '/messages', '/stream', '/sessions']) {
+      const zero = await getJson(`${broker.url}${list}?limit=0`);
+      assertError(zero, 400, 'PAGINATION_ERROR');
+      assert.equal(zero.body.error.message, 'limit must be a positive integer', list);
+      const many = await getJson(`${broker.url}${list}?limit=1001`);
+      assertError(many, 400, 'PAGINATION_ERROR');
+      assert.equal(many.body.error.message, 'limit cannot exceed 1000', list);
+      assert.equal((await getJson(`${broker.url}${list}?limit=10abc`)).status, 200, `${list}: limit is read with parseInt`);
+    }
+    // A cursor is checked by the route's schema first where it has one (VALIDATION_ERROR), else by the pagination check.
+    for (const list of ['/events', '/traces', '/messages']) assertError(await getJson(`${broker.url}${list}?cursor=-1`), 400, 'VALIDATION_ERROR');
+    for (const list of ['/stream', '/sessions']) assertError(await getJson(`${broker.url}${list}?cursor=-1`), 400, 'PAGINATION_ERROR');
+    // Not found: route-specific and the catch-all.
+    assertError(await getJson(`${broker.url}/sessions/never-seen`), 404, 'NOT_FOUND');
+    assertError(await getJson(`${broker.url}/nothing-here`), 404, 'NOT_FOUND');
+    // Body-parser failures are upstream's REQUEST_ERROR: bad JSON, too large, another content type.
+    assertError(await postJson(`${broker.url}/events`, '{"data": '), 400, 'REQUEST_ERROR');
+    assertError(await postJson(`${broker.url}/events`, { data: { queryId: 'q', big: 'x'.repeat(300 * 1024) } }), 413, 'REQUEST_ERROR');
+    const xml = await fetch(`${broker.url}/messages`, { method: 'POST', headers: { 'content-type': 'application/xml' }, body: '<a/>' });
+    assertError({ status: xml.status, body: await xml.json(), headers: xml.headers }, 415, 'REQUEST_ERROR');
+    // The same failures under /v2 keep the native codes.
+    assertError(await getJson(`${broker.url}/v2/events?limit=0`), 400, 'validation_failed');
+    assertError(await getJson(`${broker.url}/v2/nothing-here`), 404, 'not_found');
+  });
+
   it('stores nothing and keeps serving when a payload cannot be stored, without hurting batch-mates', async () => {
     // PostgreSQL jsonb rejects \u0000: this request fails on its own data inside a shared batch.
     const results = await Promise.all([

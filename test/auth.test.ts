@@ -76,7 +76,7 @@ describe('AUTH_MODE=jwt', () => {
     for (const [label, jwt] of Object.entries(bad)) {
       const res = await call(url, 'GET', jwt);
       assert.equal(res.status, 401, label);
-      assert.equal(res.body.error.code, 'unauthorized', label);
+      assert.equal(res.body.error.code, 'UNAUTHORIZED', label);
     }
   });
 
@@ -175,7 +175,7 @@ describe('AUTH_MODE=jwt', () => {
     assert.equal((await call(`${broker.url}/events`, 'POST', apiKey, event())).status, 201, 'events without a namespace are allowed');
     const refused = await call(`${broker.url}/events`, 'POST', apiKey, event('team-b'));
     assert.equal(refused.status, 403);
-    assert.equal(refused.body.error.code, 'namespace_forbidden');
+    assert.equal(refused.body.error.code, 'NAMESPACE_FORBIDDEN');
     const batch = await call(`${broker.url}/v2/events`, 'POST', apiKey, [
       { sessionId: 'n', type: 'custom.a', namespace: 'shared', data: {} },
       { sessionId: 'n', type: 'custom.a', namespace: 'other', data: {} },

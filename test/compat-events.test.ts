@@ -79,7 +79,7 @@ describe('operation events (POST /events and reads)', () => {
     for (const bad of [{}, { data: {} }, { data: { queryId: '' } }, { data: 'x' }]) {
       const res = await postJson(`${broker.url}/events`, bad);
       assert.equal(res.status, 400, JSON.stringify(bad));
-      assert.equal(res.body.error.code, 'validation_failed');
+      assert.equal(res.body.error.code, 'VALIDATION_ERROR');
     }
   });
 

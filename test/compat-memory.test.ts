@@ -243,7 +243,7 @@ describe('memory API (messages and conversations)', () => {
 
     const missing = await getJson(`${broker.url}/conversations/nope`);
     assert.equal(missing.status, 404);
-    assert.deepEqual([missing.body.error.code, missing.body.error.message], ['not_found', 'Conversation not found']);
+    assert.deepEqual([missing.body.error.code, missing.body.error.message], ['NOT_FOUND', 'Conversation not found']);
   });
 
   it('deletes by tombstone, scoped as upstream: the log keeps every event and a rebuild gives the same table', async () => {

@@ -211,7 +211,7 @@ describe('OTLP ingest (POST /v1/traces)', () => {
     assert.equal(fixtureTrace.body.traceId, opaqueTraceId);
     const missing = await getJson(`${broker.url}/traces/no-such-trace`);
     assert.equal(missing.status, 404);
-    assert.equal(missing.body.error.code, 'not_found');
+    assert.equal(missing.body.error.code, 'NOT_FOUND');
     // The design-era fixture's `session.id` names the session of its events.
     const designSpan = fixtureJson('design-otlp-span-request-session-id.json').resourceSpans[0].scopeSpans[0].spans[0];
     const designSession: string = designSpan.attributes.find((a: any) => a.key === 'session.id').value.stringValue;
@@ -259,7 +259,7 @@ describe('OTLP ingest (POST /v1/traces)', () => {
     const url = `${broker.url}/v1/traces`;
     const malformed = await post(url, Buffer.from([0x0a, 0xff, 0xff, 0xff, 0x0f, 0x01]), { 'content-type': 'application/x-protobuf' });
     assert.equal(malformed.status, 400);
-    assert.equal(malformed.json().error.code, 'bad_request');
+    assert.equal(malformed.json().error.code, 'REQUEST_ERROR');
     const truncated = gzipSync(Buffer.from(JSON.stringify({ resourceSpans: [] }))).subarray(0, 12);
     assert.equal((await post(url, truncated, { 'content-type': 'application/json', 'content-encoding': 'gzip' })).status, 400);
     assert.equal((await post(url, '<xml/>', { 'content-type': 'application/xml' })).status, 415);

@@ -1,6 +1,14 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { applyQuerySignal, phaseOfReason, sessionStatus, type QuerySignal, type SessionQuery } from '#ark/projections';
+import {
+  applyQueryMessage,
+  applyQuerySignal,
+  applySessionQueryEvent,
+  phaseOfReason,
+  sessionStatus,
+  type QuerySignal,
+  type SessionQuery,
+} from '#ark/projections';
 import { runCli } from './support/cli.js';
 import { fixtureJson } from './support/fixtures.js';
 import { RecordingEventSource, sleep } from './support/sse-client.js';
@@ -58,6 +66,65 @@ describe('upstream session rules (table-driven)', () => {
     assert.equal(sessionStatus([done, failed]), 'error', 'the latest query failed');
     assert.equal(sessionStatus([failed, run(signal('QueryExecutionComplete', 9, { queryName: 'd' }))]), 'idle');
     assert.equal(sessionStatus([]), 'idle');
+  });
+
+  // Upstream 0.1.69's per-query watermarks: a signal is applied through applySessionQueryEvent in the order it is projected.
+  const applied = (...signals: QuerySignal[]) => signals.reduce<SessionQuery | undefined>((q, s) => applySessionQueryEvent(q, s), undefined)!;
+
+  it('#3004: an out-of-order event changes no phase and elects nothing; it only fills empty fields', () => {
+    const q = applied(
+      signal('QueryExecutionStart', 1),
+      signal('ToolCallError', 3, { error: 'real failure' }),
+      signal('QueryExecutionComplete', 2, { agent: 'late-agent' }),
+    );
+    assert.equal(q.phase, 'error', 'an older done does not erase a newer error');
+    assert.equal(q.error, 'real failure');
+    assert.equal(q.lastSequence, 3, 'the stale event is not the query activity');
+    assert.equal(q.lastActivityAt.getTime(), at(3).getTime());
+    assert.equal(q.agent, 'late-agent', 'first-write-wins fields are order-independent, so a stale event still fills them');
+    const replayed = applySessionQueryEvent(q, signal('ToolCallError', 3, { error: 'real failure' }));
+    assert.deepEqual(replayed, q, 'a replayed event changes nothing');
+  });
+
+  it('#3209: a reordered non-terminal event with a higher sequence does not drop the terminal phase', () => {
+    const q = applied(signal('QueryExecutionStart', 1), signal('AgentExecutionComplete', 6), signal('QueryExecutionComplete', 5));
+    assert.equal(q.phase, 'done', 'done is applied although a later-sequenced event was applied first');
+    assert.equal(q.completedAt?.getTime(), at(5).getTime());
+    assert.equal(q.phaseSequence, 5);
+    assert.equal(q.lastSequence, 6, 'the reordered terminal event does not re-elect the query');
+    assert.equal(q.lastActivityAt.getTime(), at(6).getTime());
+    const older = applySessionQueryEvent(q, signal('QueryExecutionCanceled', 4));
+    assert.equal(older.phase, 'done', 'a terminal event older than the last phase decision is stale too');
+  });
+
+  it('#3209: a late non-terminal event never undoes done, error or canceled', () => {
+    for (const terminal of ['QueryExecutionComplete', 'LLMCallError', 'QueryExecutionCanceled']) {
+      const q = applied(
+        signal('QueryExecutionStart', 1),
+        signal(terminal, 2, { error: terminal === 'LLMCallError' ? 'e' : undefined }),
+        signal('AgentExecutionStart', 3),
+      );
+      assert.equal(q.phase, phaseOfReason(terminal, terminal === 'LLMCallError' ? 'e' : undefined), terminal);
+      assert.equal(q.lastSequence, 3, 'it still is the query activity');
+    }
+  });
+
+  it('#3004: a message fills the conversation but is not query activity', () => {
+    const q = applied(signal('QueryExecutionStart', 1), signal('QueryExecutionComplete', 2));
+    const messaged = applyQueryMessage(q, 'conv-1');
+    assert.equal(messaged.conversationId, 'conv-1');
+    assert.equal(messaged.lastSequence, q.lastSequence);
+    assert.equal(messaged.lastActivityAt, q.lastActivityAt);
+    assert.equal(applyQueryMessage(messaged, 'conv-2').conversationId, 'conv-1', 'first write wins');
+  });
+
+  it('elects the status by the order events were applied, not by their append times', () => {
+    // An append's clock starts before it waits for the session's lock: a later sequence can carry an earlier time.
+    const failed = applied(signal('LLMCallError', 7, { queryName: 'a', at: at(1), error: 'e' }));
+    const done = applied(signal('QueryExecutionComplete', 6, { queryName: 'b', at: at(2) }));
+    assert.equal(sessionStatus([done, failed]), 'error', 'the query applied last decides');
+    const again = applySessionQueryEvent(done, signal('AgentExecutionStart', 8, { queryName: 'b', at: at(1) }));
+    assert.equal(again.lastActivityAt.getTime(), at(2).getTime(), 'activity times never move back');
   });
 });
 
@@ -184,11 +251,42 @@ describe('sessions API (upstream-compatible)', () => {
     watcher.close();
   });
 
+  it('#3004: a message to a healthy query does not re-elect the session status, but is session activity', async () => {
+    await post(op('QueryExecutionStart', 'session-elect', 'healthy-q'));
+    await post(op('QueryExecutionComplete', 'session-elect', 'healthy-q'));
+    await post(op('QueryExecutionStart', 'session-elect', 'broken-q'));
+    await post(op('QueryExecutionComplete', 'session-elect', 'broken-q', { error: 'model refused' }));
+    const earlier = (await getJson(`${broker.url}/sessions/session-elect`)).body;
+    assert.equal(earlier.status, 'error');
+    await sleep(20);
+    const posted = await postJson(`${broker.url}/messages`, {
+      conversation_id: 'conv-elect',
+      query_id: 'healthy-q',
+      messages: [{ role: 'assistant', content: 'hi' }],
+    });
+    assert.equal(posted.status, 200);
+    const later = (await getJson(`${broker.url}/sessions/session-elect`)).body;
+    assert.equal(later.status, 'error', 'the newer failure still decides the status');
+    assert.equal(later.queries['healthy-q'].lastActivity, earlier.queries['healthy-q'].lastActivity, 'a message is not query activity');
+    assert.equal(later.queries['healthy-q'].conversationId, 'conv-elect', 'the message attaches the query to its conversation');
+    assert.deepEqual(
+      later.conversations.map((c: any) => c.conversationId),
+      ['conv-elect'],
+    );
+    assert.ok(later.lastActivity > earlier.lastActivity, 'the session itself was active');
+    const page = (await getJson(`${broker.url}/sessions?limit=10&status=error`)).body.items.map((e: any) => e.sessionId);
+    assert.ok(page.includes('session-elect'));
+  });
+
   it('rebuilds session_queries identically, then deletes a query and the store', async () => {
     const snapshot = async () => (await broker.sql.query('SELECT * FROM session_queries ORDER BY tenant_id, session_id, query_name')).rows;
     const live = await snapshot();
     const summary = async () =>
-      (await broker.sql.query('SELECT session_id, query_count, status, error_count, conversation_count FROM sessions ORDER BY session_id')).rows;
+      (
+        await broker.sql.query(
+          'SELECT session_id, query_count, status, error_count, conversation_count, queries_created_at, queries_active_at FROM sessions ORDER BY session_id',
+        )
+      ).rows;
     const liveSummary = await summary();
     const rebuilt = await runCli(['projections', 'rebuild'], { DATABASE_URL: broker.database.url });
     assert.equal(rebuilt.code, 0, rebuilt.stderr);

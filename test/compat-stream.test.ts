@@ -329,7 +329,7 @@ describe('/stream: upstream-compatible chunk routes', () => {
 
     const missing = await postJson(`${broker.url}/stream/no-such-query/complete`, {}, { 'x-request-id': 'req-404' });
     assert.equal(missing.status, 404);
-    assert.deepEqual(missing.body, { error: { code: 'not_found', message: 'Stream not found', requestId: 'req-404' } });
+    assert.deepEqual(missing.body, { error: { code: 'NOT_FOUND', message: 'Stream not found', requestId: 'req-404' } });
   });
 
   it('replays a completed stream to a late reader and ends it with [DONE]', async () => {
@@ -354,7 +354,7 @@ describe('/stream: upstream-compatible chunk routes', () => {
 
     const bad = await getJson(`${broker.url}/stream/resumable`, { 'Last-Event-ID': 'yesterday' });
     assert.equal(bad.status, 400);
-    assert.equal(bad.body.error.code, 'invalid_cursor');
+    assert.equal(bad.body.error.code, 'PAGINATION_ERROR');
   });
 
   it('a resent upload with the same Idempotency-Key stores nothing new; without one it is stored again', async () => {

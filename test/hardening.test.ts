@@ -56,7 +56,7 @@ describe('limits on watches and slow bodies', () => {
     const third = await fetch(`${broker.url}/events?watch=true`);
     assert.equal(third.status, 429);
     const body = (await third.json()) as { error: { code: string } };
-    assert.equal(body.error.code, 'too_many_watches');
+    assert.equal(body.error.code, 'TOO_MANY_WATCHES', 'upstream routes answer in upstream casing');
     assert.equal(third.headers.get('retry-after'), '1');
     open[0]!.abort();
     let again: Response | undefined;

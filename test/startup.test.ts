@@ -94,6 +94,41 @@ describe('LOG_FORMAT=json', () => {
   });
 });
 
+describe("upstream 0.1.67–0.1.69's retention settings", () => {
+  it('are accepted at start-up and named as not enforced', async () => {
+    const database = await createTestDatabase();
+    const port = await freePort();
+    const retention = {
+      MESSAGE_VISIBILITY_TTL_SECONDS: '2592000',
+      EVENT_VISIBILITY_TTL_SECONDS: '2592000',
+      SESSIONS_VISIBILITY_TTL_SECONDS: '2592000',
+      ROW_REAP_INTERVAL_SECONDS: '300',
+      ROW_REAP_BATCH_SIZE: '1000',
+    };
+    assert.doesNotThrow(() => loadBrokerConfig(retention));
+    const child = spawn(process.execPath, [CLI, 'serve'], {
+      env: { ...process.env, ...retention, DATABASE_URL: database.url, PORT: String(port), HOST: '127.0.0.1', LOG_FORMAT: 'json', LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    try {
+      await waitReady(`http://127.0.0.1:${port}`, 60_000);
+      const warning = out
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { level: number; msg: string })
+        .find((l) => l.msg.includes('not enforced'));
+      assert.ok(warning, out);
+      assert.equal(warning.level, 40);
+      for (const name of Object.keys(retention)) assert.ok(warning.msg.includes(name), name);
+    } finally {
+      child.kill('SIGKILL');
+      await database.drop();
+    }
+  });
+});
+
 describe('migrations', () => {
   it('replicas migrating at once apply each migration exactly once', async () => {
     const database = await createTestDatabase();

@@ -82,10 +82,11 @@ describe('session projections (sessions, session_queries, traces, deletions, mes
     assert.deepEqual(await phases(), { forecast: 'done', summary: 'error' });
     assert.deepEqual(await summary(), { query_count: 2, error_count: 1, conversation_count: 0, status: 'error' });
 
-    // A memory message of a query the session has links its conversation and makes it the latest touched.
+    // A memory message of a query the session has links its conversation, but is not query activity:
+    // the newer failure still decides the status (upstream 0.1.69, ark PR #3004).
     const [message] = normalizeMessages({ conversationId: 'conv-forecast', queryId: 'forecast', messages: [{ role: 'user', content: 'and tomorrow?' }] }, {});
     await append([{ sessionId: session, event: message! }]);
-    assert.deepEqual(await summary(), { query_count: 2, error_count: 1, conversation_count: 1, status: 'idle' });
+    assert.deepEqual(await summary(), { query_count: 2, error_count: 1, conversation_count: 1, status: 'error' });
     const [forecast] = await query<Record<string, any>>("SELECT * FROM session_queries WHERE tenant_id = $1 AND session_id = $2 AND query_name = 'forecast'", [
       TENANT,
       session,
@@ -96,6 +97,8 @@ describe('session projections (sessions, session_queries, traces, deletions, mes
     assert.equal(forecast!.team, 'research');
     assert.equal(forecast!.conversation_id, 'conv-forecast');
     assert.equal(forecast!.first_sequence, 1);
+    assert.equal(forecast!.last_sequence, 3, 'its completion was its last activity; the message (5) is not');
+    assert.equal(forecast!.phase_sequence, 3);
     assert.ok(forecast!.completed_at instanceof Date);
 
     // DELETE /sessions/queries/:id: the query is gone from every session, the summary recomputed.

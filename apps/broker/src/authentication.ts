@@ -49,7 +49,7 @@ function authenticateRequests(fastify: FastifyInstance, config: BrokerConfig, db
     } catch (error) {
       if (!(error instanceof AuthError)) throw error;
       const status = error.status;
-      const { body } = toErrorAnswer(new ApiError(status, status === 401 ? 'unauthorized' : 'forbidden', error.message), String(request.id));
+      const { body } = toErrorAnswer(new ApiError(status, status === 401 ? 'unauthorized' : 'forbidden', error.message), request);
       if (status === 401) void reply.header('WWW-Authenticate', 'Bearer');
       return reply.code(status).send(body);
     }

@@ -39,10 +39,8 @@ export async function registerHardening(app: NestFastifyApplication, config: Bro
       keyGenerator: (request) => (request as { identity?: CallerIdentity }).identity?.tenantId ?? 'default',
       errorResponseBuilder: (request) => ({
         statusCode: 429,
-        ...toErrorAnswer(
-          new ApiError(429, 'rate_limited', `write rate limit of ${config.RATE_LIMIT_WRITES_PER_SECOND}/s for this tenant exceeded`),
-          String(request.id),
-        ).body,
+        ...toErrorAnswer(new ApiError(429, 'rate_limited', `write rate limit of ${config.RATE_LIMIT_WRITES_PER_SECOND}/s for this tenant exceeded`), request)
+          .body,
       }),
     });
   }
@@ -63,7 +61,7 @@ function registerBodyTimeout(app: NestFastifyApplication, ms: number): void {
     if (streamed || request.method === 'GET' || request.method === 'HEAD' || request.method === 'OPTIONS') return done();
     const timer = setTimeout(() => {
       if (reply.sent || reply.raw.headersSent) return;
-      const { status, body } = toErrorAnswer(new ApiError(408, 'request_timeout', `the request body did not arrive within ${ms} ms`), String(request.id));
+      const { status, body } = toErrorAnswer(new ApiError(408, 'request_timeout', `the request body did not arrive within ${ms} ms`), request);
       reply.raw.once('finish', () => request.raw.socket.destroy());
       void reply.code(status).header('connection', 'close').send(body);
     }, ms);

@@ -218,6 +218,24 @@ function crossFieldProblems(config: BrokerConfig): string[] {
   return ['AUTH_MODE="jwt": needs AUTH_JWT_SECRET or AUTH_JWKS_URL to verify tokens'];
 }
 
+/**
+ * Upstream ark-broker's retention settings (0.1.67–0.1.69: row visibility TTLs and the reaper).
+ * Accepted, so an upstream deployment's environment carries over, but not enforced: the broker has
+ * no retention yet (only a message's `ttl_seconds` hides it). Start-up names the ones that are set.
+ */
+export const UPSTREAM_RETENTION_SETTINGS = [
+  'MESSAGE_VISIBILITY_TTL_SECONDS',
+  'EVENT_VISIBILITY_TTL_SECONDS',
+  'SESSIONS_VISIBILITY_TTL_SECONDS',
+  'ROW_REAP_INTERVAL_SECONDS',
+  'ROW_REAP_BATCH_SIZE',
+] as const;
+
+/** The upstream retention settings this environment sets (`UPSTREAM_RETENTION_SETTINGS`), which the broker does not enforce. */
+export function unenforcedUpstreamSettings(env: Record<string, string | undefined>): string[] {
+  return UPSTREAM_RETENTION_SETTINGS.filter((name) => env[name] !== undefined && env[name] !== '');
+}
+
 export class InvalidConfigError extends Error {
   constructor(readonly problems: string[]) {
     super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);

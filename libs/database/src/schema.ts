@@ -65,6 +65,8 @@ export interface SessionQueriesTable {
   completed_at: Date | null;
   last_activity_at: Date;
   first_sequence: number;
+  last_sequence: number;
+  phase_sequence: number;
 }
 
 export interface TracesTable {

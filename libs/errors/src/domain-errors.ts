@@ -15,6 +15,9 @@ export class NotFoundError extends DomainError {}
 /** A value the caller passed is not acceptable. */
 export class InvalidArgumentError extends DomainError {}
 
+/** A page size or offset outside what a list accepts (upstream's pagination check: `limit`, `cursor`). */
+export class InvalidPageError extends DomainError {}
+
 /** A pagination cursor or resume id the caller passed is not one the service handed out. */
 export class InvalidCursorError extends DomainError {}
 

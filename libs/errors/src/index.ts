@@ -2,6 +2,7 @@ export {
   DomainError,
   InvalidArgumentError,
   InvalidCursorError,
+  InvalidPageError,
   MalformedInputError,
   NamespaceForbiddenError,
   NotFoundError,

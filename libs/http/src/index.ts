@@ -1,5 +1,5 @@
-export { ApiError, type ApiErrorBody, type ApiErrorCode } from './api-error.js';
-export { ApiExceptionFilter, toErrorAnswer } from './api-exception.filter.js';
+export { ApiError, errorCodesFor, type ApiErrorBody, type ApiErrorCode, type ErrorCodes, type UpstreamErrorCode } from './api-error.js';
+export { ApiExceptionFilter, toErrorAnswer, type ErrorContext } from './api-exception.filter.js';
 export { requestIdFor } from './request-id.js';
 export { apiValidationPipe, compatValidationPipe, validateDto } from './validation.js';
 export { toQueryBoolean } from './query-params.js';

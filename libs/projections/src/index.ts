@@ -6,7 +6,9 @@ export { DeletionsProjector } from './deletions.projector.js';
 export { TracesProjector } from './traces.projector.js';
 export { SessionQueriesProjector } from './session-queries.projector.js';
 export {
+  applyQueryMessage,
   applyQuerySignal,
+  applySessionQueryEvent,
   phaseOfReason,
   sessionStatus,
   type QueryPhase,

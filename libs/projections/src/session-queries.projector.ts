@@ -2,7 +2,7 @@ import { sql, type RawBuilder, type Transaction } from 'kysely';
 import type { Database, SessionQueriesTable } from '#ark/database';
 import { MESSAGE_ADDED, SESSION_SIGNALLED, type ArkEvent, type InlineProjector } from '#ark/event-store';
 import { readRecordsDeleted } from '#ark/normalizer';
-import { applyQuerySignal, type QuerySignal, type SessionQuery } from './session-query-rules.js';
+import { applyQueryMessage, applySessionQueryEvent, type QuerySignal, type SessionQuery } from './session-query-rules.js';
 
 /** Type of the event `POST /sessions` appends: its data is the posted body. */
 
@@ -72,25 +72,31 @@ function fromRow(r: SessionQueriesTable): SessionQuery {
     completedAt: r.completed_at,
     lastActivityAt: r.last_activity_at,
     firstSequence: r.first_sequence,
+    lastSequence: r.last_sequence,
+    phaseSequence: r.phase_sequence,
   };
 }
 
 /**
- * The UPDATE of the summary columns of the sessions in `touched` (tenant_id, session_id) from their
- * queries in `queries` (session_queries' columns), with upstream's status rules.
+ * The UPDATE of the summary columns of the sessions in `touched` (tenant_id, session_id, active_at)
+ * from their queries in `queries` (session_queries' columns), with upstream's status rules: active
+ * while a query runs, else the phase of the query whose activity came last (`last_sequence`). The
+ * session's last activity moves forward to `active_at` (the batch's latest event or message of the
+ * session; null: stays, as a deletion is no activity) and is cleared when no query is left.
  */
 function summaryUpdate(touched: RawBuilder<unknown>, queries: RawBuilder<unknown>): RawBuilder<unknown> {
   return sql`
     UPDATE sessions s SET
       query_count = coalesce(a.n, 0), error_count = coalesce(a.errors, 0), conversation_count = coalesce(a.conversations, 0),
-      status = coalesce(a.status, 'idle'), queries_created_at = a.created, queries_active_at = a.active
+      status = coalesce(a.status, 'idle'), queries_created_at = a.created,
+      queries_active_at = CASE WHEN a.n > 0 THEN greatest(s.queries_active_at, a.active, k.active_at) END
     FROM ${touched} k
     LEFT JOIN LATERAL (
       SELECT count(*)::int AS n,
              count(*) FILTER (WHERE phase = 'error')::int AS errors,
              count(DISTINCT conversation_id)::int AS conversations,
              CASE WHEN bool_or(phase IN ('running', 'pending')) THEN 'active'
-                  WHEN (array_agg(phase ORDER BY last_activity_at DESC, first_sequence))[1] = 'error' THEN 'error'
+                  WHEN (array_agg(phase ORDER BY last_sequence DESC))[1] = 'error' THEN 'error'
                   ELSE 'idle' END AS status,
              min(created_at) AS created, max(last_activity_at) AS active
       FROM ${queries} q WHERE q.tenant_id = k.tenant_id AND q.session_id = k.session_id
@@ -134,11 +140,13 @@ export class SessionQueriesProjector implements InlineProjector {
         ON q.tenant_id = k.t AND q.session_id = k.s AND q.query_name = k.q`.execute(trx);
     const state = new Map(rows.map((r) => [key(r.tenant_id, r.session_id, r.query_name), fromRow(r)]));
     const changed = new Map<string, { tenantId: string; sessionId: string; query: SessionQuery }>();
+    // The session's last activity: every applied event, and every message of one of its queries.
+    const activeAt = new Map<string, Date>();
     for (const input of inputs) {
       const { tenantId, sessionId } = input.event;
       if (input.kind === 'signal') {
         const k = key(tenantId, sessionId, input.signal.queryName);
-        const next = applyQuerySignal(state.get(k), input.signal);
+        const next = applySessionQueryEvent(state.get(k), input.signal);
         state.set(k, next);
         changed.set(k, { tenantId, sessionId, query: next });
       } else if (input.kind === 'message') {
@@ -146,21 +154,28 @@ export class SessionQueriesProjector implements InlineProjector {
         const k = key(tenantId, sessionId, input.queryName);
         const current = state.get(k);
         if (!current) continue;
-        const next = { ...current, conversationId: current.conversationId || input.conversationId, lastActivityAt: input.event.recordedAt };
+        const next = applyQueryMessage(current, input.conversationId);
         state.set(k, next);
         changed.set(k, { tenantId, sessionId, query: next });
+      } else {
+        continue;
       }
+      const session = key(tenantId, sessionId, '');
+      const before = activeAt.get(session);
+      if (!before || before < input.event.recordedAt) activeAt.set(session, input.event.recordedAt);
     }
     if (changed.size === 0) return;
     const list = [...changed.values()];
     const col = <T>(pick: (c: { tenantId: string; sessionId: string; query: SessionQuery }) => T) => list.map(pick);
+    const sessions = [...new Map(list.map((c) => [key(c.tenantId, c.sessionId, ''), c])).entries()];
     // One statement writes the queries and recomputes their sessions' summaries. Its snapshot does
     // not see its own upsert, so the summary reads the upserted rows from RETURNING and the session's
     // other queries from the table (appends to a session are serialised: nothing else changes them).
     await sql`
       WITH upserted AS (
-        INSERT INTO session_queries AS q (tenant_id, session_id, query_name, query_id, namespace, conversation_id, agent, team,
-                                          tool, target_type, phase, error, created_at, completed_at, last_activity_at, first_sequence)
+        INSERT INTO session_queries AS q (tenant_id, session_id, query_name, query_id, namespace, conversation_id, agent, team, tool,
+                                          target_type, phase, error, created_at, completed_at, last_activity_at, first_sequence,
+                                          last_sequence, phase_sequence)
         SELECT * FROM unnest(
           ${col((c) => c.tenantId)}::text[], ${col((c) => c.sessionId)}::text[], ${col((c) => c.query.queryName)}::text[],
           ${col((c) => c.query.queryId)}::text[], ${col((c) => c.query.namespace)}::text[], ${col((c) => c.query.conversationId)}::text[],
@@ -168,19 +183,22 @@ export class SessionQueriesProjector implements InlineProjector {
           ${col((c) => c.query.targetType)}::text[], ${col((c) => c.query.phase)}::text[],
           ${col((c) => (c.query.error === null || c.query.error === undefined ? null : JSON.stringify(c.query.error)))}::jsonb[],
           ${col((c) => c.query.createdAt.toISOString())}::timestamptz[], ${col((c) => c.query.completedAt?.toISOString() ?? null)}::timestamptz[],
-          ${col((c) => c.query.lastActivityAt.toISOString())}::timestamptz[], ${col((c) => c.query.firstSequence)}::bigint[])
+          ${col((c) => c.query.lastActivityAt.toISOString())}::timestamptz[], ${col((c) => c.query.firstSequence)}::bigint[],
+          ${col((c) => c.query.lastSequence)}::bigint[], ${col((c) => c.query.phaseSequence)}::bigint[])
         ON CONFLICT (tenant_id, session_id, query_name) DO UPDATE SET
           query_id = excluded.query_id, namespace = excluded.namespace, conversation_id = excluded.conversation_id,
           agent = excluded.agent, team = excluded.team, tool = excluded.tool, target_type = excluded.target_type,
           phase = excluded.phase, error = excluded.error, completed_at = excluded.completed_at,
-          last_activity_at = excluded.last_activity_at
-        RETURNING q.tenant_id, q.session_id, q.query_name, q.phase, q.conversation_id, q.created_at, q.last_activity_at, q.first_sequence
+          last_activity_at = excluded.last_activity_at, last_sequence = excluded.last_sequence, phase_sequence = excluded.phase_sequence
+        RETURNING q.tenant_id, q.session_id, q.query_name, q.phase, q.conversation_id, q.created_at, q.last_activity_at, q.last_sequence
       ), touched AS (
-        SELECT DISTINCT tenant_id, session_id FROM upserted
+        SELECT * FROM unnest(
+          ${sessions.map(([, c]) => c.tenantId)}::text[], ${sessions.map(([, c]) => c.sessionId)}::text[],
+          ${sessions.map(([k]) => activeAt.get(k)!.toISOString())}::timestamptz[]) AS t(tenant_id, session_id, active_at)
       ), current_queries AS (
         SELECT * FROM upserted
         UNION ALL
-        SELECT sq.tenant_id, sq.session_id, sq.query_name, sq.phase, sq.conversation_id, sq.created_at, sq.last_activity_at, sq.first_sequence
+        SELECT sq.tenant_id, sq.session_id, sq.query_name, sq.phase, sq.conversation_id, sq.created_at, sq.last_activity_at, sq.last_sequence
         FROM session_queries sq JOIN touched k ON sq.tenant_id = k.tenant_id AND sq.session_id = k.session_id
         WHERE NOT EXISTS (SELECT 1 FROM upserted u
                           WHERE u.tenant_id = sq.tenant_id AND u.session_id = sq.session_id AND u.query_name = sq.query_name)
@@ -191,7 +209,7 @@ export class SessionQueriesProjector implements InlineProjector {
   /** Recomputes the summary columns of these sessions from their queries (status as upstream). */
   private async summarise(trx: Transaction<Database>, tenants: string[], sessions: string[]): Promise<void> {
     await sql`
-      WITH touched AS (SELECT * FROM unnest(${tenants}::text[], ${sessions}::text[]) AS k(tenant_id, session_id))
+      WITH touched AS (SELECT *, NULL::timestamptz AS active_at FROM unnest(${tenants}::text[], ${sessions}::text[]) AS k(tenant_id, session_id))
       ${summaryUpdate(sql`touched`, sql`session_queries`)}`.execute(trx);
   }
 

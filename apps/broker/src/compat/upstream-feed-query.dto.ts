@@ -1,6 +1,6 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { Expose, Transform, Type } from 'class-transformer';
-import { IsBoolean, IsInt, IsOptional, IsString, Length, Max, Min } from 'class-validator';
+import { IsBoolean, IsInt, IsOptional, IsString, Length, Min } from 'class-validator';
 import { toQueryBoolean } from '#ark/http';
 
 /** Query of upstream's watchable lists (`GET /traces…`, `GET /events…`), upstream names included. */
@@ -24,13 +24,10 @@ export class UpstreamFeedQueryDto {
   @Min(0)
   cursor?: number;
 
-  @ApiPropertyOptional({ minimum: 1, maximum: 1000, default: 100 })
+  @ApiPropertyOptional({ type: Number, minimum: 1, maximum: 1000, default: 100, description: 'read as upstream (`upstreamPageLimit`)' })
   @IsOptional()
-  @Type(() => Number)
-  @IsInt()
-  @Min(1)
-  @Max(1000)
-  limit?: number;
+  @IsString()
+  limit?: string;
 
   @ApiPropertyOptional({ name: 'from-beginning' })
   @Expose({ name: 'from-beginning' })

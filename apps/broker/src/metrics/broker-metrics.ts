@@ -5,13 +5,14 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import { BrokerConfig } from '#ark/config';
 import { DatabaseConnection } from '#ark/database';
 import { EventListenerStatus, EventWatchHub, GroupCommitWriter } from '#ark/event-store';
-import { WatchStreamService } from '../watch/watch-stream.service.js';
 import { LOCAL_IDENTITY, type CallerIdentity } from '#ark/tenancy';
+import { WatchStreamService } from '../watch/watch-stream.service.js';
+import { UpstreamCountsReader, type UpstreamCounts } from './upstream-counts.js';
 
 /**
  * The broker's Prometheus metrics: HTTP requests per route, append batches (size, latency), the write
  * queue, open watchers, notification and delivery lag, the LISTEN connection and the database pool,
- * plus Node's defaults. There is no projection-lag metric: read models are written in the append
+ * plus Node's defaults, and upstream ark-broker's `broker_*_count` gauges. There is no projection-lag metric: read models are written in the append
  * transaction, so they are never behind the log.
  * Route labels are Fastify's route patterns, never raw URLs, so cardinality stays bounded.
  */
@@ -27,6 +28,7 @@ export class BrokerMetrics implements OnModuleInit {
     private readonly database: DatabaseConnection,
     private readonly streams: WatchStreamService,
     private readonly config: BrokerConfig,
+    private readonly counts: UpstreamCountsReader,
   ) {}
 
   onModuleInit(): void {
@@ -138,6 +140,34 @@ export class BrokerMetrics implements OnModuleInit {
     new Gauge({ name: 'ark_broker_db_pool_connections', help: 'Connections in the pool', registers, collect: gaugeOf(() => pool.totalCount) });
     new Gauge({ name: 'ark_broker_db_pool_idle', help: 'Idle connections in the pool', registers, collect: gaugeOf(() => pool.idleCount) });
     new Gauge({ name: 'ark_broker_db_pool_waiting', help: 'Queries waiting for a connection', registers, collect: gaugeOf(() => pool.waitingCount) });
+    this.registerUpstreamGauges();
+  }
+
+  /**
+   * Upstream's gauges under upstream's names (ark PR #3093), so its dashboards and alerts keep
+   * working: totals of the whole database, without labels (no per-tenant or per-session series).
+   */
+  private registerUpstreamGauges(): void {
+    const gauges: [string, string, keyof UpstreamCounts][] = [
+      ['broker_messages_count', 'Memory messages held (the messages read model)', 'messages'],
+      ['broker_chunks_count', 'Completion-stream events (chunks, completions, approvals) in the log', 'chunks'],
+      ['broker_spans_count', 'OTLP spans in the log', 'spans'],
+      ['broker_events_count', 'Operation events in the log', 'operation_events'],
+      ['broker_sessions_count', 'Sessions with queries (the upstream sessions view)', 'sessions'],
+      ['broker_session_queries_count', 'Queries held across the upstream sessions view', 'session_queries'],
+    ];
+    const counts = this.counts;
+    for (const [name, help, field] of gauges) {
+      new Gauge({
+        name,
+        help,
+        registers: [this.registry],
+        async collect(this: Gauge) {
+          const read = await counts.read();
+          if (read) this.set(Number(read[field]));
+        },
+      });
+    }
   }
 }
 

@@ -12,6 +12,7 @@ import { pageOrWatch } from '../../watch/page-or-watch.js';
 import { WatchStreamService } from '../../watch/watch-stream.service.js';
 import { OperationEventDto } from './operation-event.dto.js';
 import { UpstreamFeedQueryDto } from '../upstream-feed-query.dto.js';
+import { upstreamPageLimit } from '../upstream-pagination.js';
 import { OperationEventsRepository } from './operation-events.repository.js';
 import { RecordOperationEventCommand } from './record-operation-event.command.js';
 
@@ -51,7 +52,7 @@ export class OperationEventsController {
   ): Promise<void> {
     const sessionId = query.session_id;
     await pageOrWatch(reply, query.watch, {
-      page: () => this.page(readScopeOf(caller), { sessionId, after: query.cursor, limit: query.limit ?? 100 }),
+      page: () => this.page(readScopeOf(caller), { sessionId, after: query.cursor, limit: upstreamPageLimit(query.limit) }),
       watch: async () => {
         await this.streams.watchTenant(reply, readScopeOf(caller), await this.streams.resumeCursor(readScopeOf(caller), lastEventId, query.cursor), {
           preamble: ['connected'],
@@ -73,7 +74,7 @@ export class OperationEventsController {
     @Res() reply: FastifyReply,
   ): Promise<void> {
     await pageOrWatch(reply, query.watch, {
-      page: () => this.page(readScopeOf(caller), { queryId, after: query.cursor, limit: query.limit ?? 100 }),
+      page: () => this.page(readScopeOf(caller), { queryId, after: query.cursor, limit: upstreamPageLimit(query.limit) }),
       watch: async () => {
         const from =
           query.fromBeginning && lastEventId === undefined ? FEED_START : await this.streams.resumeCursor(readScopeOf(caller), lastEventId, query.cursor);

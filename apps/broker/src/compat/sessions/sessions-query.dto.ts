@@ -1,6 +1,6 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
-import { Transform, Type } from 'class-transformer';
-import { IsBoolean, IsIn, IsInt, IsOptional, IsString, Length, Max, Min } from 'class-validator';
+import { Transform } from 'class-transformer';
+import { IsBoolean, IsIn, IsOptional, IsString, Length } from 'class-validator';
 import { toQueryBoolean } from '#ark/http';
 
 const emptyAsAbsent = ({ value }: { value: unknown }) => (value === '' ? undefined : value);
@@ -52,20 +52,15 @@ export class SessionsQueryDto {
   @Length(1, 256)
   search?: string;
 
-  @ApiPropertyOptional({ description: 'with `cursor`, switches to the paginated answer' })
+  @ApiPropertyOptional({ type: Number, minimum: 1, maximum: 1000, description: 'with `cursor`, switches to the paginated answer' })
   @Transform(emptyAsAbsent)
   @IsOptional()
-  @Type(() => Number)
-  @IsInt()
-  @Min(1)
-  @Max(1000)
-  limit?: number;
+  @IsString()
+  limit?: string;
 
-  @ApiPropertyOptional({ description: 'offset into the filtered, sorted list' })
+  @ApiPropertyOptional({ type: Number, minimum: 0, description: 'offset into the filtered, sorted list' })
   @Transform(emptyAsAbsent)
   @IsOptional()
-  @Type(() => Number)
-  @IsInt()
-  @Min(0)
-  cursor?: number;
+  @IsString()
+  cursor?: string;
 }

@@ -15,6 +15,7 @@ import { WatchStreamService } from '../../watch/watch-stream.service.js';
 import { SessionsQueryDto } from './sessions-query.dto.js';
 import { SessionsRepository, type SessionFilters } from './sessions.repository.js';
 import { SignalSessionCommand } from './signal-session.command.js';
+import { upstreamPageCursor, upstreamPageLimit } from '../upstream-pagination.js';
 
 class SessionSignalDto {
   @IsString()
@@ -118,8 +119,8 @@ export class SessionsController {
       sort: query.sort,
       order: query.order,
     };
-    const limit = query.limit ?? 100;
-    const offset = query.cursor ?? 0;
+    const limit = upstreamPageLimit(query.limit);
+    const offset = upstreamPageCursor(query.cursor) ?? 0;
     // Upstream compares with an unparseable date and so matches nothing.
     const unmatchable = [filters.dateFrom, filters.dateTo].some((d) => d && Number.isNaN(d.getTime()));
     const page = unmatchable

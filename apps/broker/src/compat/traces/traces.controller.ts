@@ -11,6 +11,7 @@ import { DeleteRecordsCommand } from '../../events/delete-records.command.js';
 import { pageOrWatch } from '../../watch/page-or-watch.js';
 import { WatchStreamService } from '../../watch/watch-stream.service.js';
 import { UpstreamFeedQueryDto } from '../upstream-feed-query.dto.js';
+import { upstreamPageLimit } from '../upstream-pagination.js';
 import { otlpSpanItem } from './span-item.js';
 import { TracesRepository } from './traces.repository.js';
 
@@ -41,7 +42,11 @@ export class TracesController {
     const sessionId = query.session_id;
     await pageOrWatch(reply, query.watch, {
       page: async () => {
-        const page = await this.traces.listTraces(readScopeOf(caller), { arkSessionId: sessionId, before: query.cursor, limit: query.limit ?? 100 });
+        const page = await this.traces.listTraces(readScopeOf(caller), {
+          arkSessionId: sessionId,
+          before: query.cursor,
+          limit: upstreamPageLimit(query.limit),
+        });
         return {
           items: page.traces.map((t) => ({ traceId: t.traceId, spans: t.spans.map(otlpSpanItem) })),
           total: page.total,

@@ -1,11 +1,9 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform, Type } from 'class-transformer';
 import { IsArray, IsBoolean, IsInt, IsOptional, IsString, Min } from 'class-validator';
-import { InvalidArgumentError, InvalidCursorError } from '#ark/errors';
+import { InvalidArgumentError } from '#ark/errors';
 import { toQueryBoolean } from '#ark/http';
-
-const MAX_PAGE_SIZE = 1_000;
-const DEFAULT_PAGE_SIZE = 100;
+import { UPSTREAM_DEFAULT_PAGE_SIZE, UPSTREAM_MAX_PAGE_SIZE, upstreamPageLimit } from '../../upstream-pagination.js';
 
 /** Upstream ignores empty filter values. */
 const emptyAsAbsent = ({ value }: { value: unknown }) => (value === '' ? undefined : value);
@@ -57,7 +55,7 @@ export class ListMessagesQueryDto {
   @IsString()
   cursor?: string;
 
-  @ApiPropertyOptional({ type: Number, minimum: 1, maximum: MAX_PAGE_SIZE, default: DEFAULT_PAGE_SIZE })
+  @ApiPropertyOptional({ type: Number, minimum: 1, maximum: UPSTREAM_MAX_PAGE_SIZE, default: UPSTREAM_DEFAULT_PAGE_SIZE })
   @IsOptional()
   @IsString()
   limit?: string;
@@ -65,17 +63,13 @@ export class ListMessagesQueryDto {
 
 /** Upstream's `parsePaginationParams`: `limit` read with parseInt (`10abc` is 10), refused above the maximum, not clamped. */
 export function pageLimit(limit: string | undefined): number {
-  if (limit === undefined || limit === '') return DEFAULT_PAGE_SIZE;
-  const n = parseInt(limit, 10);
-  if (Number.isNaN(n) || n < 1) throw new InvalidArgumentError('limit must be a positive integer');
-  if (n > MAX_PAGE_SIZE) throw new InvalidArgumentError(`limit cannot exceed ${MAX_PAGE_SIZE}`);
-  return n;
+  return upstreamPageLimit(limit === '' ? undefined : limit);
 }
 
-/** Upstream coerces `cursor` with Number: `''` is 0, `1.5` and `-1` are refused. */
+/** Upstream's schema coerces `cursor` with Number before paging (`VALIDATION_ERROR`): `''` is 0, `1.5` and `-1` are refused. */
 export function pageCursor(cursor: string | undefined): number | undefined {
   if (cursor === undefined) return undefined;
   const n = Number(cursor);
-  if (!Number.isSafeInteger(n) || n < 0) throw new InvalidCursorError('cursor must be a non-negative integer');
+  if (!Number.isSafeInteger(n) || n < 0) throw new InvalidArgumentError('cursor must be a non-negative integer');
   return n;
 }

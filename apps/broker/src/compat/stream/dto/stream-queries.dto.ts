@@ -1,11 +1,8 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { Expose, Transform, Type } from 'class-transformer';
 import { IsBoolean, IsInt, IsOptional, IsString, Min } from 'class-validator';
-import { InvalidArgumentError, InvalidCursorError } from '#ark/errors';
 import { toQueryBoolean } from '#ark/http';
-
-const DEFAULT_PAGE_SIZE = 100;
-const MAX_PAGE_SIZE = 1_000;
+import { UPSTREAM_DEFAULT_PAGE_SIZE, UPSTREAM_MAX_PAGE_SIZE, upstreamPageCursor, upstreamPageLimit } from '../../upstream-pagination.js';
 
 /** Query of `GET /stream/:query` (upstream names). */
 export class QueryStreamParamsDto {
@@ -40,7 +37,7 @@ export class ChunkListParamsDto {
   @IsString()
   watch?: string;
 
-  @ApiPropertyOptional({ minimum: 1, maximum: MAX_PAGE_SIZE, default: DEFAULT_PAGE_SIZE })
+  @ApiPropertyOptional({ minimum: 1, maximum: UPSTREAM_MAX_PAGE_SIZE, default: UPSTREAM_DEFAULT_PAGE_SIZE })
   @IsOptional()
   @IsString()
   limit?: string;
@@ -51,12 +48,7 @@ export class ChunkListParamsDto {
   cursor?: string;
 }
 
-/** Upstream's pagination rules and messages: `10abc` is 10, a limit above 1000 is refused, not clamped. */
+/** Upstream's pagination rules and messages (`PAGINATION_ERROR`): `10abc` is 10, a limit above 1000 is refused, not clamped. */
 export function chunkPageParams(params: ChunkListParamsDto): { limit: number; cursor: number } {
-  const limit = params.limit === undefined ? DEFAULT_PAGE_SIZE : parseInt(params.limit, 10);
-  if (Number.isNaN(limit) || limit < 1) throw new InvalidArgumentError('limit must be a positive integer');
-  if (limit > MAX_PAGE_SIZE) throw new InvalidArgumentError(`limit cannot exceed ${MAX_PAGE_SIZE}`);
-  const cursor = params.cursor === undefined ? 0 : parseInt(params.cursor, 10);
-  if (!Number.isSafeInteger(cursor) || cursor < 0) throw new InvalidCursorError('cursor must be a non-negative integer');
-  return { limit, cursor };
+  return { limit: upstreamPageLimit(params.limit), cursor: upstreamPageCursor(params.cursor) ?? 0 };
 }
