@@ -1,4 +1,4 @@
-import { randomFillSync } from 'node:crypto';
+import { randomBytes, randomFillSync } from 'node:crypto';
 import { context, trace, type Attributes } from '@opentelemetry/api';
 import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import { resourceFromAttributes } from '@opentelemetry/resources';
@@ -25,9 +25,12 @@ const TOOLS = ['get-weather', 'web-search', 'read-file', 'create-ticket', 'book-
  * `llm.<model>`, `tool.<name>`), made once with the SDK's TracerProvider and InMemorySpanExporter.
  * Their `ark.session.id` is a placeholder that `BatchTemplate` replaces.
  */
-let shapes: { spans: ReadableSpan[]; queryOf: Map<ReadableSpan, number> } | undefined;
+let shapes: { spans: ReadableSpan[]; queryOf: Map<ReadableSpan, number>; toolIds: string[] } | undefined;
 
-function arkSpanShapes(): { spans: ReadableSpan[]; queryOf: Map<ReadableSpan, number> } {
+/** An LLM's tool call id: unique per call, as OpenAI's `call_…` ids are. */
+const toolCallId = () => `call_${randomBytes(12).toString('hex')}`;
+
+function arkSpanShapes(): { spans: ReadableSpan[]; queryOf: Map<ReadableSpan, number>; toolIds: string[] } {
   if (shapes) return shapes;
   const exporter = new InMemorySpanExporter();
   const provider = new TracerProvider({
@@ -36,6 +39,7 @@ function arkSpanShapes(): { spans: ReadableSpan[]; queryOf: Map<ReadableSpan, nu
   });
   const tracer = provider.getTracer('ark/controller', '0.1.0');
   const queryOf = new Map<string, number>();
+  const toolIds: string[] = [];
   const base = Date.now();
   for (let q = 0; q < QUERIES_PER_BATCH; q++) {
     const queryName = QUERY_NAMES[q % QUERY_NAMES.length]!;
@@ -69,6 +73,8 @@ function arkSpanShapes(): { spans: ReadableSpan[]; queryOf: Map<ReadableSpan, nu
       );
       llm.end(t + 420);
       const tool = TOOLS[(q + round) % TOOLS.length]!;
+      const toolId = toolCallId();
+      toolIds.push(toolId);
       const toolSpan = tracer.startSpan(
         `tool.${tool}`,
         {
@@ -77,7 +83,7 @@ function arkSpanShapes(): { spans: ReadableSpan[]; queryOf: Map<ReadableSpan, nu
             ...common,
             'tool.name': tool,
             'tool.type': round % 2 === 0 ? 'mcp' : 'http',
-            'tool.id': `call-${q}-${round}`,
+            'tool.id': toolId,
             'tool.input': JSON.stringify({ query: `${queryName} step ${round}`, limit: 5 }),
             'tool.output': `result of ${tool} for step ${round}: ok`,
           },
@@ -99,7 +105,7 @@ function arkSpanShapes(): { spans: ReadableSpan[]; queryOf: Map<ReadableSpan, nu
     byQuery.set(span, q ?? 0);
   }
   if (spans.length !== SPANS_PER_BATCH) throw new Error(`expected ${SPANS_PER_BATCH} spans, the SDK made ${spans.length}`);
-  shapes = { spans, queryOf: byQuery };
+  shapes = { spans, queryOf: byQuery, toolIds };
   return shapes;
 }
 
@@ -135,18 +141,21 @@ interface IdSlots {
 /**
  * One worker's ExportTraceServiceRequest, serialised once by the official ProtobufTraceSerializer,
  * its spans naming `sessionIds` (one per query). `next()` copies it and overwrites every trace and
- * span id with fresh random bytes (consistently: a parent id changes with its span's id), so each
- * batch is a new set of spans in the same sessions, as an Ark controller exporting successive
- * queries would send. Ids are fixed-width bytes fields, so the patch keeps the encoding valid.
+ * span id with fresh random bytes (consistently: a parent id changes with its span's id), and every
+ * tool call id with a fresh one, so each batch is a new set of spans in the same sessions, as an Ark
+ * controller exporting successive queries would send. Ids are fixed-width fields, so the patch keeps
+ * the encoding valid.
  */
 export class BatchTemplate {
   private readonly template: Buffer;
   private readonly slots: IdSlots[] = [];
+  /** Where each tool call id's text is, to write a fresh one of the same length. */
+  private readonly toolIdOffsets: number[] = [];
   private readonly randomBytes: number;
 
   constructor(sessionIds: readonly string[]) {
     if (sessionIds.length !== QUERIES_PER_BATCH) throw new Error(`a batch needs ${QUERIES_PER_BATCH} session ids`);
-    const { spans, queryOf } = arkSpanShapes();
+    const { spans, queryOf, toolIds } = arkSpanShapes();
     const batch = spans.map((span) => withAttributes(span, { ...span.attributes, [SESSION_ATTRIBUTE]: sessionIds[queryOf.get(span)!]! }));
     const serialized = ProtobufTraceSerializer.serializeRequest(batch);
     if (!serialized) throw new Error('ProtobufTraceSerializer produced nothing');
@@ -160,6 +169,12 @@ export class BatchTemplate {
       this.addSlots(spanId, SPAN_ID_BYTES, 1 + spans.filter((s) => s.parentSpanContext?.spanId === spanId).length);
     }
     this.randomBytes = this.slots.reduce((total, slot) => total + slot.width, 0);
+    for (const toolId of toolIds) {
+      const at = this.template.indexOf(toolId, 0, 'ascii');
+      if (at === -1 || this.template.indexOf(toolId, at + 1, 'ascii') !== -1)
+        throw new Error(`tool call id ${toolId} is not in the serialised batch exactly once`);
+      this.toolIdOffsets.push(at);
+    }
   }
 
   get byteLength(): number {
@@ -175,6 +190,7 @@ export class BatchTemplate {
       for (const offset of slot.offsets) fresh.copy(batch, offset, from, from + slot.width);
       from += slot.width;
     }
+    for (const at of this.toolIdOffsets) batch.write(toolCallId(), at, 'ascii');
     return batch;
   }
 

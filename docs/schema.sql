@@ -193,7 +193,7 @@ CREATE INDEX queries_errors ON public.queries USING btree (tenant_id, session_id
 CREATE INDEX queries_failed ON public.queries USING btree (tenant_id, session_id) WHERE (phase = 'error'::text);
 CREATE INDEX queries_namespace ON public.queries USING btree (tenant_id, namespace, session_id) WHERE (namespace IS NOT NULL);
 CREATE INDEX queries_query_id ON public.queries USING btree (tenant_id, query_id) WHERE (query_id IS NOT NULL);
-CREATE INDEX queries_query_name ON public.queries USING btree (tenant_id, query_name) WHERE (query_name IS NOT NULL);
+CREATE INDEX queries_query_name ON public.queries USING btree (tenant_id, query_name, session_id, first_position) WHERE (query_name IS NOT NULL);
 CREATE INDEX queries_search ON public.queries USING gin ((((((COALESCE(query_name, ''::text) || '
 '::text) || COALESCE(agent, ''::text)) || '
 '::text) || COALESCE(target_name, ''::text))) gin_trgm_ops);

@@ -224,20 +224,17 @@ WHERE
 
 -- EventLogRepository.storedReporters
 SELECT
-  session_id,
-  dedupe_key,
-  source,
-  span_id
+  e.session_id,
+  e.dedupe_key,
+  e.source,
+  e.span_id
 FROM
-  events
-WHERE
-  tenant_id = $1
-  AND (session_id, dedupe_key) IN (
-    SELECT
-      *
-    FROM
-      unnest($2::text[], $3::text[])
-  );
+  unnest($1::text[], $2::text[]) AS k (s, dk)
+  -- One probe of the unique dedupe index per key (its predicate stated, so the index applies).
+  JOIN events e ON e.tenant_id = $3
+  AND e.session_id = k.s
+  AND e.dedupe_key = k.dk
+  AND e.dedupe_key IS NOT NULL;
 
 -- EventLogRepository.streamHeads
 SELECT

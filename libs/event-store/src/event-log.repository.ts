@@ -192,11 +192,10 @@ export class EventLogRepository {
   ): Promise<Map<string, { source: string; spanId: string | null }>> {
     const { rows } = await inScope(scope, () =>
       sql<{ session_id: string; dedupe_key: string; source: string; span_id: string | null }>`
-        SELECT session_id, dedupe_key, source, span_id FROM events
-        WHERE tenant_id = ${scope.tenantId}
-          AND (session_id, dedupe_key) IN (SELECT * FROM unnest(${keys.map((k) => k.sessionId)}::text[], ${keys.map((k) => k.dedupeKey)}::text[]))`.execute(
-        this.db,
-      ),
+        SELECT e.session_id, e.dedupe_key, e.source, e.span_id
+        FROM unnest(${keys.map((k) => k.sessionId)}::text[], ${keys.map((k) => k.dedupeKey)}::text[]) AS k(s, dk)
+        -- One probe of the unique dedupe index per key (its predicate stated, so the index applies).
+        JOIN events e ON e.tenant_id = ${scope.tenantId} AND e.session_id = k.s AND e.dedupe_key = k.dk AND e.dedupe_key IS NOT NULL`.execute(this.db),
     );
     return new Map(rows.map((r) => [`${r.session_id}\u0000${r.dedupe_key}`, { source: r.source, spanId: r.span_id }]));
   }

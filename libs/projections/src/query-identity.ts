@@ -1,5 +1,5 @@
 import { sql, type Transaction } from 'kysely';
-import type { Database } from '#ark/database';
+import { PREPARED, type Database } from '#ark/database';
 import { workStepOf, type ArkEvent } from '#ark/event-store';
 
 /**
@@ -41,6 +41,8 @@ interface KnownRow {
 const nameOf = (tenant: string, session: string, namespace: string | null, name: string) => `${tenant}\u0000${session}\u0000${namespace ?? ''}\u0000${name}`;
 const aliasOf = (tenant: string, id: string) => `${tenant}\u0000${id}`;
 
+const distinct = (keys: string[][]) => [...new Map(keys.map((k) => [k.join('\u0000'), k])).values()];
+
 /** Events that fold into a `queries` row: operation events and work steps. */
 function foldsIntoQuery(e: ArkEvent): boolean {
   if (e.source === 'chunk' || e.source === 'message') return false;
@@ -53,18 +55,24 @@ export async function resolveQueryKeys(trx: Transaction<Database>, events: reado
   /** `tenant\0uid` and `tenant\0trace:<id>` of rows already keyed, to the row key. */
   const aliases = new Map<string, string>();
   if (work.length > 0) {
-    const named = work.filter((e) => e.queryName);
-    // Three index probes (by name in the session, by UID, by trace), not one OR the planner may scan.
-    const { rows } = await sql<KnownRow>`
+    // Each name, UID and trace once: a batch of spans names its query in every span.
+    const names = distinct(work.filter((e) => e.queryName).map((e) => [e.tenantId, e.sessionId, e.queryName!]));
+    const uids = distinct(work.filter((e) => e.queryId).map((e) => [e.tenantId, e.queryId!]));
+    const traces = distinct(work.filter((e) => e.traceId).map((e) => [e.tenantId, e.traceId!]));
+    // One index probe per key (LATERAL: a nested loop whatever the plan, so a prepared generic plan
+    // stays one too): the newest run of each name in its session (older runs matter only when an
+    // event names their UID or trace, which the other two probes find).
+    const { rows } = await sql<KnownRow>`${PREPARED}
       SELECT DISTINCT ON (first_position, query_key) tenant_id, session_id, namespace, query_name, query_key, query_id, trace_id, first_position FROM (
-        SELECT q.* FROM unnest(${named.map((e) => e.tenantId)}::text[], ${named.map((e) => e.sessionId)}::text[], ${named.map((e) => e.queryName)}::text[]) AS k(t, s, n)
-          JOIN queries q ON q.tenant_id = k.t AND q.query_name = k.n AND q.session_id = k.s
+        SELECT q.* FROM unnest(${names.map((k) => k[0])}::text[], ${names.map((k) => k[1])}::text[], ${names.map((k) => k[2])}::text[]) AS k(t, s, n)
+          CROSS JOIN LATERAL (SELECT * FROM queries q WHERE q.tenant_id = k.t AND q.query_name = k.n AND q.session_id = k.s
+                              ORDER BY q.first_position DESC LIMIT 1) q
         UNION ALL
-        SELECT q.* FROM unnest(${work.map((e) => e.tenantId)}::text[], ${work.map((e) => e.queryId)}::text[]) AS k(t, id)
-          JOIN queries q ON q.tenant_id = k.t AND q.query_id = k.id
+        SELECT q.* FROM unnest(${uids.map((k) => k[0])}::text[], ${uids.map((k) => k[1])}::text[]) AS k(t, id)
+          CROSS JOIN LATERAL (SELECT * FROM queries q WHERE q.tenant_id = k.t AND q.query_id = k.id) q
         UNION ALL
-        SELECT q.* FROM unnest(${work.map((e) => e.tenantId)}::text[], ${work.map((e) => e.traceId)}::text[]) AS k(t, tr)
-          JOIN queries q ON q.tenant_id = k.t AND q.trace_id = k.tr
+        SELECT q.* FROM unnest(${traces.map((k) => k[0])}::text[], ${traces.map((k) => k[1])}::text[]) AS k(t, tr)
+          CROSS JOIN LATERAL (SELECT * FROM queries q WHERE q.tenant_id = k.t AND q.trace_id = k.tr) q
       ) found
       ORDER BY first_position, query_key`.execute(trx);
     for (const r of rows) {
