@@ -23,7 +23,7 @@ class PageQueryDto {
   cursor?: string;
 }
 
-/** `GET /v2/sessions/:id/queries`: newest first; each query's calls are listed, so pages are small. */
+/** `GET /v2/sessions/:id/queries` and `/messages`: newest first; each query's calls are listed, so pages are small. */
 export class SessionQueriesQueryDto {
   @ApiPropertyOptional({ minimum: 1, maximum: 100, default: 20 })
   @IsOptional()
@@ -33,7 +33,9 @@ export class SessionQueriesQueryDto {
   @Max(100)
   limit?: number;
 
-  @ApiPropertyOptional({ description: "opaque keyset cursor: the aggregate's `queries.nextCursor`, or the `nextCursor` of the previous page" })
+  @ApiPropertyOptional({
+    description: "opaque keyset cursor: the aggregate's `queries.nextCursor` (`messages.nextCursor` for messages), or the `nextCursor` of the previous page",
+  })
   @IsOptional()
   @IsString()
   @Length(1, 2048)
