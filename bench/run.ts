@@ -3,7 +3,7 @@ import { describeEnvironment } from './environment.js';
 import { parseOptions, USAGE, type BenchOptions } from './options.js';
 import { createBenchDatabase, PostgresServerCpu, type BenchDatabase } from './postgres-server.js';
 import { renderSummary, writeReports, type StartedBroker } from './report.js';
-import { progress, runScenario, type ScenarioOutcome, type Target } from './runner.js';
+import { progress, runScenarioSideBySide, type ScenarioOutcome, type Target } from './runner.js';
 import type { Scenario, ScenarioGroup } from './scenario.js';
 import { selectScenarios } from './scenarios.js';
 import { startEmmett, type EmmettService } from './emmett-service.js';
@@ -96,7 +96,7 @@ async function main(): Promise<number> {
     const plan = { durationMs: options.durationSeconds * 1000, runs: options.runs };
 
     const outcomes: ScenarioOutcome[] = [];
-    for (const step of runOrder(groups, targets)) outcomes.push(await runScenario(step.group, step.scenario, step.target, plan));
+    for (const step of runOrder(groups, targets)) outcomes.push(...(await runScenarioSideBySide(step.group, step.scenario, step.targets, plan)));
 
     const storage: StorageSize[] = [];
     if (database) storage.push(await measureStorage('broker', database.url, BROKER_LAYOUT));
@@ -123,25 +123,26 @@ async function main(): Promise<number> {
 interface Step {
   group: ScenarioGroup;
   scenario: Scenario;
-  target: Target;
+  /** Measured side by side, runs interleaved (see runScenarioSideBySide). */
+  targets: Target[];
 }
 
 /**
- * Every group on the broker, then on the baseline; Emmett's groups on the Emmett service only, each
- * of its scenarios right after the broker's counterpart, so that both are measured in the same
- * minute of a machine whose load varies.
+ * Each scenario on the broker and the baseline together; Emmett's scenarios on the Emmett service,
+ * each right after the broker's counterpart, so that all are measured in the same minutes of a
+ * machine whose load varies.
  */
 function runOrder(groups: readonly ScenarioGroup[], targets: readonly Target[]): Step[] {
-  const steps: Step[] = [];
-  for (const target of targets.filter((t) => t.name !== 'emmett')) {
-    for (const group of groups.filter((g) => g.runsOn !== 'emmett')) steps.push(...group.scenarios.map((scenario) => ({ group, scenario, target })));
-  }
+  const brokers = targets.filter((t) => t.name !== 'emmett');
+  const steps: Step[] = groups
+    .filter((g) => g.runsOn !== 'emmett')
+    .flatMap((group) => group.scenarios.map((scenario) => ({ group, scenario, targets: brokers })));
   const emmett = targets.find((t) => t.name === 'emmett');
   if (!emmett) return steps;
   for (const group of groups.filter((g) => g.runsOn === 'emmett')) {
     for (const scenario of group.scenarios) {
-      const counterpart = steps.findIndex((s) => s.target.name === 'broker' && s.scenario.name === scenario.counterpart);
-      steps.splice(counterpart === -1 ? steps.length : counterpart + 1, 0, { group, scenario, target: emmett });
+      const counterpart = steps.findIndex((s) => s.scenario.name === scenario.counterpart);
+      steps.splice(counterpart === -1 ? steps.length : counterpart + 1, 0, { group, scenario, targets: [emmett] });
     }
   }
   return steps;

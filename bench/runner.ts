@@ -50,30 +50,56 @@ export interface RunPlan {
 /** Unique per harness invocation, so repeated benchmarks of one long-running broker never share sessions. */
 const INVOCATION_TAG = `bench-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
 
-export async function runScenario(group: ScenarioGroup, scenario: Scenario, target: Target, plan: RunPlan): Promise<ScenarioOutcome> {
-  const outcome: ScenarioOutcome = { target: target.name, group: group.title, scenario: scenario.name, runs: [], aggregate: {} };
-  const prefix = `${INVOCATION_TAG}-${target.name}-${scenario.name}`;
-  const skipped = skipReason(scenario, target);
-  if (skipped !== undefined) {
-    progress(`${target.name} ${scenario.name} skipped: ${skipped}`);
-    return { ...outcome, skipped };
+/**
+ * Runs one scenario on each target, their measured runs interleaved and alternating who goes first
+ * (A B, B A, A B, …): the load other processes put on the machine drifts, and whichever target ran
+ * first in a pass measured 10–15 % better, so neither gets a fixed position.
+ */
+export async function runScenarioSideBySide(group: ScenarioGroup, scenario: Scenario, targets: readonly Target[], plan: RunPlan): Promise<ScenarioOutcome[]> {
+  interface TargetState {
+    target: Target;
+    prefix: string;
+    base: Omit<RunContext, 'durationMs' | 'sessionPrefix'>;
+    outcome: ScenarioOutcome;
   }
-  const database = target.databaseUrl === undefined ? {} : { databaseUrl: target.databaseUrl };
-  const base = { baseUrl: target.url, upstreamOnly: target.upstreamOnly, ...database };
-  try {
-    await scenario.prepare?.(base);
-    await scenario.run({ ...base, durationMs: WARMUP_MS, sessionPrefix: `${prefix}-warmup` });
-    for (let run = 1; run <= plan.runs; run++) {
-      const result = await measureRun(scenario, target, { ...base, durationMs: plan.durationMs, sessionPrefix: `${prefix}-r${run}` });
-      outcome.runs.push(result);
-      progress(`${target.name} ${scenario.name} run ${run}/${plan.runs}: ${describeFigures(group.metrics, result.figures)}`);
+  const states = targets.map((target): TargetState => ({
+    target,
+    prefix: `${INVOCATION_TAG}-${target.name}-${scenario.name}`,
+    base: { baseUrl: target.url, upstreamOnly: target.upstreamOnly, ...(target.databaseUrl === undefined ? {} : { databaseUrl: target.databaseUrl }) },
+    outcome: { target: target.name, group: group.title, scenario: scenario.name, runs: [], aggregate: {} },
+  }));
+  const failed = (state: TargetState, error: unknown) => {
+    state.outcome.error = (error as Error).message;
+    progress(`${state.target.name} ${scenario.name} failed: ${state.outcome.error}`);
+  };
+  for (const state of states) {
+    const skipped = skipReason(scenario, state.target);
+    if (skipped !== undefined) {
+      progress(`${state.target.name} ${scenario.name} skipped: ${skipped}`);
+      state.outcome.skipped = skipped;
+      continue;
     }
-  } catch (error) {
-    outcome.error = (error as Error).message;
-    progress(`${target.name} ${scenario.name} failed: ${outcome.error}`);
+    try {
+      await scenario.prepare?.(state.base);
+      await scenario.run({ ...state.base, durationMs: WARMUP_MS, sessionPrefix: `${state.prefix}-warmup` });
+    } catch (error) {
+      failed(state, error);
+    }
   }
-  outcome.aggregate = aggregateRuns([...group.metrics, ...RUN_METRICS], outcome.runs);
-  return outcome;
+  for (let run = 1; run <= plan.runs; run++) {
+    const order = run % 2 === 1 ? states : [...states].reverse();
+    for (const state of order.filter((s) => s.outcome.skipped === undefined && s.outcome.error === undefined)) {
+      try {
+        const result = await measureRun(scenario, state.target, { ...state.base, durationMs: plan.durationMs, sessionPrefix: `${state.prefix}-r${run}` });
+        state.outcome.runs.push(result);
+        progress(`${state.target.name} ${scenario.name} run ${run}/${plan.runs}: ${describeFigures(group.metrics, result.figures)}`);
+      } catch (error) {
+        failed(state, error);
+      }
+    }
+  }
+  for (const state of states) state.outcome.aggregate = aggregateRuns([...group.metrics, ...RUN_METRICS], state.outcome.runs);
+  return states.map((s) => s.outcome);
 }
 
 function skipReason(scenario: Scenario, target: Target): string | undefined {
