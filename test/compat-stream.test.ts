@@ -19,6 +19,8 @@ interface Frame {
 /** A raw SSE reader: keeps every frame's `id:` and `data:` text as sent (upstream's `[DONE]` is not JSON). */
 class SseReader {
   readonly frames: Frame[] = [];
+  /** The `id:` of the newest block that had one, with or without data (as EventSource keeps it). */
+  lastEventId: string | undefined;
   readonly comments: string[] = [];
   /** Resolves when the server ends the stream. */
   ended!: Promise<void>;
@@ -90,9 +92,11 @@ class SseReader {
       else if (line.startsWith('id: ')) frame.id = line.slice(4);
       else if (line.startsWith('data: ')) data.push(line.slice(6));
     }
-    if (data.length === 0) return;
-    frame.data = data.join('\n');
-    this.frames.push(frame);
+    if (frame.id !== undefined) this.lastEventId = frame.id;
+    if (data.length > 0) {
+      frame.data = data.join('\n');
+      this.frames.push(frame);
+    }
     this.waiters = this.waiters.filter((w) => {
       if (!w.test()) return true;
       w.resolve();
@@ -230,6 +234,101 @@ describe('/stream: upstream-compatible chunk routes', () => {
     await reader.ended;
     assert.equal(reader.frames.at(-1)!.data, '[DONE]');
     assert.equal(reader.frames.length, 13);
+  });
+
+  describe("live chunks: sent to this replica's readers before they commit", () => {
+    const session = 'live-ahead-session';
+    const live = (n: number) => chunk(n, { ark: { session } });
+    /** Holds the session's append lock (ark_append_events takes it), so its uploads cannot commit. */
+    const holdAppends = async () => {
+      const client = await broker.sql.connect();
+      await client.query('SELECT pg_advisory_lock(hashtextextended($1, 0))', [`default/${session}`]);
+      return {
+        release: async () => {
+          await client.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [`default/${session}`]);
+          client.release();
+        },
+      };
+    };
+    const settled = (promise: Promise<unknown>) => {
+      const state = { done: false };
+      void promise.finally(() => (state.done = true));
+      return state;
+    };
+
+    it('after the first committed chunk, a chunk reaches the reader before its upload commits; its id follows once it has', async () => {
+      const reader = await SseReader.open(`${broker.url}/stream/live-ahead`);
+      await sleep(150);
+      assert.equal((await postBody(`${broker.url}/stream/live-ahead`, ndjson([live(0)]))).status, 200);
+      await reader.waitFor(1);
+      assert.ok(reader.frames[0]!.id, 'the first chunk is sent once committed, with its id');
+      const afterFirst = reader.frames[0]!.id;
+
+      const held = await holdAppends();
+      const upload = postBody(`${broker.url}/stream/live-ahead`, ndjson([live(1), live(2)]));
+      const answered = settled(upload);
+      await reader.waitFor(3);
+      assert.equal(answered.done, false, 'the chunks arrived while their upload could not commit');
+      assert.deepEqual(
+        reader.frames.slice(1).map((f) => [f.id, JSON.parse(f.data).n]),
+        [
+          [undefined, 1],
+          [undefined, 2],
+        ],
+        'sent ahead: no id yet',
+      );
+      assert.equal(reader.lastEventId, afterFirst);
+
+      await held.release();
+      assert.deepEqual((await upload).body, { status: 'stream_processed', query: 'live-ahead', chunks_received: 2 });
+      await reader.until(
+        () => reader.lastEventId !== afterFirst,
+        10_000,
+        () => 'no id for the committed chunks',
+      );
+      await postJson(`${broker.url}/stream/live-ahead/complete`, {});
+      await reader.ended;
+      assert.deepEqual(reader.data, [live(0), live(1), live(2), '[DONE]'], 'each chunk once, in order');
+
+      // The ids the reader was given are those of the committed chunks.
+      const replay = await SseReader.open(`${broker.url}/stream/live-ahead?from-beginning=true`);
+      await replay.ended;
+      assert.deepEqual(replay.data, [live(0), live(1), live(2), '[DONE]']);
+      assert.equal(reader.lastEventId, replay.frames[2]!.id, 'Last-Event-ID names the last committed chunk');
+      // Resuming from the first chunk's id repeats what was sent ahead of it, from the log.
+      const resumed = await SseReader.open(`${broker.url}/stream/live-ahead`, { 'Last-Event-ID': afterFirst });
+      await resumed.ended;
+      assert.deepEqual(resumed.data, [live(1), live(2), '[DONE]']);
+    });
+
+    it('a chunk sent ahead whose upload failed is never sent again: a reconnecting reader gets only what committed', async () => {
+      const query = 'live-ahead-lost';
+      const reader = await SseReader.open(`${broker.url}/stream/${query}`);
+      await sleep(150);
+      assert.equal((await postBody(`${broker.url}/stream/${query}`, ndjson([live(0)]))).status, 200);
+      await reader.waitFor(1);
+      const afterFirst = reader.frames[0]!.id!;
+
+      const held = await holdAppends();
+      const upload = postBody(`${broker.url}/stream/${query}`, ndjson([live(1)])).catch((error: Error) => ({ status: 0, body: error.message }));
+      await reader.waitFor(2);
+      // The append waiting for the lock dies with its connection (as in a crash): nothing of it commits.
+      const { rows } = await broker.sql.query(
+        `SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity
+         WHERE datname = current_database() AND wait_event_type = 'Lock' AND wait_event = 'advisory'`,
+      );
+      assert.equal(rows.length, 1, 'one append was waiting for the lock');
+      assert.notEqual((await upload).status, 200, 'the producer is told its upload failed');
+      await held.release();
+      assert.equal(reader.lastEventId, afterFirst, 'no id for a chunk that did not commit');
+
+      assert.equal((await postBody(`${broker.url}/stream/${query}`, ndjson([live(2)]))).status, 200);
+      await postJson(`${broker.url}/stream/${query}/complete`, {});
+      const resumed = await SseReader.open(`${broker.url}/stream/${query}`, { 'Last-Event-ID': afterFirst });
+      await resumed.ended;
+      assert.deepEqual(resumed.data, [live(2), '[DONE]']);
+      reader.close();
+    });
   });
 
   it('keeps the complete lines of an upload the producer broke off, not its partial last line', async () => {

@@ -35,7 +35,27 @@ export interface WatchOptions {
   endUnlessEventWithin?: { ms: number; messages: readonly string[] };
   /** Sends each event as far after the previous one as their times are apart (at most `maxGapMs`). */
   pace?: { timeOf: (event: ArkEvent) => number; maxGapMs: number };
+  /** Messages this replica sees before they commit (not with `pace`): see AheadOfLog. */
+  ahead?: AheadOfLog;
 }
+
+/**
+ * Messages that reach this replica before their events commit (live chunks), each with a key that
+ * its committed event will carry, numbered without gaps in log order. One is sent at once, without
+ * an `id:`, only when its key is the next after the last message sent, so the stream keeps the
+ * log's order; when its event commits, only the event's `id:` is sent (a block without data, which
+ * SSE clients take as the new last event id without dispatching anything). So `Last-Event-ID` only
+ * ever names a committed event; a reader that reconnects gets the committed events after it, which
+ * repeats what it was sent ahead and had no `id:` for yet, and never what did not commit.
+ */
+export interface AheadOfLog {
+  subscribe(send: (key: number, data: unknown) => void): () => void;
+  /** The key of a committed event that may have been sent ahead (undefined: it never is). */
+  keyOf(event: ArkEvent): number | undefined;
+}
+
+/** Keys sent ahead whose events have not been seen committed: past this, the oldest are forgotten (they then never committed). */
+const MAX_SENT_AHEAD = 4096;
 
 type EventFormat = (event: ArkEvent) => unknown;
 type EventId = (event: ArkEvent) => string;
@@ -246,11 +266,29 @@ export class WatchStreamService implements BeforeApplicationShutdown {
     };
     const quiet = options.endUnlessEventWithin;
     let quietTimer = quiet && setTimeout(() => end(quiet.messages), quiet.ms);
+    const ahead = options.pace ? undefined : options.ahead;
+    /** The key of the last message sent (ahead or committed), and the keys sent ahead not yet seen committed. */
+    let lastKey: number | undefined;
+    const sentAhead = new Set<number>();
+    /** The client is behind: nothing is sent ahead until it drains (its committed copy comes later). */
+    let behind = false;
+    const observe = (e: ArkEvent) => {
+      for (const observer of this.deliveryObservers) observer(e);
+    };
     /** Writes one event; false when the stream must pause (client behind, or ended). */
     const emit = (e: ArkEvent): boolean => {
+      const key = ahead?.keyOf(e);
+      if (key !== undefined && sentAhead.delete(key)) {
+        observe(e);
+        const more = stream.sendFrame(`id: ${idOf(e)}\n\n`);
+        behind = !more;
+        return more;
+      }
+      if (key !== undefined) lastKey = lastKey === undefined ? key : Math.max(lastKey, key);
       const frame = frameOf(format, idOf, e);
       const more = frame === null ? true : stream.sendFrame(frame);
-      if (frame !== null) for (const observe of this.deliveryObservers) observe(e);
+      if (frame !== null) observe(e);
+      behind = !more;
       const last = options.endAfter?.(e);
       if (!last) return more;
       end(last);
@@ -273,12 +311,23 @@ export class WatchStreamService implements BeforeApplicationShutdown {
         return false;
       },
     });
+    const unsubscribeAhead = ahead?.subscribe((key, data) => {
+      if (behind || !stream.isOpen || lastKey === undefined || key !== lastKey + 1) return;
+      clearTimeout(quietTimer);
+      quietTimer = undefined;
+      lastKey = key;
+      sentAhead.add(key);
+      if (sentAhead.size > MAX_SENT_AHEAD) sentAhead.delete(sentAhead.values().next().value!);
+      behind = !stream.send({ data: JSON.stringify(data) });
+    });
     stream.onDrain(() => {
+      behind = false;
       if (paceTimer === undefined) watch.resume();
     });
     stream.onClose(() => {
       clearTimeout(quietTimer);
       clearTimeout(paceTimer);
+      unsubscribeAhead?.();
       watch.close();
     });
   }

@@ -2,12 +2,14 @@ import { Injectable } from '@nestjs/common';
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { MalformedInputError } from '#ark/errors';
-import { EventAppender, UnstorableEventsError, WriteQueueFullError, type SessionEvent } from '#ark/event-store';
+import { EventAppender, LLM_CHUNK, UnstorableEventsError, WriteQueueFullError, type SessionEvent } from '#ark/event-store';
 import { chunkDedupeKey, normalizeChunk } from '#ark/normalizer';
 import { ShutdownSignal } from '#ark/shutdown';
 import type { CallerIdentity } from '#ark/tenancy';
 import { bodyReads } from './body-reads.js';
 import { ChunkIndexAllocator, type ChunkIndexLease } from './chunk-index-allocator.js';
+import { isErrorChunk, isObjectChunk } from './chunk-views.js';
+import { LiveChunkRelay, type LiveChunk } from './live-chunk-relay.js';
 import { NdjsonLineSplitter, OVERLONG_LINE, type NdjsonLine } from './ndjson-line-splitter.js';
 
 /** Longest line stored; a longer one is skipped and counted in `skipped_lines`. */
@@ -23,6 +25,8 @@ const MAX_PENDING_LINES = 256;
 const MAX_PENDING_CHARS = 64 * 1024;
 /** How long a full write queue is waited out (body unread, so the producer slows down) before 503. */
 const QUEUE_FULL_PATIENCE_MS = 30_000;
+/** JSON escapes `jsonb` refuses: `\u0000`, and surrogates (refused when unpaired). */
+const REFUSED_ESCAPE = /\\u(?:0000|[dD][89a-fA-F])/;
 
 export interface ChunkUploadTarget {
   caller: CallerIdentity;
@@ -45,14 +49,16 @@ export interface ChunkUploadResult {
 }
 
 /**
- * One upload's write side. Lines are appended in batches, one batch in flight at a time, so batch
- * k+1 never commits before batch k and the query's chunks keep the body's order. Lines read while a
- * batch commits wait in `pending` as text; once it holds MAX_PENDING_* the reader stops reading the
- * body (`room()`), which pushes back on the producer through TCP. Memory per upload is thus bounded
- * by the parsed batch in flight, the read-ahead bound plus one network read, and one partial line.
+ * One upload's write side. Each line is parsed as it is read, takes the query's next index and, if
+ * it is a plain token chunk, goes to this replica's live readers at once (LiveChunkRelay). Lines are
+ * appended in batches, one batch in flight at a time, so batch k+1 never commits before batch k and
+ * the query's chunks keep the body's order. Lines read while a batch commits wait in `pending`;
+ * once it holds MAX_PENDING_* (counted in line text) the reader stops reading the body (`room()`),
+ * which pushes back on the producer through TCP. Memory per upload is thus bounded by the batch in
+ * flight, the read-ahead bound plus one network read, and one partial line.
  */
 class ChunkUpload {
-  private pending: string[] = [];
+  private pending: { item: SessionEvent; chars: number }[] = [];
   private pendingChars = 0;
   private committing: Promise<void> | undefined;
   private roomWaiter: (() => void) | undefined;
@@ -65,28 +71,49 @@ class ChunkUpload {
     private readonly target: ChunkUploadTarget,
     private readonly indexes: ChunkIndexLease,
     private readonly append: (items: SessionEvent[]) => Promise<unknown>,
+    private readonly relay: (chunk: LiveChunk) => void,
   ) {}
 
   get failed(): boolean {
     return this.failure !== undefined;
   }
 
+  /**
+   * Parses a line in body order, so indexes and Idempotency-Key line numbers follow it. Sent live:
+   * plain token chunks (objects: a reader shows no other). Not an approval or an error chunk (each
+   * ends or changes the stream: only once stored), not a line sent with an Idempotency-Key (a
+   * resent one stores nothing, so its new index would be a chunk readers never see committed), not
+   * a line PostgreSQL may refuse (REFUSED_ESCAPE).
+   */
   add(line: NdjsonLine): void {
     if (this.failed) return;
     if (line === OVERLONG_LINE) {
       this.skipped++;
       return;
     }
-    this.pending.push(line);
+    let chunk: unknown;
+    try {
+      chunk = JSON.parse(line);
+    } catch {
+      return; // like upstream: an unparseable line is skipped and not counted
+    }
+    const { queryId, idempotencyKey } = this.target;
+    const lineNumber = this.jsonLines++;
+    const dedupeKey = idempotencyKey === undefined ? undefined : chunkDedupeKey(queryId, idempotencyKey, lineNumber);
+    const index = this.indexes.take();
+    const item = normalizeChunk({ queryId, chunk, index, dedupeKey });
+    this.pending.push({ item, chars: line.length });
     this.pendingChars += line.length;
+    if (dedupeKey === undefined && item.event.type === LLM_CHUNK && isObjectChunk(chunk) && !isErrorChunk(chunk) && !REFUSED_ESCAPE.test(line)) {
+      this.relay({ index, chunk });
+    }
   }
 
   /** Starts committing what was added, unless a batch is in flight (it takes the rest when it is done). */
   commit(): void {
     if (this.pending.length === 0 || this.committing) return;
-    // Cleared in a `.finally` callback, which always runs after this assignment: a batch with nothing
-    // to store (only unparseable lines) completes synchronously, and clearing it inside
-    // commitPending would run first and leave `committing` set for ever (finish() would spin).
+    // Cleared in a `.finally` callback, which always runs after this assignment, so a batch that
+    // completes synchronously cannot leave `committing` set for ever (finish() would spin).
     const run = this.commitPending().finally(() => {
       if (this.committing === run) this.committing = undefined;
       this.wakeReader();
@@ -115,34 +142,15 @@ class ChunkUpload {
   private async commitPending(): Promise<void> {
     try {
       while (this.pending.length > 0) {
-        const lines = this.pending.splice(0, MAX_BATCH_LINES);
-        for (const line of lines) this.pendingChars -= line.length;
+        const batch = this.pending.splice(0, MAX_BATCH_LINES);
+        for (const line of batch) this.pendingChars -= line.chars;
         this.wakeReader();
-        const items = this.toEvents(lines);
-        if (items.length > 0) await this.appendStorable(items);
+        await this.appendStorable(batch.map((line) => line.item));
       }
     } catch (error) {
       this.failure = error;
       this.pending = [];
     }
-  }
-
-  /** Parses lines in body order, so indexes and Idempotency-Key line numbers follow it. */
-  private toEvents(lines: readonly string[]): SessionEvent[] {
-    const { queryId, idempotencyKey } = this.target;
-    const items: SessionEvent[] = [];
-    for (const line of lines) {
-      let chunk: unknown;
-      try {
-        chunk = JSON.parse(line);
-      } catch {
-        continue; // like upstream: an unparseable line is skipped and not counted
-      }
-      const lineNumber = this.jsonLines++;
-      const dedupeKey = idempotencyKey === undefined ? undefined : chunkDedupeKey(queryId, idempotencyKey, lineNumber);
-      items.push(normalizeChunk({ queryId, chunk, index: this.indexes.take(), dedupeKey }));
-    }
-    return items;
   }
 
   /**
@@ -179,13 +187,19 @@ export class ChunkUploadService {
     private readonly appender: EventAppender,
     private readonly allocator: ChunkIndexAllocator,
     private readonly shutdown: ShutdownSignal,
+    private readonly relay: LiveChunkRelay,
   ) {}
 
   /** Resolves once every line of the body is committed (a 2xx means durable). */
   async upload(body: Readable, target: ChunkUploadTarget): Promise<ChunkUploadResult> {
     const indexes = await this.allocator.open({ tenantId: target.caller.tenantId }, target.queryId);
     try {
-      const upload = new ChunkUpload(target, indexes, (items) => this.appendWaitingForRoom(target, items));
+      const upload = new ChunkUpload(
+        target,
+        indexes,
+        (items) => this.appendWaitingForRoom(target, items),
+        (chunk) => this.relay.publish(target.caller.tenantId, target.queryId, chunk),
+      );
       const lines = new NdjsonLineSplitter(MAX_LINE_BYTES);
       try {
         // Leaving early (a failed write, shutdown) must not destroy the request, and with it the

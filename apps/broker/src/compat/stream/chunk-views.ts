@@ -14,7 +14,7 @@ const STREAM_COMPLETED = 'llm.stream.completed';
 const chunkOf = (data: unknown): unknown => (data as { chunk?: unknown }).chunk;
 
 /** Upstream's error chunk: an object with a truthy `error`. */
-const isErrorChunk = (chunk: unknown): boolean => typeof chunk === 'object' && chunk !== null && Boolean((chunk as { error?: unknown }).error);
+export const isErrorChunk = (chunk: unknown): boolean => typeof chunk === 'object' && chunk !== null && Boolean((chunk as { error?: unknown }).error);
 
 /** Upstream's stored item (`GET /stream` pages); a completion is its `[DONE]` marker item. */
 export function chunkItem(stored: StoredChunk): { sequenceNumber: number; timestamp: string; data: { queryId: string; chunk: unknown; complete?: true } } {
@@ -29,11 +29,20 @@ export function chunkItem(stored: StoredChunk): { sequenceNumber: number; timest
 /** `GET /stream?watch=true` frames: the bare chunk; a completion as the JSON string `"[DONE]"`. */
 export const tenantStreamFrame = (event: ArkEvent): unknown => (event.type === STREAM_COMPLETED ? DONE : chunkOf(event.data));
 
-/** `GET /stream/:query` frames: object chunks only (upstream never writes a string chunk live). */
+/** What `GET /stream/:query` shows of a chunk: not a string (upstream never writes a string chunk live). */
+export const isObjectChunk = (chunk: unknown): boolean => typeof chunk !== 'string';
+
+/** `GET /stream/:query` frames: object chunks only. */
 export function queryStreamFrame(event: ArkEvent): unknown {
   if (event.type === STREAM_COMPLETED) return undefined;
   const chunk = chunkOf(event.data);
-  return typeof chunk === 'string' ? undefined : chunk;
+  return isObjectChunk(chunk) ? chunk : undefined;
+}
+
+/** The index of a stored chunk line, the key its live copy had (LiveChunkRelay). */
+export function chunkIndexOf(event: ArkEvent): number | undefined {
+  const index = (event.data as { index?: unknown }).index;
+  return event.source === 'chunk' && typeof index === 'number' ? index : undefined;
 }
 
 /** `GET /stream/:query` ends with `[DONE]` at the completion, and after an error chunk. */

@@ -13,9 +13,10 @@ import { pageOrWatch } from '../../watch/page-or-watch.js';
 import { WatchStreamService } from '../../watch/watch-stream.service.js';
 import { ChunkStreamRepository } from './chunk-stream.repository.js';
 import { ChunkUploadService } from './chunk-upload.service.js';
-import { chunkItem, DONE, queryStreamEnd, queryStreamFrame, tenantStreamFrame, WAIT_TIMEOUT_CHUNK } from './chunk-views.js';
+import { chunkIndexOf, chunkItem, DONE, queryStreamEnd, queryStreamFrame, tenantStreamFrame, WAIT_TIMEOUT_CHUNK } from './chunk-views.js';
 import { CompleteChunkStreamCommand, type StreamCompletion } from './complete-stream.command.js';
 import { ChunkListParamsDto, chunkPageParams, QueryStreamParamsDto } from './dto/stream-queries.dto.js';
+import { LiveChunkRelay } from './live-chunk-relay.js';
 import { STREAMED_BODY } from './streamed-body.js';
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,200}$/;
@@ -35,6 +36,7 @@ export class StreamController {
     private readonly uploads: ChunkUploadService,
     private readonly chunks: ChunkStreamRepository,
     private readonly streams: WatchStreamService,
+    private readonly live: LiveChunkRelay,
   ) {}
 
   @Post(':query')
@@ -95,11 +97,21 @@ export class StreamController {
     @Headers('last-event-id') lastEventId: string | undefined,
     @Res() reply: FastifyReply,
   ): Promise<void> {
-    const resumeFrom = await this.streams.resumeCursor(readScopeOf(caller), lastEventId, undefined);
-    const purgedThrough = await this.chunks.purgedThrough(readScopeOf(caller));
-    await this.streams.watchQuery(reply, readScopeOf(caller), [queryId], resumeFrom ?? (params.fromBeginning ? FEED_START : undefined), {
+    const scope = readScopeOf(caller);
+    const resumeFrom = await this.streams.resumeCursor(scope, lastEventId, undefined);
+    const purgedThrough = await this.chunks.purgedThrough(scope);
+    // Live chunks only to a tenant-wide scope: whose session a chunk lands in is known once it is stored.
+    const ahead =
+      scope.ownerId === undefined
+        ? {
+            subscribe: (send: (key: number, data: unknown) => void) => this.live.subscribe(scope.tenantId, queryId, (c) => send(c.index, c.chunk)),
+            keyOf: chunkIndexOf,
+          }
+        : undefined;
+    await this.streams.watchQuery(reply, scope, [queryId], resumeFrom ?? (params.fromBeginning ? FEED_START : undefined), {
       filter: visibleChunk(purgedThrough),
       format: queryStreamFrame,
+      ...(ahead ? { ahead } : {}),
       endAfter: queryStreamEnd,
       endUnlessEventWithin: params.waitForQuery === undefined ? undefined : { ms: clampWaitMs(params.waitForQuery), messages: [WAIT_TIMEOUT_CHUNK, DONE] },
     });
