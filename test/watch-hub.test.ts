@@ -35,4 +35,37 @@ describe('event watch hub', () => {
     assert.equal(reads, 1);
     hub.stop();
   });
+
+  it("hands a session's events committed by this process to the watchers right before them, without a read", async () => {
+    const event = (sequence: number) => ({ tenantId: 't', sessionId: 's', sequence, type: 'x' }) as ArkEvent;
+    const answers: ((events: ArkEvent[]) => void)[] = [];
+    const log = { readSession: () => new Promise((resolve) => answers.push(resolve)) } as unknown as EventLogRepository;
+    const hub = new EventWatchHub(log, { pollMs: 60_000 });
+    const got: number[] = [];
+    hub.watchSession('t', 's', 0, { deliver: (e) => got.push(e.sequence) > 0 });
+    assert.equal(answers.length, 1, 'the watcher starts with a read');
+    // Committed while that read is under way: left to it (it reads again).
+    hub.offer([event(1)]);
+    answers.shift()!([event(1)]);
+    await sleep(5);
+    answers.shift()!([]);
+    await sleep(5);
+    assert.deepEqual(got, [1]);
+
+    hub.offer([event(2), event(3), { ...event(1), sessionId: 'other' }]);
+    assert.deepEqual(got, [1, 2, 3], 'delivered at once');
+    hub.notify({ tx: '9', s: [['t', 's', 3]] });
+    await sleep(5);
+    assert.equal(answers.length, 0, 'their NOTIFY finds the watcher up to date: no read');
+
+    // A gap (4 was committed elsewhere): 5 is not handed over; a read fetches both, in order.
+    hub.offer([event(5)]);
+    assert.deepEqual(got, [1, 2, 3]);
+    assert.equal(answers.length, 1);
+    answers.shift()!([event(4), event(5)]);
+    await sleep(5);
+    answers.shift()?.([]);
+    assert.deepEqual(got, [1, 2, 3, 4, 5]);
+    hub.stop();
+  });
 });

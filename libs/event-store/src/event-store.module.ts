@@ -28,6 +28,8 @@ class EventStoreLifecycle implements OnApplicationBootstrap, OnApplicationShutdo
       { onNotification: (n) => hub.notify(n), onConnected: () => hub.wakeAll() },
       (message) => this.logger.warn(message),
     );
+    // This replica's own commits reach its session watchers at once; the NOTIFY then finds them there.
+    writer.onBatchCommitted((batch) => hub.offer(batch.appended));
   }
 
   async onApplicationBootstrap(): Promise<void> {

@@ -36,6 +36,9 @@ abstract class WatchGroup<C> {
   readonly watchers = new Set<Watcher<C>>();
   private reading = false;
   private dirty = false;
+  protected get isReading(): boolean {
+    return this.reading;
+  }
   /** Shrinks while watchers pause mid-page (big events, slow sockets) so re-reads stay small. */
   private pageSize = MAX_PAGE;
   lastReadAt = 0;
@@ -85,7 +88,7 @@ abstract class WatchGroup<C> {
   }
 
   /** Hands the watcher what lies past its cursor; true if it took the whole page. */
-  private deliver(watcher: Watcher<C>, events: readonly ArkEvent[]): boolean {
+  protected deliver(watcher: Watcher<C>, events: readonly ArkEvent[]): boolean {
     for (const event of events) {
       if (watcher.paused || !this.watchers.has(watcher)) return false;
       const cursor = this.cursorOf(event);
@@ -119,6 +122,20 @@ class SessionGroup extends WatchGroup<number> {
   isBehind(lastSequence: number): boolean {
     for (const w of this.watchers) if (w.cursor < lastSequence) return true;
     return false;
+  }
+  /**
+   * Events of this session that this process just committed, in sequence order: a watcher whose
+   * cursor is right before them gets them without a read. Sequences commit in order and without
+   * gaps, so that is exactly what a read would return; any other watcher is left to a read.
+   */
+  offer(events: readonly ArkEvent[]): void {
+    if (this.isReading) {
+      this.wake(); // marks the running read dirty: it reads again and finds them
+      return;
+    }
+    const first = events[0]!.sequence;
+    for (const w of this.watchers) if (!w.paused && w.cursor === first - 1) this.deliver(w, events);
+    if (this.isBehind(events.at(-1)!.sequence)) this.wake();
   }
 }
 
@@ -315,6 +332,20 @@ export class EventWatchHub {
     this.notificationObservers.push(observer);
   }
 
+  /** Events this process committed (a batch): each watched session's go straight to its watchers. */
+  offer(events: readonly ArkEvent[]): void {
+    if (this.sessions.size === 0 || events.length === 0) return;
+    const bySession = new Map<string, ArkEvent[]>();
+    for (const e of events) {
+      const key = `${e.tenantId}\u0000${e.sessionId}`;
+      if (!this.sessions.has(key)) continue;
+      const list = bySession.get(key);
+      if (list) list.push(e);
+      else bySession.set(key, [e]);
+    }
+    for (const [key, list] of bySession) this.sessions.get(key)?.offer(list.sort((a, b) => a.sequence - b.sequence));
+  }
+
   notify(notification: AppendNotification): void {
     const receivedAtMs = Date.now();
     for (const observe of this.notificationObservers) observe(notification, receivedAtMs);
@@ -325,8 +356,10 @@ export class EventWatchHub {
     for (const g of this.queries.values()) g.wakeIfHeldBy(tx);
     if (notification.s) {
       const tenants = new Set<string>();
-      for (const [tenantId, sessionId] of notification.s) {
-        this.sessions.get(`${tenantId}\u0000${sessionId}`)?.wake();
+      for (const [tenantId, sessionId, lastSequence] of notification.s) {
+        const group = this.sessions.get(`${tenantId}\u0000${sessionId}`);
+        // Watchers this replica already handed the events to (offer) need no read.
+        if (group && (typeof lastSequence !== 'number' || group.isBehind(lastSequence))) group.wake();
         tenants.add(tenantId);
       }
       for (const g of this.feeds.values()) if (tenants.has(g.tenantId)) this.wakeFeed(g, tx);

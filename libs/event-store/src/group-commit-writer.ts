@@ -36,11 +36,14 @@ function asCallerError(error: unknown): unknown {
   return typeof code === 'string' && code.startsWith('22') ? new UnstorableEventsError((error as Error).message) : error;
 }
 
-/** One committed group-commit transaction, for metrics. */
+/** One committed group-commit transaction. */
 export interface CommittedBatch {
   requests: number;
+  /** Events in the calls, duplicates included. */
   events: number;
   seconds: number;
+  /** The events it stored (not the duplicates), in each session's sequence order. */
+  appended: readonly ArkEvent[];
 }
 
 interface PendingAppend {
@@ -149,27 +152,27 @@ export class GroupCommitWriter {
   /** One transaction for these calls, then the observers; an observer that throws cannot make the batch retry. */
   private async committed(batch: readonly PendingAppend[]): Promise<AppendedEvent[]> {
     const started = performance.now();
-    const results = await this.runTransaction(batch.flatMap((p) => p.items));
-    const committed = { requests: batch.length, events: results.length, seconds: (performance.now() - started) / 1000 };
+    const { results, appended } = await this.runTransaction(batch.flatMap((p) => p.items));
+    const committed = { requests: batch.length, events: results.length, seconds: (performance.now() - started) / 1000, appended };
     for (const observe of this.batchObservers) {
       try {
         observe(committed);
       } catch {
-        // Metrics only: the events are committed whatever an observer does.
+        // The events are committed whatever an observer does.
       }
     }
     return results;
   }
 
   /** One transaction scoped (row-level security) to exactly the tenants of its items. */
-  private async runTransaction(items: readonly StreamEvent[]): Promise<AppendedEvent[]> {
+  private async runTransaction(items: readonly StreamEvent[]): Promise<{ results: AppendedEvent[]; appended: ArkEvent[] }> {
     const tenants = [...new Set(items.map((i) => i.tenantId))];
     return tenantScope.run(tenants, () =>
       this.db.transaction().execute(async (trx) => {
         // The append also queues the transaction's one NOTIFY, delivered on commit.
-        const { results, appended } = await this.log.append(trx, items);
-        await this.project(trx, appended);
-        return results;
+        const appended = await this.log.append(trx, items);
+        await this.project(trx, appended.appended);
+        return appended;
       }),
     );
   }
