@@ -343,6 +343,8 @@ CREATE OR REPLACE FUNCTION public.ark_append_events(batch jsonb)
 AS $function$
 #variable_conflict use_column
 DECLARE
+  -- Per input row, at index i + 1: the sequence of its dedupe key already in the session (or null).
+  stored_sequences bigint[];
   -- Per input row, at index i + 1: its sequence and whether it is a duplicate.
   sequences bigint[];
   duplicates boolean[];
@@ -364,21 +366,30 @@ BEGIN
         FROM jsonb_to_recordset(batch) AS b(t text, s text)
         ORDER BY key) AS k;
 
-  -- A new statement after the locks: a VOLATILE function takes a fresh snapshot per statement, so
-  -- under READ COMMITTED this one sees the commit of whichever appender held a lock before us, and
-  -- the heads and dedupe keys it reads are current. Only the narrow columns are read here.
+  -- New statements after the locks: a VOLATILE function takes a fresh snapshot per statement, so
+  -- under READ COMMITTED these see the commit of whichever appender held a lock before us, and the
+  -- dedupe keys and heads they read are current. Only the narrow columns are read here.
+  -- The dedupe probe is one unique-index probe per row, planned on every call (EXECUTE): on an empty
+  -- or never-analyzed `events` every index leading with tenant_id costs the same for it, and a plan
+  -- cached then (PL/pgSQL keeps one per connection) kept scanning all of a tenant's events per row
+  -- through `events_tenant_feed` as the log grew. Planned with the table's current size, the three
+  -- equalities of `events_dedupe_key` win as soon as the choice matters.
+  EXECUTE $probe$
+    SELECT array_agg(CASE WHEN b.dk IS NOT NULL THEN
+                       (SELECT e.sequence FROM events e
+                        WHERE e.tenant_id = b.t AND e.session_id = b.s AND e.dedupe_key = b.dk AND e.dedupe_key IS NOT NULL)
+                     END ORDER BY b.i)
+    FROM jsonb_to_recordset($1) AS b(i int, t text, s text, dk text)
+  $probe$ INTO stored_sequences USING batch;
+
   WITH b AS (
     SELECT * FROM jsonb_to_recordset(batch) AS x(i int, t text, s text, dk text)
   ), ranked AS (
     -- `stored`: the sequence of the same dedupe key already in the session; `copy` > 1: a repeat of
-    -- a key earlier in this batch.
-    -- Both lookups are correlated subqueries: one unique-index probe per row, never a join
-    -- planned from a guess about the batch's size.
+    -- a key earlier in this batch. The head lookup is a correlated subquery: one primary-key probe
+    -- per row, never a join planned from a guess about the batch's size.
     SELECT b.*,
-           CASE WHEN b.dk IS NOT NULL THEN
-             (SELECT e.sequence FROM events e
-              WHERE e.tenant_id = b.t AND e.session_id = b.s AND e.dedupe_key = b.dk AND e.dedupe_key IS NOT NULL)
-           END AS stored,
+           stored_sequences[b.i + 1] AS stored,
            CASE WHEN b.dk IS NULL THEN 1 ELSE row_number() OVER (PARTITION BY b.t, b.s, b.dk ORDER BY b.i) END AS copy
     FROM b
   ), fresh AS (
