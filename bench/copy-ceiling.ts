@@ -92,3 +92,15 @@ export async function countStoredEvents(databaseUrl: string, sessionIds: readonl
     return result.rows[0]?.n ?? 0;
   });
 }
+
+/** Events stored in the sessions whose ids start with `prefix` (a run's, when its sessions are made per batch). */
+export async function countStoredEventsUnder(databaseUrl: string, prefix: string): Promise<number> {
+  return withClient(databaseUrl, async (client) => {
+    const result = await client.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM event_streams s JOIN events e USING (tenant_id, session_id)
+        WHERE starts_with(s.session_id, $1)`,
+      [prefix],
+    );
+    return result.rows[0]?.n ?? 0;
+  });
+}

@@ -14,6 +14,8 @@ export const SPANS_PER_BATCH = QUERIES_PER_BATCH * QUERY_SPANS;
 const TRACE_ID_BYTES = 16;
 const SPAN_ID_BYTES = 8;
 const SESSION_ATTRIBUTE = 'ark.session.id';
+/** Hex digits of the per-batch suffix of fresh query names and sessions. */
+const SUFFIX_HEX = 12;
 
 const QUERY_NAMES = ['weather-query', 'research-report', 'code-review', 'support-ticket', 'travel-plan'];
 const AGENTS = ['weather-agent', 'researcher', 'reviewer', 'support-agent', 'planner'];
@@ -109,10 +111,10 @@ function arkSpanShapes(): { spans: ReadableSpan[]; queryOf: Map<ReadableSpan, nu
   return shapes;
 }
 
-/** The same span with other attributes; every other field, ids included, is the original's. */
-function withAttributes(span: ReadableSpan, attributes: Attributes): ReadableSpan {
+/** The same span with other attributes (and name); every other field, ids included, is the original's. */
+function withAttributes(span: ReadableSpan, attributes: Attributes, name = span.name): ReadableSpan {
   return {
-    name: span.name,
+    name,
     kind: span.kind,
     spanContext: () => span.spanContext(),
     ...(span.parentSpanContext ? { parentSpanContext: span.parentSpanContext } : {}),
@@ -151,12 +153,26 @@ export class BatchTemplate {
   private readonly slots: IdSlots[] = [];
   /** Where each tool call id's text is, to write a fresh one of the same length. */
   private readonly toolIdOffsets: number[] = [];
+  /** Per query, where its name-and-session suffix is (`fresh`), to write a new one per batch. */
+  private readonly suffixOffsets: number[][] = [];
   private readonly randomBytes: number;
 
-  constructor(sessionIds: readonly string[]) {
+  /**
+   * `fresh`: every batch is ten new queries, each with a query name and a session of its own (a
+   * 12-hex-digit suffix on both, new per batch), as a controller running many distinct queries sends;
+   * otherwise the queries of a worker's batches share its ten sessions and five query names.
+   */
+  constructor(sessionIds: readonly string[], options: { fresh?: boolean } = {}) {
     if (sessionIds.length !== QUERIES_PER_BATCH) throw new Error(`a batch needs ${QUERIES_PER_BATCH} session ids`);
     const { spans, queryOf, toolIds } = arkSpanShapes();
-    const batch = spans.map((span) => withAttributes(span, { ...span.attributes, [SESSION_ATTRIBUTE]: sessionIds[queryOf.get(span)!]! }));
+    const suffixes = sessionIds.map(() => randomBytes(SUFFIX_HEX / 2).toString('hex'));
+    const batch = spans.map((span) => {
+      const q = queryOf.get(span)!;
+      if (!options.fresh) return withAttributes(span, { ...span.attributes, [SESSION_ATTRIBUTE]: sessionIds[q]! });
+      const queryName = `${String(span.attributes['query.name'])}-${suffixes[q]}`;
+      const renamed = span.name.startsWith('query.') ? `query.${queryName}` : span.name;
+      return withAttributes(span, { ...span.attributes, [SESSION_ATTRIBUTE]: `${sessionIds[q]!}-${suffixes[q]}`, 'query.name': queryName }, renamed);
+    });
     const serialized = ProtobufTraceSerializer.serializeRequest(batch);
     if (!serialized) throw new Error('ProtobufTraceSerializer produced nothing');
     this.template = Buffer.from(serialized);
@@ -175,6 +191,15 @@ export class BatchTemplate {
         throw new Error(`tool call id ${toolId} is not in the serialised batch exactly once`);
       this.toolIdOffsets.push(at);
     }
+    if (options.fresh) {
+      for (const suffix of suffixes) {
+        const offsets: number[] = [];
+        for (let at = this.template.indexOf(suffix, 0, 'ascii'); at !== -1; at = this.template.indexOf(suffix, at + 1, 'ascii')) offsets.push(at);
+        // Each span of the query names it twice (session and query name), its query span once more.
+        if (offsets.length !== 2 * (SPANS_PER_BATCH / QUERIES_PER_BATCH) + 1) throw new Error(`suffix ${suffix} occurs ${offsets.length} times`);
+        this.suffixOffsets.push(offsets);
+      }
+    }
   }
 
   get byteLength(): number {
@@ -191,6 +216,10 @@ export class BatchTemplate {
       from += slot.width;
     }
     for (const at of this.toolIdOffsets) batch.write(toolCallId(), at, 'ascii');
+    for (const offsets of this.suffixOffsets) {
+      const suffix = randomBytes(SUFFIX_HEX / 2).toString('hex');
+      for (const at of offsets) batch.write(suffix, at, 'ascii');
+    }
     return batch;
   }
 

@@ -1,6 +1,6 @@
 import { BrokerClient } from './broker-client.js';
 import { excerpt, runClosedLoop, type Attempt } from './closed-loop.js';
-import { countStoredEvents, measureCopyCeiling } from './copy-ceiling.js';
+import { countStoredEvents, countStoredEventsUnder, measureCopyCeiling } from './copy-ceiling.js';
 import { BatchTemplate, QUERIES_PER_BATCH, rejectedSpans, SPANS_PER_BATCH } from './otlp-batches.js';
 import type { Figures, MetricDefinition, RunContext, RunResult, Scenario } from './scenario.js';
 import { summarizeLatencies } from './stats.js';
@@ -30,14 +30,22 @@ export const OTLP_METRICS: readonly MetricDefinition[] = [
 export function otlpScenario(concurrency: number): Scenario {
   return {
     name: `otlp-proto-c${concurrency}`,
-    run: (context) => runOtlp(context, concurrency),
+    run: (context) => runOtlp(context, concurrency, false),
   };
 }
 
-async function runOtlp(context: RunContext, concurrency: number): Promise<RunResult> {
+/** The same with every query new: its own name and session (BatchTemplate's `fresh`). */
+export function otlpFreshQueriesScenario(concurrency: number): Scenario {
+  return {
+    name: `otlp-fresh-c${concurrency}`,
+    run: (context) => runOtlp(context, concurrency, true),
+  };
+}
+
+async function runOtlp(context: RunContext, concurrency: number, fresh: boolean): Promise<RunResult> {
   const sessionsOf = (worker: number) => Array.from({ length: QUERIES_PER_BATCH }, (_, q) => `${context.sessionPrefix}-w${worker}-s${q}`);
   // Serialised before the clock starts.
-  const templates = Array.from({ length: concurrency }, (_, worker) => new BatchTemplate(sessionsOf(worker)));
+  const templates = Array.from({ length: concurrency }, (_, worker) => new BatchTemplate(sessionsOf(worker), { fresh }));
   const client = new BrokerClient(context.baseUrl, concurrency);
   let loop;
   let jsonAnswers = 0;
@@ -85,7 +93,12 @@ async function runOtlp(context: RunContext, concurrency: number): Promise<RunRes
       : {
           afterwards: async () => {
             const sessions = Array.from({ length: concurrency }, (_, worker) => sessionsOf(worker)).flat();
-            const stored = await countStoredEvents(databaseUrl, sessions);
+            // Fresh sessions are these names with a suffix per batch.
+            const stored = fresh ? await countStoredEventsUnder(databaseUrl, `${context.sessionPrefix}-w`) : await countStoredEvents(databaseUrl, sessions);
+            if (fresh) {
+              const notes = stored === accepted ? [] : [`${accepted} spans accepted (200 without rejection) but ${stored} events stored in the run's sessions`];
+              return { figures: { storedMismatch: Math.abs(stored - accepted) }, notes };
+            }
             // Rows like one batch: the first ten stored events of each of worker 0's ten sessions.
             const copy = await measureCopyCeiling(databaseUrl, sessionsOf(0), SPANS_PER_BATCH / QUERIES_PER_BATCH, Math.max(accepted, SPANS_PER_BATCH));
             const figures: Figures = {
