@@ -3,3 +3,4 @@ export { ApiKeys, looksLikeApiKey, type ApiKeyInfo } from './api-keys.js';
 export { AuthError, CallerAuthenticator, mayCall, requiredRole, type AuthSettings } from './caller-authenticator.js';
 export { Caller, LOCAL_IDENTITY, ROLES, type CallerIdentity, type Role } from './caller-identity.js';
 export { readScopeOf } from './read-scope.js';
+export { KubernetesTokenReview, type ReviewedUser, type TokenReviewSettings } from './token-review.js';
