@@ -186,10 +186,15 @@ describe('AUTH_MODE=jwt', () => {
       { sessionId: 'n', type: 'custom.a', namespace: 'other', data: {} },
     ]);
     assert.equal(batch.status, 403, 'one event outside refuses the whole request');
+    const entry = (namespace: string) => ({ sessionId: `entry-${namespace}`, queryName: 'q', _reason: 'QueryExecutionStart', queryNamespace: namespace });
+    const foreignEntry = await call(`${broker.url}/sessions`, 'POST', apiKey, entry('team-b'));
+    assert.equal(foreignEntry.status, 403, 'nor a session entry of another namespace');
+    assert.equal(foreignEntry.body.error.code, 'NAMESPACE_FORBIDDEN');
+    assert.equal((await call(`${broker.url}/sessions`, 'POST', apiKey, entry('team-a'))).status, 201);
     const stored = await broker.sql.query(`SELECT namespace FROM events WHERE tenant_id = 'tenant-n' ORDER BY global_position`);
     assert.deepEqual(
       stored.rows.map((r) => r.namespace),
-      ['team-a', null],
+      ['team-a', null, 'team-a'],
     );
   });
 });

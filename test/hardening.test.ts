@@ -39,6 +39,33 @@ describe('HTTP hardening', () => {
   });
 });
 
+describe('item caps on batch routes', () => {
+  let broker: TestBroker;
+  before(async () => {
+    broker = await startTestBroker();
+  });
+  after(() => broker.close());
+
+  it('refuses more than 1,000 items in one POST /messages or POST /v2/events with 400, storing none of them', async () => {
+    const messages = (n: number) => ({
+      conversation_id: 'capped',
+      query_id: 'q',
+      messages: Array.from({ length: n }, (_, i) => ({ role: 'user', content: `${i}` })),
+    });
+    const tooMany = await postJson(`${broker.url}/messages`, messages(1_001));
+    assert.equal(tooMany.status, 400);
+    assert.equal(tooMany.body.error.code, 'VALIDATION_ERROR');
+    const events = await postJson(
+      `${broker.url}/v2/events`,
+      Array.from({ length: 1_001 }, () => ({ sessionId: 'capped', type: 'custom.a', data: {} })),
+    );
+    assert.equal(events.status, 400);
+    const stored = await broker.sql.query(`SELECT count(*)::int AS n FROM events WHERE session_id = 'capped' OR data::text LIKE '%capped%'`);
+    assert.equal(stored.rows[0].n, 0);
+    assert.equal((await postJson(`${broker.url}/messages`, messages(1_000))).status, 200);
+  });
+});
+
 describe('limits on watches and slow bodies', () => {
   let broker: TestBroker;
   before(async () => {

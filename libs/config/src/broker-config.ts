@@ -200,6 +200,11 @@ export class BrokerConfig {
   @IsBoolean()
   AUTH_JWT_ALLOW_NO_EXP = false;
 
+  /** Label `ark_broker_ingest_requests_total` with tenant ids. /metrics answers anyone, so only where it is not reachable by tenants. */
+  @Transform(toBool)
+  @IsBoolean()
+  METRICS_TENANT_LABEL = false;
+
   /** Whether the purge-all DELETEs (`/traces`, `/events`, `/sessions`, `/messages`, `/stream`) are allowed at all (for admins); the chart sets false. */
   @Transform(toBool)
   @IsBoolean()
