@@ -389,9 +389,23 @@ describe("Ark's callers without credentials: trusted networks and ServiceAccount
 describe('tokens and purges', () => {
   let broker: TestBroker;
   before(async () => {
-    broker = await startTestBroker({ AUTH_MODE: 'jwt', AUTH_JWT_SECRET: SECRET, ALLOW_PURGE_ALL: 'false' });
+    broker = await startTestBroker({ AUTH_MODE: 'jwt', AUTH_JWT_SECRET: SECRET, ALLOW_PURGE_ALL: 'false', CORS_ORIGINS: 'https://dashboard.example' });
   });
   after(() => broker.close());
+
+  it('answers a CORS preflight from an allowed origin before authentication, and puts the security headers on a 401', async () => {
+    const preflight = await fetch(`${broker.url}/v2/events`, {
+      method: 'OPTIONS',
+      headers: { origin: 'https://dashboard.example', 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,content-type' },
+    });
+    assert.equal(preflight.status, 204);
+    assert.equal(preflight.headers.get('access-control-allow-origin'), 'https://dashboard.example');
+    assert.match(preflight.headers.get('access-control-allow-headers') ?? '', /Authorization/i);
+    const refused = await fetch(`${broker.url}/v2/events`, { headers: { origin: 'https://dashboard.example' } });
+    assert.equal(refused.status, 401);
+    assert.equal(refused.headers.get('x-content-type-options'), 'nosniff');
+    assert.equal(refused.headers.get('access-control-allow-origin'), 'https://dashboard.example', 'the browser may read the 401');
+  });
 
   it('refuses a JWT without exp, and one with a NUL in a claim, with 401', async () => {
     const noExp = await new SignJWT({ sub: 'a', tenant: 't', roles: ['reader'] }).setProtectedHeader({ alg: 'HS256' }).sign(key);

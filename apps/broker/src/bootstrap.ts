@@ -91,8 +91,10 @@ export async function createBrokerApp(config: BrokerConfig, databaseUrl: string)
     if (shutdown.draining) void reply.header('connection', 'close');
     done(null, payload);
   });
-  registerAuthentication(fastify, config, app.get(DatabaseConnection).db);
+  // Secure headers and CORS first: a 401/403 carries the headers too, and a CORS preflight (which
+  // carries no credentials) is answered before authentication.
   await registerHardening(app, config);
+  registerAuthentication(fastify, config, app.get(DatabaseConnection).db);
 
   const document = SwaggerModule.createDocument(
     app,
