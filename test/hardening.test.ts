@@ -39,6 +39,29 @@ describe('HTTP hardening', () => {
   });
 });
 
+describe('bad URLs', () => {
+  let broker: TestBroker;
+  before(async () => {
+    broker = await startTestBroker();
+  });
+  after(() => broker.close());
+
+  it('answers a NUL in a path or query parameter and a cursor beyond 2^53 with 400 in the envelope', async () => {
+    for (const path of [
+      '/v2/sessions/a%00b/events',
+      '/events?session_id=a%00b',
+      '/sessions/a%00',
+      '/traces?cursor=99999999999999999999999',
+      '/events?cursor=99999999999999999999999',
+    ]) {
+      const res = await fetch(`${broker.url}${path}`);
+      assert.equal(res.status, 400, path);
+      const body = (await res.json()) as { error: { code: string; requestId: string } };
+      assert.ok(body.error.code && body.error.requestId, path);
+    }
+  });
+});
+
 describe('item caps on batch routes', () => {
   let broker: TestBroker;
   before(async () => {
