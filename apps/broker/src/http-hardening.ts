@@ -53,7 +53,7 @@ function refuseNulInUrl(app: NestFastifyApplication): void {
     .getHttpAdapter()
     .getInstance()
     .addHook('onRequest', (request, reply, done) => {
-      if (!/%00|\u0000/i.test(request.url)) return done();
+      if (!/%00/i.test(request.url) && !request.url.includes('\0')) return done();
       const { status, body } = toErrorAnswer(new ApiError(400, 'bad_request', 'the path or query holds a NUL character (%00)'), request);
       void reply.code(status).send(body);
     });
