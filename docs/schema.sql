@@ -2,6 +2,16 @@
 
 CREATE EXTENSION pg_trgm;
 
+CREATE TABLE analyst_tenants (
+  role_name text NOT NULL,
+  tenant_id text NOT NULL,
+  granted_at timestamp with time zone DEFAULT now() NOT NULL,
+  CONSTRAINT analyst_tenants_pkey PRIMARY KEY (role_name, tenant_id)
+);
+ALTER TABLE analyst_tenants ENABLE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON analyst_tenants USING (((tenant_id || ''::text) = ANY (( SELECT ark_tenant_ids() AS ark_tenant_ids)::text[])));
+CREATE STATISTICS public.analyst_tenants_tenant_policy ON (tenant_id || ''::text) FROM analyst_tenants;
+
 CREATE TABLE api_keys (
   id text NOT NULL,
   tenant_id text NOT NULL,
@@ -17,7 +27,6 @@ ALTER TABLE api_keys ENABLE ROW LEVEL SECURITY;
 CREATE INDEX api_keys_tenant ON public.api_keys USING btree (tenant_id);
 CREATE POLICY tenant_isolation ON api_keys USING (((tenant_id || ''::text) = ANY (( SELECT ark_tenant_ids() AS ark_tenant_ids)::text[])));
 CREATE STATISTICS public.api_keys_tenant_policy ON (tenant_id || ''::text) FROM api_keys;
-GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE api_keys TO ark_broker_app;
 
 CREATE TABLE deletions (
   tenant_id text NOT NULL,
@@ -328,14 +337,15 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE traces TO ark_broker_app;
 -- sequence events_global_position_seq
 GRANT SELECT, UPDATE, USAGE ON SEQUENCE events_global_position_seq TO ark_broker_app;
 
-CREATE OR REPLACE FUNCTION public.ark_api_key(key_id text)
- RETURNS SETOF api_keys
+CREATE OR REPLACE FUNCTION public.ark_api_key(key_id text, secret_hash text)
+ RETURNS TABLE(id text, tenant_id text, roles text[], namespaces text[])
  LANGUAGE sql
  STABLE SECURITY DEFINER
  SET search_path TO 'public', 'pg_temp'
-AS $function$ SELECT * FROM api_keys WHERE id = key_id AND revoked_at IS NULL $function$;
-REVOKE ALL ON FUNCTION ark_api_key(text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION ark_api_key(text) TO ark_broker_app;
+AS $function$ SELECT k.id, k.tenant_id, k.roles, k.namespaces FROM api_keys k
+     WHERE k.id = key_id AND k.secret_hash = ark_api_key.secret_hash AND k.revoked_at IS NULL $function$;
+REVOKE ALL ON FUNCTION ark_api_key(text,text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION ark_api_key(text,text) TO ark_broker_app;
 
 CREATE OR REPLACE FUNCTION public.ark_append_events(batch jsonb)
  RETURNS TABLE(i integer, sequence bigint, duplicate boolean, global_position bigint, transaction_id text, recorded_at timestamp with time zone)
@@ -622,6 +632,156 @@ END
 $function$;
 REVOKE ALL ON FUNCTION ark_upstream_sessions_search(text,text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION ark_upstream_sessions_search(text,text) TO ark_broker_app;
+
+-- The query: migrations/views/analyst_allowed_tenants.sql
+CREATE VIEW analyst_allowed_tenants (
+  tenant_id text
+) WITH (security_barrier=true);
+GRANT SELECT ON TABLE analyst_allowed_tenants TO ark_analyst;
+
+-- The query: migrations/views/analyst_events.sql
+CREATE VIEW analyst_events (
+  tenant_id text,
+  session_id text,
+  sequence bigint,
+  global_position bigint,
+  transaction_id xid8,
+  type text,
+  "time" timestamp with time zone,
+  recorded_at timestamp with time zone,
+  query_id text,
+  query_name text,
+  namespace text,
+  user_id text,
+  trace_id text,
+  span_id text,
+  parent_span_id text,
+  source text,
+  dedupe_key text,
+  data jsonb
+) WITH (security_barrier=true);
+GRANT SELECT ON TABLE analyst_events TO ark_analyst;
+
+-- The query: migrations/views/analyst_llm_calls.sql
+CREATE VIEW analyst_llm_calls (
+  tenant_id text,
+  call_key text,
+  query_key text,
+  query_id text,
+  query_name text,
+  trace_id text,
+  span_id text,
+  parent_span_id text,
+  model text,
+  model_type text,
+  status text,
+  error jsonb,
+  tokens_input bigint,
+  tokens_output bigint,
+  tokens_total bigint,
+  started_at timestamp with time zone,
+  ended_at timestamp with time zone,
+  duration_ms double precision,
+  first_chunk_at timestamp with time zone,
+  event_count bigint,
+  first_position bigint
+) WITH (security_barrier=true);
+GRANT SELECT ON TABLE analyst_llm_calls TO ark_analyst;
+
+-- The query: migrations/views/analyst_messages.sql
+CREATE VIEW analyst_messages (
+  tenant_id text,
+  global_position bigint,
+  session_id text,
+  conversation_id text,
+  query_id text,
+  user_id text,
+  message jsonb,
+  recorded_at timestamp with time zone,
+  expires_at timestamp with time zone
+) WITH (security_barrier=true);
+GRANT SELECT ON TABLE analyst_messages TO ark_analyst;
+
+-- The query: migrations/views/analyst_queries.sql
+CREATE VIEW analyst_queries (
+  tenant_id text,
+  query_key text,
+  query_id text,
+  query_name text,
+  session_id text,
+  session_rank smallint,
+  namespace text,
+  user_id text,
+  target_type text,
+  target_name text,
+  agent text,
+  input jsonb,
+  response jsonb,
+  phase text,
+  error jsonb,
+  error_at timestamp with time zone,
+  done_at timestamp with time zone[],
+  canceled_at timestamp with time zone,
+  started_at timestamp with time zone,
+  completed_at timestamp with time zone,
+  last_event_at timestamp with time zone,
+  duration_ms double precision,
+  tokens_input bigint,
+  tokens_output bigint,
+  tokens_total bigint,
+  event_count bigint,
+  first_position bigint,
+  llm_tokens_input bigint,
+  llm_tokens_output bigint,
+  llm_tokens_total bigint,
+  models text[],
+  tools text[],
+  trace_id text
+) WITH (security_barrier=true);
+GRANT SELECT ON TABLE analyst_queries TO ark_analyst;
+
+-- The query: migrations/views/analyst_sessions.sql
+CREATE VIEW analyst_sessions (
+  tenant_id text,
+  session_id text,
+  user_id text,
+  first_activity_at timestamp with time zone,
+  last_activity_at timestamp with time zone,
+  event_count bigint,
+  last_sequence bigint,
+  query_count integer,
+  status text,
+  error_count integer,
+  conversation_count integer,
+  queries_created_at timestamp with time zone,
+  queries_active_at timestamp with time zone
+) WITH (security_barrier=true);
+GRANT SELECT ON TABLE analyst_sessions TO ark_analyst;
+
+-- The query: migrations/views/analyst_tool_calls.sql
+CREATE VIEW analyst_tool_calls (
+  tenant_id text,
+  call_key text,
+  query_key text,
+  query_id text,
+  trace_id text,
+  span_id text,
+  parent_span_id text,
+  tool_name text,
+  tool_type text,
+  tool_id text,
+  parameters jsonb,
+  result jsonb,
+  error jsonb,
+  status text,
+  mcp_session_id text,
+  started_at timestamp with time zone,
+  ended_at timestamp with time zone,
+  duration_ms double precision,
+  event_count bigint,
+  first_position bigint
+) WITH (security_barrier=true);
+GRANT SELECT ON TABLE analyst_tool_calls TO ark_analyst;
 
 -- The query: migrations/views/analytics_error_rates.sql
 CREATE VIEW analytics_error_rates (

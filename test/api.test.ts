@@ -217,7 +217,8 @@ describe('v2 API', () => {
     const text = await res.text();
     assert.match(text, /ark_broker_http_requests_total\{method="GET",route="\/v2\/sessions\/:sessionId\/events",status="200"\} \d+/);
     assert.doesNotMatch(text, /route="\/v2\/sessions\/metered/, 'raw URLs never become labels');
-    assert.match(text, /ark_broker_ingest_requests_total\{route="\/v2\/events",tenant="default",outcome="accepted"\} [1-9]/);
+    assert.match(text, /ark_broker_ingest_requests_total\{route="\/v2\/events",outcome="accepted"\} [1-9]/);
+    assert.doesNotMatch(text, /tenant=/, 'tenant ids only with METRICS_TENANT_LABEL=true: /metrics answers anyone');
     const appended = Number(/^ark_broker_events_appended_total (\d+)/m.exec(text)?.[1]);
     assert.ok(appended >= 2);
     for (const name of [

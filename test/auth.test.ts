@@ -1,5 +1,10 @@
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { SignJWT, UnsecuredJWT } from 'jose';
 import { ApiKeys, AuthError, CallerAuthenticator } from '#ark/tenancy';
@@ -181,17 +186,22 @@ describe('AUTH_MODE=jwt', () => {
       { sessionId: 'n', type: 'custom.a', namespace: 'other', data: {} },
     ]);
     assert.equal(batch.status, 403, 'one event outside refuses the whole request');
+    const entry = (namespace: string) => ({ sessionId: `entry-${namespace}`, queryName: 'q', _reason: 'QueryExecutionStart', queryNamespace: namespace });
+    const foreignEntry = await call(`${broker.url}/sessions`, 'POST', apiKey, entry('team-b'));
+    assert.equal(foreignEntry.status, 403, 'nor a session entry of another namespace');
+    assert.equal(foreignEntry.body.error.code, 'NAMESPACE_FORBIDDEN');
+    assert.equal((await call(`${broker.url}/sessions`, 'POST', apiKey, entry('team-a'))).status, 201);
     const stored = await broker.sql.query(`SELECT namespace FROM events WHERE tenant_id = 'tenant-n' ORDER BY global_position`);
     assert.deepEqual(
       stored.rows.map((r) => r.namespace),
-      ['team-a', null],
+      ['team-a', null, 'team-a'],
     );
   });
 });
 
 describe('AUTH_MODE=header', () => {
   it('takes identity headers only from trusted proxies', async () => {
-    const trusted = await startTestBroker({ AUTH_MODE: 'header' });
+    const trusted = await startTestBroker({ AUTH_MODE: 'header', AUTH_TRUSTED_PROXIES: '127.0.0.1/32,::1,::ffff:127.0.0.1' });
     const untrusted = await startTestBroker({ AUTH_MODE: 'header', AUTH_TRUSTED_PROXIES: '10.9.9.9' });
     try {
       const headers = { 'x-ark-tenant': 'proxy-tenant', 'x-ark-user': 'carol', 'x-ark-roles': 'producer,reader', 'content-type': 'application/json' };
@@ -225,6 +235,9 @@ describe('verified-credential cache', () => {
       headerUser: 'x-ark-user',
       headerRoles: 'x-ark-roles',
       trustedProxies: [],
+      trustedNetworks: [],
+      serviceAccounts: [],
+      allowNoExp: false,
       cacheSeconds: 60,
     };
     const authenticator = new CallerAuthenticator(settings, new ApiKeys(undefined as never));
@@ -237,5 +250,192 @@ describe('verified-credential cache', () => {
     assert.equal((await authenticator.authenticate(headers, '127.0.0.1')).userId, 'u');
     await sleep(2100);
     await assert.rejects(authenticator.authenticate(headers, '127.0.0.1'), (error: Error) => error instanceof AuthError && error.status === 401);
+  });
+});
+
+/** A small Kubernetes API: TokenReview (authentication.k8s.io/v1) of the tokens it issued, as the API server answers it. */
+async function startFakeKubernetes(brokerToken: string, valid: Record<string, string>) {
+  const reviews: { authorization?: string; body: any }[] = [];
+  const server = http.createServer((request, response) => {
+    let text = '';
+    request.on('data', (c: Buffer) => (text += c.toString()));
+    request.on('end', () => {
+      if (request.method !== 'POST' || request.url !== '/apis/authentication.k8s.io/v1/tokenreviews') return void response.writeHead(404).end();
+      if (request.headers.authorization !== `Bearer ${brokerToken}`) {
+        response.writeHead(401, { 'content-type': 'application/json' });
+        return void response.end(JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'Unauthorized', code: 401 }));
+      }
+      const body = JSON.parse(text);
+      reviews.push({ authorization: request.headers.authorization, body });
+      const username = valid[body.spec.token];
+      response.writeHead(201, { 'content-type': 'application/json' });
+      response.end(
+        JSON.stringify({
+          kind: 'TokenReview',
+          apiVersion: 'authentication.k8s.io/v1',
+          metadata: { creationTimestamp: null },
+          spec: body.spec,
+          status: username
+            ? {
+                authenticated: true,
+                user: {
+                  username,
+                  uid: randomUUID(),
+                  groups: ['system:serviceaccounts', `system:serviceaccounts:${username.split(':')[2]}`, 'system:authenticated'],
+                },
+                audiences: ['https://kubernetes.default.svc.cluster.local'],
+              }
+            : { user: {}, error: '[invalid bearer token, token lookup failed]' },
+        }),
+      );
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  return { url: `http://127.0.0.1:${port}`, reviews, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+}
+
+/** A ServiceAccount token as kubelet projects it: a JWT the broker cannot verify itself (the cluster's key). */
+async function serviceAccountToken(namespace: string, name: string): Promise<string> {
+  return new SignJWT({ 'kubernetes.io': { namespace, serviceaccount: { name, uid: randomUUID() } } })
+    .setProtectedHeader({ alg: 'HS256' })
+    .setIssuer('https://kubernetes.default.svc.cluster.local')
+    .setSubject(`system:serviceaccount:${namespace}:${name}`)
+    .setAudience('https://kubernetes.default.svc.cluster.local')
+    .setExpirationTime('1h')
+    .sign(new TextEncoder().encode(randomUUID() + randomUUID()));
+}
+
+describe("Ark's callers without credentials: trusted networks and ServiceAccount tokens", () => {
+  let broker: TestBroker;
+  let kubernetes: Awaited<ReturnType<typeof startFakeKubernetes>>;
+  let controller: string;
+  let stranger: string;
+  let forged: string;
+  before(async () => {
+    controller = await serviceAccountToken('ark-system', 'ark-controller');
+    stranger = await serviceAccountToken('other', 'someone');
+    forged = await serviceAccountToken('ark-system', 'ark-controller');
+    const dir = await mkdtemp(path.join(tmpdir(), 'ark-sa-'));
+    await writeFile(path.join(dir, 'token'), 'broker-own-token\n');
+    kubernetes = await startFakeKubernetes('broker-own-token', {
+      [controller]: 'system:serviceaccount:ark-system:ark-controller',
+      [stranger]: 'system:serviceaccount:other:someone',
+    });
+    broker = await startTestBroker({
+      AUTH_MODE: 'jwt',
+      AUTH_JWT_SECRET: SECRET,
+      AUTH_CACHE_SECONDS: '0',
+      AUTH_TRUSTED_NETWORKS: '10.0.0.0/8=ark:producer,admin; 127.0.0.0/8=ark-local:producer,admin',
+      AUTH_K8S_SERVICE_ACCOUNTS: 'ark-system/ark-controller=ark:producer; ark-system/*=ark:reader',
+      AUTH_K8S_API_URL: kubernetes.url,
+      AUTH_K8S_TOKEN_FILE: path.join(dir, 'token'),
+      AUTH_K8S_CA_FILE: path.join(dir, 'no-ca.crt'),
+    });
+  });
+  after(async () => {
+    await broker.close();
+    await kubernetes.close();
+  });
+
+  it('lets a caller from a trusted network in as its tenant and roles, with no credentials', async () => {
+    const posted = await call(`${broker.url}/v2/events`, 'POST', undefined, { sessionId: 'net', type: 'custom.a', data: {} });
+    assert.equal(posted.status, 201);
+    const stored = await broker.sql.query(`SELECT tenant_id FROM events WHERE session_id = 'net'`);
+    assert.deepEqual(stored.rows, [{ tenant_id: 'ark-local' }]);
+    const read = await call(`${broker.url}/v2/sessions/net/events`, 'GET');
+    assert.equal(read.status, 200);
+    assert.equal(read.body.items.length, 1);
+    // A token still wins: the caller is who the token says, not the network.
+    const own = await call(`${broker.url}/v2/sessions/net/events`, 'GET', await token({ sub: 'u', tenant: 'else', roles: ['admin'] }));
+    assert.equal(own.status, 404);
+  });
+
+  it('lets no one in from elsewhere without a token', async () => {
+    const outside = await startTestBroker(
+      { AUTH_MODE: 'jwt', AUTH_JWT_SECRET: SECRET, AUTH_TRUSTED_NETWORKS: '10.0.0.0/8=ark:producer,admin; ::1/128=ark:admin' },
+      broker.database,
+    );
+    try {
+      const res = await call(`${outside.url}/v2/events`, 'GET');
+      assert.equal(res.status, 401);
+      assert.equal(res.body.error.code, 'unauthorized');
+    } finally {
+      await outside.app.close();
+      await outside.sql.end();
+    }
+  });
+
+  it('verifies ServiceAccount tokens with TokenReview and maps the account (exact name, then namespace/*) to tenant and roles', async () => {
+    const posted = await call(`${broker.url}/events`, 'POST', controller, {
+      reason: 'QueryExecutionStart',
+      data: { queryId: 'sa-q', queryName: 'sa-q', sessionId: 'sa-s' },
+    });
+    assert.equal(posted.status, 201);
+    const review = kubernetes.reviews.at(-1)!;
+    assert.equal(review.body.apiVersion, 'authentication.k8s.io/v1');
+    assert.equal(review.body.kind, 'TokenReview');
+    assert.equal(review.body.spec.token, controller);
+    assert.equal((await call(`${broker.url}/events`, 'GET', controller)).status, 403, 'ark-controller is a producer only');
+    const stored = await broker.sql.query(`SELECT tenant_id FROM events WHERE query_id = 'sa-q'`);
+    assert.deepEqual(stored.rows, [{ tenant_id: 'ark' }]);
+    const refused = await call(`${broker.url}/events`, 'GET', stranger);
+    assert.equal(refused.status, 401, 'a valid token of an account not let in');
+    assert.match(refused.body.error.message, /system:serviceaccount:other:someone/);
+    assert.equal((await call(`${broker.url}/events`, 'GET', forged)).status, 401, 'a token the API server did not issue');
+  });
+});
+
+describe('tokens and purges', () => {
+  let broker: TestBroker;
+  before(async () => {
+    broker = await startTestBroker({ AUTH_MODE: 'jwt', AUTH_JWT_SECRET: SECRET, ALLOW_PURGE_ALL: 'false', CORS_ORIGINS: 'https://dashboard.example' });
+  });
+  after(() => broker.close());
+
+  it('answers a CORS preflight from an allowed origin before authentication, and puts the security headers on a 401', async () => {
+    const preflight = await fetch(`${broker.url}/v2/events`, {
+      method: 'OPTIONS',
+      headers: { origin: 'https://dashboard.example', 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,content-type' },
+    });
+    assert.equal(preflight.status, 204);
+    assert.equal(preflight.headers.get('access-control-allow-origin'), 'https://dashboard.example');
+    assert.match(preflight.headers.get('access-control-allow-headers') ?? '', /Authorization/i);
+    const refused = await fetch(`${broker.url}/v2/events`, { headers: { origin: 'https://dashboard.example' } });
+    assert.equal(refused.status, 401);
+    assert.equal(refused.headers.get('x-content-type-options'), 'nosniff');
+    assert.equal(refused.headers.get('access-control-allow-origin'), 'https://dashboard.example', 'the browser may read the 401');
+  });
+
+  it('refuses a JWT without exp, and one with a NUL in a claim, with 401', async () => {
+    const noExp = await new SignJWT({ sub: 'a', tenant: 't', roles: ['reader'] }).setProtectedHeader({ alg: 'HS256' }).sign(key);
+    const res = await call(`${broker.url}/events`, 'GET', noExp);
+    assert.equal(res.status, 401);
+    assert.match(res.body.error.message, /exp/);
+    for (const claims of [
+      { sub: 'a\u0000b', tenant: 't' },
+      { sub: 'a', tenant: 't\u0000' },
+    ]) {
+      const nul = await call(`${broker.url}/v2/events`, 'POST', await token({ ...claims, roles: ['producer'] }), {
+        sessionId: 's',
+        type: 'custom.a',
+        data: {},
+      });
+      assert.equal(nul.status, 401, JSON.stringify(claims));
+    }
+  });
+
+  it('switches the purge-all DELETEs off (ALLOW_PURGE_ALL=false), even for admins, and leaves the rest', async () => {
+    const admin = await token({ sub: 'root', tenant: 'p', roles: ['admin', 'producer'] });
+    assert.equal((await call(`${broker.url}/events`, 'POST', admin, { reason: 'QueryExecutionStart', data: { queryId: 'pq', sessionId: 'ps' } })).status, 201);
+    for (const route of ['/traces', '/events', '/sessions', '/messages', '/stream']) {
+      const res = await call(`${broker.url}${route}`, 'DELETE', admin);
+      assert.equal(res.status, 403, route);
+      assert.equal(res.body.error.code, 'PURGE_ALL_DISABLED', route);
+    }
+    assert.equal((await call(`${broker.url}/events/pq`, 'GET', admin)).body.items.length, 1, 'nothing was purged');
+    assert.equal((await call(`${broker.url}/events/pq`, 'DELETE', admin)).status, 200, 'a DELETE of one query still works');
+    const reader = await token({ sub: 'r', tenant: 'p', roles: ['reader', 'producer'] });
+    assert.equal((await call(`${broker.url}/events/pq`, 'DELETE', reader)).status, 403, 'deleting needs admin');
   });
 });

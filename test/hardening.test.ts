@@ -39,6 +39,56 @@ describe('HTTP hardening', () => {
   });
 });
 
+describe('bad URLs', () => {
+  let broker: TestBroker;
+  before(async () => {
+    broker = await startTestBroker();
+  });
+  after(() => broker.close());
+
+  it('answers a NUL in a path or query parameter and a cursor beyond 2^53 with 400 in the envelope', async () => {
+    for (const path of [
+      '/v2/sessions/a%00b/events',
+      '/events?session_id=a%00b',
+      '/sessions/a%00',
+      '/traces?cursor=99999999999999999999999',
+      '/events?cursor=99999999999999999999999',
+    ]) {
+      const res = await fetch(`${broker.url}${path}`);
+      assert.equal(res.status, 400, path);
+      const body = (await res.json()) as { error: { code: string; requestId: string } };
+      assert.ok(body.error.code && body.error.requestId, path);
+    }
+  });
+});
+
+describe('item caps on batch routes', () => {
+  let broker: TestBroker;
+  before(async () => {
+    broker = await startTestBroker();
+  });
+  after(() => broker.close());
+
+  it('refuses more than 1,000 items in one POST /messages or POST /v2/events with 400, storing none of them', async () => {
+    const messages = (n: number) => ({
+      conversation_id: 'capped',
+      query_id: 'q',
+      messages: Array.from({ length: n }, (_, i) => ({ role: 'user', content: `${i}` })),
+    });
+    const tooMany = await postJson(`${broker.url}/messages`, messages(1_001));
+    assert.equal(tooMany.status, 400);
+    assert.equal(tooMany.body.error.code, 'VALIDATION_ERROR');
+    const events = await postJson(
+      `${broker.url}/v2/events`,
+      Array.from({ length: 1_001 }, () => ({ sessionId: 'capped', type: 'custom.a', data: {} })),
+    );
+    assert.equal(events.status, 400);
+    const stored = await broker.sql.query(`SELECT count(*)::int AS n FROM events WHERE session_id = 'capped' OR data::text LIKE '%capped%'`);
+    assert.equal(stored.rows[0].n, 0);
+    assert.equal((await postJson(`${broker.url}/messages`, messages(1_000))).status, 200);
+  });
+});
+
 describe('limits on watches and slow bodies', () => {
   let broker: TestBroker;
   before(async () => {

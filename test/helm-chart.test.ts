@@ -80,6 +80,7 @@ describe('helm chart (rendered by the real helm binary)', () => {
     assert.deepEqual(env.get('DATABASE_URL').valueFrom, { secretKeyRef: { name: 'ark-db', key: 'DATABASE_URL' } });
     assert.equal(env.get('MIGRATE_ON_START').value, 'true');
     assert.equal(env.get('AUTH_MODE').value, 'none');
+    assert.equal(env.get('ALLOW_PURGE_ALL').value, 'false', 'the chart switches purge-all DELETEs off');
     assert.equal(find(objects, 'Job').length, 0, 'startup migrations: no Job');
     assert.equal(find(objects, 'Secret').length, 0, 'existingSecret: the chart makes no Secret');
     assert.equal(find(objects, 'HorizontalPodAutoscaler').length, 0);

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { sql } from 'kysely';
 import pg from 'pg';
@@ -11,9 +12,10 @@ describe('PostgreSQL row-level security', () => {
   before(async () => {
     broker = await startTestBroker();
     for (const tenant of ['rls-a', 'rls-b']) {
-      await broker.sql.query(`INSERT INTO api_keys (id, tenant_id, name, roles, secret_hash) VALUES ($1, $2, 'k', '{producer}', 'x')`, [
+      await broker.sql.query(`INSERT INTO api_keys (id, tenant_id, name, roles, secret_hash) VALUES ($1, $2, 'k', '{producer}', $3)`, [
         `key-${tenant}`,
         tenant,
+        createHash('sha256').update('s3cret').digest('hex'),
       ]);
     }
     // Events of two tenants, written through the broker's own writer (one batch may hold both).
@@ -173,10 +175,17 @@ describe('PostgreSQL row-level security', () => {
     assert.equal(updated.numUpdatedRows, 0n);
   });
 
-  it('finds an API key by id before its tenant is known, and nothing else of api_keys', async () => {
-    const found = await sql<{ tenant_id: string }>`SELECT tenant_id FROM ark_api_key('key-rls-b')`.execute(connection.db);
-    assert.deepEqual(found.rows, [{ tenant_id: 'rls-b' }]);
-    assert.deepEqual(await connection.db.selectFrom('api_keys').selectAll().execute(), []);
+  it('finds an API key by id and secret before its tenant is known, and reads nothing else of api_keys', async () => {
+    const secretHash = createHash('sha256').update('s3cret').digest('hex');
+    const found = await sql<{ tenant_id: string }>`SELECT * FROM ark_api_key('key-rls-b', ${secretHash})`.execute(connection.db);
+    assert.deepEqual(found.rows, [{ id: 'key-rls-b', tenant_id: 'rls-b', roles: ['producer'], namespaces: null }]);
+    const wrong = await sql`SELECT * FROM ark_api_key('key-rls-b', ${'0'.repeat(64)})`.execute(connection.db);
+    assert.deepEqual(wrong.rows, [], 'the id alone finds nothing');
+    // Not even in the key's own tenant: the broker's role has no privilege on the table.
+    await assert.rejects(
+      tenantScope.run(['rls-b'], () => connection.db.selectFrom('api_keys').selectAll().execute()),
+      /permission denied/,
+    );
   });
 
   it('migrates again, and in many databases at once, without failing on the shared role', async () => {

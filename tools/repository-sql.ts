@@ -4,7 +4,7 @@ import type { LogEvent } from 'kysely';
 import { format } from 'sql-formatter';
 import { DatabaseConnection, defaultMigrationsDir, EXAMPLE_TRANSACTION, sqlExamplesOf, tenantScope, type SqlExample } from '#ark/database';
 import { EventLogRepository } from '#ark/event-store';
-import { ApiKeys } from '#ark/tenancy';
+import { AnalystTenants, ApiKeys } from '#ark/tenancy';
 import { ChunkStreamRepository } from '../apps/broker/src/compat/stream/chunk-stream.repository.js';
 import { MemoryRepository } from '../apps/broker/src/compat/memory/memory.repository.js';
 import { OperationEventsRepository } from '../apps/broker/src/compat/operation-events/operation-events.repository.js';
@@ -26,11 +26,14 @@ export interface RecordedRepository {
   source: string;
   repository: Repository;
   create: (connection: DatabaseConnection) => object;
+  /** The operator's (the CLI's): it works as the login user, as `ark-broker` does, not as the broker's role. */
+  operator?: true;
 }
 
 export const RECORDED_REPOSITORIES: readonly RecordedRepository[] = [
   { source: 'libs/event-store/src/event-log.repository.ts', repository: EventLogRepository, create: (c) => new EventLogRepository(c.db) },
-  { source: 'libs/tenancy/src/api-keys.ts', repository: ApiKeys, create: (c) => new ApiKeys(c.db) },
+  { source: 'libs/tenancy/src/analyst-tenants.ts', repository: AnalystTenants, create: (c) => new AnalystTenants(c.db), operator: true },
+  { source: 'libs/tenancy/src/api-keys.ts', repository: ApiKeys, create: (c) => new ApiKeys(c.db), operator: true },
   { source: 'apps/broker/src/compat/memory/memory.repository.ts', repository: MemoryRepository, create: (c) => new MemoryRepository(c) },
   {
     source: 'apps/broker/src/compat/operation-events/operation-events.repository.ts',
@@ -63,17 +66,18 @@ export async function recordRepositorySql(url: string): Promise<Map<string, stri
   const sent: string[] = [];
   const log = (event: LogEvent) => void sent.push(event.query.sql);
   const connection = new DatabaseConnection({ url, poolSize: 1, log });
+  const operatorConnection = new DatabaseConnection({ url, poolSize: 1, log, asBrokerRole: false });
   const files = new Map<string, string>();
   try {
-    for (const { source, repository, create } of RECORDED_REPOSITORIES) {
-      const instance = create(connection) as Record<string, (...args: unknown[]) => Promise<unknown>>;
+    for (const { source, repository, create, operator } of RECORDED_REPOSITORIES) {
+      const instance = create(operator ? operatorConnection : connection) as Record<string, (...args: unknown[]) => Promise<unknown>>;
       const sections: string[] = [];
       for (const [method, examples] of sqlExamplesOf(repository)) {
         for (const example of examples) {
           const title = `${repository.name}.${method}${example.name ? ` (${example.name})` : ''}`;
           const from = sent.length;
           try {
-            await call(connection, example, (args) => instance[method]!(...args));
+            await call(operator ? operatorConnection : connection, example, (args) => instance[method]!(...args));
           } catch (error) {
             throw new Error(`${title} failed on its example: ${(error as Error).message}`, { cause: error });
           }
@@ -90,6 +94,7 @@ export async function recordRepositorySql(url: string): Promise<Map<string, stri
     }
   } finally {
     await connection.close();
+    await operatorConnection.close();
   }
   return files;
 }

@@ -42,6 +42,9 @@ where
 
 -- ApiKeys.verify
 SELECT
-  *
+  id,
+  tenant_id,
+  roles,
+  namespaces
 FROM
-  ark_api_key ($1);
+  ark_api_key ($1, $2);

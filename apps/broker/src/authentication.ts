@@ -1,9 +1,9 @@
 import type { FastifyInstance } from 'fastify';
-import type { BrokerConfig } from '#ark/config';
+import { parseAddressRanges, parseNetworkGrants, parseServiceAccountGrants, type BrokerConfig } from '#ark/config';
 import type { Kysely } from 'kysely';
 import type { Database } from '#ark/database';
 import { ApiError, toErrorAnswer } from '#ark/http';
-import { ApiKeys, AuthError, CallerAuthenticator, mayCall, requiredRole, type AuthSettings, type CallerIdentity } from '#ark/tenancy';
+import { ApiKeys, AuthError, CallerAuthenticator, KubernetesTokenReview, mayCall, requiredRole, type AuthSettings, type CallerIdentity } from '#ark/tenancy';
 
 /** Routes anyone may call: probes, metrics and the API description. */
 const PUBLIC = /^\/(health|readyz|metrics|openapi\.json|api-docs)(\/|\?|$)/;
@@ -23,9 +23,22 @@ export function authSettings(config: BrokerConfig): AuthSettings {
     headerTenant: config.AUTH_HEADER_TENANT,
     headerUser: config.AUTH_HEADER_USER,
     headerRoles: config.AUTH_HEADER_ROLES,
-    trustedProxies: config.AUTH_TRUSTED_PROXIES.split(',')
-      .map((a) => a.trim())
-      .filter(Boolean),
+    trustedProxies: parseAddressRanges(config.AUTH_TRUSTED_PROXIES),
+    trustedNetworks: parseNetworkGrants(config.AUTH_TRUSTED_NETWORKS),
+    serviceAccounts: parseServiceAccountGrants(config.AUTH_K8S_SERVICE_ACCOUNTS),
+    allowNoExp: config.AUTH_JWT_ALLOW_NO_EXP,
+    ...(config.AUTH_K8S_SERVICE_ACCOUNTS.trim()
+      ? {
+          tokenReview: new KubernetesTokenReview({
+            apiUrl: config.AUTH_K8S_API_URL,
+            tokenFile: config.AUTH_K8S_TOKEN_FILE,
+            caFile: config.AUTH_K8S_CA_FILE,
+            audiences: config.AUTH_K8S_AUDIENCES.split(',')
+              .map((a) => a.trim())
+              .filter(Boolean),
+          }),
+        }
+      : {}),
   };
 }
 
@@ -36,6 +49,19 @@ export function authSettings(config: BrokerConfig): AuthSettings {
  */
 export function registerAuthentication(fastify: FastifyInstance, config: BrokerConfig, db: Kysely<Database>): void {
   if (config.AUTH_MODE !== 'none') authenticateRequests(fastify, config, db);
+  if (!config.ALLOW_PURGE_ALL) refusePurgeAll(fastify);
+}
+
+/** Upstream's DELETEs without an id, which empty a whole collection of the caller's tenant. */
+const PURGE_ALL_ROUTES = new Set(['/traces', '/events', '/sessions', '/messages', '/stream']);
+
+/** ALLOW_PURGE_ALL=false: those DELETEs answer 403 `purge_all_disabled`, whoever calls (admins included). */
+function refusePurgeAll(fastify: FastifyInstance): void {
+  fastify.addHook('onRequest', async (request, reply) => {
+    if (request.method !== 'DELETE' || !PURGE_ALL_ROUTES.has(request.routeOptions.url ?? '')) return;
+    const { body } = toErrorAnswer(new ApiError(403, 'purge_all_disabled', 'deleting a whole collection is switched off (ALLOW_PURGE_ALL=false)'), request);
+    return reply.code(403).send(body);
+  });
 }
 
 function authenticateRequests(fastify: FastifyInstance, config: BrokerConfig, db: Kysely<Database>): void {

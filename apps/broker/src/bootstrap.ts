@@ -91,8 +91,10 @@ export async function createBrokerApp(config: BrokerConfig, databaseUrl: string)
     if (shutdown.draining) void reply.header('connection', 'close');
     done(null, payload);
   });
-  registerAuthentication(fastify, config, app.get(DatabaseConnection).db);
+  // Secure headers and CORS first: a 401/403 carries the headers too, and a CORS preflight (which
+  // carries no credentials) is answered before authentication.
   await registerHardening(app, config);
+  registerAuthentication(fastify, config, app.get(DatabaseConnection).db);
 
   const document = SwaggerModule.createDocument(
     app,
@@ -124,6 +126,11 @@ export async function startBroker(config: BrokerConfig): Promise<RunningBroker> 
   const address = app.getHttpServer().address();
   const port = typeof address === 'object' && address ? address.port : config.PORT;
   const url = `http://${config.HOST === '0.0.0.0' ? '127.0.0.1' : config.HOST}:${port}`;
+  if (config.DATABASE_URL && (await loginIsPrivileged(app.get(DatabaseConnection)))) {
+    logger.warn(
+      'DATABASE_URL logs in as a superuser (or a role that bypasses row-level security): give `serve` a login that is only a member of ark_broker_app, and run `ark-broker migrate` as the owner (README, Database roles)',
+    );
+  }
   if (config.AUTH_MODE === 'none') {
     logger.warn('AUTH_MODE=none: NO AUTHENTICATION. Every caller is user "anonymous" of tenant "default" with every role. Local use only.');
   }
@@ -137,6 +144,14 @@ export async function startBroker(config: BrokerConfig): Promise<RunningBroker> 
       await database.embedded?.stop();
     },
   };
+}
+
+/** Whether the pool's login user (not the role it works as) is a superuser or bypasses row-level security. */
+async function loginIsPrivileged(connection: DatabaseConnection): Promise<boolean> {
+  const { rows } = await connection.pool.query<{ privileged: boolean }>(
+    'SELECT rolsuper OR rolbypassrls AS privileged FROM pg_roles WHERE rolname = session_user',
+  );
+  return rows[0]?.privileged ?? false;
 }
 
 /**

@@ -13,6 +13,7 @@ import { tokenBucketStore } from './write-rate-limit.js';
  * request bodies.
  */
 export async function registerHardening(app: NestFastifyApplication, config: BrokerConfig): Promise<void> {
+  refuseNulInUrl(app);
   registerBodyTimeout(app, config.REQUEST_BODY_TIMEOUT_MS);
   // The API serves JSON and SSE; the one HTML page (Swagger UI) needs its inline scripts.
   await app.register(helmet, { contentSecurityPolicy: false, crossOriginEmbedderPolicy: false });
@@ -44,6 +45,18 @@ export async function registerHardening(app: NestFastifyApplication, config: Bro
       }),
     });
   }
+}
+
+/** A NUL in a path or query parameter (`%00`) is a 400: no id or filter holds one, and PostgreSQL refuses it in text. */
+function refuseNulInUrl(app: NestFastifyApplication): void {
+  app
+    .getHttpAdapter()
+    .getInstance()
+    .addHook('onRequest', (request, reply, done) => {
+      if (!/%00/i.test(request.url) && !request.url.includes('\0')) return done();
+      const { status, body } = toErrorAnswer(new ApiError(400, 'bad_request', 'the path or query holds a NUL character (%00)'), request);
+      void reply.code(status).send(body);
+    });
 }
 
 /**

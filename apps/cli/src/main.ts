@@ -5,7 +5,7 @@ import { EventSource } from 'eventsource';
 import { loadBrokerConfig } from '#ark/config';
 import { createPool, EmbeddedPostgresError, migrate } from '#ark/database';
 import { inlineProjectors, ProjectionRebuilder } from '#ark/projections';
-import { ApiKeys, ROLES, type Role } from '#ark/tenancy';
+import { AnalystTenants, ApiKeys, ROLES, type Role } from '#ark/tenancy';
 import { Kysely, PostgresDialect } from 'kysely';
 import type { Database } from '#ark/database';
 import { resolveDatabase, serveUntilSignalled } from '../../broker/src/index.js';
@@ -128,6 +128,41 @@ keys
       const revoked = await new ApiKeys(db).revoke(id);
       console.log(revoked ? `revoked ${id}` : `no active key ${id}`);
       if (!revoked) process.exitCode = 1;
+    }),
+  );
+
+const analysts = program
+  .command('analysts')
+  .description('the read-only SQL role for analysts: which database roles read which tenants through the analyst_* views');
+
+analysts
+  .command('grant <role>')
+  .description('let a database role (e.g. a LOGIN role you created) read a tenant; grants it ark_analyst')
+  .requiredOption('-t, --tenant <tenant>', 'tenant it may read')
+  .action((role: string, options: { tenant: string }) =>
+    withKysely(async (db) => {
+      await new AnalystTenants(db).grant(role, options.tenant);
+      console.log(`${role} reads tenant ${options.tenant} (views analyst_*)`);
+    }),
+  );
+
+analysts
+  .command('revoke <role>')
+  .description('take a tenant (or, without --tenant, every tenant) away from a role')
+  .option('-t, --tenant <tenant>', 'only this tenant')
+  .action((role: string, options: { tenant?: string }) =>
+    withKysely(async (db) => {
+      const removed = await new AnalystTenants(db).revoke(role, options.tenant);
+      console.log(`${role} lost ${removed} tenant(s)`);
+    }),
+  );
+
+analysts
+  .command('list')
+  .description('every role and the tenants it reads')
+  .action(() =>
+    withKysely(async (db) => {
+      for (const g of await new AnalystTenants(db).list()) console.log([g.roleName, g.tenantId, g.grantedAt.toISOString()].join('\t'));
     }),
   );
 

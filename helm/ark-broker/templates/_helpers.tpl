@@ -183,6 +183,14 @@ The broker's environment, shared by the Deployment and the migration Job.
 - name: AUTH_TRUSTED_PROXIES
   value: {{ .trustedProxies | quote }}
 {{- end }}
+{{- if .trustedNetworks }}
+- name: AUTH_TRUSTED_NETWORKS
+  value: {{ .trustedNetworks | quote }}
+{{- end }}
+{{- if .serviceAccounts }}
+- name: AUTH_K8S_SERVICE_ACCOUNTS
+  value: {{ .serviceAccounts | quote }}
+{{- end }}
 {{- end }}
 {{- end }}
 {{- if .Values.tracing.otlpEndpoint }}

@@ -1,4 +1,5 @@
 import { plainToInstance, Transform } from 'class-transformer';
+import { parseAddressRanges, parseNetworkGrants, parseServiceAccountGrants } from './identity-grants.js';
 import { IsBoolean, IsIn, IsInt, IsOptional, IsString, Matches, Max, Min, MinLength, validateSync } from 'class-validator';
 
 const toInt = ({ value }: { value: unknown }) => (typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value.trim()) : value);
@@ -166,9 +167,48 @@ export class BrokerConfig {
   @MinLength(1)
   AUTH_HEADER_ROLES = 'x-ark-roles';
 
-  /** Comma-separated addresses of the auth proxies (exact IPs). */
+  /** AUTH_MODE=header: comma-separated addresses or CIDRs of the auth proxies; required in that mode (no default: a local process is not a proxy). */
   @IsString()
-  AUTH_TRUSTED_PROXIES = '127.0.0.1,::1,::ffff:127.0.0.1';
+  AUTH_TRUSTED_PROXIES = '';
+
+  /** Callers without credentials from these networks are let in as a tenant and roles: `<cidr>=<tenant>:<role>,<role>; …` (Ark's in-cluster callers). */
+  @IsString()
+  AUTH_TRUSTED_NETWORKS = '';
+
+  /** Kubernetes ServiceAccount tokens (TokenReview) let in as a tenant and roles: `<namespace>/<name|*>=<tenant>:<role>,<role>; …`; empty: off. */
+  @IsString()
+  AUTH_K8S_SERVICE_ACCOUNTS = '';
+
+  /** The Kubernetes API that reviews tokens (in a pod: the default). */
+  @Matches(/^https?:\/\//, { message: 'must be an http(s) URL' })
+  AUTH_K8S_API_URL = 'https://kubernetes.default.svc';
+
+  /** The broker's own ServiceAccount token (it needs `create` on `tokenreviews`: the chart's ClusterRole). */
+  @IsString()
+  AUTH_K8S_TOKEN_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/token';
+
+  /** CA bundle of the Kubernetes API; missing file: the system's CAs. */
+  @IsString()
+  AUTH_K8S_CA_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/ca.crt';
+
+  /** Audiences the reviewed tokens must be for (comma-separated); empty: the API server's own. */
+  @IsString()
+  AUTH_K8S_AUDIENCES = '';
+
+  /** Accept JWTs without `exp` (they never expire); off by default. */
+  @Transform(toBool)
+  @IsBoolean()
+  AUTH_JWT_ALLOW_NO_EXP = false;
+
+  /** Label `ark_broker_ingest_requests_total` with tenant ids. /metrics answers anyone, so only where it is not reachable by tenants. */
+  @Transform(toBool)
+  @IsBoolean()
+  METRICS_TENANT_LABEL = false;
+
+  /** Whether the purge-all DELETEs (`/traces`, `/events`, `/sessions`, `/messages`, `/stream`) are allowed at all (for admins); the chart sets false. */
+  @Transform(toBool)
+  @IsBoolean()
+  ALLOW_PURGE_ALL = true;
 
   /**
    * After SIGTERM, how long the broker drains (SSE streams told to reconnect, open chunk uploads
@@ -214,8 +254,26 @@ export class BrokerConfig {
 }
 
 function crossFieldProblems(config: BrokerConfig): string[] {
-  if (config.AUTH_MODE !== 'jwt' || config.AUTH_JWT_SECRET || config.AUTH_JWKS_URL) return [];
-  return ['AUTH_MODE="jwt": needs AUTH_JWT_SECRET or AUTH_JWKS_URL to verify tokens'];
+  const problems: string[] = [];
+  if (config.AUTH_MODE === 'jwt' && !config.AUTH_JWT_SECRET && !config.AUTH_JWKS_URL) {
+    problems.push('AUTH_MODE="jwt": needs AUTH_JWT_SECRET or AUTH_JWKS_URL to verify tokens');
+  }
+  if (config.AUTH_MODE === 'header' && config.AUTH_TRUSTED_PROXIES.trim() === '') {
+    problems.push('AUTH_MODE="header": needs AUTH_TRUSTED_PROXIES, the addresses or CIDRs of the auth proxies whose identity headers count');
+  }
+  const parsed: [string, (value: string) => unknown][] = [
+    ['AUTH_TRUSTED_PROXIES', parseAddressRanges],
+    ['AUTH_TRUSTED_NETWORKS', parseNetworkGrants],
+    ['AUTH_K8S_SERVICE_ACCOUNTS', parseServiceAccountGrants],
+  ];
+  for (const [name, parse] of parsed) {
+    try {
+      parse(config[name as keyof BrokerConfig] as string);
+    } catch (error) {
+      problems.push(`${name}: ${(error as Error).message}`);
+    }
+  }
+  return problems;
 }
 
 /**

@@ -10,6 +10,8 @@ export const BROKER_ROLE = 'ark_broker_app';
 export interface DatabaseOptions {
   url: string;
   poolSize: number;
+  /** false: work as the login user itself (the operator's tools: API keys, analyst grants), not as BROKER_ROLE. */
+  asBrokerRole?: boolean;
   /** Kysely's query log: `npm run sql:generate` records the statements the repositories send with it. */
   log?: KyselyConfig['log'];
 }
@@ -24,7 +26,7 @@ export class DatabaseConnection {
   readonly db: Kysely<Database>;
 
   constructor(readonly options: DatabaseOptions) {
-    this.pool = createPool({ connectionString: options.url, max: options.poolSize, role: BROKER_ROLE });
+    this.pool = createPool({ connectionString: options.url, max: options.poolSize, ...(options.asBrokerRole === false ? {} : { role: BROKER_ROLE }) });
     this.db = new Kysely<Database>({ dialect: new TenantScopedPostgresDialect({ pool: this.pool }), log: options.log });
   }
 

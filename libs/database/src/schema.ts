@@ -181,6 +181,13 @@ export interface ApiKeysTable {
   revoked_at: Date | null;
 }
 
+/** The operator's mapping of database roles to the tenants they read through the analyst_* views (migrations/0150). */
+export interface AnalystTenantsTable {
+  role_name: string;
+  tenant_id: string;
+  granted_at: Generated<Date>;
+}
+
 export interface SchemaMigrationsTable {
   version: string;
   name: string;
@@ -196,6 +203,7 @@ export interface Database {
   deletions: DeletionsTable;
   traces: TracesTable;
   api_keys: ApiKeysTable;
+  analyst_tenants: AnalystTenantsTable;
   queries: QueriesTable;
   tool_calls: ToolCallsTable;
   llm_calls: LlmCallsTable;

@@ -13,6 +13,7 @@ export type ApiErrorCode =
   | 'unauthorized'
   | 'forbidden'
   | 'namespace_forbidden'
+  | 'purge_all_disabled'
   | 'not_found'
   | 'method_not_allowed'
   | 'payload_too_large'
@@ -34,6 +35,7 @@ export type UpstreamErrorCode =
   | 'UNAUTHORIZED'
   | 'FORBIDDEN'
   | 'NAMESPACE_FORBIDDEN'
+  | 'PURGE_ALL_DISABLED'
   | 'RATE_LIMITED'
   | 'TOO_MANY_WATCHES'
   | 'REQUEST_TIMEOUT'
@@ -48,6 +50,7 @@ export const NATIVE_CODES: Record<ApiErrorCode, ApiErrorCode> = {
   unauthorized: 'unauthorized',
   forbidden: 'forbidden',
   namespace_forbidden: 'namespace_forbidden',
+  purge_all_disabled: 'purge_all_disabled',
   not_found: 'not_found',
   method_not_allowed: 'method_not_allowed',
   payload_too_large: 'payload_too_large',
@@ -74,6 +77,7 @@ export const UPSTREAM_CODES: Record<ApiErrorCode, UpstreamErrorCode> = {
   unauthorized: 'UNAUTHORIZED',
   forbidden: 'FORBIDDEN',
   namespace_forbidden: 'NAMESPACE_FORBIDDEN',
+  purge_all_disabled: 'PURGE_ALL_DISABLED',
   not_found: 'NOT_FOUND',
   method_not_allowed: 'REQUEST_ERROR',
   payload_too_large: 'REQUEST_ERROR',

@@ -1,8 +1,10 @@
-import { createRemoteJWKSet, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { networkGrantFor, rangeHolds, type AddressRange, type NetworkGrant, type ServiceAccountGrant } from '#ark/config';
+import { createRemoteJWKSet, decodeJwt, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import { LRUCache } from 'lru-cache';
 import type { IncomingHttpHeaders } from 'node:http';
 import { looksLikeApiKey, type ApiKeys } from './api-keys.js';
 import { LOCAL_IDENTITY, ROLES, type CallerIdentity, type Role } from './caller-identity.js';
+import { TokenReviewUnavailable, type KubernetesTokenReview } from './token-review.js';
 
 export interface AuthSettings {
   mode: 'none' | 'jwt' | 'header';
@@ -17,7 +19,15 @@ export interface AuthSettings {
   headerTenant: string;
   headerUser: string;
   headerRoles: string;
-  trustedProxies: readonly string[];
+  /** header mode: the peers whose identity headers count. */
+  trustedProxies: readonly AddressRange[];
+  /** Callers without credentials from these ranges are let in as their grant (Ark's in-cluster callers). */
+  trustedNetworks: readonly NetworkGrant[];
+  /** ServiceAccounts let in as their grant, their tokens checked by `tokenReview`. */
+  serviceAccounts: readonly ServiceAccountGrant[];
+  tokenReview?: KubernetesTokenReview;
+  /** Accept JWTs without `exp`. */
+  allowNoExp: boolean;
   /** How long a verified token or API key answer is reused; 0: verify every request. */
   cacheSeconds: number;
 }
@@ -34,6 +44,20 @@ export class AuthError extends Error {
 }
 
 const ASYMMETRIC = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'];
+
+/** NUL and the other C0 controls: PostgreSQL refuses NUL in text, and no tenant or user id needs them. */
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f]/;
+
+/** A Kubernetes ServiceAccount token (legacy or projected), by its unverified claims; TokenReview decides whether it is valid. */
+function looksLikeServiceAccountToken(token: string): boolean {
+  try {
+    const claims = decodeJwt(token);
+    return claims.iss === 'kubernetes/serviceaccount' || (typeof claims.sub === 'string' && claims.sub.startsWith('system:serviceaccount:'));
+  } catch {
+    return false;
+  }
+}
 
 function rolesOf(value: unknown): Role[] {
   const list = Array.isArray(value) ? value : typeof value === 'string' ? value.split(/[ ,]+/) : [];
@@ -68,6 +92,10 @@ export class CallerAuthenticator {
     this.verified = settings.cacheSeconds > 0 ? new LRUCache({ max: 10_000, ttl: settings.cacheSeconds * 1000 }) : undefined;
   }
 
+  /**
+   * Credentials first (an API key, a ServiceAccount token, a JWT, a trusted proxy's identity
+   * headers); a request with none is let in only from a trusted network, as that network's grant.
+   */
   async authenticate(headers: IncomingHttpHeaders, remoteAddress: string | undefined): Promise<CallerIdentity> {
     if (this.settings.mode === 'none') return LOCAL_IDENTITY;
     const bearer = /^Bearer\s+(\S+)$/i.exec(headers.authorization ?? '')?.[1];
@@ -76,10 +104,42 @@ export class CallerAuthenticator {
       if (!identity) throw new AuthError(401, 'invalid or revoked API key');
       return identity;
     }
-    if (this.settings.mode === 'header') return this.fromProxyHeaders(headers, remoteAddress);
-    if (!bearer) throw new AuthError(401, 'missing Bearer token');
-    const cached = this.verified?.get(bearer)?.identity;
-    return cached ?? this.fromJwt(bearer);
+    if (bearer && this.settings.serviceAccounts.length > 0 && looksLikeServiceAccountToken(bearer)) return this.fromServiceAccount(bearer);
+    if (this.settings.mode === 'header' && this.hasIdentityHeaders(headers)) return this.fromProxyHeaders(headers, remoteAddress);
+    if (this.settings.mode === 'jwt' && bearer) return this.verified?.get(bearer)?.identity ?? this.fromJwt(bearer);
+    const network = networkGrantFor(this.settings.trustedNetworks, remoteAddress);
+    if (network) return { tenantId: network.tenantId, userId: `network:${network.cidr}`, roles: network.roles };
+    throw new AuthError(
+      401,
+      this.settings.mode === 'header' ? 'identity headers from a trusted proxy, or a Bearer token, are required' : 'missing Bearer token',
+    );
+  }
+
+  /** A ServiceAccount token: reviewed by the Kubernetes API, then mapped by AUTH_K8S_SERVICE_ACCOUNTS (exact name before `*`). */
+  private async fromServiceAccount(token: string): Promise<CallerIdentity> {
+    const cached = this.verified?.get(token);
+    if (cached) {
+      if (!cached.identity) throw new AuthError(401, 'service account token not accepted');
+      return cached.identity;
+    }
+    let user;
+    try {
+      user = await this.settings.tokenReview!.review(token);
+    } catch (error) {
+      if (!(error instanceof TokenReviewUnavailable)) throw error;
+      throw new AuthError(401, `service account token could not be reviewed: ${error.message}`);
+    }
+    const grants = this.settings.serviceAccounts.filter((g) => g.namespace === user?.namespace);
+    const grant = grants.find((g) => g.name === user?.serviceAccount) ?? grants.find((g) => g.name === '*');
+    const identity = user && grant ? { tenantId: grant.tenantId, userId: user.username, roles: grant.roles } : undefined;
+    this.verified?.set(token, identity ? { identity } : {});
+    if (!identity)
+      throw new AuthError(401, user ? `service account ${user.username} is not let in (AUTH_K8S_SERVICE_ACCOUNTS)` : 'service account token not accepted');
+    return identity;
+  }
+
+  private hasIdentityHeaders(headers: IncomingHttpHeaders): boolean {
+    return [this.settings.headerTenant, this.settings.headerUser, this.settings.headerRoles].some((name) => headers[name.toLowerCase()] !== undefined);
   }
 
   private async fromApiKey(key: string): Promise<CallerIdentity | undefined> {
@@ -98,6 +158,7 @@ export class CallerAuthenticator {
         clockTolerance: this.settings.clockSkewSeconds,
         ...(this.settings.issuer ? { issuer: this.settings.issuer } : {}),
         ...(this.settings.audience ? { audience: this.settings.audience } : {}),
+        ...(this.settings.allowNoExp ? {} : { requiredClaims: ['exp'] }),
       };
       payload =
         typeof this.jwtKey === 'function' ? (await jwtVerify(token, this.jwtKey, options)).payload : (await jwtVerify(token, this.jwtKey!, options)).payload;
@@ -108,6 +169,7 @@ export class CallerAuthenticator {
     const userId = payload[this.settings.userClaim];
     if (typeof tenantId !== 'string' || tenantId === '') throw new AuthError(401, `token has no "${this.settings.tenantClaim}" claim`);
     if (typeof userId !== 'string' || userId === '') throw new AuthError(401, `token has no "${this.settings.userClaim}" claim`);
+    if (CONTROL.test(tenantId) || CONTROL.test(userId)) throw new AuthError(401, 'token claims may not hold control characters');
     const roles = rolesOf(payload[this.settings.rolesClaim]);
     const identity: CallerIdentity = { tenantId, userId, roles: roles.length > 0 ? roles : ['reader'] };
     // Reused until the token would stop verifying (its `exp` plus the tolerated skew), at most the TTL.
@@ -117,7 +179,7 @@ export class CallerAuthenticator {
   }
 
   private fromProxyHeaders(headers: IncomingHttpHeaders, remoteAddress: string | undefined): CallerIdentity {
-    if (!remoteAddress || !this.settings.trustedProxies.includes(remoteAddress)) {
+    if (!this.settings.trustedProxies.some((range) => rangeHolds(range, remoteAddress))) {
       throw new AuthError(401, 'identity headers are only accepted from a trusted proxy');
     }
     const read = (name: string) => {

@@ -1,6 +1,6 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { Expose, Transform, Type } from 'class-transformer';
-import { IsBoolean, IsInt, IsOptional, IsString, Length, Min } from 'class-validator';
+import { IsBoolean, IsInt, IsOptional, IsString, Length, Max, Min } from 'class-validator';
 import { toQueryBoolean } from '#ark/http';
 
 /** Query of upstream's watchable lists (`GET /traces…`, `GET /events…`), upstream names included. */
@@ -22,6 +22,7 @@ export class UpstreamFeedQueryDto {
   @Type(() => Number)
   @IsInt()
   @Min(0)
+  @Max(Number.MAX_SAFE_INTEGER)
   cursor?: number;
 
   @ApiPropertyOptional({ type: Number, minimum: 1, maximum: 1000, default: 100, description: 'read as upstream (`upstreamPageLimit`)' })

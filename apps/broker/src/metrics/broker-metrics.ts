@@ -48,12 +48,14 @@ export class BrokerMetrics implements OnModuleInit {
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
       registers,
     });
-    // Writes per route and tenant. Tenants are a deployment's customers (tens, not millions), so the
-    // label stays bounded; `outcome` splits accepted, refused (4xx: bad input, auth, 429) and failed (5xx).
+    // Writes per route and outcome: accepted, refused (4xx: bad input, auth, 429) and failed (5xx).
+    // /metrics answers anyone, so tenant ids are a label only when METRICS_TENANT_LABEL says so (a
+    // deployment's customers: tens, not millions, so the label stays bounded).
+    const byTenant = this.config.METRICS_TENANT_LABEL;
     const ingest = new Counter({
       name: 'ark_broker_ingest_requests_total',
-      help: 'Write requests (POST, PUT, DELETE) answered, per route, tenant and outcome',
-      labelNames: ['route', 'tenant', 'outcome'],
+      help: `Write requests (POST, PUT, DELETE) answered, per route${byTenant ? ', tenant' : ''} and outcome`,
+      labelNames: byTenant ? ['route', 'tenant', 'outcome'] : ['route', 'outcome'],
       registers,
     });
     const fastify = this.adapterHost.httpAdapter.getInstance<FastifyInstance>();
@@ -62,11 +64,14 @@ export class BrokerMetrics implements OnModuleInit {
       requests.inc({ method: request.method, route, status: String(reply.statusCode) });
       duration.observe({ method: request.method, route }, reply.elapsedTime / 1000);
       if (request.method === 'POST' || request.method === 'PUT' || request.method === 'DELETE') {
-        // No identity: AUTH_MODE=none (the one local tenant), or the request failed authentication.
-        const identity = (request as { identity?: CallerIdentity }).identity ?? (this.config.AUTH_MODE === 'none' ? LOCAL_IDENTITY : undefined);
-        const tenant = identity?.tenantId ?? 'unauthenticated';
         const outcome = reply.statusCode >= 500 ? 'error' : reply.statusCode >= 400 ? 'refused' : 'accepted';
-        ingest.inc({ route, tenant, outcome });
+        if (byTenant) {
+          // No identity: AUTH_MODE=none (the one local tenant), or the request failed authentication.
+          const identity = (request as { identity?: CallerIdentity }).identity ?? (this.config.AUTH_MODE === 'none' ? LOCAL_IDENTITY : undefined);
+          ingest.inc({ route, tenant: identity?.tenantId ?? 'unauthenticated', outcome });
+        } else {
+          ingest.inc({ route, outcome });
+        }
       }
       done();
     });

@@ -18,6 +18,9 @@ export class SignalSessionHandler implements ICommandHandler<SignalSessionComman
   constructor(private readonly appender: EventAppender) {}
 
   async execute({ caller, sessionId, body }: SignalSessionCommand): Promise<void> {
-    await this.appender.append(caller, [{ sessionId, event: { type: SESSION_SIGNALLED, source: 'api', userId: caller.userId, data: body } }]);
+    // The entry's namespace (upstream's `queryNamespace`) is the event's, so a key bound to namespaces may only signal its own.
+    const namespace = (body as { queryNamespace?: unknown }).queryNamespace;
+    const event = { type: SESSION_SIGNALLED, source: 'api' as const, userId: caller.userId, data: body };
+    await this.appender.append(caller, [{ sessionId, event: typeof namespace === 'string' && namespace !== '' ? { ...event, namespace } : event }]);
   }
 }

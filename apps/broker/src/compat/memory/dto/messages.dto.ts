@@ -1,12 +1,15 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform, Type } from 'class-transformer';
-import { IsArray, IsBoolean, IsInt, IsOptional, IsString, Min } from 'class-validator';
+import { ArrayMaxSize, IsArray, IsBoolean, IsInt, IsOptional, IsString, Min } from 'class-validator';
 import { InvalidArgumentError } from '#ark/errors';
 import { toQueryBoolean } from '#ark/http';
 import { UPSTREAM_DEFAULT_PAGE_SIZE, UPSTREAM_MAX_PAGE_SIZE, upstreamPageLimit } from '../../upstream-pagination.js';
 
 /** Upstream ignores empty filter values. */
 const emptyAsAbsent = ({ value }: { value: unknown }) => (value === '' ? undefined : value);
+
+/** Messages one `POST /messages` may carry (upstream has no cap; `POST /v2/events` takes 1,000 events): more is a 400, nothing stored. */
+export const MAX_MESSAGES_PER_REQUEST = 1_000;
 
 /** `POST /messages` (unknown fields are ignored, as upstream). */
 export class PostMessagesDto {
@@ -18,8 +21,9 @@ export class PostMessagesDto {
   @IsString()
   query_id!: string;
 
-  @ApiProperty({ type: 'array', items: {}, description: 'any JSON values, each stored as one message' })
+  @ApiProperty({ type: 'array', items: {}, maxItems: MAX_MESSAGES_PER_REQUEST, description: 'any JSON values, each stored as one message' })
   @IsArray()
+  @ArrayMaxSize(MAX_MESSAGES_PER_REQUEST)
   messages!: unknown[];
 
   @ApiPropertyOptional({ minimum: 1, description: 'the messages are hidden this many seconds after they were received' })
