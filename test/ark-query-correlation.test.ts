@@ -193,6 +193,44 @@ function oneQueryIsShown(getBroker: () => TestBroker, key: string, deliver: (q: 
       'later sources may only add tool.call.updated',
     );
   });
+
+  it('the log has one query.started and one query.completed for the query; its other reports are query.updated', async () => {
+    const log = await sessionLog(broker, producer.sessionId);
+    const ofQuery = log.filter((e) => /^query\./.test(e.type));
+    const count = (type: string) => ofQuery.filter((e) => e.type === type).length;
+    const seen = JSON.stringify(ofQuery.map((e) => [e.type, e.source, e.data?.name ?? e.data?.reason]));
+    assert.deepEqual(
+      { started: count('query.started'), completed: count('query.completed'), failed: count('query.failed') },
+      { started: 1, completed: 1, failed: 0 },
+      `query events: ${seen}`,
+    );
+    // QueryExecutionStart, QueryExecutionComplete, the executor's query span and the controller's dispatch span.
+    assert.equal(ofQuery.length, 4, seen);
+    assert.deepEqual(
+      ofQuery.filter((e) => e.type === 'query.updated').map((e) => e.data.phase),
+      ['completed', 'completed'],
+      seen,
+    );
+  });
+
+  it('the log has one llm.call.started and one llm.call.completed per LLM call; its other reports are llm.call.updated', async () => {
+    const log = await sessionLog(broker, producer.sessionId);
+    const ofCalls = log.filter((e) => /^llm\.call\./.test(e.type));
+    const seen = JSON.stringify(ofCalls.map((e) => [e.type, e.source, e.data?.callKey]));
+    const calls = [...new Set(ofCalls.map((e) => e.data.callKey))];
+    assert.equal(calls.length, 2, `two calls: ${seen}`);
+    for (const call of calls) {
+      const of = ofCalls.filter((e) => e.data.callKey === call);
+      const count = (type: string) => of.filter((e) => e.type === type).length;
+      assert.deepEqual(
+        { started: count('llm.call.started'), completed: count('llm.call.completed'), updated: count('llm.call.updated') },
+        // LLMCallStart, then the span's end and LLMCallComplete: the first end report completes it.
+        { started: 1, completed: 1, updated: 1 },
+        `call ${call}: ${seen}`,
+      );
+      assert.deepEqual([...new Set(of.map((e) => e.source))].sort(), ['operation-event', 'otlp'], `both sources report call ${call}`);
+    }
+  });
 }
 
 describe('one Ark query is one query, whatever order its sources arrive in (issue #17)', () => {

@@ -288,7 +288,7 @@ describe('read models: queries, tool calls, LLM calls', () => {
     assert.equal(failed.status, 'failed');
     assert.equal(failed.error, 'timeout');
 
-    const llm = ra.llm_calls as any[];
+    const llm = (ra.llm_calls as any[]).filter((r) => r.query_key === 'uid-1');
     assert.equal(llm.length, 1);
     assert.equal(llm[0].model, 'gpt-4o');
     assert.equal(Number(llm[0].tokens_input), 30);
@@ -296,6 +296,12 @@ describe('read models: queries, tool calls, LLM calls', () => {
     assert.equal(llm[0].status, 'completed');
     assert.equal(llm[0].duration_ms, 1000);
     assert.equal(llm[0].query_key, 'uid-1');
+    const opOnly = (ra.llm_calls as any[]).filter((r) => r.query_key === 'uid-3');
+    assert.deepEqual(
+      opOnly.map((r) => [r.status, r.error, r.span_id]),
+      [['failed', 'quota', null]],
+      'an LLMCallError with no span is a call of its own',
+    );
   });
 
   it("records time to first token from the query's chunk stream", async () => {

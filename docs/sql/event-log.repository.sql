@@ -222,16 +222,34 @@ WHERE
   AND session_id = $2
   AND "s"."user_id" = $3;
 
--- EventLogRepository.storedReporters
+-- EventLogRepository.lockSessions
+/* ark:prepared */
 SELECT
+  pg_advisory_xact_lock(k.key)
+FROM
+  (
+    SELECT DISTINCT
+      hashtextextended (t || '/' || s, 0) AS key
+    FROM
+      unnest($1::text[], $2::text[]) AS u (t, s)
+    ORDER BY
+      key
+  ) AS k;
+
+-- EventLogRepository.storedReports
+/* ark:prepared */
+SELECT
+  e.tenant_id,
   e.session_id,
   e.dedupe_key,
   e.source,
-  e.span_id
+  e.span_id,
+  e.type,
+  e.time
 FROM
-  unnest($1::text[], $2::text[]) AS k (s, dk)
+  unnest($1::text[], $2::text[], $3::text[]) AS k (t, s, dk)
   -- One probe of the unique dedupe index per key (its predicate stated, so the index applies).
-  JOIN events e ON e.tenant_id = $3
+  JOIN events e ON e.tenant_id = k.t
   AND e.session_id = k.s
   AND e.dedupe_key = k.dk
   AND e.dedupe_key IS NOT NULL;

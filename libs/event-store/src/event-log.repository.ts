@@ -184,20 +184,35 @@ export class EventLogRepository {
     return rows.length > 0;
   }
 
-  /** The source and span of the events stored under these dedupe keys, keyed `session\0key`. */
-  @GenerateSql({ params: [EXAMPLE_ADMIN, [{ sessionId: 's', dedupeKey: 'step:tool.call:ns/q/call-1:end' }]] })
-  async storedReporters(
-    scope: ReadScope,
-    keys: readonly { sessionId: string; dedupeKey: string }[],
-  ): Promise<Map<string, { source: string; spanId: string | null }>> {
-    const { rows } = await inScope(scope, () =>
-      sql<{ session_id: string; dedupe_key: string; source: string; span_id: string | null }>`
-        SELECT e.session_id, e.dedupe_key, e.source, e.span_id
-        FROM unnest(${keys.map((k) => k.sessionId)}::text[], ${keys.map((k) => k.dedupeKey)}::text[]) AS k(s, dk)
-        -- One probe of the unique dedupe index per key (its predicate stated, so the index applies).
-        JOIN events e ON e.tenant_id = ${scope.tenantId} AND e.session_id = k.s AND e.dedupe_key = k.dk AND e.dedupe_key IS NOT NULL`.execute(this.db),
+  /**
+   * Takes the append locks of these sessions in the caller's transaction, as `ark_append_events` does
+   * (same keys, same ascending order, so two batches cannot deadlock; taking them again there is a
+   * no-op): what the caller reads of these sessions afterwards stays current until it commits.
+   */
+  @GenerateSql({ params: [EXAMPLE_TRANSACTION, [{ tenantId: 't', sessionId: 's' }]] })
+  async lockSessions(trx: Transaction<Database>, streams: readonly { tenantId: string; sessionId: string }[]): Promise<void> {
+    await sql`${PREPARED}
+      SELECT pg_advisory_xact_lock(k.key)
+      FROM (SELECT DISTINCT hashtextextended(t || '/' || s, 0) AS key
+            FROM unnest(${streams.map((x) => x.tenantId)}::text[], ${streams.map((x) => x.sessionId)}::text[]) AS u(t, s)
+            ORDER BY key) AS k`.execute(trx);
+  }
+
+  /** What is stored under these dedupe keys (source, span, type, time), keyed `tenant\0session\0key`, in the caller's transaction. */
+  @GenerateSql({ params: [EXAMPLE_TRANSACTION, [{ tenantId: 't', sessionId: 's', dedupeKey: 'step:tool.call:ns/q/call-1:end' }]] })
+  async storedReports(
+    trx: Transaction<Database>,
+    keys: readonly { tenantId: string; sessionId: string; dedupeKey: string }[],
+  ): Promise<Map<string, { source: string; spanId: string | null; type: string; time: Date }>> {
+    const { rows } = await sql<{ tenant_id: string; session_id: string; dedupe_key: string; source: string; span_id: string | null; type: string; time: Date }>`
+      ${PREPARED}
+      SELECT e.tenant_id, e.session_id, e.dedupe_key, e.source, e.span_id, e.type, e.time
+      FROM unnest(${keys.map((k) => k.tenantId)}::text[], ${keys.map((k) => k.sessionId)}::text[], ${keys.map((k) => k.dedupeKey)}::text[]) AS k(t, s, dk)
+      -- One probe of the unique dedupe index per key (its predicate stated, so the index applies).
+      JOIN events e ON e.tenant_id = k.t AND e.session_id = k.s AND e.dedupe_key = k.dk AND e.dedupe_key IS NOT NULL`.execute(trx);
+    return new Map(
+      rows.map((r) => [`${r.tenant_id}\u0000${r.session_id}\u0000${r.dedupe_key}`, { source: r.source, spanId: r.span_id, type: r.type, time: r.time }]),
     );
-    return new Map(rows.map((r) => [`${r.session_id}\u0000${r.dedupe_key}`, { source: r.source, spanId: r.span_id }]));
   }
 
   /** Last sequence of each given session that has events, keyed `tenant\0session`. */

@@ -2,7 +2,7 @@ import { sql, type RawBuilder, type Transaction } from 'kysely';
 import { PREPARED, type Database } from '#ark/database';
 import { LLM_CHUNK, workStepOf, type ArkEvent } from '#ark/event-store';
 import type { QueryKeys } from './query-identity.js';
-import { callStatus, column, endTimeOf, eventData, iso, jsonValue, num, startTimeOf, STATUS_RANK, text, tokensOf, writesLlmCall } from './work-events.js';
+import { callStatus, column, endTimeOf, eventData, iso, jsonValue, num, startTimeOf, STATUS_RANK, text, tokensOf, llmCallKeyOf } from './work-events.js';
 
 interface LlmCallInput {
   tenantId: string;
@@ -28,12 +28,13 @@ interface LlmCallInput {
 
 function inputOf(e: ArkEvent, keys: QueryKeys): LlmCallInput | undefined {
   const work = workStepOf(e);
-  if (!work || !writesLlmCall(e)) return undefined;
+  const key = llmCallKeyOf(e);
+  if (!work || key === null) return undefined;
   const d = eventData(e);
   const tokens = tokensOf(d, {});
   return {
     tenantId: e.tenantId,
-    key: `${e.traceId ?? ''}:${e.spanId}`,
+    key,
     queryKey: keys.of(e) ?? `session:${e.sessionId}`,
     queryId: e.queryId,
     queryName: e.queryName,
