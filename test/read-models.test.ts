@@ -334,6 +334,32 @@ describe('read models: queries, tool calls, LLM calls', () => {
     assert.equal(row.status, 'completed');
   });
 
+  it('clears the error a later completion overrides (upstream: a later done clears error), whatever the arrival order; lastError keeps it', async () => {
+    for (const [n, reversed] of [
+      [1, false],
+      [2, true],
+    ] as const) {
+      const d = { queryId: `uid-clear-${n}`, queryName: `clear-${n}`, sessionId: `sess-clear-${n}` };
+      const bodies = [
+        opEvent('QueryExecutionStart', 0, d),
+        opEvent('QueryExecutionError', 1_000, { ...d, error: 'rate limited' }),
+        opEvent('QueryExecutionComplete', 2_000, { ...d, response: 'ok at last' }),
+      ];
+      for (const body of reversed ? [...bodies].reverse() : bodies) await send(a, events(body));
+      const v2 = await getJson(`${a.url}/v2/queries/${d.queryId}`);
+      assert.equal(v2.status, 200);
+      assert.deepEqual(
+        { phase: v2.body.phase, error: v2.body.error, lastError: v2.body.lastError },
+        { phase: 'done', error: null, lastError: { error: 'rate limited', at: iso(1_000) } },
+        `reversed: ${reversed}`,
+      );
+      // The upstream shape elects by arrival order (0.1.69): an error that arrives after the done wins there.
+      const upstream = await getJson(`${a.url}/sessions/${d.sessionId}`);
+      assert.equal(upstream.body.queries[d.queryName].phase, reversed ? 'error' : 'done');
+      if (!reversed) assert.equal(upstream.body.queries[d.queryName].error, undefined, 'upstream drops the error once done');
+    }
+  });
+
   it('`ark-broker projections rebuild` gives identical tables after a mixed workload', async () => {
     // OTLP, operation events and producer events, concurrently, across sessions.
     await Promise.all(
@@ -716,7 +742,7 @@ describe('session participants and token totals (call totals kept on queries)', 
   });
   after(() => broker.close());
 
-  it('moves a query from its span placeholder session to the real one, with its calls', async () => {
+  it('moves a query from its span fallback session (the query UID) to the real one, with its calls', async () => {
     const trace = 7_001;
     const attributes = { 'query.uid': 'uid-move', 'query.name': 'move-q' };
     await send(
@@ -734,7 +760,8 @@ describe('session participants and token totals (call totals kept on queries)', 
         },
       ),
     );
-    const placeholder = `trace-${hex(trace, 32)}`;
+    // No session attribute: the spans fall back to the query UID as their session (DESIGN §5).
+    const placeholder = 'uid-move';
     const before = (await get(`/v2/sessions/${placeholder}`)).body.session;
     assert.deepEqual([before.queryCount, before.status, before.models, before.tokens.total], [1, 'active', ['gpt-4o-mini'], 8]);
 
