@@ -777,7 +777,7 @@ describe('session participants and token totals (call totals kept on queries)', 
   });
 
   it('stays exact when one query is written through two sessions at once', async () => {
-    // Each query's spans carry no session (they file it under `trace-…`) while its operation events
+    // Each query's spans carry no session (they file it under the query UID) while its operation events
     // name the real session: the two kinds of request race, in every order, across three sessions.
     const requests = (round: number) =>
       Array.from({ length: 24 }, (_, i) => {
