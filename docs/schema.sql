@@ -244,6 +244,7 @@ CREATE TABLE session_queries (
   CONSTRAINT session_queries_pkey PRIMARY KEY (tenant_id, session_id, query_name)
 );
 ALTER TABLE session_queries ENABLE ROW LEVEL SECURITY;
+CREATE INDEX session_queries_conversation ON public.session_queries USING btree (tenant_id, conversation_id, query_name) WHERE (conversation_id IS NOT NULL);
 CREATE INDEX session_queries_query_id ON public.session_queries USING btree (tenant_id, query_id);
 CREATE INDEX session_queries_search ON public.session_queries USING gin ((((((COALESCE(agent, ''::text) || '
 '::text) || COALESCE(team, ''::text)) || '

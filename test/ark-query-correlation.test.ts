@@ -271,8 +271,17 @@ describe('one Ark query is one query, whatever order its sources arrive in (issu
       },
     ],
     [
-      // Messages name their query; before any other source has named it, they can only go to their
-      // conversation's session (see the test below), so here the chunks come first.
+      // Before any other source names their query, messages go to their conversation's session; the
+      // query's operation events then move them to the query's session (see the test below).
+      'messages first, then operation events, spans and chunks',
+      async (q) => {
+        await q.messages();
+        await q.operationEvents();
+        await q.spans();
+        await q.chunks();
+      },
+    ],
+    [
       'chunks, then messages, before operation events and spans',
       async (q) => {
         await q.chunks();
@@ -303,14 +312,22 @@ describe('one Ark query is one query, whatever order its sources arrive in (issu
     });
   });
 
-  it('keeps messages that arrive before any other source of their query in their conversation (the query is not known yet)', async () => {
+  it("keeps messages that arrive before any other source of their query in their conversation until the query's operation events name its session", async () => {
     const q = new ArkQueryProducer(broker.url, arkQueryPlan('messages-alone'));
-    sessions.push(q.plan.conversationId);
+    sessions.push(q.plan.conversationId, q.sessionId);
     await q.messages();
-    const conversation = await getJson(`${broker.url}/v2/sessions/${encodeURIComponent(q.plan.conversationId)}`);
-    assert.equal(conversation.status, 200);
-    assert.equal(conversation.body.messages.count, q.messagesBody().messages.length);
-    assert.equal((await getJson(`${broker.url}/v2/sessions/${encodeURIComponent(q.sessionId)}`)).status, 404);
+    const messagesOf = async (session: string) => {
+      const res = await getJson(`${broker.url}/v2/sessions/${encodeURIComponent(session)}`);
+      return res.status === 200 ? res.body.messages.count : res.status;
+    };
+    assert.equal(await messagesOf(q.plan.conversationId), q.messagesBody().messages.length);
+    assert.equal(await messagesOf(q.sessionId), 404, 'the query is not known yet');
+    await q.operationEvents((r) => r === 'QueryExecutionStart');
+    assert.equal(await messagesOf(q.sessionId), q.messagesBody().messages.length, "moved to the query's session");
+    assert.equal(await messagesOf(q.plan.conversationId), 0, "the conversation's session keeps their events in its log, not the messages");
+    // Upstream's memory routes are by conversation and query, wherever the messages' events are.
+    const listed = await getJson(`${broker.url}/messages?conversation_id=${encodeURIComponent(q.plan.conversationId)}`);
+    assert.equal(listed.body.items.length, q.messagesBody().messages.length);
   });
 
   describe('a query name reused later in the same session (a new UID) is a new query', () => {
