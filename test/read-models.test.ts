@@ -325,7 +325,7 @@ describe('read models: queries, tool calls, LLM calls', () => {
         '\n',
     });
     assert.equal(upload.status, 200);
-    const firstChunk = (await a.sql.query(`SELECT min(time) AS t FROM events WHERE type = 'llm.chunk' AND query_id = 'uid-ttft'`)).rows[0].t as Date;
+    const firstChunk = (await a.sql.query(`SELECT min(time) AS t FROM events WHERE type = 'llm.chunk' AND query_name = 'uid-ttft'`)).rows[0].t as Date;
     let row = (await a.sql.query(`SELECT * FROM llm_calls WHERE query_id = 'uid-ttft'`)).rows[0];
     assert.equal(row.first_chunk_at?.toISOString(), firstChunk.toISOString(), 'chunks after the start set it');
     await send(a, traces(llm(now - 1_000, Date.now() + 1_000)));

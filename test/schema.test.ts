@@ -121,6 +121,33 @@ describe('schema', () => {
     });
   });
 
+  it('0141 swaps the query columns of stored chunks (query_name: the upload path; query_id: ark.query) and leaves other events alone', async () => {
+    const before0141 = path.join(scratch, 'before-0141');
+    await cp(defaultMigrationsDir(), before0141, { recursive: true });
+    for (const f of await readMigrations()) if (f.version >= '0141') await rm(path.join(before0141, `${f.version}_${f.name}.sql`));
+    await withDatabase(async (pool) => {
+      await migrate(pool, before0141);
+      const event = (sequence: number, source: string, type: string, queryId: string | null, queryName: string | null) =>
+        pool.query(
+          `INSERT INTO events (tenant_id, session_id, sequence, type, time, query_id, query_name, source, data) VALUES ('t', 's1', $1, $2, now(), $3, $4, $5, '{}')`,
+          [sequence, type, queryId, queryName, source],
+        );
+      // As stored before 0141: a chunk's query_id held the upload path, query_name its ark.query.
+      await event(1, 'chunk', 'llm.chunk', 'weather', 'uid-1');
+      await event(2, 'chunk', 'llm.chunk', 'weather', null);
+      await event(3, 'chunk', 'llm.stream.completed', 'weather', 'uid-1');
+      await event(4, 'operation-event', 'query.started', 'uid-1', 'weather');
+      assert.ok((await migrate(pool)).applied.includes('0141_chunk_query_columns'));
+      const { rows } = await pool.query('SELECT sequence::int, query_id, query_name FROM events ORDER BY sequence');
+      assert.deepEqual(rows, [
+        { sequence: 1, query_id: 'uid-1', query_name: 'weather' },
+        { sequence: 2, query_id: null, query_name: 'weather' },
+        { sequence: 3, query_id: 'uid-1', query_name: 'weather' },
+        { sequence: 4, query_id: 'uid-1', query_name: 'weather' },
+      ]);
+    });
+  });
+
   describe('repeatable files', () => {
     let dir: string;
     let copies = 0;

@@ -157,7 +157,13 @@ FROM
       events
     WHERE
       tenant_id = $1
-      AND query_id = ANY ($2::text[])
+      AND (
+        query_id = ANY ($2::text[])
+        OR (
+          source = 'chunk'
+          AND query_name = ANY ($3::text[])
+        )
+      )
       AND (
         events.type = 'records.deleted'
         OR EXISTS (
@@ -168,18 +174,18 @@ FROM
           WHERE
             owner_.tenant_id = "events"."tenant_id"
             AND owner_.session_id = "events"."session_id"
-            AND owner_.user_id = $3
+            AND owner_.user_id = $4
         )
       )
       AND transaction_id < snapshot.xmin
-      AND (transaction_id, global_position) > ($4::xid8, $5)
+      AND (transaction_id, global_position) > ($5::xid8, $6)
       -- Qualified: a bare name would sort by the text output column of the same name, and
       -- '100000' < '99999' would page past a lower transaction id (a gap in the feed).
     ORDER BY
       events.transaction_id,
       events.global_position
     LIMIT
-      $6
+      $7
   ) e ON true;
 
 -- EventLogRepository.feedCursorAt

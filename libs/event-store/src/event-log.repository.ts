@@ -30,7 +30,7 @@ export interface AppendNotification {
   at?: number;
   /** [tenant, session, last sequence] per session written; omitted when it would not fit. */
   s?: [string, string, number][];
-  /** [tenant, query id] per query written; omitted when it would not fit (wake every query watcher of the tenants). */
+  /** [tenant, query id] per query written (a chunk also names its upload path's query); omitted when it would not fit (wake every query watcher of the tenants). */
   q?: [string, string][];
   /** Tenants written, when the session list did not fit; neither list: wake everything. */
   t?: string[];
@@ -107,7 +107,8 @@ export class EventLogRepository {
    * that took its positions early and commits late is never skipped; it is read when it is below the
    * horizon, before anything after it.
    * Also returns the horizon, so a reader told of a newer commit knows to look again.
-   * With `queryIds`, the same feed narrowed to the events filed under those query ids (its own index keeps that cheap).
+   * With `queryIds`, the same feed narrowed to the events filed under those query ids, and the chunks
+   * uploaded under them (their own indexes keep that cheap).
    * A scope with an owner reads only events of sessions that user owns (a reader's feed): the session
    * row commits with the events that create it, so the filter never hides an event already owned. An
    * admin's deletion tombstones (`records.deleted`) are the tenant's and change what every reader
@@ -118,7 +119,9 @@ export class EventLogRepository {
     { name: 'reader, one query', params: [EXAMPLE_READER, FEED_START, 100, ['q-uid', 'q-name']] },
   )
   async readFeed(scope: ReadScope, after: FeedCursor, limit: number, queryIds?: readonly string[]): Promise<{ events: ArkEvent[]; horizon: bigint }> {
-    const onlyQuery = queryIds === undefined ? sql`` : sql`AND query_id = ANY(${[...queryIds]}::text[])`;
+    // A query's events by its ids (UID, name); its chunks also by the upload path's query (query_name).
+    const onlyQuery =
+      queryIds === undefined ? sql`` : sql`AND (query_id = ANY(${[...queryIds]}::text[]) OR (source = 'chunk' AND query_name = ANY(${[...queryIds]}::text[])))`;
     const onlyOwned = scope.ownerId === undefined ? sql`` : sql`AND (events.type = 'records.deleted' OR ${sessionVisible(scope, 'events')})`;
     const { rows } = await inScope(scope, () =>
       sql<EventRow & { horizon: string }>`${PREPARED}

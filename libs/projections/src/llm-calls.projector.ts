@@ -55,14 +55,14 @@ function inputOf(e: ArkEvent, keys: QueryKeys): LlmCallInput | undefined {
   };
 }
 
-/** A chunk of a query's completion stream (`llm.chunk`, source `chunk`): its query (UID or name) and time. */
+/** A chunk of a query's completion stream (`llm.chunk`, source `chunk`): the query it was uploaded under (`query_name`: a name or a UID) and its time. */
 function chunkOf(e: ArkEvent): { tenantId: string; query: string; at: string } | undefined {
-  return e.type === LLM_CHUNK && e.queryId ? { tenantId: e.tenantId, query: e.queryId, at: e.time.toISOString() } : undefined;
+  return e.type === LLM_CHUNK && e.queryName ? { tenantId: e.tenantId, query: e.queryName, at: e.time.toISOString() } : undefined;
 }
 
 /**
- * The first chunk of a call's query (by UID, or by name for producers that stream under the name)
- * within the call's window [started, ended]: two probes of events_llm_chunk_time.
+ * The first chunk of a call's query (uploaded under its UID, or under its name as Ark does) within
+ * the call's window [started, ended]: two probes of events_llm_chunk_time (by upload path).
  */
 function firstChunkAt(
   tenant: RawBuilder<unknown>,
@@ -72,7 +72,7 @@ function firstChunkAt(
   ended: RawBuilder<unknown>,
 ): RawBuilder<unknown> {
   const inWindow = (query: RawBuilder<unknown>) => sql`(SELECT min(e.time) FROM events e
-      WHERE e.tenant_id = ${tenant} AND e.query_id = ${query} AND e.type = 'llm.chunk'
+      WHERE e.tenant_id = ${tenant} AND e.query_name = ${query} AND e.type = 'llm.chunk'
         AND e.time >= ${started} AND e.time <= coalesce(${ended}, 'infinity'))`;
   return sql`least(${inWindow(queryId)}, ${inWindow(queryName)})`;
 }
