@@ -81,7 +81,7 @@ describe('schema', () => {
     // Its cost, measured with EXPLAIN ANALYZE: one backward probe of events_pkey per session query, which
     // reads the session's later events until the query's last one (≈ 3 s for 3,000 queries over 300,000
     // events with queries run one after another, 1,450 events read per probe; 2 s for 10,000 queries
-    // of 1,000 interleaved sessions): linear in queries × events after them per session, not per table.
+    // of 1,000 interleaved sessions): it grows with each query's events after its last one, session by session.
     const before0130 = path.join(scratch, 'before-0130');
     await cp(defaultMigrationsDir(), before0130, { recursive: true });
     for (const f of await readMigrations()) if (f.version >= '0130') await rm(path.join(before0130, `${f.version}_${f.name}.sql`));

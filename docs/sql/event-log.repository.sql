@@ -243,7 +243,6 @@ FROM
   ) AS k;
 
 -- EventLogRepository.storedReports
-/* ark:prepared */
 SELECT
   e.tenant_id,
   e.session_id,

@@ -207,8 +207,9 @@ export class EventLogRepository {
     trx: Transaction<Database>,
     keys: readonly { tenantId: string; sessionId: string; dedupeKey: string }[],
   ): Promise<Map<string, { source: string; spanId: string | null; type: string; time: Date }>> {
+    // Not PREPARED: planned per call, so a plan made while `events` had no statistics (when every index
+    // leading with tenant_id costs the same) cannot keep scanning a tenant's events per key.
     const { rows } = await sql<{ tenant_id: string; session_id: string; dedupe_key: string; source: string; span_id: string | null; type: string; time: Date }>`
-      ${PREPARED}
       SELECT e.tenant_id, e.session_id, e.dedupe_key, e.source, e.span_id, e.type, e.time
       FROM unnest(${keys.map((k) => k.tenantId)}::text[], ${keys.map((k) => k.sessionId)}::text[], ${keys.map((k) => k.dedupeKey)}::text[]) AS k(t, s, dk)
       -- One probe of the unique dedupe index per key (its predicate stated, so the index applies).

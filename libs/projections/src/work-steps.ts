@@ -1,5 +1,5 @@
 import { sql, type Transaction } from 'kysely';
-import { PREPARED, type Database } from '#ark/database';
+import type { Database } from '#ark/database';
 import {
   EventLogRepository,
   updatedType,
@@ -190,7 +190,11 @@ export class WorkSteps implements WorkStepResolver {
     return call.callKey;
   }
 
-  /** The LLM calls already projected for these queries: one probe of llm_calls_query per query. */
+  /**
+   * The LLM calls already projected for these queries: one probe of llm_calls_query per query. Not
+   * PREPARED: planned per call, so a generic plan made while llm_calls had no statistics cannot keep
+   * reading a tenant's calls through another index.
+   */
   private async knownLlmCalls(trx: Transaction<Database>, queries: readonly { tenantId: string; queryKey: string | null }[]): Promise<Map<string, LlmCall[]>> {
     const keys = [...new Map(queries.filter((q) => q.queryKey !== null).map((q) => [`${q.tenantId}\u0000${q.queryKey}`, q])).values()];
     const calls = new Map<string, LlmCall[]>();
@@ -204,7 +208,6 @@ export class WorkSteps implements WorkStepResolver {
       started_at: Date | null;
       ended_at: Date | null;
     }>`
-      ${PREPARED}
       SELECT l.tenant_id, l.query_key, l.call_key, l.model, l.span_id, l.started_at, l.ended_at
       FROM unnest(${keys.map((k) => k.tenantId)}::text[], ${keys.map((k) => k.queryKey)}::text[]) AS k(t, qk)
       CROSS JOIN LATERAL (SELECT * FROM llm_calls l WHERE l.tenant_id = k.t AND l.query_key = k.qk ORDER BY l.first_position) l`.execute(trx);
