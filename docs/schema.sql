@@ -78,14 +78,14 @@ CREATE TABLE events (
   CONSTRAINT events_source_check CHECK ((source = ANY (ARRAY['otlp'::text, 'operation-event'::text, 'chunk'::text, 'message'::text, 'api'::text])))
 );
 ALTER TABLE events ENABLE ROW LEVEL SECURITY;
-CREATE INDEX events_approvals_query ON public.events USING btree (tenant_id, query_id, global_position) WHERE (type = ANY (ARRAY['approval.requested'::text, 'approval.resolved'::text]));
+CREATE INDEX events_approvals_query ON public.events USING btree (tenant_id, query_name, global_position) WHERE (type = ANY (ARRAY['approval.requested'::text, 'approval.resolved'::text]));
 CREATE INDEX events_approvals_session ON public.events USING btree (tenant_id, session_id, global_position) WHERE (type = ANY (ARRAY['approval.requested'::text, 'approval.resolved'::text]));
+CREATE INDEX events_chunk_query_name ON public.events USING btree (tenant_id, query_name, global_position) INCLUDE (type, "time") WHERE (source = 'chunk'::text);
 CREATE UNIQUE INDEX events_dedupe_key ON public.events USING btree (tenant_id, session_id, dedupe_key) WHERE (dedupe_key IS NOT NULL);
 CREATE UNIQUE INDEX events_global_position ON public.events USING btree (global_position);
-CREATE INDEX events_llm_chunk_time ON public.events USING btree (tenant_id, query_id, "time") WHERE (type = 'llm.chunk'::text);
+CREATE INDEX events_llm_chunk_time ON public.events USING btree (tenant_id, query_name, "time") WHERE (type = 'llm.chunk'::text);
 CREATE INDEX events_operation_query_name ON public.events USING btree (tenant_id, query_name, global_position) WHERE ((source = 'operation-event'::text) AND (query_name IS NOT NULL));
 CREATE INDEX events_query ON public.events USING btree (tenant_id, query_id, transaction_id, global_position) WHERE (query_id IS NOT NULL);
-CREATE INDEX events_query_chunk_times ON public.events USING btree (tenant_id, query_id, global_position) INCLUDE (type, "time") WHERE (source = 'chunk'::text);
 CREATE INDEX events_source ON public.events USING btree (tenant_id, source, global_position) WHERE (source = ANY (ARRAY['operation-event'::text, 'chunk'::text, 'message'::text]));
 CREATE INDEX events_spans ON public.events USING btree (tenant_id, trace_id, global_position) WHERE (source = 'otlp'::text);
 CREATE INDEX events_tenant_feed ON public.events USING btree (tenant_id, transaction_id, global_position);
@@ -253,6 +253,7 @@ CREATE TABLE session_queries (
   CONSTRAINT session_queries_pkey PRIMARY KEY (tenant_id, session_id, query_name)
 );
 ALTER TABLE session_queries ENABLE ROW LEVEL SECURITY;
+CREATE INDEX session_queries_conversation ON public.session_queries USING btree (tenant_id, conversation_id, query_name) WHERE (conversation_id IS NOT NULL);
 CREATE INDEX session_queries_query_id ON public.session_queries USING btree (tenant_id, query_id);
 CREATE INDEX session_queries_search ON public.session_queries USING gin ((((((COALESCE(agent, ''::text) || '
 '::text) || COALESCE(team, ''::text)) || '
@@ -431,7 +432,7 @@ BEGIN
                                           u text, tr text, sp text, ps text, src text, dk text, d jsonb)
       WHERE NOT duplicates[x.i + 1]
       ORDER BY x.i
-      RETURNING events.tenant_id, events.session_id, events.sequence, events.query_id, events.global_position
+      RETURNING events.tenant_id, events.session_id, events.sequence, events.query_id, events.query_name, events.source, events.global_position
     ), last AS (
       SELECT x.tenant_id AS t, x.session_id AS s, max(x.sequence) AS n FROM inserted x GROUP BY x.tenant_id, x.session_id
     ), advanced AS (
@@ -441,8 +442,11 @@ BEGIN
     )
     SELECT (SELECT array_agg(x.sequence) FROM inserted x), (SELECT array_agg(x.global_position) FROM inserted x),
            (SELECT json_agg(json_build_array(l.t, l.s, l.n)) FROM last l),
-           (SELECT coalesce(json_agg(json_build_array(q.tenant_id, q.query_id)), '[]')
-            FROM (SELECT DISTINCT x.tenant_id, x.query_id FROM inserted x WHERE x.query_id IS NOT NULL) q),
+           -- The queries written: by id, and chunks also by the upload path's query (their query_name).
+           (SELECT coalesce(json_agg(json_build_array(q.tenant_id, q.id)), '[]')
+            FROM (SELECT x.tenant_id, x.query_id AS id FROM inserted x WHERE x.query_id IS NOT NULL
+                  UNION
+                  SELECT x.tenant_id, x.query_name FROM inserted x WHERE x.source = 'chunk' AND x.query_name IS NOT NULL) q),
            (SELECT json_agg(DISTINCT l.t) FROM last l)
     INTO inserted_sequences, positions, heads, queries, tenants;
     IF inserted_sequences IS DISTINCT FROM new_sequences THEN

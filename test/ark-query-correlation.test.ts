@@ -193,6 +193,44 @@ function oneQueryIsShown(getBroker: () => TestBroker, key: string, deliver: (q: 
       'later sources may only add tool.call.updated',
     );
   });
+
+  it('the log has one query.started and one query.completed for the query; its other reports are query.updated', async () => {
+    const log = await sessionLog(broker, producer.sessionId);
+    const ofQuery = log.filter((e) => /^query\./.test(e.type));
+    const count = (type: string) => ofQuery.filter((e) => e.type === type).length;
+    const seen = JSON.stringify(ofQuery.map((e) => [e.type, e.source, e.data?.name ?? e.data?.reason]));
+    assert.deepEqual(
+      { started: count('query.started'), completed: count('query.completed'), failed: count('query.failed') },
+      { started: 1, completed: 1, failed: 0 },
+      `query events: ${seen}`,
+    );
+    // QueryExecutionStart, QueryExecutionComplete, the executor's query span and the controller's dispatch span.
+    assert.equal(ofQuery.length, 4, seen);
+    assert.deepEqual(
+      ofQuery.filter((e) => e.type === 'query.updated').map((e) => e.data.phase),
+      ['completed', 'completed'],
+      seen,
+    );
+  });
+
+  it('the log has one llm.call.started and one llm.call.completed per LLM call; its other reports are llm.call.updated', async () => {
+    const log = await sessionLog(broker, producer.sessionId);
+    const ofCalls = log.filter((e) => /^llm\.call\./.test(e.type));
+    const seen = JSON.stringify(ofCalls.map((e) => [e.type, e.source, e.data?.callKey]));
+    const calls = [...new Set(ofCalls.map((e) => e.data.callKey))];
+    assert.equal(calls.length, 2, `two calls: ${seen}`);
+    for (const call of calls) {
+      const of = ofCalls.filter((e) => e.data.callKey === call);
+      const count = (type: string) => of.filter((e) => e.type === type).length;
+      assert.deepEqual(
+        { started: count('llm.call.started'), completed: count('llm.call.completed'), updated: count('llm.call.updated') },
+        // LLMCallStart, then the span's end and LLMCallComplete: the first end report completes it.
+        { started: 1, completed: 1, updated: 1 },
+        `call ${call}: ${seen}`,
+      );
+      assert.deepEqual([...new Set(of.map((e) => e.source))].sort(), ['operation-event', 'otlp'], `both sources report call ${call}`);
+    }
+  });
 }
 
 describe('one Ark query is one query, whatever order its sources arrive in (issue #17)', () => {
@@ -233,8 +271,17 @@ describe('one Ark query is one query, whatever order its sources arrive in (issu
       },
     ],
     [
-      // Messages name their query; before any other source has named it, they can only go to their
-      // conversation's session (see the test below), so here the chunks come first.
+      // Before any other source names their query, messages go to their conversation's session; the
+      // query's operation events then move them to the query's session (see the test below).
+      'messages first, then operation events, spans and chunks',
+      async (q) => {
+        await q.messages();
+        await q.operationEvents();
+        await q.spans();
+        await q.chunks();
+      },
+    ],
+    [
       'chunks, then messages, before operation events and spans',
       async (q) => {
         await q.chunks();
@@ -265,14 +312,22 @@ describe('one Ark query is one query, whatever order its sources arrive in (issu
     });
   });
 
-  it('keeps messages that arrive before any other source of their query in their conversation (the query is not known yet)', async () => {
+  it("keeps messages that arrive before any other source of their query in their conversation until the query's operation events name its session", async () => {
     const q = new ArkQueryProducer(broker.url, arkQueryPlan('messages-alone'));
-    sessions.push(q.plan.conversationId);
+    sessions.push(q.plan.conversationId, q.sessionId);
     await q.messages();
-    const conversation = await getJson(`${broker.url}/v2/sessions/${encodeURIComponent(q.plan.conversationId)}`);
-    assert.equal(conversation.status, 200);
-    assert.equal(conversation.body.messages.count, q.messagesBody().messages.length);
-    assert.equal((await getJson(`${broker.url}/v2/sessions/${encodeURIComponent(q.sessionId)}`)).status, 404);
+    const messagesOf = async (session: string) => {
+      const res = await getJson(`${broker.url}/v2/sessions/${encodeURIComponent(session)}`);
+      return res.status === 200 ? res.body.messages.count : res.status;
+    };
+    assert.equal(await messagesOf(q.plan.conversationId), q.messagesBody().messages.length);
+    assert.equal(await messagesOf(q.sessionId), 404, 'the query is not known yet');
+    await q.operationEvents((r) => r === 'QueryExecutionStart');
+    assert.equal(await messagesOf(q.sessionId), q.messagesBody().messages.length, "moved to the query's session");
+    assert.equal(await messagesOf(q.plan.conversationId), 0, "the conversation's session keeps their events in its log, not the messages");
+    // Upstream's memory routes are by conversation and query, wherever the messages' events are.
+    const listed = await getJson(`${broker.url}/messages?conversation_id=${encodeURIComponent(q.plan.conversationId)}`);
+    assert.equal(listed.body.items.length, q.messagesBody().messages.length);
   });
 
   describe('a query name reused later in the same session (a new UID) is a new query', () => {

@@ -44,10 +44,12 @@ describe('chunk fixtures in upstream wire shape, relayed', () => {
         relayed.slice(0, -1).map((d) => JSON.parse(d)),
         chunks.map((c) => JSON.parse(c)),
       );
-      // Each line is one llm.chunk ark event of the query, named after the chunk's `ark.query`.
-      const feed = (await getJson(`${broker.url}/v2/events?after=0:0&limit=1000`)).body.items.filter((e: any) => e.queryId === query && e.type === 'llm.chunk');
+      // Each line is one llm.chunk ark event of the query (its upload path's, `queryName`), with the chunk's `ark.query` as `queryId`.
+      const feed = (await getJson(`${broker.url}/v2/events?after=0:0&limit=1000`)).body.items.filter(
+        (e: any) => e.queryName === query && e.type === 'llm.chunk',
+      );
       assert.equal(feed.length, chunks.length);
-      assert.equal(feed[0].queryName, JSON.parse(chunks[0]!).ark.query);
+      assert.equal(feed[0].queryId, JSON.parse(chunks[0]!).ark.query);
     });
   }
 

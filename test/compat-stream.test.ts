@@ -141,8 +141,8 @@ describe('/stream: upstream-compatible chunk routes', () => {
   const chunkRows = async (queryId: string) =>
     (
       await broker.sql.query(
-        `SELECT tenant_id, session_id, type, source, query_name, data FROM events
-         WHERE query_id = $1 AND source = 'chunk' ORDER BY transaction_id, global_position`,
+        `SELECT tenant_id, session_id, type, source, query_id, data FROM events
+         WHERE query_name = $1 AND source = 'chunk' ORDER BY transaction_id, global_position`,
         [queryId],
       )
     ).rows;
@@ -528,14 +528,15 @@ describe('/stream: upstream-compatible chunk routes', () => {
     );
   });
 
-  it('maps ark metadata to the session and query name, and tool-approval chunks to approval events', async () => {
+  it('maps ark metadata to the session and query id, and tool-approval chunks to approval events', async () => {
     const withArk = { ...chunk(0), ark: { query: 'q-uid-789', session: 'sess-123', agent: 'analyst', model: 'gpt-4' } };
     const request = { type: 'tool_approval_request', taskId: 'task-1', toolCalls: [{ id: 'call_1', function: { name: 'rm', arguments: '{}' } }] };
     const response = { type: 'tool_approval_response', taskId: 'task-1', action: 'approve' };
     await postBody(`${broker.url}/stream/approvals`, ndjson([withArk, chunk(1), request, response]));
     const rows = await chunkRows('approvals');
     assert.deepEqual(
-      rows.map((r) => [r.type, r.session_id, r.query_name]),
+      // query_id: the chunk's ark.query (the query UID); query_name: the upload path's query.
+      rows.map((r) => [r.type, r.session_id, r.query_id]),
       [
         ['llm.chunk', 'sess-123', 'q-uid-789'],
         ['llm.chunk', 'approvals', null],
@@ -682,7 +683,7 @@ describe('/stream: the all-chunks list, its watch, purge, and backpressure', () 
     writer.append = append;
     for (const q of queries) {
       const { rows } = await broker.sql.query(
-        `SELECT (data->'chunk'->>'n')::int AS n FROM events WHERE query_id = $1 ORDER BY transaction_id, global_position`,
+        `SELECT (data->'chunk'->>'n')::int AS n FROM events WHERE query_name = $1 AND source = 'chunk' ORDER BY transaction_id, global_position`,
         [q],
       );
       assert.deepEqual(

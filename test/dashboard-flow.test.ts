@@ -49,9 +49,9 @@ function apply(tree: Tree, e: any): void {
     tree.messages++;
     return;
   }
-  // Every Ark source names the query by name: spans and operation events as `queryName`; chunks are
-  // filed under the upload path's query (`queryId`), which Ark names by name too.
-  const name = e.source === 'chunk' ? e.queryId : e.queryName;
+  // Every Ark source names the query by name as `queryName`: spans, operation events, and chunks
+  // (the upload path's query, which Ark names by name; their `queryId` is the UID of `ark.query`).
+  const name = e.queryName;
   if (!name) return;
   const q = (tree.queries[name] ??= { phase: 'running', tools: {}, llm: {}, chunks: 0, streamCompleted: false });
   if (FINAL_PHASE[e.type]) q.phase = FINAL_PHASE[e.type]!;
@@ -221,7 +221,8 @@ describe('live dashboard flow (OTLP, operation events and chunks while a session
     assert.deepEqual(live, replayed);
     assert.equal(live.at(-1)!.data, '[DONE]');
     const { rows } = await broker.sql.query<{ type: string; data: any; tx: string; pos: string }>(
-      `SELECT type, data, transaction_id::text AS tx, global_position::text AS pos FROM events WHERE query_id = ANY($1) ORDER BY transaction_id, global_position`,
+      `SELECT type, data, transaction_id::text AS tx, global_position::text AS pos FROM events
+       WHERE query_id = ANY($1) OR (source = 'chunk' AND query_name = ANY($1)) ORDER BY transaction_id, global_position`,
       [[QUERY_ID, QUERY_NAME]],
     );
     const ends = ['llm.stream.completed', 'query.completed', 'query.failed', 'query.canceled'];

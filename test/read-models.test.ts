@@ -288,7 +288,7 @@ describe('read models: queries, tool calls, LLM calls', () => {
     assert.equal(failed.status, 'failed');
     assert.equal(failed.error, 'timeout');
 
-    const llm = ra.llm_calls as any[];
+    const llm = (ra.llm_calls as any[]).filter((r) => r.query_key === 'uid-1');
     assert.equal(llm.length, 1);
     assert.equal(llm[0].model, 'gpt-4o');
     assert.equal(Number(llm[0].tokens_input), 30);
@@ -296,6 +296,12 @@ describe('read models: queries, tool calls, LLM calls', () => {
     assert.equal(llm[0].status, 'completed');
     assert.equal(llm[0].duration_ms, 1000);
     assert.equal(llm[0].query_key, 'uid-1');
+    const opOnly = (ra.llm_calls as any[]).filter((r) => r.query_key === 'uid-3');
+    assert.deepEqual(
+      opOnly.map((r) => [r.status, r.error, r.span_id]),
+      [['failed', 'quota', null]],
+      'an LLMCallError with no span is a call of its own',
+    );
   });
 
   it("records time to first token from the query's chunk stream", async () => {
@@ -319,13 +325,39 @@ describe('read models: queries, tool calls, LLM calls', () => {
         '\n',
     });
     assert.equal(upload.status, 200);
-    const firstChunk = (await a.sql.query(`SELECT min(time) AS t FROM events WHERE type = 'llm.chunk' AND query_id = 'uid-ttft'`)).rows[0].t as Date;
+    const firstChunk = (await a.sql.query(`SELECT min(time) AS t FROM events WHERE type = 'llm.chunk' AND query_name = 'uid-ttft'`)).rows[0].t as Date;
     let row = (await a.sql.query(`SELECT * FROM llm_calls WHERE query_id = 'uid-ttft'`)).rows[0];
     assert.equal(row.first_chunk_at?.toISOString(), firstChunk.toISOString(), 'chunks after the start set it');
     await send(a, traces(llm(now - 1_000, Date.now() + 1_000)));
     row = (await a.sql.query(`SELECT * FROM llm_calls WHERE query_id = 'uid-ttft'`)).rows[0];
     assert.equal(row.first_chunk_at?.toISOString(), firstChunk.toISOString(), 'the end recomputes it');
     assert.equal(row.status, 'completed');
+  });
+
+  it('clears the error a later completion overrides (upstream: a later done clears error), whatever the arrival order; lastError keeps it', async () => {
+    for (const [n, reversed] of [
+      [1, false],
+      [2, true],
+    ] as const) {
+      const d = { queryId: `uid-clear-${n}`, queryName: `clear-${n}`, sessionId: `sess-clear-${n}` };
+      const bodies = [
+        opEvent('QueryExecutionStart', 0, d),
+        opEvent('QueryExecutionError', 1_000, { ...d, error: 'rate limited' }),
+        opEvent('QueryExecutionComplete', 2_000, { ...d, response: 'ok at last' }),
+      ];
+      for (const body of reversed ? [...bodies].reverse() : bodies) await send(a, events(body));
+      const v2 = await getJson(`${a.url}/v2/queries/${d.queryId}`);
+      assert.equal(v2.status, 200);
+      assert.deepEqual(
+        { phase: v2.body.phase, error: v2.body.error, lastError: v2.body.lastError },
+        { phase: 'done', error: null, lastError: { error: 'rate limited', at: iso(1_000) } },
+        `reversed: ${reversed}`,
+      );
+      // The upstream shape elects by arrival order (0.1.69): an error that arrives after the done wins there.
+      const upstream = await getJson(`${a.url}/sessions/${d.sessionId}`);
+      assert.equal(upstream.body.queries[d.queryName].phase, reversed ? 'error' : 'done');
+      if (!reversed) assert.equal(upstream.body.queries[d.queryName].error, undefined, 'upstream drops the error once done');
+    }
   });
 
   it('`ark-broker projections rebuild` gives identical tables after a mixed workload', async () => {
@@ -710,7 +742,7 @@ describe('session participants and token totals (call totals kept on queries)', 
   });
   after(() => broker.close());
 
-  it('moves a query from its span placeholder session to the real one, with its calls', async () => {
+  it('moves a query from its span fallback session (the query UID) to the real one, with its calls', async () => {
     const trace = 7_001;
     const attributes = { 'query.uid': 'uid-move', 'query.name': 'move-q' };
     await send(
@@ -728,7 +760,8 @@ describe('session participants and token totals (call totals kept on queries)', 
         },
       ),
     );
-    const placeholder = `trace-${hex(trace, 32)}`;
+    // No session attribute: the spans fall back to the query UID as their session (DESIGN §5).
+    const placeholder = 'uid-move';
     const before = (await get(`/v2/sessions/${placeholder}`)).body.session;
     assert.deepEqual([before.queryCount, before.status, before.models, before.tokens.total], [1, 'active', ['gpt-4o-mini'], 8]);
 
@@ -744,7 +777,7 @@ describe('session participants and token totals (call totals kept on queries)', 
   });
 
   it('stays exact when one query is written through two sessions at once', async () => {
-    // Each query's spans carry no session (they file it under `trace-…`) while its operation events
+    // Each query's spans carry no session (they file it under the query UID) while its operation events
     // name the real session: the two kinds of request race, in every order, across three sessions.
     const requests = (round: number) =>
       Array.from({ length: 24 }, (_, i) => {

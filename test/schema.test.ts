@@ -76,6 +76,78 @@ describe('schema', () => {
     });
   });
 
+  it("0130 backfills the session queries' watermarks of a database holding data (the latest operation event or session body of each query)", async () => {
+    // The migration set before 0130 (numbered files from 0130 on left out; the repeatable files as they are now).
+    // Its cost, measured with EXPLAIN ANALYZE: one backward probe of events_pkey per session query, which
+    // reads the session's later events until the query's last one (≈ 3 s for 3,000 queries over 300,000
+    // events with queries run one after another, 1,450 events read per probe; 2 s for 10,000 queries
+    // of 1,000 interleaved sessions): it grows with each query's events after its last one, session by session.
+    const before0130 = path.join(scratch, 'before-0130');
+    await cp(defaultMigrationsDir(), before0130, { recursive: true });
+    for (const f of await readMigrations()) if (f.version >= '0130') await rm(path.join(before0130, `${f.version}_${f.name}.sql`));
+    await withDatabase(async (pool) => {
+      await migrate(pool, before0130);
+      const event = (sequence: number, source: string, type: string, queryName: string | null, data: object = {}) =>
+        pool.query(`INSERT INTO events (tenant_id, session_id, sequence, type, time, query_name, source, data) VALUES ('t', 's1', $1, $2, now(), $3, $4, $5)`, [
+          sequence,
+          type,
+          queryName,
+          source,
+          JSON.stringify(data),
+        ]);
+      await event(1, 'operation-event', 'query.started', 'qa');
+      await event(2, 'operation-event', 'query.started', 'qb');
+      await event(3, 'operation-event', 'query.completed', 'qa');
+      await event(4, 'otlp', 'query.completed', 'qb'); // a span: not upstream activity
+      await event(5, 'api', 'session.signalled', null, { sessionId: 's1', queryName: 'qb', _reason: 'QueryExecutionStart' });
+      await event(6, 'message', 'message.added', 'qa'); // a message: not upstream activity
+      const query = (name: string, phase: string, firstSequence: number) =>
+        pool.query(
+          `INSERT INTO session_queries (tenant_id, session_id, query_name, target_type, phase, created_at, last_activity_at, first_sequence)
+           VALUES ('t', 's1', $1, 'agent', $2, now(), now(), $3)`,
+          [name, phase, firstSequence],
+        );
+      await query('qa', 'done', 1);
+      await query('qb', 'running', 2);
+      await query('qc', 'error', 7); // no event of its own left in the log (e.g. deleted): its first sequence
+      const report = await migrate(pool);
+      assert.ok(report.applied.includes('0130_session_query_watermarks'), report.applied.join());
+      const { rows } = await pool.query('SELECT query_name, last_sequence::int, phase_sequence::int FROM session_queries ORDER BY query_name');
+      assert.deepEqual(rows, [
+        { query_name: 'qa', last_sequence: 3, phase_sequence: 3 },
+        { query_name: 'qb', last_sequence: 5, phase_sequence: 0 },
+        { query_name: 'qc', last_sequence: 7, phase_sequence: 7 },
+      ]);
+    });
+  });
+
+  it('0141 swaps the query columns of stored chunks (query_name: the upload path; query_id: ark.query) and leaves other events alone', async () => {
+    const before0141 = path.join(scratch, 'before-0141');
+    await cp(defaultMigrationsDir(), before0141, { recursive: true });
+    for (const f of await readMigrations()) if (f.version >= '0141') await rm(path.join(before0141, `${f.version}_${f.name}.sql`));
+    await withDatabase(async (pool) => {
+      await migrate(pool, before0141);
+      const event = (sequence: number, source: string, type: string, queryId: string | null, queryName: string | null) =>
+        pool.query(
+          `INSERT INTO events (tenant_id, session_id, sequence, type, time, query_id, query_name, source, data) VALUES ('t', 's1', $1, $2, now(), $3, $4, $5, '{}')`,
+          [sequence, type, queryId, queryName, source],
+        );
+      // As stored before 0141: a chunk's query_id held the upload path, query_name its ark.query.
+      await event(1, 'chunk', 'llm.chunk', 'weather', 'uid-1');
+      await event(2, 'chunk', 'llm.chunk', 'weather', null);
+      await event(3, 'chunk', 'llm.stream.completed', 'weather', 'uid-1');
+      await event(4, 'operation-event', 'query.started', 'uid-1', 'weather');
+      assert.ok((await migrate(pool)).applied.includes('0141_chunk_query_columns'));
+      const { rows } = await pool.query('SELECT sequence::int, query_id, query_name FROM events ORDER BY sequence');
+      assert.deepEqual(rows, [
+        { sequence: 1, query_id: 'uid-1', query_name: 'weather' },
+        { sequence: 2, query_id: null, query_name: 'weather' },
+        { sequence: 3, query_id: 'uid-1', query_name: 'weather' },
+        { sequence: 4, query_id: 'uid-1', query_name: 'weather' },
+      ]);
+    });
+  });
+
   describe('repeatable files', () => {
     let dir: string;
     let copies = 0;

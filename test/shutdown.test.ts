@@ -123,7 +123,7 @@ describe('SIGTERM during a 30 s chunk upload and open watches', () => {
 
       // Every chunk exactly once, in body order.
       const { rows: chunks } = await b.sql.query<{ content: string }>(
-        "SELECT data->'chunk'->'choices'->0->'delta'->>'content' AS content FROM events WHERE type = 'llm.chunk' AND query_id = $1 ORDER BY sequence",
+        "SELECT data->'chunk'->'choices'->0->'delta'->>'content' AS content FROM events WHERE type = 'llm.chunk' AND query_name = $1 ORDER BY sequence",
         [QUERY],
       );
       assert.deepEqual(

@@ -7,7 +7,7 @@ FROM
   events
 WHERE
   tenant_id = $1
-  AND query_id = $2
+  AND query_name = $2
   AND source = 'chunk'
   AND data ? 'index'
 ORDER BY
@@ -36,7 +36,7 @@ WITH
   visible AS (
     SELECT
       e.session_id,
-      e.query_name,
+      e.query_id,
       e.type,
       e.transaction_id,
       e.global_position
@@ -45,7 +45,7 @@ WITH
       watermark
     WHERE
       e.tenant_id = $2
-      AND e.query_id = $3
+      AND e.query_name = $3
       AND e.source = 'chunk'
       AND e.global_position > watermark.purged_through
   )
@@ -54,7 +54,7 @@ WITH
 ,
   run AS (
     SELECT
-      query_name
+      query_id
     FROM
       visible
     WHERE
@@ -67,7 +67,7 @@ WITH
   )
 SELECT
   first.session_id,
-  run.query_name,
+  run.query_id,
   counts.chunk_count,
   counts.completed,
   watermark.purged_through
@@ -85,7 +85,7 @@ FROM
       visible,
       run
     WHERE
-      visible.query_name IS NOT DISTINCT FROM run.query_name
+      visible.query_id IS NOT DISTINCT FROM run.query_id
   ) counts,
   (
     SELECT
@@ -94,7 +94,7 @@ FROM
       visible,
       run
     WHERE
-      visible.query_name IS NOT DISTINCT FROM run.query_name
+      visible.query_id IS NOT DISTINCT FROM run.query_id
     ORDER BY
       transaction_id,
       global_position
@@ -122,7 +122,7 @@ SELECT
 SELECT
   global_position,
   recorded_at,
-  query_id,
+  query_name,
   type,
   data
 FROM
@@ -177,7 +177,7 @@ WHERE
 SELECT
   global_position,
   recorded_at,
-  query_id,
+  query_name,
   type,
   data
 FROM

@@ -157,7 +157,13 @@ FROM
       events
     WHERE
       tenant_id = $1
-      AND query_id = ANY ($2::text[])
+      AND (
+        query_id = ANY ($2::text[])
+        OR (
+          source = 'chunk'
+          AND query_name = ANY ($3::text[])
+        )
+      )
       AND (
         events.type = 'records.deleted'
         OR EXISTS (
@@ -168,18 +174,18 @@ FROM
           WHERE
             owner_.tenant_id = "events"."tenant_id"
             AND owner_.session_id = "events"."session_id"
-            AND owner_.user_id = $3
+            AND owner_.user_id = $4
         )
       )
       AND transaction_id < snapshot.xmin
-      AND (transaction_id, global_position) > ($4::xid8, $5)
+      AND (transaction_id, global_position) > ($5::xid8, $6)
       -- Qualified: a bare name would sort by the text output column of the same name, and
       -- '100000' < '99999' would page past a lower transaction id (a gap in the feed).
     ORDER BY
       events.transaction_id,
       events.global_position
     LIMIT
-      $6
+      $7
   ) e ON true;
 
 -- EventLogRepository.feedCursorAt
@@ -222,16 +228,33 @@ WHERE
   AND session_id = $2
   AND "s"."user_id" = $3;
 
--- EventLogRepository.storedReporters
+-- EventLogRepository.lockSessions
+/* ark:prepared */
 SELECT
+  pg_advisory_xact_lock(k.key)
+FROM
+  (
+    SELECT DISTINCT
+      hashtextextended (t || '/' || s, 0) AS key
+    FROM
+      unnest($1::text[], $2::text[]) AS u (t, s)
+    ORDER BY
+      key
+  ) AS k;
+
+-- EventLogRepository.storedReports
+SELECT
+  e.tenant_id,
   e.session_id,
   e.dedupe_key,
   e.source,
-  e.span_id
+  e.span_id,
+  e.type,
+  e.time
 FROM
-  unnest($1::text[], $2::text[]) AS k (s, dk)
+  unnest($1::text[], $2::text[], $3::text[]) AS k (t, s, dk)
   -- One probe of the unique dedupe index per key (its predicate stated, so the index applies).
-  JOIN events e ON e.tenant_id = $3
+  JOIN events e ON e.tenant_id = k.t
   AND e.session_id = k.s
   AND e.dedupe_key = k.dk
   AND e.dedupe_key IS NOT NULL;

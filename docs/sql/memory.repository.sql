@@ -53,12 +53,31 @@ FROM
         query_id,
         query_name,
         namespace,
+        global_position
+      FROM
+        events
+      WHERE
+        tenant_id = $5
+        AND query_name = $6
+        AND source = 'chunk'
+      ORDER BY
+        global_position DESC
+      LIMIT
+        1
+    )
+    UNION ALL
+    (
+      SELECT
+        session_id,
+        query_id,
+        query_name,
+        namespace,
         first_position
       FROM
         queries
       WHERE
-        tenant_id = $5
-        AND query_name = $6
+        tenant_id = $7
+        AND query_name = $8
       ORDER BY
         first_position DESC
       LIMIT

@@ -3,7 +3,7 @@
 -- RawEventRepository.chunkSummaries
 /* ark:prepared */
 SELECT
-  coalesce(query_name, query_id) AS query,
+  coalesce(query_id, query_name) AS query,
   count(*) FILTER (
     WHERE
       type = 'llm.chunk'
@@ -21,18 +21,19 @@ FROM
   events
 WHERE
   tenant_id = $1
-  AND query_id = ANY ($2::text[])
+  AND query_name = ANY ($2::text[])
   AND source = 'chunk'
 GROUP BY
-  coalesce(query_name, query_id);
+  coalesce(query_id, query_name);
 
 -- RawEventRepository.pendingApprovals
 /* ark:prepared */
 WITH
   approvals AS (
+    -- Approvals are chunks: their query is the upload path's (query_name).
     SELECT
       type,
-      query_id,
+      query_name AS query_id,
       data ->> 'taskId' AS task_id,
       data -> 'toolCalls' AS tool_calls,
       time,
@@ -46,7 +47,7 @@ WITH
       AND type IN ('approval.requested', 'approval.resolved')
       AND (
         session_id = $2
-        OR query_id = ANY ($3::text[])
+        OR query_name = ANY ($3::text[])
       )
   ),
   pending AS (

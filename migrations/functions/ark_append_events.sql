@@ -97,7 +97,7 @@ BEGIN
                                           u text, tr text, sp text, ps text, src text, dk text, d jsonb)
       WHERE NOT duplicates[x.i + 1]
       ORDER BY x.i
-      RETURNING events.tenant_id, events.session_id, events.sequence, events.query_id, events.global_position
+      RETURNING events.tenant_id, events.session_id, events.sequence, events.query_id, events.query_name, events.source, events.global_position
     ), last AS (
       SELECT x.tenant_id AS t, x.session_id AS s, max(x.sequence) AS n FROM inserted x GROUP BY x.tenant_id, x.session_id
     ), advanced AS (
@@ -107,8 +107,11 @@ BEGIN
     )
     SELECT (SELECT array_agg(x.sequence) FROM inserted x), (SELECT array_agg(x.global_position) FROM inserted x),
            (SELECT json_agg(json_build_array(l.t, l.s, l.n)) FROM last l),
-           (SELECT coalesce(json_agg(json_build_array(q.tenant_id, q.query_id)), '[]')
-            FROM (SELECT DISTINCT x.tenant_id, x.query_id FROM inserted x WHERE x.query_id IS NOT NULL) q),
+           -- The queries written: by id, and chunks also by the upload path's query (their query_name).
+           (SELECT coalesce(json_agg(json_build_array(q.tenant_id, q.id)), '[]')
+            FROM (SELECT x.tenant_id, x.query_id AS id FROM inserted x WHERE x.query_id IS NOT NULL
+                  UNION
+                  SELECT x.tenant_id, x.query_name FROM inserted x WHERE x.source = 'chunk' AND x.query_name IS NOT NULL) q),
            (SELECT json_agg(DISTINCT l.t) FROM last l)
     INTO inserted_sequences, positions, heads, queries, tenants;
     IF inserted_sequences IS DISTINCT FROM new_sequences THEN

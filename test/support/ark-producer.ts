@@ -89,6 +89,11 @@ const AT = {
   queryEnd: 450, // controller: QueryExecutionComplete
 } as const;
 
+/** Spans start and end this far into their step (ms); a `…Start` operation event follows its span's start, a `…Complete` precedes its end (µs). */
+const SPAN_OFFSET_MS = 0.1;
+const START_AFTER_SPAN_MICROS = 237;
+const COMPLETE_BEFORE_END_MICROS = 413;
+
 /** A span exporter that remembers failed exports, so a test knows every export got a 2xx. */
 class CheckedExporter implements SpanExporter {
   readonly failures: string[] = [];
@@ -131,12 +136,20 @@ export class ArkQueryProducer {
     return this.plan.sessionId ?? this.plan.uid;
   }
 
-  private iso(step: keyof typeof AT): string {
-    return new Date(this.plan.startedAt + AT[step]).toISOString();
+  /**
+   * An operation event's `timestamp` as Go's RFC3339Nano writes it, `offsetMicros` from its step:
+   * the executor starts a span, then emits its `…Start` event, and emits `…Complete` before the
+   * span ends (model_generic.go, tools.go), microseconds apart.
+   */
+  private nanoTimestamp(step: keyof typeof AT, offsetMicros: number): string {
+    const micros = Math.round((this.plan.startedAt + AT[step]) * 1000 + offsetMicros);
+    const ms = Math.floor(micros / 1000);
+    return new Date(ms).toISOString().replace('Z', `${String(micros - ms * 1000).padStart(3, '0')}000Z`);
   }
 
+  /** A span's start or end: SPAN_OFFSET_MS into its step (the SDK keeps the fraction, in nanoseconds). */
   private time(step: keyof typeof AT): number {
-    return this.plan.startedAt + AT[step];
+    return this.plan.startedAt + AT[step] + SPAN_OFFSET_MS;
   }
 
   private get totalUsage() {
@@ -175,8 +188,11 @@ export class ArkQueryProducer {
       fields: Record<string, string> = {},
       startedAt?: keyof typeof AT,
     ): ArkOperationEvent => {
-      const timestamp = this.iso(step);
-      const durationMs: Record<string, string> = startedAt === undefined ? {} : { durationMs: (AT[step] - AT[startedAt]).toFixed(2) };
+      const ending = startedAt !== undefined;
+      const timestamp = this.nanoTimestamp(step, SPAN_OFFSET_MS * 1000 + (ending ? -COMPLETE_BEFORE_END_MICROS : START_AFTER_SPAN_MICROS));
+      const durationMs: Record<string, string> = ending
+        ? { durationMs: (AT[step] - AT[startedAt] - (COMPLETE_BEFORE_END_MICROS + START_AFTER_SPAN_MICROS) / 1000).toFixed(2) }
+        : {};
       return {
         timestamp,
         eventType: 'Normal',

@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { createPool, DatabaseConnection, migrate } from '#ark/database';
 import { EventLogRepository, GroupCommitWriter, type GroupCommitOptions, type InlineProjector } from '#ark/event-store';
-import { inlineProjectors } from '#ark/projections';
+import { inlineProjectors, WorkSteps } from '#ark/projections';
 import { createTestDatabase, type TestDatabase } from './test-database.js';
 
 /** The broker's defaults (libs/config), except a single batch in flight, which keeps batching predictable. */
@@ -31,7 +31,7 @@ export async function openEventStoreDatabase(): Promise<EventStoreDatabase> {
   const connection = new DatabaseConnection({ url: database.url, poolSize: 8 });
   const log = new EventLogRepository(connection.db);
   const newWriter = (options: Partial<GroupCommitOptions> = {}, projectors: readonly InlineProjector[] = inlineProjectors()) =>
-    new GroupCommitWriter(connection.db, log, projectors, { ...WRITER_DEFAULTS, ...options });
+    new GroupCommitWriter(connection.db, log, projectors, { ...WRITER_DEFAULTS, ...options }, new WorkSteps());
   const writer = newWriter();
   return {
     database,

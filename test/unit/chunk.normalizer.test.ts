@@ -37,8 +37,8 @@ describe('chunk normalizer: llm.chunk', () => {
       assert.equal(sessionId, 'weather-report');
       assert.deepEqual(event, {
         type: 'llm.chunk',
-        queryId: 'weather-report',
-        queryName: null,
+        queryId: null,
+        queryName: 'weather-report',
         source: 'chunk',
         dedupeKey: null,
         data: { chunk: c.chunk, index: 4 },
@@ -46,27 +46,28 @@ describe('chunk normalizer: llm.chunk', () => {
     });
   }
 
-  it('takes the session from ark.session and the query name from ark.query', () => {
+  it('takes the session from ark.session and the query id (Ark: the UID) from ark.query; the query name is the upload path', () => {
     const ark = { query: 'weather-report-uid', session: 'sess-42', target: 'agent/weather-agent', agent: 'weather-agent', model: 'gpt-4o' };
     const { sessionId, event } = normalizeChunk({ queryId: 'weather-report', chunk: completionChunk({ content: 'Hi' }, null, ark), index: 0 });
     assert.equal(sessionId, 'sess-42');
-    assert.equal(event.queryId, 'weather-report');
-    assert.equal(event.queryName, 'weather-report-uid');
+    assert.equal(event.queryId, 'weather-report-uid');
+    assert.equal(event.queryName, 'weather-report');
     assert.deepEqual((event.data as { chunk: { ark: unknown } }).chunk.ark, ark);
   });
 
-  const arkCases: { title: string; ark: unknown; session: string; queryName: string | null }[] = [
-    { title: 'an empty session', ark: { session: '', query: '' }, session: 'q', queryName: null },
-    { title: 'a session that is not a string', ark: { session: 42, query: { id: 1 } }, session: 'q', queryName: null },
-    { title: 'a session longer than 256 characters', ark: { session: 's'.repeat(257), query: 'n'.repeat(257) }, session: 'q', queryName: null },
-    { title: 'a session of exactly 256 characters', ark: { session: 's'.repeat(256) }, session: 's'.repeat(256), queryName: null },
-    { title: 'ark that is not an object', ark: 'sess-x', session: 'q', queryName: null },
+  const arkCases: { title: string; ark: unknown; session: string; queryId: string | null }[] = [
+    { title: 'an empty session', ark: { session: '', query: '' }, session: 'q', queryId: null },
+    { title: 'a session that is not a string', ark: { session: 42, query: { id: 1 } }, session: 'q', queryId: null },
+    { title: 'a session longer than 256 characters', ark: { session: 's'.repeat(257), query: 'n'.repeat(257) }, session: 'q', queryId: null },
+    { title: 'a session of exactly 256 characters', ark: { session: 's'.repeat(256) }, session: 's'.repeat(256), queryId: null },
+    { title: 'ark that is not an object', ark: 'sess-x', session: 'q', queryId: null },
   ];
   for (const c of arkCases) {
     it(`falls back to the query for ${c.title}`, () => {
       const { sessionId, event } = normalizeChunk({ queryId: 'q', chunk: { choices: [], ark: c.ark }, index: 0 });
       assert.equal(sessionId, c.session);
-      assert.equal(event.queryName, c.queryName);
+      assert.equal(event.queryId, c.queryId);
+      assert.equal(event.queryName, 'q');
     });
   }
 
@@ -146,8 +147,8 @@ describe('chunk normalizer: stream completion', () => {
   it('is one llm.stream.completed per query, purge watermark and run', () => {
     assert.deepEqual(streamCompletedEvent('weather-report', 'weather-report-uid', 12, 0), {
       type: 'llm.stream.completed',
-      queryId: 'weather-report',
-      queryName: 'weather-report-uid',
+      queryId: 'weather-report-uid',
+      queryName: 'weather-report',
       source: 'chunk',
       dedupeKey: 'chunk:weather-report:completed:0:weather-report-uid',
       data: { chunkCount: 12 },

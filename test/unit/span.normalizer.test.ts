@@ -127,7 +127,7 @@ describe('span normalizer: sessions', () => {
       session: 'conv-span',
     },
     { title: 'a number as its text', attributes: { 'session.id': 42 }, session: '42' },
-    // Spans are not given the query UID as a session (operation events are): resolveSpanSessions decides.
+    // The span's own attributes only; the query UID is resolveSpanSessions' fallback (below).
     { title: 'none, not the query UID', attributes: { 'query.uid': 'uid-1', 'query.name': 'weather-report' }, session: null },
   ];
   for (const c of cases) {
@@ -151,6 +151,20 @@ describe('span normalizer: sessions', () => {
     assert.deepEqual(resolveSpanSessions(batch, new Map()), ['sess-batch', 'sess-batch', 'sess-own', 'sess-own', `trace-${third}`]);
     // A session stored earlier for the trace wins over one first seen in this batch; a span's own always wins.
     assert.deepEqual(resolveSpanSessions(batch, new Map([[TRACE, 'sess-stored']])), ['sess-stored', 'sess-batch', 'sess-own', 'sess-own', `trace-${third}`]);
+  });
+
+  it('falls back to the query UID (DESIGN §5: session attributes, else the query UID) before trace-<id>', () => {
+    const [withUid, sibling, sessioned] = ['c'.repeat(32), 'd'.repeat(32), 'e'.repeat(32)];
+    const batch = [
+      normalizeSpan(span({ traceId: withUid, spanId: '0000000000000001', attributes: { 'query.uid': 'uid-7', 'query.name': 'q' } })),
+      // A span of the same trace without the UID gets it from its sibling.
+      normalizeSpan(span({ traceId: withUid, spanId: '0000000000000002', attributes: {} })),
+      // A session named by the trace wins over the UID.
+      normalizeSpan(span({ traceId: sessioned, spanId: '0000000000000003', attributes: { 'query.uid': 'uid-8' } })),
+      normalizeSpan(span({ traceId: sessioned, spanId: '0000000000000004', attributes: { 'ark.session.id': 'sess-8' } })),
+      normalizeSpan(span({ traceId: sibling, spanId: '0000000000000005', attributes: {} })),
+    ];
+    assert.deepEqual(resolveSpanSessions(batch, new Map()), ['uid-7', 'uid-7', 'sess-8', 'sess-8', `trace-${sibling}`]);
   });
 });
 

@@ -222,15 +222,79 @@ describe('work projections (queries, tool_calls, llm_calls)', () => {
     assert.equal((await row('tool_calls', { tenant_id: TENANT, query_key: 'session:sess-bare' })).call_key, 'session:sess-bare|name:grep');
   });
 
-  it('keeps LLMCall operation events out of llm_calls (no span id to pair start and end)', async () => {
-    const ids = { sessionId: 'sess-llm-op', queryId: 'uid-llm-op', queryName: 'llm-op' };
-    await appendOperationEvents([
-      operationEvent('LLMCallStart', { ...ids, model: 'gpt-4o' }, '2024-06-10T09:00:00Z'),
-      operationEvent('LLMCallComplete', { ...ids, model: 'gpt-4o' }, '2024-06-10T09:00:01Z'),
-    ]);
-    const { rows } = await store.sql.query("SELECT 1 FROM llm_calls WHERE query_key = 'uid-llm-op'");
-    assert.equal(rows.length, 0);
-    assert.equal((await row('queries', { tenant_id: TENANT, query_key: 'uid-llm-op' })).phase, 'running');
+  it('pairs LLMCall operation events with the llm span of their call by query, model and start (Ark sends no call id), in either order', async () => {
+    const t0 = Date.parse('2024-06-10T09:00:00Z');
+    const at = (ms: number) => new Date(t0 + ms).toISOString();
+    const calls = [
+      { start: 0, end: 1_000, span: '3000000000000001', tokens: 11 },
+      { start: 1_200, end: 2_000, span: '3000000000000002', tokens: 22 },
+    ];
+    const run = async (n: number, spansFirst: boolean) => {
+      const ids = { sessionId: `sess-llm-op-${n}`, queryId: `uid-llm-op-${n}`, queryName: 'llm-op', queryNamespace: 'default' };
+      const trace = `abcd0000abcd0000abcd0000abcd000${n}`;
+      // The events follow their span's start by < 1 ms, the Complete precedes its end; durationMs as Go formats it.
+      const ops = calls.flatMap((c) => [
+        operationEvent('LLMCallStart', { ...ids, model: 'gpt-4o', modelType: 'openai' }, at(c.start).replace('Z', '400000Z')),
+        operationEvent('LLMCallComplete', { ...ids, model: 'gpt-4o', durationMs: (c.end - c.start - 0.9).toFixed(2) }, at(c.end - 1).replace('Z', '500000Z')),
+      ]);
+      const spans = calls.map((c) =>
+        otlpSpan({
+          traceId: trace,
+          spanId: c.span,
+          name: 'llm.gpt-4o',
+          startTimeUnixNano: nanos(t0 + c.start),
+          endTimeUnixNano: nanos(t0 + c.end),
+          attributes: {
+            'ark.session.id': ids.sessionId,
+            'query.name': 'llm-op',
+            'query.namespace': 'default',
+            'llm.model.name': 'gpt-4o',
+            'gen_ai.usage.input_tokens': c.tokens,
+          },
+        }),
+      );
+      if (spansFirst) await appendSpans(spans);
+      for (const op of ops) await appendOperationEvents([op]);
+      if (!spansFirst) await appendSpans(spans);
+      const { rows } = await store.sql.query('SELECT * FROM llm_calls WHERE query_id = $1 ORDER BY started_at', [ids.queryId]);
+      const near = (ms: number) => calls.find((c) => ms >= c.start - 1 && ms <= c.start)?.start ?? ms;
+      assert.deepEqual(
+        // A start read from a Complete event (its time minus durationMs, both rounded) may be up to 1 ms early.
+        rows.map((r) => ({
+          span: r.span_id,
+          tokens: Number(r.tokens_input),
+          status: r.status,
+          started: near(r.started_at.getTime() - t0),
+          ended: r.ended_at.toISOString(),
+        })),
+        calls.map((c) => ({ span: c.span, tokens: c.tokens, status: 'completed', started: c.start, ended: at(c.end) })),
+        `spans first: ${spansFirst}`,
+      );
+      const { rows: log } = await store.sql.query("SELECT type, source, data->>'callKey' AS call FROM events WHERE session_id = $1 ORDER BY sequence", [
+        ids.sessionId,
+      ]);
+      for (const r of rows) {
+        const of = log.filter((e) => e.call === r.call_key);
+        assert.deepEqual(
+          of.map((e) => e.type).sort(),
+          ['llm.call.completed', 'llm.call.started', 'llm.call.updated'],
+          `one start and one end per call: ${JSON.stringify(log)}`,
+        );
+      }
+    };
+    await run(1, false);
+    await run(2, true);
+  });
+
+  it('pairs an LLMCallComplete without durationMs with the open call of its model', async () => {
+    const ids = { sessionId: 'sess-llm-open', queryId: 'uid-llm-open', queryName: 'llm-open' };
+    await appendOperationEvents([operationEvent('LLMCallStart', { ...ids, model: 'gpt-4o' }, '2024-06-10T09:00:00Z')]);
+    await appendOperationEvents([operationEvent('LLMCallComplete', { ...ids, model: 'gpt-4o' }, '2024-06-10T09:00:01Z')]);
+    const llm = await row('llm_calls', { tenant_id: TENANT, query_key: 'uid-llm-open' });
+    assert.equal(llm.status, 'completed');
+    assert.equal(llm.started_at.toISOString(), '2024-06-10T09:00:00.000Z');
+    assert.equal(llm.ended_at.toISOString(), '2024-06-10T09:00:01.000Z');
+    assert.equal((await row('queries', { tenant_id: TENANT, query_key: 'uid-llm-open' })).phase, 'running');
   });
 
   it('ranks a failed tool call over a completed one, whichever arrives last', async () => {

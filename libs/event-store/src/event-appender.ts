@@ -1,8 +1,6 @@
 import { NamespaceForbiddenError } from '#ark/errors';
 import { inSpan } from '#ark/tracing';
 import type { AppendedEvent, NewArkEvent } from './ark-event.js';
-import type { EventLogRepository } from './event-log.repository.js';
-import { updatedType, workStepOf } from './event-types.js';
 import type { GroupCommitWriter } from './group-commit-writer.js';
 
 /** Who appends: events land in this tenant; a writer bound to namespaces may only write those (or none). */
@@ -22,42 +20,13 @@ export interface SessionEvent {
  * built. Resolves once the events are committed (any sessions of the writer's tenant, atomically).
  */
 export class EventAppender {
-  constructor(
-    private readonly writer: GroupCommitWriter,
-    private readonly log: EventLogRepository,
-  ) {}
+  constructor(private readonly writer: GroupCommitWriter) {}
 
   async append(writer: EventWriter, events: readonly SessionEvent[]): Promise<AppendedEvent[]> {
     const allowed = writer.namespaces;
     const outside = allowed && events.find((e) => e.event.namespace && !allowed.includes(e.event.namespace));
     if (allowed && outside) throw new NamespaceForbiddenError(allowed, outside.event.namespace!);
-    // A step's first report is stored under its step key, so every later report of it is a duplicate.
-    const results = await this.commit(
-      writer,
-      events.map(({ sessionId, event: { stepKey, ...event } }) => ({ sessionId, event: stepKey ? { ...event, dedupeKey: stepKey } : event })),
-    );
-    const steps = events.filter((e, i) => e.event.stepKey && results[i]!.duplicate);
-    if (steps.length > 0) await this.appendLaterReports(writer, steps);
-    return results;
-  }
-
-  /**
-   * Reports of steps already stored: a retry (same source, same span) changes nothing; a report from
-   * another source or span is stored as `<family>.updated`, under its own dedupe key (so its retries
-   * are no-ops too), and the read models fold in what it adds. Never a second completion.
-   */
-  private async appendLaterReports(writer: EventWriter, steps: readonly SessionEvent[]): Promise<void> {
-    const stored = await this.log.storedReporters(
-      { tenantId: writer.tenantId },
-      steps.map((s) => ({ sessionId: s.sessionId, dedupeKey: s.event.stepKey! })),
-    );
-    const updates = steps.flatMap(({ sessionId, event: { stepKey, ...event } }) => {
-      const first = stored.get(`${sessionId}\u0000${stepKey}`);
-      const step = workStepOf(event);
-      if (!step || (first && first.source === event.source && first.spanId === (event.spanId ?? null))) return [];
-      return [{ sessionId, event: { ...event, type: updatedType(step.family), data: { ...(event.data as object), phase: step.phase } } }];
-    });
-    if (updates.length > 0) await this.commit(writer, updates);
+    return this.commit(writer, events);
   }
 
   private commit(writer: EventWriter, events: readonly SessionEvent[]): Promise<AppendedEvent[]> {

@@ -30,7 +30,7 @@ export interface AppendNotification {
   at?: number;
   /** [tenant, session, last sequence] per session written; omitted when it would not fit. */
   s?: [string, string, number][];
-  /** [tenant, query id] per query written; omitted when it would not fit (wake every query watcher of the tenants). */
+  /** [tenant, query id] per query written (a chunk also names its upload path's query); omitted when it would not fit (wake every query watcher of the tenants). */
   q?: [string, string][];
   /** Tenants written, when the session list did not fit; neither list: wake everything. */
   t?: string[];
@@ -107,7 +107,8 @@ export class EventLogRepository {
    * that took its positions early and commits late is never skipped; it is read when it is below the
    * horizon, before anything after it.
    * Also returns the horizon, so a reader told of a newer commit knows to look again.
-   * With `queryIds`, the same feed narrowed to the events filed under those query ids (its own index keeps that cheap).
+   * With `queryIds`, the same feed narrowed to the events filed under those query ids, and the chunks
+   * uploaded under them (their own indexes keep that cheap).
    * A scope with an owner reads only events of sessions that user owns (a reader's feed): the session
    * row commits with the events that create it, so the filter never hides an event already owned. An
    * admin's deletion tombstones (`records.deleted`) are the tenant's and change what every reader
@@ -118,7 +119,9 @@ export class EventLogRepository {
     { name: 'reader, one query', params: [EXAMPLE_READER, FEED_START, 100, ['q-uid', 'q-name']] },
   )
   async readFeed(scope: ReadScope, after: FeedCursor, limit: number, queryIds?: readonly string[]): Promise<{ events: ArkEvent[]; horizon: bigint }> {
-    const onlyQuery = queryIds === undefined ? sql`` : sql`AND query_id = ANY(${[...queryIds]}::text[])`;
+    // A query's events by its ids (UID, name); its chunks also by the upload path's query (query_name).
+    const onlyQuery =
+      queryIds === undefined ? sql`` : sql`AND (query_id = ANY(${[...queryIds]}::text[]) OR (source = 'chunk' AND query_name = ANY(${[...queryIds]}::text[])))`;
     const onlyOwned = scope.ownerId === undefined ? sql`` : sql`AND (events.type = 'records.deleted' OR ${sessionVisible(scope, 'events')})`;
     const { rows } = await inScope(scope, () =>
       sql<EventRow & { horizon: string }>`${PREPARED}
@@ -184,20 +187,36 @@ export class EventLogRepository {
     return rows.length > 0;
   }
 
-  /** The source and span of the events stored under these dedupe keys, keyed `session\0key`. */
-  @GenerateSql({ params: [EXAMPLE_ADMIN, [{ sessionId: 's', dedupeKey: 'step:tool.call:ns/q/call-1:end' }]] })
-  async storedReporters(
-    scope: ReadScope,
-    keys: readonly { sessionId: string; dedupeKey: string }[],
-  ): Promise<Map<string, { source: string; spanId: string | null }>> {
-    const { rows } = await inScope(scope, () =>
-      sql<{ session_id: string; dedupe_key: string; source: string; span_id: string | null }>`
-        SELECT e.session_id, e.dedupe_key, e.source, e.span_id
-        FROM unnest(${keys.map((k) => k.sessionId)}::text[], ${keys.map((k) => k.dedupeKey)}::text[]) AS k(s, dk)
-        -- One probe of the unique dedupe index per key (its predicate stated, so the index applies).
-        JOIN events e ON e.tenant_id = ${scope.tenantId} AND e.session_id = k.s AND e.dedupe_key = k.dk AND e.dedupe_key IS NOT NULL`.execute(this.db),
+  /**
+   * Takes the append locks of these sessions in the caller's transaction, as `ark_append_events` does
+   * (same keys, same ascending order, so two batches cannot deadlock; taking them again there is a
+   * no-op): what the caller reads of these sessions afterwards stays current until it commits.
+   */
+  @GenerateSql({ params: [EXAMPLE_TRANSACTION, [{ tenantId: 't', sessionId: 's' }]] })
+  async lockSessions(trx: Transaction<Database>, streams: readonly { tenantId: string; sessionId: string }[]): Promise<void> {
+    await sql`${PREPARED}
+      SELECT pg_advisory_xact_lock(k.key)
+      FROM (SELECT DISTINCT hashtextextended(t || '/' || s, 0) AS key
+            FROM unnest(${streams.map((x) => x.tenantId)}::text[], ${streams.map((x) => x.sessionId)}::text[]) AS u(t, s)
+            ORDER BY key) AS k`.execute(trx);
+  }
+
+  /** What is stored under these dedupe keys (source, span, type, time), keyed `tenant\0session\0key`, in the caller's transaction. */
+  @GenerateSql({ params: [EXAMPLE_TRANSACTION, [{ tenantId: 't', sessionId: 's', dedupeKey: 'step:tool.call:ns/q/call-1:end' }]] })
+  async storedReports(
+    trx: Transaction<Database>,
+    keys: readonly { tenantId: string; sessionId: string; dedupeKey: string }[],
+  ): Promise<Map<string, { source: string; spanId: string | null; type: string; time: Date }>> {
+    // Not PREPARED: planned per call, so a plan made while `events` had no statistics (when every index
+    // leading with tenant_id costs the same) cannot keep scanning a tenant's events per key.
+    const { rows } = await sql<{ tenant_id: string; session_id: string; dedupe_key: string; source: string; span_id: string | null; type: string; time: Date }>`
+      SELECT e.tenant_id, e.session_id, e.dedupe_key, e.source, e.span_id, e.type, e.time
+      FROM unnest(${keys.map((k) => k.tenantId)}::text[], ${keys.map((k) => k.sessionId)}::text[], ${keys.map((k) => k.dedupeKey)}::text[]) AS k(t, s, dk)
+      -- One probe of the unique dedupe index per key (its predicate stated, so the index applies).
+      JOIN events e ON e.tenant_id = k.t AND e.session_id = k.s AND e.dedupe_key = k.dk AND e.dedupe_key IS NOT NULL`.execute(trx);
+    return new Map(
+      rows.map((r) => [`${r.tenant_id}\u0000${r.session_id}\u0000${r.dedupe_key}`, { source: r.source, spanId: r.span_id, type: r.type, time: r.time }]),
     );
-    return new Map(rows.map((r) => [`${r.session_id}\u0000${r.dedupe_key}`, { source: r.source, spanId: r.span_id }]));
   }
 
   /** Last sequence of each given session that has events, keyed `tenant\0session`. */

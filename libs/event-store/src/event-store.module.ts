@@ -6,6 +6,7 @@ import { EventNotificationListener } from './event-notification-listener.js';
 import { EventWatchHub } from './event-watch-hub.js';
 import { GroupCommitWriter, type GroupCommitOptions } from './group-commit-writer.js';
 import { INLINE_PROJECTORS, type InlineProjector } from './inline-projector.js';
+import { WORK_STEP_RESOLVER, type WorkStepResolver } from './work-step-resolver.js';
 
 export interface EventStoreOptions {
   groupCommit: GroupCommitOptions;
@@ -66,14 +67,14 @@ export class EventStoreModule {
         },
         {
           provide: GroupCommitWriter,
-          inject: [DatabaseConnection, EventLogRepository, { token: INLINE_PROJECTORS, optional: true }],
-          useFactory: (c: DatabaseConnection, log: EventLogRepository, projectors?: InlineProjector[]) =>
-            new GroupCommitWriter(c.db, log, projectors ?? [], options.groupCommit),
+          inject: [DatabaseConnection, EventLogRepository, { token: INLINE_PROJECTORS, optional: true }, { token: WORK_STEP_RESOLVER, optional: true }],
+          useFactory: (c: DatabaseConnection, log: EventLogRepository, projectors?: InlineProjector[], steps?: WorkStepResolver) =>
+            new GroupCommitWriter(c.db, log, projectors ?? [], options.groupCommit, steps ?? null),
         },
         {
           provide: EventAppender,
-          inject: [GroupCommitWriter, EventLogRepository],
-          useFactory: (w: GroupCommitWriter, log: EventLogRepository) => new EventAppender(w, log),
+          inject: [GroupCommitWriter],
+          useFactory: (w: GroupCommitWriter) => new EventAppender(w),
         },
         {
           provide: EventWatchHub,

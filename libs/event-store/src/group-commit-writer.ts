@@ -4,6 +4,7 @@ import { MalformedInputError, UnavailableError } from '#ark/errors';
 import type { AppendedEvent, ArkEvent, StreamEvent } from './ark-event.js';
 import type { EventLogRepository } from './event-log.repository.js';
 import type { InlineProjector } from './inline-projector.js';
+import type { WorkStepResolver } from './work-step-resolver.js';
 
 export interface GroupCommitOptions {
   /** Extra wait to gather appends before a batch starts; 0 batches only what queued meanwhile. */
@@ -71,6 +72,7 @@ export class GroupCommitWriter {
     private readonly log: EventLogRepository,
     private readonly projectors: readonly InlineProjector[],
     private readonly options: GroupCommitOptions,
+    private readonly steps: WorkStepResolver | null = null,
   ) {}
 
   /** Appends one call's events (any sessions) atomically; resolves once committed. */
@@ -169,8 +171,9 @@ export class GroupCommitWriter {
     const tenants = [...new Set(items.map((i) => i.tenantId))];
     return tenantScope.run(tenants, () =>
       this.db.transaction().execute(async (trx) => {
+        const written = this.steps ? await this.steps.resolve(trx, items) : items;
         // The append also queues the transaction's one NOTIFY, delivered on commit.
-        const appended = await this.log.append(trx, items);
+        const appended = await this.log.append(trx, written);
         await this.project(trx, appended.appended);
         return appended;
       }),

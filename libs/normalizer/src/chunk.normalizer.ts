@@ -62,7 +62,9 @@ function approvalData(payload: JsonObject): { taskId: string | null; toolCalls: 
 /**
  * A chunk line as an ark event: `llm.chunk` (or `approval.requested` / `approval.resolved` for
  * tool-approval chunks), source `chunk`, data `{chunk, index}`. The session is the chunk's
- * `ark.session` when it has one, else the query id (as upstream); `ark.query` names the query.
+ * `ark.session` when it has one, else the upload path's query (as upstream). `query_name` is the
+ * upload path's query (Ark posts to `/stream/<query name>`); `query_id` is `ark.query` (Ark's query
+ * UID) when the chunk names one.
  */
 export function normalizeChunk(line: ChunkLine): SessionEvent {
   const ark = isObject(line.chunk) && isObject(line.chunk.ark) ? line.chunk.ark : {};
@@ -71,8 +73,8 @@ export function normalizeChunk(line: ChunkLine): SessionEvent {
     sessionId: idFrom(ark.session) ?? line.queryId,
     event: {
       type: approval?.type ?? LLM_CHUNK,
-      queryId: line.queryId,
-      queryName: idFrom(ark.query) ?? null,
+      queryId: idFrom(ark.query) ?? null,
+      queryName: line.queryId,
       source: 'chunk',
       dedupeKey: line.dedupeKey ?? null,
       data: { chunk: line.chunk, index: line.index, ...(approval ? approvalData(approval.payload) : {}) },
@@ -90,17 +92,18 @@ export function chunkDedupeKey(queryId: string, idempotencyKey: string, line: nu
 }
 
 /**
- * `llm.stream.completed`, appended once per run of a query's stream: its dedupe key holds the purge
- * watermark the completion was decided under (a stream purged and written again can complete again)
- * and the run (the `ark.query` its chunks name: a new query reusing the name completes on its own).
+ * `llm.stream.completed`, appended once per run of a query's stream (`query`: the upload path's): its
+ * dedupe key holds the purge watermark the completion was decided under (a stream purged and written
+ * again can complete again) and the run (`run`: the `ark.query` its chunks name, so a new query
+ * reusing the name completes on its own).
  */
-export function streamCompletedEvent(queryId: string, queryName: string | null, chunkCount: number, purgedThrough: number): NewArkEvent {
+export function streamCompletedEvent(query: string, run: string | null, chunkCount: number, purgedThrough: number): NewArkEvent {
   return {
     type: LLM_STREAM_COMPLETED,
-    queryId,
-    queryName,
+    queryId: run,
+    queryName: query,
     source: 'chunk',
-    dedupeKey: `chunk:${queryId}:completed:${purgedThrough}${queryName === null ? '' : `:${queryName}`}`,
+    dedupeKey: `chunk:${query}:completed:${purgedThrough}${run === null ? '' : `:${run}`}`,
     data: { chunkCount },
   };
 }

@@ -150,11 +150,16 @@ export function normalizeSpan(span: OtlpSpan): NormalizedSpan {
 }
 
 /**
- * Gives every span a session: its own, else one named by another span of its trace (in this batch
- * or, via `knownTraceSessions`, stored earlier), else `trace-<traceId>` so it stays findable.
+ * Gives every span a session: its own (`ark.session.id`, `session.id`, `gen_ai.conversation.id`),
+ * else one named by another span of its trace (in this batch or, via `knownTraceSessions`, stored
+ * earlier), else the query UID (`query.uid`, `query.id`, `ark.query.uid`) of a span of its trace,
+ * its own first, as upstream falls back for operation events; else `trace-<traceId>` so it stays
+ * findable.
  */
 export function resolveSpanSessions(spans: readonly NormalizedSpan[], knownTraceSessions: ReadonlyMap<string, string>): string[] {
   const byTrace = new Map(knownTraceSessions);
   for (const s of spans) if (s.sessionId && s.event.traceId && !byTrace.has(s.event.traceId)) byTrace.set(s.event.traceId, s.sessionId);
-  return spans.map((s) => s.sessionId ?? byTrace.get(s.event.traceId!) ?? `trace-${s.event.traceId}`);
+  const byUid = new Map<string, string>();
+  for (const s of spans) if (s.event.queryId && s.event.traceId && !byUid.has(s.event.traceId)) byUid.set(s.event.traceId, s.event.queryId);
+  return spans.map((s) => s.sessionId ?? byTrace.get(s.event.traceId!) ?? s.event.queryId ?? byUid.get(s.event.traceId!) ?? `trace-${s.event.traceId}`);
 }

@@ -19,3 +19,4 @@ export {
 export { queryPhase, type QuerySignals } from './queries.projector.js';
 export { toolCallKey } from './tool-calls.projector.js';
 export { WorkProjector } from './work.projector.js';
+export { WorkSteps } from './work-steps.js';

@@ -2,7 +2,7 @@ import { sql, type RawBuilder, type Transaction } from 'kysely';
 import { PREPARED, type Database } from '#ark/database';
 import { LLM_CHUNK, workStepOf, type ArkEvent } from '#ark/event-store';
 import type { QueryKeys } from './query-identity.js';
-import { callStatus, column, endTimeOf, eventData, iso, jsonValue, num, startTimeOf, STATUS_RANK, text, tokensOf, writesLlmCall } from './work-events.js';
+import { callStatus, column, endTimeOf, eventData, iso, jsonValue, num, startTimeOf, STATUS_RANK, text, tokensOf, llmCallKeyOf } from './work-events.js';
 
 interface LlmCallInput {
   tenantId: string;
@@ -28,12 +28,13 @@ interface LlmCallInput {
 
 function inputOf(e: ArkEvent, keys: QueryKeys): LlmCallInput | undefined {
   const work = workStepOf(e);
-  if (!work || !writesLlmCall(e)) return undefined;
+  const key = llmCallKeyOf(e);
+  if (!work || key === null) return undefined;
   const d = eventData(e);
   const tokens = tokensOf(d, {});
   return {
     tenantId: e.tenantId,
-    key: `${e.traceId ?? ''}:${e.spanId}`,
+    key,
     queryKey: keys.of(e) ?? `session:${e.sessionId}`,
     queryId: e.queryId,
     queryName: e.queryName,
@@ -54,14 +55,14 @@ function inputOf(e: ArkEvent, keys: QueryKeys): LlmCallInput | undefined {
   };
 }
 
-/** A chunk of a query's completion stream (`llm.chunk`, source `chunk`): its query (UID or name) and time. */
+/** A chunk of a query's completion stream (`llm.chunk`, source `chunk`): the query it was uploaded under (`query_name`: a name or a UID) and its time. */
 function chunkOf(e: ArkEvent): { tenantId: string; query: string; at: string } | undefined {
-  return e.type === LLM_CHUNK && e.queryId ? { tenantId: e.tenantId, query: e.queryId, at: e.time.toISOString() } : undefined;
+  return e.type === LLM_CHUNK && e.queryName ? { tenantId: e.tenantId, query: e.queryName, at: e.time.toISOString() } : undefined;
 }
 
 /**
- * The first chunk of a call's query (by UID, or by name for producers that stream under the name)
- * within the call's window [started, ended]: two probes of events_llm_chunk_time.
+ * The first chunk of a call's query (uploaded under its UID, or under its name as Ark does) within
+ * the call's window [started, ended]: two probes of events_llm_chunk_time (by upload path).
  */
 function firstChunkAt(
   tenant: RawBuilder<unknown>,
@@ -71,7 +72,7 @@ function firstChunkAt(
   ended: RawBuilder<unknown>,
 ): RawBuilder<unknown> {
   const inWindow = (query: RawBuilder<unknown>) => sql`(SELECT min(e.time) FROM events e
-      WHERE e.tenant_id = ${tenant} AND e.query_id = ${query} AND e.type = 'llm.chunk'
+      WHERE e.tenant_id = ${tenant} AND e.query_name = ${query} AND e.type = 'llm.chunk'
         AND e.time >= ${started} AND e.time <= coalesce(${ended}, 'infinity'))`;
   return sql`least(${inWindow(queryId)}, ${inWindow(queryName)})`;
 }

@@ -3,12 +3,34 @@ import type { Database } from '#ark/database';
 import type { ArkEvent, InlineProjector } from '#ark/event-store';
 import { messageExpiresAt, readMessageAdded, readMessagesDeleted, type MessageAddedData, type MessagesDeletedData } from '#ark/normalizer';
 
+/** A conversation's messages of a query, and the query: which session they belong in may be known now. */
+interface Claim {
+  tenantId: string;
+  conversationId: string;
+  queryName: string;
+}
+
+/** The conversation and query an operation event names (Ark's `data.conversationId`, `data.queryName`). */
+function claimOf(event: ArkEvent): Claim | undefined {
+  if (event.source !== 'operation-event' || !event.queryName) return undefined;
+  const body = (event.data as { operationEvent?: { data?: { conversationId?: unknown } } } | null)?.operationEvent;
+  const conversationId = body?.data?.conversationId;
+  if (typeof conversationId !== 'string' || conversationId === '' || conversationId === event.sessionId) return undefined;
+  return { tenantId: event.tenantId, conversationId, queryName: event.queryName };
+}
+
 /**
  * `messages` (conversation memory) and `message_tombstones`. A message is in the table unless a
  * tombstone with a higher global position names it; both sides check the other (a deletion deletes
  * the rows before it, a message is not inserted when a later deletion is already known), so the
  * result depends neither on the order of events in a batch nor on the order transactions commit in,
  * and a replay of the log gives the same table.
+ *
+ * A message posted before any other source named its query is stored in its conversation's session
+ * (the log keeps it there). Its row moves to the query's session once the query's operation events
+ * name that session and the conversation (`session_queries`, projected before this in every batch):
+ * at that event, or at the message when the query was known by then. Both are decided in log order,
+ * so a replay moves the same rows.
  */
 export class MessagesProjector implements InlineProjector {
   readonly name = 'messages';
@@ -38,6 +60,34 @@ export class MessagesProjector implements InlineProjector {
       await sql`LOCK TABLE message_tombstones IN ROW EXCLUSIVE MODE`.execute(trx);
     }
     if (added.length > 0) await this.insertMessages(trx, added);
+    const claims = [
+      ...added
+        .filter((a) => a.message.conversationId !== '' && a.event.sessionId === a.message.conversationId)
+        .map((a) => ({
+          tenantId: a.event.tenantId,
+          conversationId: a.message.conversationId,
+          queryName: a.message.queryId,
+        })),
+      ...events.flatMap((e) => claimOf(e) ?? []),
+    ];
+    if (claims.length > 0) await this.moveToQuerySessions(trx, claims);
+  }
+
+  /**
+   * Moves the claimed messages still in their conversation's session (where they went while their
+   * query was unknown) to the session of the query of that conversation and name, when
+   * session_queries knows one (the lowest session id if several do).
+   */
+  private async moveToQuerySessions(trx: Transaction<Database>, claims: Claim[]): Promise<void> {
+    const unique = [...new Map(claims.map((c) => [`${c.tenantId}\u0000${c.conversationId}\u0000${c.queryName}`, c])).values()];
+    await sql`
+      UPDATE messages m SET session_id = q.session_id
+      FROM (SELECT DISTINCT ON (k.t, k.conv, k.name) k.t, k.conv, k.name, sq.session_id
+            FROM unnest(${unique.map((c) => c.tenantId)}::text[], ${unique.map((c) => c.conversationId)}::text[], ${unique.map((c) => c.queryName)}::text[])
+                 AS k(t, conv, name)
+            JOIN session_queries sq ON sq.tenant_id = k.t AND sq.conversation_id = k.conv AND sq.query_name = k.name AND sq.session_id <> k.conv
+            ORDER BY k.t, k.conv, k.name, sq.session_id) q
+      WHERE m.tenant_id = q.t AND m.conversation_id = q.conv AND m.query_id = q.name AND m.session_id = q.conv`.execute(trx);
   }
 
   private async applyDeletions(trx: Transaction<Database>, deletions: { event: ArkEvent; scope: MessagesDeletedData }[]): Promise<void> {

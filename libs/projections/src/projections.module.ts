@@ -1,6 +1,6 @@
 import { Global, Module } from '@nestjs/common';
 import { DatabaseConnection } from '#ark/database';
-import { INLINE_PROJECTORS, type InlineProjector } from '#ark/event-store';
+import { INLINE_PROJECTORS, WORK_STEP_RESOLVER, type InlineProjector } from '#ark/event-store';
 import { DeletionsProjector } from './deletions.projector.js';
 import { ProjectionRebuilder } from './projection-rebuilder.js';
 import { MessagesProjector } from './messages.projector.js';
@@ -8,6 +8,7 @@ import { SessionQueriesProjector } from './session-queries.projector.js';
 import { SessionsProjector } from './sessions.projector.js';
 import { TracesProjector } from './traces.projector.js';
 import { WorkProjector } from './work.projector.js';
+import { WorkSteps } from './work-steps.js';
 
 /** The one place inline projectors are registered; the event store runs them in every append. */
 export function inlineProjectors(): InlineProjector[] {
@@ -25,12 +26,13 @@ export function inlineProjectors(): InlineProjector[] {
 @Module({
   providers: [
     { provide: INLINE_PROJECTORS, useFactory: inlineProjectors },
+    { provide: WORK_STEP_RESOLVER, useFactory: () => new WorkSteps() },
     {
       provide: ProjectionRebuilder,
       inject: [DatabaseConnection, INLINE_PROJECTORS],
       useFactory: (c: DatabaseConnection, projectors: InlineProjector[]) => new ProjectionRebuilder(c.db, projectors),
     },
   ],
-  exports: [INLINE_PROJECTORS, ProjectionRebuilder],
+  exports: [INLINE_PROJECTORS, WORK_STEP_RESOLVER, ProjectionRebuilder],
 })
 export class ProjectionsModule {}

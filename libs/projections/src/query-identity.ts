@@ -17,10 +17,19 @@ import { workStepOf, type ArkEvent } from '#ark/event-store';
  * look-up below and the upsert; the decisions depend only on the session's events in sequence order,
  * so a rebuild (which replays in that order) makes the same ones.
  */
-export interface QueryKeys {
+export interface QueryKeys<E extends QueryReport = ArkEvent> {
   /** The row key of a work event or operation event; null for events that fold into no query. */
-  of(e: ArkEvent): string | null;
+  of(e: E): string | null;
 }
+
+/**
+ * What the resolution reads of an event: a stored event, or one about to be appended (WorkSteps,
+ * whose `globalPosition` is its index in the batch: only the order matters).
+ */
+export type QueryReport = Pick<
+  ArkEvent,
+  'tenantId' | 'sessionId' | 'queryId' | 'queryName' | 'namespace' | 'traceId' | 'source' | 'type' | 'data' | 'globalPosition'
+>;
 
 interface Run {
   key: string;
@@ -44,12 +53,12 @@ const aliasOf = (tenant: string, id: string) => `${tenant}\u0000${id}`;
 const distinct = (keys: string[][]) => [...new Map(keys.map((k) => [k.join('\u0000'), k])).values()];
 
 /** Events that fold into a `queries` row: operation events and work steps. */
-function foldsIntoQuery(e: ArkEvent): boolean {
+function foldsIntoQuery(e: QueryReport): boolean {
   if (e.source === 'chunk' || e.source === 'message') return false;
   return e.source === 'operation-event' || workStepOf(e) !== undefined;
 }
 
-export async function resolveQueryKeys(trx: Transaction<Database>, events: readonly ArkEvent[]): Promise<QueryKeys> {
+export async function resolveQueryKeys<E extends QueryReport>(trx: Transaction<Database>, events: readonly E[]): Promise<QueryKeys<E>> {
   const work = events.filter(foldsIntoQuery);
   const runs = new Map<string, Run[]>();
   /** `tenant\0uid` and `tenant\0trace:<id>` of rows already keyed, to the row key. */
@@ -91,13 +100,13 @@ export async function resolveQueryKeys(trx: Transaction<Database>, events: reado
 }
 
 /** An event that names no query: by its UID, else its trace, else its session. */
-function unnamedKeyOf(e: ArkEvent, aliases: Map<string, string>): string {
+function unnamedKeyOf(e: QueryReport, aliases: Map<string, string>): string {
   if (e.queryId) return aliases.get(aliasOf(e.tenantId, e.queryId)) ?? e.queryId;
   if (e.traceId) return aliases.get(aliasOf(e.tenantId, `trace:${e.traceId}`)) ?? `trace:${e.traceId}`;
   return `session:${e.sessionId}`;
 }
 
-function runOf(e: ArkEvent, queryName: string, runs: Map<string, Run[]>, aliases: Map<string, string>): string {
+function runOf(e: QueryReport, queryName: string, runs: Map<string, Run[]>, aliases: Map<string, string>): string {
   const name = nameOf(e.tenantId, e.sessionId, e.namespace, queryName);
   const known = runs.get(name) ?? [];
   runs.set(name, known);

@@ -16,7 +16,7 @@ export const num = (v: unknown): number | null => {
   return Number.isFinite(n) ? n : null;
 };
 
-export const eventData = (e: ArkEvent): Json => (isObject(e.data) ? e.data : {});
+export const eventData = (e: Pick<ArkEvent, 'data'>): Json => (isObject(e.data) ? e.data : {});
 
 /** The operation event body as posted (`data.operationEvent`), for fields the normaliser does not lift. */
 export function operationData(e: ArkEvent): Json {
@@ -41,12 +41,20 @@ export function reasonOf(e: ArkEvent): string | undefined {
 }
 
 /**
- * Whether an event writes an `llm_calls` row: one row per call needs an id its start and end share,
- * the span. `LLMCall*` operation events carry none (and no tokens), so they only feed the query's phase.
+ * The `llm_calls` row an LLM call event writes: `data.callKey`, which WorkSteps gives every report of
+ * a call from either source (a span and the `LLMCall*` operation events of one call share it); else,
+ * for a span stored without one, its own `<traceId>:<spanId>`. Null: no row (an operation event
+ * stored without a call key only feeds its query's phase).
  */
-export function writesLlmCall(e: ArkEvent): e is ArkEvent & { spanId: string } {
-  return workStepOf(e)?.family === 'llm.call' && Boolean(e.spanId) && e.source !== 'operation-event';
+export function llmCallKeyOf(e: ArkEvent): string | null {
+  if (workStepOf(e)?.family !== 'llm.call') return null;
+  const callKey = eventData(e).callKey;
+  if (typeof callKey === 'string' && callKey !== '') return callKey;
+  return e.spanId && e.source !== 'operation-event' ? `${e.traceId ?? ''}:${e.spanId}` : null;
 }
+
+/** Whether an event writes an `llm_calls` row (llmCallKeyOf). */
+export const writesLlmCall = (e: ArkEvent): boolean => llmCallKeyOf(e) !== null;
 
 /** 0: a span's placeholder session (`trace-…`); 1: the query UID used as the session; 2: a real session. */
 export function sessionRankOf(e: ArkEvent): number {
@@ -60,7 +68,7 @@ function nanosToDate(nanos: unknown): Date | null {
 }
 
 /** When the work began: the span's start, a start event's time, or an end minus its duration. */
-export function startTimeOf(e: ArkEvent, phase: WorkPhase): Date | null {
+export function startTimeOf(e: Pick<ArkEvent, 'data' | 'time'>, phase: WorkPhase): Date | null {
   const span = eventData(e).span;
   if (isObject(span)) {
     const start = nanosToDate(span.startTimeUnixNano);

@@ -31,19 +31,19 @@ export class RawEventRepository {
 
   /**
    * Chunk count, first/last chunk time and completion of the streams uploaded under these queries
-   * (the upload path names the query), per run: by the `ark.query` a chunk names (Ark's chunks name
-   * the query UID, so two runs of one name stay apart), else by the path.
+   * (the upload path names the query: `query_name`), per run: by the `ark.query` a chunk names
+   * (`query_id`: Ark's chunks name the query UID, so two runs of one name stay apart), else by the path.
    */
   @GenerateSql({ params: [EXAMPLE_ADMIN, ['q']] })
   async chunkSummaries(scope: ReadScope, queries: readonly string[], db: Kysely<Database> = this.connection.db): Promise<Map<string, ChunkSummaryRow>> {
     return inScope(scope, async () => {
       if (queries.length === 0) return new Map<string, ChunkSummaryRow>();
       const { rows } = await sql<ChunkSummaryRow>`${PREPARED}
-        SELECT coalesce(query_name, query_id) AS query, count(*) FILTER (WHERE type = 'llm.chunk')::int AS chunks,
+        SELECT coalesce(query_id, query_name) AS query, count(*) FILTER (WHERE type = 'llm.chunk')::int AS chunks,
                min(time) FILTER (WHERE type = 'llm.chunk') AS first_at, max(time) FILTER (WHERE type = 'llm.chunk') AS last_at,
                bool_or(type = 'llm.stream.completed') AS completed
-        FROM events WHERE tenant_id = ${scope.tenantId} AND query_id = ANY(${queries}::text[]) AND source = 'chunk'
-        GROUP BY coalesce(query_name, query_id)`.execute(db);
+        FROM events WHERE tenant_id = ${scope.tenantId} AND query_name = ANY(${queries}::text[]) AND source = 'chunk'
+        GROUP BY coalesce(query_id, query_name)`.execute(db);
       return new Map(rows.map((r) => [r.query, r]));
     });
   }
@@ -63,10 +63,11 @@ export class RawEventRepository {
     return inScope(scope, async () => {
       const { rows } = await sql<PendingApprovalRow>`${PREPARED}
         WITH approvals AS (
-          SELECT type, query_id, data->>'taskId' AS task_id, data->'toolCalls' AS tool_calls, time, sequence, session_id, global_position
+          -- Approvals are chunks: their query is the upload path's (query_name).
+          SELECT type, query_name AS query_id, data->>'taskId' AS task_id, data->'toolCalls' AS tool_calls, time, sequence, session_id, global_position
           FROM events
           WHERE tenant_id = ${scope.tenantId} AND type IN ('approval.requested', 'approval.resolved')
-            AND (session_id = ${sessionId} OR query_id = ANY(${queries}::text[]))
+            AND (session_id = ${sessionId} OR query_name = ANY(${queries}::text[]))
         ), pending AS (
           SELECT r.* FROM approvals r
           WHERE r.type = 'approval.requested' AND NOT EXISTS (

@@ -180,7 +180,7 @@ export class SessionsV2Service {
       ids,
       streamed: [...chunks.values()].some((c) => c.chunks > 0),
       // A chunk naming another run's UID (`ark.query`) is that run's, though uploaded under the same name.
-      accepts: (e) => e.source !== 'chunk' || uid === null || e.queryName === null || e.queryName === uid,
+      accepts: (e) => e.source !== 'chunk' || uid === null || e.queryId === null || e.queryId === uid,
     };
   }
 

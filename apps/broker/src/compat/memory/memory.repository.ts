@@ -50,8 +50,9 @@ export class MemoryRepository {
    * The session of the latest event of the query that is not itself a message. Ark posts the query's
    * name as `query_id`: that matches operation events' `query_name` (upstream finds sessions the same
    * way) and the `queries` read model's (which knows a query its spans named before any operation
-   * event); a producer posting the query UID matches `query_id` of any event. Each is an index scan
-   * that stops at the first row.
+   * event) and chunks' `query_name` (the upload path's query: chunks may come first); a producer
+   * posting the query UID matches `query_id` of any event. Each is an index scan that stops at the
+   * first row.
    */
   @GenerateSql({ params: [EXAMPLE_ADMIN, 'q'] })
   async findQueryOwner(scope: ReadScope, query: string): Promise<QueryOwner | undefined> {
@@ -65,6 +66,10 @@ export class MemoryRepository {
           (SELECT session_id, query_id, query_name, namespace, global_position FROM events
            WHERE tenant_id = ${scope.tenantId} AND query_id = ${query} AND source <> 'message'
            ORDER BY transaction_id DESC, global_position DESC LIMIT 1)
+          UNION ALL
+          (SELECT session_id, query_id, query_name, namespace, global_position FROM events
+           WHERE tenant_id = ${scope.tenantId} AND query_name = ${query} AND source = 'chunk'
+           ORDER BY global_position DESC LIMIT 1)
           UNION ALL
           (SELECT session_id, query_id, query_name, namespace, first_position FROM queries
            WHERE tenant_id = ${scope.tenantId} AND query_name = ${query}

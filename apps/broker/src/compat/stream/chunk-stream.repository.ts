@@ -15,7 +15,8 @@ export interface StoredChunk {
 export interface QueryChunkStream {
   /** Session of the query's first visible chunk: where its completion goes (one place, so the dedupe key holds). */
   sessionId: string;
-  queryName: string | null;
+  /** The newest run under the path's query: the `ark.query` (Ark's query UID) its chunks name, if any. */
+  run: string | null;
   chunkCount: number;
   completed: boolean;
   /** The tenant's purge watermark the counts were read under. */
@@ -41,7 +42,7 @@ export class ChunkStreamRepository {
 
   /**
    * The index the query's next chunk gets: one past that of its newest stored chunk. The order is
-   * exactly that of `events_query_chunk_times`, read backwards, so it costs the same for the first and
+   * exactly that of `events_chunk_query_name`, read backwards, so it costs the same for the first and
    * the ten-thousandth chunk; an ORDER BY no index gives let the planner, without statistics, scan
    * every chunk of the tenant instead (55 ms at 40,000 chunks). Position order is upload order here:
    * a query's uploads in this process share one counter and commit one batch at a time.
@@ -51,7 +52,7 @@ export class ChunkStreamRepository {
     return inScope(scope, async () => {
       const { rows } = await sql<{ index: number }>`
         SELECT (data->>'index')::int AS index FROM events
-        WHERE tenant_id = ${scope.tenantId} AND query_id = ${queryId} AND source = 'chunk' AND data ? 'index'
+        WHERE tenant_id = ${scope.tenantId} AND query_name = ${queryId} AND source = 'chunk' AND data ? 'index'
         ORDER BY global_position DESC
         LIMIT 1`.execute(this.db);
       return rows.length === 0 ? 0 : rows[0]!.index + 1;
@@ -63,27 +64,27 @@ export class ChunkStreamRepository {
   async queryStream(scope: ReadScope, queryId: string): Promise<QueryChunkStream | undefined> {
     return inScope(scope, async () => {
       // `visible` is read twice, so PostgreSQL materialises it: it carries no payloads.
-      const { rows } = await sql<{ session_id: string; query_name: string | null; chunk_count: number; completed: boolean; purged_through: number }>`
+      const { rows } = await sql<{ session_id: string; query_id: string | null; chunk_count: number; completed: boolean; purged_through: number }>`
         WITH watermark AS (SELECT ${purgedThrough(scope.tenantId)} AS purged_through),
         visible AS (
-          SELECT e.session_id, e.query_name, e.type, e.transaction_id, e.global_position FROM events e, watermark
-          WHERE e.tenant_id = ${scope.tenantId} AND e.query_id = ${queryId} AND e.source = 'chunk'
+          SELECT e.session_id, e.query_id, e.type, e.transaction_id, e.global_position FROM events e, watermark
+          WHERE e.tenant_id = ${scope.tenantId} AND e.query_name = ${queryId} AND e.source = 'chunk'
             AND e.global_position > watermark.purged_through)
         -- The newest run under this name (the ark.query its chunks name, Ark's query UID): a name
         -- reused by a new query streams a new run, which completes on its own.
-        , run AS (SELECT query_name FROM visible WHERE type <> 'llm.stream.completed' ORDER BY transaction_id DESC, global_position DESC LIMIT 1)
-        SELECT first.session_id, run.query_name, counts.chunk_count, counts.completed, watermark.purged_through
+        , run AS (SELECT query_id FROM visible WHERE type <> 'llm.stream.completed' ORDER BY transaction_id DESC, global_position DESC LIMIT 1)
+        SELECT first.session_id, run.query_id, counts.chunk_count, counts.completed, watermark.purged_through
         FROM watermark, run,
           (SELECT count(*) FILTER (WHERE type <> 'llm.stream.completed')::int AS chunk_count,
                   coalesce(bool_or(type = 'llm.stream.completed'), false) AS completed
-           FROM visible, run WHERE visible.query_name IS NOT DISTINCT FROM run.query_name) counts,
-          (SELECT session_id FROM visible, run WHERE visible.query_name IS NOT DISTINCT FROM run.query_name
+           FROM visible, run WHERE visible.query_id IS NOT DISTINCT FROM run.query_id) counts,
+          (SELECT session_id FROM visible, run WHERE visible.query_id IS NOT DISTINCT FROM run.query_id
            ORDER BY transaction_id, global_position LIMIT 1) first`.execute(this.db);
       const row = rows[0];
       return (
         row && {
           sessionId: row.session_id,
-          queryName: row.query_name,
+          run: row.query_id,
           chunkCount: row.chunk_count,
           completed: row.completed,
           purgedThrough: row.purged_through,
@@ -111,8 +112,8 @@ export class ChunkStreamRepository {
     return inScope(scope, async () => {
       const tenantId = scope.tenantId;
       const [page, count] = await Promise.all([
-        sql<{ global_position: number; recorded_at: Date; query_id: string; type: string; data: unknown }>`
-          SELECT global_position, recorded_at, query_id, type, data FROM events
+        sql<{ global_position: number; recorded_at: Date; query_name: string; type: string; data: unknown }>`
+          SELECT global_position, recorded_at, query_name, type, data FROM events
           WHERE tenant_id = ${tenantId} AND source = 'chunk' AND ${sessionVisible(scope, 'events')}
             AND global_position > greatest(${after}::bigint, ${purgedThrough(tenantId)})
           ORDER BY global_position
@@ -123,7 +124,7 @@ export class ChunkStreamRepository {
             AND global_position > ${purgedThrough(tenantId)}`.execute(this.db),
       ]);
       return {
-        chunks: page.rows.map((r) => ({ globalPosition: r.global_position, recordedAt: r.recorded_at, queryId: r.query_id, type: r.type, data: r.data })),
+        chunks: page.rows.map((r) => ({ globalPosition: r.global_position, recordedAt: r.recorded_at, queryId: r.query_name, type: r.type, data: r.data })),
         total: count.rows[0]!.total,
       };
     });

@@ -30,7 +30,7 @@ export class CompleteChunkStreamHandler implements ICommandHandler<CompleteChunk
     // Two completes racing both get here: the completion's dedupe key (in the session of the query's
     // first chunk, the same for both) lets only one append; the other comes back as a duplicate.
     const [appended] = await this.appender.append(caller, [
-      { sessionId: stream.sessionId, event: streamCompletedEvent(queryId, stream.queryName, stream.chunkCount, stream.purgedThrough) },
+      { sessionId: stream.sessionId, event: streamCompletedEvent(queryId, stream.run, stream.chunkCount, stream.purgedThrough) },
     ]);
     return appended?.duplicate ? 'already_completed' : 'completed';
   }
