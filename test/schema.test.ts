@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
@@ -31,6 +31,30 @@ async function dump(pool: pg.Pool): Promise<string> {
   } finally {
     client.release();
   }
+}
+
+/**
+ * A copy of migrations/ as a database migrated before `version` had it: the numbered files before
+ * it, and the repeatable files as they are now, less those that name a table, column or role a
+ * left-out file creates (they could not have been applied then; the full set applies them later).
+ */
+async function migrationsBefore(version: string, dir: string): Promise<string> {
+  await cp(defaultMigrationsDir(), dir, { recursive: true });
+  const names = new Set<string>();
+  for (const f of await readMigrations()) {
+    if (f.version < version) continue;
+    const file = path.join(dir, `${f.version}_${f.name}.sql`);
+    const text = await readFile(file, 'utf8');
+    for (const m of text.matchAll(/\b(?:CREATE TABLE|ADD COLUMN|CREATE ROLE)\s+(?:IF NOT EXISTS\s+)?(?:public\.)?"?(\w+)/gi)) names.add(m[1]!.toLowerCase());
+    await rm(file);
+  }
+  for (const folder of ['functions', 'views']) {
+    for (const file of await readdir(path.join(dir, folder))) {
+      const text = (await readFile(path.join(dir, folder, file), 'utf8')).toLowerCase();
+      if ([...names].some((name) => new RegExp(`\\b${name}\\b`).test(text))) await rm(path.join(dir, folder, file));
+    }
+  }
+  return dir;
 }
 
 describe('schema', () => {
@@ -77,14 +101,11 @@ describe('schema', () => {
   });
 
   it("0130 backfills the session queries' watermarks of a database holding data (the latest operation event or session body of each query)", async () => {
-    // The migration set before 0130 (numbered files from 0130 on left out; the repeatable files as they are now).
     // Its cost, measured with EXPLAIN ANALYZE: one backward probe of events_pkey per session query, which
     // reads the session's later events until the query's last one (≈ 3 s for 3,000 queries over 300,000
     // events with queries run one after another, 1,450 events read per probe; 2 s for 10,000 queries
     // of 1,000 interleaved sessions): it grows with each query's events after its last one, session by session.
-    const before0130 = path.join(scratch, 'before-0130');
-    await cp(defaultMigrationsDir(), before0130, { recursive: true });
-    for (const f of await readMigrations()) if (f.version >= '0130') await rm(path.join(before0130, `${f.version}_${f.name}.sql`));
+    const before0130 = await migrationsBefore('0130', path.join(scratch, 'before-0130'));
     await withDatabase(async (pool) => {
       await migrate(pool, before0130);
       const event = (sequence: number, source: string, type: string, queryName: string | null, data: object = {}) =>
@@ -122,9 +143,7 @@ describe('schema', () => {
   });
 
   it('0141 swaps the query columns of stored chunks (query_name: the upload path; query_id: ark.query) and leaves other events alone', async () => {
-    const before0141 = path.join(scratch, 'before-0141');
-    await cp(defaultMigrationsDir(), before0141, { recursive: true });
-    for (const f of await readMigrations()) if (f.version >= '0141') await rm(path.join(before0141, `${f.version}_${f.name}.sql`));
+    const before0141 = await migrationsBefore('0141', path.join(scratch, 'before-0141'));
     await withDatabase(async (pool) => {
       await migrate(pool, before0141);
       const event = (sequence: number, source: string, type: string, queryId: string | null, queryName: string | null) =>
