@@ -4,7 +4,7 @@ import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import type { BrokerConfig } from '#ark/config';
-import { createPool, DatabaseConnection, migrate, startEmbeddedPostgres, type EmbeddedPostgresHandle } from '#ark/database';
+import { createPool, DatabaseConnection, migrate, MigrationTimeoutError, startEmbeddedPostgres, type EmbeddedPostgresHandle } from '#ark/database';
 import { requestIdFor } from '#ark/http';
 import { ShutdownSignal } from '#ark/shutdown';
 import { startRequestSpan } from '#ark/tracing';
@@ -47,12 +47,22 @@ export async function resolveDatabase(config: BrokerConfig, logger = new Logger(
   return { url: embedded.url, embedded };
 }
 
-export async function migrateDatabase(url: string, logger = new Logger('Migrations')): Promise<void> {
-  const pool = createPool({ connectionString: url, max: 1, applicationName: 'ark-broker-migrate' });
+/**
+ * Start-up migration (MIGRATE_ON_START), within MIGRATE_ON_START_TIMEOUT_MS: a migration that would
+ * take longer fails start-up with a message saying how to apply it instead, rather than being killed
+ * by a start-up probe and retried by every restart.
+ */
+export async function migrateDatabase(url: string, timeoutMs = 0, logger = new Logger('Migrations')): Promise<void> {
+  const pool = createPool({ connectionString: url, max: 1, applicationName: 'ark-broker-migrate-on-start' });
   try {
-    const report = await migrate(pool);
-    const applied = [...report.applied, ...report.repeatables];
-    if (applied.length > 0) logger.log(`applied ${applied.join(', ')}`);
+    await migrate(pool, undefined, { log: (line) => logger.log(line), timeoutMs });
+  } catch (error) {
+    if (!(error instanceof MigrationTimeoutError)) throw error;
+    throw new MigrationTimeoutError(
+      `start-up migration stopped: ${error.message} (MIGRATE_ON_START_TIMEOUT_MS=${timeoutMs}). Apply it without a time limit with ` +
+        '`ark-broker migrate` (the Helm chart: migrations.mode=job, or the pre-upgrade Job of mode auto), then start the broker again.',
+      { cause: error },
+    );
   } finally {
     await pool.end();
   }
@@ -118,7 +128,7 @@ export async function startBroker(config: BrokerConfig): Promise<RunningBroker> 
   Logger.overrideLogger(brokerLogger(config));
   const logger = new Logger('Broker');
   const database = await resolveDatabase(config);
-  if (config.MIGRATE_ON_START) await migrateDatabase(database.url);
+  if (config.MIGRATE_ON_START) await migrateDatabase(database.url, config.MIGRATE_ON_START_TIMEOUT_MS);
   const app = await createBrokerApp(config, database.url);
   await app.listen({ port: config.PORT, host: config.HOST });
   const address = app.getHttpServer().address();

@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { InvalidConfigError, loadBrokerConfig, unenforcedUpstreamSettings } from '#ark/config';
-import { EmbeddedPostgresError } from '#ark/database';
+import { EmbeddedPostgresError, MigrationTimeoutError } from '#ark/database';
 import { startTracing } from '#ark/tracing';
 import { startBroker } from './bootstrap.js';
 
@@ -19,7 +19,8 @@ export async function serveUntilSignalled(env: Record<string, string | undefined
       logger.warn(`${unenforced.join(', ')}: upstream retention settings, accepted but not enforced (this broker has no retention yet)`);
     }
   } catch (error) {
-    logger.error(error instanceof InvalidConfigError || error instanceof EmbeddedPostgresError ? error.message : ((error as Error).stack ?? String(error)));
+    const known = error instanceof InvalidConfigError || error instanceof EmbeddedPostgresError || error instanceof MigrationTimeoutError;
+    logger.error(known ? error.message : ((error as Error).stack ?? String(error)));
     process.exit(1);
   }
   let stopping = false;

@@ -48,6 +48,15 @@ export class BrokerConfig {
   @IsBoolean()
   MIGRATE_ON_START = true;
 
+  /**
+   * Longest the start-up migration may take, in ms (0: no limit). Past it start-up fails with an
+   * error naming `ark-broker migrate`, before a start-up probe kills the pod mid-migration.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  MIGRATE_ON_START_TIMEOUT_MS = 0;
+
   /** Extra time the group-commit writer waits to gather concurrent appends (0: only what queued meanwhile). */
   @Transform(toInt)
   @IsInt()
