@@ -5,7 +5,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { createPool, migrate, readMigrations } from '#ark/database';
+import { createPool, migrate, readMigrations, withRootCertificate } from '#ark/database';
 import { InvalidConfigError, loadBrokerConfig } from '#ark/config';
 import { CLI, runCli } from './support/cli.js';
 import { createTestDatabase } from './support/test-database.js';
@@ -124,6 +124,27 @@ describe("upstream 0.1.67–0.1.69's retention settings", () => {
       for (const name of Object.keys(retention)) assert.ok(warning.msg.includes(name), name);
     } finally {
       child.kill('SIGKILL');
+      await database.drop();
+    }
+  });
+});
+
+describe('DATABASE_SSL_ROOT_CERT_PATH', () => {
+  it("names a CA for every connection: verify-full unless the URL says otherwise, the URL's own sslrootcert kept", async () => {
+    assert.equal(withRootCertificate('postgres://u@db/ark', undefined), 'postgres://u@db/ark');
+    assert.equal(
+      withRootCertificate('postgres://u@db/ark', '/etc/pg-ssl/ca.crt'),
+      'postgres://u@db/ark?sslrootcert=%2Fetc%2Fpg-ssl%2Fca.crt&sslmode=verify-full',
+    );
+    assert.equal(withRootCertificate('postgres://u@db/ark?sslmode=verify-ca', '/ca'), 'postgres://u@db/ark?sslmode=verify-ca&sslrootcert=%2Fca');
+    assert.equal(withRootCertificate('postgres://u@db/ark?sslrootcert=/mine', '/ca'), 'postgres://u@db/ark?sslrootcert=/mine');
+    // The CLI reads it: the CA file is opened (and the test server, without TLS, would be refused next).
+    const database = await createTestDatabase();
+    try {
+      const result = await runCli(['migrate', 'status'], { DATABASE_URL: database.url, DATABASE_SSL_ROOT_CERT_PATH: '/nonexistent/ark-ca.crt' });
+      assert.notEqual(result.code, 0);
+      assert.match(result.stderr, /ENOENT.*\/nonexistent\/ark-ca\.crt/);
+    } finally {
       await database.drop();
     }
   });

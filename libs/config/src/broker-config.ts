@@ -35,6 +35,11 @@ export class BrokerConfig {
   @Max(500)
   DATABASE_POOL_SIZE = 20;
 
+  /** A CA file to verify PostgreSQL's certificate against (sslmode=verify-full unless the URL says otherwise); read by createPool. */
+  @IsOptional()
+  @IsString()
+  DATABASE_SSL_ROOT_CERT_PATH?: string;
+
   @IsString()
   EMBEDDED_PG_DIR = '.data/postgres';
 
@@ -254,7 +259,14 @@ export class InvalidConfigError extends Error {
 
 /** Reads and validates the configuration; throws one error listing every bad value. */
 export function loadBrokerConfig(env: Record<string, string | undefined> = process.env): BrokerConfig {
-  const known = Object.keys(new BrokerConfig()).concat('DATABASE_URL', 'AUTH_JWT_SECRET', 'AUTH_JWKS_URL', 'AUTH_JWT_ISSUER', 'AUTH_JWT_AUDIENCE');
+  const known = Object.keys(new BrokerConfig()).concat(
+    'DATABASE_URL',
+    'DATABASE_SSL_ROOT_CERT_PATH',
+    'AUTH_JWT_SECRET',
+    'AUTH_JWKS_URL',
+    'AUTH_JWT_ISSUER',
+    'AUTH_JWT_AUDIENCE',
+  );
   const raw: Record<string, string> = {};
   for (const key of known) {
     const value = env[key];

@@ -12,7 +12,7 @@ export {
   type MigrationReport,
   type MigrationStatus,
 } from './migrator.js';
-export { createClient, createPool } from './pool.js';
+export { createClient, createPool, withRootCertificate } from './pool.js';
 export type { Database, EventsTable, LlmCallsTable, QueriesTable, SessionQueriesTable, SessionRow, SessionsTable, ToolCallsTable } from './schema.js';
 export { PREPARED } from './prepared-statements.js';
 export { EXAMPLE_ADMIN, EXAMPLE_READER, EXAMPLE_TRANSACTION, GenerateSql, sqlExamplesOf, type SqlExample } from './generate-sql.js';
