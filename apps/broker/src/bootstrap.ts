@@ -3,7 +3,7 @@ import { Logger, type LoggerService, type LogLevel } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
-import type { BrokerConfig } from '#ark/config';
+import { BROKER_VERSION, type BrokerConfig } from '#ark/config';
 import { createPool, DatabaseConnection, migrate, MigrationTimeoutError, startEmbeddedPostgres, type EmbeddedPostgresHandle } from '#ark/database';
 import { requestIdFor } from '#ark/http';
 import { ShutdownSignal } from '#ark/shutdown';
@@ -109,7 +109,7 @@ export async function createBrokerApp(config: BrokerConfig, databaseUrl: string)
     new DocumentBuilder()
       .setTitle('Ark Broker')
       .setDescription('Durable, real-time event broker for Ark: the upstream ark-broker wire API and the native /v2 API.')
-      .setVersion(process.env.npm_package_version ?? '0.1.0')
+      .setVersion(BROKER_VERSION)
       .build(),
   );
   SwaggerModule.setup('api-docs', app, document, { jsonDocumentUrl: 'openapi.json' });

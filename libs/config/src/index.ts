@@ -1,2 +1,3 @@
 export { BrokerConfig, InvalidConfigError, loadBrokerConfig, unenforcedUpstreamSettings, UPSTREAM_RETENTION_SETTINGS } from './broker-config.js';
 export { BrokerConfigModule } from './broker-config.module.js';
+export { BROKER_VERSION } from './broker-version.js';
