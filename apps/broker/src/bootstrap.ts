@@ -13,6 +13,7 @@ import { registerAuthentication } from './authentication.js';
 import { registerBodyParsers } from './body-parsers.js';
 import { registerHardening } from './http-hardening.js';
 import { JsonLogger } from './json-logger.js';
+import { registerAccessLog } from './access-log.js';
 
 const LOG_LEVELS: Record<string, LogLevel[]> = {
   silent: [],
@@ -25,8 +26,9 @@ const LOG_LEVELS: Record<string, LogLevel[]> = {
 };
 
 /** The process's logger: pino JSON lines with LOG_FORMAT=json, else Nest's text logger at LOG_LEVEL. */
-function brokerLogger(config: BrokerConfig): LoggerService | LogLevel[] {
-  return config.LOG_FORMAT === 'json' ? new JsonLogger(config.LOG_LEVEL) : (LOG_LEVELS[config.LOG_LEVEL] ?? LOG_LEVELS.info!);
+export function brokerLogger(config: Pick<BrokerConfig, 'LOG_FORMAT' | 'LOG_LEVEL'>): LoggerService | LogLevel[] {
+  const level = config.LOG_LEVEL in LOG_LEVELS ? config.LOG_LEVEL : 'info';
+  return config.LOG_FORMAT === 'json' ? new JsonLogger(level) : LOG_LEVELS[level]!;
 }
 
 export interface DatabaseTarget {
@@ -84,6 +86,7 @@ export async function createBrokerApp(config: BrokerConfig, databaseUrl: string)
   });
   const fastify = app.getHttpAdapter().getInstance();
   registerBodyParsers(fastify);
+  registerAccessLog(fastify, config);
   fastify.addHook('onRequest', (request, reply, done) => {
     reply.raw.setHeader('X-Request-ID', String(request.id));
     done();

@@ -2,10 +2,13 @@ import { Logger } from '@nestjs/common';
 import { InvalidConfigError, loadBrokerConfig, unenforcedUpstreamSettings } from '#ark/config';
 import { EmbeddedPostgresError, MigrationTimeoutError } from '#ark/database';
 import { startTracing } from '#ark/tracing';
-import { startBroker } from './bootstrap.js';
+import { brokerLogger, startBroker } from './bootstrap.js';
 
 /** Runs the broker until SIGTERM/SIGINT, then shuts down gracefully (streams told to reconnect, appends drained). */
 export async function serveUntilSignalled(env: Record<string, string | undefined>): Promise<void> {
+  // From the first line on, even before the configuration is read (a bad one is the first error an
+  // operator sees): LOG_FORMAT=json gives JSON lines for every message, fatal ones included.
+  Logger.overrideLogger(brokerLogger({ LOG_FORMAT: env.LOG_FORMAT === 'json' ? 'json' : 'text', LOG_LEVEL: env.LOG_LEVEL ?? 'info' }));
   const logger = new Logger('Broker');
   const stopTracing = startTracing(env);
   let broker;
@@ -20,7 +23,7 @@ export async function serveUntilSignalled(env: Record<string, string | undefined
     }
   } catch (error) {
     const known = error instanceof InvalidConfigError || error instanceof EmbeddedPostgresError || error instanceof MigrationTimeoutError;
-    logger.error(known ? error.message : ((error as Error).stack ?? String(error)));
+    logger.fatal(known ? error.message : ((error as Error).stack ?? String(error)));
     process.exit(1);
   }
   let stopping = false;

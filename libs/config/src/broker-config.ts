@@ -1,5 +1,5 @@
 import { plainToInstance, Transform } from 'class-transformer';
-import { IsBoolean, IsIn, IsInt, IsOptional, IsString, Matches, Max, Min, MinLength, validateSync } from 'class-validator';
+import { IsBoolean, IsIn, IsInt, IsNumber, IsOptional, IsString, Matches, Max, Min, MinLength, validateSync } from 'class-validator';
 
 const toInt = ({ value }: { value: unknown }) => (typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value.trim()) : value);
 const toBool = ({ value }: { value: unknown }) => {
@@ -200,6 +200,17 @@ export class BrokerConfig {
   /** `json`: one pino JSON object per line (for collectors); `text`: Nest's readable lines. */
   @IsIn(['json', 'text'])
   LOG_FORMAT: 'json' | 'text' = 'text';
+
+  /**
+   * Access log: one line per request. 5xx answers at `error`, 4xx at `warn`, the rest at `debug`
+   * (LOG_LEVEL=debug shows them all); this fraction of the rest (0-1) is logged at `info` too.
+   * Probes and /metrics are logged only when they fail.
+   */
+  @Transform(({ value }: { value: unknown }) => (typeof value === 'string' && value.trim() !== '' && !Number.isNaN(Number(value)) ? Number(value) : value))
+  @IsNumber()
+  @Min(0)
+  @Max(1)
+  ACCESS_LOG_SAMPLE_RATE = 0;
 
   /** Comma-separated origins browsers may call from (e.g. the dashboard's); empty: no cross-origin access. */
   @IsString()
