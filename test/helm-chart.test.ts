@@ -6,6 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import * as yaml from 'js-yaml';
 import { BrokerConfig, loadBrokerConfig } from '#ark/config';
+import { samplerFromEnvironment } from '#ark/tracing';
 import { fixtureText } from './support/fixtures.js';
 import { helm } from './support/helm.js';
 
@@ -126,6 +127,9 @@ describe('helm chart (rendered by the real helm binary)', () => {
       'config.DATABASE_POOL_SIZE': '30',
       'config.SSE_RETRY_MS': '5000',
       'tracing.otlpEndpoint': 'http://collector:4318',
+      'tracing.sampler': 'parentbased_traceidratio',
+      'tracing.samplerArg': '0.25',
+      'tracing.resourceAttributes': 'deployment.environment.name=prod',
       'database.tls.enabled': 'true',
       'database.tls.secretName': 'pg-ca',
     });
@@ -141,6 +145,9 @@ describe('helm chart (rendered by the real helm binary)', () => {
         'AUTH_JWT_AUDIENCE',
         'OTEL_EXPORTER_OTLP_ENDPOINT',
         'OTEL_SERVICE_NAME',
+        'OTEL_TRACES_SAMPLER',
+        'OTEL_TRACES_SAMPLER_ARG',
+        'OTEL_RESOURCE_ATTRIBUTES',
       ),
     );
     const values: Record<string, string> = { DATABASE_URL: 'postgres://u@db/ark' };
@@ -156,6 +163,10 @@ describe('helm chart (rendered by the real helm binary)', () => {
     assert.equal(config.DATABASE_SSL_ROOT_CERT_PATH, '/etc/pg-ssl/ca.crt');
     assert.equal(config.SHUTDOWN_GRACE_MS, 20_000);
     assert.equal(values.OTEL_EXPORTER_OTLP_ENDPOINT, 'http://collector:4318');
+    assert.equal(values.OTEL_TRACES_SAMPLER, 'parentbased_traceidratio');
+    assert.equal(values.OTEL_TRACES_SAMPLER_ARG, '0.25');
+    assert.equal(values.OTEL_RESOURCE_ATTRIBUTES, 'deployment.environment.name=prod');
+    assert.doesNotThrow(() => samplerFromEnvironment(values), 'the broker takes the sampler the chart sets');
   });
 
   it("creates the Ark integration objects in upstream chart's shape", async () => {

@@ -293,6 +293,18 @@ The broker's environment, shared by the Deployment and the migration Job.
   value: {{ .Values.tracing.otlpEndpoint | quote }}
 - name: OTEL_SERVICE_NAME
   value: {{ .Values.tracing.serviceName | quote }}
+{{- with .Values.tracing.sampler }}
+- name: OTEL_TRACES_SAMPLER
+  value: {{ . | quote }}
+{{- end }}
+{{- with .Values.tracing.samplerArg }}
+- name: OTEL_TRACES_SAMPLER_ARG
+  value: {{ . | toString | quote }}
+{{- end }}
+{{- with .Values.tracing.resourceAttributes }}
+- name: OTEL_RESOURCE_ATTRIBUTES
+  value: {{ . | quote }}
+{{- end }}
 {{- end }}
 {{- range $name, $value := .Values.config }}
 {{- if and (not (kindIs "invalid" $value)) (ne (toString $value) "") (not (has $name (list "HOST" "PORT" "DATABASE_URL" "MIGRATE_ON_START" "MIGRATE_ON_START_TIMEOUT_MS" "AUTH_MODE" "SHUTDOWN_GRACE_MS" "NODE_OPTIONS" "DATABASE_SSL_ROOT_CERT_PATH"))) }}
