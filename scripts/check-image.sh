@@ -33,19 +33,21 @@ in_image() {
   local vars=()
   while [ "$1" != "--" ]; do vars+=("$1"); shift; done
   shift
-  env -i PATH=/usr/local/bin HOME=/app LOG_FORMAT=json "${vars[@]}" "$(command -v chroot)" --userspec="$user" "$work/rootfs" "$@"
+  # exec: env, chroot and node replace the caller's (sub)shell, so $! below is node's own pid.
+  exec env -i PATH=/usr/local/bin HOME=/app LOG_FORMAT=json "${vars[@]}" "$(command -v chroot)" --userspec="$user" "$work/rootfs" "$@"
 }
-in_image -- /usr/local/bin/node --version
-in_image DATABASE_URL="$DATABASE_URL" -- /usr/local/bin/node /app/dist/apps/cli/src/main.js migrate | tail -1
+(in_image -- /usr/local/bin/node --version)
+(in_image DATABASE_URL="$DATABASE_URL" -- /usr/local/bin/node /app/dist/apps/cli/src/main.js migrate) | tail -1
 port=$(node -e 'const s = require("net").createServer().listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); })')
-in_image DATABASE_URL="$DATABASE_URL" HOST=127.0.0.1 PORT="$port" -- /usr/local/bin/node /app/dist/apps/cli/src/main.js serve > "$work/serve.log" 2>&1 &
+(in_image DATABASE_URL="$DATABASE_URL" HOST=127.0.0.1 PORT="$port" -- /usr/local/bin/node /app/dist/apps/cli/src/main.js serve > "$work/serve.log" 2>&1) &
 server=$!
 for _ in $(seq 1 60); do
   if node -e "fetch('http://127.0.0.1:$port/readyz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"; then break; fi
   sleep 0.5
 done
 node -e "fetch('http://127.0.0.1:$port/readyz').then(async (r) => { console.log('GET /readyz', r.status, await r.text()); process.exit(r.ok ? 0 : 1) })" || { cat "$work/serve.log"; exit 1; }
-node -e "fetch('http://127.0.0.1:$port/metrics').then(async (r) => { const t = await r.text(); const build = t.split('\n').find((l) => l.startsWith('ark_broker_build_info')); console.log('GET /metrics', r.status, build ?? '(no ark_broker_build_info)'); process.exit(r.ok ? 0 : 1) })"
+node -e "fetch('http://127.0.0.1:$port/metrics').then(async (r) => { const t = await r.text(); const build = t.split('\n').find((l) => l.startsWith('ark_broker_build_info')); console.log('GET /metrics', r.status, build ?? '(no ark_broker_build_info)'); process.exit(r.ok && build ? 0 : 1) })"
 kill "$server"
 wait "$server" || true
+if kill -0 "$server" 2>/dev/null || pgrep -u "${user%%:*}" -f "/app/dist/apps/cli/src/main.js serve" > /dev/null; then echo "the image's broker did not stop"; exit 1; fi
 echo "image check passed"
