@@ -82,7 +82,7 @@ describe('migrations safe on a large log', () => {
       const building: { start: number; end: number }[] = [];
       let done = false;
       const lines: string[] = [];
-      const migration = migrate(pool, dir, { log: (line) => lines.push(line) }).finally(() => (done = true));
+      const migration = migrate(pool, dir, { log: (line) => lines.push(line), progressEveryMs: 100 }).finally(() => (done = true));
       const watcher = (async () => {
         while (!done) {
           const { rows } = await broker.sql.query<{ phase: string }>(
@@ -113,6 +113,10 @@ describe('migrations safe on a large log', () => {
       assert.ok(
         lines.some((l) => /applied 9001_test_concurrent_index in/.test(l)),
         lines.join('\n'),
+      );
+      assert.ok(
+        lines.some((l) => /^ {2}building index events_test_wide: .+, \d+\/\d+ (blocks|tuples)/.test(l)),
+        `progress lines while it builds:\n${lines.join('\n')}`,
       );
       const valid = await broker.sql.query(`SELECT i.indisvalid FROM pg_index i WHERE i.indexrelid = 'events_test_wide'::regclass`);
       assert.deepEqual(valid.rows, [{ indisvalid: true }]);

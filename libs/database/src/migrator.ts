@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type pg from 'pg';
+import pg from 'pg';
 
 /** Arbitrary constant: the session-level advisory lock that serialises migrators across replicas. */
 const MIGRATION_LOCK_KEY = 4_211_202_611;
@@ -21,6 +21,7 @@ const CONCURRENT_DROP = /^DROP\s+INDEX\s+CONCURRENTLY\s+IF\s+EXISTS\s+("?)([a-z_
 /** How often a migrator waiting for another one's lock tries again, and how often it says so. */
 const LOCK_POLL_MS = 500;
 const LOCK_REPORT_MS = 10_000;
+const PROGRESS_REPORT_MS = 10_000;
 /** Checksums a numbered file had before it was rewritten, by version (see `migrate`). */
 const SUPERSEDED_FILE = 'superseded-checksums.json';
 /** What CREATE OR REPLACE refuses (a function's result type, a view's columns): drop and create. */
@@ -54,6 +55,8 @@ export interface MigrateOptions {
    * clear error before the orchestrator's start-up probe kills the process.
    */
   timeoutMs?: number;
+  /** How often a concurrent index build reports its progress (pg_stat_progress_create_index); default 10 s. */
+  progressEveryMs?: number;
 }
 
 /** The run did not finish within `MigrateOptions.timeoutMs`; what it was doing is rolled back (or, for a concurrent index, left to be rebuilt). */
@@ -242,7 +245,7 @@ export async function migrate(pool: pg.Pool, dir = defaultMigrationsDir(), optio
       await limitStatements(client, deadline);
       try {
         if (m.statements) {
-          await applyNonTransactional(client, m, m.statements, log);
+          await applyNonTransactional(pool, client, m, m.statements, log, options.progressEveryMs ?? PROGRESS_REPORT_MS);
         } else {
           await client.query('BEGIN');
           try {
@@ -375,15 +378,58 @@ function migrationError(what: string, error: unknown, timeoutMs: number | undefi
 }
 
 /**
+ * Every `everyMs` while `client` builds `index`: its phase and blocks or tuples done, read from
+ * pg_stat_progress_create_index over a connection of its own (the pool's settings; the build's
+ * connection is busy).
+ */
+function reportBuildProgress(pool: pg.Pool, client: pg.PoolClient, index: string, log: (line: string) => void, everyMs: number): { stop(): Promise<void> } {
+  const pid = (client as unknown as { processID?: number }).processID;
+  const watcher = new pg.Client(pool.options);
+  watcher.on('error', () => undefined);
+  const connected = watcher.connect().then(
+    () => true,
+    () => false,
+  );
+  let reading = Promise.resolve();
+  const timer = setInterval(() => {
+    reading = reading.then(
+      async () => {
+        if (!(await connected)) return;
+        const { rows } = await watcher.query<{ phase: string; blocks_done: string; blocks_total: string; tuples_done: string; tuples_total: string }>(
+          'SELECT phase, blocks_done, blocks_total, tuples_done, tuples_total FROM pg_stat_progress_create_index WHERE pid = $1',
+          [pid],
+        );
+        const row = rows[0];
+        if (!row) return;
+        const [done, total, unit] =
+          Number(row.blocks_total) > 0 ? [row.blocks_done, row.blocks_total, 'blocks'] : [row.tuples_done, row.tuples_total, 'tuples'];
+        const percent = Number(total) > 0 ? ` (${Math.floor((Number(done) / Number(total)) * 100)}%)` : '';
+        log(`  building index ${index}: ${row.phase}, ${done}/${total} ${unit}${percent}`);
+      },
+      () => undefined,
+    );
+  }, everyMs);
+  return {
+    stop: async () => {
+      clearInterval(timer);
+      await reading.catch(() => undefined);
+      if (await connected) await watcher.end().catch(() => undefined);
+    },
+  };
+}
+
+/**
  * Runs a `-- no-transaction` migration: each statement alone (CONCURRENTLY refuses a transaction
  * block, and several statements in one query string make one), an invalid index of the same name,
  * left by a build that failed or was cancelled, dropped first: IF NOT EXISTS would keep it as it is.
  */
 async function applyNonTransactional(
+  pool: pg.Pool,
   client: pg.PoolClient,
   m: MigrationFile,
   statements: NonTransactionalStatement[],
   log: (line: string) => void,
+  progressEveryMs: number,
 ): Promise<void> {
   for (const statement of statements) {
     if (statement.kind === 'create-index') {
@@ -398,7 +444,12 @@ async function applyNonTransactional(
       }
     }
     const started = Date.now();
-    await client.query(statement.sql);
+    const progress = statement.kind === 'create-index' ? reportBuildProgress(pool, client, statement.index, log, progressEveryMs) : undefined;
+    try {
+      await client.query(statement.sql);
+    } finally {
+      await progress?.stop();
+    }
     log(`  ${statement.kind === 'create-index' ? 'built' : 'dropped'} index ${statement.index} in ${seconds(Date.now() - started)}`);
   }
   await client.query('INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)', [m.version, m.name, m.checksum]);
