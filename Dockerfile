@@ -1,13 +1,14 @@
 # syntax=docker/dockerfile:1
 #
-# Ark Broker container image.
+# Ark Broker container image, where a container registry (for the node base image) and a build
+# daemon are at hand. Without them, `npm run build && npm run image:build` builds an equivalent image
+# from the package registries alone (tools/build-image.ts; README "Container image"), as CI does.
 #
-#   docker build -t ark-broker .
+#   docker build -t ark-broker:$(node -p 'require("./package.json").version') .
 #   docker run --rm -p 8080:8080 -e DATABASE_URL=postgres://user:pass@host:5432/db ark-broker
 #
-# In a container always set DATABASE_URL. Without it the broker would start its embedded PostgreSQL
-# under /app/.data, which is meant for `npm start` on a laptop (and fails on a read-only root file
-# system). `docker compose up` runs the broker together with a PostgreSQL server.
+# In a container always set DATABASE_URL: the image has no embedded PostgreSQL (that is for `npm
+# start` on a laptop). `docker compose up` runs the broker together with a PostgreSQL server.
 
 ARG NODE_IMAGE=node:24-bookworm-slim
 
@@ -36,11 +37,10 @@ ENV SCARF_ANALYTICS=false \
     NPM_CONFIG_FUND=false \
     NPM_CONFIG_AUDIT=false
 COPY package.json package-lock.json ./
-# Optional dependencies must stay: embedded-postgres imports its platform package (@embedded-postgres/
-# <os>-<arch>, ~60 MiB) as soon as it is loaded, so without it the broker fails at start even with
-# DATABASE_URL set. Install scripts stay on for that package's postinstall (it restores the symlinks
-# of its PostgreSQL libraries).
-RUN npm ci --omit=dev \
+# --omit=optional leaves out the embedded PostgreSQL binaries (@embedded-postgres/<os>-<arch>, ~60 MiB):
+# a container always has DATABASE_URL, and without the binaries a missing one fails start-up with a
+# clear message. No install scripts are needed for production dependencies.
+RUN npm ci --omit=dev --omit=optional --ignore-scripts \
  && npm cache clean --force
 
 # ---- runtime -----------------------------------------------------------------------------------------
@@ -59,7 +59,7 @@ RUN groupadd --gid 10001 ark \
 # needed at run time: its "imports" map resolves `#ark/*`, and the migrator finds migrations/ beside it.
 COPY --from=prod-deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
-COPY package.json ./
+COPY package.json LICENSE ./
 COPY migrations ./migrations
 USER 10001:10001
 EXPOSE 8080

@@ -112,8 +112,8 @@ async function brokerMemory(baseUrl: string): Promise<BrokerMemory> {
   );
   const metric = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? Number.NaN);
   return {
-    rssBytes: metric('ark_broker_process_resident_memory_bytes'),
-    heapUsedBytes: metric('ark_broker_nodejs_heap_size_used_bytes'),
+    rssBytes: metric('process_resident_memory_bytes'),
+    heapUsedBytes: metric('nodejs_heap_size_used_bytes'),
     sseBufferedBytes: metric('ark_broker_sse_buffered_bytes'),
   };
 }

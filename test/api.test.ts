@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
 import { gzipSync } from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
 import { eventually } from './support/eventually.js';
@@ -227,10 +228,17 @@ describe('v2 API', () => {
       'ark_broker_watchers',
       'ark_broker_listener_connected 1',
       'ark_broker_db_pool_connections',
-      'ark_broker_process_resident_memory_bytes',
+      // Node's defaults under their standard names, as stock dashboards read them.
+      'process_resident_memory_bytes',
+      'process_cpu_seconds_total',
+      'nodejs_heap_size_used_bytes',
+      'nodejs_eventloop_lag_seconds',
     ]) {
       assert.ok(text.includes(name), name);
     }
+    assert.doesNotMatch(text, /^ark_broker_process_/m, 'no prefix on the defaults');
+    const pkg = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    assert.match(text, new RegExp(`^ark_broker_build_info\\{version="${pkg.version.replaceAll('.', '\\.')}",node_version="${process.version}"\\} 1$`, 'm'));
   });
 
   it('measures notification lag and watch delivery lag', async () => {

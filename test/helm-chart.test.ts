@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import * as yaml from 'js-yaml';
 import { BrokerConfig, loadBrokerConfig } from '#ark/config';
+import { samplerFromEnvironment } from '#ark/tracing';
 import { fixtureText } from './support/fixtures.js';
 import { helm } from './support/helm.js';
 
@@ -33,6 +34,19 @@ describe('helm chart (rendered by the real helm binary)', () => {
     for (const [key, value] of Object.entries(set)) args.push('--set', `${key}=${value}`);
     const result = await helm(args, scratch);
     return { ...result, objects: result.code === 0 ? (yaml.loadAll(result.stdout).filter(Boolean) as K8sObject[]) : [] };
+  };
+  let valueFiles = 0;
+  /** Renders with a values file (structured values, as an operator writes them). */
+  const renderValues = async (values: unknown, release = 'ark-broker') => {
+    const file = path.join(scratch, `values-${++valueFiles}.yaml`);
+    await writeFile(file, yaml.dump(values));
+    const result = await helm(['template', release, CHART, '--namespace', 'ark-system', '-f', file], scratch);
+    return { ...result, objects: result.code === 0 ? (yaml.loadAll(result.stdout).filter(Boolean) as K8sObject[]) : [] };
+  };
+  const renderedValues = async (values: unknown) => {
+    const result = await renderValues(values);
+    assert.equal(result.code, 0, result.stderr);
+    return result.objects;
   };
   const rendered = async (set: Record<string, string>, release?: string) => {
     const result = await render(set, release);
@@ -71,6 +85,7 @@ describe('helm chart (rendered by the real helm binary)', () => {
     assert.equal(container.securityContext.allowPrivilegeEscalation, false);
     assert.deepEqual(container.securityContext.capabilities.drop, ['ALL']);
     assert.deepEqual(container.volumeMounts, [{ name: 'tmp', mountPath: '/tmp' }]);
+    assert.equal(container.image, 'ark-broker:0.2.0');
     assert.ok(pod.volumes.find((v: any) => v.name === 'tmp').emptyDir);
     // The pod's grace period covers the preStop sleep plus the broker's own drain time.
     const env = envOf(container);
@@ -79,9 +94,16 @@ describe('helm chart (rendered by the real helm binary)', () => {
     assert.ok(preStop * 1000 + graceMs < pod.terminationGracePeriodSeconds * 1000, 'preStop + SHUTDOWN_GRACE_MS < terminationGracePeriodSeconds');
     assert.deepEqual(env.get('DATABASE_URL').valueFrom, { secretKeyRef: { name: 'ark-db', key: 'DATABASE_URL' } });
     assert.equal(env.get('MIGRATE_ON_START').value, 'true');
+    // The start-up migration gives up before the start-up probe kills the pod.
+    const probeWindowMs = container.startupProbe.periodSeconds * container.startupProbe.failureThreshold * 1000;
+    assert.ok(Number(env.get('MIGRATE_ON_START_TIMEOUT_MS').value) < probeWindowMs, 'MIGRATE_ON_START_TIMEOUT_MS < the start-up probe window');
+    assert.equal(env.get('NODE_OPTIONS').value, '--max-old-space-size=384', '75% of the 512Mi limit');
     assert.equal(env.get('AUTH_MODE').value, 'none');
     assert.equal(env.get('ALLOW_PURGE_ALL').value, 'false', 'the chart switches purge-all DELETEs off');
-    assert.equal(find(objects, 'Job').length, 0, 'startup migrations: no Job');
+    // migrations.mode=auto: start-up migration on install, the migration Job before every upgrade.
+    assert.equal(one(objects, 'Job', 'ark-broker-migrate').metadata.annotations!['helm.sh/hook'], 'pre-upgrade');
+    assert.equal(pod.serviceAccountName, 'ark-broker');
+    assert.equal(one(objects, 'ServiceAccount', 'ark-broker').automountServiceAccountToken, false);
     assert.equal(find(objects, 'Secret').length, 0, 'existingSecret: the chart makes no Secret');
     assert.equal(find(objects, 'HorizontalPodAutoscaler').length, 0);
     assert.equal(find(objects, 'StatefulSet').length, 0, 'no bundled PostgreSQL by default');
@@ -106,17 +128,27 @@ describe('helm chart (rendered by the real helm binary)', () => {
       'config.DATABASE_POOL_SIZE': '30',
       'config.SSE_RETRY_MS': '5000',
       'tracing.otlpEndpoint': 'http://collector:4318',
+      'tracing.sampler': 'parentbased_traceidratio',
+      'tracing.samplerArg': '0.25',
+      'tracing.resourceAttributes': 'deployment.environment.name=prod',
+      'database.tls.enabled': 'true',
+      'database.tls.secretName': 'pg-ca',
     });
     const env = envOf(one(objects, 'Deployment').spec.template.spec.containers[0]);
     const known = new Set(
       Object.keys(new BrokerConfig()).concat(
         'DATABASE_URL',
+        'DATABASE_SSL_ROOT_CERT_PATH',
+        'NODE_OPTIONS',
         'AUTH_JWT_SECRET',
         'AUTH_JWKS_URL',
         'AUTH_JWT_ISSUER',
         'AUTH_JWT_AUDIENCE',
         'OTEL_EXPORTER_OTLP_ENDPOINT',
         'OTEL_SERVICE_NAME',
+        'OTEL_TRACES_SAMPLER',
+        'OTEL_TRACES_SAMPLER_ARG',
+        'OTEL_RESOURCE_ATTRIBUTES',
       ),
     );
     const values: Record<string, string> = { DATABASE_URL: 'postgres://u@db/ark' };
@@ -128,8 +160,14 @@ describe('helm chart (rendered by the real helm binary)', () => {
     assert.equal(config.AUTH_MODE, 'jwt');
     assert.equal(config.DATABASE_POOL_SIZE, 30);
     assert.equal(config.MIGRATE_ON_START, true);
+    assert.equal(config.MIGRATE_ON_START_TIMEOUT_MS, 100_000);
+    assert.equal(config.DATABASE_SSL_ROOT_CERT_PATH, '/etc/pg-ssl/ca.crt');
     assert.equal(config.SHUTDOWN_GRACE_MS, 20_000);
     assert.equal(values.OTEL_EXPORTER_OTLP_ENDPOINT, 'http://collector:4318');
+    assert.equal(values.OTEL_TRACES_SAMPLER, 'parentbased_traceidratio');
+    assert.equal(values.OTEL_TRACES_SAMPLER_ARG, '0.25');
+    assert.equal(values.OTEL_RESOURCE_ATTRIBUTES, 'deployment.environment.name=prod');
+    assert.doesNotThrow(() => samplerFromEnvironment(values), 'the broker takes the sampler the chart sets');
   });
 
   it("creates the Ark integration objects in upstream chart's shape", async () => {
@@ -232,12 +270,240 @@ describe('helm chart (rendered by the real helm binary)', () => {
       [{ 'database.existingSecret': 'a', 'postgresql.enabled': 'true' }, /only one of/],
       [{ 'postgresql.enabled': 'true', 'migrations.mode': 'job' }, /migrations\.mode=job/],
       [{ 'database.existingSecret': 'a', 'auth.mode': 'jwt' }, /auth\.mode=jwt needs/],
-      [{ 'database.existingSecret': 'a', 'migrations.mode': 'later' }, /startup or job/],
+      [{ 'database.existingSecret': 'a', 'migrations.mode': 'later' }, /migrations\/mode'?: value must be one of 'auto', 'startup', 'job'/],
+      [{ 'database.existingSecret': 'a', 'database.tls.enabled': 'true' }, /database\.tls\.enabled needs database\.tls\.secretName/],
     ];
     for (const [set, message] of cases) {
       const result = await render(set);
       assert.notEqual(result.code, 0, JSON.stringify(set));
       assert.match(result.stderr, message, JSON.stringify(set));
     }
+  });
+  const db = { database: { existingSecret: 'ark-db' } };
+  const brokerPod = (objects: K8sObject[]) => one(objects, 'Deployment').spec.template.spec;
+
+  it('the chart carries the ark.mckinsey.com annotations ark-api lists Ark services by, and a semantic version', async () => {
+    const result = await helm(['show', 'chart', CHART], scratch);
+    assert.equal(result.code, 0, result.stderr);
+    const chart = yaml.load(result.stdout) as { version: string; appVersion: string; annotations: Record<string, string> };
+    assert.equal(chart.annotations['ark.mckinsey.com/service'], 'ark-broker');
+    assert.equal(chart.annotations['ark.mckinsey.com/resources'], 'service');
+    assert.match(chart.version, /^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$/);
+    const pkg = JSON.parse(await readFile(path.join(CHART, '../../package.json'), 'utf8')) as { version: string };
+    assert.equal(chart.appVersion, pkg.version, "the chart's appVersion is the package's version");
+  });
+
+  it('image.registry and image.digest', async () => {
+    const byTag = brokerPod(await renderedValues({ ...db, image: { registry: 'registry.example.com/platform/', tag: '1.2.3' } }));
+    assert.equal(byTag.containers[0].image, 'registry.example.com/platform/ark-broker:1.2.3');
+    const digest = `sha256:${'a'.repeat(64)}`;
+    const objects = await renderedValues({ ...db, image: { registry: 'registry.example.com', digest } });
+    assert.equal(brokerPod(objects).containers[0].image, `registry.example.com/ark-broker@${digest}`);
+    assert.equal(
+      one(objects, 'Job').spec.template.spec.containers[0].image,
+      `registry.example.com/ark-broker@${digest}`,
+      'the migration Job runs the same image',
+    );
+    assert.equal(one(objects, 'Pod').spec.containers[0].image, `registry.example.com/ark-broker@${digest}`, 'so does the helm test');
+    const bad = await renderValues({ ...db, image: { digest: 'latest' } });
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /digest/);
+  });
+
+  it('prometheus.enable renders a ServiceMonitor on the http port at /metrics', async () => {
+    assert.equal(find(await renderedValues(db), 'ServiceMonitor').length, 0);
+    const objects = await renderedValues({
+      ...db,
+      prometheus: { enable: true, serviceMonitor: { labels: { release: 'kube-prometheus-stack' }, interval: '15s' } },
+    });
+    const monitor = one(objects, 'ServiceMonitor', 'ark-broker');
+    assert.equal(monitor.apiVersion, 'monitoring.coreos.com/v1');
+    assert.equal(monitor.metadata.labels!.release, 'kube-prometheus-stack');
+    assert.deepEqual(monitor.spec.selector.matchLabels, one(objects, 'Service').spec.selector);
+    assert.deepEqual(monitor.spec.endpoints, [{ port: 'http', path: '/metrics', interval: '15s', scrapeTimeout: '10s' }]);
+  });
+
+  it('networkPolicy admits the release namespace and the namespaces allowed, to the http port only', async () => {
+    assert.equal(find(await renderedValues(db), 'NetworkPolicy').length, 0);
+    const objects = await renderedValues({ ...db, networkPolicy: { enabled: true, allowedNamespaces: ['team-a', 'monitoring'] } });
+    const policy = one(objects, 'NetworkPolicy', 'ark-broker');
+    assert.deepEqual(policy.spec.podSelector.matchLabels, one(objects, 'Deployment').spec.selector.matchLabels);
+    assert.deepEqual(policy.spec.policyTypes, ['Ingress']);
+    const [rule] = policy.spec.ingress;
+    assert.deepEqual(rule.ports, [{ port: 'http', protocol: 'TCP' }]);
+    assert.deepEqual(rule.from[0].namespaceSelector.matchExpressions[0].values, ['ark-system', 'team-a', 'monitoring']);
+  });
+
+  it('serviceAccount: created with annotations, or an existing one named', async () => {
+    const objects = await renderedValues({ ...db, serviceAccount: { annotations: { 'eks.amazonaws.com/role-arn': 'arn:aws:iam::1:role/ark' } } });
+    assert.equal(one(objects, 'ServiceAccount', 'ark-broker').metadata.annotations!['eks.amazonaws.com/role-arn'], 'arn:aws:iam::1:role/ark');
+    const existing = await renderedValues({ ...db, serviceAccount: { create: false, name: 'ark-broker-irsa' } });
+    assert.equal(find(existing, 'ServiceAccount').length, 0);
+    assert.equal(brokerPod(existing).serviceAccountName, 'ark-broker-irsa');
+    assert.equal(one(existing, 'Job').spec.template.spec.serviceAccountName, 'ark-broker-irsa');
+  });
+
+  it('auth.serviceAccounts: the pod gets its token mounted to ask TokenReview, and the broker the grants; auth.trustedNetworks too', async () => {
+    const objects = await renderedValues({
+      ...db,
+      auth: { serviceAccounts: 'ark-system/ark-controller=default:producer', trustedNetworks: '10.0.0.0/8=default:producer' },
+    });
+    const pod = brokerPod(objects);
+    assert.equal(pod.automountServiceAccountToken, true);
+    const env = envOf(pod.containers[0]);
+    assert.equal(env.get('AUTH_K8S_SERVICE_ACCOUNTS').value, 'ark-system/ark-controller=default:producer');
+    assert.equal(env.get('AUTH_TRUSTED_NETWORKS').value, '10.0.0.0/8=default:producer');
+    assert.equal(brokerPod(await renderedValues(db)).automountServiceAccountToken, false, 'no token without TokenReview');
+  });
+
+  it('extraVolumes/extraVolumeMounts and database.tls mount into the broker and the migration Job', async () => {
+    const objects = await renderedValues({
+      ...db,
+      database: { ...db.database, tls: { enabled: true, secretName: 'pg-ca' } },
+      extraVolumes: [{ name: 'secrets-store', csi: { driver: 'secrets-store.csi.k8s.io', readOnly: true } }],
+      extraVolumeMounts: [{ name: 'secrets-store', mountPath: '/mnt/secrets', readOnly: true }],
+    });
+    for (const pod of [brokerPod(objects), one(objects, 'Job').spec.template.spec]) {
+      assert.deepEqual(
+        pod.volumes.map((v: any) => v.name),
+        ['tmp', 'database-tls', 'secrets-store'],
+      );
+      assert.deepEqual(pod.volumes.find((v: any) => v.name === 'database-tls').secret, { secretName: 'pg-ca' });
+      const [container] = pod.containers;
+      assert.deepEqual(
+        container.volumeMounts.map((m: any) => m.mountPath),
+        ['/tmp', '/etc/pg-ssl', '/mnt/secrets'],
+      );
+      assert.equal(envOf(container).get('DATABASE_SSL_ROOT_CERT_PATH').value, '/etc/pg-ssl/ca.crt');
+    }
+  });
+
+  it('NODE_OPTIONS sizes the heap from the memory limit', async () => {
+    for (const [limit, expected] of [
+      ['1Gi', '--max-old-space-size=768'],
+      ['1500M', '--max-old-space-size=1072'],
+      ['2.5Gi', '--max-old-space-size=1920'],
+    ]) {
+      const env = envOf(brokerPod(await renderedValues({ ...db, resources: { limits: { memory: limit } } })).containers[0]);
+      assert.equal(env.get('NODE_OPTIONS').value, expected, limit);
+    }
+    const extra = envOf(brokerPod(await renderedValues({ ...db, nodeOptions: { heapPercentOfMemoryLimit: 50, extra: '--enable-source-maps' } })).containers[0]);
+    assert.equal(extra.get('NODE_OPTIONS').value, '--max-old-space-size=256 --enable-source-maps');
+    const none = envOf(brokerPod(await renderedValues({ ...db, resources: { limits: null } })).containers[0]);
+    assert.equal(none.get('NODE_OPTIONS'), undefined, 'no limit: no heap cap');
+  });
+
+  it('ingress and httpRoute route to the http port of the Service', async () => {
+    const objects = await renderedValues({
+      ...db,
+      ingress: { enabled: true, className: 'nginx', hosts: [{ host: 'broker.example.com' }], tls: [{ hosts: ['broker.example.com'], secretName: 'tls' }] },
+      httpRoute: { enabled: true, parentRefs: [{ name: 'ark-gateway', namespace: 'ark-system' }], hostnames: ['broker.example.com'] },
+    });
+    const ingress = one(objects, 'Ingress', 'ark-broker');
+    assert.equal(ingress.spec.ingressClassName, 'nginx');
+    assert.equal(ingress.metadata.annotations!['nginx.ingress.kubernetes.io/proxy-buffering'], 'off', 'SSE is not buffered');
+    assert.deepEqual(ingress.spec.rules[0], {
+      host: 'broker.example.com',
+      http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: 'ark-broker', port: { name: 'http' } } } }] },
+    });
+    const route = one(objects, 'HTTPRoute', 'ark-broker');
+    assert.equal(route.apiVersion, 'gateway.networking.k8s.io/v1');
+    assert.deepEqual(route.spec.parentRefs, [{ name: 'ark-gateway', namespace: 'ark-system' }]);
+    assert.deepEqual(route.spec.rules[0].backendRefs, [{ name: 'ark-broker', port: 80 }]);
+  });
+
+  it('helm test: a pod that checks GET /readyz on the Service', async () => {
+    const test = one(await renderedValues(db), 'Pod', 'ark-broker-test');
+    assert.equal(test.metadata.annotations!['helm.sh/hook'], 'test');
+    const [container] = test.spec.containers;
+    assert.equal(container.command.at(-1), 'http://ark-broker.ark-system.svc:80/readyz');
+    assert.equal(container.securityContext.readOnlyRootFilesystem, true);
+  });
+
+  it('values.schema.json rejects unknown keys and wrong types', async () => {
+    for (const [values, message] of [
+      [{ ...db, replicas: 3 }, /replicas/],
+      [{ ...db, image: { repo: 'x' } }, /repo/],
+      [{ ...db, prometheus: { enabled: true } }, /enabled/],
+      [{ ...db, replicaCount: 'two' }, /replicaCount/],
+      [{ ...db, config: { log_level: 'debug' } }, /log_level/],
+    ] as const) {
+      const result = await renderValues(values);
+      assert.notEqual(result.code, 0, JSON.stringify(values));
+      assert.match(result.stderr, /schema/, JSON.stringify(values));
+      assert.match(result.stderr, message, JSON.stringify(values));
+    }
+  });
+
+  it("upstream ark-broker's value names are used where they mean the same", async () => {
+    const objects = await renderedValues({
+      app: {
+        name: 'ark-broker',
+        image: { repository: 'ghcr.io/example/ark-broker', tag: '9.9.9', pullPolicy: 'Always' },
+        resources: { limits: { memory: '1Gi' } },
+      },
+      database: { urlSecretRef: { name: 'pg-url', key: 'database-url' }, poolMax: 30, tls: { enabled: true, secretName: 'pg-ca', mountPath: '/etc/pg-ssl' } },
+      memory: { createMemoryCRD: true, setAsDefault: false, port: 9000 },
+      streaming: { enabled: false },
+      backends: { message: 'postgres', event: 'postgres' },
+      global: { annotations: { 'ark.mckinsey.com/service': 'ark-broker' } },
+      serviceAccount: { create: true, name: '' },
+    });
+    const pod = brokerPod(objects);
+    const [container] = pod.containers;
+    assert.equal(container.image, 'ghcr.io/example/ark-broker:9.9.9');
+    assert.equal(container.imagePullPolicy, 'Always');
+    assert.equal(container.resources.limits.memory, '1Gi');
+    const env = envOf(container);
+    assert.deepEqual(env.get('DATABASE_URL').valueFrom.secretKeyRef, { name: 'pg-url', key: 'database-url' });
+    assert.equal(env.get('DATABASE_POOL_SIZE').value, '30');
+    assert.equal(env.get('PORT').value, '9000');
+    assert.equal(container.ports[0].containerPort, 9000);
+    assert.equal(env.get('DATABASE_SSL_ROOT_CERT_PATH').value, '/etc/pg-ssl/ca.crt');
+    assert.equal(one(objects, 'Memory').metadata.name, 'ark-broker');
+    assert.equal(find(objects, 'ConfigMap', 'ark-config-streaming').length, 0);
+    assert.equal(one(objects, 'Deployment').metadata.annotations!['ark.mckinsey.com/service'], 'ark-broker');
+    assert.equal(one(objects, 'Service').metadata.annotations!['ark.mckinsey.com/service'], 'ark-broker');
+  });
+
+  it("upstream ark-broker's value names without a counterpart fail the render, naming what to use", async () => {
+    const cases: [unknown, RegExp][] = [
+      [{ database: { migrateUrl: 'postgres://owner@db/ark' } }, /database\.migrateUrl \(upstream\) is migrations\.existingSecret/],
+      [{ backends: { message: 'memory' } }, /backends\.message=memory .*PostgreSQL/],
+      [{ persistence: { enabled: true } }, /persistence .*postgresql\.persistence/],
+      [{ limits: { maxMessages: 50000 } }, /limits\.maxMessages/],
+      [{ redis: { url: 'redis://r:6379' } }, /redis .*remove redis/],
+      [{ migrate: { image: { repository: 'ghcr.io/x/ark-broker-migrate' } } }, /migrate\.image .*image\.\*/],
+      [{ restartController: { enabled: true } }, /restartController .*restartController\.enabled=false/],
+      [{ app: { name: 'broker' } }, /app\.name \(upstream\) is fullnameOverride/],
+      [{ database: { statementTimeoutMs: 30000 } }, /statementTimeoutMs/],
+    ];
+    for (const [values, message] of cases) {
+      const result = await renderValues({ ...db, ...(values as object), database: { ...db.database, ...((values as { database?: object }).database ?? {}) } });
+      assert.notEqual(result.code, 0, JSON.stringify(values));
+      assert.match(result.stderr, message, JSON.stringify(values));
+    }
+  });
+
+  it('passes helm lint --strict with every option on', async () => {
+    const file = path.join(scratch, 'everything.yaml');
+    await writeFile(
+      file,
+      yaml.dump({
+        database: { existingSecret: 'db', tls: { enabled: true, secretName: 'pg-ca' } },
+        image: { registry: 'registry.example.com', digest: `sha256:${'b'.repeat(64)}` },
+        prometheus: { enable: true },
+        networkPolicy: { enabled: true, allowedNamespaces: ['team-a'] },
+        serviceAccount: { annotations: { a: 'b' } },
+        extraVolumes: [{ name: 'x', emptyDir: {} }],
+        extraVolumeMounts: [{ name: 'x', mountPath: '/x' }],
+        ingress: { enabled: true },
+        httpRoute: { enabled: true, parentRefs: [{ name: 'gw' }] },
+        autoscaling: { enabled: true },
+        commonAnnotations: { team: 'ark' },
+      }),
+    );
+    const result = await helm(['lint', '--strict', CHART, '-f', file], scratch);
+    assert.equal(result.code, 0, result.stdout + result.stderr);
   });
 });

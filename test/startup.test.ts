@@ -5,7 +5,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { createPool, migrate, readMigrations } from '#ark/database';
+import { createPool, migrate, readMigrations, withRootCertificate } from '#ark/database';
 import { InvalidConfigError, loadBrokerConfig } from '#ark/config';
 import { CLI, runCli } from './support/cli.js';
 import { createTestDatabase } from './support/test-database.js';
@@ -78,13 +78,15 @@ describe('LOG_FORMAT=json', () => {
       const lines = out
         .trim()
         .split('\n')
-        .map((l) => JSON.parse(l) as { level: number; msg: string; context?: string; service: string });
+        .map((l) => JSON.parse(l) as { level: string; msg: string; context?: string; service: string; time: string });
       const listening = lines.find((l) => l.msg.startsWith('listening on'));
       assert.ok(listening, out);
       assert.equal(listening.context, 'Broker');
       assert.equal(listening.service, 'ark-broker');
+      assert.equal(listening.level, 'info', 'levels by name');
+      assert.match(listening.time, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/, 'ISO-8601 times');
       assert.ok(
-        lines.some((l) => l.level === 40 && /AUTH_MODE=none/.test(l.msg)),
+        lines.some((l) => l.level === 'warn' && /AUTH_MODE=none/.test(l.msg)),
         'the no-auth warning is a warn-level line',
       );
     } finally {
@@ -117,13 +119,34 @@ describe("upstream 0.1.67–0.1.69's retention settings", () => {
       const warning = out
         .trim()
         .split('\n')
-        .map((l) => JSON.parse(l) as { level: number; msg: string })
+        .map((l) => JSON.parse(l) as { level: string; msg: string })
         .find((l) => l.msg.includes('not enforced'));
       assert.ok(warning, out);
-      assert.equal(warning.level, 40);
+      assert.equal(warning.level, 'warn');
       for (const name of Object.keys(retention)) assert.ok(warning.msg.includes(name), name);
     } finally {
       child.kill('SIGKILL');
+      await database.drop();
+    }
+  });
+});
+
+describe('DATABASE_SSL_ROOT_CERT_PATH', () => {
+  it("names a CA for every connection: verify-full unless the URL says otherwise, the URL's own sslrootcert kept", async () => {
+    assert.equal(withRootCertificate('postgres://u@db/ark', undefined), 'postgres://u@db/ark');
+    assert.equal(
+      withRootCertificate('postgres://u@db/ark', '/etc/pg-ssl/ca.crt'),
+      'postgres://u@db/ark?sslrootcert=%2Fetc%2Fpg-ssl%2Fca.crt&sslmode=verify-full',
+    );
+    assert.equal(withRootCertificate('postgres://u@db/ark?sslmode=verify-ca', '/ca'), 'postgres://u@db/ark?sslmode=verify-ca&sslrootcert=%2Fca');
+    assert.equal(withRootCertificate('postgres://u@db/ark?sslrootcert=/mine', '/ca'), 'postgres://u@db/ark?sslrootcert=/mine');
+    // The CLI reads it: the CA file is opened (and the test server, without TLS, would be refused next).
+    const database = await createTestDatabase();
+    try {
+      const result = await runCli(['migrate', 'status'], { DATABASE_URL: database.url, DATABASE_SSL_ROOT_CERT_PATH: '/nonexistent/ark-ca.crt' });
+      assert.notEqual(result.code, 0);
+      assert.match(result.stderr, /ENOENT.*\/nonexistent\/ark-ca\.crt/);
+    } finally {
       await database.drop();
     }
   });

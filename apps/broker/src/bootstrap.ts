@@ -3,8 +3,8 @@ import { Logger, type LoggerService, type LogLevel } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
-import type { BrokerConfig } from '#ark/config';
-import { createPool, DatabaseConnection, migrate, startEmbeddedPostgres, type EmbeddedPostgresHandle } from '#ark/database';
+import { BROKER_VERSION, type BrokerConfig } from '#ark/config';
+import { createPool, DatabaseConnection, migrate, MigrationTimeoutError, startEmbeddedPostgres, type EmbeddedPostgresHandle } from '#ark/database';
 import { requestIdFor } from '#ark/http';
 import { ShutdownSignal } from '#ark/shutdown';
 import { startRequestSpan } from '#ark/tracing';
@@ -13,6 +13,7 @@ import { registerAuthentication } from './authentication.js';
 import { registerBodyParsers } from './body-parsers.js';
 import { registerHardening } from './http-hardening.js';
 import { JsonLogger } from './json-logger.js';
+import { registerAccessLog } from './access-log.js';
 
 const LOG_LEVELS: Record<string, LogLevel[]> = {
   silent: [],
@@ -25,8 +26,9 @@ const LOG_LEVELS: Record<string, LogLevel[]> = {
 };
 
 /** The process's logger: pino JSON lines with LOG_FORMAT=json, else Nest's text logger at LOG_LEVEL. */
-function brokerLogger(config: BrokerConfig): LoggerService | LogLevel[] {
-  return config.LOG_FORMAT === 'json' ? new JsonLogger(config.LOG_LEVEL) : (LOG_LEVELS[config.LOG_LEVEL] ?? LOG_LEVELS.info!);
+export function brokerLogger(config: Pick<BrokerConfig, 'LOG_FORMAT' | 'LOG_LEVEL'>): LoggerService | LogLevel[] {
+  const level = config.LOG_LEVEL in LOG_LEVELS ? config.LOG_LEVEL : 'info';
+  return config.LOG_FORMAT === 'json' ? new JsonLogger(level) : LOG_LEVELS[level]!;
 }
 
 export interface DatabaseTarget {
@@ -47,12 +49,22 @@ export async function resolveDatabase(config: BrokerConfig, logger = new Logger(
   return { url: embedded.url, embedded };
 }
 
-export async function migrateDatabase(url: string, logger = new Logger('Migrations')): Promise<void> {
-  const pool = createPool({ connectionString: url, max: 1, applicationName: 'ark-broker-migrate' });
+/**
+ * Start-up migration (MIGRATE_ON_START), within MIGRATE_ON_START_TIMEOUT_MS: a migration that would
+ * take longer fails start-up with a message saying how to apply it instead, rather than being killed
+ * by a start-up probe and retried by every restart.
+ */
+export async function migrateDatabase(url: string, timeoutMs = 0, logger = new Logger('Migrations')): Promise<void> {
+  const pool = createPool({ connectionString: url, max: 1, applicationName: 'ark-broker-migrate-on-start' });
   try {
-    const report = await migrate(pool);
-    const applied = [...report.applied, ...report.repeatables];
-    if (applied.length > 0) logger.log(`applied ${applied.join(', ')}`);
+    await migrate(pool, undefined, { log: (line) => logger.log(line), timeoutMs });
+  } catch (error) {
+    if (!(error instanceof MigrationTimeoutError)) throw error;
+    throw new MigrationTimeoutError(
+      `start-up migration stopped: ${error.message} (MIGRATE_ON_START_TIMEOUT_MS=${timeoutMs}). Apply it without a time limit with ` +
+        '`ark-broker migrate` (the Helm chart: migrations.mode=job, or the pre-upgrade Job of mode auto), then start the broker again.',
+      { cause: error },
+    );
   } finally {
     await pool.end();
   }
@@ -74,6 +86,7 @@ export async function createBrokerApp(config: BrokerConfig, databaseUrl: string)
   });
   const fastify = app.getHttpAdapter().getInstance();
   registerBodyParsers(fastify);
+  registerAccessLog(fastify, config);
   fastify.addHook('onRequest', (request, reply, done) => {
     reply.raw.setHeader('X-Request-ID', String(request.id));
     done();
@@ -101,7 +114,7 @@ export async function createBrokerApp(config: BrokerConfig, databaseUrl: string)
     new DocumentBuilder()
       .setTitle('Ark Broker')
       .setDescription('Durable, real-time event broker for Ark: the upstream ark-broker wire API and the native /v2 API.')
-      .setVersion(process.env.npm_package_version ?? '0.1.0')
+      .setVersion(BROKER_VERSION)
       .build(),
   );
   SwaggerModule.setup('api-docs', app, document, { jsonDocumentUrl: 'openapi.json' });
@@ -120,7 +133,7 @@ export async function startBroker(config: BrokerConfig): Promise<RunningBroker> 
   Logger.overrideLogger(brokerLogger(config));
   const logger = new Logger('Broker');
   const database = await resolveDatabase(config);
-  if (config.MIGRATE_ON_START) await migrateDatabase(database.url);
+  if (config.MIGRATE_ON_START) await migrateDatabase(database.url, config.MIGRATE_ON_START_TIMEOUT_MS);
   const app = await createBrokerApp(config, database.url);
   await app.listen({ port: config.PORT, host: config.HOST });
   const address = app.getHttpServer().address();

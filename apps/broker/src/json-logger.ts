@@ -1,5 +1,18 @@
 import type { LoggerService } from '@nestjs/common';
-import pino, { type Logger } from 'pino';
+import pino, { type Logger, type LoggerOptions } from 'pino';
+
+/**
+ * The broker's pino settings: levels by name (`"level":"warn"`, as collectors and most log schemas
+ * expect, not pino's numbers), ISO-8601 times, `service` on every line.
+ */
+export function pinoOptions(level: string, context?: string): LoggerOptions {
+  return {
+    level: level === 'silent' ? 'silent' : level,
+    base: { service: 'ark-broker', ...(context ? { context } : {}) },
+    formatters: { level: (label) => ({ level: label }) },
+    timestamp: pino.stdTimeFunctions.isoTime,
+  };
+}
 
 /**
  * Nest's logger as pino JSON lines on stdout (one object per line: level, time, context, msg), for
@@ -10,7 +23,7 @@ export class JsonLogger implements LoggerService {
   private readonly pino: Logger;
 
   constructor(level: string) {
-    this.pino = pino({ level: level === 'silent' ? 'silent' : level, base: { service: 'ark-broker' } });
+    this.pino = pino(pinoOptions(level));
   }
 
   log(message: unknown, context?: string): void {

@@ -1,16 +1,20 @@
 import { Logger } from '@nestjs/common';
-import { InvalidConfigError, loadBrokerConfig, unenforcedUpstreamSettings } from '#ark/config';
-import { EmbeddedPostgresError } from '#ark/database';
-import { startTracing } from '#ark/tracing';
-import { startBroker } from './bootstrap.js';
+import { BROKER_VERSION, InvalidConfigError, loadBrokerConfig, unenforcedUpstreamSettings } from '#ark/config';
+import { EmbeddedPostgresError, MigrationTimeoutError } from '#ark/database';
+import { startTracing, TracingConfigError } from '#ark/tracing';
+import { brokerLogger, startBroker } from './bootstrap.js';
 
 /** Runs the broker until SIGTERM/SIGINT, then shuts down gracefully (streams told to reconnect, appends drained). */
 export async function serveUntilSignalled(env: Record<string, string | undefined>): Promise<void> {
+  // From the first line on, even before the configuration is read (a bad one is the first error an
+  // operator sees): LOG_FORMAT=json gives JSON lines for every message, fatal ones included.
+  Logger.overrideLogger(brokerLogger({ LOG_FORMAT: env.LOG_FORMAT === 'json' ? 'json' : 'text', LOG_LEVEL: env.LOG_LEVEL ?? 'info' }));
   const logger = new Logger('Broker');
-  const stopTracing = startTracing(env);
+  let stopTracing = async (): Promise<void> => undefined;
   let broker;
   let graceMs: number;
   try {
+    stopTracing = startTracing(env, BROKER_VERSION);
     const config = loadBrokerConfig(env);
     graceMs = config.SHUTDOWN_GRACE_MS;
     broker = await startBroker(config);
@@ -19,7 +23,12 @@ export async function serveUntilSignalled(env: Record<string, string | undefined
       logger.warn(`${unenforced.join(', ')}: upstream retention settings, accepted but not enforced (this broker has no retention yet)`);
     }
   } catch (error) {
-    logger.error(error instanceof InvalidConfigError || error instanceof EmbeddedPostgresError ? error.message : ((error as Error).stack ?? String(error)));
+    const known =
+      error instanceof InvalidConfigError ||
+      error instanceof EmbeddedPostgresError ||
+      error instanceof MigrationTimeoutError ||
+      error instanceof TracingConfigError;
+    logger.fatal(known ? error.message : ((error as Error).stack ?? String(error)));
     process.exit(1);
   }
   let stopping = false;

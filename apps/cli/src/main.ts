@@ -3,7 +3,7 @@ import 'reflect-metadata';
 import { Command } from 'commander';
 import { EventSource } from 'eventsource';
 import { loadBrokerConfig } from '#ark/config';
-import { createPool, EmbeddedPostgresError, migrate } from '#ark/database';
+import { createPool, EmbeddedPostgresError, migrate, migrationStatus, type MigrationStatus } from '#ark/database';
 import { inlineProjectors, ProjectionRebuilder } from '#ark/projections';
 import { AnalystTenants, ApiKeys, ROLES, type Role } from '#ark/tenancy';
 import { Kysely, PostgresDialect } from 'kysely';
@@ -40,16 +40,49 @@ program
   .description('run the HTTP service (configuration from the environment, see README)')
   .action(() => serveUntilSignalled(process.env));
 
-program
+/** `ark-broker migrate` and `migrate status`: the plan, read without the lock. */
+function printStatus(status: MigrationStatus): void {
+  const last = status.applied.at(-1);
+  console.log(`applied: ${status.applied.length} migrations${last ? `, the last ${last.version}_${last.name} at ${last.appliedAt.toISOString()}` : ''}`);
+  console.log(status.pending.length ? `pending: ${status.pending.length}` : 'pending: none');
+  for (const m of status.pending) console.log(`  ${m.version}_${m.name}${m.transactional ? '' : ' (no transaction: concurrent index builds)'}`);
+  console.log(status.repeatables.length ? `functions and views to (re)apply: ${status.repeatables.join(', ')}` : 'functions and views: up to date');
+  for (const m of status.changed) console.log(`CHANGED after it was applied (migrate stops on it): ${m}`);
+}
+
+const migrateCommand = program
   .command('migrate')
-  .description('apply pending SQL migrations (safe to run while replicas start)')
-  .action(() =>
+  .description('apply pending SQL migrations (safe to run beside running replicas and other migrators); no time limit')
+  .option('--dry-run', 'print what would be applied, change nothing')
+  .action((options: { dryRun?: boolean }) =>
     withDatabase(async (url) => {
       const pool = createPool({ connectionString: url, max: 1, applicationName: 'ark-broker-migrate' });
       try {
-        const report = await migrate(pool);
+        if (options.dryRun) {
+          const status = await migrationStatus(pool);
+          printStatus(status);
+          if (status.changed.length > 0) process.exitCode = 1;
+          return;
+        }
+        const report = await migrate(pool, undefined, { log: (line) => console.log(`${new Date().toISOString()} ${line}`) });
         const applied = [...report.applied, ...report.repeatables];
         console.log(applied.length ? `applied: ${applied.join(', ')}` : 'nothing to apply');
+      } finally {
+        await pool.end();
+      }
+    }),
+  );
+
+migrateCommand
+  .command('status')
+  .description('list applied and pending migrations; exit code 1 when an applied migration file changed')
+  .action(() =>
+    withDatabase(async (url) => {
+      const pool = createPool({ connectionString: url, max: 1, applicationName: 'ark-broker-migrate-status' });
+      try {
+        const status = await migrationStatus(pool);
+        printStatus(status);
+        if (status.changed.length > 0) process.exitCode = 1;
       } finally {
         await pool.end();
       }

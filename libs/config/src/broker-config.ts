@@ -1,6 +1,6 @@
 import { plainToInstance, Transform } from 'class-transformer';
 import { parseAddressRanges, parseNetworkGrants, parseServiceAccountGrants } from './identity-grants.js';
-import { IsBoolean, IsIn, IsInt, IsOptional, IsString, Matches, Max, Min, MinLength, validateSync } from 'class-validator';
+import { IsBoolean, IsIn, IsInt, IsNumber, IsOptional, IsString, Matches, Max, Min, MinLength, validateSync } from 'class-validator';
 
 const toInt = ({ value }: { value: unknown }) => (typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value.trim()) : value);
 const toBool = ({ value }: { value: unknown }) => {
@@ -36,6 +36,11 @@ export class BrokerConfig {
   @Max(500)
   DATABASE_POOL_SIZE = 20;
 
+  /** A CA file to verify PostgreSQL's certificate against (sslmode=verify-full unless the URL says otherwise); read by createPool. */
+  @IsOptional()
+  @IsString()
+  DATABASE_SSL_ROOT_CERT_PATH?: string;
+
   @IsString()
   EMBEDDED_PG_DIR = '.data/postgres';
 
@@ -48,6 +53,15 @@ export class BrokerConfig {
   @Transform(toBool)
   @IsBoolean()
   MIGRATE_ON_START = true;
+
+  /**
+   * Longest the start-up migration may take, in ms (0: no limit). Past it start-up fails with an
+   * error naming `ark-broker migrate`, before a start-up probe kills the pod mid-migration.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  MIGRATE_ON_START_TIMEOUT_MS = 0;
 
   /** Extra time the group-commit writer waits to gather concurrent appends (0: only what queued meanwhile). */
   @Transform(toInt)
@@ -227,6 +241,17 @@ export class BrokerConfig {
   @IsIn(['json', 'text'])
   LOG_FORMAT: 'json' | 'text' = 'text';
 
+  /**
+   * Access log: one line per request. 5xx answers at `error`, 4xx at `warn`, the rest at `debug`
+   * (LOG_LEVEL=debug shows them all); this fraction of the rest (0-1) is logged at `info` too.
+   * Probes and /metrics are logged only when they fail.
+   */
+  @Transform(({ value }: { value: unknown }) => (typeof value === 'string' && value.trim() !== '' && !Number.isNaN(Number(value)) ? Number(value) : value))
+  @IsNumber()
+  @Min(0)
+  @Max(1)
+  ACCESS_LOG_SAMPLE_RATE = 0;
+
   /** Comma-separated origins browsers may call from (e.g. the dashboard's); empty: no cross-origin access. */
   @IsString()
   CORS_ORIGINS = '';
@@ -303,7 +328,14 @@ export class InvalidConfigError extends Error {
 
 /** Reads and validates the configuration; throws one error listing every bad value. */
 export function loadBrokerConfig(env: Record<string, string | undefined> = process.env): BrokerConfig {
-  const known = Object.keys(new BrokerConfig()).concat('DATABASE_URL', 'AUTH_JWT_SECRET', 'AUTH_JWKS_URL', 'AUTH_JWT_ISSUER', 'AUTH_JWT_AUDIENCE');
+  const known = Object.keys(new BrokerConfig()).concat(
+    'DATABASE_URL',
+    'DATABASE_SSL_ROOT_CERT_PATH',
+    'AUTH_JWT_SECRET',
+    'AUTH_JWKS_URL',
+    'AUTH_JWT_ISSUER',
+    'AUTH_JWT_AUDIENCE',
+  );
   const raw: Record<string, string> = {};
   for (const key of known) {
     const value = env[key];

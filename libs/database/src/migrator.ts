@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type pg from 'pg';
+import pg from 'pg';
 
 /** Arbitrary constant: the session-level advisory lock that serialises migrators across replicas. */
 const MIGRATION_LOCK_KEY = 4_211_202_611;
@@ -13,6 +13,15 @@ const REPEATABLE_PATTERN = /^[a-z0-9_]+\.sql$/;
 const REPEATABLE_FOLDERS = ['functions', 'views'] as const;
 /** `-- requires: functions/x.sql` in a numbered migration: that repeatable is applied before it. */
 const REQUIRES_PATTERN = /^-- requires: (\S+)$/gm;
+/** `-- no-transaction` in a numbered migration: its statements run one by one, outside a transaction (see `migrate`). */
+const NO_TRANSACTION_PATTERN = /^-- no-transaction$/m;
+/** The only statements a non-transactional migration may hold: each is safe to run again after a failure. */
+const CONCURRENT_CREATE = /^CREATE\s+(?:UNIQUE\s+)?INDEX\s+CONCURRENTLY\s+IF\s+NOT\s+EXISTS\s+("?)([a-z_][a-z0-9_]*)\1\s+ON\s/i;
+const CONCURRENT_DROP = /^DROP\s+INDEX\s+CONCURRENTLY\s+IF\s+EXISTS\s+("?)([a-z_][a-z0-9_]*)\1$/i;
+/** How often a migrator waiting for another one's lock tries again, and how often it says so. */
+const LOCK_POLL_MS = 500;
+const LOCK_REPORT_MS = 10_000;
+const PROGRESS_REPORT_MS = 10_000;
 /** Checksums a numbered file had before it was rewritten, by version (see `migrate`). */
 const SUPERSEDED_FILE = 'superseded-checksums.json';
 /** What CREATE OR REPLACE refuses (a function's result type, a view's columns): drop and create. */
@@ -26,6 +35,42 @@ export interface MigrationFile {
   checksum: string;
   /** Repeatable files this migration needs to exist before it runs. */
   requires: string[];
+  /** Set for a `-- no-transaction` file: its statements, each run on its own. */
+  statements?: NonTransactionalStatement[];
+}
+
+/** A statement of a non-transactional migration: a concurrent index build or drop. */
+export interface NonTransactionalStatement {
+  sql: string;
+  kind: 'create-index' | 'drop-index';
+  index: string;
+}
+
+export interface MigrateOptions {
+  /** Progress lines: the lock wait, each migration as it starts and ends. */
+  log?: (line: string) => void;
+  /**
+   * Milliseconds the whole run may take (0: no limit). Past it the lock wait gives up and the
+   * running statement is cancelled (statement_timeout), so a migration at start-up fails with a
+   * clear error before the orchestrator's start-up probe kills the process.
+   */
+  timeoutMs?: number;
+  /** How often a concurrent index build reports its progress (pg_stat_progress_create_index); default 10 s. */
+  progressEveryMs?: number;
+}
+
+/** The run did not finish within `MigrateOptions.timeoutMs`; what it was doing is rolled back (or, for a concurrent index, left to be rebuilt). */
+export class MigrationTimeoutError extends Error {}
+
+/** What `migrate` would do, read without the lock and without changing anything. */
+export interface MigrationStatus {
+  applied: { version: string; name: string; appliedAt: Date }[];
+  /** Numbered migrations not yet applied, in the order they would run. */
+  pending: { version: string; name: string; transactional: boolean }[];
+  /** Repeatable files new or changed since they were applied. */
+  repeatables: string[];
+  /** Applied migrations whose file changed (and is no listed former version): `migrate` would stop. */
+  changed: string[];
 }
 
 /** A function or view: its one live definition, e.g. `functions/ark_append_events.sql`. */
@@ -68,7 +113,12 @@ export async function readMigrations(dir = defaultMigrationsDir()): Promise<Migr
       if (!match) throw new Error(`migration file name ${file} does not match NNNN_name.sql`);
       const sql = await readFile(path.join(dir, file), 'utf8');
       const requires = [...sql.matchAll(REQUIRES_PATTERN)].map((m) => m[1]!);
-      return { version: match[1]!, name: match[2]!, sql, checksum: sha256(sql), requires };
+      const migration: MigrationFile = { version: match[1]!, name: match[2]!, sql, checksum: sha256(sql), requires };
+      if (NO_TRANSACTION_PATTERN.test(sql)) {
+        if (requires.length > 0) throw new Error(`migration ${file}: a -- no-transaction migration cannot have -- requires`);
+        migration.statements = nonTransactionalStatements(file, sql);
+      }
+      return migration;
     }),
   );
 }
@@ -89,6 +139,36 @@ export async function readRepeatables(dir = defaultMigrationsDir()): Promise<Rep
   return repeatables;
 }
 
+/**
+ * The statements of a `-- no-transaction` file: each ends with `;` at the end of a line, and each is
+ * `CREATE [UNIQUE] INDEX CONCURRENTLY IF NOT EXISTS name ON ...` or `DROP INDEX CONCURRENTLY IF
+ * EXISTS name`, so running the file again after it stopped half-way does no harm.
+ */
+function nonTransactionalStatements(file: string, sql: string): NonTransactionalStatement[] {
+  const body = sql
+    .split('\n')
+    .filter((line) => !line.trimStart().startsWith('--'))
+    .join('\n');
+  const statements = body
+    .split(/;[ \t]*(?:\n|$)/)
+    .map((s) => s.trim())
+    .filter(Boolean);
+  if (statements.length === 0) throw new Error(`migration ${file}: no statements`);
+  return statements.map((statement) => {
+    // One statement each: a `;` outside quoted literals would start another that the patterns did not check.
+    if (statement.replace(/'(?:[^']|'')*'/g, '').includes(';'))
+      throw new Error(`migration ${file}: one statement per line-ending ;, found: ${statement.slice(0, 80)}`);
+    const create = CONCURRENT_CREATE.exec(statement);
+    if (create) return { sql: statement, kind: 'create-index', index: create[2]! };
+    const drop = CONCURRENT_DROP.exec(statement);
+    if (drop) return { sql: statement, kind: 'drop-index', index: drop[2]! };
+    throw new Error(
+      `migration ${file}: a -- no-transaction migration holds only CREATE [UNIQUE] INDEX CONCURRENTLY IF NOT EXISTS and ` +
+        `DROP INDEX CONCURRENTLY IF EXISTS statements, each ending with ; at the end of a line; found: ${statement.slice(0, 80)}`,
+    );
+  });
+}
+
 async function readSupersededChecksums(dir: string): Promise<Map<string, Set<string>>> {
   const file = path.join(dir, SUPERSEDED_FILE);
   if (!existsSync(file)) return new Map();
@@ -107,6 +187,10 @@ async function readSupersededChecksums(dir: string): Promise<Map<string, Set<str
  *   recorded one is listed for that version in `superseded-checksums.json`: a file rewritten without
  *   changing what it leaves behind on a database that ran the whole set (e.g. a function moved out
  *   to its repeatable file). Such a record is updated to the file's current checksum.
+ *   A file with a `-- no-transaction` line runs outside a transaction, statement by statement: it
+ *   builds or drops indexes CONCURRENTLY, so a large `events` table keeps taking appends while it
+ *   runs. A build that failed or was cancelled leaves an invalid index behind; it is dropped
+ *   (concurrently) before the build runs again. The file is recorded once every statement succeeded.
  * - Repeatable files (`functions/*.sql`, `views/*.sql`: each the one live definition of its object,
  *   named like the file, with its grants) are applied after the numbered migrations, functions before
  *   views, in one transaction, whenever new or changed; recorded in `schema_repeatables`. They use
@@ -116,8 +200,14 @@ async function readSupersededChecksums(dir: string): Promise<Map<string, Set<str
  *   policy naming a function, a backfill calling one) says so with a `-- requires: functions/x.sql`
  *   line, and it is applied, if new or changed, in that migration's transaction just before it.
  *   Removing an object, or changing a function's arguments, takes a numbered migration that drops it.
+ *
+ * The lock is taken with pg_try_advisory_lock, retried: a migrator blocked inside pg_advisory_lock
+ * would hold a snapshot, and CREATE INDEX CONCURRENTLY waits for every older snapshot to go, so the
+ * lock holder's build and the waiter would wait on each other.
  */
-export async function migrate(pool: pg.Pool, dir = defaultMigrationsDir()): Promise<MigrationReport> {
+export async function migrate(pool: pg.Pool, dir = defaultMigrationsDir(), options: MigrateOptions = {}): Promise<MigrationReport> {
+  const log = options.log ?? (() => undefined);
+  const deadline = options.timeoutMs ? Date.now() + options.timeoutMs : undefined;
   const migrations = await readMigrations(dir);
   const repeatables = await readRepeatables(dir);
   const superseded = await readSupersededChecksums(dir);
@@ -127,8 +217,10 @@ export async function migrate(pool: pg.Pool, dir = defaultMigrationsDir()): Prom
   }
   const client = await pool.connect();
   const report: MigrationReport = { applied: [], alreadyApplied: [], repeatables: [] };
+  let locked = false;
   try {
-    await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+    await acquireLock(client, log, deadline, options.timeoutMs);
+    locked = true;
     await client.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
       version text PRIMARY KEY, name text NOT NULL, checksum text NOT NULL,
       applied_at timestamptz NOT NULL DEFAULT now())`);
@@ -147,20 +239,34 @@ export async function migrate(pool: pg.Pool, dir = defaultMigrationsDir()): Prom
         report.alreadyApplied.push(`${m.version}_${m.name}`);
         continue;
       }
-      await client.query('BEGIN');
+      const label = `${m.version}_${m.name}`;
+      const started = Date.now();
+      log(`applying ${label}${m.statements ? ' (no transaction: concurrent index builds; appends continue)' : ''}`);
+      await limitStatements(client, deadline);
       try {
-        for (const name of m.requires) await state.apply(byName.get(name)!);
-        await client.query(m.sql);
-        await client.query('INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)', [m.version, m.name, m.checksum]);
-        await client.query('COMMIT');
+        if (m.statements) {
+          await applyNonTransactional(pool, client, m, m.statements, log, options.progressEveryMs ?? PROGRESS_REPORT_MS);
+        } else {
+          await client.query('BEGIN');
+          try {
+            for (const name of m.requires) await state.apply(byName.get(name)!);
+            await client.query(m.sql);
+            await client.query('INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)', [m.version, m.name, m.checksum]);
+            await client.query('COMMIT');
+          } catch (error) {
+            await client.query('ROLLBACK');
+            state.forgetUncommitted();
+            throw error;
+          }
+          state.commit();
+        }
       } catch (error) {
-        await client.query('ROLLBACK');
-        state.forgetUncommitted();
-        throw new Error(`migration ${m.version}_${m.name} failed: ${(error as Error).message}`, { cause: error });
+        throw migrationError(`migration ${label}`, error, options.timeoutMs, !!m.statements);
       }
-      state.commit();
-      report.applied.push(`${m.version}_${m.name}`);
+      log(`applied ${label} in ${seconds(Date.now() - started)}`);
+      report.applied.push(label);
     }
+    await limitStatements(client, deadline);
     await client.query('BEGIN');
     try {
       await state.applyAll();
@@ -168,15 +274,185 @@ export async function migrate(pool: pg.Pool, dir = defaultMigrationsDir()): Prom
       await client.query('COMMIT');
     } catch (error) {
       await client.query('ROLLBACK');
-      throw error;
+      throw migrationError('repeatable migrations', error, options.timeoutMs, false);
     }
     state.commit();
     report.repeatables = state.committed;
+    if (report.repeatables.length > 0) log(`applied ${report.repeatables.join(', ')}`);
   } finally {
-    await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]).catch(() => undefined);
+    if (locked) await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]).catch(() => undefined);
+    await client.query('RESET statement_timeout').catch(() => undefined);
     client.release();
   }
   return report;
+}
+
+/** What `migrate` would apply, and what it finds changed, without taking the lock or changing anything. */
+export async function migrationStatus(pool: pg.Pool, dir = defaultMigrationsDir()): Promise<MigrationStatus> {
+  const migrations = await readMigrations(dir);
+  const repeatables = await readRepeatables(dir);
+  const superseded = await readSupersededChecksums(dir);
+  const { rows: tables } = await pool.query<{ migrations: string | null; repeatables: string | null }>(
+    `SELECT to_regclass('schema_migrations')::text AS migrations, to_regclass('schema_repeatables')::text AS repeatables`,
+  );
+  const recorded = tables[0]!.migrations
+    ? (
+        await pool.query<{ version: string; name: string; checksum: string; applied_at: Date }>(
+          'SELECT version, name, checksum, applied_at FROM schema_migrations ORDER BY version',
+        )
+      ).rows
+    : [];
+  const recordedRepeatable = tables[0]!.repeatables
+    ? new Map((await pool.query<{ name: string; checksum: string }>('SELECT name, checksum FROM schema_repeatables')).rows.map((r) => [r.name, r.checksum]))
+    : new Map<string, string>();
+  const applied = new Map(recorded.map((r) => [r.version, r.checksum]));
+  return {
+    applied: recorded.map((r) => ({ version: r.version, name: r.name, appliedAt: r.applied_at })),
+    pending: migrations.filter((m) => !applied.has(m.version)).map((m) => ({ version: m.version, name: m.name, transactional: !m.statements })),
+    repeatables: repeatables.filter((r) => recordedRepeatable.get(r.name) !== r.checksum).map((r) => r.name),
+    changed: migrations
+      .filter((m) => {
+        const checksum = applied.get(m.version);
+        return checksum !== undefined && checksum !== m.checksum && !superseded.get(m.version)?.has(checksum);
+      })
+      .map((m) => `${m.version}_${m.name}`),
+  };
+}
+
+const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+
+/** Takes the migration lock, retrying (see `migrate`) and saying who holds it, until the deadline. */
+async function acquireLock(client: pg.PoolClient, log: (line: string) => void, deadline: number | undefined, timeoutMs: number | undefined): Promise<void> {
+  const started = Date.now();
+  let reported: number | undefined;
+  for (;;) {
+    const { rows } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [MIGRATION_LOCK_KEY]);
+    if (rows[0]!.locked) {
+      if (Date.now() - started >= LOCK_REPORT_MS) log(`took the migration lock after ${seconds(Date.now() - started)}`);
+      return;
+    }
+    const now = Date.now();
+    if (deadline !== undefined && now >= deadline) {
+      throw new MigrationTimeoutError(`another migrator (${await lockHolder(client)}) held the migration lock for the whole ${timeoutMs} ms allowed`);
+    }
+    if (reported === undefined || now - reported >= LOCK_REPORT_MS) {
+      log(`waiting for the migration lock, held by ${await lockHolder(client)}`);
+      reported = now;
+    }
+    await new Promise((resolve) => setTimeout(resolve, Math.max(1, Math.min(LOCK_POLL_MS, (deadline ?? Infinity) - Date.now()))));
+  }
+}
+
+/** Who holds the migration lock: its pid, application_name and state (active: running a statement). */
+async function lockHolder(client: pg.PoolClient): Promise<string> {
+  const { rows } = await client.query<{ pid: number; application_name: string; state: string | null; for_s: number | null }>(
+    `SELECT a.pid, a.application_name, a.state, extract(epoch FROM now() - a.state_change)::int AS for_s
+       FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+      WHERE l.locktype = 'advisory' AND l.granted AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+        AND l.objsubid = 1 AND ((l.classid::bigint << 32) | l.objid::bigint) = $1`,
+    [MIGRATION_LOCK_KEY],
+  );
+  const holder = rows[0];
+  return holder
+    ? `pid ${holder.pid}, ${holder.application_name || 'no application_name'}, ${holder.state ?? 'unknown state'} for ${holder.for_s ?? 0} s`
+    : 'a session that just let it go';
+}
+
+/** statement_timeout for the time left before the deadline, so no statement outlives it. */
+async function limitStatements(client: pg.PoolClient, deadline: number | undefined): Promise<void> {
+  if (deadline === undefined) return;
+  const left = deadline - Date.now();
+  if (left <= 0) throw new MigrationTimeoutError('no time was left for the next migration');
+  await client.query(`SELECT set_config('statement_timeout', $1, false)`, [String(left)]);
+}
+
+const QUERY_CANCELED = '57014';
+
+function migrationError(what: string, error: unknown, timeoutMs: number | undefined, concurrent: boolean): Error {
+  if (error instanceof MigrationTimeoutError) return error;
+  if (timeoutMs && (error as { code?: string }).code === QUERY_CANCELED) {
+    const leftover = concurrent ? ' (a half-built index is dropped and rebuilt by the next run)' : ' and was rolled back';
+    return new MigrationTimeoutError(`${what} did not finish within the ${timeoutMs} ms allowed${leftover}`, { cause: error });
+  }
+  return new Error(`${what} failed: ${(error as Error).message}`, { cause: error });
+}
+
+/**
+ * Every `everyMs` while `client` builds `index`: its phase and blocks or tuples done, read from
+ * pg_stat_progress_create_index over a connection of its own (the pool's settings; the build's
+ * connection is busy).
+ */
+function reportBuildProgress(pool: pg.Pool, client: pg.PoolClient, index: string, log: (line: string) => void, everyMs: number): { stop(): Promise<void> } {
+  const pid = (client as unknown as { processID?: number }).processID;
+  const watcher = new pg.Client(pool.options);
+  watcher.on('error', () => undefined);
+  const connected = watcher.connect().then(
+    () => true,
+    () => false,
+  );
+  let reading = Promise.resolve();
+  const timer = setInterval(() => {
+    reading = reading.then(
+      async () => {
+        if (!(await connected)) return;
+        const { rows } = await watcher.query<{ phase: string; blocks_done: string; blocks_total: string; tuples_done: string; tuples_total: string }>(
+          'SELECT phase, blocks_done, blocks_total, tuples_done, tuples_total FROM pg_stat_progress_create_index WHERE pid = $1',
+          [pid],
+        );
+        const row = rows[0];
+        if (!row) return;
+        const [done, total, unit] =
+          Number(row.blocks_total) > 0 ? [row.blocks_done, row.blocks_total, 'blocks'] : [row.tuples_done, row.tuples_total, 'tuples'];
+        const percent = Number(total) > 0 ? ` (${Math.floor((Number(done) / Number(total)) * 100)}%)` : '';
+        log(`  building index ${index}: ${row.phase}, ${done}/${total} ${unit}${percent}`);
+      },
+      () => undefined,
+    );
+  }, everyMs);
+  return {
+    stop: async () => {
+      clearInterval(timer);
+      await reading.catch(() => undefined);
+      if (await connected) await watcher.end().catch(() => undefined);
+    },
+  };
+}
+
+/**
+ * Runs a `-- no-transaction` migration: each statement alone (CONCURRENTLY refuses a transaction
+ * block, and several statements in one query string make one), an invalid index of the same name,
+ * left by a build that failed or was cancelled, dropped first: IF NOT EXISTS would keep it as it is.
+ */
+async function applyNonTransactional(
+  pool: pg.Pool,
+  client: pg.PoolClient,
+  m: MigrationFile,
+  statements: NonTransactionalStatement[],
+  log: (line: string) => void,
+  progressEveryMs: number,
+): Promise<void> {
+  for (const statement of statements) {
+    if (statement.kind === 'create-index') {
+      const { rows } = await client.query<{ invalid: boolean }>(
+        `SELECT NOT i.indisvalid AS invalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+          WHERE c.relname = $1 AND c.relnamespace = current_schema()::regnamespace`,
+        [statement.index],
+      );
+      if (rows[0]?.invalid) {
+        log(`dropping invalid index ${statement.index}, left by an earlier build that did not finish`);
+        await client.query(`DROP INDEX CONCURRENTLY IF EXISTS ${statement.index}`);
+      }
+    }
+    const started = Date.now();
+    const progress = statement.kind === 'create-index' ? reportBuildProgress(pool, client, statement.index, log, progressEveryMs) : undefined;
+    try {
+      await client.query(statement.sql);
+    } finally {
+      await progress?.stop();
+    }
+    log(`  ${statement.kind === 'create-index' ? 'built' : 'dropped'} index ${statement.index} in ${seconds(Date.now() - started)}`);
+  }
+  await client.query('INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)', [m.version, m.name, m.checksum]);
 }
 
 async function recordedRepeatables(client: pg.PoolClient): Promise<Map<string, string>> {

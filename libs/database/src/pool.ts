@@ -29,9 +29,25 @@ function startupOptions(options: PoolOptions): string {
     .join(' ');
 }
 
+/**
+ * DATABASE_SSL_ROOT_CERT_PATH (upstream ark-broker's name; the Helm chart's database.tls sets it): a
+ * CA file to verify the server's certificate against, for every connection this process opens, as
+ * libpq reads PGSSLROOTCERT. Added to the URL as `sslrootcert` (node-postgres reads the file from
+ * there; an `ssl` option would be overridden by the URL's own ssl settings), with
+ * `sslmode=verify-full` when the URL names no sslmode. A URL that names sslrootcert keeps it.
+ */
+export function withRootCertificate(connectionString: string, caPath = process.env.DATABASE_SSL_ROOT_CERT_PATH): string {
+  if (!caPath) return connectionString;
+  const url = new URL(connectionString);
+  if (url.searchParams.has('sslrootcert')) return connectionString;
+  url.searchParams.set('sslrootcert', caPath);
+  if (!url.searchParams.has('sslmode')) url.searchParams.set('sslmode', 'verify-full');
+  return url.toString();
+}
+
 export function createPool(options: PoolOptions): pg.Pool {
   const pool = new pg.Pool({
-    connectionString: options.connectionString,
+    connectionString: withRootCertificate(options.connectionString),
     max: options.max,
     application_name: options.applicationName ?? 'ark-broker',
     ...(startupOptions(options) ? { options: startupOptions(options) } : {}),
@@ -53,5 +69,5 @@ export function createPool(options: PoolOptions): pg.Pool {
 }
 
 export function createClient(connectionString: string, applicationName: string): pg.Client {
-  return new pg.Client({ connectionString, application_name: applicationName, types: brokerTypes });
+  return new pg.Client({ connectionString: withRootCertificate(connectionString), application_name: applicationName, types: brokerTypes });
 }

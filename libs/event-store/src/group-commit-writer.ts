@@ -4,6 +4,7 @@ import { MalformedInputError, UnavailableError } from '#ark/errors';
 import type { AppendedEvent, ArkEvent, StreamEvent } from './ark-event.js';
 import type { EventLogRepository } from './event-log.repository.js';
 import type { InlineProjector } from './inline-projector.js';
+import { outsideTraces } from '#ark/tracing';
 import type { WorkStepResolver } from './work-step-resolver.js';
 
 export interface GroupCommitOptions {
@@ -107,7 +108,8 @@ export class GroupCommitWriter {
     if (this.timer || this.inFlight >= this.options.maxInFlight || this.queue.length === 0) return;
     const run = () => {
       this.timer = undefined;
-      this.flush();
+      // A batch serves many callers: its queries belong to no one request's trace.
+      outsideTraces(() => this.flush());
     };
     this.timer = this.options.windowMs > 0 ? setTimeout(run, this.options.windowMs) : setImmediate(run);
   }

@@ -1,1 +1,1 @@
-export { inSpan, startRequestSpan, startTracing, type TracedRequest } from './broker-tracing.js';
+export { inSpan, outsideTraces, samplerFromEnvironment, startRequestSpan, startTracing, TracingConfigError, type TracedRequest } from './broker-tracing.js';

@@ -2,7 +2,7 @@ import { Injectable, type OnModuleInit } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import type { FastifyInstance } from 'fastify';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { BrokerConfig } from '#ark/config';
+import { BROKER_VERSION, BrokerConfig } from '#ark/config';
 import { DatabaseConnection } from '#ark/database';
 import { EventListenerStatus, EventWatchHub, GroupCommitWriter } from '#ark/event-store';
 import { LOCAL_IDENTITY, type CallerIdentity } from '#ark/tenancy';
@@ -12,7 +12,7 @@ import { UpstreamCountsReader, type UpstreamCounts } from './upstream-counts.js'
 /**
  * The broker's Prometheus metrics: HTTP requests per route, append batches (size, latency), the write
  * queue, open watchers, notification and delivery lag, the LISTEN connection and the database pool,
- * plus Node's defaults, and upstream ark-broker's `broker_*_count` gauges. There is no projection-lag metric: read models are written in the append
+ * plus Node's defaults (unprefixed), `ark_broker_build_info`, and upstream ark-broker's `broker_*_count` gauges. There is no projection-lag metric: read models are written in the append
  * transaction, so they are never behind the log.
  * Route labels are Fastify's route patterns, never raw URLs, so cardinality stays bounded.
  */
@@ -33,7 +33,15 @@ export class BrokerMetrics implements OnModuleInit {
 
   onModuleInit(): void {
     const registers = [this.registry];
-    collectDefaultMetrics({ register: this.registry, prefix: 'ark_broker_' });
+    // Node's defaults under their standard names (process_*, nodejs_*), as stock dashboards and
+    // upstream's broker expect them.
+    collectDefaultMetrics({ register: this.registry });
+    new Gauge({
+      name: 'ark_broker_build_info',
+      help: 'Always 1; the labels say what runs: the broker version, the Node version',
+      labelNames: ['version', 'node_version'],
+      registers,
+    }).set({ version: BROKER_VERSION, node_version: process.version }, 1);
 
     const requests = new Counter({
       name: 'ark_broker_http_requests_total',
