@@ -346,7 +346,12 @@ describe('helm chart (rendered by the real helm binary)', () => {
   it('auth.serviceAccounts: the pod gets its token mounted to ask TokenReview, and the broker the grants; auth.trustedNetworks too', async () => {
     const objects = await renderedValues({
       ...db,
-      auth: { serviceAccounts: 'ark-system/ark-controller=default:producer', trustedNetworks: '10.0.0.0/8=default:producer' },
+      auth: {
+        mode: 'jwt',
+        jwksUrl: 'https://issuer.example/jwks',
+        serviceAccounts: 'ark-system/ark-controller=default:producer',
+        trustedNetworks: '10.0.0.0/8=default:producer',
+      },
     });
     const pod = brokerPod(objects);
     assert.equal(pod.automountServiceAccountToken, true);
