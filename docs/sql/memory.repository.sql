@@ -124,6 +124,7 @@ WHERE
       owner_.tenant_id = "messages"."tenant_id"
       AND owner_.session_id = "messages"."session_id"
       AND owner_.user_id = $2
+      AND owner_.expires_at > now()
   )
   AND conversation_id = $3
   AND query_id = $4
@@ -166,6 +167,7 @@ WHERE
       owner_.tenant_id = "messages"."tenant_id"
       AND owner_.session_id = "messages"."session_id"
       AND owner_.user_id = $2
+      AND owner_.expires_at > now()
   )
   AND conversation_id = $3
   AND (
@@ -193,6 +195,7 @@ WHERE
       owner_.tenant_id = "messages"."tenant_id"
       AND owner_.session_id = "messages"."session_id"
       AND owner_.user_id = $2
+      AND owner_.expires_at > now()
   )
   AND conversation_id = $3
   AND (
@@ -237,6 +240,7 @@ WHERE
       owner_.tenant_id = "messages"."tenant_id"
       AND owner_.session_id = "messages"."session_id"
       AND owner_.user_id = $2
+      AND owner_.expires_at > now()
   )
   AND (
     expires_at IS NULL

@@ -23,6 +23,7 @@ WHERE
   tenant_id = $1
   AND query_id = ANY ($2::text[])
   AND source = 'chunk'
+  AND expires_at > now()
 GROUP BY
   coalesce(query_name, query_id);
 
@@ -44,6 +45,7 @@ WITH
     WHERE
       tenant_id = $1
       AND type IN ('approval.requested', 'approval.resolved')
+      AND expires_at > now()
       AND (
         session_id = $2
         OR query_id = ANY ($3::text[])

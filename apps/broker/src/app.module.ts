@@ -6,6 +6,7 @@ import { DatabaseModule } from '#ark/database';
 import { EventStoreModule } from '#ark/event-store';
 import { ApiExceptionFilter } from '#ark/http';
 import { ProjectionsModule } from '#ark/projections';
+import { RetentionModule } from '#ark/retention';
 import { ShutdownModule } from '#ark/shutdown';
 import { MemoryModule } from './compat/memory/memory.module.js';
 import { OperationEventsModule } from './compat/operation-events/operation-events.module.js';
@@ -27,9 +28,10 @@ export class AppModule {
         BrokerConfigModule.forRoot(config),
         ShutdownModule,
         DatabaseModule.forRoot({ url: databaseUrl, poolSize: config.DATABASE_POOL_SIZE }),
-        ProjectionsModule,
+        ProjectionsModule.forRoot({ sessionsTtlSeconds: config.SESSIONS_VISIBILITY_TTL_SECONDS }),
         EventStoreModule.forRoot({
           pollMs: config.WATCH_POLL_MS,
+          ttls: { messageSeconds: config.MESSAGE_VISIBILITY_TTL_SECONDS, eventSeconds: config.EVENT_VISIBILITY_TTL_SECONDS },
           groupCommit: {
             windowMs: config.APPEND_BATCH_WINDOW_MS,
             maxBatchEvents: config.APPEND_MAX_BATCH_EVENTS,
@@ -37,6 +39,7 @@ export class AppModule {
             maxInFlight: config.APPEND_MAX_IN_FLIGHT,
           },
         }),
+        RetentionModule.forRoot({ intervalSeconds: config.ROW_REAP_INTERVAL_SECONDS, batchSize: config.ROW_REAP_BATCH_SIZE }),
         CqrsModule.forRoot(),
         HealthModule,
         MetricsModule,

@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import { InvalidConfigError, loadBrokerConfig, unenforcedUpstreamSettings } from '#ark/config';
+import { InvalidConfigError, loadBrokerConfig } from '#ark/config';
 import { EmbeddedPostgresError } from '#ark/database';
 import { startTracing } from '#ark/tracing';
 import { startBroker } from './bootstrap.js';
@@ -14,10 +14,6 @@ export async function serveUntilSignalled(env: Record<string, string | undefined
     const config = loadBrokerConfig(env);
     graceMs = config.SHUTDOWN_GRACE_MS;
     broker = await startBroker(config);
-    const unenforced = unenforcedUpstreamSettings(env);
-    if (unenforced.length > 0) {
-      logger.warn(`${unenforced.join(', ')}: upstream retention settings, accepted but not enforced (this broker has no retention yet)`);
-    }
   } catch (error) {
     logger.error(error instanceof InvalidConfigError || error instanceof EmbeddedPostgresError ? error.message : ((error as Error).stack ?? String(error)));
     process.exit(1);

@@ -63,7 +63,7 @@ program
   .description('replay the whole log through the projectors into copies of the read models, then swap them in (appends wait only for the swap)')
   .action(() =>
     withKysely(async (db) => {
-      const report = await new ProjectionRebuilder(db, inlineProjectors()).rebuild();
+      const report = await new ProjectionRebuilder(db, inlineProjectors({ sessionsTtlSeconds: loadBrokerConfig().SESSIONS_VISIBILITY_TTL_SECONDS })).rebuild();
       const rate = report.ms > 0 ? Math.round((report.events / report.ms) * 1000) : report.events;
       console.log(
         `rebuilt ${report.projectors.join(', ')} from ${report.events} events in ${Math.round(report.ms)} ms (${rate} events/s); ` +

@@ -1,2 +1,2 @@
-export { BrokerConfig, InvalidConfigError, loadBrokerConfig, unenforcedUpstreamSettings, UPSTREAM_RETENTION_SETTINGS } from './broker-config.js';
+export { BrokerConfig, InvalidConfigError, loadBrokerConfig, MAX_TTL_SECONDS } from './broker-config.js';
 export { BrokerConfigModule } from './broker-config.module.js';

@@ -17,6 +17,14 @@ export interface SessionEvent {
   event: NewArkEvent;
 }
 
+/** How long events stay visible by default (docs/architecture.md#retention): a request's `ttl_seconds` overrides it. */
+export interface EventTtls {
+  /** `message.added` (POST /messages): MESSAGE_VISIBILITY_TTL_SECONDS. */
+  messageSeconds: number;
+  /** Every other event: EVENT_VISIBILITY_TTL_SECONDS. */
+  eventSeconds: number;
+}
+
 /**
  * The one append port: every command that writes calls `append` with its writer and the events it
  * built. Resolves once the events are committed (any sessions of the writer's tenant, atomically).
@@ -25,6 +33,7 @@ export class EventAppender {
   constructor(
     private readonly writer: GroupCommitWriter,
     private readonly log: EventLogRepository,
+    private readonly ttls: EventTtls,
   ) {}
 
   async append(writer: EventWriter, events: readonly SessionEvent[]): Promise<AppendedEvent[]> {
@@ -61,7 +70,11 @@ export class EventAppender {
   }
 
   private commit(writer: EventWriter, events: readonly SessionEvent[]): Promise<AppendedEvent[]> {
-    const items = events.map(({ sessionId, event }) => ({ tenantId: writer.tenantId, sessionId, event }));
+    const items = events.map(({ sessionId, event }) => ({
+      tenantId: writer.tenantId,
+      sessionId,
+      event: { ...event, ttlSeconds: event.ttlSeconds ?? (event.source === 'message' ? this.ttls.messageSeconds : this.ttls.eventSeconds) },
+    }));
     // Queue wait plus the group-commit transaction that carried these events.
     return inSpan('append events', { 'ark.events': items.length }, () => this.writer.append(items));
   }

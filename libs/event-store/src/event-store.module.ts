@@ -1,6 +1,6 @@
 import { Global, Logger, Module, type DynamicModule, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { DatabaseConnection } from '#ark/database';
-import { EventAppender } from './event-appender.js';
+import { EventAppender, type EventTtls } from './event-appender.js';
 import { EventLogRepository } from './event-log.repository.js';
 import { EventNotificationListener } from './event-notification-listener.js';
 import { EventWatchHub } from './event-watch-hub.js';
@@ -11,6 +11,8 @@ export interface EventStoreOptions {
   groupCommit: GroupCommitOptions;
   /** Safety-net poll interval of watchers, ms. */
   pollMs: number;
+  /** Default visibility of appended events. */
+  ttls: EventTtls;
 }
 
 /** Starts the LISTEN connection and the watch hub with the app, and stops them (after the writer drains). */
@@ -71,7 +73,7 @@ export class EventStoreModule {
         {
           provide: EventAppender,
           inject: [GroupCommitWriter, EventLogRepository],
-          useFactory: (w: GroupCommitWriter, log: EventLogRepository) => new EventAppender(w, log),
+          useFactory: (w: GroupCommitWriter, log: EventLogRepository) => new EventAppender(w, log, options.ttls),
         },
         {
           provide: EventWatchHub,

@@ -62,6 +62,7 @@ export function normalizeMessages(posted: PostedMessages, correlation: MessageCo
       source: 'message',
       ...correlation,
       dedupeKey: requestHash === null ? null : `message:${requestHash}:${index}`,
+      ...(posted.ttlSeconds !== undefined ? { ttlSeconds: posted.ttlSeconds } : {}),
       data,
     };
   });
@@ -106,9 +107,4 @@ export function deletionScopeMatches(scope: MessagesDeletedData, message: Pick<M
     (scope.conversationId === undefined || scope.conversationId === message.conversationId) &&
     (scope.queryId === undefined || scope.queryId === message.queryId)
   );
-}
-
-/** When a message stops being visible: its receive time plus its `ttl_seconds`; null: never. */
-export function messageExpiresAt(message: Pick<MessageAddedData, 'ttlSeconds'>, recordedAt: Date): Date | null {
-  return message.ttlSeconds === undefined ? null : new Date(recordedAt.getTime() + message.ttlSeconds * 1000);
 }
