@@ -96,6 +96,13 @@ describe('retention: upstream visibility TTLs, expiry and the reaper', () => {
 
     // Still stored until the reaper runs.
     assert.equal(await count(broker, `SELECT count(*) AS n FROM events WHERE session_id IN ('short', 'conv-short')`), 3);
+    // `ark-broker retention status` shows them waiting for the reaper.
+    const status = await runCli(['retention', 'status'], { DATABASE_URL: broker.database.url, ...retention, ROW_REAP_INTERVAL_SECONDS: '0' });
+    assert.equal(status.code, 0, status.stderr);
+    assert.match(status.stdout, /visibility: messages 2 s, events 2 s, sessions 3 s after their last event/);
+    assert.match(status.stdout, /reaper: off/);
+    assert.match(status.stdout, /^events\t\d+\.\d MiB$/m);
+    assert.match(status.stdout, /^default\t5\t\d{4}-\S+\t\d{4}-\S+\t3\t2\t1$/m, status.stdout);
     const report = await broker.app.get(RowReaper).reapOnce();
     assert.deepEqual(report, { events: 3, messages: 1, sessions: 1 });
     for (const table of ['events', 'event_streams', 'sessions', 'session_queries', 'queries', 'messages']) {

@@ -11,3 +11,51 @@ SELECT
 -- RetentionRepository.reapExpiredSessions
 SELECT
   ark_reap_expired_sessions ($1) AS n;
+
+-- RetentionRepository.status
+SELECT
+  c.relname AS table,
+  pg_total_relation_size(c.oid) AS bytes
+FROM
+  pg_class c
+WHERE
+  c.relnamespace = current_schema()::regnamespace
+  AND c.relkind IN ('r', 'p')
+  AND c.relname IN (
+    'events',
+    'event_streams',
+    'sessions',
+    'session_queries',
+    'queries',
+    'tool_calls',
+    'llm_calls',
+    'messages',
+    'traces'
+  )
+ORDER BY
+  bytes DESC,
+  c.relname;
+SELECT
+  tenant_id,
+  count(*) AS events,
+  min(recorded_at) AS oldest,
+  min(expires_at) AS next,
+  count(*) FILTER (
+    WHERE
+      expires_at <= now()
+  ) AS expired
+FROM
+  events
+GROUP BY
+  tenant_id;
+SELECT
+  tenant_id,
+  count(*) AS sessions,
+  count(*) FILTER (
+    WHERE
+      expires_at <= now()
+  ) AS expired
+FROM
+  sessions
+GROUP BY
+  tenant_id;

@@ -5,6 +5,7 @@ import { EventSource } from 'eventsource';
 import { loadBrokerConfig } from '#ark/config';
 import { createPool, EmbeddedPostgresError, migrate } from '#ark/database';
 import { inlineProjectors, ProjectionRebuilder } from '#ark/projections';
+import { RetentionRepository } from '#ark/retention';
 import { ApiKeys, ROLES, type Role } from '#ark/tenancy';
 import { Kysely, PostgresDialect } from 'kysely';
 import type { Database } from '#ark/database';
@@ -69,6 +70,37 @@ program
         `rebuilt ${report.projectors.join(', ')} from ${report.events} events in ${Math.round(report.ms)} ms (${rate} events/s); ` +
           `${report.catchUps} catch-up passes; swap ${Math.round(report.swapMs)} ms (appends waited that long), ${report.changedRows} rows changed`,
       );
+    }),
+  );
+
+const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+const when = (date: Date | null) => date?.toISOString() ?? '-';
+
+program
+  .command('retention')
+  .description('retention of the log (docs/architecture.md#retention)')
+  .command('status')
+  .description('settings, space per table, and per tenant: events and sessions kept, the oldest, the next to expire, expired rows awaiting the reaper')
+  .action(() =>
+    withKysely(async (db) => {
+      const config = loadBrokerConfig();
+      const status = await new RetentionRepository(db).status();
+      console.log(
+        `visibility: messages ${config.MESSAGE_VISIBILITY_TTL_SECONDS} s, events ${config.EVENT_VISIBILITY_TTL_SECONDS} s, ` +
+          `sessions ${config.SESSIONS_VISIBILITY_TTL_SECONDS} s after their last event`,
+      );
+      console.log(
+        config.ROW_REAP_INTERVAL_SECONDS === 0
+          ? 'reaper: off (ROW_REAP_INTERVAL_SECONDS=0)'
+          : `reaper: every ${config.ROW_REAP_INTERVAL_SECONDS} s on each replica, ${config.ROW_REAP_BATCH_SIZE} rows a statement`,
+      );
+      console.log('partitions: none (events is one table; the reaper deletes expired rows)');
+      console.log('\ntable\tsize');
+      for (const t of status.tables) console.log(`${t.table}\t${mib(t.bytes)}`);
+      console.log('\ntenant\tevents\toldest recorded\tnext expiry\texpired events\tsessions\texpired sessions');
+      for (const t of status.tenants) {
+        console.log([t.tenantId, t.events, when(t.oldestRecordedAt), when(t.nextExpiresAt), t.expiredEvents, t.sessions, t.expiredSessions].join('\t'));
+      }
     }),
   );
 

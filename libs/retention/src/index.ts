@@ -1,3 +1,3 @@
 export { RetentionModule } from './retention.module.js';
-export { RetentionRepository } from './retention.repository.js';
+export { RetentionRepository, type RetentionStatus, type TenantRetention } from './retention.repository.js';
 export { RowReaper, type ReapReport, type RowReaperOptions } from './row-reaper.js';
