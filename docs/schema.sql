@@ -269,7 +269,7 @@ CREATE TABLE sessions (
   conversation_count integer DEFAULT 0 NOT NULL,
   queries_created_at timestamp with time zone,
   queries_active_at timestamp with time zone,
-  expires_at timestamp with time zone NOT NULL,
+  expires_at timestamp with time zone DEFAULT 'infinity'::timestamp with time zone NOT NULL,
   CONSTRAINT sessions_pkey PRIMARY KEY (tenant_id, session_id),
   CONSTRAINT sessions_status_check CHECK ((status = ANY (ARRAY['active'::text, 'idle'::text, 'error'::text])))
 );
@@ -285,6 +285,21 @@ CREATE INDEX sessions_with_queries ON public.sessions USING btree (tenant_id, qu
 CREATE POLICY tenant_isolation ON sessions USING (((tenant_id || ''::text) = ANY (( SELECT ark_tenant_ids() AS ark_tenant_ids)::text[])));
 CREATE STATISTICS public.sessions_tenant_policy ON (tenant_id || ''::text) FROM sessions;
 GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE sessions TO ark_broker_app;
+
+CREATE TABLE tenant_retention (
+  tenant_id text NOT NULL,
+  message_ttl_seconds integer,
+  event_ttl_seconds integer,
+  sessions_ttl_seconds integer,
+  updated_at timestamp with time zone DEFAULT now() NOT NULL,
+  CONSTRAINT tenant_retention_event_ttl_seconds_check CHECK ((event_ttl_seconds > 0)),
+  CONSTRAINT tenant_retention_message_ttl_seconds_check CHECK ((message_ttl_seconds > 0)),
+  CONSTRAINT tenant_retention_pkey PRIMARY KEY (tenant_id),
+  CONSTRAINT tenant_retention_sessions_ttl_seconds_check CHECK ((sessions_ttl_seconds > 0))
+);
+ALTER TABLE tenant_retention ENABLE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON tenant_retention USING (((tenant_id || ''::text) = ANY (( SELECT ark_tenant_ids() AS ark_tenant_ids)::text[])));
+GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE tenant_retention TO ark_broker_app;
 
 CREATE TABLE tool_calls (
   tenant_id text NOT NULL,

@@ -27,9 +27,9 @@ UPDATE messages SET expires_at = recorded_at + interval '30 days' WHERE expires_
 ALTER TABLE messages ALTER COLUMN expires_at SET NOT NULL;
 CREATE INDEX messages_expiry ON messages (expires_at);
 
-ALTER TABLE sessions ADD COLUMN expires_at timestamptz;
+-- Default: a row written by other means than SessionsProjector never expires.
+ALTER TABLE sessions ADD COLUMN expires_at timestamptz NOT NULL DEFAULT 'infinity';
 UPDATE sessions s SET expires_at = coalesce(
   (SELECT max(e.expires_at) FROM events e WHERE e.tenant_id = s.tenant_id AND e.session_id = s.session_id),
   s.last_activity_at + interval '30 days');
-ALTER TABLE sessions ALTER COLUMN expires_at SET NOT NULL;
 CREATE INDEX sessions_expiry ON sessions (expires_at);

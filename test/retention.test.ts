@@ -102,7 +102,7 @@ describe('retention: upstream visibility TTLs, expiry and the reaper', () => {
     assert.match(status.stdout, /visibility: messages 2 s, events 2 s, sessions 3 s after their last event/);
     assert.match(status.stdout, /reaper: off/);
     assert.match(status.stdout, /^events\t\d+\.\d MiB$/m);
-    assert.match(status.stdout, /^default\t5\t\d{4}-\S+\t\d{4}-\S+\t3\t2\t1$/m, status.stdout);
+    assert.match(status.stdout, /^default\t2\/2\/3\t5\t\d{4}-\S+\t\d{4}-\S+\t3\t2\t1$/m, status.stdout);
     const report = await broker.app.get(RowReaper).reapOnce();
     assert.deepEqual(report, { events: 3, messages: 1, sessions: 1 });
     for (const table of ['events', 'event_streams', 'sessions', 'session_queries', 'queries', 'messages']) {
@@ -234,5 +234,87 @@ describe('retention: the reaper runs on its own every ROW_REAP_INTERVAL_SECONDS'
       (left) => left === 0,
       10_000,
     );
+  });
+});
+
+describe('retention: per tenant (PUT /v2/retention, `ark-broker retention set`)', () => {
+  const defaults = { MESSAGE_VISIBILITY_TTL_SECONDS: '3600', EVENT_VISIBILITY_TTL_SECONDS: '3600', SESSIONS_VISIBILITY_TTL_SECONDS: '3600' };
+  let broker: TestBroker;
+  before(async () => {
+    broker = await startTestBroker({ ...defaults, AUTH_MODE: 'header', ROW_REAP_INTERVAL_SECONDS: '0' });
+  });
+  after(() => broker.close());
+  const as = (tenant: string, roles: string) => ({ 'x-ark-tenant': tenant, 'x-ark-user': `${tenant}-user`, 'x-ark-roles': roles });
+  const put = async (headers: Record<string, string>, body: unknown) => {
+    const res = await fetch(`${broker.url}/v2/retention`, {
+      method: 'PUT',
+      headers: { ...headers, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    return { status: res.status, body: (await res.json()) as any };
+  };
+  const ttlOf = async (tenant: string) =>
+    (
+      await broker.sql.query<{ s: number }>('SELECT DISTINCT round(extract(epoch FROM expires_at - recorded_at))::int AS s FROM events WHERE tenant_id = $1', [
+        tenant,
+      ])
+    ).rows.map((r) => r.s);
+
+  it("a tenant's admin sets its own TTLs, which new events of that tenant alone use; checked as start-up checks the settings", async () => {
+    const reader = as('acme', 'producer,reader');
+    const admin = as('acme', 'admin');
+    const initial = await getJson(`${broker.url}/v2/retention`, reader);
+    assert.deepEqual(initial.body, {
+      tenantId: 'acme',
+      messageTtlSeconds: 3600,
+      eventTtlSeconds: 3600,
+      sessionsTtlSeconds: 3600,
+      overrides: { messageTtlSeconds: null, eventTtlSeconds: null, sessionsTtlSeconds: null },
+    });
+    assert.equal((await put(reader, { eventTtlSeconds: 1 })).status, 403);
+    const refused = await put(admin, { eventTtlSeconds: 7200 });
+    assert.equal(refused.status, 400);
+    assert.equal(refused.body.error.code, 'validation_failed');
+    assert.match(refused.body.error.message, /sessionsTtlSeconds 3600: must be at least .*7200/);
+    assert.equal((await put(admin, { eventTtlSeconds: 0 })).status, 400);
+
+    const set = await put(admin, { messageTtlSeconds: 1, eventTtlSeconds: 1, sessionsTtlSeconds: 1 });
+    assert.equal(set.status, 200, JSON.stringify(set.body));
+    assert.deepEqual([set.body.messageTtlSeconds, set.body.eventTtlSeconds, set.body.sessionsTtlSeconds], [1, 1, 1]);
+
+    await postJson(`${broker.url}/events`, op('acme-session', 'q-acme', 'QueryExecutionStart', 1), reader);
+    await postJson(`${broker.url}/events`, op('globex-session', 'q-globex', 'QueryExecutionStart', 1), as('globex', 'producer,reader'));
+    assert.deepEqual(await ttlOf('acme'), [1]);
+    assert.deepEqual(await ttlOf('globex'), [3600]);
+    await eventually(
+      "acme's session to expire",
+      () => getJson(`${broker.url}/v2/sessions/acme-session`, admin),
+      (r) => r.status === 404,
+      10_000,
+    );
+    assert.equal((await getJson(`${broker.url}/v2/sessions/globex-session`, as('globex', 'admin'))).status, 200);
+    assert.deepEqual(await broker.app.get(RowReaper).reapOnce(), { events: 1, messages: 0, sessions: 1 });
+
+    // Back to the broker's settings.
+    assert.deepEqual((await put(admin, {})).body.overrides, { messageTtlSeconds: null, eventTtlSeconds: null, sessionsTtlSeconds: null });
+    await postJson(`${broker.url}/events`, op('acme-session', 'q-acme', 'QueryExecutionStart', 2), reader);
+    assert.deepEqual(await ttlOf('acme'), [3600]);
+  });
+
+  it('`ark-broker retention set` sets a tenant from the command line, refusing what start-up would refuse', async () => {
+    const env = { DATABASE_URL: broker.database.url, ...defaults };
+    const refused = await runCli(['retention', 'set', '--tenant', 'globex', '--events', '7200'], env);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /sessionsTtlSeconds 3600: must be at least/);
+    const set = await runCli(['retention', 'set', '--tenant', 'globex', '--messages', '60', '--events', '60', '--sessions', '120'], env);
+    assert.equal(set.code, 0, set.stderr);
+    assert.equal(set.stdout.trim(), 'globex: messages 60 s, events 60 s, sessions 120 s');
+    assert.deepEqual((await getJson(`${broker.url}/v2/retention`, as('globex', 'reader'))).body.overrides, {
+      messageTtlSeconds: 60,
+      eventTtlSeconds: 60,
+      sessionsTtlSeconds: 120,
+    });
+    const status = await runCli(['retention', 'status'], env);
+    assert.match(status.stdout, /^globex\t60\/60\/120 \(own\)\t1\t/m, status.stdout);
   });
 });

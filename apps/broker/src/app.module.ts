@@ -14,6 +14,7 @@ import { StreamModule } from './compat/stream/stream.module.js';
 import { SessionsModule } from './compat/sessions/sessions.module.js';
 import { TracesModule } from './compat/traces/traces.module.js';
 import { EventsModule } from './events/events.module.js';
+import { RetentionApiModule } from './retention/retention.module.js';
 import { SessionsV2Module } from './sessions-v2/sessions-v2.module.js';
 import { HealthModule } from './health/health.module.js';
 import { MetricsModule } from './metrics/metrics.module.js';
@@ -28,10 +29,17 @@ export class AppModule {
         BrokerConfigModule.forRoot(config),
         ShutdownModule,
         DatabaseModule.forRoot({ url: databaseUrl, poolSize: config.DATABASE_POOL_SIZE }),
+        RetentionModule.forRoot({
+          reaper: { intervalSeconds: config.ROW_REAP_INTERVAL_SECONDS, batchSize: config.ROW_REAP_BATCH_SIZE },
+          defaults: {
+            messageTtlSeconds: config.MESSAGE_VISIBILITY_TTL_SECONDS,
+            eventTtlSeconds: config.EVENT_VISIBILITY_TTL_SECONDS,
+            sessionsTtlSeconds: config.SESSIONS_VISIBILITY_TTL_SECONDS,
+          },
+        }),
         ProjectionsModule.forRoot({ sessionsTtlSeconds: config.SESSIONS_VISIBILITY_TTL_SECONDS }),
         EventStoreModule.forRoot({
           pollMs: config.WATCH_POLL_MS,
-          ttls: { messageSeconds: config.MESSAGE_VISIBILITY_TTL_SECONDS, eventSeconds: config.EVENT_VISIBILITY_TTL_SECONDS },
           groupCommit: {
             windowMs: config.APPEND_BATCH_WINDOW_MS,
             maxBatchEvents: config.APPEND_MAX_BATCH_EVENTS,
@@ -39,13 +47,13 @@ export class AppModule {
             maxInFlight: config.APPEND_MAX_IN_FLIGHT,
           },
         }),
-        RetentionModule.forRoot({ intervalSeconds: config.ROW_REAP_INTERVAL_SECONDS, batchSize: config.ROW_REAP_BATCH_SIZE }),
         CqrsModule.forRoot(),
         HealthModule,
         MetricsModule,
         WatchModule,
         EventsModule,
         SessionsV2Module,
+        RetentionApiModule,
         TracesModule,
         OperationEventsModule,
         SessionsModule,

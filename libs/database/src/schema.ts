@@ -49,7 +49,7 @@ export interface SessionsTable {
   queries_created_at: Date | null;
   queries_active_at: Date | null;
   /** When the session stops being visible: SESSIONS_VISIBILITY_TTL_SECONDS after its last event, never before one of its events. */
-  expires_at: Date;
+  expires_at: Generated<Date>;
 }
 
 export interface SessionQueriesTable {

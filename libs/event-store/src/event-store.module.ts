@@ -1,6 +1,6 @@
 import { Global, Logger, Module, type DynamicModule, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { DatabaseConnection } from '#ark/database';
-import { EventAppender, type EventTtls } from './event-appender.js';
+import { EVENT_TTL_SOURCE, EventAppender, type EventTtlSource } from './event-appender.js';
 import { EventLogRepository } from './event-log.repository.js';
 import { EventNotificationListener } from './event-notification-listener.js';
 import { EventWatchHub } from './event-watch-hub.js';
@@ -11,8 +11,6 @@ export interface EventStoreOptions {
   groupCommit: GroupCommitOptions;
   /** Safety-net poll interval of watchers, ms. */
   pollMs: number;
-  /** Default visibility of appended events. */
-  ttls: EventTtls;
 }
 
 /** Starts the LISTEN connection and the watch hub with the app, and stops them (after the writer drains). */
@@ -72,8 +70,8 @@ export class EventStoreModule {
         },
         {
           provide: EventAppender,
-          inject: [GroupCommitWriter, EventLogRepository],
-          useFactory: (w: GroupCommitWriter, log: EventLogRepository) => new EventAppender(w, log, options.ttls),
+          inject: [GroupCommitWriter, EventLogRepository, EVENT_TTL_SOURCE],
+          useFactory: (w: GroupCommitWriter, log: EventLogRepository, ttls: EventTtlSource) => new EventAppender(w, log, ttls),
         },
         {
           provide: EventWatchHub,

@@ -13,7 +13,10 @@ interface SessionDelta {
   last: Date;
   count: number;
   lastSequence: number;
-  expiresAt: number;
+  /** The latest recorded_at of the batch's events (ms). */
+  lastRecorded: number;
+  /** The latest expires_at of the batch's events (ms). */
+  eventsExpire: number;
 }
 
 /**
@@ -21,9 +24,10 @@ interface SessionDelta {
  * last sequence and expiry. Every update is commutative (least, greatest, sum), so batch order does
  * not matter.
  *
- * The expiry slides: `sessionsTtlSeconds` (SESSIONS_VISIBILITY_TTL_SECONDS) after the last event was
- * recorded, and never before one of its events expires, so reaping a whole session never takes a
- * visible event. It reads only stored columns, so a rebuild computes the same.
+ * The expiry slides: the tenant's sessions TTL (`tenant_retention`, else `sessionsTtlSeconds`:
+ * SESSIONS_VISIBILITY_TTL_SECONDS) after the last event was recorded, and never before one of its
+ * events expires, so reaping a whole session never takes a visible event. It reads stored columns and
+ * the tenant's setting, so a rebuild computes the same while the setting is unchanged.
  */
 export class SessionsProjector implements InlineProjector {
   readonly name = 'sessions';
@@ -36,13 +40,20 @@ export class SessionsProjector implements InlineProjector {
     for (const e of events) {
       const key = `${e.tenantId}\u0000${e.sessionId}`;
       const d = deltas.get(key);
-      const expiresAt = Math.max(e.expiresAt.getTime(), e.recordedAt.getTime() + this.sessionsTtlSeconds * 1000);
       if (!d) {
-        const first = { first: e.time, last: e.time, count: 1, lastSequence: e.sequence, expiresAt };
+        const first = {
+          first: e.time,
+          last: e.time,
+          count: 1,
+          lastSequence: e.sequence,
+          lastRecorded: e.recordedAt.getTime(),
+          eventsExpire: e.expiresAt.getTime(),
+        };
         deltas.set(key, { tenantId: e.tenantId, sessionId: e.sessionId, userId: e.userId, ...first });
         continue;
       }
-      d.expiresAt = Math.max(d.expiresAt, expiresAt);
+      d.lastRecorded = Math.max(d.lastRecorded, e.recordedAt.getTime());
+      d.eventsExpire = Math.max(d.eventsExpire, e.expiresAt.getTime());
       d.userId ??= e.userId;
       if (e.time < d.first) d.first = e.time;
       if (e.time > d.last) d.last = e.time;
@@ -52,10 +63,15 @@ export class SessionsProjector implements InlineProjector {
     const rows = [...deltas.values()];
     await sql`${PREPARED}
       INSERT INTO sessions AS s (tenant_id, session_id, user_id, first_activity_at, last_activity_at, event_count, last_sequence, expires_at)
-      SELECT * FROM unnest(${rows.map((r) => r.tenantId)}::text[], ${rows.map((r) => r.sessionId)}::text[],
-                           ${rows.map((r) => r.userId)}::text[], ${rows.map((r) => r.first.toISOString())}::timestamptz[],
-                           ${rows.map((r) => r.last.toISOString())}::timestamptz[], ${rows.map((r) => r.count)}::bigint[],
-                           ${rows.map((r) => r.lastSequence)}::bigint[], ${rows.map((r) => expiryText(r.expiresAt))}::timestamptz[])
+      SELECT d.tenant_id, d.session_id, d.user_id, d.first_at, d.last_at, d.n, d.last_sequence,
+             greatest(d.events_expire, d.last_recorded + coalesce(p.sessions_ttl_seconds, ${this.sessionsTtlSeconds}::int) * interval '1 second')
+      FROM unnest(${rows.map((r) => r.tenantId)}::text[], ${rows.map((r) => r.sessionId)}::text[],
+                  ${rows.map((r) => r.userId)}::text[], ${rows.map((r) => r.first.toISOString())}::timestamptz[],
+                  ${rows.map((r) => r.last.toISOString())}::timestamptz[], ${rows.map((r) => r.count)}::bigint[],
+                  ${rows.map((r) => r.lastSequence)}::bigint[], ${rows.map((r) => new Date(r.lastRecorded).toISOString())}::timestamptz[],
+                  ${rows.map((r) => expiryText(r.eventsExpire))}::timestamptz[])
+           AS d(tenant_id, session_id, user_id, first_at, last_at, n, last_sequence, last_recorded, events_expire)
+      LEFT JOIN tenant_retention p ON p.tenant_id = d.tenant_id
       ON CONFLICT (tenant_id, session_id) DO UPDATE SET
         user_id           = coalesce(s.user_id, excluded.user_id),
         first_activity_at = least(s.first_activity_at, excluded.first_activity_at),
