@@ -116,6 +116,21 @@ describe('retention: upstream visibility TTLs, expiry and the reaper', () => {
     assert.equal(rebuilt.code, 0, rebuilt.stderr);
     assert.match(rebuilt.stdout, / 0 rows changed/, 'replaying what is left gives the tables the reaper left');
 
+    // Deletion tombstones never expire: a rebuild must find them while what they hide is kept.
+    assert.equal((await fetch(`${broker.url}/events/q-kept-uid`, { method: 'DELETE' })).status, 200);
+    assert.equal((await fetch(`${broker.url}/messages`, { method: 'DELETE' })).status, 200);
+    assert.deepEqual(
+      (
+        await broker.sql.query<{ type: string; never: boolean }>(
+          `SELECT type, expires_at = 'infinity' AS never FROM events WHERE type LIKE '%.deleted' ORDER BY 1`,
+        )
+      ).rows,
+      [
+        { type: 'messages.deleted', never: true },
+        { type: 'records.deleted', never: true },
+      ],
+    );
+
     // A session written again after it was reaped starts again, as a new session.
     await postEvent(broker, op('short', 'q-short', 'QueryExecutionStart', 9));
     const again = (await getJson(`${broker.url}/v2/sessions/short/events`)).body.items;

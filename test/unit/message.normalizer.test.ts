@@ -110,7 +110,7 @@ describe('message normalizer: readers', () => {
   it('writes and reads deletion tombstones of a conversation, a query, both or everything', () => {
     for (const scope of [{ conversationId: 'c' }, { queryId: 'q' }, { conversationId: 'c', queryId: 'q' }, {}]) {
       const event = messagesDeletedEvent(scope, 'admin');
-      assert.deepEqual(event, { type: 'messages.deleted', source: 'message', userId: 'admin', data: scope });
+      assert.deepEqual(event, { type: 'messages.deleted', source: 'message', userId: 'admin', ttlSeconds: null, data: scope });
       assert.deepEqual(readMessagesDeleted({ ...event, data: event.data }), scope);
     }
     assert.deepEqual(messagesDeletedEvent({ conversationId: undefined, queryId: 'q' }, 'u').data, { queryId: 'q' });

@@ -23,8 +23,11 @@ export interface NewArkEvent {
    * from another source or span as `<family>.updated` under its own `dedupeKey`.
    */
   stepKey?: string | null;
-  /** Visible this long after it is recorded; EventAppender fills in the default of its source (docs/architecture.md#retention). */
-  ttlSeconds?: number;
+  /**
+   * Visible this long after it is recorded; absent: EventAppender fills in the tenant's default for its
+   * source; null: never expires (a deletion tombstone must outlive what it hides, docs/architecture.md#retention).
+   */
+  ttlSeconds?: number | null;
   data: unknown;
 }
 

@@ -82,7 +82,7 @@ export class EventAppender {
     const items = events.map(({ sessionId, event }) => ({
       tenantId: writer.tenantId,
       sessionId,
-      event: { ...event, ttlSeconds: event.ttlSeconds ?? (event.source === 'message' ? ttls.messageSeconds : ttls.eventSeconds) },
+      event: event.ttlSeconds !== undefined ? event : { ...event, ttlSeconds: event.source === 'message' ? ttls.messageSeconds : ttls.eventSeconds },
     }));
     // Queue wait plus the group-commit transaction that carried these events.
     return inSpan('append events', { 'ark.events': items.length }, () => this.writer.append(items));

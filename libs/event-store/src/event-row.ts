@@ -75,8 +75,8 @@ export function toAppendBatch(items: readonly StreamEvent[]): string {
 export const NEVER_EXPIRES = new Date(8_640_000_000_000_000);
 
 /** When an event recorded at `recordedAt` with this TTL expires, as ark_append_events computes it. */
-export function expiryOf(ttlSeconds: number | undefined, recordedAt: Date): Date {
-  return ttlSeconds === undefined ? NEVER_EXPIRES : new Date(recordedAt.getTime() + ttlSeconds * 1000);
+export function expiryOf(ttlSeconds: number | null | undefined, recordedAt: Date): Date {
+  return ttlSeconds === undefined || ttlSeconds === null ? NEVER_EXPIRES : new Date(recordedAt.getTime() + ttlSeconds * 1000);
 }
 
 /** What ark_append_events answers for a new row: the columns the database filled in. */

@@ -73,7 +73,8 @@ export function messagesDeletedEvent(scope: MessagesDeletedData, userId: string)
   const data: MessagesDeletedData = {};
   if (scope.conversationId !== undefined) data.conversationId = scope.conversationId;
   if (scope.queryId !== undefined) data.queryId = scope.queryId;
-  return { type: MESSAGES_DELETED, source: 'message', userId, data };
+  // Never expires: a rebuild must still find it while a message it deleted (a longer ttl_seconds) is kept.
+  return { type: MESSAGES_DELETED, source: 'message', userId, ttlSeconds: null, data };
 }
 
 const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
