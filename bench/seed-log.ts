@@ -29,13 +29,13 @@ export async function seedLog(databaseUrl: string, total: number): Promise<{ sto
       await client.query('BEGIN');
       await client.query(
         `INSERT INTO events (tenant_id, session_id, sequence, type, time, query_id, query_name, namespace, trace_id, span_id,
-                             parent_span_id, source, dedupe_key, data)
+                             parent_span_id, source, dedupe_key, data, expires_at)
          SELECT 'default', s.session_id, e.sequence, k.type, now(), s.session_id || '-q' || (e.sequence / 100), 'seed-query', 'default',
                 CASE WHEN k.source = 'otlp' THEN md5(s.session_id || (e.sequence / 100)) END,
                 CASE WHEN k.source = 'otlp' THEN substr(md5(s.session_id || e.sequence), 1, 16) END,
                 NULL, k.source,
                 CASE WHEN k.source <> 'chunk' THEN k.source || ':' || s.session_id || ':' || e.sequence END,
-                jsonb_build_object('seed', true, 'sequence', e.sequence, 'text', repeat('lorem ipsum ', 14))
+                jsonb_build_object('seed', true, 'sequence', e.sequence, 'text', repeat('lorem ipsum ', 14)), now() + interval '30 days'
            FROM (SELECT 'seed-' || n AS session_id FROM generate_series($1::int, $2::int) n) s
           CROSS JOIN generate_series(1, ${EVENTS_PER_SESSION}) AS e(sequence)
           CROSS JOIN LATERAL (SELECT CASE WHEN e.sequence % 10 < 6 THEN 'llm.chunk'

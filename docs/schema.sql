@@ -73,6 +73,7 @@ CREATE TABLE events (
   source text NOT NULL,
   dedupe_key text,
   data jsonb NOT NULL,
+  expires_at timestamp with time zone NOT NULL,
   CONSTRAINT events_pkey PRIMARY KEY (tenant_id, session_id, sequence),
   CONSTRAINT events_sequence_check CHECK ((sequence > 0)),
   CONSTRAINT events_source_check CHECK ((source = ANY (ARRAY['otlp'::text, 'operation-event'::text, 'chunk'::text, 'message'::text, 'api'::text])))
@@ -82,6 +83,7 @@ CREATE INDEX events_approvals_query ON public.events USING btree (tenant_id, que
 CREATE INDEX events_approvals_session ON public.events USING btree (tenant_id, session_id, global_position) WHERE (type = ANY (ARRAY['approval.requested'::text, 'approval.resolved'::text]));
 CREATE INDEX events_chunk_query_name ON public.events USING btree (tenant_id, query_name, global_position) INCLUDE (type, "time") WHERE (source = 'chunk'::text);
 CREATE UNIQUE INDEX events_dedupe_key ON public.events USING btree (tenant_id, session_id, dedupe_key) WHERE (dedupe_key IS NOT NULL);
+CREATE INDEX events_expiry ON public.events USING brin (expires_at) WITH (autosummarize='on');
 CREATE UNIQUE INDEX events_global_position ON public.events USING btree (global_position);
 CREATE INDEX events_llm_chunk_time ON public.events USING btree (tenant_id, query_name, "time") WHERE (type = 'llm.chunk'::text);
 CREATE INDEX events_operation_query_name ON public.events USING btree (tenant_id, query_name, global_position) WHERE ((source = 'operation-event'::text) AND (query_name IS NOT NULL));
@@ -148,11 +150,12 @@ CREATE TABLE messages (
   user_id text,
   message jsonb NOT NULL,
   recorded_at timestamp with time zone NOT NULL,
-  expires_at timestamp with time zone,
+  expires_at timestamp with time zone NOT NULL,
   CONSTRAINT messages_pkey PRIMARY KEY (tenant_id, global_position)
 );
 ALTER TABLE messages ENABLE ROW LEVEL SECURITY;
 CREATE INDEX messages_conversation ON public.messages USING btree (tenant_id, conversation_id, global_position);
+CREATE INDEX messages_expiry ON public.messages USING btree (expires_at);
 CREATE INDEX messages_query ON public.messages USING btree (tenant_id, query_id, global_position);
 CREATE INDEX messages_session ON public.messages USING btree (tenant_id, session_id);
 CREATE POLICY tenant_isolation ON messages USING (((tenant_id || ''::text) = ANY (( SELECT ark_tenant_ids() AS ark_tenant_ids)::text[])));
@@ -276,11 +279,13 @@ CREATE TABLE sessions (
   conversation_count integer DEFAULT 0 NOT NULL,
   queries_created_at timestamp with time zone,
   queries_active_at timestamp with time zone,
+  expires_at timestamp with time zone DEFAULT 'infinity'::timestamp with time zone NOT NULL,
   CONSTRAINT sessions_pkey PRIMARY KEY (tenant_id, session_id),
   CONSTRAINT sessions_status_check CHECK ((status = ANY (ARRAY['active'::text, 'idle'::text, 'error'::text])))
 );
 ALTER TABLE sessions ENABLE ROW LEVEL SECURITY;
 CREATE INDEX sessions_activity_span ON public.sessions USING gist (tstzrange(LEAST(first_activity_at, last_activity_at), GREATEST(first_activity_at, last_activity_at), '[]'::text));
+CREATE INDEX sessions_expiry ON public.sessions USING btree (expires_at);
 CREATE INDEX sessions_queries_created ON public.sessions USING btree (tenant_id, queries_created_at, session_id) WHERE (query_count > 0);
 CREATE INDEX sessions_query_status ON public.sessions USING btree (tenant_id, status) WHERE (query_count > 0);
 CREATE INDEX sessions_recent ON public.sessions USING btree (tenant_id, last_activity_at DESC, session_id);
@@ -290,6 +295,21 @@ CREATE INDEX sessions_with_queries ON public.sessions USING btree (tenant_id, qu
 CREATE POLICY tenant_isolation ON sessions USING (((tenant_id || ''::text) = ANY (( SELECT ark_tenant_ids() AS ark_tenant_ids)::text[])));
 CREATE STATISTICS public.sessions_tenant_policy ON (tenant_id || ''::text) FROM sessions;
 GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE sessions TO ark_broker_app;
+
+CREATE TABLE tenant_retention (
+  tenant_id text NOT NULL,
+  message_ttl_seconds integer,
+  event_ttl_seconds integer,
+  sessions_ttl_seconds integer,
+  updated_at timestamp with time zone DEFAULT now() NOT NULL,
+  CONSTRAINT tenant_retention_event_ttl_seconds_check CHECK ((event_ttl_seconds > 0)),
+  CONSTRAINT tenant_retention_message_ttl_seconds_check CHECK ((message_ttl_seconds > 0)),
+  CONSTRAINT tenant_retention_pkey PRIMARY KEY (tenant_id),
+  CONSTRAINT tenant_retention_sessions_ttl_seconds_check CHECK ((sessions_ttl_seconds > 0))
+);
+ALTER TABLE tenant_retention ENABLE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON tenant_retention USING (((tenant_id || ''::text) = ANY (( SELECT ark_tenant_ids() AS ark_tenant_ids)::text[])));
+GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE tenant_retention TO ark_broker_app;
 
 CREATE TABLE tool_calls (
   tenant_id text NOT NULL,
@@ -426,10 +446,10 @@ BEGIN
     -- sequences handed out, since a mismatch would be silent.
     WITH inserted AS (
       INSERT INTO events (tenant_id, session_id, sequence, type, time, query_id, query_name, namespace, user_id,
-                          trace_id, span_id, parent_span_id, source, dedupe_key, data)
-      SELECT x.t, x.s, sequences[x.i + 1], x.y, coalesce(x.at, now()), x.q, x.qn, x.ns, x.u, x.tr, x.sp, x.ps, x.src, x.dk, x.d
+                          trace_id, span_id, parent_span_id, source, dedupe_key, data, expires_at)
+      SELECT x.t, x.s, sequences[x.i + 1], x.y, coalesce(x.at, now()), x.q, x.qn, x.ns, x.u, x.tr, x.sp, x.ps, x.src, x.dk, x.d, coalesce(x.ex * interval '1 second' + now(), 'infinity')
       FROM jsonb_to_recordset(batch) AS x(i int, t text, s text, y text, at timestamptz, q text, qn text, ns text,
-                                          u text, tr text, sp text, ps text, src text, dk text, d jsonb)
+                                          u text, tr text, sp text, ps text, src text, dk text, d jsonb, ex double precision)
       WHERE NOT duplicates[x.i + 1]
       ORDER BY x.i
       RETURNING events.tenant_id, events.session_id, events.sequence, events.query_id, events.query_name, events.source, events.global_position
@@ -496,6 +516,134 @@ BEGIN
     FROM pg_current_snapshot() AS s);
 END
 $function$;
+
+CREATE OR REPLACE FUNCTION public.ark_reap_expired_events(batch_size integer)
+ RETURNS integer
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'public', 'pg_temp'
+AS $function$
+DECLARE
+  deleted int;
+  tenants text[];
+  trace_ids text[];
+BEGIN
+  WITH gone AS (
+    DELETE FROM events e
+    WHERE e.ctid = ANY (ARRAY(SELECT x.ctid FROM events x WHERE x.expires_at <= now() LIMIT batch_size FOR UPDATE SKIP LOCKED))
+      AND e.expires_at <= now()
+    RETURNING e.tenant_id, e.trace_id, e.source
+  ), traced AS (
+    SELECT DISTINCT g.tenant_id, g.trace_id FROM gone g WHERE g.source = 'otlp' AND g.trace_id IS NOT NULL
+  )
+  SELECT (SELECT count(*) FROM gone), (SELECT array_agg(t.tenant_id) FROM traced t), (SELECT array_agg(t.trace_id) FROM traced t)
+  INTO deleted, tenants, trace_ids;
+  -- A new statement: it sees the deletions above.
+  IF tenants IS NOT NULL THEN PERFORM ark_reap_traces(tenants, trace_ids); END IF;
+  RETURN deleted;
+END
+$function$;
+REVOKE ALL ON FUNCTION ark_reap_expired_events(integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION ark_reap_expired_events(integer) TO ark_broker_app;
+
+CREATE OR REPLACE FUNCTION public.ark_reap_expired_messages(batch_size integer)
+ RETURNS integer
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'public', 'pg_temp'
+AS $function$
+DECLARE deleted int;
+BEGIN
+  DELETE FROM messages m
+  WHERE m.ctid = ANY (ARRAY(SELECT x.ctid FROM messages x WHERE x.expires_at <= now() LIMIT batch_size FOR UPDATE SKIP LOCKED))
+    AND m.expires_at <= now();
+  GET DIAGNOSTICS deleted = ROW_COUNT;
+  RETURN deleted;
+END
+$function$;
+REVOKE ALL ON FUNCTION ark_reap_expired_messages(integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION ark_reap_expired_messages(integer) TO ark_broker_app;
+
+CREATE OR REPLACE FUNCTION public.ark_reap_expired_sessions(batch_size integer)
+ RETURNS integer
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'public', 'pg_temp'
+AS $function$
+DECLARE
+  tenants text[];
+  session_ids text[];
+  trace_tenants text[];
+  trace_ids text[];
+BEGIN
+  SELECT array_agg(c.tenant_id), array_agg(c.session_id) INTO tenants, session_ids
+  FROM (SELECT s.tenant_id, s.session_id FROM sessions s WHERE s.expires_at <= now() ORDER BY s.expires_at LIMIT batch_size) c
+  WHERE pg_try_advisory_xact_lock(hashtextextended(c.tenant_id || '/' || c.session_id, 0));
+  IF tenants IS NULL THEN RETURN 0; END IF;
+
+  -- A new statement, so a fresh snapshot: the commits of appenders that held a lock before us.
+  SELECT array_agg(s.tenant_id), array_agg(s.session_id) INTO tenants, session_ids
+  FROM sessions s
+  WHERE (s.tenant_id, s.session_id) IN (SELECT * FROM unnest(tenants, session_ids)) AND s.expires_at <= now();
+  IF tenants IS NULL THEN RETURN 0; END IF;
+
+  WITH gone AS (
+    DELETE FROM events e WHERE (e.tenant_id, e.session_id) IN (SELECT * FROM unnest(tenants, session_ids))
+    RETURNING e.tenant_id, e.trace_id, e.source
+  ), traced AS (
+    SELECT DISTINCT g.tenant_id, g.trace_id FROM gone g WHERE g.source = 'otlp' AND g.trace_id IS NOT NULL
+  )
+  SELECT array_agg(t.tenant_id), array_agg(t.trace_id) INTO trace_tenants, trace_ids FROM traced t;
+  IF trace_tenants IS NOT NULL THEN PERFORM ark_reap_traces(trace_tenants, trace_ids); END IF;
+
+  WITH doomed AS (
+    SELECT q.tenant_id, q.query_key FROM queries q WHERE (q.tenant_id, q.session_id) IN (SELECT * FROM unnest(tenants, session_ids))
+  ), tools AS (
+    DELETE FROM tool_calls c USING doomed d WHERE c.tenant_id = d.tenant_id AND c.query_key = d.query_key
+  ), llm AS (
+    DELETE FROM llm_calls c USING doomed d WHERE c.tenant_id = d.tenant_id AND c.query_key = d.query_key
+  )
+  DELETE FROM queries q USING doomed d WHERE q.tenant_id = d.tenant_id AND q.query_key = d.query_key;
+
+  DELETE FROM session_queries x WHERE (x.tenant_id, x.session_id) IN (SELECT * FROM unnest(tenants, session_ids));
+  DELETE FROM messages x WHERE (x.tenant_id, x.session_id) IN (SELECT * FROM unnest(tenants, session_ids));
+  DELETE FROM event_streams x WHERE (x.tenant_id, x.session_id) IN (SELECT * FROM unnest(tenants, session_ids));
+  DELETE FROM sessions x WHERE (x.tenant_id, x.session_id) IN (SELECT * FROM unnest(tenants, session_ids));
+  RETURN cardinality(tenants);
+END
+$function$;
+REVOKE ALL ON FUNCTION ark_reap_expired_sessions(integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION ark_reap_expired_sessions(integer) TO ark_broker_app;
+
+CREATE OR REPLACE FUNCTION public.ark_reap_traces(tenants text[], trace_ids text[])
+ RETURNS void
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'public', 'pg_temp'
+AS $function$
+BEGIN
+  PERFORM 1 FROM traces t
+  WHERE (t.tenant_id, t.trace_id) IN (SELECT * FROM unnest(tenants, trace_ids))
+  ORDER BY t.tenant_id COLLATE "C", t.trace_id COLLATE "C"
+  FOR UPDATE;
+
+  WITH recomputed AS (
+    SELECT t.tenant_id, t.trace_id,
+           (SELECT min(e.global_position) FROM events e
+            WHERE e.tenant_id = t.tenant_id AND e.trace_id = t.trace_id AND e.source = 'otlp'
+              AND e.global_position > (SELECT coalesce(max(d.up_to_position), 0) FROM deletions d
+                                       WHERE d.tenant_id = t.tenant_id AND d.scope = 'traces' AND d.query_id IS NULL)) AS first
+    FROM traces t
+    WHERE (t.tenant_id, t.trace_id) IN (SELECT * FROM unnest(tenants, trace_ids))
+  ), moved AS (
+    UPDATE traces t SET first_position = r.first FROM recomputed r
+    WHERE t.tenant_id = r.tenant_id AND t.trace_id = r.trace_id AND r.first IS NOT NULL AND r.first <> t.first_position
+  )
+  DELETE FROM traces t USING recomputed r
+  WHERE t.tenant_id = r.tenant_id AND t.trace_id = r.trace_id AND r.first IS NULL;
+END
+$function$;
+REVOKE ALL ON FUNCTION ark_reap_traces(text[],text[]) FROM PUBLIC;
 
 CREATE OR REPLACE FUNCTION public.ark_roll_up_query_calls(tenant_ids text[], query_keys text[])
  RETURNS integer
@@ -606,11 +754,11 @@ CREATE OR REPLACE FUNCTION public.ark_upstream_counts()
  STABLE SECURITY DEFINER
  SET search_path TO 'public', 'pg_temp'
 AS $function$
-  SELECT (SELECT count(*) FROM messages),
-         (SELECT count(*) FROM events WHERE source = 'chunk'),
-         (SELECT count(*) FROM events WHERE source = 'otlp'),
-         (SELECT count(*) FROM events WHERE source = 'operation-event'),
-         (SELECT count(*) FROM sessions WHERE query_count > 0),
+  SELECT (SELECT count(*) FROM messages WHERE expires_at > now()),
+         (SELECT count(*) FROM events WHERE source = 'chunk' AND expires_at > now()),
+         (SELECT count(*) FROM events WHERE source = 'otlp' AND expires_at > now()),
+         (SELECT count(*) FROM events WHERE source = 'operation-event' AND expires_at > now()),
+         (SELECT count(*) FROM sessions WHERE query_count > 0 AND expires_at > now()),
          (SELECT count(*) FROM session_queries)
 $function$;
 REVOKE ALL ON FUNCTION ark_upstream_counts() FROM PUBLIC;
@@ -662,7 +810,8 @@ CREATE VIEW analyst_events (
   parent_span_id text,
   source text,
   dedupe_key text,
-  data jsonb
+  data jsonb,
+  expires_at timestamp with time zone
 ) WITH (security_barrier=true);
 GRANT SELECT ON TABLE analyst_events TO ark_analyst;
 
@@ -758,7 +907,8 @@ CREATE VIEW analyst_sessions (
   error_count integer,
   conversation_count integer,
   queries_created_at timestamp with time zone,
-  queries_active_at timestamp with time zone
+  queries_active_at timestamp with time zone,
+  expires_at timestamp with time zone
 ) WITH (security_barrier=true);
 GRANT SELECT ON TABLE analyst_sessions TO ark_analyst;
 

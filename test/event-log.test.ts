@@ -144,8 +144,8 @@ describe('event log over HTTP', () => {
     assert.ok(boundary >= 10n, 'the server has made at least ten transactions');
     for (const tx of [boundary - 1n, boundary]) {
       await broker.sql.query(
-        `INSERT INTO events (tenant_id, session_id, sequence, transaction_id, type, time, source, data)
-         VALUES ('default', 'digits', $1, $2::xid8, 'custom.digits', now(), 'api', '{}')`,
+        `INSERT INTO events (tenant_id, session_id, sequence, transaction_id, type, time, source, data, expires_at)
+         VALUES ('default', 'digits', $1, $2::xid8, 'custom.digits', now(), 'api', '{}', 'infinity')`,
         [tx - boundary + 2n, tx.toString()],
       );
     }

@@ -56,8 +56,8 @@ describe('PostgreSQL row-level security', () => {
 
   it('plans a lookup by session as an index probe, not a scan of the tenant, without statistics', async () => {
     await broker.sql.query(`
-      INSERT INTO events (tenant_id, session_id, sequence, type, time, source, data)
-      SELECT 'rls-a', 'plan-' || (g / 100), g % 100 + 1, 'custom.plan', now(), 'api', '{}' FROM generate_series(0, 19999) g`);
+      INSERT INTO events (tenant_id, session_id, sequence, type, time, source, data, expires_at)
+      SELECT 'rls-a', 'plan-' || (g / 100), g % 100 + 1, 'custom.plan', now(), 'api', '{}', 'infinity' FROM generate_series(0, 19999) g`);
     const plan = await tenantScope.run(['rls-a'], () =>
       sql<{ 'QUERY PLAN': string }>`EXPLAIN SELECT count(*) FROM events WHERE tenant_id = 'rls-a' AND session_id = 'plan-7'`.execute(connection.db),
     );

@@ -48,6 +48,7 @@ WITH
       AND e.query_name = $3
       AND e.source = 'chunk'
       AND e.global_position > watermark.purged_through
+      AND e.expires_at > now()
   )
   -- The newest run under this name (the ark.query its chunks name, Ark's query UID): a name
   -- reused by a new query streams a new run, which completes on its own.
@@ -131,6 +132,7 @@ WHERE
   tenant_id = $1
   AND source = 'chunk'
   AND true
+  AND expires_at > now()
   AND global_position > greatest(
     $2::bigint,
     coalesce(
@@ -159,6 +161,7 @@ WHERE
   tenant_id = $1
   AND source = 'chunk'
   AND true
+  AND expires_at > now()
   AND global_position > coalesce(
     (
       SELECT
@@ -194,7 +197,9 @@ WHERE
       owner_.tenant_id = "events"."tenant_id"
       AND owner_.session_id = "events"."session_id"
       AND owner_.user_id = $2
+      AND owner_.expires_at > now()
   )
+  AND expires_at > now()
   AND global_position > greatest(
     $3::bigint,
     coalesce(
@@ -231,7 +236,9 @@ WHERE
       owner_.tenant_id = "events"."tenant_id"
       AND owner_.session_id = "events"."session_id"
       AND owner_.user_id = $2
+      AND owner_.expires_at > now()
   )
+  AND expires_at > now()
   AND global_position > coalesce(
     (
       SELECT

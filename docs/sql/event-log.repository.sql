@@ -27,13 +27,15 @@ SELECT
   parent_span_id,
   source,
   dedupe_key,
-  data
+  data,
+  expires_at
 FROM
   events
 WHERE
   tenant_id = $1
   AND session_id = $2
   AND sequence > $3
+  AND expires_at > now()
 ORDER BY
   sequence
 LIMIT
@@ -59,7 +61,8 @@ SELECT
   parent_span_id,
   source,
   dedupe_key,
-  data
+  data,
+  expires_at
 FROM
   events
 WHERE
@@ -67,6 +70,7 @@ WHERE
   AND session_id = $2
   AND sequence > $3
   AND type = ANY ($4::text[])
+  AND expires_at > now()
 ORDER BY
   sequence
 LIMIT
@@ -104,11 +108,13 @@ FROM
       parent_span_id,
       source,
       dedupe_key,
-      data
+      data,
+      expires_at
     FROM
       events
     WHERE
       tenant_id = $1
+      AND expires_at > now()
       AND transaction_id < snapshot.xmin
       AND (transaction_id, global_position) > ($2::xid8, $3)
       -- Qualified: a bare name would sort by the text output column of the same name, and
@@ -152,7 +158,8 @@ FROM
       parent_span_id,
       source,
       dedupe_key,
-      data
+      data,
+      expires_at
     FROM
       events
     WHERE
@@ -175,8 +182,10 @@ FROM
             owner_.tenant_id = "events"."tenant_id"
             AND owner_.session_id = "events"."session_id"
             AND owner_.user_id = $4
+            AND owner_.expires_at > now()
         )
       )
+      AND expires_at > now()
       AND transaction_id < snapshot.xmin
       AND (transaction_id, global_position) > ($5::xid8, $6)
       -- Qualified: a bare name would sort by the text output column of the same name, and
@@ -216,7 +225,7 @@ FROM
 WHERE
   tenant_id = $1
   AND session_id = $2
-  AND true;
+  AND "s"."expires_at" > now();
 
 -- EventLogRepository.sessionVisible (reader)
 SELECT
@@ -226,6 +235,7 @@ FROM
 WHERE
   tenant_id = $1
   AND session_id = $2
+  AND "s"."expires_at" > now()
   AND "s"."user_id" = $3;
 
 -- EventLogRepository.lockSessions
@@ -298,7 +308,8 @@ FROM
       parent_span_id,
       source,
       dedupe_key,
-      data
+      data,
+      expires_at
     FROM
       events e
     WHERE
@@ -341,7 +352,8 @@ FROM
       parent_span_id,
       source,
       dedupe_key,
-      data
+      data,
+      expires_at
     FROM
       events e
     WHERE

@@ -143,6 +143,7 @@ WHERE
       owner_.tenant_id = "messages"."tenant_id"
       AND owner_.session_id = "messages"."session_id"
       AND owner_.user_id = $2
+      AND owner_.expires_at > now()
   )
   AND conversation_id = $3
   AND query_id = $4
@@ -185,6 +186,7 @@ WHERE
       owner_.tenant_id = "messages"."tenant_id"
       AND owner_.session_id = "messages"."session_id"
       AND owner_.user_id = $2
+      AND owner_.expires_at > now()
   )
   AND conversation_id = $3
   AND (
@@ -212,6 +214,7 @@ WHERE
       owner_.tenant_id = "messages"."tenant_id"
       AND owner_.session_id = "messages"."session_id"
       AND owner_.user_id = $2
+      AND owner_.expires_at > now()
   )
   AND conversation_id = $3
   AND (
@@ -256,6 +259,7 @@ WHERE
       owner_.tenant_id = "messages"."tenant_id"
       AND owner_.session_id = "messages"."session_id"
       AND owner_.user_id = $2
+      AND owner_.expires_at > now()
   )
   AND (
     expires_at IS NULL

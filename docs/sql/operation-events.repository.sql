@@ -9,6 +9,7 @@ FROM
 WHERE
   tenant_id = $1
   AND source = 'operation-event'
+  AND expires_at > now()
   AND true
   AND global_position > $2
   AND NOT EXISTS (
@@ -39,6 +40,7 @@ FROM
 WHERE
   tenant_id = $1
   AND source = 'operation-event'
+  AND expires_at > now()
   AND session_id = $2
   AND query_id = $3
   AND EXISTS (
@@ -50,6 +52,7 @@ WHERE
       owner_.tenant_id = "events"."tenant_id"
       AND owner_.session_id = "events"."session_id"
       AND owner_.user_id = $4
+      AND owner_.expires_at > now()
   )
   AND global_position > $5
   AND NOT EXISTS (

@@ -68,22 +68,19 @@ WHERE
     OR q.query_id = $3
     OR q.query_name = $4
   )
-  AND (
-    $5::text IS NULL
-    OR EXISTS (
-      SELECT
-        1
-      FROM
-        sessions s
-      WHERE
-        s.tenant_id = q.tenant_id
-        AND s.session_id = q.session_id
-        AND s.user_id = $6
-    )
+  AND NOT EXISTS (
+    SELECT
+      1
+    FROM
+      sessions gone_
+    WHERE
+      gone_.tenant_id = "q"."tenant_id"
+      AND gone_.session_id = "q"."session_id"
+      AND gone_.expires_at <= now()
   )
 ORDER BY
-  (q.query_key = $7) DESC,
-  (q.query_id = $8) DESC,
+  (q.query_key = $5) DESC,
+  (q.query_id = $6) DESC,
   q.started_at DESC,
   q.query_key
 LIMIT
@@ -101,22 +98,20 @@ WHERE
     OR q.query_id = $3
     OR q.query_name = $4
   )
-  AND (
-    $5::text IS NULL
-    OR EXISTS (
-      SELECT
-        1
-      FROM
-        sessions s
-      WHERE
-        s.tenant_id = q.tenant_id
-        AND s.session_id = q.session_id
-        AND s.user_id = $6
-    )
+  AND EXISTS (
+    SELECT
+      1
+    FROM
+      sessions owner_
+    WHERE
+      owner_.tenant_id = "q"."tenant_id"
+      AND owner_.session_id = "q"."session_id"
+      AND owner_.user_id = $5
+      AND owner_.expires_at > now()
   )
 ORDER BY
-  (q.query_key = $7) DESC,
-  (q.query_id = $8) DESC,
+  (q.query_key = $6) DESC,
+  (q.query_id = $7) DESC,
   q.started_at DESC,
   q.query_key
 LIMIT

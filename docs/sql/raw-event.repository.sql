@@ -23,6 +23,7 @@ WHERE
   tenant_id = $1
   AND query_name = ANY ($2::text[])
   AND source = 'chunk'
+  AND expires_at > now()
 GROUP BY
   coalesce(query_id, query_name);
 
@@ -45,6 +46,7 @@ WITH
     WHERE
       tenant_id = $1
       AND type IN ('approval.requested', 'approval.resolved')
+      AND expires_at > now()
       AND (
         session_id = $2
         OR query_name = ANY ($3::text[])

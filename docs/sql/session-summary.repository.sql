@@ -28,7 +28,7 @@ FROM
       sessions s
     WHERE
       s.tenant_id = $1
-      AND true
+      AND "s"."expires_at" > now()
     ORDER BY
       s.last_activity_at DESC,
       s.session_id
@@ -65,6 +65,7 @@ FROM
   CROSS JOIN LATERAL ark_session_work (s.tenant_id, s.session_id) a
 WHERE
   s.tenant_id = $1
+  AND "s"."expires_at" > now()
   AND "s"."user_id" = $2
   AND (
     s.last_activity_at < $3::timestamptz
@@ -150,7 +151,7 @@ FROM
   CROSS JOIN LATERAL ark_session_work (s.tenant_id, s.session_id) a
 WHERE
   s.tenant_id = $1
-  AND true
+  AND "s"."expires_at" > now()
   AND NOT EXISTS (
     SELECT
       1
@@ -203,7 +204,7 @@ FROM
   CROSS JOIN LATERAL ark_session_work (s.tenant_id, s.session_id) a
 WHERE
   s.tenant_id = $1
-  AND true
+  AND "s"."expires_at" > now()
   AND NOT EXISTS (
     SELECT
       1
@@ -259,7 +260,7 @@ FROM
       sessions s
     WHERE
       s.tenant_id = $1
-      AND true
+      AND "s"."expires_at" > now()
       AND s.last_activity_at >= $2
       AND s.last_activity_at <= $3
     ORDER BY
@@ -299,7 +300,7 @@ FROM
       sessions s
     WHERE
       s.tenant_id = $1
-      AND true
+      AND "s"."expires_at" > now()
       AND s.last_activity_at >= $2
       AND s.last_activity_at > $3
       AND s.session_id IN (
@@ -345,7 +346,7 @@ FROM
       sessions s
     WHERE
       s.tenant_id = $1
-      AND true
+      AND "s"."expires_at" > now()
       AND (
         s.last_activity_at < $2::timestamptz
         OR (
@@ -427,7 +428,7 @@ FROM
       sessions s
     WHERE
       s.tenant_id = $1
-      AND true
+      AND "s"."expires_at" > now()
       AND (
         s.last_activity_at < $2::timestamptz
         OR (
@@ -477,7 +478,7 @@ FROM
 WHERE
   s.tenant_id = $1
   AND s.session_id = $2
-  AND true;
+  AND "s"."expires_at" > now();
 
 -- SessionSummaryRepository.find (reader)
 /* ark:prepared */
@@ -506,6 +507,7 @@ FROM
 WHERE
   s.tenant_id = $1
   AND s.session_id = $2
+  AND "s"."expires_at" > now()
   AND "s"."user_id" = $3;
 
 -- SessionSummaryRepository.messageCount

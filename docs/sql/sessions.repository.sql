@@ -9,7 +9,7 @@ where
   "tenant_id" = $1
   and "session_id" in ($2, $3)
   and "query_count" > $4
-  and true;
+  and "sessions"."expires_at" > now();
 select
   *
 from
@@ -27,7 +27,8 @@ where
   "tenant_id" = $1
   and "session_id" in ($2, $3)
   and "query_count" > $4
-  and "sessions"."user_id" = $5;
+  and "sessions"."expires_at" > now()
+  AND "sessions"."user_id" = $5;
 select
   *
 from
@@ -44,7 +45,7 @@ from
 where
   "tenant_id" = $1
   and "query_count" > $2
-  and true
+  and "sessions"."expires_at" > now()
 order by
   "queries_created_at",
   "session_id";
@@ -64,7 +65,8 @@ from
 where
   "tenant_id" = $1
   and "query_count" > $2
-  and "sessions"."user_id" = $3
+  and "sessions"."expires_at" > now()
+  AND "sessions"."user_id" = $3
 order by
   "queries_created_at",
   "session_id";
@@ -83,6 +85,7 @@ where
       owner_.tenant_id = "session_queries"."tenant_id"
       AND owner_.session_id = "session_queries"."session_id"
       AND owner_.user_id = $2
+      AND owner_.expires_at > now()
   );
 
 -- SessionsRepository.page (admin, no filter)
@@ -92,7 +95,7 @@ FROM
   sessions
 WHERE
   tenant_id = $1
-  AND true
+  AND "sessions"."expires_at" > now()
   AND query_count > 0
 ORDER BY
   queries_created_at,
@@ -108,7 +111,7 @@ FROM
   sessions
 WHERE
   tenant_id = $1
-  AND true
+  AND "sessions"."expires_at" > now()
   AND query_count > 0
 GROUP BY
   status;
@@ -120,6 +123,7 @@ FROM
   sessions
 WHERE
   tenant_id = $1
+  AND "sessions"."expires_at" > now()
   AND "sessions"."user_id" = $2
   AND query_count > 0
   AND status = $3
@@ -144,6 +148,7 @@ FROM
   sessions
 WHERE
   tenant_id = $1
+  AND "sessions"."expires_at" > now()
   AND "sessions"."user_id" = $2
   AND query_count > 0
   AND status = $3

@@ -10,6 +10,16 @@ FROM
   AND q.query_key = c.query_key
 WHERE
   c.tenant_id = $1
+  AND NOT EXISTS (
+    SELECT
+      1
+    FROM
+      sessions gone_
+    WHERE
+      gone_.tenant_id = "q"."tenant_id"
+      AND gone_.session_id = "q"."session_id"
+      AND gone_.expires_at <= now()
+  )
 ORDER BY
   c.first_position,
   c.call_key
@@ -30,11 +40,12 @@ WHERE
     SELECT
       1
     FROM
-      sessions s
+      sessions owner_
     WHERE
-      s.tenant_id = c.tenant_id
-      AND s.session_id = q.session_id
-      AND s.user_id = $2
+      owner_.tenant_id = "q"."tenant_id"
+      AND owner_.session_id = "q"."session_id"
+      AND owner_.user_id = $2
+      AND owner_.expires_at > now()
   )
   AND (c.first_position, c.call_key) > ($3::bigint, $4)
   AND c.mcp_session_id = $5

@@ -10,6 +10,7 @@ WHERE
   tenant_id = $1
   AND source = 'otlp'
   AND trace_id = ANY ($2::text[])
+  AND expires_at > now()
   AND session_id <> 'trace-' || trace_id
 ORDER BY
   trace_id,
@@ -23,6 +24,16 @@ FROM
   traces
 WHERE
   tenant_id = $1
+  AND EXISTS (
+    SELECT
+      1
+    FROM
+      events e
+    WHERE
+      e.tenant_id = traces.tenant_id
+      AND e.global_position = traces.first_position
+      AND e.expires_at > now()
+  )
 ORDER BY
   first_position DESC
 LIMIT
@@ -32,7 +43,17 @@ SELECT
 FROM
   traces
 WHERE
-  tenant_id = $1;
+  tenant_id = $1
+  AND EXISTS (
+    SELECT
+      1
+    FROM
+      events e
+    WHERE
+      e.tenant_id = traces.tenant_id
+      AND e.global_position = traces.first_position
+      AND e.expires_at > now()
+  );
 
 -- TracesRepository.listTraces (admin, older than a position)
 SELECT
@@ -43,6 +64,16 @@ FROM
 WHERE
   tenant_id = $1
   AND first_position < $2
+  AND EXISTS (
+    SELECT
+      1
+    FROM
+      events e
+    WHERE
+      e.tenant_id = traces.tenant_id
+      AND e.global_position = traces.first_position
+      AND e.expires_at > now()
+  )
 ORDER BY
   first_position DESC
 LIMIT
@@ -52,7 +83,17 @@ SELECT
 FROM
   traces
 WHERE
-  tenant_id = $1;
+  tenant_id = $1
+  AND EXISTS (
+    SELECT
+      1
+    FROM
+      events e
+    WHERE
+      e.tenant_id = traces.tenant_id
+      AND e.global_position = traces.first_position
+      AND e.expires_at > now()
+  );
 
 -- TracesRepository.listTraces (reader)
 SELECT
@@ -64,6 +105,7 @@ FROM
 WHERE
   tenant_id = $1
   AND source = 'otlp'
+  AND expires_at > now()
   AND global_position > (
     SELECT
       coalesce(max(d.up_to_position), 0)
@@ -83,6 +125,7 @@ WHERE
       owner_.tenant_id = "events"."tenant_id"
       AND owner_.session_id = "events"."session_id"
       AND owner_.user_id = $3
+      AND owner_.expires_at > now()
   )
 GROUP BY
   trace_id
@@ -103,6 +146,7 @@ WHERE
   AND source = 'otlp'
   AND session_id = $2
   AND data -> 'span' -> 'attributes' -> 'ark.session.id' = to_jsonb($3::text)
+  AND expires_at > now()
   AND global_position > (
     SELECT
       coalesce(max(d.up_to_position), 0)
@@ -122,6 +166,7 @@ WHERE
       owner_.tenant_id = "events"."tenant_id"
       AND owner_.session_id = "events"."session_id"
       AND owner_.user_id = $5
+      AND owner_.expires_at > now()
   )
 GROUP BY
   trace_id
@@ -140,6 +185,7 @@ WHERE
   AND source = 'otlp'
   AND session_id = $2
   AND data -> 'span' -> 'attributes' -> 'ark.session.id' = to_jsonb($3::text)
+  AND expires_at > now()
   AND global_position > (
     SELECT
       coalesce(max(d.up_to_position), 0)
@@ -159,6 +205,7 @@ WHERE
       owner_.tenant_id = "events"."tenant_id"
       AND owner_.session_id = "events"."session_id"
       AND owner_.user_id = $5
+      AND owner_.expires_at > now()
   );
 
 -- TracesRepository.trace (admin)
@@ -181,6 +228,7 @@ FROM
       trace_id = ANY ($1::text[])
       AND tenant_id = $2
       AND source = 'otlp'
+      AND expires_at > now()
       AND global_position > (
         SELECT
           coalesce(max(d.up_to_position), 0)
@@ -221,6 +269,7 @@ FROM
       trace_id = ANY ($1::text[])
       AND tenant_id = $2
       AND source = 'otlp'
+      AND expires_at > now()
       AND global_position > (
         SELECT
           coalesce(max(d.up_to_position), 0)
@@ -240,6 +289,7 @@ FROM
           owner_.tenant_id = "events"."tenant_id"
           AND owner_.session_id = "events"."session_id"
           AND owner_.user_id = $4
+          AND owner_.expires_at > now()
       )
     ORDER BY
       trace_id,

@@ -5,11 +5,11 @@
 CREATE OR REPLACE FUNCTION ark_upstream_counts()
 RETURNS TABLE (messages bigint, chunks bigint, spans bigint, operation_events bigint, sessions bigint, session_queries bigint)
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
-  SELECT (SELECT count(*) FROM messages),
-         (SELECT count(*) FROM events WHERE source = 'chunk'),
-         (SELECT count(*) FROM events WHERE source = 'otlp'),
-         (SELECT count(*) FROM events WHERE source = 'operation-event'),
-         (SELECT count(*) FROM sessions WHERE query_count > 0),
+  SELECT (SELECT count(*) FROM messages WHERE expires_at > now()),
+         (SELECT count(*) FROM events WHERE source = 'chunk' AND expires_at > now()),
+         (SELECT count(*) FROM events WHERE source = 'otlp' AND expires_at > now()),
+         (SELECT count(*) FROM events WHERE source = 'operation-event' AND expires_at > now()),
+         (SELECT count(*) FROM sessions WHERE query_count > 0 AND expires_at > now()),
          (SELECT count(*) FROM session_queries)
 $$;
 

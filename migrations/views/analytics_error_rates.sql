@@ -18,4 +18,6 @@ SELECT tenant_id,
        round(count(*) FILTER (WHERE phase = 'error')::numeric
              / nullif(count(*) FILTER (WHERE phase IN ('done', 'error', 'canceled')), 0), 4) AS error_rate
 FROM queries
+-- Queries of expired sessions are gone at once, before the reaper deletes them (docs/architecture.md#retention).
+WHERE NOT EXISTS (SELECT 1 FROM sessions s WHERE s.tenant_id = queries.tenant_id AND s.session_id = queries.session_id AND s.expires_at <= now())
 GROUP BY tenant_id, (started_at AT TIME ZONE 'UTC')::date, namespace, coalesce(target_name, agent);

@@ -18,4 +18,6 @@ SELECT l.tenant_id,
        avg(extract(epoch FROM l.first_chunk_at - l.started_at) * 1000) AS avg_time_to_first_token_ms
 FROM llm_calls l
 LEFT JOIN queries q ON q.tenant_id = l.tenant_id AND q.query_key = l.query_key
+-- Calls of expired sessions are gone at once, before the reaper deletes them (docs/architecture.md#retention).
+WHERE NOT EXISTS (SELECT 1 FROM sessions s WHERE s.tenant_id = q.tenant_id AND s.session_id = q.session_id AND s.expires_at <= now())
 GROUP BY l.tenant_id, (coalesce(l.started_at, l.ended_at) AT TIME ZONE 'UTC')::date, coalesce(q.agent, q.target_name), l.model;

@@ -20,6 +20,9 @@ SELECT tenant_id,
 FROM (
   SELECT tenant_id, tool_name, tool_type, status,
          coalesce(duration_ms, extract(epoch FROM ended_at - started_at) * 1000) AS d
-  FROM tool_calls WHERE status <> 'started'
+  FROM tool_calls c WHERE status <> 'started'
+    -- Calls of expired sessions are gone at once, before the reaper deletes them (docs/architecture.md#retention).
+    AND NOT EXISTS (SELECT 1 FROM queries q JOIN sessions s ON s.tenant_id = q.tenant_id AND s.session_id = q.session_id
+                    WHERE q.tenant_id = c.tenant_id AND q.query_key = c.query_key AND s.expires_at <= now())
 ) t
 GROUP BY tenant_id, tool_name, tool_type;

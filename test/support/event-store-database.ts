@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { loadBrokerConfig } from '#ark/config';
 import { createPool, DatabaseConnection, migrate } from '#ark/database';
 import { EventLogRepository, GroupCommitWriter, type GroupCommitOptions, type InlineProjector } from '#ark/event-store';
 import { inlineProjectors, WorkSteps } from '#ark/projections';
@@ -30,8 +31,10 @@ export async function openEventStoreDatabase(): Promise<EventStoreDatabase> {
   await migrate(sql);
   const connection = new DatabaseConnection({ url: database.url, poolSize: 8 });
   const log = new EventLogRepository(connection.db);
-  const newWriter = (options: Partial<GroupCommitOptions> = {}, projectors: readonly InlineProjector[] = inlineProjectors()) =>
-    new GroupCommitWriter(connection.db, log, projectors, { ...WRITER_DEFAULTS, ...options }, new WorkSteps());
+  const newWriter = (
+    options: Partial<GroupCommitOptions> = {},
+    projectors: readonly InlineProjector[] = inlineProjectors({ sessionsTtlSeconds: loadBrokerConfig({}).SESSIONS_VISIBILITY_TTL_SECONDS }),
+  ) => new GroupCommitWriter(connection.db, log, projectors, { ...WRITER_DEFAULTS, ...options }, new WorkSteps());
   const writer = newWriter();
   return {
     database,

@@ -9,7 +9,6 @@ import {
   deletionScopeMatches,
   fallbackSessionId,
   MEMORY_SESSION_ID,
-  messageExpiresAt,
   messagesDeletedEvent,
   normalizeMessages,
   readMessageAdded,
@@ -111,7 +110,7 @@ describe('message normalizer: readers', () => {
   it('writes and reads deletion tombstones of a conversation, a query, both or everything', () => {
     for (const scope of [{ conversationId: 'c' }, { queryId: 'q' }, { conversationId: 'c', queryId: 'q' }, {}]) {
       const event = messagesDeletedEvent(scope, 'admin');
-      assert.deepEqual(event, { type: 'messages.deleted', source: 'message', userId: 'admin', data: scope });
+      assert.deepEqual(event, { type: 'messages.deleted', source: 'message', userId: 'admin', ttlSeconds: null, data: scope });
       assert.deepEqual(readMessagesDeleted({ ...event, data: event.data }), scope);
     }
     assert.deepEqual(messagesDeletedEvent({ conversationId: undefined, queryId: 'q' }, 'u').data, { queryId: 'q' });
@@ -139,9 +138,11 @@ describe('message normalizer: readers', () => {
     });
   }
 
-  it('expires a message ttlSeconds after it was received, or never', () => {
-    const received = new Date('2024-06-10T06:00:00Z');
-    assert.equal(messageExpiresAt({ ttlSeconds: 90 }, received)?.toISOString(), '2024-06-10T06:01:30.000Z');
-    assert.equal(messageExpiresAt({}, received), null);
+  it("gives each event the request's ttl_seconds, or none (the appender's default applies)", () => {
+    assert.deepEqual(
+      normalizeMessages({ ...posted, ttlSeconds: 90 }, {}).map((e) => e.ttlSeconds),
+      posted.messages.map(() => 90),
+    );
+    assert.ok(normalizeMessages({ ...posted, ttlSeconds: undefined }, {}).every((e) => !('ttlSeconds' in e)));
   });
 });

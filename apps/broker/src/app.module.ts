@@ -6,6 +6,7 @@ import { DatabaseModule } from '#ark/database';
 import { EventStoreModule } from '#ark/event-store';
 import { ApiExceptionFilter } from '#ark/http';
 import { ProjectionsModule } from '#ark/projections';
+import { RetentionModule } from '#ark/retention';
 import { ShutdownModule } from '#ark/shutdown';
 import { MemoryModule } from './compat/memory/memory.module.js';
 import { OperationEventsModule } from './compat/operation-events/operation-events.module.js';
@@ -13,6 +14,7 @@ import { StreamModule } from './compat/stream/stream.module.js';
 import { SessionsModule } from './compat/sessions/sessions.module.js';
 import { TracesModule } from './compat/traces/traces.module.js';
 import { EventsModule } from './events/events.module.js';
+import { RetentionApiModule } from './retention/retention.module.js';
 import { SessionsV2Module } from './sessions-v2/sessions-v2.module.js';
 import { HealthModule } from './health/health.module.js';
 import { MetricsModule } from './metrics/metrics.module.js';
@@ -27,7 +29,15 @@ export class AppModule {
         BrokerConfigModule.forRoot(config),
         ShutdownModule,
         DatabaseModule.forRoot({ url: databaseUrl, poolSize: config.DATABASE_POOL_SIZE }),
-        ProjectionsModule,
+        RetentionModule.forRoot({
+          reaper: { intervalSeconds: config.ROW_REAP_INTERVAL_SECONDS, batchSize: config.ROW_REAP_BATCH_SIZE },
+          defaults: {
+            messageTtlSeconds: config.MESSAGE_VISIBILITY_TTL_SECONDS,
+            eventTtlSeconds: config.EVENT_VISIBILITY_TTL_SECONDS,
+            sessionsTtlSeconds: config.SESSIONS_VISIBILITY_TTL_SECONDS,
+          },
+        }),
+        ProjectionsModule.forRoot({ sessionsTtlSeconds: config.SESSIONS_VISIBILITY_TTL_SECONDS }),
         EventStoreModule.forRoot({
           pollMs: config.WATCH_POLL_MS,
           groupCommit: {
@@ -43,6 +53,7 @@ export class AppModule {
         WatchModule,
         EventsModule,
         SessionsV2Module,
+        RetentionApiModule,
         TracesModule,
         OperationEventsModule,
         SessionsModule,

@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import { BROKER_VERSION, InvalidConfigError, loadBrokerConfig, unenforcedUpstreamSettings } from '#ark/config';
+import { BROKER_VERSION, InvalidConfigError, loadBrokerConfig } from '#ark/config';
 import { EmbeddedPostgresError, MigrationTimeoutError } from '#ark/database';
 import { startTracing, TracingConfigError } from '#ark/tracing';
 import { brokerLogger, startBroker } from './bootstrap.js';
@@ -18,10 +18,6 @@ export async function serveUntilSignalled(env: Record<string, string | undefined
     const config = loadBrokerConfig(env);
     graceMs = config.SHUTDOWN_GRACE_MS;
     broker = await startBroker(config);
-    const unenforced = unenforcedUpstreamSettings(env);
-    if (unenforced.length > 0) {
-      logger.warn(`${unenforced.join(', ')}: upstream retention settings, accepted but not enforced (this broker has no retention yet)`);
-    }
   } catch (error) {
     const known =
       error instanceof InvalidConfigError ||

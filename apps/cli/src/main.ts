@@ -5,7 +5,9 @@ import { EventSource } from 'eventsource';
 import { loadBrokerConfig } from '#ark/config';
 import { createPool, EmbeddedPostgresError, migrate, migrationStatus, type MigrationStatus } from '#ark/database';
 import { inlineProjectors, ProjectionRebuilder } from '#ark/projections';
+import { RetentionPolicy, RetentionRepository, TenantRetentionRepository, type RetentionOverrides } from '#ark/retention';
 import { AnalystTenants, ApiKeys, ROLES, type Role } from '#ark/tenancy';
+import { InvalidArgumentError } from '#ark/errors';
 import { Kysely, PostgresDialect } from 'kysely';
 import type { Database } from '#ark/database';
 import { resolveDatabase, serveUntilSignalled } from '../../broker/src/index.js';
@@ -96,12 +98,86 @@ program
   .description('replay the whole log through the projectors into copies of the read models, then swap them in (appends wait only for the swap)')
   .action(() =>
     withKysely(async (db) => {
-      const report = await new ProjectionRebuilder(db, inlineProjectors()).rebuild();
+      const report = await new ProjectionRebuilder(db, inlineProjectors({ sessionsTtlSeconds: loadBrokerConfig().SESSIONS_VISIBILITY_TTL_SECONDS })).rebuild();
       const rate = report.ms > 0 ? Math.round((report.events / report.ms) * 1000) : report.events;
       console.log(
         `rebuilt ${report.projectors.join(', ')} from ${report.events} events in ${Math.round(report.ms)} ms (${rate} events/s); ` +
           `${report.catchUps} catch-up passes; swap ${Math.round(report.swapMs)} ms (appends waited that long), ${report.changedRows} rows changed`,
       );
+    }),
+  );
+
+const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+const when = (date: Date | null) => date?.toISOString() ?? '-';
+
+const retention = program.command('retention').description('retention of the log (docs/architecture.md#retention)');
+
+/** The broker's retention settings from this environment, as a policy over the tenants' own. */
+const retentionPolicy = (db: Kysely<Database>) => {
+  const config = loadBrokerConfig();
+  const defaults = {
+    messageTtlSeconds: config.MESSAGE_VISIBILITY_TTL_SECONDS,
+    eventTtlSeconds: config.EVENT_VISIBILITY_TTL_SECONDS,
+    sessionsTtlSeconds: config.SESSIONS_VISIBILITY_TTL_SECONDS,
+  };
+  return { config, policy: new RetentionPolicy(defaults, new TenantRetentionRepository(db)) };
+};
+
+retention
+  .command('status')
+  .description(
+    'settings, space per table, and per tenant: its own TTLs, events and sessions kept, the oldest, the next to expire, expired rows awaiting the reaper',
+  )
+  .action(() =>
+    withKysely(async (db) => {
+      const { config, policy } = retentionPolicy(db);
+      const status = await new RetentionRepository(db).status();
+      console.log(
+        `visibility: messages ${config.MESSAGE_VISIBILITY_TTL_SECONDS} s, events ${config.EVENT_VISIBILITY_TTL_SECONDS} s, ` +
+          `sessions ${config.SESSIONS_VISIBILITY_TTL_SECONDS} s after their last event`,
+      );
+      console.log(
+        config.ROW_REAP_INTERVAL_SECONDS === 0
+          ? 'reaper: off (ROW_REAP_INTERVAL_SECONDS=0)'
+          : `reaper: every ${config.ROW_REAP_INTERVAL_SECONDS} s on each replica, ${config.ROW_REAP_BATCH_SIZE} rows a statement`,
+      );
+      console.log('partitions: none (events is one table; the reaper deletes expired rows)');
+      console.log('\ntable\tsize');
+      for (const t of status.tables) console.log(`${t.table}\t${mib(t.bytes)}`);
+      console.log('\ntenant\tTTLs (messages/events/sessions, s)\tevents\toldest recorded\tnext expiry\texpired events\tsessions\texpired sessions');
+      for (const t of status.tenants) {
+        const e = await policy.effective(t.tenantId);
+        const own = Object.values(await policy.overrides(t.tenantId)).some((v) => v !== null) ? ' (own)' : '';
+        const ttls = `${e.messageTtlSeconds}/${e.eventTtlSeconds}/${e.sessionsTtlSeconds}${own}`;
+        console.log([t.tenantId, ttls, t.events, when(t.oldestRecordedAt), when(t.nextExpiresAt), t.expiredEvents, t.sessions, t.expiredSessions].join('\t'));
+      }
+    }),
+  );
+
+const ttlOption = (value: string): number | null => {
+  if (value === 'default') return null;
+  if (!/^\d+$/.test(value)) throw new Error(`${JSON.stringify(value)}: expected seconds or "default"`);
+  return Number(value);
+};
+
+retention
+  .command('set')
+  .description("set a tenant's own visibility TTLs (seconds, or `default` for the broker's setting); options left out go back to the default")
+  .requiredOption('-t, --tenant <tenant>', 'the tenant')
+  .option('--messages <seconds>', 'messages (MESSAGE_VISIBILITY_TTL_SECONDS)', ttlOption, null)
+  .option('--events <seconds>', 'every other event (EVENT_VISIBILITY_TTL_SECONDS)', ttlOption, null)
+  .option('--sessions <seconds>', 'sessions after their last event (SESSIONS_VISIBILITY_TTL_SECONDS)', ttlOption, null)
+  .action((options: { tenant: string; messages: number | null; events: number | null; sessions: number | null }) =>
+    withKysely(async (db) => {
+      const overrides: RetentionOverrides = { messageTtlSeconds: options.messages, eventTtlSeconds: options.events, sessionsTtlSeconds: options.sessions };
+      try {
+        const e = await retentionPolicy(db).policy.set(options.tenant, overrides);
+        console.log(`${options.tenant}: messages ${e.messageTtlSeconds} s, events ${e.eventTtlSeconds} s, sessions ${e.sessionsTtlSeconds} s`);
+      } catch (error) {
+        if (!(error instanceof InvalidArgumentError)) throw error;
+        console.error(error.message);
+        process.exitCode = 1;
+      }
     }),
   );
 

@@ -11,6 +11,9 @@ const toBool = ({ value }: { value: unknown }) => {
   return value;
 };
 
+/** The longest visibility a setting or a request's `ttl_seconds` may ask for (about 68 years), so expiry stays a valid timestamp. */
+export const MAX_TTL_SECONDS = 2_147_483_647;
+
 /**
  * Every setting the broker reads from its environment. Names are the environment variable names so an
  * error message points straight at what to fix. Defaults suit a developer laptop.
@@ -276,6 +279,44 @@ export class BrokerConfig {
   @Min(0)
   @Max(3_600_000)
   REQUEST_BODY_TIMEOUT_MS = 30_000;
+
+  /**
+   * Upstream's retention settings, same names and meaning (docs/architecture.md#retention): a message
+   * (`POST /messages`) is visible this long after it was recorded, unless its request gave `ttl_seconds`.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(MAX_TTL_SECONDS)
+  MESSAGE_VISIBILITY_TTL_SECONDS = 2_592_000;
+
+  /** Every other event (operation events, spans, chunks, API events): visible this long unless its request gave `ttl_seconds`. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(MAX_TTL_SECONDS)
+  EVENT_VISIBILITY_TTL_SECONDS = 2_592_000;
+
+  /** A session is visible this long after its last event or message (and while any of its events is); at least the two above. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(MAX_TTL_SECONDS)
+  SESSIONS_VISIBILITY_TTL_SECONDS = 2_592_000;
+
+  /** How often the reaper deletes what expired; 0: never (expired data stays invisible but stored). */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(2_147_483)
+  ROW_REAP_INTERVAL_SECONDS = 3_600;
+
+  /** Rows (events, messages) or sessions the reaper deletes per statement, so no transaction holds many locks for long. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(1_000_000)
+  ROW_REAP_BATCH_SIZE = 10_000;
 }
 
 function crossFieldProblems(config: BrokerConfig): string[] {
@@ -298,25 +339,14 @@ function crossFieldProblems(config: BrokerConfig): string[] {
       problems.push(`${name}: ${(error as Error).message}`);
     }
   }
+  const contents = Math.max(config.MESSAGE_VISIBILITY_TTL_SECONDS, config.EVENT_VISIBILITY_TTL_SECONDS);
+  if (config.SESSIONS_VISIBILITY_TTL_SECONDS < contents) {
+    problems.push(
+      `SESSIONS_VISIBILITY_TTL_SECONDS=${config.SESSIONS_VISIBILITY_TTL_SECONDS}: must be at least MESSAGE_VISIBILITY_TTL_SECONDS and ` +
+        `EVENT_VISIBILITY_TTL_SECONDS (${contents}), so a session never disappears while its messages and events are still kept`,
+    );
+  }
   return problems;
-}
-
-/**
- * Upstream ark-broker's retention settings (0.1.67–0.1.69: row visibility TTLs and the reaper).
- * Accepted, so an upstream deployment's environment carries over, but not enforced: the broker has
- * no retention yet (only a message's `ttl_seconds` hides it). Start-up names the ones that are set.
- */
-export const UPSTREAM_RETENTION_SETTINGS = [
-  'MESSAGE_VISIBILITY_TTL_SECONDS',
-  'EVENT_VISIBILITY_TTL_SECONDS',
-  'SESSIONS_VISIBILITY_TTL_SECONDS',
-  'ROW_REAP_INTERVAL_SECONDS',
-  'ROW_REAP_BATCH_SIZE',
-] as const;
-
-/** The upstream retention settings this environment sets (`UPSTREAM_RETENTION_SETTINGS`), which the broker does not enforce. */
-export function unenforcedUpstreamSettings(env: Record<string, string | undefined>): string[] {
-  return UPSTREAM_RETENTION_SETTINGS.filter((name) => env[name] !== undefined && env[name] !== '');
 }
 
 export class InvalidConfigError extends Error {

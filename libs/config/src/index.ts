@@ -1,4 +1,4 @@
-export { BrokerConfig, InvalidConfigError, loadBrokerConfig, unenforcedUpstreamSettings, UPSTREAM_RETENTION_SETTINGS } from './broker-config.js';
+export { BrokerConfig, InvalidConfigError, loadBrokerConfig, MAX_TTL_SECONDS } from './broker-config.js';
 export { BrokerConfigModule } from './broker-config.module.js';
 export { BROKER_VERSION } from './broker-version.js';
 export {

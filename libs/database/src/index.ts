@@ -1,5 +1,5 @@
 export { BROKER_ROLE, DatabaseConnection, type DatabaseOptions } from './database-connection.js';
-export { inScope, sessionOwned, sessionVisible, tenantScope, type ReadScope } from './tenant-scope.js';
+export { inScope, sessionLive, sessionShown, sessionVisible, tenantScope, type ReadScope } from './tenant-scope.js';
 export { DatabaseModule } from './database.module.js';
 export { EmbeddedPostgresError, startEmbeddedPostgres, type EmbeddedPostgresHandle } from './embedded-postgres.js';
 export {

@@ -30,6 +30,8 @@ export interface EventsTable {
   source: string;
   dedupe_key: string | null;
   data: unknown;
+  /** When it stops being visible (recorded_at + its TTL); the reaper deletes it after. */
+  expires_at: Date;
 }
 
 export interface SessionsTable {
@@ -46,6 +48,8 @@ export interface SessionsTable {
   conversation_count: Generated<number>;
   queries_created_at: Date | null;
   queries_active_at: Date | null;
+  /** When the session stops being visible: SESSIONS_VISIBILITY_TTL_SECONDS after its last event, never before one of its events. */
+  expires_at: Generated<Date>;
 }
 
 export interface SessionQueriesTable {

@@ -39,20 +39,32 @@ export function inScope<T>(scope: ReadScope, work: () => T): T {
 }
 
 /**
- * SQL condition "the session of this row is visible": `true` for the whole tenant, else the row's
- * session is owned by the scope's owner. `row` is the alias of a table with `tenant_id` and
- * `session_id` (or pass the session column). The session row commits in the same transaction as the
- * events that create it, so a row is never visible before its owner is.
+ * SQL condition "the session of this row is visible", for rows that expire on their own (events,
+ * messages: a session never expires before its rows, SessionsProjector): `true` for the whole
+ * tenant, else the row's session is owned by the scope's owner and unexpired. `row` is the alias of
+ * a table with `tenant_id` and `session_id` (or pass the session column). The session row commits in
+ * the same transaction as the events that create it, so a row is never visible before its owner is.
  */
 export function sessionVisible(scope: ReadScope, row: string, sessionColumn = 'session_id'): RawBuilder<unknown> {
   if (scope.ownerId === undefined) return sql`true`;
   return sql`EXISTS (SELECT 1 FROM sessions owner_ WHERE owner_.tenant_id = ${sql.ref(`${row}.tenant_id`)}
-    AND owner_.session_id = ${sql.ref(`${row}.${sessionColumn}`)} AND owner_.user_id = ${scope.ownerId})`;
+    AND owner_.session_id = ${sql.ref(`${row}.${sessionColumn}`)} AND owner_.user_id = ${scope.ownerId} AND owner_.expires_at > now())`;
 }
 
-/** The same condition on a row of `sessions` itself (alias `sessions`): its owner is the scope's. */
-export function sessionOwned(scope: ReadScope, sessions: string): RawBuilder<unknown> {
-  return scope.ownerId === undefined ? sql`true` : sql`${sql.ref(`${sessions}.user_id`)} = ${scope.ownerId}`;
+/**
+ * The same for read-model rows with no expiry of their own (queries, tool calls): for the whole
+ * tenant, the row's session has not expired (a row with no session row passes); else as sessionVisible.
+ */
+export function sessionLive(scope: ReadScope, row: string, sessionColumn = 'session_id'): RawBuilder<unknown> {
+  if (scope.ownerId !== undefined) return sessionVisible(scope, row, sessionColumn);
+  return sql`NOT EXISTS (SELECT 1 FROM sessions gone_ WHERE gone_.tenant_id = ${sql.ref(`${row}.tenant_id`)}
+    AND gone_.session_id = ${sql.ref(`${row}.${sessionColumn}`)} AND gone_.expires_at <= now())`;
+}
+
+/** The condition on a row of `sessions` itself (alias `sessions`): unexpired, and its owner is the scope's. */
+export function sessionShown(scope: ReadScope, sessions: string): RawBuilder<unknown> {
+  const live = sql`${sql.ref(`${sessions}.expires_at`)} > now()`;
+  return scope.ownerId === undefined ? live : sql`${live} AND ${sql.ref(`${sessions}.user_id`)} = ${scope.ownerId}`;
 }
 
 /** `ark.tenant_ids` as a text[] literal. */

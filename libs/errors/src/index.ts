@@ -1,5 +1,6 @@
 export {
   DomainError,
+  ForbiddenError,
   InvalidArgumentError,
   InvalidCursorError,
   InvalidPageError,

@@ -23,6 +23,11 @@ export interface NewArkEvent {
    * from another source or span as `<family>.updated` under its own `dedupeKey`.
    */
   stepKey?: string | null;
+  /**
+   * Visible this long after it is recorded; absent: EventAppender fills in the tenant's default for its
+   * source; null: never expires (a deletion tombstone must outlive what it hides, docs/architecture.md#retention).
+   */
+  ttlSeconds?: number | null;
   data: unknown;
 }
 
@@ -47,6 +52,8 @@ export interface ArkEvent {
   source: EventSource;
   dedupeKey: string | null;
   data: unknown;
+  /** When it stops being visible; the reaper deletes it after. */
+  expiresAt: Date;
 }
 
 /** The public JSON shape of an ark event (docs/events.md#1-the-event), used by every API and stream (toArkEventJson, event-row.ts). */

@@ -6,14 +6,14 @@ import {
   GenerateSql,
   inScope,
   PREPARED,
-  sessionOwned,
+  sessionShown,
   sessionVisible,
   tenantScope,
   type Database,
   type ReadScope,
 } from '#ark/database';
 import type { AppendedEvent, ArkEvent, StreamEvent } from './ark-event.js';
-import { appendedEvent, EVENT_SELECT, toAppendBatch, toArkEvent, type EventRow } from './event-row.js';
+import { appendedEvent, EVENT_SELECT, expiryOf, toAppendBatch, toArkEvent, type EventRow } from './event-row.js';
 import { FEED_START, type FeedCursor } from './feed-cursor.js';
 
 /** Channel of the one NOTIFY each appending transaction sends. */
@@ -81,20 +81,26 @@ export class EventLogRepository {
       results.push({ sessionId: item.sessionId, sequence: row.sequence, duplicate: row.duplicate });
       if (row.duplicate) continue;
       appended.push(
-        appendedEvent(item, { sequence: row.sequence, globalPosition: row.global_position!, transactionId: row.transaction_id!, recordedAt: row.recorded_at }),
+        appendedEvent(item, {
+          sequence: row.sequence,
+          globalPosition: row.global_position!,
+          transactionId: row.transaction_id!,
+          recordedAt: row.recorded_at,
+          expiresAt: expiryOf(item.event.ttlSeconds, row.recorded_at),
+        }),
       );
     }
     return { results, appended };
   }
 
-  /** Events of one session after a sequence, in sequence order. */
+  /** Visible (unexpired) events of one session after a sequence, in sequence order. */
   @GenerateSql({ name: 'every type', params: [EXAMPLE_READER, 's', 0, 100] }, { name: 'some types', params: [EXAMPLE_ADMIN, 's', 0, 100, ['llm.chunk']] })
   async readSession(scope: ReadScope, sessionId: string, after: number, limit: number, types?: readonly string[]): Promise<ArkEvent[]> {
     const typeFilter = types && types.length > 0 ? sql`AND type = ANY(${[...types]}::text[])` : sql``;
     const { rows } = await inScope(scope, () =>
       sql<EventRow>`${PREPARED}
         SELECT ${EVENT_SELECT} FROM events
-        WHERE tenant_id = ${scope.tenantId} AND session_id = ${sessionId} AND sequence > ${after} ${typeFilter}
+        WHERE tenant_id = ${scope.tenantId} AND session_id = ${sessionId} AND sequence > ${after} ${typeFilter} AND expires_at > now()
         ORDER BY sequence
         LIMIT ${limit}`.execute(this.db),
     );
@@ -130,7 +136,7 @@ export class EventLogRepository {
       SELECT snapshot.xmin::text AS horizon, e.*
       FROM snapshot LEFT JOIN LATERAL (
         SELECT ${EVENT_SELECT} FROM events
-        WHERE tenant_id = ${scope.tenantId} ${onlyQuery} ${onlyOwned}
+        WHERE tenant_id = ${scope.tenantId} ${onlyQuery} ${onlyOwned} AND expires_at > now()
           AND transaction_id < snapshot.xmin
           AND (transaction_id, global_position) > (${after.transactionId.toString()}::xid8, ${after.globalPosition})
         -- Qualified: a bare name would sort by the text output column of the same name, and
@@ -182,7 +188,7 @@ export class EventLogRepository {
   @GenerateSql({ name: 'admin', params: [EXAMPLE_ADMIN, 's'] }, { name: 'reader', params: [EXAMPLE_READER, 's'] })
   async sessionVisible(scope: ReadScope, sessionId: string): Promise<boolean> {
     const { rows } = await inScope(scope, () =>
-      sql`SELECT 1 FROM sessions s WHERE tenant_id = ${scope.tenantId} AND session_id = ${sessionId} AND ${sessionOwned(scope, 's')}`.execute(this.db),
+      sql`SELECT 1 FROM sessions s WHERE tenant_id = ${scope.tenantId} AND session_id = ${sessionId} AND ${sessionShown(scope, 's')}`.execute(this.db),
     );
     return rows.length > 0;
   }

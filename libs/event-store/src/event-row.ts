@@ -28,6 +28,7 @@ export const EVENT_ROW = {
   source: { field: 'source', written: true, batchKey: 'src' },
   dedupe_key: { field: 'dedupeKey', written: true, batchKey: 'dk' },
   data: { field: 'data', written: true, batchKey: 'd' },
+  expires_at: { field: 'expiresAt', written: true, batchKey: 'ex' },
 } as const satisfies { [C in keyof EventsTable]: { field: keyof ArkEvent; written: boolean; batchKey: string | null } };
 
 export type EventColumn = keyof typeof EVENT_ROW;
@@ -65,8 +66,17 @@ export function toAppendBatch(items: readonly StreamEvent[]): string {
       src: e.source,
       dk: e.dedupeKey ?? null,
       d: e.data ?? null,
+      ex: e.ttlSeconds ?? null,
     })),
   );
+}
+
+/** `expires_at = 'infinity'` (an event appended without a TTL): node-postgres reads it as the number Infinity. */
+export const NEVER_EXPIRES = new Date(8_640_000_000_000_000);
+
+/** When an event recorded at `recordedAt` with this TTL expires, as ark_append_events computes it. */
+export function expiryOf(ttlSeconds: number | null | undefined, recordedAt: Date): Date {
+  return ttlSeconds === undefined || ttlSeconds === null ? NEVER_EXPIRES : new Date(recordedAt.getTime() + ttlSeconds * 1000);
 }
 
 /** What ark_append_events answers for a new row: the columns the database filled in. */
@@ -75,6 +85,7 @@ export interface AppendedColumns {
   globalPosition: number;
   transactionId: string;
   recordedAt: Date;
+  expiresAt: Date;
 }
 
 /** The stored event an append wrote, without reading it back: the input plus what the database filled in. */
@@ -98,6 +109,7 @@ export function appendedEvent({ tenantId, sessionId, event: e }: StreamEvent, st
     source: e.source,
     dedupeKey: e.dedupeKey ?? null,
     data: e.data ?? null,
+    expiresAt: stored.expiresAt,
   };
 }
 
@@ -121,6 +133,7 @@ export function toArkEvent(r: EventRow): ArkEvent {
     source: r.source as EventSource,
     dedupeKey: r.dedupe_key,
     data: r.data,
+    expiresAt: r.expires_at instanceof Date ? r.expires_at : NEVER_EXPIRES,
   };
 }
 

@@ -1,6 +1,6 @@
 import { Global, Logger, Module, type DynamicModule, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { DatabaseConnection } from '#ark/database';
-import { EventAppender } from './event-appender.js';
+import { EVENT_TTL_SOURCE, EventAppender, type EventTtlSource } from './event-appender.js';
 import { EventLogRepository } from './event-log.repository.js';
 import { EventNotificationListener } from './event-notification-listener.js';
 import { EventWatchHub } from './event-watch-hub.js';
@@ -73,8 +73,8 @@ export class EventStoreModule {
         },
         {
           provide: EventAppender,
-          inject: [GroupCommitWriter],
-          useFactory: (w: GroupCommitWriter) => new EventAppender(w),
+          inject: [GroupCommitWriter, EVENT_TTL_SOURCE],
+          useFactory: (w: GroupCommitWriter, ttls: EventTtlSource) => new EventAppender(w, ttls),
         },
         {
           provide: EventWatchHub,

@@ -4,6 +4,7 @@ export {
   EVENT_ROW,
   EVENT_SELECT,
   EVENT_WRITTEN_COLUMNS,
+  NEVER_EXPIRES,
   toAppendBatch,
   toArkEvent,
   toArkEventJson,
@@ -34,7 +35,7 @@ export {
   type WorkFamily,
   type WorkPhase,
 } from './event-types.js';
-export { EventAppender, type EventWriter, type SessionEvent } from './event-appender.js';
+export { EVENT_TTL_SOURCE, EventAppender, type EventTtls, type EventTtlSource, type EventWriter, type SessionEvent } from './event-appender.js';
 export { EventLogRepository, EVENTS_CHANNEL, type AppendNotification } from './event-log.repository.js';
 export { EventNotificationListener } from './event-notification-listener.js';
 export { EventStoreModule, EventListenerStatus, type EventStoreOptions } from './event-store.module.js';

@@ -2,6 +2,7 @@ import { Catch, HttpException, Logger, type ArgumentsHost, type ExceptionFilter 
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import {
   DomainError,
+  ForbiddenError,
   InvalidArgumentError,
   InvalidCursorError,
   InvalidPageError,
@@ -27,6 +28,7 @@ const DOMAIN_ANSWERS: readonly [abstract new (...args: never[]) => DomainError, 
   [InvalidCursorError, 400, 'invalid_cursor'],
   [MalformedInputError, 400, 'bad_request'],
   [NamespaceForbiddenError, 403, 'namespace_forbidden'],
+  [ForbiddenError, 403, 'forbidden'],
   [TooManyWatchesError, 429, 'too_many_watches'],
   [UnavailableError, 503, 'unavailable'],
 ];

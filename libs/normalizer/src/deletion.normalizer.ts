@@ -14,7 +14,8 @@ export interface RecordsDeletedData {
 export function recordsDeletedEvent(scope: RecordsDeletedData, userId: string): SessionEvent {
   return {
     sessionId: scope.collection,
-    event: { type: RECORDS_DELETED, source: 'api', userId, queryId: scope.queryId ?? null, data: { ...scope } },
+    // Never expires: a rebuild must still find it while an event it hides (a longer ttl_seconds) is kept.
+    event: { type: RECORDS_DELETED, source: 'api', userId, queryId: scope.queryId ?? null, ttlSeconds: null, data: { ...scope } },
   };
 }
 

@@ -7,7 +7,6 @@ export {
   deletionScopeMatches,
   fallbackSessionId,
   MEMORY_SESSION_ID,
-  messageExpiresAt,
   messagesDeletedEvent,
   normalizeMessages,
   readMessageAdded,

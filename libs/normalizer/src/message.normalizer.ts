@@ -62,6 +62,7 @@ export function normalizeMessages(posted: PostedMessages, correlation: MessageCo
       source: 'message',
       ...correlation,
       dedupeKey: requestHash === null ? null : `message:${requestHash}:${index}`,
+      ...(posted.ttlSeconds !== undefined ? { ttlSeconds: posted.ttlSeconds } : {}),
       data,
     };
   });
@@ -72,7 +73,8 @@ export function messagesDeletedEvent(scope: MessagesDeletedData, userId: string)
   const data: MessagesDeletedData = {};
   if (scope.conversationId !== undefined) data.conversationId = scope.conversationId;
   if (scope.queryId !== undefined) data.queryId = scope.queryId;
-  return { type: MESSAGES_DELETED, source: 'message', userId, data };
+  // Never expires: a rebuild must still find it while a message it deleted (a longer ttl_seconds) is kept.
+  return { type: MESSAGES_DELETED, source: 'message', userId, ttlSeconds: null, data };
 }
 
 const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -106,9 +108,4 @@ export function deletionScopeMatches(scope: MessagesDeletedData, message: Pick<M
     (scope.conversationId === undefined || scope.conversationId === message.conversationId) &&
     (scope.queryId === undefined || scope.queryId === message.queryId)
   );
-}
-
-/** When a message stops being visible: its receive time plus its `ttl_seconds`; null: never. */
-export function messageExpiresAt(message: Pick<MessageAddedData, 'ttlSeconds'>, recordedAt: Date): Date | null {
-  return message.ttlSeconds === undefined ? null : new Date(recordedAt.getTime() + message.ttlSeconds * 1000);
 }

@@ -1,5 +1,5 @@
 export { ProjectionRebuilder, type RebuildReport } from './projection-rebuilder.js';
-export { inlineProjectors, ProjectionsModule } from './projections.module.js';
+export { inlineProjectors, ProjectionsModule, type ProjectionOptions } from './projections.module.js';
 export { SessionsProjector } from './sessions.projector.js';
 export { MessagesProjector } from './messages.projector.js';
 export { DeletionsProjector } from './deletions.projector.js';

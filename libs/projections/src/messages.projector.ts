@@ -1,7 +1,7 @@
 import { sql, type Transaction } from 'kysely';
 import type { Database } from '#ark/database';
-import type { ArkEvent, InlineProjector } from '#ark/event-store';
-import { messageExpiresAt, readMessageAdded, readMessagesDeleted, type MessageAddedData, type MessagesDeletedData } from '#ark/normalizer';
+import { NEVER_EXPIRES, type ArkEvent, type InlineProjector } from '#ark/event-store';
+import { readMessageAdded, readMessagesDeleted, type MessageAddedData, type MessagesDeletedData } from '#ark/normalizer';
 
 /** A conversation's messages of a query, and the query: which session they belong in may be known now. */
 interface Claim {
@@ -112,7 +112,7 @@ export class MessagesProjector implements InlineProjector {
         ${col((a) => a.event.sessionId)}::text[], ${col((a) => a.message.conversationId)}::text[],
         ${col((a) => a.message.queryId)}::text[], ${col((a) => a.event.userId)}::text[],
         ${col((a) => JSON.stringify(a.message.message ?? null))}::jsonb[], ${col((a) => a.event.recordedAt.toISOString())}::timestamptz[],
-        ${col((a) => messageExpiresAt(a.message, a.event.recordedAt)?.toISOString() ?? null)}::timestamptz[])
+        ${col((a) => (a.event.expiresAt >= NEVER_EXPIRES ? 'infinity' : a.event.expiresAt.toISOString()))}::timestamptz[])
         AS a(tenant_id, global_position, session_id, conversation_id, query_id, user_id, message, recorded_at, expires_at)
       WHERE NOT EXISTS (
         SELECT 1 FROM message_tombstones d

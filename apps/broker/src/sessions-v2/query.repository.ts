@@ -7,6 +7,7 @@ import {
   GenerateSql,
   inScope,
   PREPARED,
+  sessionLive,
   type Database,
   type QueriesTable,
   type ReadScope,
@@ -54,8 +55,7 @@ export class QueryRepository {
       const { rows } = await sql<QueryRow>`
         SELECT q.* FROM queries q
         WHERE q.tenant_id = ${scope.tenantId} AND (q.query_key = ${id} OR q.query_id = ${id} OR q.query_name = ${id})
-          AND (${scope.ownerId ?? null}::text IS NULL OR EXISTS (
-                SELECT 1 FROM sessions s WHERE s.tenant_id = q.tenant_id AND s.session_id = q.session_id AND s.user_id = ${scope.ownerId ?? null}))
+          AND ${sessionLive(scope, 'q')}
         ORDER BY (q.query_key = ${id}) DESC, (q.query_id = ${id}) DESC, q.started_at DESC, q.query_key LIMIT 1`.execute(this.connection.db);
       return rows[0];
     });

@@ -42,7 +42,7 @@ export class RawEventRepository {
         SELECT coalesce(query_id, query_name) AS query, count(*) FILTER (WHERE type = 'llm.chunk')::int AS chunks,
                min(time) FILTER (WHERE type = 'llm.chunk') AS first_at, max(time) FILTER (WHERE type = 'llm.chunk') AS last_at,
                bool_or(type = 'llm.stream.completed') AS completed
-        FROM events WHERE tenant_id = ${scope.tenantId} AND query_name = ANY(${queries}::text[]) AND source = 'chunk'
+        FROM events WHERE tenant_id = ${scope.tenantId} AND query_name = ANY(${queries}::text[]) AND source = 'chunk' AND expires_at > now()
         GROUP BY coalesce(query_id, query_name)`.execute(db);
       return new Map(rows.map((r) => [r.query, r]));
     });
@@ -66,7 +66,7 @@ export class RawEventRepository {
           -- Approvals are chunks: their query is the upload path's (query_name).
           SELECT type, query_name AS query_id, data->>'taskId' AS task_id, data->'toolCalls' AS tool_calls, time, sequence, session_id, global_position
           FROM events
-          WHERE tenant_id = ${scope.tenantId} AND type IN ('approval.requested', 'approval.resolved')
+          WHERE tenant_id = ${scope.tenantId} AND type IN ('approval.requested', 'approval.resolved') AND expires_at > now()
             AND (session_id = ${sessionId} OR query_name = ANY(${queries}::text[]))
         ), pending AS (
           SELECT r.* FROM approvals r

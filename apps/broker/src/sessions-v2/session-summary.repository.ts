@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { sql, type Kysely, type RawBuilder } from 'kysely';
-import { DatabaseConnection, EXAMPLE_ADMIN, EXAMPLE_READER, GenerateSql, inScope, sessionOwned, PREPARED, type Database, type ReadScope } from '#ark/database';
+import { DatabaseConnection, EXAMPLE_ADMIN, EXAMPLE_READER, GenerateSql, inScope, sessionShown, PREPARED, type Database, type ReadScope } from '#ark/database';
 import type { SessionStatusV2 } from './dto/sessions-v2.dto.js';
 
 export interface SessionListFilters {
@@ -87,7 +87,7 @@ export class SessionSummaryRepository {
       const db = this.connection.db;
       const exists = (cond: RawBuilder<unknown>) =>
         sql`EXISTS (SELECT 1 FROM queries q WHERE q.tenant_id = s.tenant_id AND q.session_id = s.session_id AND ${cond})`;
-      const where: RawBuilder<unknown>[] = [sql`s.tenant_id = ${scope.tenantId}`, sessionOwned(scope, 's')];
+      const where: RawBuilder<unknown>[] = [sql`s.tenant_id = ${scope.tenantId}`, sessionShown(scope, 's')];
       // Past the cursor in the list's order (newest activity first, ties by id).
       const pastCursor = (alias: RawBuilder<unknown>, [at, id]: readonly [string, string]) =>
         sql`(${alias}.last_activity_at < ${at}::timestamptz OR (${alias}.last_activity_at = ${at}::timestamptz AND ${alias}.session_id > ${id}))`;
@@ -169,7 +169,7 @@ export class SessionSummaryRepository {
                a.query_count, a.error_query_count, a.has_errors, a.status, a.namespaces, a.agents, a.teams, a.models, a.tools,
                a.tokens_input, a.tokens_output, a.tokens_total
         FROM sessions s ${sessionSummary}
-        WHERE s.tenant_id = ${scope.tenantId} AND s.session_id = ${sessionId} AND ${sessionOwned(scope, 's')}`.execute(db);
+        WHERE s.tenant_id = ${scope.tenantId} AND s.session_id = ${sessionId} AND ${sessionShown(scope, 's')}`.execute(db);
       return rows[0];
     });
   }

@@ -1,6 +1,16 @@
 import { Injectable } from '@nestjs/common';
 import { sql, type Kysely, type RawBuilder, type Selectable } from 'kysely';
-import { DatabaseConnection, EXAMPLE_ADMIN, EXAMPLE_READER, GenerateSql, inScope, type Database, type ToolCallsTable, type ReadScope } from '#ark/database';
+import {
+  DatabaseConnection,
+  EXAMPLE_ADMIN,
+  EXAMPLE_READER,
+  GenerateSql,
+  inScope,
+  sessionLive,
+  type Database,
+  type ToolCallsTable,
+  type ReadScope,
+} from '#ark/database';
 import { callsPerQuery, type CappedList } from './calls-per-query.js';
 
 export type ToolCallRow = Selectable<ToolCallsTable> & { session_id?: string | null };
@@ -31,10 +41,7 @@ export class ToolCallRepository {
   async list(scope: ReadScope, filters: ToolCallFilters, limit: number, after: readonly [number, string] | undefined): Promise<ToolCallRow[]> {
     return inScope(scope, async () => {
       const t = scope.tenantId;
-      const where: RawBuilder<unknown>[] = [sql`c.tenant_id = ${t}`];
-      if (scope.ownerId !== undefined) {
-        where.push(sql`EXISTS (SELECT 1 FROM sessions s WHERE s.tenant_id = c.tenant_id AND s.session_id = q.session_id AND s.user_id = ${scope.ownerId})`);
-      }
+      const where: RawBuilder<unknown>[] = [sql`c.tenant_id = ${t}`, sessionLive(scope, 'q')];
       if (after) where.push(sql`(c.first_position, c.call_key) > (${after[0]}::bigint, ${after[1]})`);
       if (filters.mcpSessionId !== undefined) where.push(sql`c.mcp_session_id = ${filters.mcpSessionId}`);
       if (filters.toolName !== undefined) where.push(sql`c.tool_name = ${filters.toolName}`);

@@ -1,5 +1,5 @@
 import type { ArkEvent } from '#ark/event-store';
-import { deletionScopeMatches, messageExpiresAt, readMessageAdded, readMessagesDeleted } from '#ark/normalizer';
+import { deletionScopeMatches, readMessageAdded, readMessagesDeleted } from '#ark/normalizer';
 import type { MessageRow, Tombstone } from './memory.repository.js';
 
 /** The upstream message item, on every memory read route and stream. */
@@ -56,8 +56,7 @@ export class MessageWatchFilter {
     const message = readMessageAdded(event);
     if (!message) return false;
     if (this.conversationId !== undefined && message.conversationId !== this.conversationId) return false;
-    const expiresAt = messageExpiresAt(message, event.recordedAt);
-    if (expiresAt !== null && expiresAt.getTime() <= Date.now()) return false;
+    if (event.expiresAt.getTime() <= Date.now()) return false;
     const covers = (t: Tombstone) => t.globalPosition > event.globalPosition && deletionScopeMatches(t.scope, message);
     return !this.replayTombstones.some(covers) && !this.liveTombstones.some(covers);
   };

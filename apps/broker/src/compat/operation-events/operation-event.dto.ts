@@ -1,6 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { IsDefined, IsInt, IsNotEmpty, IsObject, IsOptional, IsString, Min, ValidateNested } from 'class-validator';
+import { IsDefined, IsInt, IsNotEmpty, IsObject, IsOptional, IsString, Max, Min, ValidateNested } from 'class-validator';
+import { MAX_TTL_SECONDS } from '#ark/config';
 
 export class OperationEventDataDto {
   @ApiProperty({ description: 'UID of the Ark query the event belongs to' })
@@ -18,10 +19,11 @@ export class OperationEventDto {
   @Type(() => OperationEventDataDto)
   data!: OperationEventDataDto;
 
-  @ApiPropertyOptional({ description: 'accepted for compatibility; events are kept by the retention policy' })
+  @ApiPropertyOptional({ description: 'seconds the event stays visible (default EVENT_VISIBILITY_TTL_SECONDS); the reaper deletes it after' })
   @IsOptional()
   @Type(() => Number)
   @IsInt()
   @Min(1)
+  @Max(MAX_TTL_SECONDS)
   ttl_seconds?: number;
 }

@@ -36,8 +36,8 @@ export class OperationEventsController {
   @ApiBody({ type: OperationEventDto })
   async record(@Caller() caller: CallerIdentity, @Body() body: unknown): Promise<{ status: 'success' }> {
     validateDto(OperationEventDto, body, 'body', 'passthrough');
-    const { ttl_seconds: _ttl, ...event } = body as OperationEvent & { ttl_seconds?: unknown };
-    await this.commands.execute(new RecordOperationEventCommand(caller, event));
+    const { ttl_seconds: ttl, ...event } = body as OperationEvent & { ttl_seconds?: unknown };
+    await this.commands.execute(new RecordOperationEventCommand(caller, event, ttl === undefined ? undefined : Number(ttl)));
     return { status: 'success' };
   }
 

@@ -28,7 +28,7 @@ export class OperationEventsRepository {
     const { rows } = await inScope(scope, () =>
       sql<{ global_position: number; body: unknown }>`
       SELECT global_position, data->'operationEvent' AS body FROM events
-      WHERE tenant_id = ${scope.tenantId} AND source = 'operation-event' ${session} ${query} AND ${sessionVisible(scope, 'events')}
+      WHERE tenant_id = ${scope.tenantId} AND source = 'operation-event' AND expires_at > now() ${session} ${query} AND ${sessionVisible(scope, 'events')}
         AND global_position > ${filter.after ?? 0}
         AND NOT EXISTS (
           SELECT 1 FROM deletions d

@@ -8,6 +8,8 @@ export class RecordOperationEventCommand extends Command<void> {
   constructor(
     readonly caller: CallerIdentity,
     readonly body: OperationEvent,
+    /** The request's `ttl_seconds`: how long the event stays visible (else EVENT_VISIBILITY_TTL_SECONDS). */
+    readonly ttlSeconds?: number,
   ) {
     super();
   }
@@ -17,7 +19,8 @@ export class RecordOperationEventCommand extends Command<void> {
 export class RecordOperationEventHandler implements ICommandHandler<RecordOperationEventCommand, void> {
   constructor(private readonly appender: EventAppender) {}
 
-  async execute({ caller, body }: RecordOperationEventCommand): Promise<void> {
-    await this.appender.append(caller, [normalizeOperationEvent(body)]);
+  async execute({ caller, body, ttlSeconds }: RecordOperationEventCommand): Promise<void> {
+    const { sessionId, event } = normalizeOperationEvent(body);
+    await this.appender.append(caller, [{ sessionId, event: ttlSeconds === undefined ? event : { ...event, ttlSeconds } }]);
   }
 }

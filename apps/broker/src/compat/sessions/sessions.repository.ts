@@ -6,7 +6,7 @@ import {
   EXAMPLE_READER,
   GenerateSql,
   inScope,
-  sessionOwned,
+  sessionShown,
   sessionVisible,
   type SessionQueriesTable,
   type SessionRow,
@@ -56,7 +56,7 @@ export class SessionsRepository {
           .where('tenant_id', '=', tenantId)
           .where('session_id', 'in', [...sessionIds])
           .where('query_count', '>', 0)
-          .where(sql<boolean>`${sessionOwned(scope, 'sessions')}`)
+          .where(sql<boolean>`${sessionShown(scope, 'sessions')}`)
           .execute(),
         db
           .selectFrom('session_queries')
@@ -81,7 +81,7 @@ export class SessionsRepository {
           .selectAll()
           .where('tenant_id', '=', tenantId)
           .where('query_count', '>', 0)
-          .where(sql<boolean>`${sessionOwned(scope, 'sessions')}`)
+          .where(sql<boolean>`${sessionShown(scope, 'sessions')}`)
           .orderBy('queries_created_at')
           .orderBy('session_id')
           .execute(),
@@ -117,7 +117,7 @@ export class SessionsRepository {
       const where = sql.join(
         [
           sql`tenant_id = ${scope.tenantId}`,
-          sessionOwned(scope, 'sessions'),
+          sessionShown(scope, 'sessions'),
           sql`query_count > 0`,
           ...(filters.status ? [sql`status = ${filters.status}`] : []),
           ...(filters.dateFrom ? [sql`queries_active_at >= ${filters.dateFrom}`] : []),

@@ -69,7 +69,7 @@ export class ChunkStreamRepository {
         visible AS (
           SELECT e.session_id, e.query_id, e.type, e.transaction_id, e.global_position FROM events e, watermark
           WHERE e.tenant_id = ${scope.tenantId} AND e.query_name = ${queryId} AND e.source = 'chunk'
-            AND e.global_position > watermark.purged_through)
+            AND e.global_position > watermark.purged_through AND e.expires_at > now())
         -- The newest run under this name (the ark.query its chunks name, Ark's query UID): a name
         -- reused by a new query streams a new run, which completes on its own.
         , run AS (SELECT query_id FROM visible WHERE type <> 'llm.stream.completed' ORDER BY transaction_id DESC, global_position DESC LIMIT 1)
@@ -114,13 +114,13 @@ export class ChunkStreamRepository {
       const [page, count] = await Promise.all([
         sql<{ global_position: number; recorded_at: Date; query_name: string; type: string; data: unknown }>`
           SELECT global_position, recorded_at, query_name, type, data FROM events
-          WHERE tenant_id = ${tenantId} AND source = 'chunk' AND ${sessionVisible(scope, 'events')}
+          WHERE tenant_id = ${tenantId} AND source = 'chunk' AND ${sessionVisible(scope, 'events')} AND expires_at > now()
             AND global_position > greatest(${after}::bigint, ${purgedThrough(tenantId)})
           ORDER BY global_position
           LIMIT ${limit}`.execute(this.db),
         sql<{ total: number }>`
           SELECT count(*)::int AS total FROM events
-          WHERE tenant_id = ${tenantId} AND source = 'chunk' AND ${sessionVisible(scope, 'events')}
+          WHERE tenant_id = ${tenantId} AND source = 'chunk' AND ${sessionVisible(scope, 'events')} AND expires_at > now()
             AND global_position > ${purgedThrough(tenantId)}`.execute(this.db),
       ]);
       return {

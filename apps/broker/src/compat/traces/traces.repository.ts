@@ -43,7 +43,7 @@ export class TracesRepository {
       if (traceIds.length === 0) return new Map<string, string>();
       const { rows } = await sql<{ trace_id: string; session_id: string }>`
         SELECT DISTINCT ON (trace_id) trace_id, session_id FROM events
-        WHERE tenant_id = ${scope.tenantId} AND source = 'otlp' AND trace_id = ANY(${[...traceIds]}::text[])
+        WHERE tenant_id = ${scope.tenantId} AND source = 'otlp' AND trace_id = ANY(${[...traceIds]}::text[]) AND expires_at > now()
           AND session_id <> 'trace-' || trace_id
         ORDER BY trace_id, global_position`.execute(this.connection.db);
       return new Map(rows.map((r) => [r.trace_id, r.session_id]));
@@ -99,7 +99,7 @@ export class TracesRepository {
       arkSessionId === undefined
         ? sql``
         : sql`AND session_id = ${arkSessionId} AND data->'span'->'attributes'->'ark.session.id' = to_jsonb(${arkSessionId}::text)`;
-    return sql`tenant_id = ${scope.tenantId} AND source = 'otlp' ${session}
+    return sql`tenant_id = ${scope.tenantId} AND source = 'otlp' ${session} AND expires_at > now()
       AND global_position > (SELECT coalesce(max(d.up_to_position), 0) FROM deletions d
                              WHERE d.tenant_id = ${scope.tenantId} AND d.scope = 'traces' AND d.query_id IS NULL)
       AND ${sessionVisible(scope, 'events')}`;
@@ -108,13 +108,16 @@ export class TracesRepository {
   /** A whole tenant's traces: the `traces` read model (migrations/0091), newest first by its index. */
   private async tenantTraceHeads(tenantId: string, before: number | undefined, limit: number): Promise<TraceHeads> {
     const older = before === undefined ? sql`` : sql`AND first_position < ${before}`;
+    // A trace is listed while its first span is visible (the reaper moves first_position past reaped spans).
+    const visible = sql`EXISTS (SELECT 1 FROM events e WHERE e.tenant_id = traces.tenant_id AND e.global_position = traces.first_position
+                                AND e.expires_at > now())`;
     // Two snapshots: under ingest the total can count a trace that committed after the page was read
     // (upstream's in-memory total is no more exact). The page itself is one consistent read.
     const [heads, count] = await Promise.all([
       sql<TraceHead>`
-        SELECT trace_id, first_position AS first FROM traces WHERE tenant_id = ${tenantId} ${older}
+        SELECT trace_id, first_position AS first FROM traces WHERE tenant_id = ${tenantId} ${older} AND ${visible}
         ORDER BY first_position DESC LIMIT ${limit}`.execute(this.connection.db),
-      sql<{ n: number }>`SELECT count(*)::int AS n FROM traces WHERE tenant_id = ${tenantId}`.execute(this.connection.db),
+      sql<{ n: number }>`SELECT count(*)::int AS n FROM traces WHERE tenant_id = ${tenantId} AND ${visible}`.execute(this.connection.db),
     ]);
     return { heads: heads.rows, total: count.rows[0]?.n ?? 0 };
   }

@@ -1,6 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform, Type } from 'class-transformer';
-import { ArrayMaxSize, IsArray, IsBoolean, IsInt, IsOptional, IsString, Min } from 'class-validator';
+import { ArrayMaxSize, IsArray, IsBoolean, IsInt, IsOptional, IsString, Max, Min } from 'class-validator';
+import { MAX_TTL_SECONDS } from '#ark/config';
 import { InvalidArgumentError } from '#ark/errors';
 import { toQueryBoolean } from '#ark/http';
 import { UPSTREAM_DEFAULT_PAGE_SIZE, UPSTREAM_MAX_PAGE_SIZE, upstreamPageLimit } from '../../upstream-pagination.js';
@@ -31,6 +32,7 @@ export class PostMessagesDto {
   @Type(() => Number)
   @IsInt()
   @Min(1)
+  @Max(MAX_TTL_SECONDS)
   ttl_seconds?: number;
 }
 

@@ -1,0 +1,5 @@
+export { RetentionModule, type RetentionOptions } from './retention.module.js';
+export { RETENTION_CACHE_MS, RetentionPolicy, type EffectiveRetention } from './retention-policy.js';
+export { RetentionRepository, type RetentionStatus, type TenantRetention } from './retention.repository.js';
+export { RowReaper, type ReapReport, type RowReaperOptions } from './row-reaper.js';
+export { TenantRetentionRepository, type RetentionOverrides } from './tenant-retention.repository.js';

@@ -1,0 +1,64 @@
+import { Global, Logger, Module, type BeforeApplicationShutdown, type DynamicModule, type OnApplicationBootstrap } from '@nestjs/common';
+import { DatabaseConnection } from '#ark/database';
+import { EVENT_TTL_SOURCE, type EventTtlSource } from '#ark/event-store';
+import { RetentionPolicy, type EffectiveRetention } from './retention-policy.js';
+import { RetentionRepository } from './retention.repository.js';
+import { RowReaper, type RowReaperOptions } from './row-reaper.js';
+import { TenantRetentionRepository } from './tenant-retention.repository.js';
+
+export interface RetentionOptions {
+  reaper: RowReaperOptions;
+  /** The broker's MESSAGE_/EVENT_/SESSIONS_VISIBILITY_TTL_SECONDS, which a tenant's own setting overrides. */
+  defaults: EffectiveRetention;
+}
+
+/** Starts the reaper with the app and stops it before the database closes. */
+class RowReaperLifecycle implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  constructor(private readonly reaper: RowReaper) {}
+
+  onApplicationBootstrap(): void {
+    this.reaper.start();
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    await this.reaper.stop();
+  }
+}
+
+@Global()
+@Module({})
+export class RetentionModule {
+  static forRoot(options: RetentionOptions): DynamicModule {
+    return {
+      module: RetentionModule,
+      providers: [
+        { provide: RetentionRepository, inject: [DatabaseConnection], useFactory: (c: DatabaseConnection) => new RetentionRepository(c.db) },
+        {
+          provide: RetentionPolicy,
+          inject: [DatabaseConnection],
+          useFactory: (c: DatabaseConnection) => new RetentionPolicy(options.defaults, new TenantRetentionRepository(c.db)),
+        },
+        {
+          provide: EVENT_TTL_SOURCE,
+          inject: [RetentionPolicy],
+          useFactory: (policy: RetentionPolicy): EventTtlSource => ({
+            ttlsFor: async (tenantId) => {
+              const e = await policy.effective(tenantId);
+              return { messageSeconds: e.messageTtlSeconds, eventSeconds: e.eventTtlSeconds };
+            },
+          }),
+        },
+        {
+          provide: RowReaper,
+          inject: [RetentionRepository],
+          useFactory: (repository: RetentionRepository) => {
+            const logger = new Logger('RowReaper');
+            return new RowReaper(repository, options.reaper, { info: (m) => logger.log(m), error: (m) => logger.error(m) });
+          },
+        },
+        { provide: RowReaperLifecycle, inject: [RowReaper], useFactory: (reaper: RowReaper) => new RowReaperLifecycle(reaper) },
+      ],
+      exports: [RowReaper, RetentionRepository, RetentionPolicy, EVENT_TTL_SOURCE],
+    };
+  }
+}

@@ -1,0 +1,80 @@
+import type { RetentionRepository } from './retention.repository.js';
+
+export interface RowReaperOptions {
+  /** ROW_REAP_INTERVAL_SECONDS: seconds between runs; 0: never. */
+  intervalSeconds: number;
+  /** ROW_REAP_BATCH_SIZE: rows (or sessions) per statement. */
+  batchSize: number;
+}
+
+/** What one run deleted. */
+export interface ReapReport {
+  events: number;
+  messages: number;
+  sessions: number;
+}
+
+/**
+ * Physically deletes what expired (docs/architecture.md#retention), at start and then every
+ * interval, in statements of `batchSize` so no transaction holds many locks for long. Expired data
+ * is already invisible; this only gives the space back. Several replicas may run it at once: the SQL
+ * claims rows with SKIP LOCKED and sessions with a lock taken without waiting.
+ */
+export class RowReaper {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<ReapReport> | undefined;
+  private stopped = false;
+
+  constructor(
+    private readonly repository: RetentionRepository,
+    private readonly options: RowReaperOptions,
+    private readonly log: { info(message: string): void; error(message: string): void },
+  ) {}
+
+  start(): void {
+    if (this.options.intervalSeconds === 0) return;
+    this.stopped = false;
+    this.tick();
+    this.timer = setInterval(() => this.tick(), this.options.intervalSeconds * 1000);
+    this.timer.unref();
+  }
+
+  /** Stops the timer and waits for a run in flight, so the pool can close after. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    await this.running?.catch(() => undefined);
+  }
+
+  /** One run: events, then messages, then sessions, each until a statement deletes less than a batch. A run already going is joined. */
+  reapOnce(): Promise<ReapReport> {
+    this.running ??= this.run().finally(() => (this.running = undefined));
+    return this.running;
+  }
+
+  private tick(): void {
+    this.reapOnce()
+      .then((r) => {
+        if (r.events + r.messages + r.sessions > 0) this.log.info(`reaped ${r.events} events, ${r.messages} messages, ${r.sessions} sessions`);
+      })
+      .catch((error: unknown) => this.log.error(`reap failed: ${(error as Error).message}`));
+  }
+
+  private async run(): Promise<ReapReport> {
+    const { batchSize } = this.options;
+    const drain = async (reap: (batch: number) => Promise<number>) => {
+      let total = 0;
+      for (;;) {
+        if (this.stopped) return total;
+        const n = await reap(batchSize);
+        total += n;
+        if (n < batchSize) return total;
+      }
+    };
+    const events = await drain((b) => this.repository.reapExpiredEvents(b));
+    const messages = await drain((b) => this.repository.reapExpiredMessages(b));
+    const sessions = await drain((b) => this.repository.reapExpiredSessions(b));
+    return { events, messages, sessions };
+  }
+}
