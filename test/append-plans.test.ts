@@ -49,8 +49,8 @@ describe('ark_append_events plans as the log grows', () => {
 
   const grow = (from: number, count: number) =>
     owner.query(
-      `INSERT INTO events (tenant_id, session_id, sequence, type, time, source, dedupe_key, data)
-       SELECT $1, 'grown-' || (n / 100), n % 100 + 1, 'span.ended', now(), 'otlp', 'grown-' || n, $4::jsonb FROM generate_series($2::int, $3::int) n`,
+      `INSERT INTO events (tenant_id, session_id, sequence, type, time, source, dedupe_key, data, expires_at)
+       SELECT $1, 'grown-' || (n / 100), n % 100 + 1, 'span.ended', now(), 'otlp', 'grown-' || n, $4::jsonb, now() + interval '1 day' FROM generate_series($2::int, $3::int) n`,
       // About the size of a span's data, so a hundred events take a few pages, as they do.
       [TENANT, from, from + count - 1, JSON.stringify({ attributes: 'x'.repeat(200) })],
     );

@@ -49,10 +49,10 @@ describe('database roles: the read-only analyst role', () => {
         [tenant],
       );
       await owner.query(`INSERT INTO event_streams (tenant_id, session_id, last_sequence) VALUES ($1, 's', 1)`, [tenant]);
-      await owner.query(`INSERT INTO events (tenant_id, session_id, sequence, type, time, source, data) VALUES ($1, 's', 1, 'custom.a', now(), 'api', $2)`, [
-        tenant,
-        { secret: `${tenant}-secret` },
-      ]);
+      await owner.query(
+        `INSERT INTO events (tenant_id, session_id, sequence, type, time, source, data, expires_at) VALUES ($1, 's', 1, 'custom.a', now(), 'api', $2, now() + interval '1 day')`,
+        [tenant, { secret: `${tenant}-secret` }],
+      );
       await owner.query(`INSERT INTO api_keys (id, tenant_id, name, roles, secret_hash) VALUES ($1, $2, 'k', '{admin}', $3)`, [
         `key${tenant.replace('-', '')}`,
         tenant,

@@ -49,8 +49,8 @@ describe('migrations safe on a large log', () => {
     broker = await startTestBroker();
     // A million events, written straight into the log (the broker's append path would take minutes here).
     await broker.sql.query(
-      `INSERT INTO events (tenant_id, session_id, sequence, type, time, source, data)
-       SELECT 'default', 'bulk-' || (g / 1000), g % 1000 + 1, 'custom.bulk', now(), 'api', jsonb_build_object('n', g)
+      `INSERT INTO events (tenant_id, session_id, sequence, type, time, source, data, expires_at)
+       SELECT 'default', 'bulk-' || (g / 1000), g % 1000 + 1, 'custom.bulk', now(), 'api', jsonb_build_object('n', g), now() + interval '1 day'
          FROM generate_series(0, $1::int - 1) g`,
       [LOG_EVENTS],
     );
@@ -144,7 +144,7 @@ describe('migrations safe on a large log', () => {
     try {
       await writer.query('BEGIN');
       await writer.query(
-        `INSERT INTO events (tenant_id, session_id, sequence, type, time, source, data) VALUES ('default', 'open-writer', 1, 'custom.x', now(), 'api', '{}')`,
+        `INSERT INTO events (tenant_id, session_id, sequence, type, time, source, data, expires_at) VALUES ('default', 'open-writer', 1, 'custom.x', now(), 'api', '{}', now() + interval '1 day')`,
       );
       const migration = migrate(pool, dir);
       await new Promise((r) => setTimeout(r, 300));

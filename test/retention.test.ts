@@ -256,7 +256,12 @@ describe('retention: per tenant (PUT /v2/retention, `ark-broker retention set`)'
   const defaults = { MESSAGE_VISIBILITY_TTL_SECONDS: '3600', EVENT_VISIBILITY_TTL_SECONDS: '3600', SESSIONS_VISIBILITY_TTL_SECONDS: '3600' };
   let broker: TestBroker;
   before(async () => {
-    broker = await startTestBroker({ ...defaults, AUTH_MODE: 'header', ROW_REAP_INTERVAL_SECONDS: '0' });
+    broker = await startTestBroker({
+      ...defaults,
+      AUTH_MODE: 'header',
+      AUTH_TRUSTED_PROXIES: '127.0.0.1/32,::1,::ffff:127.0.0.1',
+      ROW_REAP_INTERVAL_SECONDS: '0',
+    });
   });
   after(() => broker.close());
   const as = (tenant: string, roles: string) => ({ 'x-ark-tenant': tenant, 'x-ark-user': `${tenant}-user`, 'x-ark-roles': roles });
