@@ -64,7 +64,8 @@ export async function measureCopyCeiling(databaseUrl: string, sessionIds: readon
 
 /** The first `perSession` stored rows of each session, each as the COPY text of its sampled columns. */
 async function sampleRows(client: pg.Client, sessionIds: readonly string[], perSession: number): Promise<string[]> {
-  const columns = SAMPLED_COLUMNS.map((c) => (c === 'data' ? 'e.data::text AS data' : c === 'time' ? 'e.time::text AS time' : `e.${c}`));
+  // As text, in PostgreSQL's own output format, which COPY reads back (jsonb, timestamptz…).
+  const columns = SAMPLED_COLUMNS.map((c) => `e.${c}::text AS ${c}`);
   const result = await client.query<Record<string, string | null>>({
     text: `SELECT ${columns.join(', ')}
              FROM event_streams s
