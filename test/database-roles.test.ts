@@ -8,11 +8,14 @@ import { runCli } from './support/cli.js';
 import { RecordingEventSource } from './support/sse-client.js';
 import { createTestDatabase, type TestDatabase } from './support/test-database.js';
 
+/** The password of the test's login roles: the embedded PostgreSQL asks for one (scram), the machine's trusts local logins. */
+const LOGIN_PASSWORD = `pw-${randomBytes(8).toString('hex')}`;
+
 /** The test database's URL with another login user. */
 function loginUrl(url: string, user: string): string {
   const login = new URL(url);
   login.username = user;
-  login.password = '';
+  login.password = LOGIN_PASSWORD;
   return login.toString();
 }
 
@@ -28,7 +31,7 @@ const PERMISSION_DENIED = (error: { code?: string }) => error.code === '42501';
 /** A fresh LOGIN role (roles are cluster-wide: unique names, dropped after the file). */
 async function createLoginRole(owner: pg.Client, prefix: string, options = ''): Promise<string> {
   const name = `${prefix}_${process.pid}_${randomBytes(3).toString('hex')}`;
-  await owner.query(`CREATE ROLE ${name} LOGIN NOSUPERUSER NOBYPASSRLS ${options}`);
+  await owner.query(`CREATE ROLE ${name} LOGIN NOSUPERUSER NOBYPASSRLS PASSWORD '${LOGIN_PASSWORD}' ${options}`);
   return name;
 }
 
