@@ -343,7 +343,8 @@ export class EventWatchHub {
       if (list) list.push(e);
       else bySession.set(key, [e]);
     }
-    for (const [key, list] of bySession) this.sessions.get(key)?.offer(list.sort((a, b) => a.sequence - b.sequence));
+    // A batch's events of one session are in sequence order (ark_append_events hands them out in input order).
+    for (const [key, list] of bySession) this.sessions.get(key)?.offer(list);
   }
 
   notify(notification: AppendNotification): void {

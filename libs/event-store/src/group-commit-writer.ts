@@ -2,7 +2,7 @@ import type { Kysely } from 'kysely';
 import { tenantScope, type Database } from '#ark/database';
 import { MalformedInputError, UnavailableError } from '#ark/errors';
 import type { AppendedEvent, ArkEvent, StreamEvent } from './ark-event.js';
-import type { EventLogRepository } from './event-log.repository.js';
+import type { AppendBatchResult, EventLogRepository } from './event-log.repository.js';
 import type { InlineProjector } from './inline-projector.js';
 import { outsideTraces } from '#ark/tracing';
 import type { WorkStepResolver } from './work-step-resolver.js';
@@ -169,7 +169,7 @@ export class GroupCommitWriter {
   }
 
   /** One transaction scoped (row-level security) to exactly the tenants of its items. */
-  private async runTransaction(items: readonly StreamEvent[]): Promise<{ results: AppendedEvent[]; appended: ArkEvent[] }> {
+  private async runTransaction(items: readonly StreamEvent[]): Promise<AppendBatchResult> {
     const tenants = [...new Set(items.map((i) => i.tenantId))];
     return tenantScope.run(tenants, () =>
       this.db.transaction().execute(async (trx) => {
