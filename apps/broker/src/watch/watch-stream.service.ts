@@ -17,6 +17,7 @@ import {
 } from '#ark/event-store';
 import { ShutdownSignal } from '#ark/shutdown';
 import { SseStream } from '#ark/streaming';
+import { AheadOfLogOrder, type AheadOfLog } from './ahead-of-log.js';
 import { LOCAL_IDENTITY, type CallerIdentity } from '#ark/tenancy';
 
 export interface WatchOptions {
@@ -38,28 +39,6 @@ export interface WatchOptions {
   /** Messages this replica sees before they commit (not with `pace`): see AheadOfLog. */
   ahead?: AheadOfLog;
 }
-
-/**
- * Messages that reach this replica before their events commit (live chunks), each with a key that
- * its committed event will carry, numbered without gaps in log order. One is sent without an `id:`
- * once its key is the next after the last message sent (at once, or from a small wait list as soon
- * as the messages before it are sent, ahead or committed), so the stream keeps the log's order and
- * a reader whose commits lag stays live; when its event commits, only the event's `id:` is sent (a
- * block without data, which SSE clients take as the new last event id without dispatching
- * anything). So `Last-Event-ID` only ever names a committed event; a reader that reconnects gets
- * the committed events after it, which repeats what it was sent ahead and had no `id:` for yet, and
- * never what did not commit.
- */
-export interface AheadOfLog {
-  subscribe(send: (key: number, data: unknown) => void): () => void;
-  /** The key of a committed event that may have been sent ahead (undefined: it never is). */
-  keyOf(event: ArkEvent): number | undefined;
-}
-
-/** Keys sent ahead whose events have not been seen committed: past this, the oldest are forgotten (they then never committed). */
-const MAX_SENT_AHEAD = 4096;
-/** Messages seen ahead that wait for the ones before them: past this, the oldest are dropped (their committed copies still come). */
-const MAX_WAITING_AHEAD = 1024;
 
 type EventFormat = (event: ArkEvent) => unknown;
 type EventId = (event: ArkEvent) => string;
@@ -271,46 +250,29 @@ export class WatchStreamService implements BeforeApplicationShutdown {
     const quiet = options.endUnlessEventWithin;
     let quietTimer = quiet && setTimeout(() => end(quiet.messages), quiet.ms);
     const ahead = options.pace ? undefined : options.ahead;
-    /** The key of the last message sent (ahead or committed), and the keys sent ahead not yet seen committed. */
-    let lastKey: number | undefined;
-    const sentAhead = new Set<number>();
-    /** Messages seen ahead of a gap after lastKey, by key; the same objects every reader holds. */
-    const waitingAhead = new Map<number, unknown>();
+    const order = new AheadOfLogOrder();
     /** The client is behind: nothing is sent ahead until it drains (its committed copy comes later). */
     let behind = false;
     const observe = (e: ArkEvent) => {
       for (const observer of this.deliveryObservers) observer(e);
     };
-    /** Sends a message ahead of its commit; the key is lastKey + 1. */
-    const sendAhead = (key: number, data: unknown) => {
-      clearTimeout(quietTimer);
-      quietTimer = undefined;
-      lastKey = key;
-      sentAhead.add(key);
-      if (sentAhead.size > MAX_SENT_AHEAD) sentAhead.delete(sentAhead.values().next().value!);
-      behind = !stream.send({ data: JSON.stringify(data) });
-    };
-    /** Sends the waiting messages that now follow lastKey without a gap. */
-    const sendWaitingAhead = () => {
-      while (!behind && stream.isOpen && lastKey !== undefined && waitingAhead.has(lastKey + 1)) {
-        const key = lastKey + 1;
-        const data = waitingAhead.get(key);
-        waitingAhead.delete(key);
-        sendAhead(key, data);
+    const sendDueAhead = () => {
+      while (!behind && stream.isOpen) {
+        const due = order.takeDue();
+        if (!due) return;
+        clearTimeout(quietTimer);
+        quietTimer = undefined;
+        behind = !stream.send({ data: JSON.stringify(due.data) });
       }
     };
     /** Writes one event; false when the stream must pause (client behind, or ended). */
     const emit = (e: ArkEvent): boolean => {
       const key = ahead?.keyOf(e);
-      if (key !== undefined && sentAhead.delete(key)) {
+      if (key !== undefined && order.committed(key)) {
         observe(e);
         const more = stream.sendFrame(`id: ${idOf(e)}\n\n`);
         behind = !more;
         return more;
-      }
-      if (key !== undefined) {
-        lastKey = lastKey === undefined ? key : Math.max(lastKey, key);
-        waitingAhead.delete(key);
       }
       const frame = frameOf(format, idOf, e);
       const more = frame === null ? true : stream.sendFrame(frame);
@@ -321,7 +283,7 @@ export class WatchStreamService implements BeforeApplicationShutdown {
         end(last);
         return false;
       }
-      if (key !== undefined) sendWaitingAhead();
+      if (key !== undefined) sendDueAhead();
       return more && !behind;
     };
     const pacer = options.pace && new Pacer(options.pace.timeOf, options.pace.maxGapMs);
@@ -343,13 +305,8 @@ export class WatchStreamService implements BeforeApplicationShutdown {
     });
     const unsubscribeAhead = ahead?.subscribe((key, data) => {
       if (behind || !stream.isOpen) return;
-      if (lastKey !== undefined && key === lastKey + 1) {
-        sendAhead(key, data);
-        sendWaitingAhead();
-      } else if (lastKey === undefined || key > lastKey + 1) {
-        waitingAhead.set(key, data);
-        if (waitingAhead.size > MAX_WAITING_AHEAD) waitingAhead.delete(waitingAhead.keys().next().value!);
-      }
+      order.offer(key, data);
+      sendDueAhead();
     });
     stream.onDrain(() => {
       behind = false;
@@ -358,7 +315,7 @@ export class WatchStreamService implements BeforeApplicationShutdown {
     stream.onClose(() => {
       clearTimeout(quietTimer);
       clearTimeout(paceTimer);
-      waitingAhead.clear();
+      order.clear();
       unsubscribeAhead?.();
       watch.close();
     });
