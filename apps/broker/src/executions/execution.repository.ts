@@ -384,7 +384,7 @@ export class ExecutionRepository {
     return inScope(scope, async () => {
       const { rows } = await sql<HistoryRow>`
         SELECT position::text AS position, type, attempt, at, data FROM query_transitions
-        WHERE tenant_id = ${scope.tenantId} AND query_id = ${queryId} ORDER BY position LIMIT ${limit}`.execute(this.connection.db);
+        WHERE tenant_id = ${scope.tenantId} AND query_id = ${queryId} ORDER BY query_transitions.position LIMIT ${limit}`.execute(this.connection.db);
       return rows;
     });
   }
