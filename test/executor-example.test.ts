@@ -100,12 +100,7 @@ describe('the sample executor (apps/executor-example) on the executor SDK', () =
   });
 
   it('runs 200 queries over 4 executor processes in 2 namespaces: each done exactly once, by an executor of its namespace, its answer streamed', async () => {
-    const executors = [
-      startExecutor('exec-a1', 'ns-a'),
-      startExecutor('exec-a2', 'ns-a'),
-      startExecutor('exec-b1', 'ns-b'),
-      startExecutor('exec-b2', 'ns-b'),
-    ];
+    const executors = [startExecutor('exec-a1', 'ns-a'), startExecutor('exec-a2', 'ns-a'), startExecutor('exec-b1', 'ns-b'), startExecutor('exec-b2', 'ns-b')];
     const ids = Array.from({ length: 200 }, (_, n) => ({ id: randomUUID(), namespace: n % 2 ? 'ns-b' : 'ns-a' }));
     await Promise.all(ids.map(({ id, namespace }) => submit({ queryId: id, namespace, sessionId: `s-${namespace}`, input: `question ${id}` })));
     for (const namespace of ['ns-a', 'ns-b']) {
@@ -141,11 +136,20 @@ describe('the sample executor (apps/executor-example) on the executor SDK', () =
     const id = randomUUID();
     const doomed = startExecutor('exec-doomed', 'ns-kill', { EXECUTOR_LEASE_SECONDS: '2' });
     await submit({ queryId: id, namespace: 'ns-kill', input: 'please hang' });
-    await eventually('the query running on exec-doomed', () => execution(id), (q) => q.phase === 'running' && q.assignedExecutor === 'exec-doomed');
+    await eventually(
+      'the query running on exec-doomed',
+      () => execution(id),
+      (q) => q.phase === 'running' && q.assignedExecutor === 'exec-doomed',
+    );
     await eventually('its LLM call under way', async () => llm.hanging('please hang'), Boolean);
     await stopExecutor(doomed, 'SIGKILL');
     const rescue = startExecutor('exec-rescue', 'ns-kill', { EXECUTOR_LEASE_SECONDS: '2' });
-    const done = await eventually('attempt 2 done', () => execution(id), (q) => q.phase === 'done', 30_000);
+    const done = await eventually(
+      'attempt 2 done',
+      () => execution(id),
+      (q) => q.phase === 'done',
+      30_000,
+    );
     assert.equal(done.attempt, 2);
     assert.equal(done.assignedExecutor, 'exec-rescue');
     assert.deepEqual(done.response, { content: 'Hello, world', model: 'fake-model' });
@@ -160,15 +164,29 @@ describe('the sample executor (apps/executor-example) on the executor SDK', () =
     const id = randomUUID();
     const doomed = startExecutor('exec-doomed-2', 'ns-never', { EXECUTOR_LEASE_SECONDS: '2' });
     await submit({ queryId: id, namespace: 'ns-never', input: 'hang again', reassign: 'never' });
-    await eventually('the query running', () => execution(id), (q) => q.phase === 'running');
+    await eventually(
+      'the query running',
+      () => execution(id),
+      (q) => q.phase === 'running',
+    );
     await eventually('its LLM call under way', async () => llm.hanging('hang again'), Boolean);
     await stopExecutor(doomed, 'SIGKILL');
     const standby = startExecutor('exec-standby', 'ns-never', { EXECUTOR_LEASE_SECONDS: '2' });
-    const lost = await eventually('ExecutorLost', () => execution(id), (q) => q.phase === 'error', 30_000);
+    const lost = await eventually(
+      'ExecutorLost',
+      () => execution(id),
+      (q) => q.phase === 'error',
+      30_000,
+    );
     assert.equal(lost.reason, 'ExecutorLost');
     assert.equal(lost.assignedExecutor, 'exec-doomed-2', 'the standby executor did not take it');
     assert.equal((await postJson(`${broker.url}/v2/queries/${id}/retry`, {})).status, 200);
-    const done = await eventually('the retry done', () => execution(id), (q) => q.phase === 'done', 30_000);
+    const done = await eventually(
+      'the retry done',
+      () => execution(id),
+      (q) => q.phase === 'done',
+      30_000,
+    );
     assert.equal(done.attempt, 2);
     assert.equal(done.assignedExecutor, 'exec-standby');
     await stopExecutor(standby);

@@ -35,10 +35,12 @@ export class ClaimQueriesHandler implements ICommandHandler<ClaimQueriesCommand,
     const namespaces = servedNamespaces(caller, body.namespaces);
     const scope = { tenantId: caller.tenantId };
     const deadline = Date.now() + (body.waitSeconds ?? 0) * 1000;
-    for (;;) {
+    for (let first = true; ; first = false) {
+      // The executor hung up or the broker drains: take nothing more (it would wait for its lease to run out).
+      if (!first && signal.aborted) return [];
       const remaining = deadline - Date.now();
       // Registered before looking, so a query made pending while we look still wakes this wait.
-      const wait = remaining > 0 && !signal.aborted ? this.waiters.register(caller.tenantId, namespaces) : undefined;
+      const wait = remaining > 0 ? this.waiters.register(caller.tenantId, namespaces) : undefined;
       try {
         const rows = await this.repository.claim(scope, executorId, namespaces, body.max ?? 1, body.leaseSeconds ?? DEFAULT_LEASE_SECONDS);
         if (rows.length > 0 || !wait) {
