@@ -72,7 +72,7 @@ describe('the sample executor (apps/executor-example) on the executor SDK', () =
       },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
-    child.stderr!.resume();
+    child.stderr.resume();
     children.add(child);
     child.once('exit', () => children.delete(child));
     return child;

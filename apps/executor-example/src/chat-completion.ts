@@ -33,7 +33,7 @@ export async function runChatCompletion(endpoint: ChatEndpoint, context: QueryCo
   let buffered = '';
   const decoder = new TextDecoder();
   // Server-Sent Events: `data: <chunk JSON>` lines, ending with `data: [DONE]`.
-  for await (const bytes of response.body) {
+  for await (const bytes of response.body as AsyncIterable<Uint8Array>) {
     buffered += decoder.decode(bytes, { stream: true });
     let newline: number;
     while ((newline = buffered.indexOf('\n')) >= 0) {
@@ -44,7 +44,7 @@ export async function runChatCompletion(endpoint: ChatEndpoint, context: QueryCo
       if (data === '[DONE]') continue;
       const chunk = JSON.parse(data) as { choices?: { delta?: { content?: string } }[] };
       content += chunk.choices?.[0]?.delta?.content ?? '';
-      await context.streamChunk(chunk as Record<string, unknown>);
+      await context.streamChunk(chunk);
     }
   }
   await context.completeStream();

@@ -144,7 +144,7 @@ export class QueryExecutor {
       }
       if (reason === 'lease-lost' || reason === 'shutdown') return;
       if (reason === 'canceled') await report('canceled');
-      else if (failure !== undefined) await report('error', { error: { reason: 'ExecutorError', message: (failure as Error).message ?? String(failure) } });
+      else if (failure !== undefined) await report('error', { error: { reason: 'ExecutorError', message: messageOf(failure) } });
       else await report('done', { response });
     } catch (error) {
       // A stale attempt: the query is someone else's now; anything else: its lease will lapse.
@@ -165,4 +165,8 @@ export class QueryExecutor {
       emitEvent: (reason, message, data = {}) => this.api.operationEvent({ reason, message, data: { ...ids, ...data } }),
     };
   }
+}
+
+function messageOf(failure: unknown): string {
+  return failure instanceof Error ? failure.message : typeof failure === 'string' ? failure : JSON.stringify(failure);
 }

@@ -17,18 +17,25 @@ export class TransitionPublisher {
     private readonly repository: ExecutionRepository,
   ) {}
 
-  /** Never throws: the transition is committed whatever happens to its event (the sweeper retries). */
+  /**
+   * Resolves once the events are in the log (so a read after the answer sees them). Never throws: the
+   * transition is committed whatever happens to its event (the sweeper retries).
+   */
   async publish(tenantId: string, rows: readonly TransitionRow[]): Promise<void> {
     if (rows.length === 0) return;
     try {
       await this.appender.append({ tenantId }, rows.map(toSessionEvent));
-      await this.repository.markPublished(
-        { tenantId },
-        rows.map((r) => r.position),
-      );
     } catch (error) {
       this.logger.warn(`query transitions not yet in the log (the sweeper retries): ${(error as Error).message}`);
+      return;
     }
+    // Not awaited: the caller's answer does not wait for the bookkeeping; if it fails the sweeper appends again (a no-op).
+    this.repository
+      .markPublished(
+        { tenantId },
+        rows.map((r) => r.position),
+      )
+      .catch((error: unknown) => this.logger.warn(`query transitions not marked published (the sweeper will): ${(error as Error).message}`));
   }
 }
 
