@@ -99,19 +99,20 @@ describe('the sample executor (apps/executor-example) on the executor SDK', () =
     await broker.close();
   });
 
-  it('runs 200 queries over 4 executor processes in 2 namespaces: each done exactly once, by an executor of its namespace, its answer streamed', async () => {
+  it('runs 100 queries over 4 executor processes in 2 namespaces: each done exactly once, by an executor of its namespace, its answer streamed', async () => {
     const executors = [startExecutor('exec-a1', 'ns-a'), startExecutor('exec-a2', 'ns-a'), startExecutor('exec-b1', 'ns-b'), startExecutor('exec-b2', 'ns-b')];
-    const ids = Array.from({ length: 200 }, (_, n) => ({ id: randomUUID(), namespace: n % 2 ? 'ns-b' : 'ns-a' }));
+    const ids = Array.from({ length: 100 }, (_, n) => ({ id: randomUUID(), namespace: n % 2 ? 'ns-b' : 'ns-a' }));
     await Promise.all(ids.map(({ id, namespace }) => submit({ queryId: id, namespace, sessionId: `s-${namespace}`, input: `question ${id}` })));
     for (const namespace of ['ns-a', 'ns-b']) {
       await eventually(
         `every query of ${namespace} done`,
         () => getJson(`${broker.url}/v2/queries?namespace=${namespace}&phase=done&limit=1000`),
-        (r) => r.body.items.length === 100,
-        120_000,
+        (r) => r.body.items.length === 50,
+        // Each query is ~10 requests; the whole suite shares two cores.
+        300_000,
       );
     }
-    for (const { id, namespace } of ids.slice(0, 40)) {
+    for (const { id, namespace } of ids.slice(0, 30)) {
       const q = await execution(id);
       assert.equal(q.phase, 'done');
       assert.deepEqual(q.response, { content: 'Hello, world', model: 'fake-model' });

@@ -754,7 +754,7 @@ WHERE
   tenant_id = $1
   AND query_id = $2
 ORDER BY
-  position
+  query_transitions.position
 LIMIT
   $3;
 
