@@ -3,6 +3,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Kysely, PostgresDialect, type CompiledQuery } from 'kysely';
+import type { QueryBus } from '@nestjs/cqrs';
 import { BROKER_ROLE, createPool, type Database, type DatabaseConnection } from '#ark/database';
 import { SessionsRepository } from '../apps/broker/src/compat/sessions/sessions.repository.js';
 import { LlmCallRepository } from '../apps/broker/src/sessions-v2/llm-call.repository.js';
@@ -231,6 +232,8 @@ async function explain(databaseUrl: string, tenantId: string, c: ReadCase): Prom
       new ToolCallRepository(connection),
       new LlmCallRepository(connection),
       new RawEventRepository(connection),
+      // The plans explained are the read models'; the execution queue is not asked.
+      { execute: () => Promise.resolve(undefined) } as unknown as QueryBus,
     );
     await c.explain({ v2, compat: new SessionsRepository(connection), traces: new TracesRepository(connection), db });
     let plans = '';

@@ -5,6 +5,7 @@ import { OPERATION_EVENT_METRICS, operationEventsScenario } from './operation-ev
 import { QUERIES_PER_BATCH, SPANS_PER_BATCH } from './otlp-batches.js';
 import { OTLP_METRICS, otlpFreshQueriesScenario, otlpScenario } from './otlp-scenario.js';
 import { EMMETT_VERSION } from './emmett-service.js';
+import { EXECUTOR_METRICS, executorClaimsScenario, executorLatencyScenario } from './executors-scenario.js';
 import { GROWTH_METRICS, growthScenario } from './growth-scenario.js';
 import type { Scenario, ScenarioGroup } from './scenario.js';
 import { STUCK_CLIENT_METRICS, stuckClientScenario } from './stuck-client-scenario.js';
@@ -159,6 +160,19 @@ export const SCENARIO_GROUPS: readonly ScenarioGroup[] = [
       chunksScenario(`chunks-${CHUNK_STREAMS}`, CHUNK_STREAMS, { kind: 'unpaced' }),
       chunksScenario(`chunks-paced-${PACED_STREAMS}`, PACED_STREAMS, { kind: 'paced', chunksPerSecondPerStream: PACED_CHUNKS_PER_SECOND }),
     ],
+  },
+  {
+    title: 'Query executors (work queue)',
+    description:
+      '`executors-latency`: one executor long-polls `POST /v2/executors/:id/claims` (`waitSeconds` 30) for its own namespace; once ' +
+      'it waits idle (10 ms after its previous answer) a producer sends `POST /v2/queries`; a sample is the time from sending the ' +
+      "submit to reading the claim's answer (submit committed, NOTIFY on the broker's LISTEN connection, the waiter woken, the " +
+      'claiming statement). Target: p99 ≤ 10 ms. `executors-claims-c8`: the queue is filled first (submits at concurrency 16, ' +
+      '`submits/s (filling)`), then 8 executors claim one query per request in a closed loop until the time is up or the queue is ' +
+      'empty; every claimed id is checked to come once (`claimed twice`). Target: ≥ 2,000 claims/s.',
+    metrics: EXECUTOR_METRICS,
+    headline: ['claimsPerSecond', 'latencyP99Ms'],
+    scenarios: [executorLatencyScenario(), executorClaimsScenario(8)],
   },
   {
     title: 'Ark day (mixed workload)',

@@ -218,6 +218,75 @@ CREATE POLICY tenant_isolation ON queries USING (((tenant_id || ''::text) = ANY 
 CREATE STATISTICS public.queries_tenant_policy ON (tenant_id || ''::text) FROM queries;
 GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE queries TO ark_broker_app;
 
+CREATE TABLE query_executions (
+  tenant_id text NOT NULL,
+  query_id text NOT NULL,
+  name text NOT NULL,
+  namespace text NOT NULL,
+  session_id text NOT NULL,
+  user_id text,
+  target jsonb NOT NULL,
+  input jsonb NOT NULL,
+  request jsonb NOT NULL,
+  phase text DEFAULT 'pending'::text NOT NULL,
+  reason text,
+  reassign text NOT NULL,
+  max_attempts integer NOT NULL,
+  attempt integer DEFAULT 0 NOT NULL,
+  assigned_executor text,
+  assigned_at timestamp with time zone,
+  lease_expires_at timestamp with time zone,
+  lease_seconds integer,
+  cancel_requested boolean DEFAULT false NOT NULL,
+  ttl_expires_at timestamp with time zone,
+  response jsonb,
+  error jsonb,
+  submitted_at timestamp with time zone DEFAULT now() NOT NULL,
+  updated_at timestamp with time zone DEFAULT now() NOT NULL,
+  finished_at timestamp with time zone,
+  CONSTRAINT query_executions_max_attempts_check CHECK ((max_attempts > 0)),
+  CONSTRAINT query_executions_phase_check CHECK ((phase = ANY (ARRAY['pending'::text, 'assigned'::text, 'running'::text, 'done'::text, 'error'::text, 'canceled'::text]))),
+  CONSTRAINT query_executions_pkey PRIMARY KEY (tenant_id, query_id),
+  CONSTRAINT query_executions_reassign_check CHECK ((reassign = ANY (ARRAY['auto'::text, 'never'::text])))
+);
+ALTER TABLE query_executions ENABLE ROW LEVEL SECURITY;
+CREATE INDEX query_executions_executor ON public.query_executions USING btree (tenant_id, assigned_executor) WHERE (phase = ANY (ARRAY['assigned'::text, 'running'::text]));
+CREATE INDEX query_executions_leases ON public.query_executions USING btree (lease_expires_at) WHERE (phase = ANY (ARRAY['assigned'::text, 'running'::text]));
+CREATE INDEX query_executions_listing ON public.query_executions USING btree (tenant_id, submitted_at DESC, query_id DESC);
+CREATE INDEX query_executions_pending ON public.query_executions USING btree (tenant_id, namespace, submitted_at) WHERE (phase = 'pending'::text);
+CREATE INDEX query_executions_ttl ON public.query_executions USING btree (ttl_expires_at) WHERE ((phase = 'pending'::text) AND (ttl_expires_at IS NOT NULL));
+CREATE POLICY tenant_isolation ON query_executions USING (((tenant_id || ''::text) = ANY (( SELECT ark_tenant_ids() AS ark_tenant_ids)::text[])));
+GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE query_executions TO ark_broker_app;
+
+CREATE TABLE query_executors (
+  tenant_id text NOT NULL,
+  executor_id text NOT NULL,
+  namespaces text[],
+  last_seen_at timestamp with time zone DEFAULT now() NOT NULL,
+  CONSTRAINT query_executors_pkey PRIMARY KEY (tenant_id, executor_id)
+);
+ALTER TABLE query_executors ENABLE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON query_executors USING (((tenant_id || ''::text) = ANY (( SELECT ark_tenant_ids() AS ark_tenant_ids)::text[])));
+GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE query_executors TO ark_broker_app;
+
+CREATE TABLE query_transitions (
+  "position" bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
+  tenant_id text NOT NULL,
+  query_id text NOT NULL,
+  type text NOT NULL,
+  attempt integer NOT NULL,
+  at timestamp with time zone DEFAULT now() NOT NULL,
+  data jsonb NOT NULL,
+  published boolean DEFAULT false NOT NULL,
+  CONSTRAINT query_transitions_pkey PRIMARY KEY ("position"),
+  CONSTRAINT query_transitions_tenant_id_query_id_fkey FOREIGN KEY (tenant_id, query_id) REFERENCES query_executions(tenant_id, query_id) ON DELETE CASCADE
+);
+ALTER TABLE query_transitions ENABLE ROW LEVEL SECURITY;
+CREATE INDEX query_transitions_query ON public.query_transitions USING btree (tenant_id, query_id, "position");
+CREATE INDEX query_transitions_unpublished ON public.query_transitions USING btree (at) WHERE (NOT published);
+CREATE POLICY tenant_isolation ON query_transitions USING (((tenant_id || ''::text) = ANY (( SELECT ark_tenant_ids() AS ark_tenant_ids)::text[])));
+GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE query_transitions TO ark_broker_app;
+
 CREATE TABLE schema_migrations (
   version text NOT NULL,
   name text NOT NULL,
@@ -357,6 +426,9 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE traces TO ark_broker_app;
 
 -- sequence events_global_position_seq
 GRANT SELECT, UPDATE, USAGE ON SEQUENCE events_global_position_seq TO ark_broker_app;
+
+-- sequence query_transitions_position_seq
+GRANT SELECT, UPDATE, USAGE ON SEQUENCE query_transitions_position_seq TO ark_broker_app;
 
 CREATE OR REPLACE FUNCTION public.ark_api_key(key_id text, secret_hash text)
  RETURNS TABLE(id text, tenant_id text, roles text[], namespaces text[])
@@ -516,6 +588,23 @@ BEGIN
     FROM pg_current_snapshot() AS s);
 END
 $function$;
+
+CREATE OR REPLACE FUNCTION public.ark_query_execution_due_tenants(publish_grace interval)
+ RETURNS text[]
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'public', 'pg_temp'
+AS $function$
+  SELECT coalesce(array_agg(DISTINCT t), '{}') FROM (
+    SELECT tenant_id FROM query_executions WHERE phase IN ('assigned', 'running') AND lease_expires_at <= now()
+    UNION ALL
+    SELECT tenant_id FROM query_executions WHERE phase = 'pending' AND ttl_expires_at <= now()
+    UNION ALL
+    SELECT tenant_id FROM query_transitions WHERE NOT published AND at <= now() - publish_grace
+  ) due(t)
+$function$;
+REVOKE ALL ON FUNCTION ark_query_execution_due_tenants(interval) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION ark_query_execution_due_tenants(interval) TO ark_broker_app;
 
 CREATE OR REPLACE FUNCTION public.ark_reap_expired_events(batch_size integer)
  RETURNS integer

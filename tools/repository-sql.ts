@@ -8,6 +8,7 @@ import { RetentionRepository, TenantRetentionRepository } from '#ark/retention';
 import { AnalystTenants, ApiKeys } from '#ark/tenancy';
 import { ChunkStreamRepository } from '../apps/broker/src/compat/stream/chunk-stream.repository.js';
 import { MemoryRepository } from '../apps/broker/src/compat/memory/memory.repository.js';
+import { ExecutionRepository } from '../apps/broker/src/executions/execution.repository.js';
 import { OperationEventsRepository } from '../apps/broker/src/compat/operation-events/operation-events.repository.js';
 import { SessionsRepository } from '../apps/broker/src/compat/sessions/sessions.repository.js';
 import { TracesRepository } from '../apps/broker/src/compat/traces/traces.repository.js';
@@ -50,6 +51,7 @@ export const RECORDED_REPOSITORIES: readonly RecordedRepository[] = [
   { source: 'apps/broker/src/compat/sessions/sessions.repository.ts', repository: SessionsRepository, create: (c) => new SessionsRepository(c) },
   { source: 'apps/broker/src/compat/stream/chunk-stream.repository.ts', repository: ChunkStreamRepository, create: (c) => new ChunkStreamRepository(c) },
   { source: 'apps/broker/src/compat/traces/traces.repository.ts', repository: TracesRepository, create: (c) => new TracesRepository(c) },
+  { source: 'apps/broker/src/executions/execution.repository.ts', repository: ExecutionRepository, create: (c) => new ExecutionRepository(c) },
   { source: 'apps/broker/src/sessions-v2/llm-call.repository.ts', repository: LlmCallRepository, create: (c) => new LlmCallRepository(c) },
   { source: 'apps/broker/src/sessions-v2/query.repository.ts', repository: QueryRepository, create: (c) => new QueryRepository(c) },
   { source: 'apps/broker/src/sessions-v2/raw-event.repository.ts', repository: RawEventRepository, create: (c) => new RawEventRepository(c) },

@@ -14,6 +14,7 @@ import { StreamModule } from './compat/stream/stream.module.js';
 import { SessionsModule } from './compat/sessions/sessions.module.js';
 import { TracesModule } from './compat/traces/traces.module.js';
 import { EventsModule } from './events/events.module.js';
+import { ExecutionsModule } from './executions/executions.module.js';
 import { RetentionApiModule } from './retention/retention.module.js';
 import { SessionsV2Module } from './sessions-v2/sessions-v2.module.js';
 import { HealthModule } from './health/health.module.js';
@@ -53,6 +54,7 @@ export class AppModule {
         WatchModule,
         EventsModule,
         SessionsV2Module,
+        ExecutionsModule,
         RetentionApiModule,
         TracesModule,
         OperationEventsModule,

@@ -124,6 +124,13 @@ export class BrokerConfig {
   @Max(60_000)
   WATCH_POLL_MS = 1_000;
 
+  /** How often each replica sweeps the query execution queue: leases that ran out, TTLs, events not yet appended; 0: never. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(60_000)
+  QUERY_SWEEP_INTERVAL_MS = 1_000;
+
   /** `none` (one local tenant, no authentication), `jwt` (Bearer tokens), `header` (a trusted auth proxy). */
   @IsIn(['none', 'jwt', 'header'], { message: 'must be one of none, jwt, header' })
   AUTH_MODE: 'none' | 'jwt' | 'header' = 'none';

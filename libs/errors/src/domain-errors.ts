@@ -24,6 +24,9 @@ export class InvalidCursorError extends DomainError {}
 /** The caller's input cannot be read or stored (undecodable body, data the database refuses). */
 export class MalformedInputError extends DomainError {}
 
+/** The request contradicts the state it acts on (a different body under a used id, a stale attempt): nothing was changed. */
+export class ConflictError extends DomainError {}
+
 /** The caller's roles do not allow this (e.g. only a tenant's admin sets its retention). */
 export class ForbiddenError extends DomainError {}
 

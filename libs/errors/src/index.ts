@@ -1,4 +1,5 @@
 export {
+  ConflictError,
   DomainError,
   ForbiddenError,
   InvalidArgumentError,

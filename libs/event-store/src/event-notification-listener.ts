@@ -8,6 +8,13 @@ export interface NotificationHandlers {
   onConnected(): void;
 }
 
+/** Someone else listening on the process's one LISTEN connection, on a channel of their own. */
+export interface ChannelSubscriber {
+  onNotification(payload: string): void;
+  /** The connection was (re)established: anything sent meanwhile was missed. */
+  onConnected(): void;
+}
+
 /**
  * The process's one LISTEN connection. It reconnects by itself with backoff; after each (re)connect
  * the handlers are told, so every watcher catches up from its own cursor.
@@ -20,6 +27,8 @@ export class EventNotificationListener {
   /** Clients already given up on; their later 'error'/'end' change nothing. */
   private readonly retired = new WeakSet<pg.Client>();
   connected = false;
+  /** Channels besides the event log's (e.g. the query queue's wake-ups), each with its subscribers. */
+  private readonly channels = new Map<string, ChannelSubscriber[]>();
 
   constructor(
     private readonly connectionString: string,
@@ -40,10 +49,30 @@ export class EventNotificationListener {
     await client?.end().catch(() => undefined);
   }
 
+  /**
+   * Also listen on `channel` (a lower-case SQL identifier) on this same connection, now and after
+   * every reconnect: features woken by their own NOTIFY share the process's one listener.
+   */
+  listen(channel: string, subscriber: ChannelSubscriber): void {
+    if (!/^[a-z_][a-z0-9_]*$/.test(channel) || channel === EVENTS_CHANNEL) throw new Error(`cannot listen on channel ${JSON.stringify(channel)}`);
+    const subscribers = this.channels.get(channel);
+    if (subscribers) {
+      subscribers.push(subscriber);
+      return;
+    }
+    this.channels.set(channel, [subscriber]);
+    // Subscribed after the connection came up: LISTEN now (a reconnect LISTENs every channel anyway).
+    if (this.client && this.connected) void this.client.query(`LISTEN ${channel}`).catch(() => undefined);
+  }
+
   private async connect(): Promise<void> {
     const client = createClient(this.connectionString, 'ark-broker-listener');
     client.on('notification', (message) => {
-      if (message.channel !== EVENTS_CHANNEL || !message.payload) return;
+      if (message.channel !== EVENTS_CHANNEL) {
+        for (const subscriber of this.channels.get(message.channel) ?? []) subscriber.onNotification(message.payload ?? '');
+        return;
+      }
+      if (!message.payload) return;
       try {
         this.handlers.onNotification(JSON.parse(message.payload) as AppendNotification);
       } catch {
@@ -57,7 +86,7 @@ export class EventNotificationListener {
     client.once('end', () => this.lost(client));
     try {
       await client.connect();
-      await client.query(`LISTEN ${EVENTS_CHANNEL}`);
+      await client.query([EVENTS_CHANNEL, ...this.channels.keys()].map((c) => `LISTEN ${c};`).join(' '));
     } catch (error) {
       this.log(`event listener could not connect: ${(error as Error).message}`);
       this.lost(client);
@@ -73,6 +102,7 @@ export class EventNotificationListener {
     this.connected = true;
     this.backoffMs = 50;
     this.handlers.onConnected();
+    for (const subscribers of this.channels.values()) for (const s of subscribers) s.onConnected();
   }
 
   private lost(client: pg.Client): void {

@@ -2,7 +2,7 @@ import { Global, Logger, Module, type DynamicModule, type OnApplicationBootstrap
 import { DatabaseConnection } from '#ark/database';
 import { EVENT_TTL_SOURCE, EventAppender, type EventTtlSource } from './event-appender.js';
 import { EventLogRepository } from './event-log.repository.js';
-import { EventNotificationListener } from './event-notification-listener.js';
+import { EventNotificationListener, type ChannelSubscriber } from './event-notification-listener.js';
 import { EventWatchHub } from './event-watch-hub.js';
 import { GroupCommitWriter, type GroupCommitOptions } from './group-commit-writer.js';
 import { INLINE_PROJECTORS, type InlineProjector } from './inline-projector.js';
@@ -53,6 +53,14 @@ export class EventListenerStatus {
   }
 }
 
+/** Lets a feature listen on a NOTIFY channel of its own through the process's one LISTEN connection. */
+export class NotificationChannels {
+  constructor(private readonly lifecycle: EventStoreLifecycle) {}
+  listen(channel: string, subscriber: ChannelSubscriber): void {
+    this.lifecycle.listener.listen(channel, subscriber);
+  }
+}
+
 @Global()
 @Module({})
 export class EventStoreModule {
@@ -87,8 +95,9 @@ export class EventStoreModule {
           useFactory: (c: DatabaseConnection, hub: EventWatchHub, w: GroupCommitWriter) => new EventStoreLifecycle(c, hub, w),
         },
         { provide: EventListenerStatus, inject: [EventStoreLifecycle], useFactory: (l: EventStoreLifecycle) => new EventListenerStatus(l) },
+        { provide: NotificationChannels, inject: [EventStoreLifecycle], useFactory: (l: EventStoreLifecycle) => new NotificationChannels(l) },
       ],
-      exports: [EventLogRepository, EventAppender, GroupCommitWriter, EventWatchHub, EventListenerStatus],
+      exports: [EventLogRepository, EventAppender, GroupCommitWriter, EventWatchHub, EventListenerStatus, NotificationChannels],
     };
   }
 }

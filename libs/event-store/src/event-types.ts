@@ -70,5 +70,34 @@ export const MESSAGES_DELETED = 'messages.deleted';
 export const RECORDS_DELETED = 'records.deleted';
 export const SESSION_SIGNALLED = 'session.signalled';
 
-/** Types the broker writes itself (memory, tombstones, session signals): a producer may not forge them. */
-export const RESERVED_EVENT_TYPES: readonly string[] = [RECORDS_DELETED, SESSION_SIGNALLED, MESSAGE_ADDED, MESSAGES_DELETED];
+/**
+ * The transitions of a query in the execution queue (docs/executors.md): each is an event of the
+ * query's session. Running and the ends are the work family's own `query.*` types, so the read
+ * models fold them in like any other report of the query.
+ */
+export const QUERY_EXECUTION_EVENTS = {
+  submitted: 'query.submitted',
+  assigned: 'query.assigned',
+  started: 'query.started',
+  leaseExpired: 'query.lease.expired',
+  reassigned: 'query.reassigned',
+  cancelRequested: 'query.cancel.requested',
+  retried: 'query.retried',
+  completed: 'query.completed',
+  failed: 'query.failed',
+  canceled: 'query.canceled',
+} as const;
+
+/** Types the broker writes itself (memory, tombstones, session signals, the queue's own transitions): a producer may not forge them. */
+export const RESERVED_EVENT_TYPES: readonly string[] = [
+  RECORDS_DELETED,
+  SESSION_SIGNALLED,
+  MESSAGE_ADDED,
+  MESSAGES_DELETED,
+  QUERY_EXECUTION_EVENTS.submitted,
+  QUERY_EXECUTION_EVENTS.assigned,
+  QUERY_EXECUTION_EVENTS.leaseExpired,
+  QUERY_EXECUTION_EVENTS.reassigned,
+  QUERY_EXECUTION_EVENTS.cancelRequested,
+  QUERY_EXECUTION_EVENTS.retried,
+];

@@ -22,6 +22,7 @@ export {
   MESSAGE_ADDED,
   MESSAGES_DELETED,
   OPERATION_RECORDED,
+  QUERY_EXECUTION_EVENTS,
   PHASE_REASONS,
   RECORDS_DELETED,
   RESERVED_EVENT_TYPES,
@@ -37,8 +38,8 @@ export {
 } from './event-types.js';
 export { EVENT_TTL_SOURCE, EventAppender, type EventTtls, type EventTtlSource, type EventWriter, type SessionEvent } from './event-appender.js';
 export { EventLogRepository, EVENTS_CHANNEL, type AppendNotification } from './event-log.repository.js';
-export { EventNotificationListener } from './event-notification-listener.js';
-export { EventStoreModule, EventListenerStatus, type EventStoreOptions } from './event-store.module.js';
+export { EventNotificationListener, type ChannelSubscriber } from './event-notification-listener.js';
+export { EventStoreModule, EventListenerStatus, NotificationChannels, type EventStoreOptions } from './event-store.module.js';
 export { EventWatchHub, type Watch, type WatchSink } from './event-watch-hub.js';
 export { compareFeedCursors, FEED_START, formatFeedCursor, parseFeedCursor, type FeedCursor } from './feed-cursor.js';
 export { GroupCommitWriter, UnstorableEventsError, WriteQueueFullError, type CommittedBatch, type GroupCommitOptions } from './group-commit-writer.js';

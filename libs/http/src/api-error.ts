@@ -15,6 +15,7 @@ export type ApiErrorCode =
   | 'namespace_forbidden'
   | 'purge_all_disabled'
   | 'not_found'
+  | 'conflict'
   | 'method_not_allowed'
   | 'payload_too_large'
   | 'unsupported_media_type'
@@ -31,6 +32,7 @@ export type UpstreamErrorCode =
   | 'BAD_REQUEST'
   | 'REQUEST_ERROR'
   | 'NOT_FOUND'
+  | 'CONFLICT'
   | 'INTERNAL_ERROR'
   | 'UNAUTHORIZED'
   | 'FORBIDDEN'
@@ -52,6 +54,7 @@ export const NATIVE_CODES: Record<ApiErrorCode, ApiErrorCode> = {
   namespace_forbidden: 'namespace_forbidden',
   purge_all_disabled: 'purge_all_disabled',
   not_found: 'not_found',
+  conflict: 'conflict',
   method_not_allowed: 'method_not_allowed',
   payload_too_large: 'payload_too_large',
   unsupported_media_type: 'unsupported_media_type',
@@ -79,6 +82,7 @@ export const UPSTREAM_CODES: Record<ApiErrorCode, UpstreamErrorCode> = {
   namespace_forbidden: 'NAMESPACE_FORBIDDEN',
   purge_all_disabled: 'PURGE_ALL_DISABLED',
   not_found: 'NOT_FOUND',
+  conflict: 'CONFLICT',
   method_not_allowed: 'REQUEST_ERROR',
   payload_too_large: 'REQUEST_ERROR',
   unsupported_media_type: 'REQUEST_ERROR',
@@ -111,6 +115,7 @@ export const DEFAULT_CODES: Record<number, ApiErrorCode> = {
   403: 'forbidden',
   404: 'not_found',
   405: 'method_not_allowed',
+  409: 'conflict',
   408: 'request_timeout',
   413: 'payload_too_large',
   415: 'unsupported_media_type',

@@ -1,6 +1,7 @@
 import { Catch, HttpException, Logger, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import {
+  ConflictError,
   DomainError,
   ForbiddenError,
   InvalidArgumentError,
@@ -23,6 +24,7 @@ export interface ErrorAnswer {
 /** The answer to each kind of domain error: the one place they meet HTTP (native and upstream routes alike). */
 const DOMAIN_ANSWERS: readonly [abstract new (...args: never[]) => DomainError, number, ApiErrorCode][] = [
   [NotFoundError, 404, 'not_found'],
+  [ConflictError, 409, 'conflict'],
   [InvalidArgumentError, 400, 'validation_failed'],
   [InvalidPageError, 400, 'invalid_page'],
   [InvalidCursorError, 400, 'invalid_cursor'],

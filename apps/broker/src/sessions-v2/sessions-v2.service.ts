@@ -1,8 +1,10 @@
 import { Injectable } from '@nestjs/common';
+import { QueryBus } from '@nestjs/cqrs';
 import type { Kysely } from 'kysely';
 import { DatabaseConnection, inScope, type Database, type ReadScope } from '#ark/database';
 import { NotFoundError } from '#ark/errors';
 import type { ArkEvent } from '#ark/event-store';
+import { FindQueryExecutionQuery } from '../executions/find-query-execution.query.js';
 import { messageCursor, queryCursor, sessionCursor, toolCallCursor } from './keyset-cursor.js';
 import { LlmCallRepository } from './llm-call.repository.js';
 import { QueryRepository, type QueryRow, type SessionQueryRow } from './query.repository.js';
@@ -72,6 +74,7 @@ export class SessionsV2Service {
     private readonly toolCalls: ToolCallRepository,
     private readonly llmCalls: LlmCallRepository,
     private readonly events: RawEventRepository,
+    private readonly queryBus: QueryBus,
   ) {}
 
   /** `GET /v2/sessions`: newest last activity first (ties by id); the cursor is the last row's sort key. */
@@ -158,12 +161,22 @@ export class SessionsV2Service {
     });
   }
 
-  /** `GET /v2/queries/:id`: by key, UID or name (the most recent when a name repeats). */
+  /**
+   * `GET /v2/queries/:id`: by key, UID or name (the most recent when a name repeats), with its place in
+   * the execution queue (`execution`, null when it was never submitted there).
+   */
   async query(scope: ReadScope, id: string) {
     const q = await this.queries.find(scope, id);
     if (!q) throw new NotFoundError(`query ${id} not found`);
-    const [withCalls] = await this.withCalls(this.connection.db, scope, [q], [q.query_key]);
-    return { ...withCalls!, limits: { toolCalls: AGGREGATE_LIMITS.toolCallsPerQuery, llmCalls: AGGREGATE_LIMITS.llmCallsPerQuery } };
+    const [[withCalls], execution] = await Promise.all([
+      this.withCalls(this.connection.db, scope, [q], [q.query_key]),
+      q.query_id ? this.queryBus.execute(new FindQueryExecutionQuery(scope, q.query_id)) : undefined,
+    ]);
+    return {
+      ...withCalls!,
+      execution: execution ?? null,
+      limits: { toolCalls: AGGREGATE_LIMITS.toolCallsPerQuery, llmCalls: AGGREGATE_LIMITS.llmCallsPerQuery },
+    };
   }
 
   /**

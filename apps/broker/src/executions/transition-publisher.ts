@@ -1,0 +1,57 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { EventAppender, type SessionEvent } from '#ark/event-store';
+import { ExecutionRepository, type TransitionRow } from './execution.repository.js';
+
+/**
+ * Appends each committed transition of the queue to the query's session as an ark event, through
+ * the one append port, then marks it published. A transition whose append failed (or whose broker
+ * stopped first) stays unpublished and the sweeper appends it again: the dedupe key
+ * `query-execution:<position>` makes a repeated append a no-op, so each transition is in the log once.
+ */
+@Injectable()
+export class TransitionPublisher {
+  private readonly logger = new Logger('QueryExecutions');
+
+  constructor(
+    private readonly appender: EventAppender,
+    private readonly repository: ExecutionRepository,
+  ) {}
+
+  /**
+   * Resolves once the events are in the log (so a read after the answer sees them). Never throws: the
+   * transition is committed whatever happens to its event (the sweeper retries).
+   */
+  async publish(tenantId: string, rows: readonly TransitionRow[]): Promise<void> {
+    if (rows.length === 0) return;
+    try {
+      await this.appender.append({ tenantId }, rows.map(toSessionEvent));
+    } catch (error) {
+      this.logger.warn(`query transitions not yet in the log (the sweeper retries): ${(error as Error).message}`);
+      return;
+    }
+    // Not awaited: the caller's answer does not wait for the bookkeeping; if it fails the sweeper appends again (a no-op).
+    this.repository
+      .markPublished(
+        { tenantId },
+        rows.map((r) => r.position),
+      )
+      .catch((error: unknown) => this.logger.warn(`query transitions not marked published (the sweeper will): ${(error as Error).message}`));
+  }
+}
+
+function toSessionEvent(row: TransitionRow): SessionEvent {
+  return {
+    sessionId: row.session_id,
+    event: {
+      type: row.transition_type,
+      time: row.transition_at,
+      queryId: row.query_id,
+      queryName: row.name,
+      namespace: row.namespace,
+      userId: row.user_id,
+      source: 'api',
+      dedupeKey: `query-execution:${row.position}`,
+      data: { ...(row.transition_data as object), executionPhase: row.phase, attempt: row.transition_attempt },
+    },
+  };
+}

@@ -1,0 +1,167 @@
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { BrokerClient } from './broker-client.js';
+import { excerpt } from './closed-loop.js';
+import { RunNotes, type MetricDefinition, type RunContext, type RunResult, type Scenario } from './scenario.js';
+import { summarizeLatencies } from './stats.js';
+
+export const EXECUTOR_METRICS: readonly MetricDefinition[] = [
+  { key: 'claimsPerSecond', label: 'claims/s', aggregate: 'median', decimals: 0 },
+  { key: 'latencyP50Ms', label: 'p50 ms', aggregate: 'median', decimals: 2 },
+  { key: 'latencyP95Ms', label: 'p95 ms', aggregate: 'median', decimals: 2 },
+  { key: 'latencyP99Ms', label: 'p99 ms', aggregate: 'median', decimals: 2 },
+  { key: 'samples', label: 'samples', aggregate: 'median', decimals: 0 },
+  { key: 'submitsPerSecond', label: 'submits/s (filling)', aggregate: 'median', decimals: 0 },
+  { key: 'failures', label: 'failures', aggregate: 'total', decimals: 0 },
+  { key: 'doubleClaims', label: 'claimed twice', aggregate: 'total', decimals: 0 },
+];
+
+/** Pause between a claim's answer and the next submit, so the executor's next long-poll is waiting (idle) when it comes. */
+const IDLE_GAP_MS = 10;
+/** Queries queued before the claim-throughput run; enough for its duration at the target rate. */
+const QUEUED_PER_SECOND_OF_RUN = 2_500;
+const FILL_CONCURRENCY = 16;
+
+const submitBody = (namespace: string, session: string) =>
+  JSON.stringify({
+    queryId: randomUUID(),
+    name: 'bench-query',
+    namespace,
+    sessionId: session,
+    target: { type: 'agent', name: 'weather-agent' },
+    input: 'What is the weather in Paris?',
+  });
+
+/**
+ * `executors-latency`: one executor long-polls (`waitSeconds` 30) for its namespace; a producer
+ * submits a query once the executor waits idle, and the time from sending the submit to the
+ * executor reading the claim's answer is one sample: submit commit, NOTIFY, wake-up, claim.
+ */
+export function executorLatencyScenario(): Scenario {
+  return { name: 'executors-latency', requires: ['v2'], run: runLatency };
+}
+
+async function runLatency(context: RunContext): Promise<RunResult> {
+  const namespace = `${context.sessionPrefix}-latency`;
+  const producer = new BrokerClient(context.baseUrl, 1);
+  const executor = new BrokerClient(context.baseUrl, 1);
+  const notes = new RunNotes();
+  const latencies: number[] = [];
+  let failures = 0;
+  const deadline = performance.now() + context.durationMs;
+  try {
+    while (performance.now() < deadline) {
+      const claiming = executor.post(
+        '/v2/executors/bench-idle/claims',
+        JSON.stringify({ max: 1, waitSeconds: 30, leaseSeconds: 3600, namespaces: [namespace] }),
+        'application/json',
+      );
+      await sleep(IDLE_GAP_MS);
+      const sent = performance.now();
+      const submitted = await producer.post('/v2/queries', submitBody(namespace, `${context.sessionPrefix}-latency`), 'application/json');
+      const claimed = await claiming;
+      const received = performance.now();
+      const items = claimed.status === 200 ? (JSON.parse(claimed.body.toString()) as { items: unknown[] }).items : [];
+      if (submitted.status !== 201 || items.length !== 1) {
+        failures++;
+        notes.add(`submit HTTP ${submitted.status}, claim HTTP ${claimed.status} ${excerpt(claimed.body)}`);
+        continue;
+      }
+      latencies.push(received - sent);
+    }
+  } finally {
+    await Promise.all([producer.close(), executor.close()]);
+  }
+  const latency = summarizeLatencies(latencies);
+  return {
+    figures: { latencyP50Ms: latency.p50, latencyP95Ms: latency.p95, latencyP99Ms: latency.p99, samples: latencies.length, failures },
+    notes: notes.list(),
+  };
+}
+
+/**
+ * `executors-claims-c<n>`: the queue is filled first (submits at concurrency 16, outside the
+ * measured figure), then `n` executors claim one query per request in a closed loop until the
+ * run's time is up or the queue is empty. Every claimed query id is checked to come once.
+ */
+export function executorClaimsScenario(executors: number): Scenario {
+  return { name: `executors-claims-c${executors}`, requires: ['v2'], run: (context) => runClaims(context, executors) };
+}
+
+async function runClaims(context: RunContext, executors: number): Promise<RunResult> {
+  const namespace = `${context.sessionPrefix}-claims`;
+  const client = new BrokerClient(context.baseUrl, Math.max(executors, FILL_CONCURRENCY));
+  const notes = new RunNotes();
+  const queued = Math.ceil((context.durationMs / 1000) * QUEUED_PER_SECOND_OF_RUN);
+  let failures = 0;
+  try {
+    const fillStarted = performance.now();
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: FILL_CONCURRENCY }, async (_, worker) => {
+        while (next++ < queued) {
+          const answer = await client.post('/v2/queries', submitBody(namespace, `${context.sessionPrefix}-claims-${worker}`), 'application/json');
+          if (answer.status !== 201) {
+            failures++;
+            notes.add(`submit HTTP ${answer.status}: ${excerpt(answer.body)}`);
+          }
+        }
+      }),
+    );
+    const submitsPerSecond = queued / ((performance.now() - fillStarted) / 1000);
+    const seen = new Set<string>();
+    const latencies: number[] = [];
+    let doubleClaims = 0;
+    let claimed = 0;
+    let drainedAt: number | undefined;
+    const started = performance.now();
+    const deadline = started + context.durationMs;
+    // Closed loop, stopping when the time is up or the queue is empty (then the rate is over the time it took).
+    await Promise.all(
+      Array.from({ length: executors }, async (_, worker) => {
+        while (performance.now() < deadline && drainedAt === undefined) {
+          const sent = performance.now();
+          const answer = await client.post(
+            `/v2/executors/bench-${worker}/claims`,
+            JSON.stringify({ max: 1, leaseSeconds: 3600, namespaces: [namespace] }),
+            'application/json',
+          );
+          if (answer.status !== 200) {
+            failures++;
+            notes.add(`claim HTTP ${answer.status}: ${excerpt(answer.body)}`);
+            continue;
+          }
+          const items = (JSON.parse(answer.body.toString()) as { items: { queryId: string }[] }).items;
+          if (items.length === 0) {
+            drainedAt ??= performance.now();
+            return;
+          }
+          latencies.push(performance.now() - sent);
+          for (const item of items) {
+            if (seen.has(item.queryId)) doubleClaims++;
+            seen.add(item.queryId);
+            claimed++;
+          }
+        }
+      }),
+    );
+    const elapsedSeconds = ((drainedAt ?? performance.now()) - started) / 1000;
+    if (drainedAt !== undefined) notes.add(`the ${queued} queued queries were all claimed in ${elapsedSeconds.toFixed(1)} s, before the run's time was up`);
+    const latency = summarizeLatencies(latencies);
+    return {
+      figures: {
+        claimsPerSecond: claimed / elapsedSeconds,
+        latencyP50Ms: latency.p50,
+        latencyP95Ms: latency.p95,
+        latencyP99Ms: latency.p99,
+        samples: claimed,
+        submitsPerSecond,
+        failures,
+        doubleClaims,
+      },
+      notes: notes.list(),
+    };
+  } finally {
+    await client.close();
+  }
+}
