@@ -46,6 +46,7 @@ export class AppModule {
             maxQueuedEvents: config.APPEND_MAX_QUEUED_EVENTS,
             maxInFlight: config.APPEND_MAX_IN_FLIGHT,
           },
+          writeShare: { windowEvents: config.APPEND_FAIR_WINDOW_EVENTS, tenantMaxEvents: config.APPEND_TENANT_MAX_QUEUED_EVENTS },
         }),
         CqrsModule.forRoot(),
         HealthModule,

@@ -92,6 +92,24 @@ export class BrokerConfig {
   @Max(32)
   APPEND_MAX_IN_FLIGHT = 4;
 
+  /**
+   * Events in the group-commit writer at once, all tenants together; calls beyond wait per tenant
+   * and are let in round-robin, so a flooding tenant never queues ahead of another's next call.
+   * 0: no fair queuing.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(10_000_000)
+  APPEND_FAIR_WINDOW_EVENTS = 10_000;
+
+  /** One tenant's events waiting to be written (fair queue and writer); past it that tenant's writes get 429 + Retry-After. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(10_000_000)
+  APPEND_TENANT_MAX_QUEUED_EVENTS = 50_000;
+
   @Transform(toInt)
   @IsInt()
   @Min(1_024)

@@ -9,4 +9,5 @@ export {
   NotFoundError,
   TooManyWatchesError,
   UnavailableError,
+  WriteShareExceededError,
 } from './domain-errors.js';

@@ -2,6 +2,7 @@ import { NamespaceForbiddenError } from '#ark/errors';
 import { inSpan } from '#ark/tracing';
 import type { AppendedEvent, NewArkEvent } from './ark-event.js';
 import type { GroupCommitWriter } from './group-commit-writer.js';
+import type { TenantWriteShare } from './tenant-write-share.js';
 
 /** Who appends: events land in this tenant; a writer bound to namespaces may only write those (or none). */
 export interface EventWriter {
@@ -39,6 +40,7 @@ export class EventAppender {
   constructor(
     private readonly writer: GroupCommitWriter,
     private readonly ttls: EventTtlSource,
+    private readonly share: TenantWriteShare,
   ) {}
 
   async append(writer: EventWriter, events: readonly SessionEvent[]): Promise<AppendedEvent[]> {
@@ -55,7 +57,7 @@ export class EventAppender {
       sessionId,
       event: event.ttlSeconds !== undefined ? event : { ...event, ttlSeconds: event.source === 'message' ? ttls.messageSeconds : ttls.eventSeconds },
     }));
-    // Queue wait plus the group-commit transaction that carried these events.
-    return inSpan('append events', { 'ark.events': items.length }, () => this.writer.append(items));
+    // The tenant's turn, the queue wait and the group-commit transaction that carried these events.
+    return inSpan('append events', { 'ark.events': items.length }, () => this.share.run(writer.tenantId, items.length, () => this.writer.append(items)));
   }
 }

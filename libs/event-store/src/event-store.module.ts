@@ -5,11 +5,14 @@ import { EventLogRepository } from './event-log.repository.js';
 import { EventNotificationListener } from './event-notification-listener.js';
 import { EventWatchHub } from './event-watch-hub.js';
 import { GroupCommitWriter, type GroupCommitOptions } from './group-commit-writer.js';
+import { TenantWriteShare, type TenantWriteShareOptions } from './tenant-write-share.js';
 import { INLINE_PROJECTORS, type InlineProjector } from './inline-projector.js';
 import { WORK_STEP_RESOLVER, type WorkStepResolver } from './work-step-resolver.js';
 
 export interface EventStoreOptions {
   groupCommit: GroupCommitOptions;
+  /** Each tenant's fair share of the writer. */
+  writeShare: TenantWriteShareOptions;
   /** Safety-net poll interval of watchers, ms. */
   pollMs: number;
 }
@@ -74,7 +77,7 @@ export class EventStoreModule {
         {
           provide: EventAppender,
           inject: [GroupCommitWriter, EVENT_TTL_SOURCE],
-          useFactory: (w: GroupCommitWriter, ttls: EventTtlSource) => new EventAppender(w, ttls),
+          useFactory: (w: GroupCommitWriter, ttls: EventTtlSource) => new EventAppender(w, ttls, new TenantWriteShare(options.writeShare)),
         },
         {
           provide: EventWatchHub,

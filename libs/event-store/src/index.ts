@@ -42,5 +42,6 @@ export { EventStoreModule, EventListenerStatus, type EventStoreOptions } from '.
 export { EventWatchHub, type Watch, type WatchSink } from './event-watch-hub.js';
 export { compareFeedCursors, FEED_START, formatFeedCursor, parseFeedCursor, type FeedCursor } from './feed-cursor.js';
 export { GroupCommitWriter, UnstorableEventsError, WriteQueueFullError, type CommittedBatch, type GroupCommitOptions } from './group-commit-writer.js';
+export { TenantWriteShare, type TenantWriteShareOptions } from './tenant-write-share.js';
 export { INLINE_PROJECTORS, type InlineProjector } from './inline-projector.js';
 export { WORK_STEP_RESOLVER, type WorkStepResolver } from './work-step-resolver.js';
