@@ -11,6 +11,7 @@ import { startRequestSpan } from '#ark/tracing';
 import { AppModule } from './app.module.js';
 import { registerAuthentication } from './authentication.js';
 import { registerBodyParsers } from './body-parsers.js';
+import { frameworkErrorOptions } from './framework-errors.js';
 import { registerHardening } from './http-hardening.js';
 import { JsonLogger } from './json-logger.js';
 import { registerAccessLog } from './access-log.js';
@@ -78,6 +79,7 @@ export async function createBrokerApp(config: BrokerConfig, databaseUrl: string)
     // Long chunk uploads and watch streams must not be cut by a server-side request timeout.
     requestTimeout: 0,
     return503OnClosing: true,
+    ...frameworkErrorOptions(),
   });
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config, databaseUrl), adapter, {
     logger: brokerLogger(config),

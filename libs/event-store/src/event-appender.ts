@@ -1,4 +1,4 @@
-import { NamespaceForbiddenError } from '#ark/errors';
+import { InvalidArgumentError, NamespaceForbiddenError } from '#ark/errors';
 import { inSpan } from '#ark/tracing';
 import type { AppendedEvent, NewArkEvent } from './ark-event.js';
 import type { GroupCommitWriter } from './group-commit-writer.js';
@@ -8,6 +8,30 @@ import type { TenantWriteShare } from './tenant-write-share.js';
 export interface EventWriter {
   readonly tenantId: string;
   readonly namespaces?: readonly string[];
+}
+
+/** Longest session id, query id or name, namespace, user id and trace or span id an event may carry. */
+export const MAX_ID_CHARS = 512;
+/** Longest dedupe or step key (they are built from several ids). */
+export const MAX_KEY_CHARS = 2_048;
+
+const ID_FIELDS = ['queryId', 'queryName', 'namespace', 'userId', 'traceId', 'spanId', 'parentSpanId'] as const;
+const KEY_FIELDS = ['dedupeKey', 'stepKey'] as const;
+
+/**
+ * Ids are indexed: one far longer than any real id would fail the index ("index row requires …") after
+ * the batch it came in was sent. Refused up front instead, naming the field.
+ */
+function refuseOverlongIds(events: readonly SessionEvent[]): void {
+  const overlong = (field: string, value: string | null | undefined, max: number) => {
+    if (typeof value === 'string' && value.length > max)
+      throw new InvalidArgumentError(`${field} is ${value.length} characters long; at most ${max} are stored`);
+  };
+  for (const { sessionId, event } of events) {
+    overlong('sessionId', sessionId, MAX_ID_CHARS);
+    for (const field of ID_FIELDS) overlong(field, event[field], MAX_ID_CHARS);
+    for (const field of KEY_FIELDS) overlong(field, event[field], MAX_KEY_CHARS);
+  }
 }
 
 /** One event for one session of the writer's tenant. */
@@ -47,6 +71,7 @@ export class EventAppender {
     const allowed = writer.namespaces;
     const outside = allowed && events.find((e) => e.event.namespace && !allowed.includes(e.event.namespace));
     if (allowed && outside) throw new NamespaceForbiddenError(allowed, outside.event.namespace!);
+    refuseOverlongIds(events);
     return this.commit(writer, events);
   }
 
