@@ -226,6 +226,16 @@ describe('helm chart (rendered by the real helm binary)', () => {
     assert.deepEqual(envOf(container).get('DATABASE_URL').valueFrom.secretKeyRef, { name: 'ark-db-owner', key: 'DATABASE_URL' });
     assert.equal(container.securityContext.readOnlyRootFilesystem, true);
     assert.equal(envOf(one(objects, 'Deployment').spec.template.spec.containers[0]).get('MIGRATE_ON_START').value, 'false');
+    assert.equal(envOf(one(objects, 'Deployment').spec.template.spec.containers[0]).get('MIGRATE_DATABASE_URL'), undefined, 'job mode: pods never migrate');
+  });
+
+  it("migrations.existingSecret in auto mode: the pods migrate at start-up with the owner's URL and serve with their own", async () => {
+    const objects = await rendered({ 'database.existingSecret': 'ark-db', 'migrations.existingSecret': 'ark-db-owner' });
+    const env = envOf(one(objects, 'Deployment').spec.template.spec.containers[0]);
+    assert.equal(env.get('MIGRATE_ON_START').value, 'true');
+    assert.deepEqual(env.get('DATABASE_URL').valueFrom.secretKeyRef, { name: 'ark-db', key: 'DATABASE_URL' });
+    assert.deepEqual(env.get('MIGRATE_DATABASE_URL').valueFrom.secretKeyRef, { name: 'ark-db-owner', key: 'DATABASE_URL' });
+    assert.equal(envOf(brokerPod(await rendered({ 'database.existingSecret': 'ark-db' })).containers[0]).get('MIGRATE_DATABASE_URL'), undefined);
   });
 
   it('database.url and auth.jwtSecret go into chart-made Secrets the pods read', async () => {

@@ -33,6 +33,15 @@ export class BrokerConfig {
   @Matches(/^postgres(ql)?:\/\//, { message: 'must be a postgres:// or postgresql:// URL' })
   DATABASE_URL?: string;
 
+  /**
+   * The owner's connection string for migrations (MIGRATE_ON_START and the CLI's `migrate`, `keys`,
+   * `analysts`, `retention`, `projections rebuild`), so `serve` can log in as an unprivileged member
+   * of ark_broker_app through DATABASE_URL. Unset: DATABASE_URL does both.
+   */
+  @IsOptional()
+  @Matches(/^postgres(ql)?:\/\//, { message: 'must be a postgres:// or postgresql:// URL' })
+  MIGRATE_DATABASE_URL?: string;
+
   @Transform(toInt)
   @IsInt()
   @Min(2)
@@ -345,6 +354,9 @@ function crossFieldProblems(config: BrokerConfig): string[] {
   if (config.AUTH_MODE === 'header' && config.AUTH_TRUSTED_PROXIES.trim() === '') {
     problems.push('AUTH_MODE="header": needs AUTH_TRUSTED_PROXIES, the addresses or CIDRs of the auth proxies whose identity headers count');
   }
+  if (config.MIGRATE_DATABASE_URL && !config.DATABASE_URL) {
+    problems.push('MIGRATE_DATABASE_URL: needs DATABASE_URL too (without it the embedded PostgreSQL is used, and the broker owns it)');
+  }
   const parsed: [string, (value: string) => unknown][] = [
     ['AUTH_TRUSTED_PROXIES', parseAddressRanges],
     ['AUTH_TRUSTED_NETWORKS', parseNetworkGrants],
@@ -378,6 +390,7 @@ export class InvalidConfigError extends Error {
 export function loadBrokerConfig(env: Record<string, string | undefined> = process.env): BrokerConfig {
   const known = Object.keys(new BrokerConfig()).concat(
     'DATABASE_URL',
+    'MIGRATE_DATABASE_URL',
     'DATABASE_SSL_ROOT_CERT_PATH',
     'AUTH_JWT_SECRET',
     'AUTH_JWKS_URL',
