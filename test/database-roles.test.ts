@@ -56,6 +56,15 @@ describe('database roles: the read-only analyst role', () => {
         `INSERT INTO events (tenant_id, session_id, sequence, type, time, source, data, expires_at) VALUES ($1, 's', 1, 'custom.a', now(), 'api', $2, now() + interval '1 day')`,
         [tenant, { secret: `${tenant}-secret` }],
       );
+      await owner.query(
+        `INSERT INTO queries (tenant_id, query_key, session_id, session_rank, phase, namespace, started_at, last_event_at, event_count, first_position)
+         VALUES ($1, 'q', 's', 1, 'error', 'ns', now(), now(), 1, 1)`,
+        [tenant],
+      );
+      await owner.query(
+        `INSERT INTO tool_calls (tenant_id, call_key, query_key, status, tool_name, duration_ms, event_count, first_position) VALUES ($1, 'c', 'q', 'completed', 'search', 5, 1, 1)`,
+        [tenant],
+      );
       await owner.query(`INSERT INTO api_keys (id, tenant_id, name, roles, secret_hash) VALUES ($1, $2, 'k', '{admin}', $3)`, [
         `key${tenant.replace('-', '')}`,
         tenant,
@@ -94,6 +103,18 @@ describe('database roles: the read-only analyst role', () => {
         );
       }
       assert.deepEqual((await client.query('SELECT tenant_id, data FROM analyst_events')).rows, [{ tenant_id: 'an-a', data: { secret: 'an-a-secret' } }]);
+      // The analytics_* aggregations, as their analyst_* copies.
+      assert.deepEqual((await client.query('SELECT tenant_id, namespace, sessions, queries, failed_queries FROM analyst_sessions_per_day')).rows, [
+        { tenant_id: 'an-a', namespace: 'ns', sessions: '1', queries: '1', failed_queries: '1' },
+      ]);
+      assert.deepEqual((await client.query('SELECT tenant_id, failed, error_rate FROM analyst_error_rates')).rows, [
+        { tenant_id: 'an-a', failed: '1', error_rate: '1.0000' },
+      ]);
+      assert.deepEqual((await client.query('SELECT tenant_id, tool_name, calls, p50_ms FROM analyst_tool_latency')).rows, [
+        { tenant_id: 'an-a', tool_name: 'search', calls: '1', p50_ms: 5 },
+      ]);
+      assert.deepEqual((await client.query('SELECT * FROM analyst_token_usage')).rows, []);
+      await assert.rejects(client.query('SELECT * FROM analytics_error_rates'), PERMISSION_DENIED, 'not the broker-role views');
       const b = await connectAs(database.url, other);
       try {
         assert.deepEqual((await b.query('SELECT tenant_id FROM analyst_sessions')).rows, [{ tenant_id: 'an-b' }]);
