@@ -40,6 +40,7 @@ export class AppModule {
         ProjectionsModule.forRoot({ sessionsTtlSeconds: config.SESSIONS_VISIBILITY_TTL_SECONDS }),
         EventStoreModule.forRoot({
           pollMs: config.WATCH_POLL_MS,
+          pageMaxBytes: config.READ_PAGE_MAX_BYTES,
           groupCommit: {
             windowMs: config.APPEND_BATCH_WINDOW_MS,
             maxBatchEvents: config.APPEND_MAX_BATCH_EVENTS,

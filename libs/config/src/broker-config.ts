@@ -125,6 +125,17 @@ export class BrokerConfig {
   @Max(1_073_741_824)
   BODY_LIMIT_BYTES = 10 * 1024 * 1024;
 
+  /**
+   * What one page of events may hold of their JSON, in bytes (a list page of /v2/sessions/:id/events
+   * or /v2/events, and each read a watch stream makes); a page stops there, with at least one event,
+   * and its cursor continues.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1_024)
+  @Max(1_073_741_824)
+  READ_PAGE_MAX_BYTES = 4 * 1024 * 1024;
+
   @Transform(toInt)
   @IsInt()
   @Min(100)

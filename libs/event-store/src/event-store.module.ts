@@ -15,6 +15,8 @@ export interface EventStoreOptions {
   writeShare: TenantWriteShareOptions;
   /** Safety-net poll interval of watchers, ms. */
   pollMs: number;
+  /** What one read page (a list page, a watcher's read) may hold of events' JSON, bytes. */
+  pageMaxBytes: number;
 }
 
 /** Starts the LISTEN connection and the watch hub with the app, and stops them (after the writer drains). */
@@ -66,7 +68,7 @@ export class EventStoreModule {
         {
           provide: EventLogRepository,
           inject: [DatabaseConnection],
-          useFactory: (c: DatabaseConnection) => new EventLogRepository(c.db),
+          useFactory: (c: DatabaseConnection) => new EventLogRepository(c.db, options.pageMaxBytes),
         },
         {
           provide: GroupCommitWriter,

@@ -36,7 +36,7 @@ export {
   type WorkPhase,
 } from './event-types.js';
 export { EVENT_TTL_SOURCE, EventAppender, type EventTtls, type EventTtlSource, type EventWriter, type SessionEvent } from './event-appender.js';
-export { EventLogRepository, EVENTS_CHANNEL, type AppendNotification } from './event-log.repository.js';
+export { DEFAULT_PAGE_MAX_BYTES, EventLogRepository, EVENTS_CHANNEL, type AppendNotification, type LogPage } from './event-log.repository.js';
 export { EventNotificationListener } from './event-notification-listener.js';
 export { EventStoreModule, EventListenerStatus, type EventStoreOptions } from './event-store.module.js';
 export { EventWatchHub, type Watch, type WatchSink } from './event-watch-hub.js';
