@@ -260,7 +260,7 @@ export class BrokerConfig {
   @IsBoolean()
   METRICS_TENANT_LABEL = false;
 
-  /** Whether the purge-all DELETEs (`/traces`, `/events`, `/sessions`, `/messages`, `/stream`) are allowed at all (for admins); the chart sets false. */
+  /** Whether the purge-all DELETEs (`/traces`, `/events`, `/sessions`, `/messages`, `/conversations`, `/stream`) are allowed at all (for admins); the chart sets false. */
   @Transform(toBool)
   @IsBoolean()
   ALLOW_PURGE_ALL = true;
