@@ -880,6 +880,21 @@ CREATE VIEW analyst_allowed_tenants (
 ) WITH (security_barrier=true);
 GRANT SELECT ON TABLE analyst_allowed_tenants TO ark_analyst;
 
+-- The query: migrations/views/analyst_error_rates.sql
+CREATE VIEW analyst_error_rates (
+  tenant_id text,
+  day date,
+  namespace text,
+  target text,
+  queries bigint,
+  finished bigint,
+  failed bigint,
+  canceled bigint,
+  with_error_signal bigint,
+  error_rate numeric
+) WITH (security_barrier=true);
+GRANT SELECT ON TABLE analyst_error_rates TO ark_analyst;
+
 -- The query: migrations/views/analyst_events.sql
 CREATE VIEW analyst_events (
   tenant_id text,
@@ -1001,6 +1016,32 @@ CREATE VIEW analyst_sessions (
 ) WITH (security_barrier=true);
 GRANT SELECT ON TABLE analyst_sessions TO ark_analyst;
 
+-- The query: migrations/views/analyst_sessions_per_day.sql
+CREATE VIEW analyst_sessions_per_day (
+  tenant_id text,
+  day date,
+  namespace text,
+  sessions bigint,
+  queries bigint,
+  failed_queries bigint
+) WITH (security_barrier=true);
+GRANT SELECT ON TABLE analyst_sessions_per_day TO ark_analyst;
+
+-- The query: migrations/views/analyst_token_usage.sql
+CREATE VIEW analyst_token_usage (
+  tenant_id text,
+  day date,
+  agent text,
+  model text,
+  llm_calls bigint,
+  tokens_input numeric,
+  tokens_output numeric,
+  tokens_total numeric,
+  avg_duration_ms double precision,
+  avg_time_to_first_token_ms numeric
+) WITH (security_barrier=true);
+GRANT SELECT ON TABLE analyst_token_usage TO ark_analyst;
+
 -- The query: migrations/views/analyst_tool_calls.sql
 CREATE VIEW analyst_tool_calls (
   tenant_id text,
@@ -1025,6 +1066,21 @@ CREATE VIEW analyst_tool_calls (
   first_position bigint
 ) WITH (security_barrier=true);
 GRANT SELECT ON TABLE analyst_tool_calls TO ark_analyst;
+
+-- The query: migrations/views/analyst_tool_latency.sql
+CREATE VIEW analyst_tool_latency (
+  tenant_id text,
+  tool_name text,
+  tool_type text,
+  calls bigint,
+  failed bigint,
+  error_rate numeric,
+  p50_ms double precision,
+  p90_ms double precision,
+  p99_ms double precision,
+  max_ms double precision
+) WITH (security_barrier=true);
+GRANT SELECT ON TABLE analyst_tool_latency TO ark_analyst;
 
 -- The query: migrations/views/analytics_error_rates.sql
 CREATE VIEW analytics_error_rates (

@@ -428,7 +428,7 @@ describe('tokens and purges', () => {
   it('switches the purge-all DELETEs off (ALLOW_PURGE_ALL=false), even for admins, and leaves the rest', async () => {
     const admin = await token({ sub: 'root', tenant: 'p', roles: ['admin', 'producer'] });
     assert.equal((await call(`${broker.url}/events`, 'POST', admin, { reason: 'QueryExecutionStart', data: { queryId: 'pq', sessionId: 'ps' } })).status, 201);
-    for (const route of ['/traces', '/events', '/sessions', '/messages', '/stream']) {
+    for (const route of ['/traces', '/events', '/sessions', '/messages', '/conversations', '/stream']) {
       const res = await call(`${broker.url}${route}`, 'DELETE', admin);
       assert.equal(res.status, 403, route);
       assert.equal(res.body.error.code, 'PURGE_ALL_DISABLED', route);

@@ -3,7 +3,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { loadBrokerConfig } from '#ark/config';
-import { createBrokerApp, migrateDatabase } from '../apps/broker/src/index.js';
+import { createBrokerApp, migrateDatabase, startBroker } from '../apps/broker/src/index.js';
 import { runCli } from './support/cli.js';
 import { RecordingEventSource } from './support/sse-client.js';
 import { createTestDatabase, type TestDatabase } from './support/test-database.js';
@@ -56,6 +56,15 @@ describe('database roles: the read-only analyst role', () => {
         `INSERT INTO events (tenant_id, session_id, sequence, type, time, source, data, expires_at) VALUES ($1, 's', 1, 'custom.a', now(), 'api', $2, now() + interval '1 day')`,
         [tenant, { secret: `${tenant}-secret` }],
       );
+      await owner.query(
+        `INSERT INTO queries (tenant_id, query_key, session_id, session_rank, phase, namespace, started_at, last_event_at, event_count, first_position)
+         VALUES ($1, 'q', 's', 1, 'error', 'ns', now(), now(), 1, 1)`,
+        [tenant],
+      );
+      await owner.query(
+        `INSERT INTO tool_calls (tenant_id, call_key, query_key, status, tool_name, duration_ms, event_count, first_position) VALUES ($1, 'c', 'q', 'completed', 'search', 5, 1, 1)`,
+        [tenant],
+      );
       await owner.query(`INSERT INTO api_keys (id, tenant_id, name, roles, secret_hash) VALUES ($1, $2, 'k', '{admin}', $3)`, [
         `key${tenant.replace('-', '')}`,
         tenant,
@@ -94,6 +103,18 @@ describe('database roles: the read-only analyst role', () => {
         );
       }
       assert.deepEqual((await client.query('SELECT tenant_id, data FROM analyst_events')).rows, [{ tenant_id: 'an-a', data: { secret: 'an-a-secret' } }]);
+      // The analytics_* aggregations, as their analyst_* copies.
+      assert.deepEqual((await client.query('SELECT tenant_id, namespace, sessions, queries, failed_queries FROM analyst_sessions_per_day')).rows, [
+        { tenant_id: 'an-a', namespace: 'ns', sessions: '1', queries: '1', failed_queries: '1' },
+      ]);
+      assert.deepEqual((await client.query('SELECT tenant_id, failed, error_rate FROM analyst_error_rates')).rows, [
+        { tenant_id: 'an-a', failed: '1', error_rate: '1.0000' },
+      ]);
+      assert.deepEqual((await client.query('SELECT tenant_id, tool_name, calls, p50_ms FROM analyst_tool_latency')).rows, [
+        { tenant_id: 'an-a', tool_name: 'search', calls: '1', p50_ms: 5 },
+      ]);
+      assert.deepEqual((await client.query('SELECT * FROM analyst_token_usage')).rows, []);
+      await assert.rejects(client.query('SELECT * FROM analytics_error_rates'), PERMISSION_DENIED, 'not the broker-role views');
       const b = await connectAs(database.url, other);
       try {
         assert.deepEqual((await b.query('SELECT tenant_id FROM analyst_sessions')).rows, [{ tenant_id: 'an-b' }]);
@@ -276,5 +297,58 @@ describe("database roles: the broker's login without superuser", () => {
     } finally {
       await client.end();
     }
+  });
+});
+
+describe('database roles: start-up migration with the owner, serving without it (MIGRATE_DATABASE_URL)', () => {
+  let database: TestDatabase;
+  let login: string;
+  let admin: pg.Client;
+  before(async () => {
+    database = await createTestDatabase();
+    admin = new pg.Client({ connectionString: process.env.TEST_DATABASE_URL });
+    await admin.connect();
+    // Roles are the server's: the operator makes the serving login a member of ark_broker_app once.
+    await admin.query(`DO $$ BEGIN CREATE ROLE ark_broker_app NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$`);
+    login = await createLoginRole(admin, 'ark_test_serve_only', 'IN ROLE ark_broker_app');
+  });
+  after(async () => {
+    await database.drop();
+    await admin.query(`DROP ROLE IF EXISTS ${login}`);
+    await admin.end();
+  });
+
+  it('an unmigrated database: the serving login alone cannot migrate; with the owner URL beside it, start-up migrates and serves as the login', async () => {
+    const env = { PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'error', DATABASE_URL: loginUrl(database.url, login), MIGRATE_ON_START: 'true' };
+    await assert.rejects(startBroker(loadBrokerConfig(env)), (error: { code?: string }) => PERMISSION_DENIED(error), 'DDL needs the owner');
+    const broker = await startBroker(loadBrokerConfig({ ...env, MIGRATE_DATABASE_URL: database.url }));
+    try {
+      const posted = await fetch(`${broker.url}/v2/events`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ sessionId: 'm1', type: 'custom.a', data: {} }),
+      });
+      assert.equal(posted.status, 201, await posted.text());
+      const owner = new pg.Client({ connectionString: database.url });
+      await owner.connect();
+      try {
+        const who = await owner.query(`SELECT DISTINCT usename FROM pg_stat_activity WHERE datname = current_database() AND usename <> current_user`);
+        assert.deepEqual(
+          who.rows.map((r) => r.usename),
+          [login],
+          'after migrating, every broker connection is the serving login',
+        );
+        const { rows } = await owner.query(`SELECT count(*)::int AS n FROM events WHERE session_id = 'm1'`);
+        assert.equal(rows[0].n, 1);
+      } finally {
+        await owner.end();
+      }
+    } finally {
+      await broker.close();
+    }
+  });
+
+  it('refuses MIGRATE_DATABASE_URL without DATABASE_URL', () => {
+    assert.throws(() => loadBrokerConfig({ MIGRATE_DATABASE_URL: database.url }), /MIGRATE_DATABASE_URL: needs DATABASE_URL/);
   });
 });

@@ -113,7 +113,9 @@ describe('the event row', () => {
     // As the tables' owner, whom row-level security does not bind.
     const { appended } = await db.transaction().execute((trx) => repository.append(trx, [{ tenantId: 'codec', sessionId: 'codec-session', event }]));
     assert.equal(appended.length, 1);
-    const [read] = await repository.readSession({ tenantId: 'codec' }, 'codec-session', 0, 10);
+    const {
+      events: [read],
+    } = await repository.readSession({ tenantId: 'codec' }, 'codec-session', 0, 10);
     assert.deepEqual(read, appended[0]);
     for (const column of EVENT_COLUMNS) assert.notEqual(read![EVENT_ROW[column].field], null, `${column} came back`);
     assert.deepEqual(toArkEventJson(read!), {

@@ -257,6 +257,121 @@ describe('fuzz: ingest routes over HTTP', () => {
   });
 });
 
+describe('fuzz: every route of the OpenAPI document (paths, queries, headers, bodies)', () => {
+  let broker: TestBroker;
+  let routes: { method: string; path: string }[] = [];
+  /** Rows written before the run, under ids no fuzzed request names (segments never hold them). */
+  const seededCounts = async () =>
+    (
+      await broker.sql.query<{ events: number; messages: number; sessions: number }>(
+        `SELECT (SELECT count(*)::int FROM events WHERE session_id = 'seeded-7f3a' AND data = '{"n": 1}') AS events,
+                (SELECT count(*)::int FROM messages WHERE conversation_id = 'seeded-7f3a-conversation') AS messages,
+                (SELECT count(*)::int FROM sessions WHERE session_id = 'seeded-7f3a') AS sessions`,
+      )
+    ).rows[0]!;
+  let seeded: { events: number; messages: number; sessions: number };
+  before(async () => {
+    // Purge-all DELETEs off (the chart's default): a fuzzed DELETE may only hit what it names.
+    broker = await startTestBroker({ BODY_LIMIT_BYTES: String(64 * 1024), ALLOW_PURGE_ALL: 'false' });
+    const post = (path: string, body: unknown) =>
+      fetch(`${broker.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    assert.equal((await post('/v2/events', [{ sessionId: 'seeded-7f3a', type: 'custom.kept', data: { n: 1 } }])).status, 201);
+    assert.equal(
+      (await post('/messages', { conversation_id: 'seeded-7f3a-conversation', query_id: 'seeded-7f3a-query', messages: [{ role: 'user', content: 'kept' }] }))
+        .status,
+      200,
+    );
+    seeded = await seededCounts();
+    assert.deepEqual(seeded, { events: 1, messages: 1, sessions: 1 });
+    const document = (await (await fetch(`${broker.url}/openapi.json`)).json()) as { paths: Record<string, Record<string, unknown>> };
+    routes = Object.entries(document.paths).flatMap(([path, methods]) => Object.keys(methods).map((method) => ({ method: method.toUpperCase(), path })));
+  });
+  after(() => broker.close());
+
+  const segment = fc.oneof(
+    fc.string({ maxLength: 40 }),
+    fc.string({ unit: 'grapheme', maxLength: 20 }),
+    fc.constantFrom('0', '-1', '99999999999999999999999', 'a'.repeat(3_000), '..', '%', '\u0000', ' '),
+  );
+  const queryValue = fc.oneof(fc.string({ maxLength: 30 }), fc.constantFrom('true', 'false', '0', '-5', '1001', '1e309', '0:0', '9:9', 'x'.repeat(5_000)));
+  const queryKey = fc.oneof(
+    fc.constantFrom('limit', 'cursor', 'after', 'session_id', 'status', 'search', 'sort', 'order', 'types', 'dateFrom', 'from-beginning', 'wait-for-query'),
+    fc.string({ maxLength: 12 }),
+  );
+  const headerValue = fc.stringMatching(/^[\x20-\x7e]{0,80}$/);
+  const headers = fc.record(
+    {
+      'last-event-id': fc.oneof(headerValue, fc.constantFrom('0', '1:1', '-1', '99999999999999999999')),
+      'x-request-id': headerValue,
+      'content-type': fc.oneof(
+        { weight: 6, arbitrary: fc.constant('application/json') },
+        fc.constantFrom('application/x-ndjson', 'text/plain', 'application/x-protobuf', 'multipart/form-data'),
+      ),
+      'content-encoding': fc.oneof({ weight: 6, arbitrary: fc.constant('identity') }, fc.constantFrom('gzip', 'br', 'bogus')),
+      accept: fc.constantFrom('application/json', 'text/event-stream', '*/*'),
+    },
+    { requiredKeys: [] },
+  );
+  const body = fc.oneof(
+    fc.jsonValue({ maxDepth: 4 }).map((v) => JSON.stringify(v) ?? 'null'),
+    fc.string({ maxLength: 200 }),
+    fc.nat({ max: 2_000 }).map((depth) => '['.repeat(depth) + ']'.repeat(depth)),
+  );
+
+  it('no route answers 5xx to any path, query, header or body, and the data it did not name is intact', async () => {
+    assert.ok(routes.length >= 30, `${routes.length} routes in the OpenAPI document`);
+    const failures: string[] = [];
+    const statuses = new Map<number, number>();
+    await fc.assert(
+      fc.asyncProperty(
+        fc.nat({ max: routes.length - 1 }),
+        fc.array(segment, { minLength: 4, maxLength: 4 }),
+        fc.array(fc.tuple(queryKey, queryValue), { maxLength: 4 }),
+        headers,
+        body,
+        async (index, segments, query, sent, payload) => {
+          const route = routes[index]!;
+          let n = 0;
+          const path = route.path.replace(/\{[^}]+\}/g, () => encodeURIComponent(segments[n++ % segments.length]!));
+          const search = new URLSearchParams(query).toString();
+          const hasBody = route.method !== 'GET' && route.method !== 'DELETE';
+          const controller = new AbortController();
+          const timer = setTimeout(() => controller.abort(), 5_000);
+          try {
+            const res = await fetch(`${broker.url}${path}${search ? `?${search}` : ''}`, {
+              method: route.method,
+              headers: hasBody ? sent : Object.fromEntries(Object.entries(sent).filter(([name]) => !name.startsWith('content-'))),
+              body: hasBody ? payload : undefined,
+              signal: controller.signal,
+            });
+            if (res.headers.get('content-type')?.startsWith('text/event-stream')) {
+              controller.abort(); // a watch stream: its status is what counts
+            } else {
+              const text = await res.text();
+              if (res.status >= 400 && route.path !== '/v1/traces') {
+                const error = (JSON.parse(text) as { error: { code: string; requestId: string } }).error;
+                assert.ok(error.code && error.requestId, `${route.method} ${route.path}: ${text.slice(0, 200)}`);
+              }
+            }
+            statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
+            if (res.status >= 500) failures.push(`${route.method} ${path.slice(0, 120)}?${search.slice(0, 80)} → ${res.status}`);
+          } catch (error) {
+            if ((error as Error).name !== 'AbortError') throw error;
+          } finally {
+            clearTimeout(timer);
+          }
+        },
+      ),
+      { numRuns: 600, interruptAfterTimeLimit: 20_000, markInterruptAsFailure: false },
+    );
+    console.log(`# fuzz over ${routes.length} routes: ${JSON.stringify(Object.fromEntries([...statuses].sort(([a], [b]) => a - b)))}`);
+    assert.ok([...statuses.values()].reduce((a, b) => a + b, 0) >= 50, 'enough requests were answered');
+    assert.deepEqual(failures, []);
+    assert.equal((await fetch(`${broker.url}/health`)).status, 200);
+    assert.deepEqual(await seededCounts(), seeded, 'earlier data is intact');
+  });
+});
+
 describe('fuzz findings, kept as examples', () => {
   let broker: TestBroker;
   before(async () => {

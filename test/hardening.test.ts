@@ -62,6 +62,122 @@ describe('bad URLs', () => {
   });
 });
 
+describe('every bad input gets a 4xx in the envelope', () => {
+  let broker: TestBroker;
+  before(async () => {
+    broker = await startTestBroker();
+  });
+  after(() => broker.close());
+
+  type Answer = { status: number; body: any; headers: Headers };
+  const assertEnvelope = (answer: Answer, status: number, code: string, label: string) => {
+    assert.equal(answer.status, status, `${label}: ${JSON.stringify(answer.body)}`);
+    assert.equal(answer.body.error.code, code, label);
+    assert.equal(typeof answer.body.error.message, 'string', label);
+    assert.equal(answer.body.error.requestId, answer.headers.get('x-request-id'), label);
+  };
+  const deepObject = (depth: number) => '{"a":'.repeat(depth) + '1' + '}'.repeat(depth);
+
+  it('JSON nested 10,000 deep: 400 on every JSON route, and nothing stored', async () => {
+    const deep = deepObject(10_000);
+    for (const [path, code] of [
+      ['/v2/events', 'bad_request'],
+      ['/events', 'REQUEST_ERROR'],
+      ['/messages', 'REQUEST_ERROR'],
+      ['/sessions', 'REQUEST_ERROR'],
+      ['/v1/traces', 'REQUEST_ERROR'],
+    ] as const) {
+      const answer = await postJson(`${broker.url}${path}`, deep);
+      assertEnvelope(answer, 400, code, path);
+      assert.match(answer.body.error.message, /nests deeper than 512 levels/);
+    }
+    const inField = await postJson(`${broker.url}/v2/events`, `{"sessionId":"deep","type":"custom.a","data":${'['.repeat(10_000)}${']'.repeat(10_000)}}`);
+    assertEnvelope(inField, 400, 'bad_request', 'a deep field');
+    const put = await fetch(`${broker.url}/v2/retention`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: deep });
+    assertEnvelope({ status: put.status, body: await put.json(), headers: put.headers }, 400, 'bad_request', 'PUT /v2/retention');
+    // Nesting real payloads never reach is still stored.
+    assert.equal((await postJson(`${broker.url}/v2/events`, `{"sessionId":"deep","type":"custom.a","data":${deepObject(100)}}`)).status, 201);
+    const { rows } = await broker.sql.query(`SELECT count(*)::int AS n FROM events WHERE session_id = 'deep'`);
+    assert.equal(rows[0].n, 1);
+  });
+
+  it('one deep line in a long NDJSON upload is skipped and counted; the others are stored', async () => {
+    const lines = Array.from({ length: 300 }, (_, i) =>
+      i === 200 ? deepObject(10_000) : JSON.stringify({ object: 'chat.completion.chunk', choices: [{ index: 0, delta: { content: `t${i}` } }] }),
+    );
+    const answer = await fetch(`${broker.url}/stream/deep-line`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-ndjson' },
+      body: lines.join('\n'),
+    });
+    assert.equal(answer.status, 200);
+    assert.deepEqual(await answer.json(), { status: 'stream_processed', query: 'deep-line', chunks_received: 299, skipped_lines: 1 });
+  });
+
+  it('ids far longer than any real one: 400 naming the field on writes, 414 for a path segment', async () => {
+    const random = (n: number) => Array.from({ length: n }, () => String.fromCharCode(0x21 + Math.floor(Math.random() * 0x5d))).join('');
+    const longQuery = await postJson(`${broker.url}/events`, {
+      metadata: { name: 'e' },
+      reason: 'ToolCallStart',
+      message: 'm',
+      data: { queryId: random(9_000), queryName: 'q', sessionId: 's', queryNamespace: 'default' },
+    });
+    assertEnvelope(longQuery, 400, 'VALIDATION_ERROR', 'a 9,000-character query id');
+    assert.match(longQuery.body.error.message, /^queryId is 9000 characters long/);
+    const longSession = await postJson(`${broker.url}/messages`, {
+      conversation_id: random(9_000),
+      query_id: 'q',
+      messages: [{ role: 'user', content: 'hi' }],
+    });
+    assert.equal(longSession.status, 400, JSON.stringify(longSession.body));
+    for (const path of ['/v2/sessions/', '/sessions/', '/events/', '/stream/']) {
+      const answer = await getJsonAnswer(`${broker.url}${path}${'x'.repeat(9_000)}`);
+      assertEnvelope(answer, 414, path.startsWith('/v2') ? 'uri_too_long' : 'REQUEST_ERROR', path);
+      assert.ok(!JSON.stringify(answer.body).includes('xxxxxxxx'), 'the 414 does not echo the URL');
+    }
+    // A long but plausible id (a Kubernetes name is up to 253 characters) is routed, not refused.
+    assert.equal((await fetch(`${broker.url}/sessions/${'k'.repeat(253)}`)).status, 404);
+  });
+
+  it('431 for oversized headers and 400 for a request that is not HTTP, in the envelope, without echoing them', async () => {
+    const big = await rawRequest(`GET /health HTTP/1.1\r\nHost: x\r\nX-Big: ${'z'.repeat(70_000)}\r\n\r\n`);
+    assert.match(big.head, /^HTTP\/1\.1 431 /);
+    assert.equal(JSON.parse(big.body).error.code, 'REQUEST_ERROR');
+    assert.ok(!big.body.includes('zzzz'));
+    const longUrl = await rawRequest(`GET /sessions?search=${'y'.repeat(100_000)} HTTP/1.1\r\nHost: x\r\n\r\n`);
+    assert.match(longUrl.head, /^HTTP\/1\.1 431 /);
+    assert.ok(!longUrl.body.includes('yyyy'));
+    const garbage = await rawRequest('NOT-HTTP at all\r\n\r\n');
+    assert.match(garbage.head, /^HTTP\/1\.1 400 /);
+    const body = JSON.parse(garbage.body) as { error: { code: string; message: string; requestId: string } };
+    assert.equal(body.error.code, 'REQUEST_ERROR');
+    assert.match(garbage.head, new RegExp(`X-Request-ID: ${body.error.requestId}`));
+    assert.match(garbage.head, /X-Content-Type-Options: nosniff/);
+  });
+
+  async function getJsonAnswer(url: string): Promise<Answer> {
+    const response = await fetch(url);
+    return { status: response.status, body: await response.json(), headers: response.headers };
+  }
+
+  /** Sends raw bytes and reads the whole answer (the server closes the connection after these answers). */
+  async function rawRequest(text: string): Promise<{ head: string; body: string }> {
+    const { connect } = await import('node:net');
+    const url = new URL(broker.url);
+    return new Promise((resolve, reject) => {
+      let answer = '';
+      const socket = connect(Number(url.port), url.hostname, () => socket.write(text));
+      socket.on('data', (chunk: Buffer) => (answer += chunk.toString()));
+      socket.on('error', () => undefined); // the server may reset after answering
+      socket.on('close', () => {
+        const split = answer.indexOf('\r\n\r\n');
+        if (split < 0) reject(new Error(`no answer: ${JSON.stringify(answer)}`));
+        else resolve({ head: answer.slice(0, split), body: answer.slice(split + 4) });
+      });
+    });
+  }
+});
+
 describe('item caps on batch routes', () => {
   let broker: TestBroker;
   before(async () => {

@@ -226,6 +226,16 @@ describe('helm chart (rendered by the real helm binary)', () => {
     assert.deepEqual(envOf(container).get('DATABASE_URL').valueFrom.secretKeyRef, { name: 'ark-db-owner', key: 'DATABASE_URL' });
     assert.equal(container.securityContext.readOnlyRootFilesystem, true);
     assert.equal(envOf(one(objects, 'Deployment').spec.template.spec.containers[0]).get('MIGRATE_ON_START').value, 'false');
+    assert.equal(envOf(one(objects, 'Deployment').spec.template.spec.containers[0]).get('MIGRATE_DATABASE_URL'), undefined, 'job mode: pods never migrate');
+  });
+
+  it("migrations.existingSecret in auto mode: the pods migrate at start-up with the owner's URL and serve with their own", async () => {
+    const objects = await rendered({ 'database.existingSecret': 'ark-db', 'migrations.existingSecret': 'ark-db-owner' });
+    const env = envOf(one(objects, 'Deployment').spec.template.spec.containers[0]);
+    assert.equal(env.get('MIGRATE_ON_START').value, 'true');
+    assert.deepEqual(env.get('DATABASE_URL').valueFrom.secretKeyRef, { name: 'ark-db', key: 'DATABASE_URL' });
+    assert.deepEqual(env.get('MIGRATE_DATABASE_URL').valueFrom.secretKeyRef, { name: 'ark-db-owner', key: 'DATABASE_URL' });
+    assert.equal(envOf(brokerPod(await rendered({ 'database.existingSecret': 'ark-db' })).containers[0]).get('MIGRATE_DATABASE_URL'), undefined);
   });
 
   it('database.url and auth.jwtSecret go into chart-made Secrets the pods read', async () => {
@@ -358,7 +368,21 @@ describe('helm chart (rendered by the real helm binary)', () => {
     const env = envOf(pod.containers[0]);
     assert.equal(env.get('AUTH_K8S_SERVICE_ACCOUNTS').value, 'ark-system/ark-controller=default:producer');
     assert.equal(env.get('AUTH_TRUSTED_NETWORKS').value, '10.0.0.0/8=default:producer');
-    assert.equal(brokerPod(await renderedValues(db)).automountServiceAccountToken, false, 'no token without TokenReview');
+    const role = one(objects, 'ClusterRole', 'ark-broker-ark-system-tokenreview');
+    assert.deepEqual(role.rules, [{ apiGroups: ['authentication.k8s.io'], resources: ['tokenreviews'], verbs: ['create'] }]);
+    const binding = one(objects, 'ClusterRoleBinding', 'ark-broker-ark-system-tokenreview');
+    assert.deepEqual(binding.roleRef, { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role.metadata.name });
+    assert.deepEqual(binding.subjects, [{ kind: 'ServiceAccount', name: pod.serviceAccountName, namespace: 'ark-system' }]);
+
+    const without = await renderedValues(db);
+    assert.equal(brokerPod(without).automountServiceAccountToken, false, 'no token without TokenReview');
+    assert.equal(find(without, 'ClusterRoleBinding').length + find(without, 'ClusterRole').length, 0, 'no grant without TokenReview');
+    const bindOwn = await renderedValues({
+      ...db,
+      rbac: { create: false },
+      auth: { mode: 'jwt', jwksUrl: 'https://issuer.example/jwks', serviceAccounts: 'a/b=t:reader' },
+    });
+    assert.equal(find(bindOwn, 'ClusterRoleBinding').length, 0, 'rbac.create=false leaves the grant to the operator');
   });
 
   it('extraVolumes/extraVolumeMounts and database.tls mount into the broker and the migration Job', async () => {
@@ -506,6 +530,7 @@ describe('helm chart (rendered by the real helm binary)', () => {
         httpRoute: { enabled: true, parentRefs: [{ name: 'gw' }] },
         autoscaling: { enabled: true },
         commonAnnotations: { team: 'ark' },
+        auth: { mode: 'jwt', jwksUrl: 'https://issuer.example/jwks', serviceAccounts: 'ark-system/ark-controller=default:producer' },
       }),
     );
     const result = await helm(['lint', '--strict', CHART, '-f', file], scratch);

@@ -38,7 +38,7 @@ describe('event watch hub', () => {
 
   it("hands a session's events committed by this process to the watchers right before them, without a read", async () => {
     const event = (sequence: number) => ({ tenantId: 't', sessionId: 's', sequence, type: 'x' }) as ArkEvent;
-    const answers: ((events: ArkEvent[]) => void)[] = [];
+    const answers: ((page: { events: ArkEvent[]; cut: boolean }) => void)[] = [];
     const log = { readSession: () => new Promise((resolve) => answers.push(resolve)) } as unknown as EventLogRepository;
     const hub = new EventWatchHub(log, { pollMs: 60_000 });
     const got: number[] = [];
@@ -46,9 +46,9 @@ describe('event watch hub', () => {
     assert.equal(answers.length, 1, 'the watcher starts with a read');
     // Committed while that read is under way: left to it (it reads again).
     hub.offer([event(1)]);
-    answers.shift()!([event(1)]);
+    answers.shift()!({ events: [event(1)], cut: false });
     await sleep(5);
-    answers.shift()!([]);
+    answers.shift()!({ events: [], cut: false });
     await sleep(5);
     assert.deepEqual(got, [1]);
 
@@ -62,9 +62,9 @@ describe('event watch hub', () => {
     hub.offer([event(5)]);
     assert.deepEqual(got, [1, 2, 3]);
     assert.equal(answers.length, 1);
-    answers.shift()!([event(4), event(5)]);
+    answers.shift()!({ events: [event(4), event(5)], cut: false });
     await sleep(5);
-    answers.shift()?.([]);
+    answers.shift()?.({ events: [], cut: false });
     assert.deepEqual(got, [1, 2, 3, 4, 5]);
     hub.stop();
   });

@@ -10,71 +10,105 @@ FROM
 -- EventLogRepository.readSession (every type)
 /* ark:prepared */
 SELECT
-  tenant_id,
-  session_id,
-  sequence,
-  global_position,
-  transaction_id::text AS transaction_id,
-  type,
-  time,
-  recorded_at,
-  query_id,
-  query_name,
-  namespace,
-  user_id,
-  trace_id,
-  span_id,
-  parent_span_id,
-  source,
-  dedupe_key,
-  data,
-  expires_at
+  page.*
 FROM
-  events
+  (
+    SELECT
+      e.*,
+      sum(e.data_bytes) OVER (
+        ORDER BY
+          e.sequence ROWS UNBOUNDED PRECEDING
+      ) AS page_bytes
+    FROM
+      (
+        SELECT
+          tenant_id,
+          session_id,
+          sequence,
+          global_position,
+          transaction_id::text AS transaction_id,
+          type,
+          time,
+          recorded_at,
+          query_id,
+          query_name,
+          namespace,
+          user_id,
+          trace_id,
+          span_id,
+          parent_span_id,
+          source,
+          dedupe_key,
+          data,
+          expires_at,
+          octet_length(data::text) AS data_bytes
+        FROM
+          events
+        WHERE
+          tenant_id = $1
+          AND session_id = $2
+          AND sequence > $3
+          AND expires_at > now()
+        ORDER BY
+          sequence
+        LIMIT
+          $4
+      ) e
+  ) page
 WHERE
-  tenant_id = $1
-  AND session_id = $2
-  AND sequence > $3
-  AND expires_at > now()
-ORDER BY
-  sequence
-LIMIT
-  $4;
+  page.page_bytes - page.data_bytes < $5;
 
 -- EventLogRepository.readSession (some types)
 /* ark:prepared */
 SELECT
-  tenant_id,
-  session_id,
-  sequence,
-  global_position,
-  transaction_id::text AS transaction_id,
-  type,
-  time,
-  recorded_at,
-  query_id,
-  query_name,
-  namespace,
-  user_id,
-  trace_id,
-  span_id,
-  parent_span_id,
-  source,
-  dedupe_key,
-  data,
-  expires_at
+  page.*
 FROM
-  events
+  (
+    SELECT
+      e.*,
+      sum(e.data_bytes) OVER (
+        ORDER BY
+          e.sequence ROWS UNBOUNDED PRECEDING
+      ) AS page_bytes
+    FROM
+      (
+        SELECT
+          tenant_id,
+          session_id,
+          sequence,
+          global_position,
+          transaction_id::text AS transaction_id,
+          type,
+          time,
+          recorded_at,
+          query_id,
+          query_name,
+          namespace,
+          user_id,
+          trace_id,
+          span_id,
+          parent_span_id,
+          source,
+          dedupe_key,
+          data,
+          expires_at,
+          octet_length(data::text) AS data_bytes
+        FROM
+          events
+        WHERE
+          tenant_id = $1
+          AND session_id = $2
+          AND sequence > $3
+          AND type = ANY ($4::text[])
+          AND expires_at > now()
+        ORDER BY
+          sequence
+        LIMIT
+          $5
+      ) e
+  ) page
 WHERE
-  tenant_id = $1
-  AND session_id = $2
-  AND sequence > $3
-  AND type = ANY ($4::text[])
-  AND expires_at > now()
-ORDER BY
-  sequence
-LIMIT
-  $5;
+  page.page_bytes - page.data_bytes < $6;
 
 -- EventLogRepository.readFeed (admin)
 /* ark:prepared */
@@ -86,45 +120,57 @@ WITH
   )
 SELECT
   snapshot.xmin::text AS horizon,
-  e.*
+  page.*
 FROM
   snapshot
   LEFT JOIN LATERAL (
     SELECT
-      tenant_id,
-      session_id,
-      sequence,
-      global_position,
-      transaction_id::text AS transaction_id,
-      type,
-      time,
-      recorded_at,
-      query_id,
-      query_name,
-      namespace,
-      user_id,
-      trace_id,
-      span_id,
-      parent_span_id,
-      source,
-      dedupe_key,
-      data,
-      expires_at
+      e.*,
+      sum(e.data_bytes) OVER (
+        ORDER BY
+          e.feed_tx,
+          e.global_position ROWS UNBOUNDED PRECEDING
+      ) AS page_bytes
     FROM
-      events
-    WHERE
-      tenant_id = $1
-      AND expires_at > now()
-      AND transaction_id < snapshot.xmin
-      AND (transaction_id, global_position) > ($2::xid8, $3)
-      -- Qualified: a bare name would sort by the text output column of the same name, and
-      -- '100000' < '99999' would page past a lower transaction id (a gap in the feed).
-    ORDER BY
-      events.transaction_id,
-      events.global_position
-    LIMIT
-      $4
-  ) e ON true;
+      (
+        SELECT
+          tenant_id,
+          session_id,
+          sequence,
+          global_position,
+          transaction_id::text AS transaction_id,
+          type,
+          time,
+          recorded_at,
+          query_id,
+          query_name,
+          namespace,
+          user_id,
+          trace_id,
+          span_id,
+          parent_span_id,
+          source,
+          dedupe_key,
+          data,
+          expires_at,
+          events.transaction_id AS feed_tx,
+          octet_length(data::text) AS data_bytes
+        FROM
+          events
+        WHERE
+          tenant_id = $1
+          AND expires_at > now()
+          AND transaction_id < snapshot.xmin
+          AND (transaction_id, global_position) > ($2::xid8, $3)
+          -- Qualified: a bare name would sort by the text output column of the same name, and
+          -- '100000' < '99999' would page past a lower transaction id (a gap in the feed).
+        ORDER BY
+          events.transaction_id,
+          events.global_position
+        LIMIT
+          $4
+      ) e
+  ) page ON page.page_bytes - page.data_bytes < $5;
 
 -- EventLogRepository.readFeed (reader, one query)
 /* ark:prepared */
@@ -136,66 +182,78 @@ WITH
   )
 SELECT
   snapshot.xmin::text AS horizon,
-  e.*
+  page.*
 FROM
   snapshot
   LEFT JOIN LATERAL (
     SELECT
-      tenant_id,
-      session_id,
-      sequence,
-      global_position,
-      transaction_id::text AS transaction_id,
-      type,
-      time,
-      recorded_at,
-      query_id,
-      query_name,
-      namespace,
-      user_id,
-      trace_id,
-      span_id,
-      parent_span_id,
-      source,
-      dedupe_key,
-      data,
-      expires_at
+      e.*,
+      sum(e.data_bytes) OVER (
+        ORDER BY
+          e.feed_tx,
+          e.global_position ROWS UNBOUNDED PRECEDING
+      ) AS page_bytes
     FROM
-      events
-    WHERE
-      tenant_id = $1
-      AND (
-        query_id = ANY ($2::text[])
-        OR (
-          source = 'chunk'
-          AND query_name = ANY ($3::text[])
-        )
-      )
-      AND (
-        events.type = 'records.deleted'
-        OR EXISTS (
-          SELECT
-            1
-          FROM
-            sessions owner_
-          WHERE
-            owner_.tenant_id = "events"."tenant_id"
-            AND owner_.session_id = "events"."session_id"
-            AND owner_.user_id = $4
-            AND owner_.expires_at > now()
-        )
-      )
-      AND expires_at > now()
-      AND transaction_id < snapshot.xmin
-      AND (transaction_id, global_position) > ($5::xid8, $6)
-      -- Qualified: a bare name would sort by the text output column of the same name, and
-      -- '100000' < '99999' would page past a lower transaction id (a gap in the feed).
-    ORDER BY
-      events.transaction_id,
-      events.global_position
-    LIMIT
-      $7
-  ) e ON true;
+      (
+        SELECT
+          tenant_id,
+          session_id,
+          sequence,
+          global_position,
+          transaction_id::text AS transaction_id,
+          type,
+          time,
+          recorded_at,
+          query_id,
+          query_name,
+          namespace,
+          user_id,
+          trace_id,
+          span_id,
+          parent_span_id,
+          source,
+          dedupe_key,
+          data,
+          expires_at,
+          events.transaction_id AS feed_tx,
+          octet_length(data::text) AS data_bytes
+        FROM
+          events
+        WHERE
+          tenant_id = $1
+          AND (
+            query_id = ANY ($2::text[])
+            OR (
+              source = 'chunk'
+              AND query_name = ANY ($3::text[])
+            )
+          )
+          AND (
+            events.type = 'records.deleted'
+            OR EXISTS (
+              SELECT
+                1
+              FROM
+                sessions owner_
+              WHERE
+                owner_.tenant_id = "events"."tenant_id"
+                AND owner_.session_id = "events"."session_id"
+                AND owner_.user_id = $4
+                AND owner_.expires_at > now()
+            )
+          )
+          AND expires_at > now()
+          AND transaction_id < snapshot.xmin
+          AND (transaction_id, global_position) > ($5::xid8, $6)
+          -- Qualified: a bare name would sort by the text output column of the same name, and
+          -- '100000' < '99999' would page past a lower transaction id (a gap in the feed).
+        ORDER BY
+          events.transaction_id,
+          events.global_position
+        LIMIT
+          $7
+      ) e
+  ) page ON page.page_bytes - page.data_bytes < $8;
 
 -- EventLogRepository.feedCursorAt
 select

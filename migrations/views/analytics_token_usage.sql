@@ -1,8 +1,8 @@
 -- SQL analytics over the read models of 0009 (docs/read-models.md has example queries). A plain view:
 -- always current, no refresh; filter it by tenant_id (and a day range) like any table. It runs with
 -- the rights of whoever queries it (security_invoker), so row-level security (0030) applies through
--- it as it does to the tables: the broker's role, or an analyst's role given ark_broker_app, sees only
--- the tenants in `ark.tenant_ids`.
+-- it as it does to the tables: the broker's role sees only the tenants in `ark.tenant_ids`. Analysts
+-- read its copy over the analyst_* views, views/analyst_token_usage.sql: keep the two alike.
 --
 -- LLM calls and token use per UTC day, agent and model. The agent is the query's agent (else its target).
 CREATE OR REPLACE VIEW analytics_token_usage WITH (security_invoker = true) AS

@@ -1,8 +1,8 @@
 -- SQL analytics over the read models of 0009 (docs/read-models.md has example queries). A plain view:
 -- always current, no refresh; filter it by tenant_id (and a day range) like any table. It runs with
 -- the rights of whoever queries it (security_invoker), so row-level security (0030) applies through
--- it as it does to the tables: the broker's role, or an analyst's role given ark_broker_app, sees only
--- the tenants in `ark.tenant_ids`.
+-- it as it does to the tables: the broker's role sees only the tenants in `ark.tenant_ids`. Analysts
+-- read its copy over the analyst_* views, views/analyst_tool_latency.sql: keep the two alike.
 --
 -- Finished tool calls: latency percentiles and error rate per tool (all time; filter tool_calls by
 -- started_at yourself for a window, see docs/read-models.md).

@@ -41,12 +41,14 @@ export class AppModule {
         ProjectionsModule.forRoot({ sessionsTtlSeconds: config.SESSIONS_VISIBILITY_TTL_SECONDS }),
         EventStoreModule.forRoot({
           pollMs: config.WATCH_POLL_MS,
+          pageMaxBytes: config.READ_PAGE_MAX_BYTES,
           groupCommit: {
             windowMs: config.APPEND_BATCH_WINDOW_MS,
             maxBatchEvents: config.APPEND_MAX_BATCH_EVENTS,
             maxQueuedEvents: config.APPEND_MAX_QUEUED_EVENTS,
             maxInFlight: config.APPEND_MAX_IN_FLIGHT,
           },
+          writeShare: { windowEvents: config.APPEND_FAIR_WINDOW_EVENTS, tenantMaxEvents: config.APPEND_TENANT_MAX_QUEUED_EVENTS },
         }),
         CqrsModule.forRoot(),
         HealthModule,

@@ -53,7 +53,7 @@ export function registerAuthentication(fastify: FastifyInstance, config: BrokerC
 }
 
 /** Upstream's DELETEs without an id, which empty a whole collection of the caller's tenant. */
-const PURGE_ALL_ROUTES = new Set(['/traces', '/events', '/sessions', '/messages', '/stream']);
+const PURGE_ALL_ROUTES = new Set(['/traces', '/events', '/sessions', '/messages', '/conversations', '/stream']);
 
 /** ALLOW_PURGE_ALL=false: those DELETEs answer 403 `purge_all_disabled`, whoever calls (admins included). */
 function refusePurgeAll(fastify: FastifyInstance): void {

@@ -1,7 +1,7 @@
 import type { Transform } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import type { FastifyInstance } from 'fastify';
-import { ApiError } from '#ark/http';
+import { ApiError, jsonNestsDeeperThan, MAX_JSON_DEPTH } from '#ark/http';
 
 const DECODERS: Record<string, () => Transform> = {
   gzip: createGunzip,
@@ -14,7 +14,8 @@ const DECODERS: Record<string, () => Transform> = {
  * Body handling shared by every route: compressed bodies are inflated as a stream before parsing, so
  * the body limit applies to the inflated size and a gzip bomb is cut off while inflating; an empty
  * JSON body is no body (Ark's Go client sends `Content-Type: application/json` on body-less POSTs
- * and DELETEs, which upstream's Express accepts); OTLP protobuf bodies arrive as a Buffer.
+ * and DELETEs, which upstream's Express accepts); JSON nested deeper than MAX_JSON_DEPTH is a 400
+ * before any route sees it; OTLP protobuf bodies arrive as a Buffer.
  */
 export function registerBodyParsers(fastify: FastifyInstance): void {
   fastify.addHook('preParsing', (request, _reply, payload, done) => {
@@ -38,7 +39,11 @@ export function registerBodyParsers(fastify: FastifyInstance): void {
   fastify.removeContentTypeParser('application/json');
   fastify.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
     if (body.length === 0) return done(null, undefined);
-    void parseJson(request, body.toString(), done);
+    void parseJson(request, body.toString(), (error: Error | null, value?: unknown) => {
+      if (error) return done(error, undefined);
+      if (jsonNestsDeeperThan(value)) return done(ApiError.badRequest(`the JSON body nests deeper than ${MAX_JSON_DEPTH} levels`), undefined);
+      done(null, value);
+    });
   });
 
   fastify.addContentTypeParser(['application/x-protobuf', 'application/protobuf'], { parseAs: 'buffer' }, (_request, body, done) => done(null, body));

@@ -11,6 +11,7 @@ import { startRequestSpan } from '#ark/tracing';
 import { AppModule } from './app.module.js';
 import { registerAuthentication } from './authentication.js';
 import { registerBodyParsers } from './body-parsers.js';
+import { frameworkErrorOptions } from './framework-errors.js';
 import { registerHardening } from './http-hardening.js';
 import { JsonLogger } from './json-logger.js';
 import { registerAccessLog } from './access-log.js';
@@ -33,20 +34,22 @@ export function brokerLogger(config: Pick<BrokerConfig, 'LOG_FORMAT' | 'LOG_LEVE
 
 export interface DatabaseTarget {
   url: string;
+  /** Where migrations and the CLI's owner commands log in: MIGRATE_DATABASE_URL, else `url`. */
+  ownerUrl: string;
   /** Set when the broker started the embedded PostgreSQL itself. */
   embedded?: EmbeddedPostgresHandle;
 }
 
 /** DATABASE_URL when given, else the embedded PostgreSQL under EMBEDDED_PG_DIR. */
 export async function resolveDatabase(config: BrokerConfig, logger = new Logger('Database')): Promise<DatabaseTarget> {
-  if (config.DATABASE_URL) return { url: config.DATABASE_URL };
+  if (config.DATABASE_URL) return { url: config.DATABASE_URL, ownerUrl: config.MIGRATE_DATABASE_URL ?? config.DATABASE_URL };
   logger.log(`DATABASE_URL is not set: starting embedded PostgreSQL in ${config.EMBEDDED_PG_DIR} (port ${config.EMBEDDED_PG_PORT})`);
   const embedded = await startEmbeddedPostgres({
     dataDir: config.EMBEDDED_PG_DIR,
     port: config.EMBEDDED_PG_PORT,
     notice: (line) => logger.log(line),
   });
-  return { url: embedded.url, embedded };
+  return { url: embedded.url, ownerUrl: embedded.url, embedded };
 }
 
 /**
@@ -78,6 +81,7 @@ export async function createBrokerApp(config: BrokerConfig, databaseUrl: string)
     // Long chunk uploads and watch streams must not be cut by a server-side request timeout.
     requestTimeout: 0,
     return503OnClosing: true,
+    ...frameworkErrorOptions(),
   });
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config, databaseUrl), adapter, {
     logger: brokerLogger(config),
@@ -133,7 +137,7 @@ export async function startBroker(config: BrokerConfig): Promise<RunningBroker> 
   Logger.overrideLogger(brokerLogger(config));
   const logger = new Logger('Broker');
   const database = await resolveDatabase(config);
-  if (config.MIGRATE_ON_START) await migrateDatabase(database.url, config.MIGRATE_ON_START_TIMEOUT_MS);
+  if (config.MIGRATE_ON_START) await migrateDatabase(database.ownerUrl, config.MIGRATE_ON_START_TIMEOUT_MS);
   const app = await createBrokerApp(config, database.url);
   await app.listen({ port: config.PORT, host: config.HOST });
   const address = app.getHttpServer().address();

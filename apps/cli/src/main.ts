@@ -14,11 +14,14 @@ import { resolveDatabase, serveUntilSignalled } from '../../broker/src/index.js'
 
 const program = new Command('ark-broker').description('Ark Broker: durable, real-time event broker for Ark');
 
-/** Runs `work` against the configured database (embedded when DATABASE_URL is unset), then stops it. */
+/**
+ * Runs `work` against the configured database (embedded when DATABASE_URL is unset), then stops it.
+ * The commands here administer the database: they log in as its owner (MIGRATE_DATABASE_URL when set).
+ */
 async function withDatabase(work: (url: string) => Promise<void>): Promise<void> {
   const target = await resolveDatabase(loadBrokerConfig());
   try {
-    await work(target.url);
+    await work(target.ownerUrl);
   } finally {
     await target.embedded?.stop();
   }

@@ -244,6 +244,14 @@ The broker's environment, shared by the Deployment and the migration Job.
       key: {{ include "ark-broker.databaseSecretKey" . }}
 - name: MIGRATE_ON_START
   value: {{ ne .Values.migrations.mode "job" | quote }}
+{{- if and (ne .Values.migrations.mode "job") .Values.migrations.existingSecret }}
+# Start-up migration logs in as the owner; DATABASE_URL may then be a login that only serves.
+- name: MIGRATE_DATABASE_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.migrations.existingSecret }}
+      key: {{ .Values.migrations.existingSecretKey | default "DATABASE_URL" }}
+{{- end }}
 {{- if ne .Values.migrations.mode "job" }}
 # Start-up migration gives up (with an error naming `ark-broker migrate`) before the start-up probe
 # would kill the pod: the probe's whole window less 20 s for the rest of start-up, at least 10 s.
@@ -315,7 +323,7 @@ The broker's environment, shared by the Deployment and the migration Job.
 {{- end }}
 {{- end }}
 {{- range $name, $value := .Values.config }}
-{{- if and (not (kindIs "invalid" $value)) (ne (toString $value) "") (not (has $name (list "HOST" "PORT" "DATABASE_URL" "MIGRATE_ON_START" "MIGRATE_ON_START_TIMEOUT_MS" "AUTH_MODE" "SHUTDOWN_GRACE_MS" "NODE_OPTIONS" "DATABASE_SSL_ROOT_CERT_PATH"))) }}
+{{- if and (not (kindIs "invalid" $value)) (ne (toString $value) "") (not (has $name (list "HOST" "PORT" "DATABASE_URL" "MIGRATE_DATABASE_URL" "MIGRATE_ON_START" "MIGRATE_ON_START_TIMEOUT_MS" "AUTH_MODE" "SHUTDOWN_GRACE_MS" "NODE_OPTIONS" "DATABASE_SSL_ROOT_CERT_PATH"))) }}
 - name: {{ $name }}
   value: {{ include "ark-broker.envValue" $value | quote }}
 {{- end }}

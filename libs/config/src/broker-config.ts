@@ -33,6 +33,15 @@ export class BrokerConfig {
   @Matches(/^postgres(ql)?:\/\//, { message: 'must be a postgres:// or postgresql:// URL' })
   DATABASE_URL?: string;
 
+  /**
+   * The owner's connection string for migrations (MIGRATE_ON_START and the CLI's `migrate`, `keys`,
+   * `analysts`, `retention`, `projections rebuild`), so `serve` can log in as an unprivileged member
+   * of ark_broker_app through DATABASE_URL. Unset: DATABASE_URL does both.
+   */
+  @IsOptional()
+  @Matches(/^postgres(ql)?:\/\//, { message: 'must be a postgres:// or postgresql:// URL' })
+  MIGRATE_DATABASE_URL?: string;
+
   @Transform(toInt)
   @IsInt()
   @Min(2)
@@ -92,11 +101,40 @@ export class BrokerConfig {
   @Max(32)
   APPEND_MAX_IN_FLIGHT = 4;
 
+  /**
+   * Events in the group-commit writer at once, all tenants together; calls beyond wait per tenant
+   * and are let in round-robin, so a flooding tenant never queues ahead of another's next call.
+   * 0: no fair queuing.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(10_000_000)
+  APPEND_FAIR_WINDOW_EVENTS = 10_000;
+
+  /** One tenant's events waiting to be written (fair queue and writer); past it that tenant's writes get 429 + Retry-After. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(10_000_000)
+  APPEND_TENANT_MAX_QUEUED_EVENTS = 50_000;
+
   @Transform(toInt)
   @IsInt()
   @Min(1_024)
   @Max(1_073_741_824)
   BODY_LIMIT_BYTES = 10 * 1024 * 1024;
+
+  /**
+   * What one page of events may hold of their JSON, in bytes (a list page of /v2/sessions/:id/events
+   * or /v2/events, and each read a watch stream makes); a page stops there, with at least one event,
+   * and its cursor continues.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1_024)
+  @Max(1_073_741_824)
+  READ_PAGE_MAX_BYTES = 4 * 1024 * 1024;
 
   @Transform(toInt)
   @IsInt()
@@ -229,7 +267,7 @@ export class BrokerConfig {
   @IsBoolean()
   METRICS_TENANT_LABEL = false;
 
-  /** Whether the purge-all DELETEs (`/traces`, `/events`, `/sessions`, `/messages`, `/stream`) are allowed at all (for admins); the chart sets false. */
+  /** Whether the purge-all DELETEs (`/traces`, `/events`, `/sessions`, `/messages`, `/conversations`, `/stream`) are allowed at all (for admins); the chart sets false. */
   @Transform(toBool)
   @IsBoolean()
   ALLOW_PURGE_ALL = true;
@@ -334,6 +372,9 @@ function crossFieldProblems(config: BrokerConfig): string[] {
   if (config.AUTH_MODE === 'header' && config.AUTH_TRUSTED_PROXIES.trim() === '') {
     problems.push('AUTH_MODE="header": needs AUTH_TRUSTED_PROXIES, the addresses or CIDRs of the auth proxies whose identity headers count');
   }
+  if (config.MIGRATE_DATABASE_URL && !config.DATABASE_URL) {
+    problems.push('MIGRATE_DATABASE_URL: needs DATABASE_URL too (without it the embedded PostgreSQL is used, and the broker owns it)');
+  }
   const parsed: [string, (value: string) => unknown][] = [
     ['AUTH_TRUSTED_PROXIES', parseAddressRanges],
     ['AUTH_TRUSTED_NETWORKS', parseNetworkGrants],
@@ -367,6 +408,7 @@ export class InvalidConfigError extends Error {
 export function loadBrokerConfig(env: Record<string, string | undefined> = process.env): BrokerConfig {
   const known = Object.keys(new BrokerConfig()).concat(
     'DATABASE_URL',
+    'MIGRATE_DATABASE_URL',
     'DATABASE_SSL_ROOT_CERT_PATH',
     'AUTH_JWT_SECRET',
     'AUTH_JWKS_URL',

@@ -11,7 +11,7 @@ const FILE_PATTERN = /^(\d{4})_([a-z0-9_]+)\.sql$/;
 const REPEATABLE_PATTERN = /^[a-z0-9_]+\.sql$/;
 /** Folders of repeatable files, in the order they are applied: views may read functions. */
 const REPEATABLE_FOLDERS = ['functions', 'views'] as const;
-/** `-- requires: functions/x.sql` in a numbered migration: that repeatable is applied before it. */
+/** `-- requires: functions/x.sql` in a numbered migration or a repeatable file: that repeatable is applied before it. */
 const REQUIRES_PATTERN = /^-- requires: (\S+)$/gm;
 /** `-- no-transaction` in a numbered migration: its statements run one by one, outside a transaction (see `migrate`). */
 const NO_TRANSACTION_PATTERN = /^-- no-transaction$/m;
@@ -82,6 +82,8 @@ export interface RepeatableFile {
   object: string;
   sql: string;
   checksum: string;
+  /** Repeatable files applied before it (a view over a view whose name sorts after its own). */
+  requires: string[];
 }
 
 export interface MigrationReport {
@@ -133,9 +135,12 @@ export async function readRepeatables(dir = defaultMigrationsDir()): Promise<Rep
       if (!REPEATABLE_PATTERN.test(file)) throw new Error(`repeatable file name ${folder}/${file} does not match name.sql`);
       const sql = await readFile(path.join(folderPath, file), 'utf8');
       const kind = folder === 'functions' ? 'function' : 'view';
-      repeatables.push({ name: `${folder}/${file}`, kind, object: file.slice(0, -'.sql'.length), sql, checksum: sha256(sql) });
+      const requires = [...sql.matchAll(REQUIRES_PATTERN)].map((m) => m[1]!);
+      repeatables.push({ name: `${folder}/${file}`, kind, object: file.slice(0, -'.sql'.length), sql, checksum: sha256(sql), requires });
     }
   }
+  const names = new Set(repeatables.map((r) => r.name));
+  for (const r of repeatables) for (const name of r.requires) if (!names.has(name)) throw new Error(`${r.name} requires ${name}, which does not exist`);
   return repeatables;
 }
 
@@ -487,6 +492,7 @@ class RepeatableState {
 
   async apply(r: RepeatableFile): Promise<void> {
     if (this.recorded.get(r.name) === r.checksum) return;
+    for (const name of r.requires) await this.apply(this.files.find((f) => f.name === name)!);
     await this.client.query('SAVEPOINT repeatable');
     try {
       await this.client.query(r.sql);

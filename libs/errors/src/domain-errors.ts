@@ -59,3 +59,13 @@ export class UnavailableError extends DomainError {
     super(message);
   }
 }
+
+/** The caller's tenant holds its whole share of the write path; others are not held up by it. Retry later. */
+export class WriteShareExceededError extends DomainError {
+  constructor(
+    message: string,
+    readonly retryAfterSeconds: number,
+  ) {
+    super(message);
+  }
+}

@@ -10,4 +10,5 @@ export {
   NotFoundError,
   TooManyWatchesError,
   UnavailableError,
+  WriteShareExceededError,
 } from './domain-errors.js';

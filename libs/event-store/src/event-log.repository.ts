@@ -53,9 +53,35 @@ interface AppendRow {
 
 const streamKey = (tenantId: string, sessionId: string) => `${tenantId}\u0000${sessionId}`;
 
+/** Default byte budget of one read page (READ_PAGE_MAX_BYTES). */
+export const DEFAULT_PAGE_MAX_BYTES = 4 * 1024 * 1024;
+
+/** A page of the log: `cut` when it stopped at the byte budget before its row limit (the cursor continues). */
+export interface LogPage {
+  events: ArkEvent[];
+  cut: boolean;
+}
+
+/** A row of a budgeted read: its `data` as JSON text in bytes, and the page's bytes up to and including it. */
+type BudgetedRow = EventRow & { data_bytes: string; page_bytes: string };
+
+/**
+ * The rows within the budget: every row that starts below it (so a page holds at least one event,
+ * however large), and whether rows were left out for it. A page exactly at its limit is not cut.
+ */
+function withinBudget(rows: readonly BudgetedRow[], limit: number, maxBytes: number): LogPage {
+  const kept = rows.filter((r) => Number(r.page_bytes) - Number(r.data_bytes) < maxBytes);
+  const last = kept.at(-1);
+  return { events: kept.map(toArkEvent), cut: kept.length < limit && last !== undefined && Number(last.page_bytes) >= maxBytes };
+}
+
 /** The SQL of the event log. Appends take a transaction from the caller so projectors can join it. */
 export class EventLogRepository {
-  constructor(private readonly db: Kysely<Database>) {}
+  /** `pageMaxBytes`: what one read page may hold of events' JSON (READ_PAGE_MAX_BYTES). */
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly pageMaxBytes = DEFAULT_PAGE_MAX_BYTES,
+  ) {}
 
   /**
    * Appends events for any number of sessions in the caller's transaction, in one round trip
@@ -93,18 +119,28 @@ export class EventLogRepository {
     return { results, appended };
   }
 
-  /** Visible (unexpired) events of one session after a sequence, in sequence order. */
+  /**
+   * Visible (unexpired) events of one session after a sequence, in sequence order, at most `limit`
+   * and as many as fit the byte budget (at least one). Each row's size is its JSON text, summed in
+   * the database as rows stream past the LIMIT, so rows beyond the budget never reach this process.
+   */
   @GenerateSql({ name: 'every type', params: [EXAMPLE_READER, 's', 0, 100] }, { name: 'some types', params: [EXAMPLE_ADMIN, 's', 0, 100, ['llm.chunk']] })
-  async readSession(scope: ReadScope, sessionId: string, after: number, limit: number, types?: readonly string[]): Promise<ArkEvent[]> {
+  async readSession(scope: ReadScope, sessionId: string, after: number, limit: number, types?: readonly string[]): Promise<LogPage> {
     const typeFilter = types && types.length > 0 ? sql`AND type = ANY(${[...types]}::text[])` : sql``;
     const { rows } = await inScope(scope, () =>
-      sql<EventRow>`${PREPARED}
-        SELECT ${EVENT_SELECT} FROM events
-        WHERE tenant_id = ${scope.tenantId} AND session_id = ${sessionId} AND sequence > ${after} ${typeFilter} AND expires_at > now()
-        ORDER BY sequence
-        LIMIT ${limit}`.execute(this.db),
+      sql<BudgetedRow>`${PREPARED}
+        SELECT page.* FROM (
+          SELECT e.*, sum(e.data_bytes) OVER (ORDER BY e.sequence ROWS UNBOUNDED PRECEDING) AS page_bytes
+          FROM (
+            SELECT ${EVENT_SELECT}, octet_length(data::text) AS data_bytes FROM events
+            WHERE tenant_id = ${scope.tenantId} AND session_id = ${sessionId} AND sequence > ${after} ${typeFilter} AND expires_at > now()
+            ORDER BY sequence
+            LIMIT ${limit}
+          ) e
+        ) page
+        WHERE page.page_bytes - page.data_bytes < ${this.pageMaxBytes}`.execute(this.db),
     );
-    return rows.map(toArkEvent);
+    return withinBudget(rows, limit, this.pageMaxBytes);
   }
 
   /**
@@ -119,34 +155,45 @@ export class EventLogRepository {
    * row commits with the events that create it, so the filter never hides an event already owned. An
    * admin's deletion tombstones (`records.deleted`) are the tenant's and change what every reader
    * sees, so they are in every reader's feed.
+   * Like `readSession`, a page stops at the byte budget (`cut`).
    */
   @GenerateSql(
     { name: 'admin', params: [EXAMPLE_ADMIN, FEED_START, 100] },
     { name: 'reader, one query', params: [EXAMPLE_READER, FEED_START, 100, ['q-uid', 'q-name']] },
   )
-  async readFeed(scope: ReadScope, after: FeedCursor, limit: number, queryIds?: readonly string[]): Promise<{ events: ArkEvent[]; horizon: bigint }> {
+  async readFeed(scope: ReadScope, after: FeedCursor, limit: number, queryIds?: readonly string[]): Promise<LogPage & { horizon: bigint }> {
     // A query's events by its ids (UID, name); its chunks also by the upload path's query (query_name).
     const onlyQuery =
       queryIds === undefined ? sql`` : sql`AND (query_id = ANY(${[...queryIds]}::text[]) OR (source = 'chunk' AND query_name = ANY(${[...queryIds]}::text[])))`;
     const onlyOwned = scope.ownerId === undefined ? sql`` : sql`AND (events.type = 'records.deleted' OR ${sessionVisible(scope, 'events')})`;
     const { rows } = await inScope(scope, () =>
-      sql<EventRow & { horizon: string }>`${PREPARED}
+      sql<BudgetedRow & { horizon: string }>`${PREPARED}
       -- MATERIALIZED: the horizon is computed once, so the rows read and the horizon returned agree.
       WITH snapshot AS MATERIALIZED (SELECT ark_feed_horizon() AS xmin)
-      SELECT snapshot.xmin::text AS horizon, e.*
+      SELECT snapshot.xmin::text AS horizon, page.*
       FROM snapshot LEFT JOIN LATERAL (
-        SELECT ${EVENT_SELECT} FROM events
-        WHERE tenant_id = ${scope.tenantId} ${onlyQuery} ${onlyOwned} AND expires_at > now()
-          AND transaction_id < snapshot.xmin
-          AND (transaction_id, global_position) > (${after.transactionId.toString()}::xid8, ${after.globalPosition})
-        -- Qualified: a bare name would sort by the text output column of the same name, and
-        -- '100000' < '99999' would page past a lower transaction id (a gap in the feed).
-        ORDER BY events.transaction_id, events.global_position
-        LIMIT ${limit}
-      ) e ON true`.execute(this.db),
+        SELECT e.*, sum(e.data_bytes) OVER (ORDER BY e.feed_tx, e.global_position ROWS UNBOUNDED PRECEDING) AS page_bytes
+        FROM (
+          SELECT ${EVENT_SELECT}, events.transaction_id AS feed_tx, octet_length(data::text) AS data_bytes FROM events
+          WHERE tenant_id = ${scope.tenantId} ${onlyQuery} ${onlyOwned} AND expires_at > now()
+            AND transaction_id < snapshot.xmin
+            AND (transaction_id, global_position) > (${after.transactionId.toString()}::xid8, ${after.globalPosition})
+          -- Qualified: a bare name would sort by the text output column of the same name, and
+          -- '100000' < '99999' would page past a lower transaction id (a gap in the feed).
+          ORDER BY events.transaction_id, events.global_position
+          LIMIT ${limit}
+        ) e
+      ) page ON page.page_bytes - page.data_bytes < ${this.pageMaxBytes}`.execute(this.db),
     );
     const horizon = BigInt(rows[0]?.horizon ?? '0');
-    return { events: rows.filter((r) => r.tenant_id !== null).map(toArkEvent), horizon };
+    return {
+      ...withinBudget(
+        rows.filter((r) => r.tenant_id !== null),
+        limit,
+        this.pageMaxBytes,
+      ),
+      horizon,
+    };
   }
 
   /** The feed cursor of the event at a global position (upstream clients resume by position). */

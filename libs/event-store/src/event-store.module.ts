@@ -5,13 +5,18 @@ import { EventLogRepository } from './event-log.repository.js';
 import { EventNotificationListener, type ChannelSubscriber } from './event-notification-listener.js';
 import { EventWatchHub } from './event-watch-hub.js';
 import { GroupCommitWriter, type GroupCommitOptions } from './group-commit-writer.js';
+import { TenantWriteShare, type TenantWriteShareOptions } from './tenant-write-share.js';
 import { INLINE_PROJECTORS, type InlineProjector } from './inline-projector.js';
 import { WORK_STEP_RESOLVER, type WorkStepResolver } from './work-step-resolver.js';
 
 export interface EventStoreOptions {
   groupCommit: GroupCommitOptions;
+  /** Each tenant's fair share of the writer. */
+  writeShare: TenantWriteShareOptions;
   /** Safety-net poll interval of watchers, ms. */
   pollMs: number;
+  /** What one read page (a list page, a watcher's read) may hold of events' JSON, bytes. */
+  pageMaxBytes: number;
 }
 
 /** Starts the LISTEN connection and the watch hub with the app, and stops them (after the writer drains). */
@@ -71,7 +76,7 @@ export class EventStoreModule {
         {
           provide: EventLogRepository,
           inject: [DatabaseConnection],
-          useFactory: (c: DatabaseConnection) => new EventLogRepository(c.db),
+          useFactory: (c: DatabaseConnection) => new EventLogRepository(c.db, options.pageMaxBytes),
         },
         {
           provide: GroupCommitWriter,
@@ -82,7 +87,7 @@ export class EventStoreModule {
         {
           provide: EventAppender,
           inject: [GroupCommitWriter, EVENT_TTL_SOURCE],
-          useFactory: (w: GroupCommitWriter, ttls: EventTtlSource) => new EventAppender(w, ttls),
+          useFactory: (w: GroupCommitWriter, ttls: EventTtlSource) => new EventAppender(w, ttls, new TenantWriteShare(options.writeShare)),
         },
         {
           provide: EventWatchHub,

@@ -1,6 +1,6 @@
 import type { ReadScope } from '#ark/database';
 import type { ArkEvent } from './ark-event.js';
-import type { AppendNotification, EventLogRepository } from './event-log.repository.js';
+import type { AppendNotification, EventLogRepository, LogPage } from './event-log.repository.js';
 import { compareFeedCursors, type FeedCursor } from './feed-cursor.js';
 
 /** Receives a watcher's events. Returning false means "my socket is full": delivery pauses. */
@@ -43,7 +43,7 @@ abstract class WatchGroup<C> {
   private pageSize = MAX_PAGE;
   lastReadAt = 0;
 
-  protected abstract read(after: C, limit: number): Promise<ArkEvent[]>;
+  protected abstract read(after: C, limit: number): Promise<LogPage>;
   protected abstract cursorOf(event: ArkEvent): C;
   protected abstract compare(a: C, b: C): number;
   protected afterRead(): void {}
@@ -79,11 +79,12 @@ abstract class WatchGroup<C> {
       if (active.length === 0) return;
       const from = active.reduce((min, w) => (this.compare(w.cursor, min) < 0 ? w.cursor : min), active[0]!.cursor);
       const limit = this.pageSize;
-      const events = await this.read(from, limit);
+      const { events, cut } = await this.read(from, limit);
       let consumed = false;
       for (const w of active) consumed = this.deliver(w, events) || consumed;
       this.pageSize = consumed ? Math.min(limit * 2, MAX_PAGE) : Math.max(limit >> 1, MIN_PAGE);
-      if (events.length < limit) return;
+      // A page cut at the byte budget is not the end: read on from where it stopped.
+      if (events.length < limit && !cut) return;
     }
   }
 
@@ -166,9 +167,9 @@ class TenantFeedGroup extends WatchGroup<FeedCursor> {
     return this.scope.tenantId;
   }
   protected async read(after: FeedCursor, limit: number) {
-    const { events, horizon } = await this.log.readFeed(this.scope, after, limit, this.queryIds);
+    const { events, cut, horizon } = await this.log.readFeed(this.scope, after, limit, this.queryIds);
     this.horizon = horizon;
-    return events;
+    return { events, cut };
   }
   protected cursorOf(event: ArkEvent): FeedCursor {
     return { transactionId: BigInt(event.transactionId), globalPosition: event.globalPosition };

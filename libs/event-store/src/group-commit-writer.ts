@@ -25,17 +25,28 @@ export class WriteQueueFullError extends UnavailableError {
   }
 }
 
+/** What each refusal of the caller's data means, in the caller's terms (PostgreSQL's own text names its internals). */
+const REFUSALS: Record<string, string> = {
+  '22P05': 'a text holds a character PostgreSQL cannot store (\\u0000)',
+  '22021': 'a text is not valid UTF-8',
+  '22008': 'a time is out of range',
+  '22003': 'a number is out of range',
+  '54000': 'an id or key is too long to index',
+  '54001': 'a value nests too deeply',
+};
+
 /** PostgreSQL refused the call's own data (e.g. a \u0000 in JSON): the caller's fault, nothing stored. */
 export class UnstorableEventsError extends MalformedInputError {
-  constructor(readonly reason: string) {
-    super(`the events cannot be stored: ${reason}`);
+  /** `sqlState`: PostgreSQL's SQLSTATE; its message names its internals and is not passed on. */
+  constructor(readonly sqlState: string) {
+    super(`the events cannot be stored: ${REFUSALS[sqlState] ?? 'a value is not valid for its column'}`);
   }
 }
 
-/** SQLSTATE class 22 is "data exception": bad values, not a broken database. */
+/** SQLSTATE class 22 is "data exception": bad values, not a broken database; 54000/54001 are values too long or deep. */
 function asCallerError(error: unknown): unknown {
   const code = (error as { code?: unknown }).code;
-  return typeof code === 'string' && code.startsWith('22') ? new UnstorableEventsError((error as Error).message) : error;
+  return typeof code === 'string' && (code.startsWith('22') || code === '54000' || code === '54001') ? new UnstorableEventsError(code) : error;
 }
 
 /** One committed group-commit transaction. */

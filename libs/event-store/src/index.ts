@@ -37,11 +37,12 @@ export {
   type WorkPhase,
 } from './event-types.js';
 export { EVENT_TTL_SOURCE, EventAppender, type EventTtls, type EventTtlSource, type EventWriter, type SessionEvent } from './event-appender.js';
-export { EventLogRepository, EVENTS_CHANNEL, type AppendNotification } from './event-log.repository.js';
+export { DEFAULT_PAGE_MAX_BYTES, EventLogRepository, EVENTS_CHANNEL, type AppendNotification, type LogPage } from './event-log.repository.js';
 export { EventNotificationListener, type ChannelSubscriber } from './event-notification-listener.js';
 export { EventStoreModule, EventListenerStatus, NotificationChannels, type EventStoreOptions } from './event-store.module.js';
 export { EventWatchHub, type Watch, type WatchSink } from './event-watch-hub.js';
 export { compareFeedCursors, FEED_START, formatFeedCursor, parseFeedCursor, type FeedCursor } from './feed-cursor.js';
 export { GroupCommitWriter, UnstorableEventsError, WriteQueueFullError, type CommittedBatch, type GroupCommitOptions } from './group-commit-writer.js';
+export { TenantWriteShare, type TenantWriteShareOptions } from './tenant-write-share.js';
 export { INLINE_PROJECTORS, type InlineProjector } from './inline-projector.js';
 export { WORK_STEP_RESOLVER, type WorkStepResolver } from './work-step-resolver.js';

@@ -18,6 +18,8 @@ export type ApiErrorCode =
   | 'conflict'
   | 'method_not_allowed'
   | 'payload_too_large'
+  | 'uri_too_long'
+  | 'headers_too_large'
   | 'unsupported_media_type'
   | 'rate_limited'
   | 'too_many_watches'
@@ -57,6 +59,8 @@ export const NATIVE_CODES: Record<ApiErrorCode, ApiErrorCode> = {
   conflict: 'conflict',
   method_not_allowed: 'method_not_allowed',
   payload_too_large: 'payload_too_large',
+  uri_too_long: 'uri_too_long',
+  headers_too_large: 'headers_too_large',
   unsupported_media_type: 'unsupported_media_type',
   rate_limited: 'rate_limited',
   too_many_watches: 'too_many_watches',
@@ -85,6 +89,8 @@ export const UPSTREAM_CODES: Record<ApiErrorCode, UpstreamErrorCode> = {
   conflict: 'CONFLICT',
   method_not_allowed: 'REQUEST_ERROR',
   payload_too_large: 'REQUEST_ERROR',
+  uri_too_long: 'REQUEST_ERROR',
+  headers_too_large: 'REQUEST_ERROR',
   unsupported_media_type: 'REQUEST_ERROR',
   rate_limited: 'RATE_LIMITED',
   too_many_watches: 'TOO_MANY_WATCHES',
@@ -118,7 +124,9 @@ export const DEFAULT_CODES: Record<number, ApiErrorCode> = {
   409: 'conflict',
   408: 'request_timeout',
   413: 'payload_too_large',
+  414: 'uri_too_long',
   415: 'unsupported_media_type',
+  431: 'headers_too_large',
   429: 'rate_limited',
   503: 'unavailable',
 };

@@ -12,6 +12,7 @@ import {
   NotFoundError,
   TooManyWatchesError,
   UnavailableError,
+  WriteShareExceededError,
 } from '#ark/errors';
 import { ApiError, DEFAULT_CODES, NATIVE_CODES, UPSTREAM_CODES, errorCodesFor, type ApiErrorBody, type ApiErrorCode, type ErrorCodes } from './api-error.js';
 
@@ -32,6 +33,7 @@ const DOMAIN_ANSWERS: readonly [abstract new (...args: never[]) => DomainError, 
   [NamespaceForbiddenError, 403, 'namespace_forbidden'],
   [ForbiddenError, 403, 'forbidden'],
   [TooManyWatchesError, 429, 'too_many_watches'],
+  [WriteShareExceededError, 429, 'rate_limited'],
   [UnavailableError, 503, 'unavailable'],
 ];
 
@@ -46,7 +48,9 @@ function domainFailure(error: DomainError): Failure | undefined {
   const match = DOMAIN_ANSWERS.find(([kind]) => error instanceof kind);
   if (!match) return undefined;
   const headers: Record<string, string> =
-    error instanceof TooManyWatchesError || error instanceof UnavailableError ? { 'Retry-After': String(error.retryAfterSeconds) } : {};
+    error instanceof TooManyWatchesError || error instanceof WriteShareExceededError || error instanceof UnavailableError
+      ? { 'Retry-After': String(error.retryAfterSeconds) }
+      : {};
   return { status: match[1], kind: match[2], message: error.message, headers };
 }
 

@@ -3,3 +3,4 @@ export { ApiExceptionFilter, toErrorAnswer, type ErrorContext } from './api-exce
 export { requestIdFor } from './request-id.js';
 export { apiValidationPipe, compatValidationPipe, validateDto } from './validation.js';
 export { toQueryBoolean } from './query-params.js';
+export { jsonNestsDeeperThan, MAX_JSON_DEPTH } from './json-depth.js';

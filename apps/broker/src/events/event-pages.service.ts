@@ -1,10 +1,12 @@
 import { Injectable } from '@nestjs/common';
-import { EventLogRepository, type ArkEvent, type FeedCursor } from '#ark/event-store';
+import { EventLogRepository, type ArkEvent, type FeedCursor, type LogPage } from '#ark/event-store';
 import type { ReadScope } from '#ark/database';
 
 export interface EventPage {
   events: ArkEvent[];
   hasMore: boolean;
+  /** The page stopped at READ_PAGE_MAX_BYTES before `limit` (hasMore is then true). */
+  cutAtByteBudget: boolean;
 }
 
 /** Pages of the log as a caller may read them: one session's events, or the tenant's gap-free feed. */
@@ -14,13 +16,17 @@ export class EventPagesService {
 
   /** Undefined when the scope sees no such session. */
   async sessionPage(scope: ReadScope, sessionId: string, after: number, limit: number, types?: readonly string[]): Promise<EventPage | undefined> {
-    const [visible, events] = await Promise.all([this.log.sessionVisible(scope, sessionId), this.log.readSession(scope, sessionId, after, limit + 1, types)]);
+    const [visible, page] = await Promise.all([this.log.sessionVisible(scope, sessionId), this.log.readSession(scope, sessionId, after, limit + 1, types)]);
     if (!visible) return undefined;
-    return { events: events.slice(0, limit), hasMore: events.length > limit };
+    return pageOf(page, limit);
   }
 
   async feedPage(scope: ReadScope, after: FeedCursor, limit: number): Promise<EventPage> {
-    const { events } = await this.log.readFeed(scope, after, limit + 1);
-    return { events: events.slice(0, limit), hasMore: events.length > limit };
+    return pageOf(await this.log.readFeed(scope, after, limit + 1), limit);
   }
+}
+
+/** `limit` events of a read of `limit + 1` (the extra one says whether there is more). */
+function pageOf({ events, cut }: LogPage, limit: number): EventPage {
+  return { events: events.slice(0, limit), hasMore: events.length > limit || cut, cutAtByteBudget: cut };
 }

@@ -29,7 +29,12 @@ export interface EventPageJson {
   items: ArkEventJson[];
   hasMore: boolean;
   nextCursor: string | null;
+  /** Present when the page stopped at READ_PAGE_MAX_BYTES before `limit`: continue from nextCursor. */
+  cutAt?: 'byte_budget';
 }
+
+/** The page's `cutAt`, when the byte budget ended it. */
+const cutAt = (page: { cutAtByteBudget: boolean }): Pick<EventPageJson, 'cutAt'> => (page.cutAtByteBudget ? { cutAt: 'byte_budget' } : {});
 
 @ApiTags('events (v2)')
 @Controller('v2')
@@ -73,7 +78,12 @@ export class EventsController {
         const page = await this.pages.sessionPage(scope, sessionId, query.after ?? 0, query.limit ?? DEFAULT_PAGE_SIZE, query.types);
         if (!page) throw new NotFoundError(`session ${sessionId} not found`);
         const last = page.events.at(-1);
-        return { items: page.events.map(toArkEventJson), hasMore: page.hasMore, nextCursor: page.hasMore && last ? String(last.sequence) : null };
+        return {
+          items: page.events.map(toArkEventJson),
+          hasMore: page.hasMore,
+          nextCursor: page.hasMore && last ? String(last.sequence) : null,
+          ...cutAt(page),
+        };
       },
       watch: async () => {
         const resumeFrom = lastEventId ?? query.cursor;
@@ -102,7 +112,12 @@ export class EventsController {
         const page = await this.pages.feedPage(readScopeOf(caller), after, query.limit ?? DEFAULT_PAGE_SIZE);
         const last = page.events.at(-1);
         const next: FeedCursor | undefined = last && { transactionId: BigInt(last.transactionId), globalPosition: last.globalPosition };
-        return { items: page.events.map(toArkEventJson), hasMore: page.hasMore, nextCursor: next ? formatFeedCursor(next) : (query.after ?? null) };
+        return {
+          items: page.events.map(toArkEventJson),
+          hasMore: page.hasMore,
+          nextCursor: next ? formatFeedCursor(next) : (query.after ?? null),
+          ...cutAt(page),
+        };
       },
       watch: async () => {
         const resumeFrom = lastEventId ?? query.cursor;

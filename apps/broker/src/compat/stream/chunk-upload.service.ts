@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { MalformedInputError } from '#ark/errors';
+import { jsonNestsDeeperThan } from '#ark/http';
 import { EventAppender, LLM_CHUNK, UnstorableEventsError, WriteQueueFullError, type SessionEvent } from '#ark/event-store';
 import { chunkDedupeKey, normalizeChunk } from '#ark/normalizer';
 import { ShutdownSignal } from '#ark/shutdown';
@@ -96,6 +97,10 @@ class ChunkUpload {
       chunk = JSON.parse(line);
     } catch {
       return; // like upstream: an unparseable line is skipped and not counted
+    }
+    if (jsonNestsDeeperThan(chunk)) {
+      this.skipped++; // parses, but cannot be stored: skipped and counted like an overlong line
+      return;
     }
     const { queryId, idempotencyKey } = this.target;
     const lineNumber = this.jsonLines++;

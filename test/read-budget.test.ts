@@ -1,0 +1,79 @@
+/**
+ * Byte budgets on reads: a page of large events stops at READ_PAGE_MAX_BYTES (with at least one
+ * event), says so, and its cursor continues; a watch stream reads on past a page cut at the budget
+ * without waiting for the safety-net poll.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { RecordingEventSource } from './support/sse-client.js';
+import { getJson, postJson, startTestBroker, type TestBroker } from './support/test-broker.js';
+
+const BUDGET = 64 * 1024;
+/** An event whose JSON is about 40 KB: a page of the budget holds two of them. */
+const large = (i: number) => ({ sessionId: 'large', type: 'custom.large', data: { i, text: 'x'.repeat(40_000) } });
+
+describe('byte budgets on reads', () => {
+  let broker: TestBroker;
+  before(async () => {
+    // A long safety-net poll: a watch that stopped at a cut page would stall for it.
+    broker = await startTestBroker({ READ_PAGE_MAX_BYTES: String(BUDGET), WATCH_POLL_MS: '60000' });
+  });
+  after(() => broker.close());
+
+  it('a page stops at the budget, says so, and its cursor reads every event exactly once', async () => {
+    const watcher = new RecordingEventSource(`${broker.url}/v2/sessions/large/events?watch=true`);
+    await watcher.opened;
+    for (let i = 0; i < 10; i++) assert.equal((await postJson(`${broker.url}/v2/events`, large(i))).status, 201);
+    assert.equal((await postJson(`${broker.url}/v2/events`, { sessionId: 'large', type: 'custom.small', data: {} })).status, 201);
+
+    const first = await getJson(`${broker.url}/v2/sessions/large/events?limit=60`);
+    assert.equal(first.status, 200);
+    assert.deepEqual(
+      first.body.items.map((e: { sequence: number }) => e.sequence),
+      [1, 2],
+    );
+    assert.equal(first.body.hasMore, true);
+    assert.equal(first.body.cutAt, 'byte_budget');
+    assert.equal(first.body.nextCursor, '2');
+
+    const walk = async (path: string, param: string, start?: string) => {
+      const seen: number[] = [];
+      let cursor = start;
+      for (let pages = 0; pages < 20; pages++) {
+        const page = await getJson(`${broker.url}${path}?limit=60${cursor ? `&${param}=${cursor}` : ''}`);
+        assert.equal(page.status, 200);
+        seen.push(...page.body.items.map((e: { data: { i?: number } }) => e.data.i ?? -1));
+        if (!page.body.hasMore) return seen;
+        cursor = page.body.nextCursor;
+      }
+      throw new Error('too many pages');
+    };
+    const everyEvent = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, -1];
+    assert.deepEqual(await walk('/v2/sessions/large/events', 'after'), everyEvent);
+    assert.deepEqual(await walk('/v2/events', 'after'), everyEvent, 'the tenant feed too');
+
+    // A page of small events is not cut, and says nothing of the budget.
+    const small = await getJson(`${broker.url}/v2/sessions/large/events?after=10`);
+    assert.equal(small.body.items.length, 1);
+    assert.equal(small.body.hasMore, false);
+    assert.equal(small.body.cutAt, undefined);
+
+    const frames = await watcher.waitFor(11, 10_000);
+    watcher.close();
+    assert.deepEqual(
+      frames.map((f) => f.id),
+      ['1', '2', '3', '4', '5', '6', '7', '8', '9', '10', '11'],
+    );
+  });
+
+  it('a single event larger than the budget is still read, alone', async () => {
+    const huge = { sessionId: 'huge', type: 'custom.huge', data: { text: 'y'.repeat(BUDGET * 2) } };
+    assert.equal((await postJson(`${broker.url}/v2/events`, [huge, huge])).status, 201);
+    const page = await getJson(`${broker.url}/v2/sessions/huge/events`);
+    assert.equal(page.body.items.length, 1);
+    assert.equal(page.body.cutAt, 'byte_budget');
+    const next = await getJson(`${broker.url}/v2/sessions/huge/events?after=${page.body.nextCursor}`);
+    assert.equal(next.body.items.length, 1);
+    assert.equal(next.body.items[0].sequence, 2);
+  });
+});
