@@ -28,9 +28,8 @@ export default tseslint.config(
     },
   },
   {
-    // The client runs in browsers too (the viewer): Node's modules only in its Node entry.
+    // The client runs in browsers too (the viewer): no Node modules.
     files: ['libs/client/src/**/*.ts'],
-    ignores: ['libs/client/src/node.ts'],
     rules: {
       'no-restricted-imports': ['error', { patterns: [{ group: ['node:*', '**/apps/**'], message: 'libs/client runs in browsers: fetch and web streams only' }] }],
     },
