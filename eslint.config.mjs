@@ -31,7 +31,10 @@ export default tseslint.config(
     // The client runs in browsers too (the viewer): no Node modules.
     files: ['libs/client/src/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: [{ group: ['node:*', '**/apps/**'], message: 'libs/client runs in browsers: fetch and web streams only' }] }],
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['node:*', '**/apps/**'], message: 'libs/client runs in browsers: fetch and web streams only' }] },
+      ],
     },
   },
   {

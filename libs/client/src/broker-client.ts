@@ -102,7 +102,7 @@ export class BrokerClient {
 
   /** The aggregate as one snapshot message, then the session's events as they are appended (resumed by sequence). */
   watchSession(sessionId: string, options: WatchOptions = {}): AsyncGenerator<WatchMessage<SessionSnapshotMessage | ArkEvent>, void, undefined> {
-    return this.watch(`/v2/sessions/${encodeURIComponent(sessionId)}`, {}, options);
+    return this.watch(`/v2/sessions/${encodeURIComponent(sessionId)}`, { watch: 'true' }, options);
   }
 
   /** A session's queries newest first, each with its calls; start from the aggregate's `queries.nextCursor` for older ones. */
@@ -139,7 +139,7 @@ export class BrokerClient {
 
   /** A session's events from its first (or `after` a sequence, or `lastEventId`), then live; resumes by sequence. */
   watchSessionEvents(sessionId: string, options: WatchOptions & { after?: number } = {}): AsyncGenerator<WatchMessage<ArkEvent>, void, undefined> {
-    const query: Record<string, string> = options.after === undefined ? {} : { after: String(options.after) };
+    const query: Record<string, string> = options.after === undefined ? { watch: 'true' } : { watch: 'true', after: String(options.after) };
     return this.watch(`/v2/sessions/${encodeURIComponent(sessionId)}/events`, query, options);
   }
 
@@ -158,7 +158,7 @@ export class BrokerClient {
 
   /** The caller's feed from now (or after `lastEventId`, a `tx:pos`; `0:0` replays everything), live; resumes by cursor. */
   watchFeed(options: WatchOptions = {}): AsyncGenerator<WatchMessage<ArkEvent>, void, undefined> {
-    return this.watch('/v2/events', {}, options);
+    return this.watch('/v2/events', { watch: 'true' }, options);
   }
 
   /** Appends producer events (one batch, all or none); answers their sessions and sequences once committed. */
@@ -259,11 +259,11 @@ export class BrokerClient {
   // ---- plumbing ------------------------------------------------------------------------------
 
   /**
-   * Any watch stream (`?watch=true` is added): parsed messages, resumed by `Last-Event-ID` after a
-   * dropped connection. `path` is relative to the base URL.
+   * Any SSE stream (a collection's with `watch: 'true'` in `query`): parsed messages, resumed by
+   * `Last-Event-ID` after a dropped connection. `path` is relative to the base URL.
    */
   watch<T>(path: string, query: Record<string, string>, options: WatchOptions = {}): AsyncGenerator<WatchMessage<T>, void, undefined> {
-    const url = this.url(path, path.startsWith('/v2/queries/') || /^\/stream\/[^/]+$/.test(path) ? query : { ...query, watch: 'true' });
+    const url = this.url(path, query);
     return watchStream<T>(async (headers, signal) => this.fetchImpl(url, { headers: { ...(await this.headers()), ...headers }, signal }), options);
   }
 
