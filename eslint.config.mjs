@@ -28,6 +28,16 @@ export default tseslint.config(
     },
   },
   {
+    // The client runs in browsers too (the viewer): no Node modules.
+    files: ['libs/client/src/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['node:*', '**/apps/**'], message: 'libs/client runs in browsers: fetch and web streams only' }] },
+      ],
+    },
+  },
+  {
     // Tests read untyped JSON answers, and node:test's describe/it return promises the runner awaits.
     files: ['test/**/*.ts'],
     rules: {

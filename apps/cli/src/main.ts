@@ -1,7 +1,6 @@
 #!/usr/bin/env node
 import 'reflect-metadata';
 import { Command } from 'commander';
-import { EventSource } from 'eventsource';
 import { loadBrokerConfig } from '#ark/config';
 import { createPool, EmbeddedPostgresError, migrate, migrationStatus, type MigrationStatus } from '#ark/database';
 import { inlineProjectors, ProjectionRebuilder } from '#ark/projections';
@@ -10,7 +9,11 @@ import { AnalystTenants, ApiKeys, ROLES, type Role } from '#ark/tenancy';
 import { InvalidArgumentError } from '#ark/errors';
 import { Kysely, PostgresDialect } from 'kysely';
 import type { Database } from '#ark/database';
-import { resolveDatabase, serveUntilSignalled } from '../../broker/src/index.js';
+import { registerClientCommands } from './client-commands.js';
+import { progressBar } from './progress.js';
+
+/** The broker app, loaded only by the commands that need it (the client commands start faster without Nest). */
+const broker = () => import('../../broker/src/index.js');
 
 const program = new Command('ark-broker').description('Ark Broker: durable, real-time event broker for Ark');
 
@@ -19,7 +22,7 @@ const program = new Command('ark-broker').description('Ark Broker: durable, real
  * The commands here administer the database: they log in as its owner (MIGRATE_DATABASE_URL when set).
  */
 async function withDatabase(work: (url: string) => Promise<void>): Promise<void> {
-  const target = await resolveDatabase(loadBrokerConfig());
+  const target = await (await broker()).resolveDatabase(loadBrokerConfig());
   try {
     await work(target.ownerUrl);
   } finally {
@@ -43,7 +46,7 @@ async function withKysely(work: (db: Kysely<Database>) => Promise<void>): Promis
 program
   .command('serve')
   .description('run the HTTP service (configuration from the environment, see README)')
-  .action(() => serveUntilSignalled(process.env));
+  .action(async () => (await broker()).serveUntilSignalled(process.env));
 
 /** `ark-broker migrate` and `migrate status`: the plan, read without the lock. */
 function printStatus(status: MigrationStatus): void {
@@ -59,7 +62,8 @@ const migrateCommand = program
   .command('migrate')
   .description('apply pending SQL migrations (safe to run beside running replicas and other migrators); no time limit')
   .option('--dry-run', 'print what would be applied, change nothing')
-  .action((options: { dryRun?: boolean }) =>
+  .option('--progress', 'draw the progress bar even when stderr is not a terminal (e.g. in a CI log)')
+  .action((options: { dryRun?: boolean; progress?: boolean }) =>
     withDatabase(async (url) => {
       const pool = createPool({ connectionString: url, max: 1, applicationName: 'ark-broker-migrate' });
       try {
@@ -69,7 +73,11 @@ const migrateCommand = program
           if (status.changed.length > 0) process.exitCode = 1;
           return;
         }
-        const report = await migrate(pool, undefined, { log: (line) => console.log(`${new Date().toISOString()} ${line}`) });
+        const progress = progressBar('migrating', 'migrations', options.progress);
+        const report = await migrate(pool, undefined, {
+          log: (line) => progress.log(`${new Date().toISOString()} ${line}`),
+          onProgress: (applied, pending) => progress.update(applied, pending),
+        }).finally(() => progress.stop());
         const applied = [...report.applied, ...report.repeatables];
         console.log(applied.length ? `applied: ${applied.join(', ')}` : 'nothing to apply');
       } finally {
@@ -99,9 +107,14 @@ program
   .description('read-model maintenance')
   .command('rebuild')
   .description('replay the whole log through the projectors into copies of the read models, then swap them in (appends wait only for the swap)')
-  .action(() =>
+  .option('--progress', 'draw the progress bar even when stderr is not a terminal (e.g. in a CI log)')
+  .action((options: { progress?: boolean }) =>
     withKysely(async (db) => {
-      const report = await new ProjectionRebuilder(db, inlineProjectors({ sessionsTtlSeconds: loadBrokerConfig().SESSIONS_VISIBILITY_TTL_SECONDS })).rebuild();
+      const projectors = inlineProjectors({ sessionsTtlSeconds: loadBrokerConfig().SESSIONS_VISIBILITY_TTL_SECONDS });
+      const progress = progressBar('rebuilding', 'events', options.progress);
+      const report = await new ProjectionRebuilder(db, projectors)
+        .rebuild(undefined, (replayed, total) => progress.update(replayed, total))
+        .finally(() => progress.stop());
       const rate = report.ms > 0 ? Math.round((report.events / report.ms) * 1000) : report.events;
       console.log(
         `rebuilt ${report.projectors.join(', ')} from ${report.events} events in ${Math.round(report.ms)} ms (${rate} events/s); ` +
@@ -278,21 +291,7 @@ analysts
     }),
   );
 
-program
-  .command('tail')
-  .description("print a running broker's events as they are appended (a session, or the whole feed)")
-  .option('-u, --url <url>', 'broker base URL', process.env.ARK_BROKER_URL ?? 'http://127.0.0.1:8080')
-  .option('-s, --session <id>', 'only this session (from its first event)')
-  .option('-c, --cursor <cursor>', 'resume after this id (sequence, or tx:pos for the feed)')
-  .action((options: { url: string; session?: string; cursor?: string }) => {
-    const path = options.session ? `/v2/sessions/${encodeURIComponent(options.session)}/events` : '/v2/events';
-    const url = new URL(path, options.url);
-    url.searchParams.set('watch', 'true');
-    if (options.cursor) url.searchParams.set('cursor', options.cursor);
-    const source = new EventSource(url);
-    source.onmessage = (message) => console.log(message.data);
-    source.onerror = () => console.error(`(disconnected from ${options.url}; retrying)`);
-  });
+registerClientCommands(program);
 
 try {
   await program.parseAsync(process.argv);

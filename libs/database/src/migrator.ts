@@ -57,6 +57,8 @@ export interface MigrateOptions {
   timeoutMs?: number;
   /** How often a concurrent index build reports its progress (pg_stat_progress_create_index); default 10 s. */
   progressEveryMs?: number;
+  /** Told how many of the pending migrations are applied, before the first and after each (for a progress bar). */
+  onProgress?: (applied: number, pending: number, current: string | undefined) => void;
 }
 
 /** The run did not finish within `MigrateOptions.timeoutMs`; what it was doing is rolled back (or, for a concurrent index, left to be rebuilt). */
@@ -234,6 +236,8 @@ export async function migrate(pool: pg.Pool, dir = defaultMigrationsDir(), optio
     const { rows } = await client.query<{ version: string; checksum: string }>('SELECT version, checksum FROM schema_migrations');
     const applied = new Map(rows.map((r) => [r.version, r.checksum]));
     const state = new RepeatableState(client, repeatables, await recordedRepeatables(client));
+    const pending = migrations.filter((m) => !applied.has(m.version)).length;
+    options.onProgress?.(0, pending, undefined);
     for (const m of migrations) {
       const checksum = applied.get(m.version);
       if (checksum !== undefined) {
@@ -246,6 +250,7 @@ export async function migrate(pool: pg.Pool, dir = defaultMigrationsDir(), optio
       }
       const label = `${m.version}_${m.name}`;
       const started = Date.now();
+      options.onProgress?.(report.applied.length, pending, label);
       log(`applying ${label}${m.statements ? ' (no transaction: concurrent index builds; appends continue)' : ''}`);
       await limitStatements(client, deadline);
       try {
@@ -270,6 +275,7 @@ export async function migrate(pool: pg.Pool, dir = defaultMigrationsDir(), optio
       }
       log(`applied ${label} in ${seconds(Date.now() - started)}`);
       report.applied.push(label);
+      options.onProgress?.(report.applied.length, pending, undefined);
     }
     await limitStatements(client, deadline);
     await client.query('BEGIN');

@@ -44,13 +44,20 @@ const cursorOf = (e: ArkEvent): FeedCursor => ({ transactionId: BigInt(e.transac
  * the replay's tail plus a comparison of each table with its copy (not to the log's length), and the
  * copies need as much disk as the read models.
  */
+/** Told the events replayed so far and the log's size (see `rebuild`). */
+export type RebuildProgress = (replayed: number, total: number) => void;
+
 export class ProjectionRebuilder {
   constructor(
     private readonly db: Kysely<Database>,
     private readonly projectors: readonly InlineProjector[],
   ) {}
 
-  async rebuild(batchSize = 5_000): Promise<RebuildReport> {
+  /**
+   * `onProgress` is told the events replayed so far and how many the log holds (the sum of the
+   * sessions' last sequences: an upper bound once retention deleted some), after every page.
+   */
+  async rebuild(batchSize = 5_000, onProgress?: RebuildProgress): Promise<RebuildReport> {
     const started = performance.now();
     const tables = [...new Set(this.projectors.flatMap((p) => p.tables))];
     return this.db.connection().execute(async (db) => {
@@ -63,12 +70,14 @@ export class ProjectionRebuilder {
         const { rows: path } = await sql<{ p: string }>`SELECT current_setting('search_path') AS p`.execute(db);
         const searchPath = `${SHADOW}, ${path[0]!.p}`;
         let events = 0;
+        const total = onProgress ? await this.eventTotal(db) : 0;
+        const progress = onProgress && ((replayed: number) => onProgress(events + replayed, Math.max(total, events + replayed)));
         // Pass 1, then catch-up passes while the tail is long.
         let since: string | null = null;
         let catchUps = -1;
         for (;;) {
           const upTo = await this.snapshot(db);
-          const replayed = await this.replayPasses(db, searchPath, upTo, since, batchSize);
+          const replayed = await this.replayPasses(db, searchPath, upTo, since, batchSize, progress);
           events += replayed;
           since = upTo;
           catchUps++;
@@ -119,7 +128,14 @@ export class ProjectionRebuilder {
   }
 
   /** One pass in transactions of one page each (short: the feed horizon is held only that long). */
-  private async replayPasses(db: Kysely<Database>, searchPath: string, upTo: string, since: string | null, batchSize: number): Promise<number> {
+  private async replayPasses(
+    db: Kysely<Database>,
+    searchPath: string,
+    upTo: string,
+    since: string | null,
+    batchSize: number,
+    progress: ((replayed: number) => void) | undefined,
+  ): Promise<number> {
     const tenants = await this.tenants(db);
     let cursor = this.passStart(since);
     let events = 0;
@@ -131,9 +147,16 @@ export class ProjectionRebuilder {
         return batch;
       });
       events += page.length;
+      progress?.(events);
       if (page.length < batchSize) return events;
       cursor = cursorOf(page.at(-1)!);
     }
+  }
+
+  /** How many events the log holds, from the stream rows (no scan of the log). */
+  private async eventTotal(db: Kysely<Database>): Promise<number> {
+    const { rows } = await sql<{ total: string }>`SELECT coalesce(sum(last_sequence), 0)::text AS total FROM event_streams`.execute(db);
+    return Number(rows[0]?.total ?? 0);
   }
 
   /** The same pass inside the caller's transaction (the swap; what follows names tables with their schema). */
