@@ -8,6 +8,7 @@ import { createPool, DatabaseConnection, migrate, MigrationTimeoutError, startEm
 import { requestIdFor } from '#ark/http';
 import { ShutdownSignal } from '#ark/shutdown';
 import { startRequestSpan } from '#ark/tracing';
+import { registerViewer } from '#ark/viewer';
 import { AppModule } from './app.module.js';
 import { registerAuthentication } from './authentication.js';
 import { registerBodyParsers } from './body-parsers.js';
@@ -118,6 +119,7 @@ export async function createBrokerApp(config: BrokerConfig, databaseUrl: string)
       .build(),
   );
   SwaggerModule.setup('api-docs', app, document, { jsonDocumentUrl: 'openapi.json' });
+  await registerViewer(fastify);
   return app;
 }
 

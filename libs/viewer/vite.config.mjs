@@ -1,0 +1,15 @@
+// Builds the viewer (libs/viewer/app) into dist/libs/viewer/app, which the broker serves at /ui/.
+import { fileURLToPath } from 'node:url';
+import { defineConfig } from 'vite';
+
+export default defineConfig({
+  root: fileURLToPath(new URL('./app', import.meta.url)),
+  base: '/ui/',
+  logLevel: 'warn',
+  oxc: { jsx: { runtime: 'automatic', importSource: 'preact' } },
+  build: {
+    outDir: fileURLToPath(new URL('../../dist/libs/viewer/app', import.meta.url)),
+    emptyOutDir: true,
+    target: 'es2022',
+  },
+});
