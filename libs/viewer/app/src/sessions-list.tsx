@@ -181,7 +181,11 @@ export function SessionsList() {
                   </td>
                   <td>{s.eventCount}</td>
                   <td class="participants">
-                    {s.userId && <span title="user">👤 {s.userId}</span>}
+                    {s.userId && (
+                      <span>
+                        <span class="muted">user</span> {s.userId}
+                      </span>
+                    )}
                     {[...s.agents, ...s.teams].map((a) => (
                       <span key={a} class="chip" title="agent or team">
                         {a}
