@@ -178,3 +178,41 @@ describe('viewer (/ui) in Chromium', () => {
     assert.equal(await page.locator('li[data-kind]').count(), 0);
   });
 });
+
+describe('viewer (/ui) behind an auth proxy (AUTH_MODE=header)', () => {
+  let broker: TestBroker;
+  let browser: Browser;
+
+  before(async () => {
+    const executablePath = chromiumExecutable();
+    broker = await startTestBroker({
+      AUTH_MODE: 'header',
+      AUTH_TRUSTED_PROXIES: '127.0.0.1,::1',
+      AUTH_TRUSTED_NETWORKS: `127.0.0.1/32=${TENANT}:producer; ::1/128=${TENANT}:producer`,
+    });
+    browser = await chromium.launch({ executablePath, args: ['--no-sandbox', '--disable-dev-shm-usage'] });
+  });
+
+  after(async () => {
+    await browser?.close();
+    await broker?.close();
+  });
+
+  it("uses the proxy's identity: no token asked, only the user's own sessions", async () => {
+    await openSession(broker, 'session-carol', 'carol');
+    await openSession(broker, 'session-dave', 'dave');
+    // The headers the auth proxy adds to every request of the signed-in user.
+    const context = await browser.newContext({ extraHTTPHeaders: { 'x-ark-tenant': TENANT, 'x-ark-user': 'carol', 'x-ark-roles': 'reader' } });
+    const page = await context.newPage();
+    page.setDefaultTimeout(15_000);
+    await page.goto(`${broker.url}/ui/`);
+    await page.locator('tr[data-session="session-carol"]').waitFor();
+    assert.equal(await page.locator('tr[data-session="session-dave"]').count(), 0);
+    assert.equal(await page.getByLabel('Bearer token').count(), 0);
+    // Live: a new session of carol's appears without a reload.
+    await page.locator('.title-row .live-live').waitFor();
+    await openSession(broker, 'session-carol-2', 'carol');
+    await page.locator('tr[data-session="session-carol-2"]').waitFor();
+    await context.close();
+  });
+});
