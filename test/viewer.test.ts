@@ -172,6 +172,19 @@ describe('viewer (/ui) in Chromium', () => {
     await query.getByRole('button', { name: 'Replay at original pace' }).click();
     await page.locator('[data-testid="replay-text"]', { hasText: alice.plan.response }).waitFor({ timeout: 30_000 });
 
+    // Copy-as-JSON puts the aggregate and the events on the clipboard; "Raw events" opens the API's page with the token.
+    await page.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: broker.url });
+    await page.getByRole('button', { name: 'Copy as JSON' }).click();
+    await page.getByRole('button', { name: 'Copied' }).waitFor();
+    const copied = JSON.parse(await page.evaluate('navigator.clipboard.readText()'));
+    assert.equal(copied.aggregate.session.sessionId, alice.sessionId);
+    assert.equal(copied.events.length, Number(lastSequence));
+    const [raw] = await Promise.all([page.waitForEvent('popup'), page.getByRole('link', { name: 'Raw events' }).click()]);
+    await raw.waitForURL(/^blob:/);
+    const rawPage = JSON.parse((await raw.textContent('body')) ?? '');
+    assert.equal(rawPage.items[0].sessionId, alice.sessionId);
+    await raw.close();
+
     // Another user's session is not found for alice, whether listed or asked for by id.
     await page.goto(`${broker.url}/ui/#/sessions/${encodeURIComponent(bob.sessionId)}`);
     await page.getByRole('alert').getByText('not yours to see').waitFor();

@@ -1,6 +1,6 @@
 import { useContext, useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { AuthContext } from './app.js';
-import { BrokerError, getJson, urlOf, watch, type WatchState } from './api.js';
+import { BrokerError, credentials, getJson, urlOf, watch, type WatchState } from './api.js';
 import { formatTime, formatTokens } from './format.js';
 import { LiveBadge } from './live-badge.js';
 import { ReplayPanel } from './replay-panel.js';
@@ -89,6 +89,17 @@ export function SessionPage({ sessionId }: { sessionId: string }) {
     setTimeout(() => setCopied(false), 2_000);
   };
 
+  const rawEvents = urlOf(`/v2/sessions/${encodeURIComponent(sessionId)}/events`, { limit: 1000 });
+  // A plain link carries no bearer token: with one, fetch the page and open it as a document.
+  const openRawEvents = (e: MouseEvent) => {
+    if (!credentials.token()) return;
+    e.preventDefault();
+    const opened = window.open('', '_blank');
+    getJson<unknown>(rawEvents).then((page) => {
+      if (opened) opened.location.href = URL.createObjectURL(new Blob([JSON.stringify(page, null, 2)], { type: 'application/json' }));
+    }, fail);
+  };
+
   return (
     <section aria-labelledby="session-title" class="session">
       <p>
@@ -157,7 +168,7 @@ export function SessionPage({ sessionId }: { sessionId: string }) {
         <button type="button" onClick={() => void copy()}>
           {copied ? 'Copied' : 'Copy as JSON'}
         </button>
-        <a href={urlOf(`/v2/sessions/${encodeURIComponent(sessionId)}/events`, { limit: 1000 })} target="_blank" rel="noopener">
+        <a href={rawEvents} target="_blank" rel="noopener" onClick={openRawEvents}>
           Raw events
         </a>
       </div>

@@ -8,12 +8,12 @@ interface Row {
   end: number;
 }
 
-/** Every timed node of the tree as a bar on one time axis (running work extends to now). */
+/** Every timed step of the tree as a bar on one time axis (running work extends to now); messages are not steps. */
 export function Timeline({ roots }: { roots: TreeNode[] }) {
   const now = Date.now();
   const rows: Row[] = [];
   const visit = (node: TreeNode, depth: number) => {
-    if (node.startedAt) {
+    if (node.startedAt && node.kind !== 'message') {
       const start = Date.parse(node.startedAt);
       const end = node.endedAt ? Date.parse(node.endedAt) : node.status === 'running' || node.status === 'pending' ? now : start;
       rows.push({ node, depth, start, end: Math.max(end, start) });

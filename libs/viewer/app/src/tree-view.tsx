@@ -49,6 +49,15 @@ export function TreeView({ roots, onReplay }: { roots: TreeNode[]; onReplay: (qu
   );
 }
 
+/** Work first, then the conversation: a query's messages are saved when it ends. */
+const inOrder = (children: TreeNode[]) => [...children.filter((c) => c.kind !== 'message'), ...children.filter((c) => c.kind === 'message')];
+
+/** One line of a message's content for its folded summary. */
+function snippet(content: unknown): string {
+  const text = typeof content === 'string' ? content : JSON.stringify(content);
+  return text.length > 120 ? `${text.slice(0, 117)}…` : text;
+}
+
 function NodeView({ node, onReplay }: { node: TreeNode; onReplay: (queryRef: string) => void }) {
   const finished = node.status === 'done' || node.status === 'error' || node.status === 'canceled';
   const inline = Object.entries(node.fields).filter(([k]) => INLINE.has(k) && FIELD_LABEL[k]);
@@ -56,7 +65,8 @@ function NodeView({ node, onReplay }: { node: TreeNode; onReplay: (queryRef: str
   const tokens = node.tokens ?? node.stream?.usage ?? null;
   return (
     <li class={`node kind-${node.kind}`} data-kind={node.kind} data-status={node.status} data-label={node.label}>
-      <details open>
+      {/* Messages start folded, their first line in the summary. */}
+      <details open={node.kind !== 'message'}>
         <summary>
           <span class="kind">{KIND_LABEL[node.kind]}</span> <strong class="label">{node.label}</strong>{' '}
           <span class={`status status-${node.status}`}>{node.status}</span>
@@ -67,6 +77,7 @@ function NodeView({ node, onReplay }: { node: TreeNode; onReplay: (queryRef: str
               {formatTokens(tokens)} tokens
             </span>
           )}
+          {node.kind === 'message' && <span class="muted"> {snippet(node.fields.content)}</span>}
           {inline.map(([k, v]) => (
             <span key={k} class="inline-field">
               {' '}
@@ -97,7 +108,7 @@ function NodeView({ node, onReplay }: { node: TreeNode; onReplay: (queryRef: str
         ))}
         {node.children.length > 0 && (
           <ul>
-            {node.children.map((c) => (
+            {inOrder(node.children).map((c) => (
               <NodeView key={c.key} node={c} onReplay={onReplay} />
             ))}
           </ul>
