@@ -211,21 +211,53 @@ describe('viewer (/ui) behind an auth proxy (AUTH_MODE=header)', () => {
     await broker?.close();
   });
 
-  it("uses the proxy's identity: no token asked, only the user's own sessions", async () => {
-    await openSession(broker, 'session-carol', 'carol');
+  it("uses the proxy's identity: no token asked, only the user's own sessions, paged and filtered", async () => {
     await openSession(broker, 'session-dave', 'dave');
+    // 30 sessions of carol's, one a second apart in producer time: 25 on the first page, 5 older on the next.
+    const start = Date.now() - 60_000;
+    const events = Array.from({ length: 30 }, (_, i) => ({
+      sessionId: `carol-${String(i).padStart(2, '0')}`,
+      userId: 'carol',
+      type: 'session.opened',
+      time: new Date(start + i * 1000).toISOString(),
+      data: {},
+    }));
+    assert.equal((await postJson(`${broker.url}/v2/events`, events)).status, 201);
     // The headers the auth proxy adds to every request of the signed-in user.
     const context = await browser.newContext({ extraHTTPHeaders: { 'x-ark-tenant': TENANT, 'x-ark-user': 'carol', 'x-ark-roles': 'reader' } });
     const page = await context.newPage();
     page.setDefaultTimeout(15_000);
     await page.goto(`${broker.url}/ui/`);
-    await page.locator('tr[data-session="session-carol"]').waitFor();
+    const rows = page.locator('table.sessions tbody tr');
+    await page.locator('tr[data-session="carol-29"]').waitFor();
+    assert.equal(await rows.count(), 25);
     assert.equal(await page.locator('tr[data-session="session-dave"]').count(), 0);
     assert.equal(await page.getByLabel('Bearer token').count(), 0);
-    // Live: a new session of carol's appears without a reload.
+
+    // Keyset pages: older, then back.
+    await page.getByRole('button', { name: 'Older →' }).click();
+    await page.locator('tr[data-session="carol-04"]').waitFor();
+    assert.deepEqual(await rows.evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-session'))), [
+      'carol-04',
+      'carol-03',
+      'carol-02',
+      'carol-01',
+      'carol-00',
+    ]);
+    assert.equal(await page.getByRole('button', { name: 'Older →' }).isDisabled(), true);
+    await page.getByRole('button', { name: '← Newer' }).click();
+    await page.locator('tr[data-session="carol-29"]').waitFor();
+
+    // A text filter.
+    await page.getByLabel('Search').fill('carol-1');
+    await page.getByRole('button', { name: 'Apply' }).click();
+    await page.locator('tr[data-session="carol-29"]').waitFor({ state: 'detached' });
+    assert.equal(await rows.count(), 10);
+
+    // Live: a new matching session of carol's appears without a reload.
     await page.locator('.title-row .live-live').waitFor();
-    await openSession(broker, 'session-carol-2', 'carol');
-    await page.locator('tr[data-session="session-carol-2"]').waitFor();
+    await openSession(broker, 'carol-1-new', 'carol');
+    await page.locator('tr[data-session="carol-1-new"]').waitFor();
     await context.close();
   });
 });
