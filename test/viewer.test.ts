@@ -115,6 +115,16 @@ describe('viewer (/ui) in Chromium', () => {
     for (const chunk of chunks.slice(0, secondStart)) await postChunk(broker, alice.plan.name, chunk);
     await page.locator('.stream-tool-call', { hasText: `get-weather(${alice.plan.toolCall.arguments})` }).waitFor();
     await postOperationEvent(broker, op('LLMCallComplete'));
+    // The tool needs a human's approval first: pending until the answer comes.
+    const ark = { query: alice.plan.uid, session: alice.sessionId };
+    const toolCalls = [{ id: alice.plan.toolCall.id, type: 'function', function: { name: 'get-weather', arguments: alice.plan.toolCall.arguments } }];
+    await postChunk(broker, alice.plan.name, { type: 'tool_approval_request', taskId: 'approve-weather', toolCalls, ark });
+    const approval = node(page, 'approval');
+    await approval.locator('summary .status-pending').waitFor();
+    await page.locator('.figures div', { hasText: 'Pending approvals' }).locator('dd', { hasText: /^1$/ }).waitFor();
+    await postChunk(broker, alice.plan.name, { type: 'tool_approval_response', taskId: 'approve-weather', approved: true, ark });
+    await approval.locator('summary .status-done', { hasText: 'done' }).waitFor();
+    await approval.getByText('approve').first().waitFor();
     await postOperationEvent(broker, op('ToolCallStart'));
     const tool = node(page, 'tool', 'get-weather');
     await tool.locator('summary .status-running').waitFor();
