@@ -2,14 +2,15 @@ import 'reflect-metadata';
 import { Logger, type LoggerService, type LogLevel } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
-import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
-import { BROKER_VERSION, type BrokerConfig } from '#ark/config';
+import { SwaggerModule } from '@nestjs/swagger';
+import { type BrokerConfig } from '#ark/config';
 import { createPool, DatabaseConnection, migrate, MigrationTimeoutError, startEmbeddedPostgres, type EmbeddedPostgresHandle } from '#ark/database';
 import { requestIdFor } from '#ark/http';
 import { ShutdownSignal } from '#ark/shutdown';
 import { startRequestSpan } from '#ark/tracing';
 import { registerViewer } from '#ark/viewer';
 import { AppModule } from './app.module.js';
+import { openApiDocument } from './openapi/openapi-document.js';
 import { registerAuthentication } from './authentication.js';
 import { registerBodyParsers } from './body-parsers.js';
 import { registerHardening } from './http-hardening.js';
@@ -110,15 +111,7 @@ export async function createBrokerApp(config: BrokerConfig, databaseUrl: string)
   await registerHardening(app, config);
   registerAuthentication(fastify, config, app.get(DatabaseConnection).db);
 
-  const document = SwaggerModule.createDocument(
-    app,
-    new DocumentBuilder()
-      .setTitle('Ark Broker')
-      .setDescription('Durable, real-time event broker for Ark: the upstream ark-broker wire API and the native /v2 API.')
-      .setVersion(BROKER_VERSION)
-      .build(),
-  );
-  SwaggerModule.setup('api-docs', app, document, { jsonDocumentUrl: 'openapi.json' });
+  SwaggerModule.setup('api-docs', app, openApiDocument(app), { jsonDocumentUrl: 'openapi.json' });
   await registerViewer(fastify);
   return app;
 }

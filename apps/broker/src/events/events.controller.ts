@@ -1,6 +1,7 @@
 import { Body, Controller, Get, Headers, HttpCode, Param, Post, Query, Res, UsePipes } from '@nestjs/common';
 import { CommandBus } from '@nestjs/cqrs';
-import { ApiBody, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
+import { ApiBody, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { jsonAnswer, schemaRef, watchableAnswer } from '../openapi/api-schemas.js';
 import type { FastifyReply } from 'fastify';
 import {
   EventLogRepository,
@@ -46,6 +47,7 @@ export class EventsController {
   @HttpCode(201)
   @ApiOperation({ summary: 'Append producer events (one object or an array); 201 once committed' })
   @ApiBody({ type: [AppendEventDto] })
+  @ApiResponse({ status: 201, ...jsonAnswer('AppendedEvents', 'the events committed (or found already there), in the order given') })
   async append(@Caller() caller: CallerIdentity, @Body() body: unknown): Promise<{ items: AppendedEvent[] }> {
     const list = Array.isArray(body) ? body : [body];
     if (list.length === 0) throw new InvalidArgumentError('no events given');
@@ -59,7 +61,7 @@ export class EventsController {
 
   @Get('sessions/:sessionId/events')
   @ApiOperation({ summary: "A session's events in sequence order; `?watch=true` streams them (SSE, `id:` = sequence)" })
-  @ApiProduces('application/json', 'text/event-stream')
+  @ApiResponse({ status: 200, ...watchableAnswer('ArkEventPage', "a page of the session's events", schemaRef('ArkEvent')) })
   async sessionEvents(
     @Caller() caller: CallerIdentity,
     @Param('sessionId') sessionId: string,
@@ -89,7 +91,7 @@ export class EventsController {
 
   @Get('events')
   @ApiOperation({ summary: "The caller's gap-free event feed across sessions; `?watch=true` streams it (SSE, `id:` = `tx:pos`)" })
-  @ApiProduces('application/json', 'text/event-stream')
+  @ApiResponse({ status: 200, ...watchableAnswer('ArkEventPage', "a page of the caller's feed", schemaRef('ArkEvent')) })
   async tenantFeed(
     @Caller() caller: CallerIdentity,
     @Query() query: TenantFeedQueryDto,

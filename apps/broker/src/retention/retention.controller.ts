@@ -1,5 +1,6 @@
 import { Body, Controller, Get, Put, UsePipes } from '@nestjs/common';
-import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { jsonAnswer } from '../openapi/api-schemas.js';
 import { ForbiddenError } from '#ark/errors';
 import { apiValidationPipe } from '#ark/http';
 import { RetentionPolicy, type EffectiveRetention, type RetentionOverrides } from '#ark/retention';
@@ -20,6 +21,7 @@ export class RetentionController {
   constructor(private readonly policy: RetentionPolicy) {}
 
   @Get()
+  @ApiResponse({ status: 200, ...jsonAnswer('Retention', "the tenant's retention") })
   @ApiOperation({ summary: "The visibility TTLs in effect for the caller's tenant, and the overrides it set" })
   async get(@Caller() caller: CallerIdentity): Promise<RetentionAnswer> {
     const [effective, overrides] = await Promise.all([this.policy.effective(caller.tenantId), this.policy.overrides(caller.tenantId)]);
@@ -27,6 +29,7 @@ export class RetentionController {
   }
 
   @Put()
+  @ApiResponse({ status: 200, ...jsonAnswer('Retention', "the tenant's retention") })
   @ApiOperation({
     summary: "Sets the tenant's own TTLs (admin): new events use them at once on this replica, within 5 s on the others; null or absent: the broker's setting",
   })

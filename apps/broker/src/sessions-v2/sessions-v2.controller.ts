@@ -1,5 +1,6 @@
 import { Controller, Get, Headers, Param, Query, Res, UsePipes } from '@nestjs/common';
-import { ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
+import { ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { jsonAnswer, schemaRef, sseAnswer, watchableAnswer } from '../openapi/api-schemas.js';
 import type { FastifyReply } from 'fastify';
 import { apiValidationPipe } from '#ark/http';
 import { Caller, readScopeOf, type CallerIdentity } from '#ark/tenancy';
@@ -30,6 +31,7 @@ export class SessionsV2Controller {
   ) {}
 
   @Get('sessions')
+  @ApiResponse({ status: 200, ...jsonAnswer('SessionPage', 'a page of sessions') })
   @ApiOperation({ summary: 'Sessions, newest activity first, keyset-paginated; filters status, userId, namespace, from/to, search, agent, hasErrors' })
   async list(@Caller() caller: CallerIdentity, @Query() query: ListSessionsQueryDto) {
     return this.sessions.listSessions(
@@ -55,7 +57,10 @@ export class SessionsV2Controller {
       'The session aggregate (queries → tool calls, LLM calls, chunk summary; message count; pending approvals), lists capped and marked `truncated`. ' +
       '`?watch=true`: the aggregate as one SSE message `{type:"snapshot",sequence,aggregate}`, then the session\'s ark events (`id:` = sequence)',
   })
-  @ApiProduces('application/json', 'text/event-stream')
+  @ApiResponse({
+    status: 200,
+    ...watchableAnswer('SessionAggregate', 'the session aggregate', { oneOf: [schemaRef('SessionSnapshotMessage'), schemaRef('ArkEvent')] }),
+  })
   async get(
     @Caller() caller: CallerIdentity,
     @Param('sessionId') sessionId: string,
@@ -70,6 +75,7 @@ export class SessionsV2Controller {
   }
 
   @Get('sessions/:sessionId/queries')
+  @ApiResponse({ status: 200, ...jsonAnswer('QueryWithCallsPage', "a page of the session's queries") })
   @ApiOperation({
     summary:
       "The session's queries newest first, each with its tool calls, LLM calls and chunk summary; keyset-paginated " +
@@ -80,6 +86,7 @@ export class SessionsV2Controller {
   }
 
   @Get('sessions/:sessionId/messages')
+  @ApiResponse({ status: 200, ...jsonAnswer('SessionMessagePage', "a page of the session's messages") })
   @ApiOperation({
     summary:
       "The session's conversation messages newest first; keyset-paginated (start from the aggregate's `messages.nextCursor` for the ones older than it shows)",
@@ -89,6 +96,7 @@ export class SessionsV2Controller {
   }
 
   @Get('queries/:queryId')
+  @ApiResponse({ status: 200, ...jsonAnswer('QueryDetail', 'the query') })
   @ApiOperation({ summary: 'One query (by UID, name or key) with its tool calls, LLM calls and chunk summary' })
   async query(@Caller() caller: CallerIdentity, @Param('queryId') queryId: string) {
     return this.sessions.query(readScopeOf(caller), queryId);
@@ -100,7 +108,12 @@ export class SessionsV2Controller {
       'A query\'s completion as OpenAI-compatible SSE: its chunks, its other ark events interleaved as `{type:"event",event}`, then `[DONE]`; live while it runs, replayed after ' +
       '(`?replay=fast`, the default, as fast as the client reads; `?replay=realtime` paced by the recorded event times, gaps capped at `maxGapMs`)',
   })
-  @ApiProduces('text/event-stream')
+  @ApiResponse({
+    status: 200,
+    ...sseAnswer('`chat.completion.chunk` objects, `{type:"event",event}` for other ark events, then `[DONE]` (not JSON)', {
+      oneOf: [{ type: 'object', description: 'an OpenAI chat.completion.chunk' }, schemaRef('CompletionEventMessage')],
+    }),
+  })
   async completion(
     @Caller() caller: CallerIdentity,
     @Param('queryId') queryId: string,
@@ -120,6 +133,7 @@ export class SessionsV2Controller {
   }
 
   @Get('tool-calls')
+  @ApiResponse({ status: 200, ...jsonAnswer('ToolCallPage', 'a page of tool calls') })
   @ApiOperation({ summary: 'Tool calls by sessionId, queryId, mcpSessionId or toolName; oldest first, keyset-paginated' })
   async toolCalls(@Caller() caller: CallerIdentity, @Query() query: ListToolCallsQueryDto) {
     return this.sessions.listToolCalls(

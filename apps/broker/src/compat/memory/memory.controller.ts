@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { Body, Controller, Delete, Get, Headers, HttpCode, Param, Post, Query, Res, UsePipes } from '@nestjs/common';
 import { CommandBus } from '@nestjs/cqrs';
-import { ApiBody, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
+import { ApiBody, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { watchableAnswer } from '../../openapi/api-schemas.js';
 import type { FastifyReply } from 'fastify';
 import { NotFoundError } from '#ark/errors';
 import { compatValidationPipe, validateDto } from '#ark/http';
@@ -51,7 +52,7 @@ export class MemoryController {
   @ApiOperation({
     summary: 'Messages ascending by `sequence` `{items,total,hasMore,nextCursor}`; `?watch=true` streams new ones (SSE, `id:` = `tx:pos`)',
   })
-  @ApiProduces('application/json', 'text/event-stream')
+  @ApiResponse({ status: 200, ...watchableAnswer('UpstreamBody', 'the upstream answer', {}) })
   async listMessages(
     @Caller() caller: CallerIdentity,
     @Query() query: ListMessagesQueryDto,

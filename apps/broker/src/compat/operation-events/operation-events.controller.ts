@@ -1,6 +1,7 @@
 import { Body, Controller, Delete, Get, Headers, HttpCode, Param, Post, Query, Res, UsePipes } from '@nestjs/common';
 import { CommandBus } from '@nestjs/cqrs';
-import { ApiBody, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
+import { ApiBody, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { watchableAnswer } from '../../openapi/api-schemas.js';
 import type { FastifyReply } from 'fastify';
 import { FEED_START, type ArkEvent } from '#ark/event-store';
 import { compatValidationPipe, validateDto } from '#ark/http';
@@ -43,7 +44,7 @@ export class OperationEventsController {
 
   @Get()
   @ApiOperation({ summary: 'Operation events in arrival order; `?session_id=`; `?watch=true` streams them' })
-  @ApiProduces('application/json', 'text/event-stream')
+  @ApiResponse({ status: 200, ...watchableAnswer('UpstreamBody', 'the upstream answer', {}) })
   async list(
     @Caller() caller: CallerIdentity,
     @Query() query: UpstreamFeedQueryDto,
@@ -65,7 +66,7 @@ export class OperationEventsController {
 
   @Get(':queryId')
   @ApiOperation({ summary: "One query's operation events; `?watch=true&from-beginning=true` replays then streams" })
-  @ApiProduces('application/json', 'text/event-stream')
+  @ApiResponse({ status: 200, ...watchableAnswer('UpstreamBody', 'the upstream answer', {}) })
   async byQuery(
     @Caller() caller: CallerIdentity,
     @Param('queryId') queryId: string,

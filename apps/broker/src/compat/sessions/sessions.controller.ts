@@ -1,6 +1,7 @@
 import { Body, Controller, Delete, Get, Headers, HttpCode, Param, Post, Query, Res, UsePipes } from '@nestjs/common';
 import { CommandBus } from '@nestjs/cqrs';
-import { ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
+import { ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { watchableAnswer } from '../../openapi/api-schemas.js';
 import { IsNotEmpty, IsString } from 'class-validator';
 import type { FastifyReply } from 'fastify';
 import { NotFoundError } from '#ark/errors';
@@ -44,7 +45,7 @@ export class SessionsController {
 
   @Get()
   @ApiOperation({ summary: 'Whole store `{sessions:{…}}`, or with limit/cursor a filtered page with statusCounts; `?watch=true` streams entries' })
-  @ApiProduces('application/json', 'text/event-stream')
+  @ApiResponse({ status: 200, ...watchableAnswer('UpstreamBody', 'the upstream answer', {}) })
   async list(
     @Caller() caller: CallerIdentity,
     @Query() query: SessionsQueryDto,

@@ -1,7 +1,8 @@
 import { Controller, Delete, Get, Headers, HttpCode, Param, Post, Query, Req, Res, UsePipes } from '@nestjs/common';
 import { CommandBus } from '@nestjs/cqrs';
 import { RouteConfig } from '@nestjs/platform-fastify';
-import { ApiBody, ApiConsumes, ApiHeader, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
+import { ApiBody, ApiConsumes, ApiHeader, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { sseAnswer, watchableAnswer } from '../../openapi/api-schemas.js';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Readable } from 'node:stream';
 import { InvalidArgumentError, NotFoundError } from '#ark/errors';
@@ -89,7 +90,7 @@ export class StreamController {
   @ApiOperation({
     summary: "SSE of the query's chunks (`data: <chunk>` … `data: [DONE]`); `id:` = `tx:pos`, resumable with Last-Event-ID",
   })
-  @ApiProduces('text/event-stream')
+  @ApiResponse({ status: 200, ...sseAnswer('upstream chunk lines: `data: <chunk JSON>` … `data: [DONE]`', {}) })
   async read(
     @Caller() caller: CallerIdentity,
     @Param('query') queryId: string,
@@ -119,7 +120,7 @@ export class StreamController {
 
   @Get()
   @ApiOperation({ summary: 'All stored chunk items `{items,total,hasMore,nextCursor}` ascending; `?watch=true` streams them (SSE)' })
-  @ApiProduces('application/json', 'text/event-stream')
+  @ApiResponse({ status: 200, ...watchableAnswer('UpstreamBody', 'the upstream answer', {}) })
   async list(
     @Caller() caller: CallerIdentity,
     @Query() params: ChunkListParamsDto,

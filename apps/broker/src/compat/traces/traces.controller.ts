@@ -1,6 +1,7 @@
 import { Controller, Delete, Get, Headers, Param, Query, Res, UsePipes } from '@nestjs/common';
 import { CommandBus } from '@nestjs/cqrs';
-import { ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
+import { ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { watchableAnswer } from '../../openapi/api-schemas.js';
 import type { FastifyReply } from 'fastify';
 import { NotFoundError } from '#ark/errors';
 import type { ArkEvent } from '#ark/event-store';
@@ -32,7 +33,7 @@ export class TracesController {
 
   @Get()
   @ApiOperation({ summary: 'Traces newest first `{items:[{traceId,spans}],total,hasMore,nextCursor}`; `?watch=true` streams spans' })
-  @ApiProduces('application/json', 'text/event-stream')
+  @ApiResponse({ status: 200, ...watchableAnswer('UpstreamBody', 'the upstream answer', {}) })
   async list(
     @Caller() caller: CallerIdentity,
     @Query() query: UpstreamFeedQueryDto,
@@ -69,7 +70,7 @@ export class TracesController {
 
   @Get(':traceId')
   @ApiOperation({ summary: 'One trace `{traceId,spans}` (404 when unknown); `?watch=true` streams its spans' })
-  @ApiProduces('application/json', 'text/event-stream')
+  @ApiResponse({ status: 200, ...watchableAnswer('UpstreamBody', 'the upstream answer', {}) })
   async get(
     @Caller() caller: CallerIdentity,
     @Param('traceId') traceId: string,

@@ -69,7 +69,7 @@ export class AppendEventDto {
   @Length(1, 512)
   dedupeKey?: string;
 
-  @ApiProperty({ description: 'any JSON payload' })
+  @ApiProperty({ description: 'any JSON payload', type: 'object', additionalProperties: true })
   @IsDefined()
   data!: unknown;
 }
