@@ -6,6 +6,8 @@ export default defineConfig({
   root: fileURLToPath(new URL('./app', import.meta.url)),
   base: '/ui/',
   logLevel: 'warn',
+  // `#ark/client`: the typed client's TypeScript source, bundled into the app.
+  resolve: { alias: [{ find: /^#ark\/(.+)$/, replacement: fileURLToPath(new URL('../$1/src/index.ts', import.meta.url)) }] },
   oxc: { jsx: { runtime: 'automatic', importSource: 'preact' } },
   build: {
     outDir: fileURLToPath(new URL('../../dist/libs/viewer/app', import.meta.url)),

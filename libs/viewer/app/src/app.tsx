@@ -1,15 +1,15 @@
 import { createContext } from 'preact';
 import { useCallback, useEffect, useState } from 'preact/hooks';
-import { BrokerError, credentials } from './api.js';
+import { credentials, needsToken, messageOf } from './api.js';
 import { SessionPage } from './session-page.js';
 import { SessionsList } from './sessions-list.js';
 import { TokenDialog } from './token-dialog.js';
 
 /** Called by a view whose request the broker refused for want of credentials. */
-export const AuthContext = createContext<{ refused: (error: BrokerError) => void; generation: number }>({ refused: () => undefined, generation: 0 });
+export const AuthContext = createContext<{ refused: (error: unknown) => void; generation: number }>({ refused: () => undefined, generation: 0 });
 
 /** The token form opened by the user rather than by a refusal. */
-const SIGN_IN = new BrokerError(0, 'sign_in', 'Paste a token to call the broker as its user.');
+const SIGN_IN = 'Sign in to call the broker as your user.';
 
 type Route = { page: 'sessions' } | { page: 'session'; sessionId: string };
 
@@ -21,7 +21,7 @@ function routeOf(hash: string): Route {
 
 export function App() {
   const [route, setRoute] = useState(() => routeOf(location.hash));
-  const [refusal, setRefusal] = useState<BrokerError | null>(null);
+  const [refusal, setRefusal] = useState<string | null>(null);
   // Bumped when the token changes, so views fetch again with it.
   const [generation, setGeneration] = useState(0);
   const [hasToken, setHasToken] = useState(() => credentials.token() !== null);
@@ -35,7 +35,7 @@ export function App() {
     document.title = route.page === 'session' ? `${route.sessionId} · Ark Broker` : 'Sessions · Ark Broker';
   }, [route]);
 
-  const refused = useCallback((error: BrokerError) => setRefusal(error), []);
+  const refused = useCallback((error: unknown) => setRefusal(needsToken(error) ? `The broker answered ${messageOf(error)}.` : messageOf(error)), []);
   const saveToken = (token: string) => {
     credentials.set(token);
     setHasToken(true);
@@ -77,7 +77,7 @@ export function App() {
       </header>
       <main id="main">
         {refusal ? (
-          <TokenDialog error={refusal} onSave={saveToken} />
+          <TokenDialog reason={refusal} onSave={saveToken} />
         ) : route.page === 'session' ? (
           <SessionPage key={`${route.sessionId}:${generation}`} sessionId={route.sessionId} />
         ) : (

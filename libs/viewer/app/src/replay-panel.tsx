@@ -1,5 +1,5 @@
 import { useEffect, useState } from 'preact/hooks';
-import { watch, type WatchState } from './api.js';
+import { follow, messageOf, type CompletionMessage, type WatchState } from './api.js';
 import { LiveBadge } from './live-badge.js';
 
 /**
@@ -14,29 +14,22 @@ export function ReplayPanel({ queryRef, onClose }: { queryRef: string; onClose: 
   const [error, setError] = useState<string | null>(null);
 
   useEffect(() => {
-    const stream = watch(
-      `/v2/queries/${encodeURIComponent(queryRef)}/completion`,
-      { replay: 'realtime' },
-      {
-        message: (data) => {
-          if (data === '[DONE]') {
-            setDone(true);
-            stream.close();
-            return;
-          }
-          const message = JSON.parse(data) as { type?: string; event?: { type: string }; choices?: { delta?: { content?: unknown } }[] };
-          if (message.type === 'event' && message.event) {
-            const type = message.event.type;
-            setSteps((s) => [...s, type]);
-            return;
-          }
-          const content = message.choices?.map((c) => (typeof c.delta?.content === 'string' ? c.delta.content : '')).join('') ?? '';
-          if (content) setText((t) => t + content);
-        },
-        state: setState,
-        failed: (e) => setError(e.message),
+    // The client ends the iteration at the stream's `[DONE]`.
+    const stream = follow<CompletionMessage>((client, options) => client.completion(queryRef, { replay: 'realtime' }, options), {
+      message: (message) => {
+        if (message.type === 'event') {
+          const type = message.event.type;
+          setSteps((s) => [...s, type]);
+          return;
+        }
+        const choices = (message.choices ?? []) as { delta?: { content?: unknown } }[];
+        const content = choices.map((c) => (typeof c.delta?.content === 'string' ? c.delta.content : '')).join('');
+        if (content) setText((t) => t + content);
       },
-    );
+      state: setState,
+      ended: () => setDone(true),
+      failed: (e) => setError(messageOf(e)),
+    });
     return () => stream.close();
   }, [queryRef]);
 

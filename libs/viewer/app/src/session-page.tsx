@@ -1,13 +1,12 @@
 import { useContext, useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { AuthContext } from './app.js';
-import { BrokerError, credentials, getJson, urlOf, watch, type WatchState } from './api.js';
+import { broker, BrokerError, credentials, follow, messageOf, needsToken, type SessionAggregate, type WatchState } from './api.js';
 import { formatTime, formatTokens } from './format.js';
 import { LiveBadge } from './live-badge.js';
 import { ReplayPanel } from './replay-panel.js';
-import { SessionTreeBuilder, type ArkEvent } from './session-tree.js';
+import { SessionTreeBuilder, type TreeEvent } from './session-tree.js';
 import { Timeline } from './timeline.js';
 import { TreeView } from './tree-view.js';
-import type { SessionAggregate } from './types.js';
 
 type View = 'tree' | 'timeline' | 'events';
 const VIEWS: [View, string][] = [
@@ -26,7 +25,7 @@ const AGGREGATE_REFRESH_MS = 1_000;
 export function SessionPage({ sessionId }: { sessionId: string }) {
   const { refused } = useContext(AuthContext);
   const builder = useMemo(() => new SessionTreeBuilder(), [sessionId]);
-  const events = useRef<ArkEvent[]>([]);
+  const events = useRef<TreeEvent[]>([]);
   const [, setVersion] = useState(0);
   const [aggregate, setAggregate] = useState<SessionAggregate | null>(null);
   const [error, setError] = useState<string | null>(null);
@@ -37,13 +36,13 @@ export function SessionPage({ sessionId }: { sessionId: string }) {
   const [aggregateTick, setAggregateTick] = useState(0);
 
   const fail = (e: unknown) => {
-    if (e instanceof BrokerError && e.needsToken) refused(e);
-    else setError(e instanceof BrokerError && e.status === 404 ? `No session ${sessionId} (or not yours to see).` : (e as Error).message);
+    if (needsToken(e)) refused(e);
+    else setError(e instanceof BrokerError && e.status === 404 ? `No session ${sessionId} (or not yours to see).` : messageOf(e));
   };
 
   useEffect(() => {
     let current = true;
-    getJson<SessionAggregate>(`/v2/sessions/${encodeURIComponent(sessionId)}`).then((a) => current && setAggregate(a), fail);
+    broker.getSession(sessionId).then((a) => current && setAggregate(a), fail);
     return () => {
       current = false;
     };
@@ -52,28 +51,23 @@ export function SessionPage({ sessionId }: { sessionId: string }) {
   useEffect(() => {
     let frame: number | undefined;
     let aggregateTimer: number | undefined;
-    const stream = watch(
-      `/v2/sessions/${encodeURIComponent(sessionId)}/events`,
-      { watch: true, after: 0 },
-      {
-        message: (data) => {
-          const event = JSON.parse(data) as ArkEvent;
-          if (!builder.apply(event)) return;
-          events.current.push(event);
-          // One render per animation frame however many events arrive.
-          frame ??= requestAnimationFrame(() => {
-            frame = undefined;
-            setVersion((v) => v + 1);
-          });
-          aggregateTimer ??= window.setTimeout(() => {
-            aggregateTimer = undefined;
-            setAggregateTick((t) => t + 1);
-          }, AGGREGATE_REFRESH_MS);
-        },
-        state: setLive,
-        failed: fail,
+    const stream = follow((client, options) => client.watchSessionEvents(sessionId, { ...options, after: 0 }), {
+      message: (event) => {
+        if (!builder.apply(event)) return;
+        events.current.push(event);
+        // One render per animation frame however many events arrive.
+        frame ??= requestAnimationFrame(() => {
+          frame = undefined;
+          setVersion((v) => v + 1);
+        });
+        aggregateTimer ??= window.setTimeout(() => {
+          aggregateTimer = undefined;
+          setAggregateTick((t) => t + 1);
+        }, AGGREGATE_REFRESH_MS);
       },
-    );
+      state: setLive,
+      failed: fail,
+    });
     return () => {
       stream.close();
       if (frame !== undefined) cancelAnimationFrame(frame);
@@ -89,13 +83,13 @@ export function SessionPage({ sessionId }: { sessionId: string }) {
     setTimeout(() => setCopied(false), 2_000);
   };
 
-  const rawEvents = urlOf(`/v2/sessions/${encodeURIComponent(sessionId)}/events`, { limit: 1000 });
+  const rawEvents = broker.url(`/v2/sessions/${encodeURIComponent(sessionId)}/events`, { limit: '1000' });
   // A plain link carries no bearer token: with one, fetch the page and open it as a document.
   const openRawEvents = (e: MouseEvent) => {
     if (!credentials.token()) return;
     e.preventDefault();
     const opened = window.open('', '_blank');
-    getJson<unknown>(rawEvents).then((page) => {
+    broker.listSessionEvents(sessionId, { limit: 1000 }).then((page) => {
       if (opened) opened.location.href = URL.createObjectURL(new Blob([JSON.stringify(page, null, 2)], { type: 'application/json' }));
     }, fail);
   };
@@ -182,7 +176,7 @@ export function SessionPage({ sessionId }: { sessionId: string }) {
   );
 }
 
-function EventsTable({ events }: { events: ArkEvent[] }) {
+function EventsTable({ events }: { events: TreeEvent[] }) {
   return (
     <table class="events">
       <caption class="sr-only">The session's events in sequence order</caption>

@@ -1,3 +1,5 @@
+import type { ArkEvent } from './api.js';
+
 /**
  * Folds a session's ark events (docs/events.md) into the tree the session page draws: queries →
  * agents, teams and turns → LLM calls (their streamed text) and tool calls → approvals and
@@ -6,19 +8,11 @@
  * moves under it then.
  */
 
-export interface ArkEvent {
-  sequence: number;
-  type: string;
-  time: string;
-  queryId: string | null;
-  queryName: string | null;
-  namespace: string | null;
-  userId: string | null;
-  spanId: string | null;
-  parentSpanId: string | null;
-  source: string;
-  data: Record<string, unknown> | null;
-}
+/** The fields of an ark event (the client's `ArkEvent`) the tree reads. */
+export type TreeEvent = Pick<
+  ArkEvent,
+  'sequence' | 'type' | 'time' | 'queryId' | 'queryName' | 'namespace' | 'userId' | 'spanId' | 'parentSpanId' | 'source' | 'data'
+>;
 
 export type NodeKind = 'query' | 'agent' | 'team' | 'turn' | 'member' | 'llm' | 'tool' | 'approval' | 'message' | 'a2a' | 'span' | 'stream';
 export type NodeStatus = 'running' | 'done' | 'error' | 'canceled' | 'pending' | 'info';
@@ -122,11 +116,11 @@ export class SessionTreeBuilder {
   private events = 0;
 
   /** Applies events in sequence order; an event already applied (a resumed stream repeating it) is ignored. */
-  apply(event: ArkEvent): boolean {
+  apply(event: TreeEvent): boolean {
     if (event.sequence <= this.lastSequence) return false;
     this.lastSequence = event.sequence;
     this.events++;
-    const data = event.data ?? {};
+    const data = (event.data && typeof event.data === 'object' ? event.data : {}) as Record<string, unknown>;
     const [kind, rawPhase] = familyOf(event.type);
     if (event.type === 'llm.chunk') this.applyChunk(event, data);
     else if (event.type === 'llm.stream.completed') {
@@ -145,12 +139,12 @@ export class SessionTreeBuilder {
 
   // ── queries ───────────────────────────────────────────────────────────────────────────────────
 
-  private queryKeyOf(event: ArkEvent): string | null {
+  private queryKeyOf(event: TreeEvent): string | null {
     if (event.queryId && event.queryName) this.queryNames.set(event.queryId, event.queryName);
     return event.queryName ?? (event.queryId ? (this.queryNames.get(event.queryId) ?? event.queryId) : null);
   }
 
-  private query(event: ArkEvent): QueryState | null {
+  private query(event: TreeEvent): QueryState | null {
     const key = this.queryKeyOf(event);
     if (!key) return null;
     let q = this.queries.get(key);
@@ -167,7 +161,7 @@ export class SessionTreeBuilder {
     return q;
   }
 
-  private applyQuery(event: ArkEvent, data: Record<string, unknown>, phase: string): void {
+  private applyQuery(event: TreeEvent, data: Record<string, unknown>, phase: string): void {
     const q = this.query(event);
     if (!q) return;
     const node = q.node;
@@ -188,7 +182,7 @@ export class SessionTreeBuilder {
 
   // ── agents, teams, LLM calls, tool calls, spans ──────────────────────────────────────────────
 
-  private workKey(event: ArkEvent, data: Record<string, unknown>, kind: NodeKind, q: QueryState | null): string | null {
+  private workKey(event: TreeEvent, data: Record<string, unknown>, kind: NodeKind, q: QueryState | null): string | null {
     const scope = q?.node.key ?? 'session';
     if (kind === 'llm') return str(data.callKey) ? `llm:${str(data.callKey)}` : event.spanId ? `span:${event.spanId}` : null;
     if (kind === 'tool') return str(data.toolId) ? `tool:${scope}:${str(data.toolId)}` : event.spanId ? `span:${event.spanId}` : null;
@@ -218,7 +212,7 @@ export class SessionTreeBuilder {
     }
   }
 
-  private applyWork(event: ArkEvent, data: Record<string, unknown>, kind: NodeKind, phase: string): void {
+  private applyWork(event: TreeEvent, data: Record<string, unknown>, kind: NodeKind, phase: string): void {
     const q = this.query(event);
     const label = this.labelOf(kind, data);
     const key = this.workKey(event, data, kind, q);
@@ -303,7 +297,7 @@ export class SessionTreeBuilder {
   }
 
   /** Remembers the node's spans (a query has several), and moves under them the nodes that were waiting for one. */
-  private track(node: TreeNode, event: ArkEvent): void {
+  private track(node: TreeNode, event: TreeEvent): void {
     if (!event.spanId || this.bySpan.has(event.spanId)) return;
     this.bySpan.set(event.spanId, node);
     node.spanId ??= event.spanId;
@@ -329,7 +323,7 @@ export class SessionTreeBuilder {
 
   // ── chunks, approvals, messages ───────────────────────────────────────────────────────────────
 
-  private applyChunk(event: ArkEvent, data: Record<string, unknown>): void {
+  private applyChunk(event: TreeEvent, data: Record<string, unknown>): void {
     const q = this.query(event);
     const chunk = data.chunk as Record<string, unknown> | null;
     if (!q || !chunk || typeof chunk !== 'object') return;
@@ -369,7 +363,7 @@ export class SessionTreeBuilder {
     call.stream = q.unclaimed.shift() ?? null;
   }
 
-  private applyApproval(event: ArkEvent, data: Record<string, unknown>): void {
+  private applyApproval(event: TreeEvent, data: Record<string, unknown>): void {
     const q = this.query(event);
     const taskId = str(data.taskId) ?? String(event.sequence);
     const key = `approval:${taskId}`;
@@ -390,7 +384,7 @@ export class SessionTreeBuilder {
     }
   }
 
-  private applyMessage(event: ArkEvent, data: Record<string, unknown>): void {
+  private applyMessage(event: TreeEvent, data: Record<string, unknown>): void {
     const q = this.query(event);
     const message = (data.message ?? {}) as Record<string, unknown>;
     const node = this.newNode(

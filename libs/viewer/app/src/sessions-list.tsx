@@ -1,8 +1,7 @@
 import { useContext, useEffect, useRef, useState } from 'preact/hooks';
 import { AuthContext } from './app.js';
-import { BrokerError, getJson, watch, type WatchState } from './api.js';
+import { broker, follow, messageOf, needsToken, type Session, type WatchState } from './api.js';
 import { formatTime } from './format.js';
-import type { Page, SessionSummary } from './types.js';
 import { LiveBadge } from './live-badge.js';
 
 interface Filters {
@@ -30,7 +29,7 @@ export function SessionsList() {
   const [filters, setFilters] = useState<Filters>(NO_FILTERS);
   // Cursors of the pages before the current one (keyset paging has no page numbers).
   const [cursors, setCursors] = useState<(string | undefined)[]>([undefined]);
-  const [page, setPage] = useState<Page<SessionSummary> | null>(null);
+  const [page, setPage] = useState<{ items: Session[]; nextCursor?: string | null } | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [live, setLive] = useState<WatchState>('connecting');
   const [tick, setTick] = useState(0);
@@ -38,28 +37,30 @@ export function SessionsList() {
 
   useEffect(() => {
     let current = true;
-    getJson<Page<SessionSummary>>('/v2/sessions', {
-      limit: PAGE_SIZE,
-      cursor,
-      status: filters.status,
-      namespace: filters.namespace,
-      agent: filters.agent,
-      userId: filters.userId,
-      search: filters.search,
-      from: isoOf(filters.from),
-      to: isoOf(filters.to),
-    }).then(
-      (answer) => {
-        if (!current) return;
-        setPage(answer);
-        setError(null);
-      },
-      (e: unknown) => {
-        if (!current) return;
-        if (e instanceof BrokerError && e.needsToken) refused(e);
-        else setError((e as Error).message);
-      },
-    );
+    broker
+      .listSessions({
+        limit: PAGE_SIZE,
+        cursor,
+        status: (filters.status || undefined) as Session['status'] | undefined,
+        namespace: filters.namespace || undefined,
+        agent: filters.agent || undefined,
+        userId: filters.userId || undefined,
+        search: filters.search || undefined,
+        from: isoOf(filters.from),
+        to: isoOf(filters.to),
+      })
+      .then(
+        (answer) => {
+          if (!current) return;
+          setPage(answer);
+          setError(null);
+        },
+        (e: unknown) => {
+          if (!current) return;
+          if (needsToken(e)) refused(e);
+          else setError(messageOf(e));
+        },
+      );
     return () => {
       current = false;
     };
@@ -68,20 +69,16 @@ export function SessionsList() {
   // Any event the caller may see can change the list: read the page again (throttled).
   const pending = useRef<number | undefined>(undefined);
   useEffect(() => {
-    const feed = watch(
-      '/v2/events',
-      { watch: true },
-      {
-        message: () => {
-          pending.current ??= window.setTimeout(() => {
-            pending.current = undefined;
-            setTick((t) => t + 1);
-          }, REFRESH_MS);
-        },
-        state: setLive,
-        failed: (e) => (e.needsToken ? refused(e) : setError(e.message)),
+    const feed = follow((client, options) => client.watchFeed(options), {
+      message: () => {
+        pending.current ??= window.setTimeout(() => {
+          pending.current = undefined;
+          setTick((t) => t + 1);
+        }, REFRESH_MS);
       },
-    );
+      state: setLive,
+      failed: (e) => (needsToken(e) ? refused(e) : setError(messageOf(e))),
+    });
     return () => {
       feed.close();
       window.clearTimeout(pending.current);

@@ -1,18 +1,14 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
-import type { BrokerError } from './api.js';
 
 /** Asks for a bearer token (AUTH_MODE=jwt); it is kept in this tab's sessionStorage only. */
-export function TokenDialog({ error, onSave }: { error: BrokerError; onSave: (token: string) => void }) {
+export function TokenDialog({ reason, onSave }: { reason: string; onSave: (token: string) => void }) {
   const [token, setToken] = useState('');
   const input = useRef<HTMLTextAreaElement>(null);
   useEffect(() => input.current?.focus(), []);
   return (
     <section class="panel token" aria-labelledby="token-title">
       <h1 id="token-title">Sign in</h1>
-      <p role="alert">
-        {error.status === 0 ? error.message : `The broker answered ${error.status} (${error.code}): ${error.message}.`} Paste a bearer token; the viewer sends
-        it with every request and keeps it in this tab only.
-      </p>
+      <p role="alert">{reason} Paste a bearer token; the viewer sends it with every request and keeps it in this tab only.</p>
       <form
         onSubmit={(e) => {
           e.preventDefault();
