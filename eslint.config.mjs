@@ -28,6 +28,14 @@ export default tseslint.config(
     },
   },
   {
+    // The client runs in browsers too (the viewer): Node's modules only in its Node entry.
+    files: ['libs/client/src/**/*.ts'],
+    ignores: ['libs/client/src/node.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: ['node:*', '**/apps/**'], message: 'libs/client runs in browsers: fetch and web streams only' }] }],
+    },
+  },
+  {
     // Tests read untyped JSON answers, and node:test's describe/it return promises the runner awaits.
     files: ['test/**/*.ts'],
     rules: {

@@ -150,7 +150,7 @@ describe('typed client (libs/client)', () => {
     });
     async function* tokens() {
       for (const content of ['Hel', 'lo'])
-        yield { id: 'c1', object: 'chat.completion.chunk', choices: [{ index: 0, delta: { content } }], ark: { query: 'chat-1', session: 'chat' } };
+        yield { id: 'c1', object: 'chat.completion.chunk', choices: [{ index: 0, delta: { content } }], ark: { query: 'uid-chat', session: 'chat' } };
     }
     const upload = await admin.uploadChunks('chat-1', tokens());
     assert.equal(upload.chunks_received, 2);

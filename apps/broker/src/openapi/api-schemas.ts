@@ -215,12 +215,14 @@ export const API_SCHEMAS: Record<string, SchemaObject> = {
 export const jsonAnswer = (schema: string, description: string) => ({ description, content: { 'application/json': { schema: ref(schema) } } });
 
 /**
- * A `text/event-stream` answer: `retry:`, then messages of `id:` and one `data:` line holding `data`
- * (as JSON unless `text`), heartbeat comments between (docs/api.md#watch-streams).
+ * A `text/event-stream` answer: `retry:`, then messages of `id:` (the resume point) and one `data:`
+ * line, heartbeat comments between (docs/api.md#watch-streams). Its schema is that of one message's
+ * `data:` JSON, which is what SSE clients hand over.
  */
+const SSE_DATA = "one message's `data:` (JSON; `[DONE]` ends chunk streams)";
 export const sseAnswer = (description: string, data: Schema = anyJson) => ({
   description: `Server-Sent Events: ${description}`,
-  content: { 'text/event-stream': { schema: { type: 'string', description: 'SSE frames; each `data:` line holds JSON', 'x-sse-data': data } as SchemaObject } },
+  content: { 'text/event-stream': { schema: '$ref' in data ? { allOf: [data], description: SSE_DATA } : { ...data, description: SSE_DATA } } },
 });
 
 /** A watchable collection's 200: its JSON page, or with `?watch=true` its SSE stream. */

@@ -1075,7 +1075,7 @@ export interface operations {
         };
         content: {
           'application/json': components['schemas']['ArkEventPage'];
-          'text/event-stream': string;
+          'text/event-stream': components['schemas']['ArkEvent'];
         };
       };
       /** @description the error body (docs/api.md#errors) */
@@ -1168,7 +1168,7 @@ export interface operations {
         };
         content: {
           'application/json': components['schemas']['ArkEventPage'];
-          'text/event-stream': string;
+          'text/event-stream': components['schemas']['ArkEvent'];
         };
       };
       /** @description the error body (docs/api.md#errors) */
@@ -1270,7 +1270,7 @@ export interface operations {
         };
         content: {
           'application/json': components['schemas']['SessionAggregate'];
-          'text/event-stream': string;
+          'text/event-stream': components['schemas']['SessionSnapshotMessage'] | components['schemas']['ArkEvent'];
         };
       };
       /** @description the error body (docs/api.md#errors) */
@@ -1443,7 +1443,7 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
-          'text/event-stream': string;
+          'text/event-stream': Record<string, never> | components['schemas']['CompletionEventMessage'];
         };
       };
       /** @description the error body (docs/api.md#errors) */
@@ -1657,7 +1657,7 @@ export interface operations {
         };
         content: {
           'application/json': components['schemas']['UpstreamBody'];
-          'text/event-stream': string;
+          'text/event-stream': unknown;
         };
       };
       /** @description the error body (docs/api.md#errors) */
@@ -1745,7 +1745,7 @@ export interface operations {
         };
         content: {
           'application/json': components['schemas']['UpstreamBody'];
-          'text/event-stream': string;
+          'text/event-stream': unknown;
         };
       };
       /** @description the error body (docs/api.md#errors) */
@@ -1793,7 +1793,7 @@ export interface operations {
         };
         content: {
           'application/json': components['schemas']['UpstreamBody'];
-          'text/event-stream': string;
+          'text/event-stream': unknown;
         };
       };
       /** @description the error body (docs/api.md#errors) */
@@ -1923,7 +1923,7 @@ export interface operations {
         };
         content: {
           'application/json': components['schemas']['UpstreamBody'];
-          'text/event-stream': string;
+          'text/event-stream': unknown;
         };
       };
       /** @description the error body (docs/api.md#errors) */
@@ -2016,7 +2016,7 @@ export interface operations {
         };
         content: {
           'application/json': components['schemas']['UpstreamBody'];
-          'text/event-stream': string;
+          'text/event-stream': unknown;
         };
       };
       /** @description the error body (docs/api.md#errors) */
@@ -2219,7 +2219,7 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
-          'text/event-stream': string;
+          'text/event-stream': unknown;
         };
       };
       /** @description the error body (docs/api.md#errors) */
@@ -2353,7 +2353,7 @@ export interface operations {
         };
         content: {
           'application/json': components['schemas']['UpstreamBody'];
-          'text/event-stream': string;
+          'text/event-stream': unknown;
         };
       };
       /** @description the error body (docs/api.md#errors) */
@@ -2439,7 +2439,7 @@ export interface operations {
         };
         content: {
           'application/json': components['schemas']['UpstreamBody'];
-          'text/event-stream': string;
+          'text/event-stream': unknown;
         };
       };
       /** @description the error body (docs/api.md#errors) */
