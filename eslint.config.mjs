@@ -32,7 +32,10 @@ export default tseslint.config(
     files: ['libs/client/src/**/*.ts'],
     ignores: ['libs/client/src/node.ts'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: [{ group: ['node:*', '**/apps/**'], message: 'libs/client runs in browsers: fetch and web streams only' }] }],
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['node:*', '**/apps/**'], message: 'libs/client runs in browsers: fetch and web streams only' }] },
+      ],
     },
   },
   {
