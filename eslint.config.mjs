@@ -53,5 +53,10 @@ export default tseslint.config(
       ],
     },
   },
+  {
+    // The viewer runs in the browser (its own tsconfig: DOM, Preact JSX).
+    files: ['libs/viewer/app/**/*.{ts,tsx}'],
+    languageOptions: { globals: { ...globals.browser } },
+  },
   { files: ['**/*.mjs'], ...tseslint.configs.disableTypeChecked },
 );

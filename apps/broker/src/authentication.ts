@@ -5,8 +5,8 @@ import type { Database } from '#ark/database';
 import { ApiError, toErrorAnswer } from '#ark/http';
 import { ApiKeys, AuthError, CallerAuthenticator, KubernetesTokenReview, mayCall, requiredRole, type AuthSettings, type CallerIdentity } from '#ark/tenancy';
 
-/** Routes anyone may call: probes, metrics and the API description. */
-const PUBLIC = /^\/(health|readyz|metrics|openapi\.json|api-docs)(\/|\?|$)/;
+/** Routes anyone may call: probes, metrics, the API description and the viewer's static files (`/` redirects to them). */
+const PUBLIC = /^\/(health|readyz|metrics|openapi\.json|api-docs|ui)(\/|\?|$)|^\/(\?|$)/;
 
 export function authSettings(config: BrokerConfig): AuthSettings {
   return {

@@ -8,6 +8,7 @@ import { createPool, DatabaseConnection, migrate, MigrationTimeoutError, startEm
 import { requestIdFor } from '#ark/http';
 import { ShutdownSignal } from '#ark/shutdown';
 import { startRequestSpan } from '#ark/tracing';
+import { registerViewer } from '#ark/viewer';
 import { AppModule } from './app.module.js';
 import { openApiDocument } from './openapi/openapi-document.js';
 import { registerAuthentication } from './authentication.js';
@@ -115,6 +116,7 @@ export async function createBrokerApp(config: BrokerConfig, databaseUrl: string)
   registerAuthentication(fastify, config, app.get(DatabaseConnection).db);
 
   SwaggerModule.setup('api-docs', app, openApiDocument(app), { jsonDocumentUrl: 'openapi.json' });
+  await registerViewer(fastify);
   return app;
 }
 

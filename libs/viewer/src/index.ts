@@ -1,0 +1,1 @@
+export { registerViewer, VIEWER_PATH, viewerAssetsDir } from './register-viewer.js';
