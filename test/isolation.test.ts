@@ -53,6 +53,7 @@ function paramValue(name: string, owner: Owner): string {
     queryUid: owner.queryId,
     query: owner.queryId,
     conversationId: owner.conversationId,
+    name: 'notes',
   };
   const value = values[name];
   if (value === undefined) throw new Error(`isolation suite: no value for path parameter {${name}}; add it to paramValue()`);
@@ -149,6 +150,7 @@ describe('isolation of tenants and owners on every route', () => {
     );
     await post(owner.tenant, '/messages', { conversation_id: owner.conversationId, query_id: owner.queryId, messages: [{ role: 'user', content: secret }] });
     await post(owner.tenant, '/v2/events', { sessionId: owner.sessionId, type: 'custom.note', userId: owner.token, queryId: owner.queryId, data: { secret } });
+    await post(owner.tenant, '/v2/streams/notes', { sessionId: owner.sessionId, userId: owner.token, data: { secret } });
   }
 
   before(async () => {

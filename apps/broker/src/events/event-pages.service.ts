@@ -7,7 +7,7 @@ export interface EventPage {
   hasMore: boolean;
 }
 
-/** Pages of the log as a caller may read them: one session's events, or the tenant's gap-free feed. */
+/** Pages of the log as a caller may read them: one session's events, the tenant's gap-free feed, or one type's part of it. */
 @Injectable()
 export class EventPagesService {
   constructor(private readonly log: EventLogRepository) {}
@@ -21,6 +21,12 @@ export class EventPagesService {
 
   async feedPage(scope: ReadScope, after: FeedCursor, limit: number): Promise<EventPage> {
     const { events } = await this.log.readFeed(scope, after, limit + 1);
+    return { events: events.slice(0, limit), hasMore: events.length > limit };
+  }
+
+  /** The part of the feed of one event type (a custom topic), gap-free like the feed. */
+  async typePage(scope: ReadScope, type: string, after: FeedCursor, limit: number): Promise<EventPage> {
+    const { events } = await this.log.readFeed(scope, after, limit + 1, { type });
     return { events: events.slice(0, limit), hasMore: events.length > limit };
   }
 }
