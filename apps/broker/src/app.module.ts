@@ -13,6 +13,7 @@ import { OperationEventsModule } from './compat/operation-events/operation-event
 import { StreamModule } from './compat/stream/stream.module.js';
 import { SessionsModule } from './compat/sessions/sessions.module.js';
 import { TracesModule } from './compat/traces/traces.module.js';
+import { A2aModule } from './a2a/a2a.module.js';
 import { EventsModule } from './events/events.module.js';
 import { RetentionApiModule } from './retention/retention.module.js';
 import { SessionsV2Module } from './sessions-v2/sessions-v2.module.js';
@@ -53,6 +54,7 @@ export class AppModule {
         WatchModule,
         EventsModule,
         SessionsV2Module,
+        A2aModule,
         RetentionApiModule,
         TracesModule,
         OperationEventsModule,
