@@ -167,6 +167,29 @@ describe('MCP server (/mcp)', () => {
     );
   });
 
+  it('counts as reading: RATE_LIMIT_WRITES_PER_SECOND does not limit MCP calls', async () => {
+    const limited = await startTestBroker({ AUTH_MODE: 'jwt', AUTH_JWT_SECRET: SECRET, RATE_LIMIT_WRITES_PER_SECOND: '1' }, broker.database);
+    try {
+      const client = new Client({ name: 'limited', version: '1.0.0' });
+      await client.connect(
+        new StreamableHTTPClientTransport(new URL(`${limited.url}/mcp`), { requestInit: { headers: { authorization: `Bearer ${bearer.alice}` } } }),
+      );
+      for (let i = 0; i < 5; i++) assert.equal(value(await call(client, 'list_sessions', {})).items.length, 1);
+      await client.close();
+      const writes = await Promise.all(
+        [1, 2, 3].map(() =>
+          postJson(`${limited.url}/v2/events`, { sessionId: 's-limit', type: 'custom.x', data: {} }, { authorization: `Bearer ${bearer['producer-ta']}` }),
+        ),
+      );
+      assert.ok(
+        writes.some((w) => w.status === 429),
+        'writes are limited',
+      );
+    } finally {
+      await limited.close();
+    }
+  });
+
   it('needs credentials like the REST API', async () => {
     const anonymous = await fetch(`${broker.url}/mcp`, {
       method: 'POST',

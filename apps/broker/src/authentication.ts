@@ -3,10 +3,17 @@ import { parseAddressRanges, parseNetworkGrants, parseServiceAccountGrants, type
 import type { Kysely } from 'kysely';
 import type { Database } from '#ark/database';
 import { ApiError, toErrorAnswer } from '#ark/http';
-import { ApiKeys, AuthError, CallerAuthenticator, KubernetesTokenReview, mayCall, requiredRole, type AuthSettings, type CallerIdentity } from '#ark/tenancy';
-
-/** POST routes that only read: MCP's calls are all POSTs, and they need `reader` like a GET. */
-const READING_POSTS = new Set(['/mcp']);
+import {
+  ApiKeys,
+  AuthError,
+  CallerAuthenticator,
+  effectiveMethod,
+  KubernetesTokenReview,
+  mayCall,
+  requiredRole,
+  type AuthSettings,
+  type CallerIdentity,
+} from '#ark/tenancy';
 
 /** Routes anyone may call: probes, metrics and the API description. */
 const PUBLIC = /^\/(health|readyz|metrics|openapi\.json|api-docs)(\/|\?|$)/;
@@ -74,7 +81,7 @@ function authenticateRequests(fastify: FastifyInstance, config: BrokerConfig, db
     let identity: CallerIdentity;
     try {
       identity = await authenticator.authenticate(request.headers, request.socket.remoteAddress);
-      const method = request.method === 'POST' && READING_POSTS.has(request.routeOptions.url ?? '') ? 'GET' : request.method;
+      const method = effectiveMethod(request.method, request.routeOptions.url);
       if (!mayCall(identity, method)) throw new AuthError(403, `this route needs the ${requiredRole(method)} role`);
     } catch (error) {
       if (!(error instanceof AuthError)) throw error;
