@@ -79,18 +79,20 @@ CREATE TABLE events (
   CONSTRAINT events_source_check CHECK ((source = ANY (ARRAY['otlp'::text, 'operation-event'::text, 'chunk'::text, 'message'::text, 'api'::text])))
 );
 ALTER TABLE events ENABLE ROW LEVEL SECURITY;
+CREATE INDEX events_a2a_tasks ON public.events USING btree (tenant_id, session_id, global_position) WHERE (type ~~ 'a2a.task.%'::text);
 CREATE INDEX events_approvals_query ON public.events USING btree (tenant_id, query_name, global_position) WHERE (type = ANY (ARRAY['approval.requested'::text, 'approval.resolved'::text]));
 CREATE INDEX events_approvals_session ON public.events USING btree (tenant_id, session_id, global_position) WHERE (type = ANY (ARRAY['approval.requested'::text, 'approval.resolved'::text]));
 CREATE INDEX events_chunk_query_name ON public.events USING btree (tenant_id, query_name, global_position) INCLUDE (type, "time") WHERE (source = 'chunk'::text);
+CREATE INDEX events_custom_topic ON public.events USING btree (tenant_id, type, transaction_id, global_position) WHERE (type ~~ 'custom.%'::text);
 CREATE UNIQUE INDEX events_dedupe_key ON public.events USING btree (tenant_id, session_id, dedupe_key) WHERE (dedupe_key IS NOT NULL);
 CREATE INDEX events_expiry ON public.events USING brin (expires_at) WITH (autosummarize='on');
-CREATE UNIQUE INDEX events_global_position ON public.events USING btree (global_position);
 CREATE INDEX events_llm_chunk_time ON public.events USING btree (tenant_id, query_name, "time") WHERE (type = 'llm.chunk'::text);
 CREATE INDEX events_operation_query_name ON public.events USING btree (tenant_id, query_name, global_position) WHERE ((source = 'operation-event'::text) AND (query_name IS NOT NULL));
 CREATE INDEX events_query ON public.events USING btree (tenant_id, query_id, transaction_id, global_position) WHERE (query_id IS NOT NULL);
 CREATE INDEX events_source ON public.events USING btree (tenant_id, source, global_position) WHERE (source = ANY (ARRAY['operation-event'::text, 'chunk'::text, 'message'::text]));
 CREATE INDEX events_spans ON public.events USING btree (tenant_id, trace_id, global_position) WHERE (source = 'otlp'::text);
 CREATE INDEX events_tenant_feed ON public.events USING btree (tenant_id, transaction_id, global_position);
+CREATE UNIQUE INDEX events_tenant_global_position ON public.events USING btree (tenant_id, global_position);
 CREATE POLICY tenant_isolation ON events USING (((tenant_id || ''::text) = ANY (( SELECT ark_tenant_ids() AS ark_tenant_ids)::text[])));
 CREATE STATISTICS public.events_tenant_policy ON (tenant_id || ''::text) FROM events;
 GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE events TO ark_broker_app;

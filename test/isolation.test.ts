@@ -53,6 +53,8 @@ function paramValue(name: string, owner: Owner): string {
     queryUid: owner.queryId,
     query: owner.queryId,
     conversationId: owner.conversationId,
+    // A topic per owner: each holds only that owner's events.
+    name: `notes.${owner.token}`,
   };
   const value = values[name];
   if (value === undefined) throw new Error(`isolation suite: no value for path parameter {${name}}; add it to paramValue()`);
@@ -149,6 +151,7 @@ describe('isolation of tenants and owners on every route', () => {
     );
     await post(owner.tenant, '/messages', { conversation_id: owner.conversationId, query_id: owner.queryId, messages: [{ role: 'user', content: secret }] });
     await post(owner.tenant, '/v2/events', { sessionId: owner.sessionId, type: 'custom.note', userId: owner.token, queryId: owner.queryId, data: { secret } });
+    await post(owner.tenant, `/v2/streams/notes.${owner.token}`, { sessionId: owner.sessionId, userId: owner.token, data: { secret } });
   }
 
   before(async () => {
@@ -225,6 +228,7 @@ describe('isolation of tenants and owners on every route', () => {
       '/v2/sessions',
       '/v2/tool-calls',
       '/v2/queries/{queryId}/completion',
+      '/v2/streams/{name}',
     ]) {
       assert.ok(paths.includes(expected), `${expected} is in the route table`);
     }

@@ -255,6 +255,71 @@ FROM
       ) e
   ) page ON page.page_bytes - page.data_bytes < $8;
 
+-- EventLogRepository.readFeed (reader, one type)
+/* ark:prepared */
+-- MATERIALIZED: the horizon is computed once, so the rows read and the horizon returned agree.
+WITH
+  snapshot AS MATERIALIZED (
+    SELECT
+      ark_feed_horizon () AS xmin
+  )
+SELECT
+  snapshot.xmin::text AS horizon,
+  e.*
+FROM
+  snapshot
+  LEFT JOIN LATERAL (
+    SELECT
+      tenant_id,
+      session_id,
+      sequence,
+      global_position,
+      transaction_id::text AS transaction_id,
+      type,
+      time,
+      recorded_at,
+      query_id,
+      query_name,
+      namespace,
+      user_id,
+      trace_id,
+      span_id,
+      parent_span_id,
+      source,
+      dedupe_key,
+      data,
+      expires_at
+    FROM
+      events
+    WHERE
+      tenant_id = $1
+      AND type = $2
+      AND (
+        events.type = 'records.deleted'
+        OR EXISTS (
+          SELECT
+            1
+          FROM
+            sessions owner_
+          WHERE
+            owner_.tenant_id = "events"."tenant_id"
+            AND owner_.session_id = "events"."session_id"
+            AND owner_.user_id = $3
+            AND owner_.expires_at > now()
+        )
+      )
+      AND expires_at > now()
+      AND transaction_id < snapshot.xmin
+      AND (transaction_id, global_position) > ($4::xid8, $5)
+      -- Qualified: a bare name would sort by the text output column of the same name, and
+      -- '100000' < '99999' would page past a lower transaction id (a gap in the feed).
+    ORDER BY
+      events.transaction_id,
+      events.global_position
+    LIMIT
+      $6
+  ) e ON true;
+
 -- EventLogRepository.feedCursorAt
 select
   transaction_id::text as "tx"

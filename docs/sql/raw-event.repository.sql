@@ -90,3 +90,35 @@ ORDER BY
   global_position
 LIMIT
   $4;
+
+-- RawEventRepository.a2aTaskEvents
+/* ark:prepared */
+SELECT
+  type,
+  time,
+  query_id,
+  query_name,
+  data
+FROM
+  (
+    SELECT
+      type,
+      time,
+      query_id,
+      query_name,
+      data,
+      global_position
+    FROM
+      events
+    WHERE
+      tenant_id = $1
+      AND session_id = $2
+      AND type LIKE 'a2a.task.%'
+      AND expires_at > now()
+    ORDER BY
+      global_position DESC
+    LIMIT
+      $3
+  ) newest
+ORDER BY
+  global_position;

@@ -13,8 +13,10 @@ import { OperationEventsModule } from './compat/operation-events/operation-event
 import { StreamModule } from './compat/stream/stream.module.js';
 import { SessionsModule } from './compat/sessions/sessions.module.js';
 import { TracesModule } from './compat/traces/traces.module.js';
+import { A2aModule } from './a2a/a2a.module.js';
 import { EventsModule } from './events/events.module.js';
 import { ExecutionsModule } from './executions/executions.module.js';
+import { McpModule } from './mcp/mcp.module.js';
 import { RetentionApiModule } from './retention/retention.module.js';
 import { SessionsV2Module } from './sessions-v2/sessions-v2.module.js';
 import { HealthModule } from './health/health.module.js';
@@ -57,6 +59,8 @@ export class AppModule {
         EventsModule,
         SessionsV2Module,
         ExecutionsModule,
+        A2aModule,
+        McpModule,
         RetentionApiModule,
         TracesModule,
         OperationEventsModule,

@@ -3,7 +3,17 @@ import { parseAddressRanges, parseNetworkGrants, parseServiceAccountGrants, type
 import type { Kysely } from 'kysely';
 import type { Database } from '#ark/database';
 import { ApiError, toErrorAnswer } from '#ark/http';
-import { ApiKeys, AuthError, CallerAuthenticator, KubernetesTokenReview, mayCall, requiredRole, type AuthSettings, type CallerIdentity } from '#ark/tenancy';
+import {
+  ApiKeys,
+  AuthError,
+  CallerAuthenticator,
+  effectiveMethod,
+  KubernetesTokenReview,
+  mayCall,
+  requiredRole,
+  type AuthSettings,
+  type CallerIdentity,
+} from '#ark/tenancy';
 
 /** Routes anyone may call: probes, metrics, the API description and the viewer's static files (`/` redirects to them). */
 const PUBLIC = /^\/(health|readyz|metrics|openapi\.json|api-docs|ui)(\/|\?|$)|^\/(\?|$)/;
@@ -71,7 +81,8 @@ function authenticateRequests(fastify: FastifyInstance, config: BrokerConfig, db
     let identity: CallerIdentity;
     try {
       identity = await authenticator.authenticate(request.headers, request.socket.remoteAddress);
-      if (!mayCall(identity, request.method)) throw new AuthError(403, `this route needs the ${requiredRole(request.method)} role`);
+      const method = effectiveMethod(request.method, request.routeOptions.url);
+      if (!mayCall(identity, method)) throw new AuthError(403, `this route needs the ${requiredRole(method)} role`);
     } catch (error) {
       if (!(error instanceof AuthError)) throw error;
       const status = error.status;

@@ -37,7 +37,8 @@ export function registerBodyParsers(fastify: FastifyInstance): void {
 
   const parseJson = fastify.getDefaultJsonParser('error', 'error');
   fastify.removeContentTypeParser('application/json');
-  fastify.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+  // application/a2a+json: A2A push notifications (the `@a2a-js/sdk` sender) are JSON under the protocol's own type.
+  fastify.addContentTypeParser(['application/json', 'application/a2a+json'], { parseAs: 'string' }, (request, body, done) => {
     if (body.length === 0) return done(null, undefined);
     void parseJson(request, body.toString(), (error: Error | null, value?: unknown) => {
       if (error) return done(error, undefined);

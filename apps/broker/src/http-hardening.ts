@@ -4,7 +4,7 @@ import rateLimit from '@fastify/rate-limit';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { BrokerConfig } from '#ark/config';
 import { ApiError, toErrorAnswer } from '#ark/http';
-import type { CallerIdentity } from '#ark/tenancy';
+import { effectiveMethod, type CallerIdentity } from '#ark/tenancy';
 import { tokenBucketStore } from './write-rate-limit.js';
 
 /**
@@ -36,7 +36,7 @@ export async function registerHardening(app: NestFastifyApplication, config: Bro
       // Only Retry-After: the plugin's x-ratelimit-* headers describe fixed windows, not a bucket.
       addHeaders: { 'x-ratelimit-limit': false, 'x-ratelimit-remaining': false, 'x-ratelimit-reset': false, 'retry-after': true },
       addHeadersOnExceeding: { 'x-ratelimit-limit': false, 'x-ratelimit-remaining': false, 'x-ratelimit-reset': false },
-      allowList: (request) => request.method === 'GET' || request.method === 'HEAD' || request.method === 'OPTIONS',
+      allowList: (request) => ['GET', 'HEAD', 'OPTIONS'].includes(effectiveMethod(request.method, request.routeOptions.url)),
       keyGenerator: (request) => (request as { identity?: CallerIdentity }).identity?.tenantId ?? 'default',
       errorResponseBuilder: (request) => ({
         statusCode: 429,

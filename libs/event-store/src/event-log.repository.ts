@@ -36,6 +36,9 @@ export interface AppendNotification {
   t?: string[];
 }
 
+/** A part of the feed: one query's events (by the ids they are filed under), or one event type's (a custom topic). */
+export type FeedNarrowing = { queryIds: readonly string[] } | { type: string };
+
 export interface AppendBatchResult {
   results: AppendedEvent[];
   appended: ArkEvent[];
@@ -73,6 +76,13 @@ function withinBudget(rows: readonly BudgetedRow[], limit: number, maxBytes: num
   const kept = rows.filter((r) => Number(r.page_bytes) - Number(r.data_bytes) < maxBytes);
   const last = kept.at(-1);
   return { events: kept.map(toArkEvent), cut: kept.length < limit && last !== undefined && Number(last.page_bytes) >= maxBytes };
+}
+
+/** A query's events by its ids (UID, name), its chunks also by the upload path's query (query_name); or one type's events. */
+function narrowing(narrow: FeedNarrowing) {
+  if ('type' in narrow) return sql`AND type = ${narrow.type}`;
+  const ids = [...narrow.queryIds];
+  return sql`AND (query_id = ANY(${ids}::text[]) OR (source = 'chunk' AND query_name = ANY(${ids}::text[])))`;
 }
 
 /** The SQL of the event log. Appends take a transaction from the caller so projectors can join it. */
@@ -149,8 +159,8 @@ export class EventLogRepository {
    * that took its positions early and commits late is never skipped; it is read when it is below the
    * horizon, before anything after it.
    * Also returns the horizon, so a reader told of a newer commit knows to look again.
-   * With `queryIds`, the same feed narrowed to the events filed under those query ids, and the chunks
-   * uploaded under them (their own indexes keep that cheap).
+   * Narrowed by `queryIds`, the same feed of the events filed under those query ids, and the chunks
+   * uploaded under them; by `type`, of the events of that type (a custom topic). Their own indexes keep both cheap.
    * A scope with an owner reads only events of sessions that user owns (a reader's feed): the session
    * row commits with the events that create it, so the filter never hides an event already owned. An
    * admin's deletion tombstones (`records.deleted`) are the tenant's and change what every reader
@@ -159,12 +169,11 @@ export class EventLogRepository {
    */
   @GenerateSql(
     { name: 'admin', params: [EXAMPLE_ADMIN, FEED_START, 100] },
-    { name: 'reader, one query', params: [EXAMPLE_READER, FEED_START, 100, ['q-uid', 'q-name']] },
+    { name: 'reader, one query', params: [EXAMPLE_READER, FEED_START, 100, { queryIds: ['q-uid', 'q-name'] }] },
+    { name: 'reader, one type', params: [EXAMPLE_READER, FEED_START, 100, { type: 'custom.deploys' }] },
   )
-  async readFeed(scope: ReadScope, after: FeedCursor, limit: number, queryIds?: readonly string[]): Promise<LogPage & { horizon: bigint }> {
-    // A query's events by its ids (UID, name); its chunks also by the upload path's query (query_name).
-    const onlyQuery =
-      queryIds === undefined ? sql`` : sql`AND (query_id = ANY(${[...queryIds]}::text[]) OR (source = 'chunk' AND query_name = ANY(${[...queryIds]}::text[])))`;
+  async readFeed(scope: ReadScope, after: FeedCursor, limit: number, narrow?: FeedNarrowing): Promise<LogPage & { horizon: bigint }> {
+    const onlyQuery = narrow === undefined ? sql`` : narrowing(narrow);
     const onlyOwned = scope.ownerId === undefined ? sql`` : sql`AND (events.type = 'records.deleted' OR ${sessionVisible(scope, 'events')})`;
     const { rows } = await inScope(scope, () =>
       sql<BudgetedRow & { horizon: string }>`${PREPARED}

@@ -60,6 +60,18 @@ export const LLM_STREAM_COMPLETED = 'llm.stream.completed';
 export const APPROVAL_REQUESTED = 'approval.requested';
 export const APPROVAL_RESOLVED = 'approval.resolved';
 export const A2A_TASK_UPDATED = 'a2a.task.updated';
+/** An A2A task's status as its remote agent reported it (`POST /v2/queries/:id/a2a`): state, message, time. */
+export const A2A_TASK_STATUS = 'a2a.task.status';
+/** An artifact (or a chunk of one) an A2A task's remote agent produced. */
+export const A2A_TASK_ARTIFACT = 'a2a.task.artifact';
+
+/**
+ * A custom topic's name (`POST /v2/streams/:name`): lower-case dotted words, at most 100 characters
+ * (the longest path parameter the HTTP router takes), so its type `custom.<name>` is a valid event type (docs/events.md).
+ */
+export const CUSTOM_TOPIC_NAME = /^(?=.{1,100}$)[a-z][a-z0-9_-]*(\.[a-z0-9_-]+)*$/;
+/** The event type of a custom topic's events. */
+export const customTopicType = (name: string) => `custom.${name}`;
 /** An operation event whose reason names no known operation and phase. */
 export const OPERATION_RECORDED = 'operation.recorded';
 /** A span of no known family. */

@@ -1,6 +1,6 @@
 import type { ReadScope } from '#ark/database';
 import type { ArkEvent } from './ark-event.js';
-import type { AppendNotification, EventLogRepository, LogPage } from './event-log.repository.js';
+import type { AppendNotification, EventLogRepository, FeedNarrowing, LogPage } from './event-log.repository.js';
 import { compareFeedCursors, type FeedCursor } from './feed-cursor.js';
 
 /** Receives a watcher's events. Returning false means "my socket is full": delivery pauses. */
@@ -141,7 +141,7 @@ class SessionGroup extends WatchGroup<number> {
 }
 
 /**
- * A tenant's feed, or (with `queryIds`) the part of it that belongs to one query, as a scope sees it:
+ * A tenant's feed, or (narrowed) the part of it that belongs to one query or is of one type, as a scope sees it:
  * a reader's scope only has the sessions that user owns (readers share a group per owner, admins one
  * per tenant).
  */
@@ -159,7 +159,7 @@ class TenantFeedGroup extends WatchGroup<FeedCursor> {
     private readonly commits: RecentCommits,
     readonly scope: ReadScope,
     private readonly maxRetryMs: number,
-    readonly queryIds?: readonly string[],
+    readonly narrow?: FeedNarrowing,
   ) {
     super();
   }
@@ -167,7 +167,7 @@ class TenantFeedGroup extends WatchGroup<FeedCursor> {
     return this.scope.tenantId;
   }
   protected async read(after: FeedCursor, limit: number) {
-    const { events, cut, horizon } = await this.log.readFeed(this.scope, after, limit, this.queryIds);
+    const { events, cut, horizon } = await this.log.readFeed(this.scope, after, limit, this.narrow);
     this.horizon = horizon;
     return { events, cut };
   }
@@ -243,6 +243,8 @@ export class EventWatchHub {
   private readonly sessions = new Map<string, SessionGroup>();
   private readonly feeds = new Map<string, TenantFeedGroup>();
   private readonly queries = new Map<string, TenantFeedGroup>();
+  /** Feeds of one event type (custom topics) per `tenant\0type\0owner`; NOTIFY names no types, so any commit of the tenant wakes them. */
+  private readonly types = new Map<string, TenantFeedGroup>();
   private readonly commits = new RecentCommits(64);
   /** The query groups of each `tenant\0query` (one per owner), for waking them by a notified query. */
   private readonly queryGroups = new Map<string, Set<TenantFeedGroup>>();
@@ -262,12 +264,12 @@ export class EventWatchHub {
 
   stop(): void {
     clearInterval(this.pollTimer);
-    for (const f of [...this.feeds.values(), ...this.queries.values()]) f.dispose();
+    for (const f of this.feedGroups()) f.dispose();
   }
 
   get watcherCount(): number {
     let n = 0;
-    for (const g of [...this.sessions.values(), ...this.feeds.values(), ...this.queries.values()]) n += g.watchers.size;
+    for (const g of [...this.sessions.values(), ...this.feedGroups()]) n += g.watchers.size;
     return n;
   }
 
@@ -308,7 +310,7 @@ export class EventWatchHub {
     const key = [tenantId, ...ids, scope.ownerId ?? ''].join('\u0000');
     let group = this.queries.get(key);
     if (!group) {
-      group = new TenantFeedGroup(this.log, this.commits, scope, this.options.pollMs, ids);
+      group = new TenantFeedGroup(this.log, this.commits, scope, this.options.pollMs, { queryIds: ids });
       this.queries.set(key, group);
       for (const id of ids) {
         const byQuery = this.queryGroups.get(`${tenantId}\u0000${id}`);
@@ -325,6 +327,21 @@ export class EventWatchHub {
         byQuery?.delete(feed);
         if (byQuery?.size === 0) this.queryGroups.delete(`${tenantId}\u0000${id}`);
       }
+    });
+  }
+
+  /** Watch the events of one type (a custom topic) in feed order from just after `after`, as the scope sees them. */
+  watchType(scope: ReadScope, type: string, after: FeedCursor, sink: WatchSink): Watch {
+    const key = [scope.tenantId, type, scope.ownerId ?? ''].join('\u0000');
+    let group = this.types.get(key);
+    if (!group) {
+      group = new TenantFeedGroup(this.log, this.commits, scope, this.options.pollMs, { type });
+      this.types.set(key, group);
+    }
+    const feed = group;
+    return this.attach(feed, after, sink, () => {
+      feed.dispose();
+      this.types.delete(key);
     });
   }
 
@@ -354,8 +371,7 @@ export class EventWatchHub {
     const tx = safeBigInt(notification.tx);
     // This commit may be the older transaction a feed is held back by, whichever sessions it wrote.
     this.commits.add(tx);
-    for (const g of this.feeds.values()) g.wakeIfHeldBy(tx);
-    for (const g of this.queries.values()) g.wakeIfHeldBy(tx);
+    for (const g of this.feedGroups()) g.wakeIfHeldBy(tx);
     if (notification.s) {
       const tenants = new Set<string>();
       for (const [tenantId, sessionId, lastSequence] of notification.s) {
@@ -364,7 +380,7 @@ export class EventWatchHub {
         if (group && (typeof lastSequence !== 'number' || group.isBehind(lastSequence))) group.wake();
         tenants.add(tenantId);
       }
-      for (const g of this.feeds.values()) if (tenants.has(g.tenantId)) this.wakeFeed(g, tx);
+      for (const g of [...this.feeds.values(), ...this.types.values()]) if (tenants.has(g.tenantId)) this.wakeFeed(g, tx);
       if (notification.q) {
         for (const [tenantId, queryId] of notification.q) {
           for (const g of this.queryGroups.get(`${tenantId}\u0000${queryId}`) ?? []) this.wakeFeed(g, tx);
@@ -375,15 +391,19 @@ export class EventWatchHub {
     } else if (notification.t) {
       const tenants = new Set(notification.t);
       for (const g of this.sessions.values()) if (tenants.has(g.tenantId)) g.wake();
-      for (const g of [...this.feeds.values(), ...this.queries.values()]) if (tenants.has(g.tenantId)) this.wakeFeed(g, tx);
+      for (const g of this.feedGroups()) if (tenants.has(g.tenantId)) this.wakeFeed(g, tx);
     } else {
-      for (const g of [...this.feeds.values(), ...this.queries.values()]) this.wakeFeed(g, tx);
+      for (const g of this.feedGroups()) this.wakeFeed(g, tx);
       for (const g of this.sessions.values()) g.wake();
     }
   }
 
   wakeAll(): void {
-    for (const g of [...this.sessions.values(), ...this.feeds.values(), ...this.queries.values()]) g.wake();
+    for (const g of [...this.sessions.values(), ...this.feedGroups()]) g.wake();
+  }
+
+  private feedGroups(): TenantFeedGroup[] {
+    return [...this.feeds.values(), ...this.queries.values(), ...this.types.values()];
   }
 
   private wakeFeed(feed: TenantFeedGroup | undefined, tx: bigint): void {
@@ -398,7 +418,7 @@ export class EventWatchHub {
    */
   private poll(): void {
     const due = Date.now() - this.options.pollMs;
-    for (const g of [...this.feeds.values(), ...this.queries.values()]) if (g.lastReadAt < due) g.wake();
+    for (const g of this.feedGroups()) if (g.lastReadAt < due) g.wake();
     const groups = [...this.sessions.values()];
     if (groups.length === 0 || this.polling) return;
     this.polling = true;

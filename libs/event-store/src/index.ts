@@ -13,7 +13,11 @@ export {
   type EventRow,
 } from './event-row.js';
 export {
+  A2A_TASK_ARTIFACT,
+  A2A_TASK_STATUS,
   A2A_TASK_UPDATED,
+  CUSTOM_TOPIC_NAME,
+  customTopicType,
   APPROVAL_REQUESTED,
   APPROVAL_RESOLVED,
   FAMILY_OPERATIONS,
@@ -37,7 +41,14 @@ export {
   type WorkPhase,
 } from './event-types.js';
 export { EVENT_TTL_SOURCE, EventAppender, type EventTtls, type EventTtlSource, type EventWriter, type SessionEvent } from './event-appender.js';
-export { DEFAULT_PAGE_MAX_BYTES, EventLogRepository, EVENTS_CHANNEL, type AppendNotification, type LogPage } from './event-log.repository.js';
+export {
+  DEFAULT_PAGE_MAX_BYTES,
+  EventLogRepository,
+  EVENTS_CHANNEL,
+  type AppendNotification,
+  type FeedNarrowing,
+  type LogPage,
+} from './event-log.repository.js';
 export { EventNotificationListener, type ChannelSubscriber } from './event-notification-listener.js';
 export { EventStoreModule, EventListenerStatus, NotificationChannels, type EventStoreOptions } from './event-store.module.js';
 export { EventWatchHub, type Watch, type WatchSink } from './event-watch-hub.js';

@@ -195,6 +195,14 @@ export class CallerAuthenticator {
 }
 
 /** What a method needs: reading needs `reader`, writing `producer`, deleting `admin` (admin may do all). */
+/** POST routes that only read: MCP's calls are all POSTs (`/mcp`). */
+const READING_POSTS: ReadonlySet<string> = new Set(['/mcp']);
+
+/** The method a request counts as, for its role and the write rate limit: a POST that only reads counts as a GET. */
+export function effectiveMethod(method: string, route: string | undefined): string {
+  return method === 'POST' && READING_POSTS.has(route ?? '') ? 'GET' : method;
+}
+
 export function requiredRole(method: string): Role {
   if (method === 'GET' || method === 'HEAD') return 'reader';
   if (method === 'DELETE') return 'admin';

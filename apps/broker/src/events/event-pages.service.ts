@@ -9,7 +9,7 @@ export interface EventPage {
   cutAtByteBudget: boolean;
 }
 
-/** Pages of the log as a caller may read them: one session's events, or the tenant's gap-free feed. */
+/** Pages of the log as a caller may read them: one session's events, the tenant's gap-free feed, or one type's part of it. */
 @Injectable()
 export class EventPagesService {
   constructor(private readonly log: EventLogRepository) {}
@@ -23,6 +23,11 @@ export class EventPagesService {
 
   async feedPage(scope: ReadScope, after: FeedCursor, limit: number): Promise<EventPage> {
     return pageOf(await this.log.readFeed(scope, after, limit + 1), limit);
+  }
+
+  /** The part of the feed of one event type (a custom topic), gap-free like the feed. */
+  async typePage(scope: ReadScope, type: string, after: FeedCursor, limit: number): Promise<EventPage> {
+    return pageOf(await this.log.readFeed(scope, after, limit + 1, { type }), limit);
   }
 }
 

@@ -23,7 +23,7 @@ import { EventPagesService } from './event-pages.service.js';
 import { pageOrWatch, parseSequence } from '../watch/page-or-watch.js';
 import { WatchStreamService } from '../watch/watch-stream.service.js';
 
-const MAX_EVENTS_PER_REQUEST = 1_000;
+export const MAX_EVENTS_PER_REQUEST = 1_000;
 const DEFAULT_PAGE_SIZE = 100;
 
 export interface EventPageJson {
@@ -129,7 +129,7 @@ export class EventsController {
   }
 }
 
-function parseCursor(text: string): FeedCursor {
+export function parseCursor(text: string): FeedCursor {
   const cursor = parseFeedCursor(text);
   if (!cursor) throw new InvalidCursorError(`bad cursor ${JSON.stringify(text)}: expected tx:pos`);
   return cursor;

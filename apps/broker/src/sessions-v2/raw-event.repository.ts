@@ -21,9 +21,18 @@ export interface PendingApprovalRow {
   total: string;
 }
 
+/** An `a2a.task.*` event of a session, as the aggregate folds it into tasks. */
+export interface A2aTaskEventRow {
+  type: string;
+  time: Date;
+  query_id: string | null;
+  query_name: string | null;
+  data: unknown;
+}
+
 /**
- * Reads of the `events` table itself, for what no read model holds: LLM chunk summaries and pending
- * approvals. The caller checked that the scope sees the session.
+ * Reads of the `events` table itself, for what no read model holds: LLM chunk summaries, pending
+ * approvals and A2A tasks. The caller checked that the scope sees the session.
  */
 @Injectable()
 export class RawEventRepository {
@@ -76,6 +85,20 @@ export class RawEventRepository {
         )
         SELECT query_id, task_id, tool_calls, time, sequence, session_id, count(*) OVER () AS total
         FROM pending ORDER BY global_position LIMIT ${limit}`.execute(db);
+      return rows;
+    });
+  }
+
+  /** The newest `limit` `a2a.task.*` events of the session, oldest first (A2A tasks: docs/events.md). */
+  @GenerateSql({ params: [EXAMPLE_ADMIN, 's', 10] })
+  async a2aTaskEvents(scope: ReadScope, sessionId: string, limit: number, db: Kysely<Database> = this.connection.db): Promise<A2aTaskEventRow[]> {
+    return inScope(scope, async () => {
+      const { rows } = await sql<A2aTaskEventRow>`${PREPARED}
+        SELECT type, time, query_id, query_name, data FROM (
+          SELECT type, time, query_id, query_name, data, global_position FROM events
+          WHERE tenant_id = ${scope.tenantId} AND session_id = ${sessionId} AND type LIKE 'a2a.task.%' AND expires_at > now()
+          ORDER BY global_position DESC LIMIT ${limit}
+        ) newest ORDER BY global_position`.execute(db);
       return rows;
     });
   }

@@ -11,5 +11,6 @@ import { ToolCallRepository } from './tool-call.repository.js';
 @Module({
   controllers: [SessionsV2Controller],
   providers: [SessionsV2Service, SessionSummaryRepository, QueryRepository, ToolCallRepository, LlmCallRepository, RawEventRepository],
+  exports: [SessionsV2Service, QueryRepository],
 })
 export class SessionsV2Module {}

@@ -5,6 +5,7 @@ import { DatabaseConnection, inScope, type Database, type ReadScope } from '#ark
 import { NotFoundError } from '#ark/errors';
 import type { ArkEvent } from '#ark/event-store';
 import { FindQueryExecutionQuery } from '../executions/find-query-execution.query.js';
+import { a2aTasksByQuery } from './a2a-tasks.js';
 import { messageCursor, queryCursor, sessionCursor, toolCallCursor } from './keyset-cursor.js';
 import { LlmCallRepository } from './llm-call.repository.js';
 import { QueryRepository, type QueryRow, type SessionQueryRow } from './query.repository.js';
@@ -34,6 +35,8 @@ export const AGGREGATE_LIMITS = {
   llmCallsPerQuery: 100,
   pendingApprovals: 50,
   messages: 100,
+  /** The newest `a2a.task.*` events of the session folded into its queries' A2A tasks. */
+  a2aTaskEvents: 1_000,
 } as const;
 
 const UNFINISHED_PHASES = new Set(['pending', 'running', 'unknown']);
@@ -109,10 +112,13 @@ export class SessionsV2Service {
       queryRows.reverse();
       const newest = new Set(queryRows.slice(-AGGREGATE_LIMITS.detailedQueries).map((q) => q.query_key));
       const detailed = queryRows.filter((q) => newest.has(q.query_key) || UNFINISHED_PHASES.has(q.phase)).map((q) => q.query_key);
-      const [items, approvals] = await Promise.all([
+      const [withCalls, approvals, a2aEvents] = await Promise.all([
         this.withCalls(db, scope, queryRows, detailed),
         this.events.pendingApprovals(scope, sessionId, queryNames(queryRows), AGGREGATE_LIMITS.pendingApprovals, db),
+        this.events.a2aTaskEvents(scope, sessionId, AGGREGATE_LIMITS.a2aTaskEvents, db),
       ]);
+      const tasks = a2aTasksByQuery(queryRows, a2aEvents);
+      const items = withCalls.map((q) => ({ ...q, a2aTasks: tasks.get(q.queryKey) ?? [] }));
       const queriesTotal = Number(queryRows[0]?.total ?? 0);
       const oldest = queryRows[0];
       const truncated = queriesTotal > queryRows.length;

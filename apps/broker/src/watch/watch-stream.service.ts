@@ -112,6 +112,12 @@ export class WatchStreamService implements BeforeApplicationShutdown {
     this.serve(reply, { ...options, filter }, (sink) => this.hub.watchQuery(scope, queryIds, from, sink), feedId);
   }
 
+  /** One event type's events the scope sees (a custom topic), in feed order; `id:` is `tx:pos`; without a cursor, from now. */
+  async watchType(reply: FastifyReply, scope: ReadScope, type: string, after: FeedCursor | undefined): Promise<void> {
+    const { from, filter } = await this.start(after);
+    this.serve(reply, { filter }, (sink) => this.hub.watchType(scope, type, from, sink), feedId);
+  }
+
   /** The feed start: after the given cursor, or from now (skipping what had already committed). */
   async start(after: FeedCursor | undefined, filter?: (event: ArkEvent) => boolean) {
     if (after) return { from: after, filter };
