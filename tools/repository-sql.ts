@@ -14,6 +14,7 @@ import { TracesRepository } from '../apps/broker/src/compat/traces/traces.reposi
 import { LlmCallRepository } from '../apps/broker/src/sessions-v2/llm-call.repository.js';
 import { QueryRepository } from '../apps/broker/src/sessions-v2/query.repository.js';
 import { RawEventRepository } from '../apps/broker/src/sessions-v2/raw-event.repository.js';
+import { ResumeContextRepository } from '../apps/broker/src/sessions-v2/resume-context.repository.js';
 import { SessionSummaryRepository } from '../apps/broker/src/sessions-v2/session-summary.repository.js';
 import { ToolCallRepository } from '../apps/broker/src/sessions-v2/tool-call.repository.js';
 
@@ -50,6 +51,11 @@ export const RECORDED_REPOSITORIES: readonly RecordedRepository[] = [
   { source: 'apps/broker/src/compat/sessions/sessions.repository.ts', repository: SessionsRepository, create: (c) => new SessionsRepository(c) },
   { source: 'apps/broker/src/compat/stream/chunk-stream.repository.ts', repository: ChunkStreamRepository, create: (c) => new ChunkStreamRepository(c) },
   { source: 'apps/broker/src/compat/traces/traces.repository.ts', repository: TracesRepository, create: (c) => new TracesRepository(c) },
+  {
+    source: 'apps/broker/src/sessions-v2/resume-context.repository.ts',
+    repository: ResumeContextRepository,
+    create: (c) => new ResumeContextRepository(c),
+  },
   { source: 'apps/broker/src/sessions-v2/llm-call.repository.ts', repository: LlmCallRepository, create: (c) => new LlmCallRepository(c) },
   { source: 'apps/broker/src/sessions-v2/query.repository.ts', repository: QueryRepository, create: (c) => new QueryRepository(c) },
   { source: 'apps/broker/src/sessions-v2/raw-event.repository.ts', repository: RawEventRepository, create: (c) => new RawEventRepository(c) },
