@@ -4,7 +4,7 @@ import type { LogEvent } from 'kysely';
 import { format } from 'sql-formatter';
 import { DatabaseConnection, defaultMigrationsDir, EXAMPLE_TRANSACTION, sqlExamplesOf, tenantScope, type SqlExample } from '#ark/database';
 import { EventLogRepository } from '#ark/event-store';
-import { RetentionRepository, TenantRetentionRepository } from '#ark/retention';
+import { ChunkCompactionRepository, RetentionRepository, TenantRetentionRepository } from '#ark/retention';
 import { AnalystTenants, ApiKeys } from '#ark/tenancy';
 import { ChunkStreamRepository } from '../apps/broker/src/compat/stream/chunk-stream.repository.js';
 import { MemoryRepository } from '../apps/broker/src/compat/memory/memory.repository.js';
@@ -36,6 +36,11 @@ export const RECORDED_REPOSITORIES: readonly RecordedRepository[] = [
   { source: 'libs/event-store/src/event-log.repository.ts', repository: EventLogRepository, create: (c) => new EventLogRepository(c.db) },
   { source: 'libs/tenancy/src/analyst-tenants.ts', repository: AnalystTenants, create: (c) => new AnalystTenants(c.db), operator: true },
   { source: 'libs/tenancy/src/api-keys.ts', repository: ApiKeys, create: (c) => new ApiKeys(c.db), operator: true },
+  {
+    source: 'libs/retention/src/chunk-compaction.repository.ts',
+    repository: ChunkCompactionRepository,
+    create: (c) => new ChunkCompactionRepository(c.db),
+  },
   { source: 'libs/retention/src/retention.repository.ts', repository: RetentionRepository, create: (c) => new RetentionRepository(c.db) },
   {
     source: 'libs/retention/src/tenant-retention.repository.ts',

@@ -171,6 +171,20 @@ FROM
           AND query_name = ANY ($3::text[])
         )
       )
+      AND NOT (
+        events.type = 'llm.chunk'
+        AND EXISTS (
+          SELECT
+            1
+          FROM
+            llm_completions l
+          WHERE
+            l.tenant_id = events.tenant_id
+            AND l.query_name = events.query_name
+            AND l.run = coalesce(events.query_id, '')
+            AND events.global_position BETWEEN l.first_position AND l.last_position
+        )
+      )
       AND (
         events.type = 'records.deleted'
         OR EXISTS (
@@ -196,6 +210,84 @@ FROM
     LIMIT
       $7
   ) e ON true;
+/* ark:prepared */
+SELECT
+  tenant_id,
+  session_id,
+  query_name,
+  run,
+  namespace,
+  user_id,
+  trace_id,
+  span_id,
+  parent_span_id,
+  chunks,
+  expires_at
+FROM
+  llm_completions c
+WHERE
+  tenant_id = $1
+  AND (
+    query_name = ANY ($2::text[])
+    OR run = ANY ($3::text[])
+  )
+  AND expires_at > now()
+  AND EXISTS (
+    SELECT
+      1
+    FROM
+      sessions owner_
+    WHERE
+      owner_.tenant_id = "c"."tenant_id"
+      AND owner_.session_id = "c"."session_id"
+      AND owner_.user_id = $4
+      AND owner_.expires_at > now()
+  )
+  AND (last_tx, last_position) > ($5::xid8, $6)
+  AND first_tx < $7::xid8
+ORDER BY
+  first_tx,
+  first_position;
+
+-- EventLogRepository.foldedChunks (reader)
+/* ark:prepared */
+SELECT
+  tenant_id,
+  session_id,
+  query_name,
+  run,
+  namespace,
+  user_id,
+  trace_id,
+  span_id,
+  parent_span_id,
+  chunks,
+  expires_at
+FROM
+  llm_completions c
+WHERE
+  tenant_id = $1
+  AND (
+    query_name = ANY ($2::text[])
+    OR run = ANY ($3::text[])
+  )
+  AND expires_at > now()
+  AND EXISTS (
+    SELECT
+      1
+    FROM
+      sessions owner_
+    WHERE
+      owner_.tenant_id = "c"."tenant_id"
+      AND owner_.session_id = "c"."session_id"
+      AND owner_.user_id = $4
+      AND owner_.expires_at > now()
+  )
+  AND (last_tx, last_position) > ($5::xid8, $6)
+  AND first_tx < $7::xid8
+ORDER BY
+  first_tx,
+  first_position;
 
 -- EventLogRepository.feedCursorAt
 select

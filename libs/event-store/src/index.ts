@@ -35,6 +35,7 @@ export {
   type WorkFamily,
   type WorkPhase,
 } from './event-types.js';
+export { decodeChunkRun, encodeChunkRun, type ChunkRunHeader, type EncodedChunk, type EncodedChunkRun, type RawChunkRow } from './chunk-run-codec.js';
 export { EVENT_TTL_SOURCE, EventAppender, type EventTtls, type EventTtlSource, type EventWriter, type SessionEvent } from './event-appender.js';
 export { EventLogRepository, EVENTS_CHANNEL, type AppendNotification } from './event-log.repository.js';
 export { EventNotificationListener } from './event-notification-listener.js';
