@@ -45,6 +45,7 @@ describe('compaction: a finished run of chunks folded into one llm_completions r
       feed: comparable(feed.events),
       chunks: query.body.chunks,
       aggregateChunks: aggregate.body.queries.items.map((q: any) => q.chunks),
+      lastCompletion: (await getJson(`${broker.url}/v2/queries/${producer.plan.uid}/resume-context`)).body.lastCompletion,
     };
   };
   const sqlCount = async (text: string) => Number((await broker.sql.query<{ n: string }>(text)).rows[0]!.n);
@@ -72,6 +73,7 @@ describe('compaction: a finished run of chunks folded into one llm_completions r
     assert.equal(original.upstream.filter((l) => l.startsWith('data: {')).length, chunks);
     assert.equal(original.fast.at(-1), 'data: [DONE]');
     assert.equal(original.feed.filter((e) => e.type === 'llm.chunk').length, chunks);
+    assert.equal(original.lastCompletion.text, producer.plan.response);
   });
 
   it('folds the run into one row and gives its raw chunks the shorter retention', async () => {

@@ -101,9 +101,10 @@ LIMIT
 
 -- ResumeContextRepository.recentChunks
 SELECT
+  global_position,
   data -> 'chunk' AS chunk
 FROM
-  events
+  events e
 WHERE
   tenant_id = $1
   AND query_name = $2
@@ -114,8 +115,34 @@ WHERE
     OR query_id = $3
   )
   AND expires_at > now()
+  AND NOT EXISTS (
+    SELECT
+      1
+    FROM
+      llm_completions l
+    WHERE
+      l.tenant_id = e.tenant_id
+      AND l.query_name = e.query_name
+      AND l.run = coalesce(e.query_id, '')
+      AND e.global_position BETWEEN l.first_position AND l.last_position
+  )
 ORDER BY
   global_position DESC
+LIMIT
+  $4;
+SELECT
+  session_id,
+  run,
+  chunks
+FROM
+  llm_completions
+WHERE
+  tenant_id = $1
+  AND query_name = $2
+  AND run IN ('', $3)
+  AND expires_at > now()
+ORDER BY
+  first_position DESC
 LIMIT
   $4;
 

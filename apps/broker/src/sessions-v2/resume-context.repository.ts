@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { sql, type Kysely } from 'kysely';
 import { DatabaseConnection, EXAMPLE_ADMIN, GenerateSql, inScope, type Database, type ReadScope } from '#ark/database';
+import { decodeChunkRun, NEVER_EXPIRES, type EncodedChunkRun } from '#ark/event-store';
 import type { SessionMessageRow } from './session-summary.repository.js';
 
 /** The newest event of a query in the log: where it stopped. */
@@ -22,6 +23,9 @@ export interface McpTaskRow {
   tool_id: string | null;
   mcp_task_id: string;
 }
+
+/** The correlation columns of a folded run, which only its chunks are read of here. */
+const NO_HEADER = { namespace: null, userId: null, traceId: null, spanId: null, parentSpanId: null };
 
 /** A query's events filed under any of its ids, its chunks also by the upload path's query (as the completion view reads them). */
 const ofQuery = (ids: readonly string[]) => sql`(query_id = ANY(${[...ids]}::text[]) OR (source = 'chunk' AND query_name = ANY(${[...ids]}::text[])))`;
@@ -84,18 +88,37 @@ export class ResumeContextRepository {
 
   /**
    * The chunks of the query's newest `limit` `llm.chunk` events, oldest first, of one run: the
-   * `ark.query` they name (Ark's query UID), or any when the query has none.
+   * `ark.query` they name (Ark's query UID), or any when the query has none. Chunks folded by
+   * compaction come from their `llm_completions` rows (the newest `limit` rows at most).
    */
   @GenerateSql({ params: [EXAMPLE_ADMIN, 'q-name', 'q-uid', 500] })
   async recentChunks(scope: ReadScope, queryName: string, run: string | null, limit: number, db: Kysely<Database> = this.connection.db): Promise<unknown[]> {
     return inScope(scope, async () => {
       const ofRun = run === null ? sql`` : sql`AND (query_id IS NULL OR query_id = ${run})`;
-      const { rows } = await sql<{ chunk: unknown }>`
-        SELECT data->'chunk' AS chunk FROM events
-        WHERE tenant_id = ${scope.tenantId} AND query_name = ${queryName} AND source = 'chunk' AND type = 'llm.chunk' ${ofRun}
-          AND expires_at > now()
-        ORDER BY global_position DESC LIMIT ${limit}`.execute(db);
-      return rows.map((r) => r.chunk).reverse();
+      const foldedOfRun = run === null ? sql`` : sql`AND run IN ('', ${run})`;
+      const [raw, folded] = await Promise.all([
+        sql<{ global_position: number; chunk: unknown }>`
+          SELECT global_position, data->'chunk' AS chunk FROM events e
+          WHERE tenant_id = ${scope.tenantId} AND query_name = ${queryName} AND source = 'chunk' AND type = 'llm.chunk' ${ofRun}
+            AND expires_at > now()
+            AND NOT EXISTS (SELECT 1 FROM llm_completions l
+                            WHERE l.tenant_id = e.tenant_id AND l.query_name = e.query_name AND l.run = coalesce(e.query_id, '')
+                              AND e.global_position BETWEEN l.first_position AND l.last_position)
+          ORDER BY global_position DESC LIMIT ${limit}`.execute(db),
+        sql<{ session_id: string; run: string; chunks: EncodedChunkRun }>`
+          SELECT session_id, run, chunks FROM llm_completions
+          WHERE tenant_id = ${scope.tenantId} AND query_name = ${queryName} ${foldedOfRun} AND expires_at > now()
+          ORDER BY first_position DESC LIMIT ${limit}`.execute(db),
+      ]);
+      const unfolded = folded.rows.flatMap((r) =>
+        decodeChunkRun({ ...NO_HEADER, tenantId: scope.tenantId, sessionId: r.session_id, queryName, run: r.run || null }, r.chunks, NEVER_EXPIRES).map(
+          (e) => ({ global_position: e.globalPosition, chunk: (e.data as { chunk: unknown }).chunk }),
+        ),
+      );
+      return [...raw.rows, ...unfolded]
+        .sort((a, b) => a.global_position - b.global_position)
+        .slice(-limit)
+        .map((r) => r.chunk);
     });
   }
 
