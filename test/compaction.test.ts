@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { EventLogRepository, FEED_START, type ArkEvent } from '#ark/event-store';
-import { ChunkCompactor, RowReaper } from '#ark/retention';
+import { DatabaseConnection } from '#ark/database';
+import { ChunkCompactionRepository, ChunkCompactor, RowReaper } from '#ark/retention';
 import { ArkQueryProducer, arkQueryPlan } from './support/ark-producer.js';
 import { getJson, postJson, startTestBroker, type TestBroker } from './support/test-broker.js';
 
@@ -108,6 +109,20 @@ describe('compaction: a finished run of chunks folded into one llm_completions r
     const perChunk = Number(rows[0]!.bytes) / producer.chunkLines().length;
     console.log(`# ${perChunk.toFixed(0)} bytes per folded chunk`);
     assert.ok(perChunk < 200, `${perChunk} bytes per chunk`);
+  });
+
+  it('two replicas compacting at once fold each run once', async () => {
+    const second = new ArkQueryProducer(broker.url, arkQueryPlan('compaction-2'));
+    await second.asArkDelivers();
+    const quiet = { info: () => undefined, error: (m: string) => assert.fail(m) };
+    const options = { intervalSeconds: 0, delaySeconds: 0, rawTtlSeconds: 3600, batchSize: 100 };
+    const replicas = [0, 1].map(() => new ChunkCompactor(new ChunkCompactionRepository(broker.app.get(DatabaseConnection).db), options, quiet));
+    const reports = await Promise.all(replicas.map((r) => r.compactOnce()));
+    assert.equal(
+      reports.reduce((n, r) => n + r.chunks, 0),
+      second.chunkLines().length,
+    );
+    assert.equal(await sqlCount(`SELECT count(*) AS n FROM llm_completions WHERE run = '${second.plan.uid}'`), 1);
   });
 
   it('a reader who does not own the session sees no folded chunk', async () => {
