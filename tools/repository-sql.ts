@@ -4,7 +4,7 @@ import type { LogEvent } from 'kysely';
 import { format } from 'sql-formatter';
 import { DatabaseConnection, defaultMigrationsDir, EXAMPLE_TRANSACTION, sqlExamplesOf, tenantScope, type SqlExample } from '#ark/database';
 import { EventLogRepository } from '#ark/event-store';
-import { RetentionRepository, TenantRetentionRepository } from '#ark/retention';
+import { ChunkCompactionRepository, RetentionRepository, TenantRetentionRepository } from '#ark/retention';
 import { AnalystTenants, ApiKeys } from '#ark/tenancy';
 import { ChunkStreamRepository } from '../apps/broker/src/compat/stream/chunk-stream.repository.js';
 import { MemoryRepository } from '../apps/broker/src/compat/memory/memory.repository.js';
@@ -15,6 +15,7 @@ import { TracesRepository } from '../apps/broker/src/compat/traces/traces.reposi
 import { LlmCallRepository } from '../apps/broker/src/sessions-v2/llm-call.repository.js';
 import { QueryRepository } from '../apps/broker/src/sessions-v2/query.repository.js';
 import { RawEventRepository } from '../apps/broker/src/sessions-v2/raw-event.repository.js';
+import { ResumeContextRepository } from '../apps/broker/src/sessions-v2/resume-context.repository.js';
 import { SessionSummaryRepository } from '../apps/broker/src/sessions-v2/session-summary.repository.js';
 import { ToolCallRepository } from '../apps/broker/src/sessions-v2/tool-call.repository.js';
 
@@ -36,6 +37,11 @@ export const RECORDED_REPOSITORIES: readonly RecordedRepository[] = [
   { source: 'libs/event-store/src/event-log.repository.ts', repository: EventLogRepository, create: (c) => new EventLogRepository(c.db) },
   { source: 'libs/tenancy/src/analyst-tenants.ts', repository: AnalystTenants, create: (c) => new AnalystTenants(c.db), operator: true },
   { source: 'libs/tenancy/src/api-keys.ts', repository: ApiKeys, create: (c) => new ApiKeys(c.db), operator: true },
+  {
+    source: 'libs/retention/src/chunk-compaction.repository.ts',
+    repository: ChunkCompactionRepository,
+    create: (c) => new ChunkCompactionRepository(c.db),
+  },
   { source: 'libs/retention/src/retention.repository.ts', repository: RetentionRepository, create: (c) => new RetentionRepository(c.db) },
   {
     source: 'libs/retention/src/tenant-retention.repository.ts',
@@ -52,6 +58,11 @@ export const RECORDED_REPOSITORIES: readonly RecordedRepository[] = [
   { source: 'apps/broker/src/compat/stream/chunk-stream.repository.ts', repository: ChunkStreamRepository, create: (c) => new ChunkStreamRepository(c) },
   { source: 'apps/broker/src/compat/traces/traces.repository.ts', repository: TracesRepository, create: (c) => new TracesRepository(c) },
   { source: 'apps/broker/src/executions/execution.repository.ts', repository: ExecutionRepository, create: (c) => new ExecutionRepository(c) },
+  {
+    source: 'apps/broker/src/sessions-v2/resume-context.repository.ts',
+    repository: ResumeContextRepository,
+    create: (c) => new ResumeContextRepository(c),
+  },
   { source: 'apps/broker/src/sessions-v2/llm-call.repository.ts', repository: LlmCallRepository, create: (c) => new LlmCallRepository(c) },
   { source: 'apps/broker/src/sessions-v2/query.repository.ts', repository: QueryRepository, create: (c) => new QueryRepository(c) },
   { source: 'apps/broker/src/sessions-v2/raw-event.repository.ts', repository: RawEventRepository, create: (c) => new RawEventRepository(c) },

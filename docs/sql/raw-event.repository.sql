@@ -3,29 +3,67 @@
 -- RawEventRepository.chunkSummaries
 /* ark:prepared */
 SELECT
-  coalesce(query_id, query_name) AS query,
-  count(*) FILTER (
-    WHERE
-      type = 'llm.chunk'
-  )::int AS chunks,
-  min(time) FILTER (
-    WHERE
-      type = 'llm.chunk'
-  ) AS first_at,
-  max(time) FILTER (
-    WHERE
-      type = 'llm.chunk'
-  ) AS last_at,
-  bool_or(type = 'llm.stream.completed') AS completed
+  query,
+  sum(chunks)::int AS chunks,
+  min(first_at) AS first_at,
+  max(last_at) AS last_at,
+  bool_or(completed) AS completed
 FROM
-  events
-WHERE
-  tenant_id = $1
-  AND query_name = ANY ($2::text[])
-  AND source = 'chunk'
-  AND expires_at > now()
+  (
+    SELECT
+      coalesce(query_id, query_name) AS query,
+      count(*) FILTER (
+        WHERE
+          type = 'llm.chunk'
+      ) AS chunks,
+      min(time) FILTER (
+        WHERE
+          type = 'llm.chunk'
+      ) AS first_at,
+      max(time) FILTER (
+        WHERE
+          type = 'llm.chunk'
+      ) AS last_at,
+      bool_or(type = 'llm.stream.completed') AS completed
+    FROM
+      events e
+    WHERE
+      tenant_id = $1
+      AND query_name = ANY ($2::text[])
+      AND source = 'chunk'
+      AND expires_at > now()
+      AND NOT (
+        type = 'llm.chunk'
+        AND EXISTS (
+          SELECT
+            1
+          FROM
+            llm_completions l
+          WHERE
+            l.tenant_id = e.tenant_id
+            AND l.query_name = e.query_name
+            AND l.run = coalesce(e.query_id, '')
+            AND e.global_position BETWEEN l.first_position AND l.last_position
+        )
+      )
+    GROUP BY
+      coalesce(query_id, query_name)
+    UNION ALL
+    SELECT
+      coalesce(nullif(run, ''), query_name),
+      chunk_count,
+      first_at,
+      last_at,
+      false
+    FROM
+      llm_completions
+    WHERE
+      tenant_id = $3
+      AND query_name = ANY ($4::text[])
+      AND expires_at > now()
+  ) runs
 GROUP BY
-  coalesce(query_id, query_name);
+  query;
 
 -- RawEventRepository.pendingApprovals
 /* ark:prepared */

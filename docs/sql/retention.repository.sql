@@ -8,6 +8,10 @@ SELECT
 SELECT
   ark_reap_expired_messages ($1) AS n;
 
+-- RetentionRepository.reapExpiredCompletions
+SELECT
+  ark_reap_expired_completions ($1) AS n;
+
 -- RetentionRepository.reapExpiredSessions
 SELECT
   ark_reap_expired_sessions ($1) AS n;
@@ -30,7 +34,8 @@ WHERE
     'tool_calls',
     'llm_calls',
     'messages',
-    'traces'
+    'traces',
+    'llm_completions'
   )
 ORDER BY
   bytes DESC,

@@ -34,6 +34,12 @@ export class AppModule {
         DatabaseModule.forRoot({ url: databaseUrl, poolSize: config.DATABASE_POOL_SIZE }),
         RetentionModule.forRoot({
           reaper: { intervalSeconds: config.ROW_REAP_INTERVAL_SECONDS, batchSize: config.ROW_REAP_BATCH_SIZE },
+          compactor: {
+            intervalSeconds: config.CHUNK_COMPACTION_INTERVAL_SECONDS,
+            delaySeconds: config.CHUNK_COMPACTION_DELAY_SECONDS,
+            rawTtlSeconds: config.COMPACTED_CHUNK_TTL_SECONDS,
+            batchSize: 100,
+          },
           defaults: {
             messageTtlSeconds: config.MESSAGE_VISIBILITY_TTL_SECONDS,
             eventTtlSeconds: config.EVENT_VISIBILITY_TTL_SECONDS,

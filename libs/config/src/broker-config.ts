@@ -362,6 +362,27 @@ export class BrokerConfig {
   @Min(1)
   @Max(1_000_000)
   ROW_REAP_BATCH_SIZE = 10_000;
+
+  /** Seconds between compaction passes (docs/architecture.md#compaction); 0: never compact. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(2_147_483)
+  CHUNK_COMPACTION_INTERVAL_SECONDS = 60;
+
+  /** How long after a query's chunk stream (or the query) ended its chunks are folded into one `llm_completions` row. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(2_147_483)
+  CHUNK_COMPACTION_DELAY_SECONDS = 300;
+
+  /** How long a folded raw `llm.chunk` event is kept at most after compaction (its own TTL when shorter); the completion views read the folded row. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(MAX_TTL_SECONDS)
+  COMPACTED_CHUNK_TTL_SECONDS = 3_600;
 }
 
 function crossFieldProblems(config: BrokerConfig): string[] {

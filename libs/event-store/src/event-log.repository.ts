@@ -13,8 +13,9 @@ import {
   type ReadScope,
 } from '#ark/database';
 import type { AppendedEvent, ArkEvent, StreamEvent } from './ark-event.js';
-import { appendedEvent, EVENT_SELECT, expiryOf, toAppendBatch, toArkEvent, type EventRow } from './event-row.js';
-import { FEED_START, type FeedCursor } from './feed-cursor.js';
+import { decodeChunkRun, type EncodedChunkRun } from './chunk-run-codec.js';
+import { appendedEvent, EVENT_SELECT, expiryOf, NEVER_EXPIRES, toAppendBatch, toArkEvent, type EventRow } from './event-row.js';
+import { compareFeedCursors, FEED_START, type FeedCursor } from './feed-cursor.js';
 
 /** Channel of the one NOTIFY each appending transaction sends. */
 export const EVENTS_CHANNEL = 'ark_events';
@@ -54,6 +55,23 @@ interface AppendRow {
   recorded_at: Date;
 }
 
+/** A row of `llm_completions` as the feed decodes it. */
+interface FoldedRunRow {
+  tenant_id: string;
+  session_id: string;
+  query_name: string;
+  run: string;
+  namespace: string | null;
+  user_id: string | null;
+  trace_id: string | null;
+  span_id: string | null;
+  parent_span_id: string | null;
+  chunks: EncodedChunkRun;
+  expires_at: Date | number;
+}
+
+const cursorOf = (e: ArkEvent): FeedCursor => ({ transactionId: BigInt(e.transactionId), globalPosition: e.globalPosition });
+
 const streamKey = (tenantId: string, sessionId: string) => `${tenantId}\u0000${sessionId}`;
 
 /** Default byte budget of one read page (READ_PAGE_MAX_BYTES). */
@@ -82,7 +100,13 @@ function withinBudget(rows: readonly BudgetedRow[], limit: number, maxBytes: num
 function narrowing(narrow: FeedNarrowing) {
   if ('type' in narrow) return sql`AND type = ${narrow.type}`;
   const ids = [...narrow.queryIds];
-  return sql`AND (query_id = ANY(${ids}::text[]) OR (source = 'chunk' AND query_name = ANY(${ids}::text[])))`;
+  // Chunks folded into an llm_completions row are read from it (readFeed), not from their raw rows,
+  // which only wait there for the reaper.
+  return sql`AND (query_id = ANY(${ids}::text[]) OR (source = 'chunk' AND query_name = ANY(${ids}::text[])))
+    AND NOT (events.type = 'llm.chunk' AND EXISTS (
+      SELECT 1 FROM llm_completions l
+      WHERE l.tenant_id = events.tenant_id AND l.query_name = events.query_name AND l.run = coalesce(events.query_id, '')
+        AND events.global_position BETWEEN l.first_position AND l.last_position))`;
 }
 
 /** The SQL of the event log. Appends take a transaction from the caller so projectors can join it. */
@@ -195,14 +219,56 @@ export class EventLogRepository {
       ) page ON page.page_bytes - page.data_bytes < ${this.pageMaxBytes}`.execute(this.db),
     );
     const horizon = BigInt(rows[0]?.horizon ?? '0');
-    return {
-      ...withinBudget(
-        rows.filter((r) => r.tenant_id !== null),
-        limit,
-        this.pageMaxBytes,
-      ),
-      horizon,
-    };
+    const page = withinBudget(
+      rows.filter((r) => r.tenant_id !== null),
+      limit,
+      this.pageMaxBytes,
+    );
+    if (narrow === undefined || !('queryIds' in narrow)) return { ...page, horizon };
+    const folded = await this.foldedChunks(scope, after, horizon, narrow.queryIds);
+    if (folded.length === 0) return { ...page, horizon };
+    // A page cut at its byte budget ends before raw events that follow it: folded chunks past its
+    // last event wait for the next page, or the cursor would skip those raw events.
+    const last = page.events.at(-1);
+    const within = page.cut && last ? folded.filter((e) => compareFeedCursors(cursorOf(e), cursorOf(last)) < 0) : folded;
+    const byFeedOrder = (a: ArkEvent, b: ArkEvent) => compareFeedCursors(cursorOf(a), cursorOf(b));
+    return { events: [...page.events, ...within].sort(byFeedOrder).slice(0, limit), cut: page.cut, horizon };
+  }
+
+  /**
+   * The chunk events of a query's compacted runs (`llm_completions`, chunk-run-codec.ts) after a
+   * feed cursor and below the horizon: exactly the raw rows they were, so a completion view replays
+   * the same after compaction as before.
+   */
+  @GenerateSql({ name: 'reader', params: [EXAMPLE_READER, FEED_START, 10n, ['q-uid', 'q-name']] })
+  async foldedChunks(scope: ReadScope, after: FeedCursor, horizon: bigint, queryIds: readonly string[]): Promise<ArkEvent[]> {
+    const { rows } = await inScope(scope, () =>
+      sql<FoldedRunRow>`${PREPARED}
+        SELECT tenant_id, session_id, query_name, run, namespace, user_id, trace_id, span_id, parent_span_id, chunks, expires_at
+        FROM llm_completions c
+        WHERE tenant_id = ${scope.tenantId} AND (query_name = ANY(${[...queryIds]}::text[]) OR run = ANY(${[...queryIds]}::text[]))
+          AND expires_at > now() AND ${sessionVisible(scope, 'c')}
+          AND (last_tx, last_position) > (${after.transactionId.toString()}::xid8, ${after.globalPosition})
+          AND first_tx < ${horizon.toString()}::xid8
+        ORDER BY first_tx, first_position`.execute(this.db),
+    );
+    return rows.flatMap((r) =>
+      decodeChunkRun(
+        {
+          tenantId: r.tenant_id,
+          sessionId: r.session_id,
+          queryName: r.query_name,
+          run: r.run === '' ? null : r.run,
+          namespace: r.namespace,
+          userId: r.user_id,
+          traceId: r.trace_id,
+          spanId: r.span_id,
+          parentSpanId: r.parent_span_id,
+        },
+        r.chunks,
+        r.expires_at instanceof Date ? r.expires_at : NEVER_EXPIRES,
+      ).filter((e) => BigInt(e.transactionId) < horizon && compareFeedCursors(cursorOf(e), after) > 0),
+    );
   }
 
   /** The feed cursor of the event at a global position (upstream clients resume by position). */

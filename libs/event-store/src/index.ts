@@ -40,6 +40,7 @@ export {
   type WorkFamily,
   type WorkPhase,
 } from './event-types.js';
+export { decodeChunkRun, encodeChunkRun, type ChunkRunHeader, type EncodedChunk, type EncodedChunkRun, type RawChunkRow } from './chunk-run-codec.js';
 export { EVENT_TTL_SOURCE, EventAppender, type EventTtls, type EventTtlSource, type EventWriter, type SessionEvent } from './event-appender.js';
 export {
   DEFAULT_PAGE_MAX_BYTES,

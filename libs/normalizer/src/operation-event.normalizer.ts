@@ -22,6 +22,8 @@ const OPERATIONS: [operation: string, family: string][] = [
 const PHASES = Object.fromEntries(Object.entries(PHASE_REASONS).map(([phase, reason]) => [reason, phase])) as Record<string, WorkPhase>;
 
 const str = (v: unknown): string | null => (typeof v === 'string' && v.length > 0 ? v : typeof v === 'number' ? String(v) : null);
+/** `{[key]: value}` when there is a value: a field most producers never send stays out of `data`. */
+const optional = (key: string, value: string | null) => (value === null ? {} : { [key]: value });
 
 function typeOf(reason: string, hasError: boolean): string {
   for (const [operation, family] of OPERATIONS) {
@@ -48,6 +50,7 @@ function familyData(type: string, d: Record<string, unknown>): Record<string, un
       parameters: d.parameters ?? d.input ?? null,
       result: d.result ?? d.output ?? null,
       mcpSessionId: str(d.mcpSessionId) ?? str(d['mcp.session.id']),
+      ...optional('mcpTaskId', str(d.mcpTaskId) ?? str(d['mcp.task.id'])),
       ...common,
     };
   }

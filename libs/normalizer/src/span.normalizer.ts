@@ -103,6 +103,7 @@ function familyData(f: string, subject: string, span: OtlpSpan): Record<string, 
         parameters: text(a['tool.input'] ?? a['input.value']),
         result: text(a['tool.output'] ?? a['output.value']),
         mcpSessionId: first(a, ['mcp.session.id']),
+        ...(first(a, ['mcp.task.id']) === null ? {} : { mcpTaskId: first(a, ['mcp.task.id']) }),
       };
     default:
       return {};

@@ -1,3 +1,5 @@
+export { ChunkCompactionRepository, type ChunkRunToCompact, type CompactionOutcome } from './chunk-compaction.repository.js';
+export { ChunkCompactor, type ChunkCompactorOptions, type CompactionReport } from './chunk-compactor.js';
 export { RetentionModule, type RetentionOptions } from './retention.module.js';
 export { RETENTION_CACHE_MS, RetentionPolicy, type EffectiveRetention } from './retention-policy.js';
 export { RetentionRepository, type RetentionStatus, type TenantRetention } from './retention.repository.js';

@@ -1,6 +1,8 @@
 import { Global, Logger, Module, type BeforeApplicationShutdown, type DynamicModule, type OnApplicationBootstrap } from '@nestjs/common';
 import { DatabaseConnection } from '#ark/database';
 import { EVENT_TTL_SOURCE, type EventTtlSource } from '#ark/event-store';
+import { ChunkCompactionRepository } from './chunk-compaction.repository.js';
+import { ChunkCompactor, type ChunkCompactorOptions } from './chunk-compactor.js';
 import { RetentionPolicy, type EffectiveRetention } from './retention-policy.js';
 import { RetentionRepository } from './retention.repository.js';
 import { RowReaper, type RowReaperOptions } from './row-reaper.js';
@@ -8,20 +10,25 @@ import { TenantRetentionRepository } from './tenant-retention.repository.js';
 
 export interface RetentionOptions {
   reaper: RowReaperOptions;
+  compactor: ChunkCompactorOptions;
   /** The broker's MESSAGE_/EVENT_/SESSIONS_VISIBILITY_TTL_SECONDS, which a tenant's own setting overrides. */
   defaults: EffectiveRetention;
 }
 
-/** Starts the reaper with the app and stops it before the database closes. */
-class RowReaperLifecycle implements OnApplicationBootstrap, BeforeApplicationShutdown {
-  constructor(private readonly reaper: RowReaper) {}
+/** Starts the reaper and the compactor with the app and stops them before the database closes. */
+class RetentionLifecycle implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  constructor(
+    private readonly reaper: RowReaper,
+    private readonly compactor: ChunkCompactor,
+  ) {}
 
   onApplicationBootstrap(): void {
     this.reaper.start();
+    this.compactor.start();
   }
 
   async beforeApplicationShutdown(): Promise<void> {
-    await this.reaper.stop();
+    await Promise.all([this.reaper.stop(), this.compactor.stop()]);
   }
 }
 
@@ -56,9 +63,24 @@ export class RetentionModule {
             return new RowReaper(repository, options.reaper, { info: (m) => logger.log(m), error: (m) => logger.error(m) });
           },
         },
-        { provide: RowReaperLifecycle, inject: [RowReaper], useFactory: (reaper: RowReaper) => new RowReaperLifecycle(reaper) },
+        {
+          provide: ChunkCompactor,
+          inject: [DatabaseConnection],
+          useFactory: (c: DatabaseConnection) => {
+            const logger = new Logger('ChunkCompactor');
+            return new ChunkCompactor(new ChunkCompactionRepository(c.db), options.compactor, {
+              info: (m) => logger.log(m),
+              error: (m) => logger.error(m),
+            });
+          },
+        },
+        {
+          provide: RetentionLifecycle,
+          inject: [RowReaper, ChunkCompactor],
+          useFactory: (reaper: RowReaper, compactor: ChunkCompactor) => new RetentionLifecycle(reaper, compactor),
+        },
       ],
-      exports: [RowReaper, RetentionRepository, RetentionPolicy, EVENT_TTL_SOURCE],
+      exports: [RowReaper, ChunkCompactor, RetentionRepository, RetentionPolicy, EVENT_TTL_SOURCE],
     };
   }
 }

@@ -38,6 +38,12 @@ export class RetentionRepository {
     return this.count(sql<{ n: number }>`SELECT ark_reap_expired_messages(${batchSize}) AS n`);
   }
 
+  /** Expired compacted chunk runs (`llm_completions`). */
+  @GenerateSql({ params: [1000] })
+  async reapExpiredCompletions(batchSize: number): Promise<number> {
+    return this.count(sql<{ n: number }>`SELECT ark_reap_expired_completions(${batchSize}) AS n`);
+  }
+
   /** Expired sessions with everything read from them. */
   @GenerateSql({ params: [1000] })
   async reapExpiredSessions(batchSize: number): Promise<number> {
@@ -54,7 +60,7 @@ export class RetentionRepository {
       sql<{ table: string; bytes: string }>`
         SELECT c.relname AS table, pg_total_relation_size(c.oid) AS bytes FROM pg_class c
         WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'p')
-          AND c.relname IN ('events', 'event_streams', 'sessions', 'session_queries', 'queries', 'tool_calls', 'llm_calls', 'messages', 'traces')
+          AND c.relname IN ('events', 'event_streams', 'sessions', 'session_queries', 'queries', 'tool_calls', 'llm_calls', 'messages', 'traces', 'llm_completions')
         ORDER BY bytes DESC, c.relname`.execute(this.db),
       sql<{ tenant_id: string; events: string; oldest: Date | null; next: Date | number | null; expired: string }>`
         SELECT tenant_id, count(*) AS events, min(recorded_at) AS oldest, min(expires_at) AS next,

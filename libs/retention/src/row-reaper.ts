@@ -11,6 +11,7 @@ export interface RowReaperOptions {
 export interface ReapReport {
   events: number;
   messages: number;
+  completions: number;
   sessions: number;
 }
 
@@ -47,7 +48,7 @@ export class RowReaper {
     await this.running?.catch(() => undefined);
   }
 
-  /** One run: events, then messages, then sessions, each until a statement deletes less than a batch. A run already going is joined. */
+  /** One run: events, then messages, compacted chunk runs, then sessions, each until a statement deletes less than a batch. A run already going is joined. */
   reapOnce(): Promise<ReapReport> {
     this.running ??= this.run().finally(() => (this.running = undefined));
     return this.running;
@@ -56,7 +57,9 @@ export class RowReaper {
   private tick(): void {
     this.reapOnce()
       .then((r) => {
-        if (r.events + r.messages + r.sessions > 0) this.log.info(`reaped ${r.events} events, ${r.messages} messages, ${r.sessions} sessions`);
+        if (r.events + r.messages + r.completions + r.sessions > 0) {
+          this.log.info(`reaped ${r.events} events, ${r.messages} messages, ${r.completions} compacted chunk runs, ${r.sessions} sessions`);
+        }
       })
       .catch((error: unknown) => this.log.error(`reap failed: ${(error as Error).message}`));
   }
@@ -74,7 +77,8 @@ export class RowReaper {
     };
     const events = await drain((b) => this.repository.reapExpiredEvents(b));
     const messages = await drain((b) => this.repository.reapExpiredMessages(b));
+    const completions = await drain((b) => this.repository.reapExpiredCompletions(b));
     const sessions = await drain((b) => this.repository.reapExpiredSessions(b));
-    return { events, messages, sessions };
+    return { events, messages, completions, sessions };
   }
 }

@@ -50,13 +50,13 @@ export class QueryRepository {
 
   /** A query by key, UID or name (the most recent when a name repeats), if the scope sees its session. */
   @GenerateSql({ name: 'admin', params: [EXAMPLE_ADMIN, 'q'] }, { name: 'reader', params: [EXAMPLE_READER, 'q'] })
-  async find(scope: ReadScope, id: string): Promise<QueryRow | undefined> {
+  async find(scope: ReadScope, id: string, db: Kysely<Database> = this.connection.db): Promise<QueryRow | undefined> {
     return inScope(scope, async () => {
       const { rows } = await sql<QueryRow>`
         SELECT q.* FROM queries q
         WHERE q.tenant_id = ${scope.tenantId} AND (q.query_key = ${id} OR q.query_id = ${id} OR q.query_name = ${id})
           AND ${sessionLive(scope, 'q')}
-        ORDER BY (q.query_key = ${id}) DESC, (q.query_id = ${id}) DESC, q.started_at DESC, q.query_key LIMIT 1`.execute(this.connection.db);
+        ORDER BY (q.query_key = ${id}) DESC, (q.query_id = ${id}) DESC, q.started_at DESC, q.query_key LIMIT 1`.execute(db);
       return rows[0];
     });
   }

@@ -47,12 +47,22 @@ export class RawEventRepository {
   async chunkSummaries(scope: ReadScope, queries: readonly string[], db: Kysely<Database> = this.connection.db): Promise<Map<string, ChunkSummaryRow>> {
     return inScope(scope, async () => {
       if (queries.length === 0) return new Map<string, ChunkSummaryRow>();
+      // Compacted runs count from their llm_completions rows; the raw chunks they cover are left out.
       const { rows } = await sql<ChunkSummaryRow>`${PREPARED}
-        SELECT coalesce(query_id, query_name) AS query, count(*) FILTER (WHERE type = 'llm.chunk')::int AS chunks,
-               min(time) FILTER (WHERE type = 'llm.chunk') AS first_at, max(time) FILTER (WHERE type = 'llm.chunk') AS last_at,
-               bool_or(type = 'llm.stream.completed') AS completed
-        FROM events WHERE tenant_id = ${scope.tenantId} AND query_name = ANY(${queries}::text[]) AND source = 'chunk' AND expires_at > now()
-        GROUP BY coalesce(query_id, query_name)`.execute(db);
+        SELECT query, sum(chunks)::int AS chunks, min(first_at) AS first_at, max(last_at) AS last_at, bool_or(completed) AS completed FROM (
+          SELECT coalesce(query_id, query_name) AS query, count(*) FILTER (WHERE type = 'llm.chunk') AS chunks,
+                 min(time) FILTER (WHERE type = 'llm.chunk') AS first_at, max(time) FILTER (WHERE type = 'llm.chunk') AS last_at,
+                 bool_or(type = 'llm.stream.completed') AS completed
+          FROM events e WHERE tenant_id = ${scope.tenantId} AND query_name = ANY(${queries}::text[]) AND source = 'chunk' AND expires_at > now()
+            AND NOT (type = 'llm.chunk' AND EXISTS (
+              SELECT 1 FROM llm_completions l
+              WHERE l.tenant_id = e.tenant_id AND l.query_name = e.query_name AND l.run = coalesce(e.query_id, '')
+                AND e.global_position BETWEEN l.first_position AND l.last_position))
+          GROUP BY coalesce(query_id, query_name)
+          UNION ALL
+          SELECT coalesce(nullif(run, ''), query_name), chunk_count, first_at, last_at, false
+          FROM llm_completions WHERE tenant_id = ${scope.tenantId} AND query_name = ANY(${queries}::text[]) AND expires_at > now()
+        ) runs GROUP BY query`.execute(db);
       return new Map(rows.map((r) => [r.query, r]));
     });
   }

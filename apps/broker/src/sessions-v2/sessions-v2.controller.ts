@@ -15,6 +15,7 @@ import {
   SessionAggregateQueryDto,
   SessionQueriesQueryDto,
 } from './dto/sessions-v2.dto.js';
+import { ResumeContextService } from './resume-context.service.js';
 import { SessionsV2Service } from './sessions-v2.service.js';
 
 const DEFAULT_PAGE_SIZE = 50;
@@ -27,6 +28,7 @@ const DEFAULT_QUERY_PAGE_SIZE = 20;
 export class SessionsV2Controller {
   constructor(
     private readonly sessions: SessionsV2Service,
+    private readonly resume: ResumeContextService,
     private readonly streams: WatchStreamService,
   ) {}
 
@@ -100,6 +102,16 @@ export class SessionsV2Controller {
   @ApiOperation({ summary: 'One query (by UID, name or key) with its tool calls, LLM calls and chunk summary' })
   async query(@Caller() caller: CallerIdentity, @Param('queryId') queryId: string) {
     return this.sessions.query(readScopeOf(caller), queryId);
+  }
+
+  @Get('queries/:queryId/resume-context')
+  @ApiOperation({
+    summary:
+      "What an executor needs to resume or replay a query: its input and target, its conversation's messages, every tool call with parameters and result, " +
+      'MCP session and task ids and A2A tasks seen, pending approvals, the last LLM completion assembled from its chunks, and where it stopped (docs/api.md)',
+  })
+  async resumeContext(@Caller() caller: CallerIdentity, @Param('queryId') queryId: string) {
+    return this.resume.resumeContext(readScopeOf(caller), queryId);
   }
 
   @Get('queries/:queryId/completion')

@@ -38,7 +38,13 @@ export class ToolCallRepository {
       params: [EXAMPLE_READER, { sessionId: 's', queryId: 'q', mcpSessionId: 'm', toolName: 'tool' }, 20, [1, 'c']],
     },
   )
-  async list(scope: ReadScope, filters: ToolCallFilters, limit: number, after: readonly [number, string] | undefined): Promise<ToolCallRow[]> {
+  async list(
+    scope: ReadScope,
+    filters: ToolCallFilters,
+    limit: number,
+    after: readonly [number, string] | undefined,
+    db: Kysely<Database> = this.connection.db,
+  ): Promise<ToolCallRow[]> {
     return inScope(scope, async () => {
       const t = scope.tenantId;
       const where: RawBuilder<unknown>[] = [sql`c.tenant_id = ${t}`, sessionLive(scope, 'q')];
@@ -56,7 +62,7 @@ export class ToolCallRepository {
         SELECT c.*, q.session_id FROM tool_calls c
         LEFT JOIN queries q ON q.tenant_id = c.tenant_id AND q.query_key = c.query_key
         WHERE ${sql.join(where, sql` AND `)}
-        ORDER BY c.first_position, c.call_key LIMIT ${limit + 1}`.execute(this.connection.db);
+        ORDER BY c.first_position, c.call_key LIMIT ${limit + 1}`.execute(db);
       return rows;
     });
   }
