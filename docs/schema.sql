@@ -89,6 +89,7 @@ CREATE INDEX events_expiry ON public.events USING brin (expires_at) WITH (autosu
 CREATE INDEX events_llm_chunk_time ON public.events USING btree (tenant_id, query_name, "time") WHERE (type = 'llm.chunk'::text);
 CREATE INDEX events_operation_query_name ON public.events USING btree (tenant_id, query_name, global_position) WHERE ((source = 'operation-event'::text) AND (query_name IS NOT NULL));
 CREATE INDEX events_query ON public.events USING btree (tenant_id, query_id, transaction_id, global_position) WHERE (query_id IS NOT NULL);
+CREATE INDEX events_run_ends ON public.events USING btree (recorded_at) WHERE (type = ANY (ARRAY['llm.stream.completed'::text, 'query.completed'::text, 'query.failed'::text, 'query.canceled'::text]));
 CREATE INDEX events_source ON public.events USING btree (tenant_id, source, global_position) WHERE (source = ANY (ARRAY['operation-event'::text, 'chunk'::text, 'message'::text]));
 CREATE INDEX events_spans ON public.events USING btree (tenant_id, trace_id, global_position) WHERE (source = 'otlp'::text);
 CREATE INDEX events_tenant_feed ON public.events USING btree (tenant_id, transaction_id, global_position);
@@ -130,6 +131,35 @@ CREATE INDEX llm_calls_started ON public.llm_calls USING btree (tenant_id, start
 CREATE POLICY tenant_isolation ON llm_calls USING (((tenant_id || ''::text) = ANY (( SELECT ark_tenant_ids() AS ark_tenant_ids)::text[])));
 CREATE STATISTICS public.llm_calls_tenant_policy ON (tenant_id || ''::text) FROM llm_calls;
 GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE llm_calls TO ark_broker_app;
+
+CREATE TABLE llm_completions (
+  tenant_id text NOT NULL,
+  query_name text NOT NULL,
+  run text NOT NULL,
+  first_position bigint NOT NULL,
+  last_position bigint NOT NULL,
+  first_tx xid8 NOT NULL,
+  last_tx xid8 NOT NULL,
+  session_id text NOT NULL,
+  namespace text,
+  user_id text,
+  trace_id text,
+  span_id text,
+  parent_span_id text,
+  chunk_count integer NOT NULL,
+  first_at timestamp with time zone NOT NULL,
+  last_at timestamp with time zone NOT NULL,
+  text text NOT NULL,
+  chunks jsonb NOT NULL,
+  compacted_at timestamp with time zone DEFAULT now() NOT NULL,
+  expires_at timestamp with time zone NOT NULL,
+  CONSTRAINT llm_completions_pkey PRIMARY KEY (tenant_id, query_name, run, first_position)
+);
+ALTER TABLE llm_completions ENABLE ROW LEVEL SECURITY;
+CREATE INDEX llm_completions_expires_at ON public.llm_completions USING btree (expires_at);
+CREATE INDEX llm_completions_run ON public.llm_completions USING btree (tenant_id, run, first_position) WHERE (run <> ''::text);
+CREATE POLICY tenant_isolation ON llm_completions USING (((tenant_id || ''::text) = ANY (( SELECT ark_tenant_ids() AS ark_tenant_ids)::text[])));
+GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE llm_completions TO ark_broker_app;
 
 CREATE TABLE message_tombstones (
   tenant_id text NOT NULL,
@@ -574,6 +604,45 @@ $function$;
 
 CREATE AGGREGATE ark_array_concat(text[]) (SFUNC = array_cat, STYPE = text[], INITCOND = '{}');
 
+CREATE OR REPLACE FUNCTION public.ark_chunk_runs_to_compact(since timestamp with time zone, delay_seconds integer, max_runs integer)
+ RETURNS TABLE(tenant_id text, query_name text, run text, ended_at timestamp with time zone)
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'public', 'pg_temp'
+AS $function$
+  WITH ends AS (
+    SELECT e.tenant_id, e.query_name, e.query_id, e.type, e.recorded_at FROM events e
+    WHERE e.type IN ('llm.stream.completed', 'query.completed', 'query.failed', 'query.canceled')
+      AND e.recorded_at > since AND e.recorded_at <= now() - make_interval(secs => delay_seconds)
+  ), runs AS (
+    SELECT DISTINCT ON (r.tenant_id, r.query_name, r.run) r.tenant_id, r.query_name, r.run, r.ended_at FROM (
+      SELECT n.tenant_id, n.query_name, coalesce(n.query_id, '') AS run, n.recorded_at AS ended_at
+      FROM ends n WHERE n.type = 'llm.stream.completed' AND n.query_name IS NOT NULL
+      UNION ALL
+      SELECT c.tenant_id, c.query_name, c.query_id, n.recorded_at
+      FROM ends n
+      CROSS JOIN LATERAL (
+        SELECT DISTINCT x.tenant_id, x.query_name, x.query_id FROM events x
+        WHERE x.tenant_id = n.tenant_id AND x.query_id = n.query_id AND x.source = 'chunk' AND x.type = 'llm.chunk'
+      ) c
+      WHERE n.type <> 'llm.stream.completed' AND n.query_id IS NOT NULL
+    ) r
+    ORDER BY r.tenant_id, r.query_name, r.run, r.ended_at
+  )
+  SELECT r.tenant_id, r.query_name, r.run, r.ended_at FROM runs r
+  WHERE EXISTS (
+    SELECT 1 FROM events c
+    WHERE c.tenant_id = r.tenant_id AND c.query_name = r.query_name AND c.source = 'chunk' AND c.type = 'llm.chunk'
+      AND coalesce(c.query_id, '') = r.run AND c.expires_at > now()
+      AND NOT EXISTS (SELECT 1 FROM llm_completions l
+                      WHERE l.tenant_id = c.tenant_id AND l.query_name = c.query_name AND l.run = r.run
+                        AND c.global_position BETWEEN l.first_position AND l.last_position))
+  ORDER BY r.ended_at
+  LIMIT max_runs
+$function$;
+REVOKE ALL ON FUNCTION ark_chunk_runs_to_compact(timestamp with time zone,integer,integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION ark_chunk_runs_to_compact(timestamp with time zone,integer,integer) TO ark_broker_app;
+
 CREATE OR REPLACE FUNCTION public.ark_feed_horizon()
  RETURNS xid8
  LANGUAGE plpgsql
@@ -607,6 +676,24 @@ AS $function$
 $function$;
 REVOKE ALL ON FUNCTION ark_query_execution_due_tenants(interval) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION ark_query_execution_due_tenants(interval) TO ark_broker_app;
+
+CREATE OR REPLACE FUNCTION public.ark_reap_expired_completions(batch_size integer)
+ RETURNS integer
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'public', 'pg_temp'
+AS $function$
+DECLARE deleted int;
+BEGIN
+  DELETE FROM llm_completions c
+  WHERE c.ctid = ANY (ARRAY(SELECT x.ctid FROM llm_completions x WHERE x.expires_at <= now() LIMIT batch_size FOR UPDATE SKIP LOCKED))
+    AND c.expires_at <= now();
+  GET DIAGNOSTICS deleted = ROW_COUNT;
+  RETURN deleted;
+END
+$function$;
+REVOKE ALL ON FUNCTION ark_reap_expired_completions(integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION ark_reap_expired_completions(integer) TO ark_broker_app;
 
 CREATE OR REPLACE FUNCTION public.ark_reap_expired_events(batch_size integer)
  RETURNS integer

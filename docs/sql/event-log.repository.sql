@@ -228,6 +228,20 @@ FROM
               AND query_name = ANY ($3::text[])
             )
           )
+          AND NOT (
+            events.type = 'llm.chunk'
+            AND EXISTS (
+              SELECT
+                1
+              FROM
+                llm_completions l
+              WHERE
+                l.tenant_id = events.tenant_id
+                AND l.query_name = events.query_name
+                AND l.run = coalesce(events.query_id, '')
+                AND events.global_position BETWEEN l.first_position AND l.last_position
+            )
+          )
           AND (
             events.type = 'records.deleted'
             OR EXISTS (
@@ -254,6 +268,44 @@ FROM
           $7
       ) e
   ) page ON page.page_bytes - page.data_bytes < $8;
+/* ark:prepared */
+SELECT
+  tenant_id,
+  session_id,
+  query_name,
+  run,
+  namespace,
+  user_id,
+  trace_id,
+  span_id,
+  parent_span_id,
+  chunks,
+  expires_at
+FROM
+  llm_completions c
+WHERE
+  tenant_id = $1
+  AND (
+    query_name = ANY ($2::text[])
+    OR run = ANY ($3::text[])
+  )
+  AND expires_at > now()
+  AND EXISTS (
+    SELECT
+      1
+    FROM
+      sessions owner_
+    WHERE
+      owner_.tenant_id = "c"."tenant_id"
+      AND owner_.session_id = "c"."session_id"
+      AND owner_.user_id = $4
+      AND owner_.expires_at > now()
+  )
+  AND (last_tx, last_position) > ($5::xid8, $6)
+  AND first_tx < $7::xid8
+ORDER BY
+  first_tx,
+  first_position;
 
 -- EventLogRepository.readFeed (reader, one type)
 /* ark:prepared */
@@ -265,60 +317,112 @@ WITH
   )
 SELECT
   snapshot.xmin::text AS horizon,
-  e.*
+  page.*
 FROM
   snapshot
   LEFT JOIN LATERAL (
     SELECT
-      tenant_id,
-      session_id,
-      sequence,
-      global_position,
-      transaction_id::text AS transaction_id,
-      type,
-      time,
-      recorded_at,
-      query_id,
-      query_name,
-      namespace,
-      user_id,
-      trace_id,
-      span_id,
-      parent_span_id,
-      source,
-      dedupe_key,
-      data,
-      expires_at
+      e.*,
+      sum(e.data_bytes) OVER (
+        ORDER BY
+          e.feed_tx,
+          e.global_position ROWS UNBOUNDED PRECEDING
+      ) AS page_bytes
     FROM
-      events
+      (
+        SELECT
+          tenant_id,
+          session_id,
+          sequence,
+          global_position,
+          transaction_id::text AS transaction_id,
+          type,
+          time,
+          recorded_at,
+          query_id,
+          query_name,
+          namespace,
+          user_id,
+          trace_id,
+          span_id,
+          parent_span_id,
+          source,
+          dedupe_key,
+          data,
+          expires_at,
+          events.transaction_id AS feed_tx,
+          octet_length(data::text) AS data_bytes
+        FROM
+          events
+        WHERE
+          tenant_id = $1
+          AND type = $2
+          AND (
+            events.type = 'records.deleted'
+            OR EXISTS (
+              SELECT
+                1
+              FROM
+                sessions owner_
+              WHERE
+                owner_.tenant_id = "events"."tenant_id"
+                AND owner_.session_id = "events"."session_id"
+                AND owner_.user_id = $3
+                AND owner_.expires_at > now()
+            )
+          )
+          AND expires_at > now()
+          AND transaction_id < snapshot.xmin
+          AND (transaction_id, global_position) > ($4::xid8, $5)
+          -- Qualified: a bare name would sort by the text output column of the same name, and
+          -- '100000' < '99999' would page past a lower transaction id (a gap in the feed).
+        ORDER BY
+          events.transaction_id,
+          events.global_position
+        LIMIT
+          $6
+      ) e
+  ) page ON page.page_bytes - page.data_bytes < $7;
+
+-- EventLogRepository.foldedChunks (reader)
+/* ark:prepared */
+SELECT
+  tenant_id,
+  session_id,
+  query_name,
+  run,
+  namespace,
+  user_id,
+  trace_id,
+  span_id,
+  parent_span_id,
+  chunks,
+  expires_at
+FROM
+  llm_completions c
+WHERE
+  tenant_id = $1
+  AND (
+    query_name = ANY ($2::text[])
+    OR run = ANY ($3::text[])
+  )
+  AND expires_at > now()
+  AND EXISTS (
+    SELECT
+      1
+    FROM
+      sessions owner_
     WHERE
-      tenant_id = $1
-      AND type = $2
-      AND (
-        events.type = 'records.deleted'
-        OR EXISTS (
-          SELECT
-            1
-          FROM
-            sessions owner_
-          WHERE
-            owner_.tenant_id = "events"."tenant_id"
-            AND owner_.session_id = "events"."session_id"
-            AND owner_.user_id = $3
-            AND owner_.expires_at > now()
-        )
-      )
-      AND expires_at > now()
-      AND transaction_id < snapshot.xmin
-      AND (transaction_id, global_position) > ($4::xid8, $5)
-      -- Qualified: a bare name would sort by the text output column of the same name, and
-      -- '100000' < '99999' would page past a lower transaction id (a gap in the feed).
-    ORDER BY
-      events.transaction_id,
-      events.global_position
-    LIMIT
-      $6
-  ) e ON true;
+      owner_.tenant_id = "c"."tenant_id"
+      AND owner_.session_id = "c"."session_id"
+      AND owner_.user_id = $4
+      AND owner_.expires_at > now()
+  )
+  AND (last_tx, last_position) > ($5::xid8, $6)
+  AND first_tx < $7::xid8
+ORDER BY
+  first_tx,
+  first_position;
 
 -- EventLogRepository.feedCursorAt
 select
