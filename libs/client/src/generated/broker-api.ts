@@ -69,6 +69,24 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/v2/streams/{name}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** A custom topic's events in feed order (`?after=tx:pos`); `?watch=true` streams them (SSE, `id:` = `tx:pos`, resumable) */
+    get: operations['TopicsController_read'];
+    put?: never;
+    /** Append events of a custom topic (`custom.<name>`; one object or an array); 201 once committed */
+    post: operations['TopicsController_append'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/v2/sessions': {
     parameters: {
       query?: never;
@@ -154,6 +172,23 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/v2/queries/{queryId}/resume-context': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** What an executor needs to resume or replay a query: its input and target, its conversation's messages, every tool call with parameters and result, MCP session and task ids and A2A tasks seen, pending approvals, the last LLM completion assembled from its chunks, and where it stopped (docs/api.md) */
+    get: operations['SessionsV2Controller_resumeContext'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/v2/queries/{queryId}/completion': {
     parameters: {
       query?: never;
@@ -182,6 +217,160 @@ export interface paths {
     get: operations['SessionsV2Controller_toolCalls'];
     put?: never;
     post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v2/queries': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** The queue, newest first; filters phase and namespace */
+    get: operations['ExecutionsController_list'];
+    put?: never;
+    /** Submit a query for executors: 201 pending; the same body again 200; another body under the same queryId 409 */
+    post: operations['ExecutionsController_submit'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v2/queries/{queryId}/execution': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** A query's place in the queue: phase, assignment, lease, attempt and history */
+    get: operations['ExecutionsController_execution'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v2/executors/{executorId}/claims': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Claim up to `max` pending queries (long-poll `waitSeconds`), each assigned with a lease; `{items: []}` when none came */
+    post: operations['ExecutionsController_claim'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v2/executors': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Executors seen in the last minute or holding queries: namespaces, last heartbeat, active queries */
+    get: operations['ExecutionsController_executors'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v2/queries/{queryId}/heartbeat': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Extend the lease of the executor's attempt; answers whether a cancel was requested. 409: a stale attempt */
+    post: operations['ExecutionsController_heartbeat'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v2/queries/{queryId}/phase': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Report the executor's attempt running, done, error or canceled. 409: a stale attempt */
+    post: operations['ExecutionsController_phase'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v2/queries/{queryId}/cancel': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Cancel: a pending query at once, an assigned or running one through its executor (heartbeat) */
+    post: operations['ExecutionsController_cancel'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v2/queries/{queryId}/retry': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Put an error or canceled query back to pending with one more attempt. 409: it is neither */
+    post: operations['ExecutionsController_retry'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v2/queries/{queryId}/a2a': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Record A2A task updates of a query (by UID or name) in its session, as the A2A protocol sends them: a StreamResponse (`{task}`, `{statusUpdate}`, `{artifactUpdate}`), a v0.3 object of kind `task` / `status-update` / `artifact-update`, a JSON-RPC response carrying one, or an array; 201 once committed */
+    post: operations['A2aController_record'];
     delete?: never;
     options?: never;
     head?: never;
@@ -536,6 +725,103 @@ export interface components {
       data: {
         [key: string]: unknown;
       };
+    };
+    TopicEventDto: {
+      /** @description when it happened (ISO 8601); defaults to the append time */
+      time?: string;
+      queryId?: string;
+      queryName?: string;
+      namespace?: string;
+      /** @description the user the producer acts for */
+      userId?: string;
+      traceId?: string;
+      spanId?: string;
+      parentSpanId?: string;
+      /** @description a redelivered event with the same key in the same session is a no-op */
+      dedupeKey?: string;
+      /** @description any JSON payload */
+      data: {
+        [key: string]: unknown;
+      };
+      /**
+       * @description the session the event belongs to (it then shows in that session's events too); without it, the topic's own stream `topic:<name>`
+       * @example session-123
+       */
+      sessionId?: string;
+    };
+    QueryTargetDto: {
+      /**
+       * @description agent, team, model or tool
+       * @example agent
+       */
+      type: string;
+      /** @example weather-agent */
+      name: string;
+    };
+    SubmitQueryDto: {
+      /** @description the Query's UID: submitting the same body again is a no-op (200), another body under it 409 */
+      queryId: string;
+      /** @example what-is-the-weather */
+      name: string;
+      /**
+       * @description executors bound to namespaces claim only theirs
+       * @example default
+       */
+      namespace: string;
+      /** @description the session its events go to; defaults to the queryId */
+      sessionId?: string;
+      target: components['schemas']['QueryTargetDto'];
+      /** @description the query input: a string or messages, as Ark has it */
+      input: Record<string, never>;
+      /** @description still pending this long after submission: canceled with reason Expired */
+      ttlSeconds?: number;
+      /**
+       * @description after a lost lease: back to pending (auto) or error ExecutorLost (never)
+       * @default auto
+       * @enum {string}
+       */
+      reassign: 'auto' | 'never';
+      /**
+       * @description claims allowed under reassign auto before error ExecutorLost
+       * @default 3
+       */
+      maxAttempts: number;
+    };
+    ClaimQueriesDto: {
+      /** @default 1 */
+      max: number;
+      /**
+       * @description long-poll: wait this long for a query when none is pending
+       * @default 0
+       */
+      waitSeconds: number;
+      /**
+       * @description each heartbeat extends the lease by this long
+       * @default 30
+       */
+      leaseSeconds: number;
+      /** @description narrow the namespaces served (within the credentials' binding) */
+      namespaces?: string[];
+    };
+    HeartbeatDto: {
+      executorId: string;
+      /** @description the attempt the claim answered */
+      attempt: number;
+      /** @description extend by this long instead of the claimed lease (and from now on) */
+      leaseSeconds?: number;
+    };
+    ReportPhaseDto: {
+      executorId: string;
+      /** @description the attempt the claim answered */
+      attempt: number;
+      /** @description extend by this long instead of the claimed lease (and from now on) */
+      leaseSeconds?: number;
+      /** @enum {string} */
+      phase: 'running' | 'done' | 'error' | 'canceled';
+      /** @description done: the answer */
+      response?: Record<string, never>;
+      /** @description error: what went wrong (any JSON; `{reason, message}` by convention) */
+      error?: Record<string, never>;
     };
     PutRetentionDto: {
       /** @description messages: seconds visible (null: MESSAGE_VISIBILITY_TTL_SECONDS) */
@@ -1191,6 +1477,98 @@ export interface operations {
       };
     };
   };
+  TopicsController_read: {
+    parameters: {
+      query?: {
+        /** @description stream as Server-Sent Events instead of answering a page */
+        watch?: boolean;
+        limit?: number;
+        /** @description `tx:pos` cursor; pages start after it. `0:0` is the beginning of the feed. */
+        after?: string;
+        /** @description resume point of a watch (`tx:pos`); Last-Event-ID wins. Default: from now on */
+        cursor?: string;
+      };
+      header?: never;
+      path: {
+        name: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description the answer */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['UpstreamBody'];
+        };
+      };
+      /** @description the error body (docs/api.md#errors) */
+      '4XX': {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'];
+        };
+      };
+      /** @description the error body (docs/api.md#errors) */
+      '5XX': {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'];
+        };
+      };
+    };
+  };
+  TopicsController_append: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        name: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': components['schemas']['TopicEventDto'][];
+      };
+    };
+    responses: {
+      /** @description the answer */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['UpstreamBody'];
+        };
+      };
+      /** @description the error body (docs/api.md#errors) */
+      '4XX': {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'];
+        };
+      };
+      /** @description the error body (docs/api.md#errors) */
+      '5XX': {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'];
+        };
+      };
+    };
+  };
   SessionsV2Controller_list: {
     parameters: {
       query?: {
@@ -1421,6 +1799,46 @@ export interface operations {
       };
     };
   };
+  SessionsV2Controller_resumeContext: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        queryId: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description the answer */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['UpstreamBody'];
+        };
+      };
+      /** @description the error body (docs/api.md#errors) */
+      '4XX': {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'];
+        };
+      };
+      /** @description the error body (docs/api.md#errors) */
+      '5XX': {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'];
+        };
+      };
+    };
+  };
   SessionsV2Controller_completion: {
     parameters: {
       query?: {
@@ -1492,6 +1910,426 @@ export interface operations {
         };
         content: {
           'application/json': components['schemas']['ToolCallPage'];
+        };
+      };
+      /** @description the error body (docs/api.md#errors) */
+      '4XX': {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'];
+        };
+      };
+      /** @description the error body (docs/api.md#errors) */
+      '5XX': {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'];
+        };
+      };
+    };
+  };
+  ExecutionsController_list: {
+    parameters: {
+      query?: {
+        phase?: 'pending' | 'assigned' | 'running' | 'done' | 'error' | 'canceled';
+        namespace?: string;
+        limit?: number;
+        /** @description the nextCursor of the previous page */
+        cursor?: string;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description the answer */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['UpstreamBody'];
+        };
+      };
+      /** @description the error body (docs/api.md#errors) */
+      '4XX': {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'];
+        };
+      };
+      /** @description the error body (docs/api.md#errors) */
+      '5XX': {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'];
+        };
+      };
+    };
+  };
+  ExecutionsController_submit: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': components['schemas']['SubmitQueryDto'];
+      };
+    };
+    responses: {
+      /** @description the answer */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['UpstreamBody'];
+        };
+      };
+      /** @description the error body (docs/api.md#errors) */
+      '4XX': {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'];
+        };
+      };
+      /** @description the error body (docs/api.md#errors) */
+      '5XX': {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'];
+        };
+      };
+    };
+  };
+  ExecutionsController_execution: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        queryId: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description the answer */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['UpstreamBody'];
+        };
+      };
+      /** @description the error body (docs/api.md#errors) */
+      '4XX': {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'];
+        };
+      };
+      /** @description the error body (docs/api.md#errors) */
+      '5XX': {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'];
+        };
+      };
+    };
+  };
+  ExecutionsController_claim: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        executorId: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': components['schemas']['ClaimQueriesDto'];
+      };
+    };
+    responses: {
+      /** @description the answer */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['UpstreamBody'];
+        };
+      };
+      /** @description the error body (docs/api.md#errors) */
+      '4XX': {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'];
+        };
+      };
+      /** @description the error body (docs/api.md#errors) */
+      '5XX': {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'];
+        };
+      };
+    };
+  };
+  ExecutionsController_executors: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description the answer */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['UpstreamBody'];
+        };
+      };
+      /** @description the error body (docs/api.md#errors) */
+      '4XX': {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'];
+        };
+      };
+      /** @description the error body (docs/api.md#errors) */
+      '5XX': {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'];
+        };
+      };
+    };
+  };
+  ExecutionsController_heartbeat: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        queryId: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': components['schemas']['HeartbeatDto'];
+      };
+    };
+    responses: {
+      /** @description the answer */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['UpstreamBody'];
+        };
+      };
+      /** @description the error body (docs/api.md#errors) */
+      '4XX': {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'];
+        };
+      };
+      /** @description the error body (docs/api.md#errors) */
+      '5XX': {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'];
+        };
+      };
+    };
+  };
+  ExecutionsController_phase: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        queryId: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': components['schemas']['ReportPhaseDto'];
+      };
+    };
+    responses: {
+      /** @description the answer */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['UpstreamBody'];
+        };
+      };
+      /** @description the error body (docs/api.md#errors) */
+      '4XX': {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'];
+        };
+      };
+      /** @description the error body (docs/api.md#errors) */
+      '5XX': {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'];
+        };
+      };
+    };
+  };
+  ExecutionsController_cancel: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        queryId: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description the answer */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['UpstreamBody'];
+        };
+      };
+      /** @description the error body (docs/api.md#errors) */
+      '4XX': {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'];
+        };
+      };
+      /** @description the error body (docs/api.md#errors) */
+      '5XX': {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'];
+        };
+      };
+    };
+  };
+  ExecutionsController_retry: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        queryId: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description the answer */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['UpstreamBody'];
+        };
+      };
+      /** @description the error body (docs/api.md#errors) */
+      '4XX': {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'];
+        };
+      };
+      /** @description the error body (docs/api.md#errors) */
+      '5XX': {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'];
+        };
+      };
+    };
+  };
+  A2aController_record: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        queryId: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': Record<string, never> | Record<string, never>[];
+      };
+    };
+    responses: {
+      /** @description the answer */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['UpstreamBody'];
         };
       };
       /** @description the error body (docs/api.md#errors) */
