@@ -89,7 +89,7 @@ describe('every bad input gets a 4xx in the envelope', () => {
     ] as const) {
       const answer = await postJson(`${broker.url}${path}`, deep);
       assertEnvelope(answer, 400, code, path);
-      assert.match(answer.body.error.message, /nests deeper than 512 levels/);
+      assert.match(answer.body.error.message, /nests deeper than 1000 levels/);
     }
     const inField = await postJson(`${broker.url}/v2/events`, `{"sessionId":"deep","type":"custom.a","data":${'['.repeat(10_000)}${']'.repeat(10_000)}}`);
     assertEnvelope(inField, 400, 'bad_request', 'a deep field');

@@ -3,7 +3,7 @@
  * Ark's events and chunks) stay under 20 levels; far deeper input overflows the stack of the DTO
  * transformer and PostgreSQL's `jsonb` input ("stack depth limit exceeded").
  */
-export const MAX_JSON_DEPTH = 512;
+export const MAX_JSON_DEPTH = 1_000;
 
 /** Whether a parsed JSON value nests deeper than `max` (iterative: the check itself cannot overflow). */
 export function jsonNestsDeeperThan(value: unknown, max = MAX_JSON_DEPTH): boolean {
