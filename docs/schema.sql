@@ -310,7 +310,7 @@ CREATE TABLE query_transitions (
   at timestamp with time zone DEFAULT now() NOT NULL,
   data jsonb NOT NULL,
   published boolean DEFAULT false NOT NULL,
-  CONSTRAINT query_transitions_pkey PRIMARY KEY ("position"),
+  CONSTRAINT query_transitions_pkey PRIMARY KEY (tenant_id, "position"),
   CONSTRAINT query_transitions_tenant_id_query_id_fkey FOREIGN KEY (tenant_id, query_id) REFERENCES query_executions(tenant_id, query_id) ON DELETE CASCADE
 );
 ALTER TABLE query_transitions ENABLE ROW LEVEL SECURITY;

@@ -51,7 +51,7 @@ CREATE INDEX query_executions_listing ON query_executions (tenant_id, submitted_
 CREATE INDEX query_executions_executor ON query_executions (tenant_id, assigned_executor) WHERE phase IN ('assigned', 'running');
 
 CREATE TABLE query_transitions (
-  position    bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  position    bigint      GENERATED ALWAYS AS IDENTITY,
   tenant_id   text        NOT NULL,
   query_id    text        NOT NULL,
   -- The ark event type it becomes (docs/events.md#54-query-execution-events).
@@ -60,6 +60,8 @@ CREATE TABLE query_transitions (
   at          timestamptz NOT NULL DEFAULT now(),
   data        jsonb       NOT NULL,
   published   boolean     NOT NULL DEFAULT false,
+  -- With the tenant, as every key of a tenant's table (docs/scaling.md).
+  PRIMARY KEY (tenant_id, position),
   FOREIGN KEY (tenant_id, query_id) REFERENCES query_executions (tenant_id, query_id) ON DELETE CASCADE
 );
 CREATE INDEX query_transitions_query ON query_transitions (tenant_id, query_id, position);

@@ -37,6 +37,11 @@ export function progressBar(label: string, unit: string, force = false): Progres
       bar.update(done, { rate: rate(done) });
     },
     log: (line) => bars.log(`${line}\n`),
-    stop: () => bars.stop(),
+    stop: () => {
+      // stop() draws the bars but not the lines logged since the last redraw (a run shorter than
+      // one redraw would lose them): one last redraw writes them first.
+      if (bar) bars.update();
+      bars.stop();
+    },
   };
 }
