@@ -10,6 +10,7 @@ export async function serveUntilSignalled(env: Record<string, string | undefined
   // operator sees): LOG_FORMAT=json gives JSON lines for every message, fatal ones included.
   Logger.overrideLogger(brokerLogger({ LOG_FORMAT: env.LOG_FORMAT === 'json' ? 'json' : 'text', LOG_LEVEL: env.LOG_LEVEL ?? 'info' }));
   const logger = new Logger('Broker');
+  keepServingPastClientResets(logger);
   let stopTracing = async (): Promise<void> => undefined;
   let broker;
   let graceMs: number;
@@ -48,4 +49,20 @@ export async function serveUntilSignalled(env: Record<string, string | undefined
   };
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
+}
+
+/** Errors of one client's connection. */
+const CONNECTION_ERRORS = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
+
+/**
+ * A client that resets its connection must not stop the service for every other caller: a
+ * rejection of that kind that nothing awaited is logged with its stack (a bug to fix where it comes
+ * from) and the broker goes on; any other unhandled rejection still ends the process, as Node would.
+ */
+function keepServingPastClientResets(logger: Logger): void {
+  process.on('unhandledRejection', (reason) => {
+    const code = (reason as NodeJS.ErrnoException | null)?.code;
+    if (code === undefined || !CONNECTION_ERRORS.has(code)) throw reason;
+    logger.error(`a client connection failed where nothing awaited it; serving on: ${(reason as Error).stack ?? String(reason)}`);
+  });
 }
