@@ -1,3 +1,4 @@
+import { PeriodicPass } from './periodic-pass.js';
 import type { ChunkCompactionRepository } from './chunk-compaction.repository.js';
 
 export interface ChunkCompactorOptions {
@@ -29,46 +30,35 @@ const LATE_COMMIT_MARGIN_MS = 10 * 60_000;
  * a lock taken without waiting, and a folded chunk is never folded again.
  */
 export class ChunkCompactor {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<CompactionReport> | undefined;
-  private stopped = false;
+  private readonly periodic: PeriodicPass<CompactionReport>;
   /** Ends up to this time were all looked at (minus the margin); the first pass looks at every end. */
   private since = new Date(0);
 
   constructor(
     private readonly repository: ChunkCompactionRepository,
     private readonly options: ChunkCompactorOptions,
-    private readonly log: { info(message: string): void; error(message: string): void },
-  ) {}
-
-  start(): void {
-    if (this.options.intervalSeconds === 0) return;
-    this.stopped = false;
-    this.tick();
-    this.timer = setInterval(() => this.tick(), this.options.intervalSeconds * 1000);
-    this.timer.unref();
+    log: { info(message: string): void; error(message: string): void },
+  ) {
+    this.periodic = new PeriodicPass(options.intervalSeconds, () => this.pass(), {
+      done: (r) => {
+        if (r.runs > 0) log.info(`compacted ${r.chunks} chunks of ${r.runs} runs`);
+      },
+      failed: (error) => log.error(`compaction failed: ${(error as Error).message}`),
+    });
   }
 
-  /** Stops the timer and waits for a pass in flight. */
-  async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
-    await this.running?.catch(() => undefined);
+  start(): void {
+    this.periodic.start();
+  }
+
+  /** Stops the timer and waits for a pass in flight, so the pool can close after. */
+  stop(): Promise<void> {
+    return this.periodic.stop();
   }
 
   /** One pass over the runs due; a pass already going is joined. */
   compactOnce(): Promise<CompactionReport> {
-    this.running ??= this.pass().finally(() => (this.running = undefined));
-    return this.running;
-  }
-
-  private tick(): void {
-    this.compactOnce()
-      .then((r) => {
-        if (r.runs > 0) this.log.info(`compacted ${r.chunks} chunks of ${r.runs} runs`);
-      })
-      .catch((error: unknown) => this.log.error(`compaction failed: ${(error as Error).message}`));
+    return this.periodic.once();
   }
 
   private async pass(): Promise<CompactionReport> {
@@ -77,7 +67,7 @@ export class ChunkCompactor {
     let since = this.since;
     let newest = this.since;
     for (;;) {
-      if (this.stopped) return report;
+      if (this.periodic.stopping) return report;
       const runs = await this.repository.runsToCompact(since, delaySeconds, batchSize);
       for (const run of runs) {
         const outcome = await this.repository.compactRun(run, rawTtlSeconds);

@@ -1,3 +1,4 @@
+import { PeriodicPass } from './periodic-pass.js';
 import type { RetentionRepository } from './retention.repository.js';
 
 export interface RowReaperOptions {
@@ -22,46 +23,35 @@ export interface ReapReport {
  * claims rows with SKIP LOCKED and sessions with a lock taken without waiting.
  */
 export class RowReaper {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<ReapReport> | undefined;
-  private stopped = false;
+  private readonly periodic: PeriodicPass<ReapReport>;
 
   constructor(
     private readonly repository: RetentionRepository,
     private readonly options: RowReaperOptions,
-    private readonly log: { info(message: string): void; error(message: string): void },
-  ) {}
-
-  start(): void {
-    if (this.options.intervalSeconds === 0) return;
-    this.stopped = false;
-    this.tick();
-    this.timer = setInterval(() => this.tick(), this.options.intervalSeconds * 1000);
-    this.timer.unref();
+    log: { info(message: string): void; error(message: string): void },
+  ) {
+    this.periodic = new PeriodicPass(options.intervalSeconds, () => this.run(), {
+      done: (r) => {
+        if (r.events + r.messages + r.completions + r.sessions > 0) {
+          log.info(`reaped ${r.events} events, ${r.messages} messages, ${r.completions} compacted chunk runs, ${r.sessions} sessions`);
+        }
+      },
+      failed: (error) => log.error(`reap failed: ${(error as Error).message}`),
+    });
   }
 
-  /** Stops the timer and waits for a run in flight, so the pool can close after. */
-  async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
-    await this.running?.catch(() => undefined);
+  start(): void {
+    this.periodic.start();
+  }
+
+  /** Stops the timer and waits for a pass in flight, so the pool can close after. */
+  stop(): Promise<void> {
+    return this.periodic.stop();
   }
 
   /** One run: events, then messages, compacted chunk runs, then sessions, each until a statement deletes less than a batch. A run already going is joined. */
   reapOnce(): Promise<ReapReport> {
-    this.running ??= this.run().finally(() => (this.running = undefined));
-    return this.running;
-  }
-
-  private tick(): void {
-    this.reapOnce()
-      .then((r) => {
-        if (r.events + r.messages + r.completions + r.sessions > 0) {
-          this.log.info(`reaped ${r.events} events, ${r.messages} messages, ${r.completions} compacted chunk runs, ${r.sessions} sessions`);
-        }
-      })
-      .catch((error: unknown) => this.log.error(`reap failed: ${(error as Error).message}`));
+    return this.periodic.once();
   }
 
   private async run(): Promise<ReapReport> {
@@ -69,7 +59,7 @@ export class RowReaper {
     const drain = async (reap: (batch: number) => Promise<number>) => {
       let total = 0;
       for (;;) {
-        if (this.stopped) return total;
+        if (this.periodic.stopping) return total;
         const n = await reap(batchSize);
         total += n;
         if (n < batchSize) return total;
