@@ -66,13 +66,22 @@ describe('migrations safe on a large log', () => {
     const files = await readMigrations(dir);
     assert.equal(files.at(-1)!.statements?.length, 1);
     const pool = createPool({ connectionString: broker.database.url, max: 1, applicationName: 'test-migrator' });
+    // A writer that stays open: the concurrent build waits for it, so a run with a deadline is cut
+    // off inside the build however fast or loaded the machine is.
+    const writer = new pg.Client({ connectionString: broker.database.url });
+    await writer.connect();
     try {
       // A run with too little time: the build is cancelled, leaving an invalid index and no record.
-      await assert.rejects(migrate(pool, dir, { timeoutMs: 200 }), (error: unknown) => {
+      await writer.query('BEGIN');
+      await writer.query(
+        `INSERT INTO events (tenant_id, session_id, sequence, type, time, source, data, expires_at) VALUES ('default', 'open-writer-concurrent', 1, 'custom.x', now(), 'api', '{}', now() + interval '1 day')`,
+      );
+      await assert.rejects(migrate(pool, dir, { timeoutMs: 3_000 }), (error: unknown) => {
         assert.ok(error instanceof MigrationTimeoutError, String(error));
-        assert.match(error.message, /9001_test_concurrent_index did not finish within the 200 ms allowed \(a half-built index is dropped and rebuilt/);
+        assert.match(error.message, /9001_test_concurrent_index did not finish within the 3000 ms allowed \(a half-built index is dropped and rebuilt/);
         return true;
       });
+      await writer.query('COMMIT');
       const leftover = await broker.sql.query(`SELECT i.indisvalid FROM pg_index i WHERE i.indexrelid = 'events_test_wide'::regclass`);
       assert.deepEqual(leftover.rows, [{ indisvalid: false }], 'the cancelled build left an invalid index');
       assert.equal((await broker.sql.query(`SELECT 1 FROM schema_migrations WHERE version = '9001'`)).rowCount, 0);
@@ -131,6 +140,7 @@ describe('migrations safe on a large log', () => {
       assert.ok(slowest < 2_000, `no append waited for the build (slowest ${slowest} ms)`);
       assert.deepEqual((await migrate(pool, dir)).applied, [], 'recorded once');
     } finally {
+      await writer.end();
       await pool.end();
     }
   });

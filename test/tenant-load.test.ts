@@ -90,6 +90,9 @@ describe('a tenant flooding at 10× its write limit', () => {
     // beside the same tenant at its limit. This file runs alone (test/run-tests.ts), but CI shares
     // the machine with other work, so the bound is loose: it guards against gross regressions such
     // as stop 11's limiter (fixed windows after body parsing: a median of 136 ms against 12).
+    assert.equal(broker.child.exitCode, null, `the broker outlived the flood; its output:\n${broker.output()}`);
+    // A reset the broker survived is still a promise nobody awaited: show where, for the next look.
+    if (/nothing awaited it/.test(broker.output())) console.log(`# broker output:\n${broker.output()}`);
     const { quietBesideLimit: base, quietDuringFlood: flooded } = figures;
     assert.ok(flooded.p50 <= base.p50 * 3 + 25, `quiet p50 ${flooded.p50} ms during the flood vs ${base.p50} beside the limit`);
 
