@@ -120,6 +120,7 @@ WITH
   )
 SELECT
   snapshot.xmin::text AS horizon,
+  false AS has_folded,
   page.*
 FROM
   snapshot
@@ -182,6 +183,21 @@ WITH
   )
 SELECT
   snapshot.xmin::text AS horizon,
+  EXISTS (
+    SELECT
+      1
+    FROM
+      llm_completions c
+    WHERE
+      c.tenant_id = $1
+      AND (
+        c.query_name = ANY ($2::text[])
+        OR c.run = ANY ($3::text[])
+      )
+      AND c.expires_at > now()
+      AND (c.last_tx, c.last_position) > ($4::xid8, $5)
+      AND c.first_tx < snapshot.xmin
+  ) AS has_folded,
   page.*
 FROM
   snapshot
@@ -220,12 +236,12 @@ FROM
         FROM
           events
         WHERE
-          tenant_id = $1
+          tenant_id = $6
           AND (
-            query_id = ANY ($2::text[])
+            query_id = ANY ($7::text[])
             OR (
               source = 'chunk'
-              AND query_name = ANY ($3::text[])
+              AND query_name = ANY ($8::text[])
             )
           )
           AND NOT (
@@ -252,60 +268,22 @@ FROM
               WHERE
                 owner_.tenant_id = "events"."tenant_id"
                 AND owner_.session_id = "events"."session_id"
-                AND owner_.user_id = $4
+                AND owner_.user_id = $9
                 AND owner_.expires_at > now()
             )
           )
           AND expires_at > now()
           AND transaction_id < snapshot.xmin
-          AND (transaction_id, global_position) > ($5::xid8, $6)
+          AND (transaction_id, global_position) > ($10::xid8, $11)
           -- Qualified: a bare name would sort by the text output column of the same name, and
           -- '100000' < '99999' would page past a lower transaction id (a gap in the feed).
         ORDER BY
           events.transaction_id,
           events.global_position
         LIMIT
-          $7
+          $12
       ) e
-  ) page ON page.page_bytes - page.data_bytes < $8;
-/* ark:prepared */
-SELECT
-  tenant_id,
-  session_id,
-  query_name,
-  run,
-  namespace,
-  user_id,
-  trace_id,
-  span_id,
-  parent_span_id,
-  chunks,
-  expires_at
-FROM
-  llm_completions c
-WHERE
-  tenant_id = $1
-  AND (
-    query_name = ANY ($2::text[])
-    OR run = ANY ($3::text[])
-  )
-  AND expires_at > now()
-  AND EXISTS (
-    SELECT
-      1
-    FROM
-      sessions owner_
-    WHERE
-      owner_.tenant_id = "c"."tenant_id"
-      AND owner_.session_id = "c"."session_id"
-      AND owner_.user_id = $4
-      AND owner_.expires_at > now()
-  )
-  AND (last_tx, last_position) > ($5::xid8, $6)
-  AND first_tx < $7::xid8
-ORDER BY
-  first_tx,
-  first_position;
+  ) page ON page.page_bytes - page.data_bytes < $13;
 
 -- EventLogRepository.readFeed (reader, one type)
 /* ark:prepared */
@@ -317,6 +295,7 @@ WITH
   )
 SELECT
   snapshot.xmin::text AS horizon,
+  false AS has_folded,
   page.*
 FROM
   snapshot

@@ -199,11 +199,21 @@ export class EventLogRepository {
   async readFeed(scope: ReadScope, after: FeedCursor, limit: number, narrow?: FeedNarrowing): Promise<LogPage & { horizon: bigint }> {
     const onlyQuery = narrow === undefined ? sql`` : narrowing(narrow);
     const onlyOwned = scope.ownerId === undefined ? sql`` : sql`AND (events.type = 'records.deleted' OR ${sessionVisible(scope, 'events')})`;
+    const queryIds = narrow !== undefined && 'queryIds' in narrow ? [...narrow.queryIds] : undefined;
+    // Whether compacted runs of the query lie past the cursor: only then does a second statement
+    // read them (foldedChunks), so a reader tailing a live query makes one round trip per wake-up.
+    const hasFolded =
+      queryIds === undefined
+        ? sql`false`
+        : sql`EXISTS (SELECT 1 FROM llm_completions c
+            WHERE c.tenant_id = ${scope.tenantId} AND (c.query_name = ANY(${queryIds}::text[]) OR c.run = ANY(${queryIds}::text[]))
+              AND c.expires_at > now() AND (c.last_tx, c.last_position) > (${after.transactionId.toString()}::xid8, ${after.globalPosition})
+              AND c.first_tx < snapshot.xmin)`;
     const { rows } = await inScope(scope, () =>
-      sql<BudgetedRow & { horizon: string }>`${PREPARED}
+      sql<BudgetedRow & { horizon: string; has_folded: boolean }>`${PREPARED}
       -- MATERIALIZED: the horizon is computed once, so the rows read and the horizon returned agree.
       WITH snapshot AS MATERIALIZED (SELECT ark_feed_horizon() AS xmin)
-      SELECT snapshot.xmin::text AS horizon, page.*
+      SELECT snapshot.xmin::text AS horizon, ${hasFolded} AS has_folded, page.*
       FROM snapshot LEFT JOIN LATERAL (
         SELECT e.*, sum(e.data_bytes) OVER (ORDER BY e.feed_tx, e.global_position ROWS UNBOUNDED PRECEDING) AS page_bytes
         FROM (
@@ -224,8 +234,10 @@ export class EventLogRepository {
       limit,
       this.pageMaxBytes,
     );
-    if (narrow === undefined || !('queryIds' in narrow)) return { ...page, horizon };
-    const folded = await this.foldedChunks(scope, after, horizon, narrow.queryIds);
+    if (queryIds === undefined || rows[0]?.has_folded !== true) return { ...page, horizon };
+    // A run compacted after the first statement's snapshot was also read as its raw rows: those stay.
+    const raw = new Set(page.events.map((e) => e.globalPosition));
+    const folded = (await this.foldedChunks(scope, after, horizon, queryIds)).filter((e) => !raw.has(e.globalPosition));
     if (folded.length === 0) return { ...page, horizon };
     // A page cut at its byte budget ends before raw events that follow it: folded chunks past its
     // last event wait for the next page, or the cursor would skip those raw events.
