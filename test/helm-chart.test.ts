@@ -170,6 +170,19 @@ describe('helm chart (rendered by the real helm binary)', () => {
     assert.doesNotThrow(() => samplerFromEnvironment(values), 'the broker takes the sampler the chart sets');
   });
 
+  it("values.yaml's commented config entries are settings the broker knows, shown with its defaults", async () => {
+    const text = await readFile(path.join(CHART, 'values.yaml'), 'utf8');
+    const block = text.slice(text.indexOf('\nconfig:\n'), text.indexOf('\n\n', text.indexOf('\nconfig:\n') + 1));
+    const documented = [...block.matchAll(/^ {2}# ([A-Z][A-Z0-9_]*): "([^"]*)"$/gm)].map((m) => [m[1]!, m[2]!] as const);
+    assert.ok(documented.length >= 15, `${documented.length} documented settings`);
+    const defaults = loadBrokerConfig({ DATABASE_URL: 'postgres://u@db/ark' }) as unknown as Record<string, unknown>;
+    for (const [name, value] of documented) {
+      assert.ok(name in defaults, `${name} is a broker setting`);
+      const shown = defaults[name];
+      assert.equal(value, Array.isArray(shown) ? shown.join(',') : String((shown as string | number | boolean | undefined) ?? ''), `${name}'s default`);
+    }
+  });
+
   it("creates the Ark integration objects in upstream chart's shape", async () => {
     const objects = await rendered({ 'database.existingSecret': 'ark-db' });
     for (const [name, fixture] of [
