@@ -126,9 +126,12 @@ describe('MCP server (/mcp)', () => {
     assert.deepEqual(completion.completion, { text: 'Hello alice!', finishReason: 'stop', chunks: 2, streamCompleted: true, truncated: false });
     assert.equal(completion.query.queryName, 'q-alice');
     const resume = value(await call(client, 'get_resume_context', { queryId: 'q-alice' }));
-    assert.deepEqual(resume.mcpSessionIds, ['mcp-alice']);
-    assert.equal(resume.session.sessionId, 's-alice');
-    assert.equal(resume.query.toolCalls.items[0].result, 'found');
+    const rest = await fetch(`${broker.url}/v2/queries/q-alice/resume-context`, { headers: { authorization: `Bearer ${bearer.alice}` } });
+    const restBody: any = await rest.json();
+    assert.deepEqual(resume, restBody, 'the same answer as GET /v2/queries/:id/resume-context');
+    assert.deepEqual(resume.mcp.sessionIds, ['mcp-alice']);
+    assert.equal(resume.query.sessionId, 's-alice');
+    assert.equal(resume.toolCalls.items[0].result, 'found');
 
     const read = await client.readResource({ uri: 'ark://sessions/s-alice' });
     assert.equal(JSON.parse((read.contents[0] as { text: string }).text).session.sessionId, 's-alice');

@@ -7,6 +7,7 @@ import { DomainError } from '#ark/errors';
 import { BROKER_VERSION } from '#ark/config';
 import { EventLogRepository, FEED_START, LLM_CHUNK, LLM_STREAM_COMPLETED, type FeedCursor } from '#ark/event-store';
 import { SESSION_STATUSES } from '../sessions-v2/dto/sessions-v2.dto.js';
+import { ResumeContextService } from '../sessions-v2/resume-context.service.js';
 import { SessionsV2Service } from '../sessions-v2/sessions-v2.service.js';
 
 const MAX_PAGE = 100;
@@ -45,6 +46,7 @@ function chunkParts(chunk: unknown): { content?: string; finishReason?: string }
 export class BrokerMcpService {
   constructor(
     private readonly sessions: SessionsV2Service,
+    private readonly resume: ResumeContextService,
     private readonly log: EventLogRepository,
   ) {}
 
@@ -115,11 +117,11 @@ export class BrokerMcpService {
       'get_resume_context',
       {
         description:
-          'What an agent needs to resume or continue a query: the query with its tool calls (and their MCP session ids), LLM calls and A2A tasks, its session’s recent messages, and its pending approvals.',
+          'What an agent needs to resume or continue a query (the same answer as GET /v2/queries/:id/resume-context): its input and target, its conversation’s messages, its tool calls with parameters and results, MCP session and task ids, A2A tasks, pending approvals, the last LLM completion, and where it stopped.',
         inputSchema: { queryId: z.string().min(1) },
         annotations: { readOnlyHint: true },
       },
-      ({ queryId }) => answer(() => this.resumeContext(scope, queryId)),
+      ({ queryId }) => answer(() => this.resume.resumeContext(scope, queryId)),
     );
 
     server.registerResource(
@@ -171,24 +173,5 @@ export class BrokerMcpService {
       cursor = { transactionId: BigInt(last.transactionId), globalPosition: last.globalPosition };
     }
     return { query, completion: { text, finishReason, chunks, streamCompleted, truncated: read >= MAX_COMPLETION_EVENTS } };
-  }
-
-  /**
-   * Built from the read models the REST API serves (the query, its session's aggregate): the
-   * dedicated `GET /v2/queries/:id/resume-context` (DESIGN §6.2) does not exist yet.
-   */
-  private async resumeContext(scope: ReadScope, queryId: string) {
-    const query = await this.sessions.query(scope, queryId);
-    const aggregate = await this.sessions.aggregate(scope, query.sessionId);
-    const inSession = aggregate.queries.items.find((q) => q.queryKey === query.queryKey);
-    const names = new Set([query.queryKey, query.queryId, query.queryName].filter((n): n is string => n !== null));
-    return {
-      query,
-      session: aggregate.session,
-      mcpSessionIds: [...new Set(query.toolCalls.items.map((t) => t.mcpSessionId).filter((id): id is string => id !== null))],
-      a2aTasks: inSession?.a2aTasks ?? [],
-      messages: aggregate.messages,
-      pendingApprovals: aggregate.pendingApprovals.items.filter((a) => a.queryId !== null && names.has(a.queryId)),
-    };
   }
 }

@@ -22,6 +22,6 @@ import { ToolCallRepository } from './tool-call.repository.js';
     RawEventRepository,
     ResumeContextRepository,
   ],
-  exports: [SessionsV2Service, QueryRepository],
+  exports: [SessionsV2Service, ResumeContextService, QueryRepository],
 })
 export class SessionsV2Module {}
