@@ -1,6 +1,7 @@
 import { Command, CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
 import { EventAppender, type AppendedEvent } from '#ark/event-store';
 import type { CallerIdentity } from '#ark/tenancy';
+import { producerEvent } from './producer-event.js';
 import type { AppendEventDto } from './dto/append-event.dto.js';
 
 /** `POST /v2/events`: a producer's own events, any sessions of its tenant, atomically. */
@@ -20,23 +21,7 @@ export class AppendProducerEventsHandler implements ICommandHandler<AppendProduc
   execute({ caller, events }: AppendProducerEventsCommand): Promise<AppendedEvent[]> {
     return this.appender.append(
       caller,
-      events.map((d) => ({
-        sessionId: d.sessionId,
-        event: {
-          type: d.type,
-          time: d.time === undefined ? undefined : new Date(d.time),
-          queryId: d.queryId,
-          queryName: d.queryName,
-          namespace: d.namespace,
-          userId: d.userId,
-          traceId: d.traceId,
-          spanId: d.spanId,
-          parentSpanId: d.parentSpanId,
-          dedupeKey: d.dedupeKey,
-          source: 'api',
-          data: d.data,
-        },
-      })),
+      events.map((d) => producerEvent(d, d.sessionId, d.type)),
     );
   }
 }

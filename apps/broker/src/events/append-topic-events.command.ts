@@ -1,6 +1,7 @@
 import { Command, CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
 import { customTopicType, EventAppender, type AppendedEvent } from '#ark/event-store';
 import type { CallerIdentity } from '#ark/tenancy';
+import { producerEvent } from './producer-event.js';
 import type { TopicEventDto } from './dto/topic-event.dto.js';
 
 /** The session of a topic's events that name none: the topic's own stream in the tenant. */
@@ -25,23 +26,7 @@ export class AppendTopicEventsHandler implements ICommandHandler<AppendTopicEven
     const type = customTopicType(topic);
     return this.appender.append(
       caller,
-      events.map((d) => ({
-        sessionId: d.sessionId ?? topicSessionId(topic),
-        event: {
-          type,
-          time: d.time === undefined ? undefined : new Date(d.time),
-          queryId: d.queryId,
-          queryName: d.queryName,
-          namespace: d.namespace,
-          userId: d.userId,
-          traceId: d.traceId,
-          spanId: d.spanId,
-          parentSpanId: d.parentSpanId,
-          dedupeKey: d.dedupeKey,
-          source: 'api',
-          data: d.data,
-        },
-      })),
+      events.map((d) => producerEvent(d, d.sessionId ?? topicSessionId(topic), type)),
     );
   }
 }
