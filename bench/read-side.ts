@@ -34,7 +34,8 @@ Seeds an Ark-shaped event log (bench/seed-events.ts), builds the read models wit
 
   --events <n>            events to seed (default 1000000; e.g. 10000000)
   --sessions <n>          sessions (default events / 100)
-  --big-sessions <n>      sessions of 10,000 events each (default 5)
+  --big-sessions <n>      sessions of --big-session-events events each (default 5)
+  --big-session-events <n>  events of each big session (default 10000; e.g. 100000)
   --requests <n>          measured requests per case (default 200, after 20 warm-up requests)
   --database-url <url>    PostgreSQL server (default $BENCH_DATABASE_URL or postgres://postgres@127.0.0.1:5432/postgres)
   --keep                  keep the database (ark_bench_read_<events>) instead of dropping it
@@ -56,6 +57,7 @@ function parseReadOptions(argv: readonly string[], env: Record<string, string | 
       events: { type: 'string', default: '1000000' },
       sessions: { type: 'string' },
       'big-sessions': { type: 'string', default: '5' },
+      'big-session-events': { type: 'string', default: '10000' },
       requests: { type: 'string', default: '200' },
       'database-url': { type: 'string' },
       keep: { type: 'boolean', default: false },
@@ -74,6 +76,7 @@ function parseReadOptions(argv: readonly string[], env: Record<string, string | 
       events,
       sessions: values.sessions ? int('sessions', values.sessions) : Math.max(1, Math.round(events / 100)),
       bigSessions: int('big-sessions', values['big-sessions']),
+      bigSessionEvents: int('big-session-events', values['big-session-events']),
     },
     requests: int('requests', values.requests),
     serverUrl: values['database-url'] ?? env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
@@ -114,7 +117,7 @@ function readCases(tenantId: string, bigSessionIds: readonly string[], plan: See
   });
   return [
     {
-      name: 'GET /v2/sessions/:id (10,000-event session)',
+      name: `GET /v2/sessions/:id (${plan.bigSessionEvents.toLocaleString('en')}-event session)`,
       paths: bigSessionIds.map((id) => `/v2/sessions/${id}`),
       explain: ({ v2 }) => v2.aggregate(scope, bigSessionIds[0]!),
     },
@@ -238,13 +241,15 @@ async function explain(databaseUrl: string, tenantId: string, c: ReadCase): Prom
     await c.explain({ v2, compat: new SessionsRepository(connection), traces: new TracesRepository(connection), db });
     let plans = '';
     const seqScans = new Set<string>();
-    for (const q of captured) {
+    // Transaction control (a repeatable-read aggregate read) has no plan.
+    const explainable = captured.filter((q) => !/^\s*(start transaction|begin|commit|rollback)\b/i.test(q.sql));
+    for (const q of explainable) {
       const { rows } = await pool.query<{ 'QUERY PLAN': string }>(`EXPLAIN (ANALYZE, BUFFERS) ${q.sql}`, [...q.parameters]);
       const text = rows.map((r) => r['QUERY PLAN']).join('\n');
       for (const m of text.matchAll(/Seq Scan on (\w+)/g)) if (BIG_TABLES.includes(m[1]!)) seqScans.add(m[1]!);
       plans += `-- ${q.sql.replace(/\s+/g, ' ').trim()}\n-- parameters: ${JSON.stringify(q.parameters).slice(0, 300)}\n${text}\n\n`;
     }
-    return { plans, statements: captured.length, seqScans: [...seqScans] };
+    return { plans, statements: explainable.length, seqScans: [...seqScans] };
   } finally {
     await db.destroy();
   }

@@ -77,6 +77,7 @@ const COLUMNS = [
   'sequence',
   'time',
   'recorded_at',
+  'expires_at',
   'type',
   'query_id',
   'query_name',
@@ -294,7 +295,7 @@ async function readTemplate(client: pg.Client, tenantId: string, sessionId: stri
   if (rows.length === 0) throw new Error(`seed template: no events stored for ${sessionId}`);
   const t0 = Math.min(...rows.map((r) => r.time.getTime()));
   const template = rows.map((r): TemplateRow => {
-    const text = COLUMNS.slice(5)
+    const text = COLUMNS.slice(6)
       .map((c) => copyText(r[c] as string | null))
       .join('\t');
     const parts: string[] = [];
@@ -430,7 +431,8 @@ export async function seedEvents(
         for (const row of rows) {
           sequence++;
           const time = new Date(at + row.offsetMs).toISOString();
-          text += `${plan.tenantId}\t${session}\t${sequence}\t${time}\t${time}\t${cloneRow(row, v, suffix)}\n`;
+          // Seeded rows never expire: the read side is measured on the whole log.
+          text += `${plan.tenantId}\t${session}\t${sequence}\t${time}\t${time}\tinfinity\t${cloneRow(row, v, suffix)}\n`;
         }
         at += template.durationMs + 30_000 + next() * 300_000;
       }
