@@ -44,7 +44,8 @@ export class ClaimQueriesHandler implements ICommandHandler<ClaimQueriesCommand,
       try {
         const rows = await this.repository.claim(scope, executorId, namespaces, body.max ?? 1, body.leaseSeconds ?? DEFAULT_LEASE_SECONDS);
         if (rows.length > 0 || !wait) {
-          await this.publisher.publish(caller.tenantId, rows);
+          // The claim is committed: its events follow (publishSoon), the executor need not wait for them.
+          this.publisher.publishSoon(caller.tenantId, rows);
           return rows.map(executionJson);
         }
         // NOTIFY wakes it; the poll is the safety net behind a lost notification.
