@@ -112,7 +112,7 @@ FROM
       l.position
   ) t;
 
--- ExecutionRepository.claim
+-- ExecutionRepository.claim (recording the executor)
 WITH
   seen AS (
     INSERT INTO
@@ -178,6 +178,124 @@ WITH
       tenant_id,
       query_id,
       $12,
+      attempt,
+      jsonb_build_object(
+        'executorId',
+        assigned_executor,
+        'leaseExpiresAt',
+        lease_expires_at
+      )
+    FROM
+      moved
+    ORDER BY
+      submitted_at,
+      query_id
+    RETURNING
+      *
+  )
+SELECT
+  m.*,
+  l.position::text AS position,
+  l.type AS transition_type,
+  l.attempt AS transition_attempt,
+  l.at AS transition_at,
+  l.data AS transition_data
+FROM
+  moved m
+  JOIN logged l ON l.tenant_id = m.tenant_id
+  AND l.query_id = m.query_id
+ORDER BY
+  l.position;
+
+-- ExecutionRepository.claim (every namespace, seen lately)
+WITH
+  picked AS (
+    SELECT
+      c.query_id
+    FROM
+      (
+        WITH RECURSIVE
+          pending (namespace) AS (
+            SELECT
+              min(namespace)
+            FROM
+              query_executions
+            WHERE
+              tenant_id = $1
+              AND phase = 'pending'
+            UNION ALL
+            SELECT
+              (
+                SELECT
+                  min(q.namespace)
+                FROM
+                  query_executions q
+                WHERE
+                  q.tenant_id = $2
+                  AND q.phase = 'pending'
+                  AND q.namespace > p.namespace
+              )
+            FROM
+              pending p
+            WHERE
+              p.namespace IS NOT NULL
+          )
+        SELECT
+          namespace
+        FROM
+          pending
+        WHERE
+          namespace IS NOT NULL
+      ) AS n
+      CROSS JOIN LATERAL (
+        SELECT
+          query_id,
+          submitted_at
+        FROM
+          query_executions
+        WHERE
+          tenant_id = $3
+          AND phase = 'pending'
+          AND namespace = n.namespace
+        ORDER BY
+          submitted_at,
+          query_id
+        LIMIT
+          $4
+        FOR UPDATE
+          SKIP LOCKED
+      ) c
+    ORDER BY
+      c.submitted_at,
+      c.query_id
+    LIMIT
+      $5
+  ),
+  moved AS (
+    UPDATE query_executions e
+    SET
+      phase = 'assigned',
+      attempt = e.attempt + 1,
+      assigned_executor = $6,
+      assigned_at = now(),
+      lease_seconds = $7,
+      lease_expires_at = now() + $8::int * interval '1 second',
+      updated_at = now()
+    FROM
+      picked p
+    WHERE
+      e.tenant_id = $9
+      AND e.query_id = p.query_id
+    RETURNING
+      e.*
+  ),
+  logged AS (
+    INSERT INTO
+      query_transitions (tenant_id, query_id, type, attempt, data)
+    SELECT
+      tenant_id,
+      query_id,
+      $10,
       attempt,
       jsonb_build_object(
         'executorId',

@@ -164,19 +164,30 @@ export class ExecutionRepository {
 
   /**
    * Assigns up to `max` of the oldest pending queries of the namespaces (null: any) to the executor,
-   * skipping rows another claim holds, and records the executor as seen. Each namespace's oldest rows
+   * skipping rows another claim holds, and records the executor as seen (`recordSeen`). Each namespace's oldest rows
    * are read in order from query_executions_claim_order (migrations/0240) and merged, so a claim
    * costs a few index entries however long the backlog; with several namespaces up to `max` rows of
    * each are locked and the surplus released on commit (a concurrent claim skips them meanwhile).
    */
-  @GenerateSql({ params: [EXAMPLE_ADMIN, 'executor-1', ['ns'], 10, 60] })
-  async claim(scope: ReadScope, executorId: string, namespaces: readonly string[] | null, max: number, leaseSeconds: number): Promise<TransitionRow[]> {
-    return inScope(scope, async () => {
-      const { rows } = await sql<TransitionRow>`
-        WITH seen AS (
+  @GenerateSql(
+    { name: 'recording the executor', params: [EXAMPLE_ADMIN, 'executor-1', ['ns'], 10, 60, true] },
+    { name: 'every namespace, seen lately', params: [EXAMPLE_ADMIN, 'executor-1', null, 1, 60, false] },
+  )
+  async claim(
+    scope: ReadScope,
+    executorId: string,
+    namespaces: readonly string[] | null,
+    max: number,
+    leaseSeconds: number,
+    recordSeen: boolean,
+  ): Promise<TransitionRow[]> {
+    const seen = sql`seen AS (
           INSERT INTO query_executors (tenant_id, executor_id, namespaces, last_seen_at) VALUES (${scope.tenantId}, ${executorId}, ${namespaces}, now())
           ON CONFLICT (tenant_id, executor_id) DO UPDATE SET namespaces = excluded.namespaces, last_seen_at = excluded.last_seen_at
-        ), picked AS (
+        ),`;
+    return inScope(scope, async () => {
+      const { rows } = await sql<TransitionRow>`
+        WITH ${recordSeen ? seen : sql``} picked AS (
           SELECT c.query_id FROM ${claimedNamespaces(scope.tenantId, namespaces)} CROSS JOIN LATERAL (
             SELECT query_id, submitted_at FROM query_executions
             WHERE tenant_id = ${scope.tenantId} AND phase = 'pending' AND namespace = n.namespace

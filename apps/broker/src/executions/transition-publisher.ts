@@ -23,6 +23,8 @@ const PHASE_AFTER: Readonly<Record<string, ExecutionPhase>> = {
 @Injectable()
 export class TransitionPublisher {
   private readonly logger = new Logger('QueryExecutions');
+  /** Positions whose events are in the log, by tenant, to mark published on the next turn. */
+  private readonly unmarked = new Map<string, string[]>();
 
   constructor(
     private readonly appender: EventAppender,
@@ -41,13 +43,10 @@ export class TransitionPublisher {
       this.logger.warn(`query transitions not yet in the log (the sweeper retries): ${(error as Error).message}`);
       return;
     }
-    // Not awaited: the caller's answer does not wait for the bookkeeping; if it fails the sweeper appends again (a no-op).
-    this.repository
-      .markPublished(
-        { tenantId },
-        rows.map((r) => r.position),
-      )
-      .catch((error: unknown) => this.logger.warn(`query transitions not marked published (the sweeper will): ${(error as Error).message}`));
+    this.markSoon(
+      tenantId,
+      rows.map((r) => r.position),
+    );
   }
 
   /**
@@ -58,6 +57,28 @@ export class TransitionPublisher {
    */
   publishSoon(tenantId: string, rows: readonly TransitionRow[]): void {
     void this.publish(tenantId, rows);
+  }
+
+  /**
+   * Not awaited: the caller's answer does not wait for the bookkeeping; if it fails the sweeper
+   * appends again (a no-op). Gathered per tenant until the next turn of the event loop, so that the
+   * transitions one group-commit batch carried are marked by one statement.
+   */
+  private markSoon(tenantId: string, positions: readonly string[]): void {
+    const queued = this.unmarked.get(tenantId);
+    if (queued) queued.push(...positions);
+    else this.unmarked.set(tenantId, [...positions]);
+    if (this.unmarked.size === 1 && !queued) setImmediate(() => this.markQueued());
+  }
+
+  private markQueued(): void {
+    const batches = [...this.unmarked];
+    this.unmarked.clear();
+    for (const [tenantId, positions] of batches) {
+      this.repository
+        .markPublished({ tenantId }, positions)
+        .catch((error: unknown) => this.logger.warn(`query transitions not marked published (the sweeper will): ${(error as Error).message}`));
+    }
   }
 }
 
