@@ -6,6 +6,7 @@ import { QUERIES_PER_BATCH, SPANS_PER_BATCH } from './otlp-batches.js';
 import { OTLP_METRICS, otlpFreshQueriesScenario, otlpScenario } from './otlp-scenario.js';
 import { EMMETT_VERSION } from './emmett-service.js';
 import { EXECUTOR_METRICS, executorClaimsScenario, executorLatencyScenario } from './executors-scenario.js';
+import { pgBossClaimsScenario, pgBossLatencyScenario } from './pgboss-scenario.js';
 import { GROWTH_METRICS, growthScenario } from './growth-scenario.js';
 import type { Scenario, ScenarioGroup } from './scenario.js';
 import { STUCK_CLIENT_METRICS, stuckClientScenario } from './stuck-client-scenario.js';
@@ -169,10 +170,14 @@ export const SCENARIO_GROUPS: readonly ScenarioGroup[] = [
       "submit to reading the claim's answer (submit committed, NOTIFY on the broker's LISTEN connection, the waiter woken, the " +
       'claiming statement). Target: p99 ≤ 10 ms. `executors-claims-c8`: the queue is filled first (submits at concurrency 16, ' +
       '`submits/s (filling)`), then 8 executors claim one query per request in a closed loop until the time is up or the queue is ' +
-      'empty; every claimed id is checked to come once (`claimed twice`). Target: ≥ 2,000 claims/s.',
+      'empty; every claimed id is checked to come once (`claimed twice`). Target: ≥ 2,000 claims/s. `executors-pgboss-*`: the same ' +
+      'two on pg-boss (an established PostgreSQL job queue) on the same PostgreSQL server in the same run, in a fresh database of ' +
+      'its own: an idle `work` worker on a NOTIFY-enabled queue (`send` to handler start), and 8 workers calling `fetch` (one ' +
+      'job each) in a closed loop. pg-boss runs in the harness process (its CPU is in `harness CPU %`) and talks to PostgreSQL ' +
+      'directly: no HTTP, authentication, fencing or session events, which the broker figures include.',
     metrics: EXECUTOR_METRICS,
     headline: ['claimsPerSecond', 'latencyP99Ms'],
-    scenarios: [executorLatencyScenario(), executorClaimsScenario(8)],
+    scenarios: [executorLatencyScenario(), executorClaimsScenario(8), pgBossLatencyScenario(), pgBossClaimsScenario(8)],
   },
   {
     title: 'Ark day (mixed workload)',

@@ -282,10 +282,10 @@ CREATE TABLE query_executions (
   CONSTRAINT query_executions_reassign_check CHECK ((reassign = ANY (ARRAY['auto'::text, 'never'::text])))
 );
 ALTER TABLE query_executions ENABLE ROW LEVEL SECURITY;
+CREATE INDEX query_executions_claim_order ON public.query_executions USING btree (tenant_id, namespace, submitted_at, query_id) WHERE (phase = 'pending'::text);
 CREATE INDEX query_executions_executor ON public.query_executions USING btree (tenant_id, assigned_executor) WHERE (phase = ANY (ARRAY['assigned'::text, 'running'::text]));
 CREATE INDEX query_executions_leases ON public.query_executions USING btree (lease_expires_at) WHERE (phase = ANY (ARRAY['assigned'::text, 'running'::text]));
 CREATE INDEX query_executions_listing ON public.query_executions USING btree (tenant_id, submitted_at DESC, query_id DESC);
-CREATE INDEX query_executions_pending ON public.query_executions USING btree (tenant_id, namespace, submitted_at) WHERE (phase = 'pending'::text);
 CREATE INDEX query_executions_ttl ON public.query_executions USING btree (ttl_expires_at) WHERE ((phase = 'pending'::text) AND (ttl_expires_at IS NOT NULL));
 CREATE POLICY tenant_isolation ON query_executions USING (((tenant_id || ''::text) = ANY (( SELECT ark_tenant_ids() AS ark_tenant_ids)::text[])));
 GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE query_executions TO ark_broker_app;

@@ -121,6 +121,22 @@ describe('query execution: the broker as the work queue of executors', () => {
     assert.deepEqual([...got.keys()].sort(), [...ids].sort());
   });
 
+  it('claims the oldest pending queries first across the namespaces it serves, named or all of them', async () => {
+    // A tenant of its own: the other tests leave pending queries in tenant-a's namespaces.
+    const owner = await token({ sub: 'carol', tenant: 'tenant-order', roles: ['producer', 'admin'] });
+    const ids: string[] = [];
+    for (const namespace of ['ns-z', 'ns-x', 'ns-y', 'ns-x', 'ns-z', 'ns-y']) {
+      const id = uid();
+      ids.push(id);
+      assert.equal((await submit({ queryId: id, namespace }, owner)).status, 201);
+    }
+    const claimed = async (body: Record<string, unknown>) => ((await claim('picker', body, owner)).body.items as any[]).map((q) => q.queryId);
+    assert.deepEqual(await claimed({ max: 3, namespaces: ['ns-x', 'ns-z'] }), [ids[0], ids[1], ids[3]], 'two namespaces merged, oldest first');
+    assert.deepEqual(await claimed({ max: 2 }), [ids[2], ids[4]], 'every namespace, oldest first');
+    assert.deepEqual(await claimed({ max: 10 }), [ids[5]]);
+    assert.deepEqual(await claimed({ max: 10 }), []);
+  });
+
   it('wakes a long-polling executor by NOTIFY when a query is submitted', async () => {
     const id = uid();
     const started = Date.now();

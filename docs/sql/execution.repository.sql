@@ -112,7 +112,7 @@ FROM
       l.position
   ) t;
 
--- ExecutionRepository.claim
+-- ExecutionRepository.claim (recording the executor)
 WITH
   seen AS (
     INSERT INTO
@@ -126,35 +126,47 @@ WITH
   ),
   picked AS (
     SELECT
-      query_id
+      c.query_id
     FROM
-      query_executions
-    WHERE
-      tenant_id = $4
-      AND phase = 'pending'
-      AND namespace = ANY ($5::text[])
+      unnest($4::text[]) AS n (namespace)
+      CROSS JOIN LATERAL (
+        SELECT
+          query_id,
+          submitted_at
+        FROM
+          query_executions
+        WHERE
+          tenant_id = $5
+          AND phase = 'pending'
+          AND namespace = n.namespace
+        ORDER BY
+          submitted_at,
+          query_id
+        LIMIT
+          $6
+        FOR UPDATE
+          SKIP LOCKED
+      ) c
     ORDER BY
-      submitted_at,
-      query_id
+      c.submitted_at,
+      c.query_id
     LIMIT
-      $6
-    FOR UPDATE
-      SKIP LOCKED
+      $7
   ),
   moved AS (
     UPDATE query_executions e
     SET
       phase = 'assigned',
       attempt = e.attempt + 1,
-      assigned_executor = $7,
+      assigned_executor = $8,
       assigned_at = now(),
-      lease_seconds = $8,
-      lease_expires_at = now() + $9::int * interval '1 second',
+      lease_seconds = $9,
+      lease_expires_at = now() + $10::int * interval '1 second',
       updated_at = now()
     FROM
       picked p
     WHERE
-      e.tenant_id = $10
+      e.tenant_id = $11
       AND e.query_id = p.query_id
     RETURNING
       e.*
@@ -165,7 +177,125 @@ WITH
     SELECT
       tenant_id,
       query_id,
-      $11,
+      $12,
+      attempt,
+      jsonb_build_object(
+        'executorId',
+        assigned_executor,
+        'leaseExpiresAt',
+        lease_expires_at
+      )
+    FROM
+      moved
+    ORDER BY
+      submitted_at,
+      query_id
+    RETURNING
+      *
+  )
+SELECT
+  m.*,
+  l.position::text AS position,
+  l.type AS transition_type,
+  l.attempt AS transition_attempt,
+  l.at AS transition_at,
+  l.data AS transition_data
+FROM
+  moved m
+  JOIN logged l ON l.tenant_id = m.tenant_id
+  AND l.query_id = m.query_id
+ORDER BY
+  l.position;
+
+-- ExecutionRepository.claim (every namespace, seen lately)
+WITH
+  picked AS (
+    SELECT
+      c.query_id
+    FROM
+      (
+        WITH RECURSIVE
+          pending (namespace) AS (
+            SELECT
+              min(namespace)
+            FROM
+              query_executions
+            WHERE
+              tenant_id = $1
+              AND phase = 'pending'
+            UNION ALL
+            SELECT
+              (
+                SELECT
+                  min(q.namespace)
+                FROM
+                  query_executions q
+                WHERE
+                  q.tenant_id = $2
+                  AND q.phase = 'pending'
+                  AND q.namespace > p.namespace
+              )
+            FROM
+              pending p
+            WHERE
+              p.namespace IS NOT NULL
+          )
+        SELECT
+          namespace
+        FROM
+          pending
+        WHERE
+          namespace IS NOT NULL
+      ) AS n
+      CROSS JOIN LATERAL (
+        SELECT
+          query_id,
+          submitted_at
+        FROM
+          query_executions
+        WHERE
+          tenant_id = $3
+          AND phase = 'pending'
+          AND namespace = n.namespace
+        ORDER BY
+          submitted_at,
+          query_id
+        LIMIT
+          $4
+        FOR UPDATE
+          SKIP LOCKED
+      ) c
+    ORDER BY
+      c.submitted_at,
+      c.query_id
+    LIMIT
+      $5
+  ),
+  moved AS (
+    UPDATE query_executions e
+    SET
+      phase = 'assigned',
+      attempt = e.attempt + 1,
+      assigned_executor = $6,
+      assigned_at = now(),
+      lease_seconds = $7,
+      lease_expires_at = now() + $8::int * interval '1 second',
+      updated_at = now()
+    FROM
+      picked p
+    WHERE
+      e.tenant_id = $9
+      AND e.query_id = p.query_id
+    RETURNING
+      e.*
+  ),
+  logged AS (
+    INSERT INTO
+      query_transitions (tenant_id, query_id, type, attempt, data)
+    SELECT
+      tenant_id,
+      query_id,
+      $10,
       attempt,
       jsonb_build_object(
         'executorId',
@@ -282,18 +412,37 @@ WITH
       *
   )
 SELECT
-  m.*,
-  l.position::text AS position,
-  l.type AS transition_type,
-  l.attempt AS transition_attempt,
-  l.at AS transition_at,
-  l.data AS transition_data
+  t.*,
+  t.pos::text AS position
 FROM
-  moved m
-  JOIN logged l ON l.tenant_id = m.tenant_id
-  AND l.query_id = m.query_id
+  (
+    SELECT
+      m.*,
+      l.position AS pos,
+      l.type AS transition_type,
+      l.attempt AS transition_attempt,
+      l.at AS transition_at,
+      l.data AS transition_data
+    FROM
+      moved m
+      JOIN logged l ON l.tenant_id = m.tenant_id
+      AND l.query_id = m.query_id
+    UNION ALL
+    SELECT
+      m.*,
+      l.position,
+      l.type,
+      l.attempt,
+      l.at,
+      l.data
+    FROM
+      moved m
+      JOIN query_transitions l ON l.tenant_id = m.tenant_id
+      AND l.query_id = m.query_id
+      AND NOT l.published
+  ) t
 ORDER BY
-  l.position;
+  t.pos;
 
 -- ExecutionRepository.cancel
 WITH
@@ -347,18 +496,37 @@ WITH
       *
   )
 SELECT
-  m.*,
-  l.position::text AS position,
-  l.type AS transition_type,
-  l.attempt AS transition_attempt,
-  l.at AS transition_at,
-  l.data AS transition_data
+  t.*,
+  t.pos::text AS position
 FROM
-  moved m
-  JOIN logged l ON l.tenant_id = m.tenant_id
-  AND l.query_id = m.query_id
+  (
+    SELECT
+      m.*,
+      l.position AS pos,
+      l.type AS transition_type,
+      l.attempt AS transition_attempt,
+      l.at AS transition_at,
+      l.data AS transition_data
+    FROM
+      moved m
+      JOIN logged l ON l.tenant_id = m.tenant_id
+      AND l.query_id = m.query_id
+    UNION ALL
+    SELECT
+      m.*,
+      l.position,
+      l.type,
+      l.attempt,
+      l.at,
+      l.data
+    FROM
+      moved m
+      JOIN query_transitions l ON l.tenant_id = m.tenant_id
+      AND l.query_id = m.query_id
+      AND NOT l.published
+  ) t
 ORDER BY
-  l.position;
+  t.pos;
 
 -- ExecutionRepository.retry
 WITH

@@ -7,7 +7,8 @@ import { runChatCompletion } from './chat-completion.js';
  * A sample query executor (docs/executors.md): claims the queries of its namespaces from the broker
  * and answers each with one streamed chat completion from any OpenAI-compatible endpoint.
  *
- *   BROKER_URL, BROKER_TOKEN          the broker, and an API key bound to the namespaces to serve
+ *   BROKER_URL, BROKER_TOKEN          the broker (comma-separated: replicas, tried in turn when one is
+ *                                     unreachable), and an API key bound to the namespaces to serve
  *   EXECUTOR_ID                       default: <hostname>-<pid>
  *   EXECUTOR_NAMESPACES               comma-separated; default: all the token may serve
  *   EXECUTOR_CONCURRENCY, EXECUTOR_LEASE_SECONDS, EXECUTOR_WAIT_SECONDS
@@ -23,7 +24,7 @@ const number = (name: string, fallback: number) => {
 const endpoint = { baseUrl: env.OPENAI_BASE_URL ?? 'https://api.openai.com/v1', apiKey: env.OPENAI_API_KEY, model: env.OPENAI_MODEL ?? 'gpt-4o-mini' };
 const executor = new QueryExecutor(
   {
-    url: env.BROKER_URL ?? 'http://localhost:8080',
+    url: (env.BROKER_URL ?? 'http://localhost:8080').split(',').map((u) => u.trim()),
     token: env.BROKER_TOKEN,
     executorId: env.EXECUTOR_ID ?? `${hostname()}-${process.pid}`,
     namespaces: env.EXECUTOR_NAMESPACES ? env.EXECUTOR_NAMESPACES.split(',').map((n) => n.trim()) : undefined,

@@ -54,19 +54,25 @@ export class BrokerError extends Error {
 }
 
 export interface BrokerApiOptions {
-  /** e.g. http://ark-broker.ark-system:8080 */
-  url: string;
+  /**
+   * e.g. http://ark-broker.ark-system:8080, or several replicas: a call the network fails (the
+   * replica died, even mid long-poll) is sent to the next one at once, and calls stay there.
+   */
+  url: string | readonly string[];
   /** Sent as `Authorization: Bearer <token>`: an API key bound to the namespaces served, a JWT, a ServiceAccount token. */
   token?: string;
   fetch?: typeof fetch;
 }
 
 export class BrokerApi {
-  private readonly base: string;
+  private readonly bases: readonly string[];
+  /** The replica calls go to: the one that last answered. */
+  private current = 0;
   private readonly fetch: typeof fetch;
 
   constructor(private readonly options: BrokerApiOptions) {
-    this.base = options.url.replace(/\/+$/, '');
+    this.bases = (typeof options.url === 'string' ? [options.url] : options.url).map((u) => u.replace(/\/+$/, ''));
+    if (this.bases.length === 0) throw new Error('no broker URL given');
     this.fetch = options.fetch ?? globalThis.fetch;
   }
 
@@ -108,18 +114,28 @@ export class BrokerApi {
     return JSON.parse(text) as T;
   }
 
+  /**
+   * Each replica at most once, starting with the current one, until one answers. Sending a call
+   * again is safe: reports and heartbeats are idempotent, and a claim a dead replica committed
+   * before its answer was lost only holds its queries until their leases run out.
+   */
   private async send(path: string, body: string, contentType: string, signal?: AbortSignal): Promise<string> {
-    let response: Response;
-    try {
-      response = await this.fetch(`${this.base}${path}`, {
-        method: 'POST',
-        headers: { 'content-type': contentType, ...(this.options.token ? { authorization: `Bearer ${this.options.token}` } : {}) },
-        body,
-        signal,
-      });
-    } catch (error) {
-      if (signal?.aborted) throw error;
-      throw new BrokerError(0, 'network', (error as Error).message);
+    let response: Response | undefined;
+    for (let tried = 0; !response; tried++) {
+      const base = this.bases[this.current]!;
+      try {
+        response = await this.fetch(`${base}${path}`, {
+          method: 'POST',
+          headers: { 'content-type': contentType, ...(this.options.token ? { authorization: `Bearer ${this.options.token}` } : {}) },
+          body,
+          signal,
+        });
+      } catch (error) {
+        if (signal?.aborted) throw error;
+        // Another call may have moved on already; move on from this replica only once.
+        if (this.bases[this.current] === base) this.current = (this.current + 1) % this.bases.length;
+        if (tried + 1 >= this.bases.length) throw new BrokerError(0, 'network', (error as Error).message);
+      }
     }
     const text = await response.text();
     if (!response.ok) {

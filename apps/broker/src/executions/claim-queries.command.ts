@@ -6,6 +6,7 @@ import { ClaimWaiters } from './claim-waiters.js';
 import { DEFAULT_LEASE_SECONDS, type ClaimQueriesDto } from './dto/executions.dto.js';
 import { executionJson, type QueryExecutionJson } from './execution-json.js';
 import { ExecutionRepository } from './execution.repository.js';
+import { ExecutorSightings } from './executor-sightings.js';
 import { servedNamespaces } from './served-namespaces.js';
 import { TransitionPublisher } from './transition-publisher.js';
 
@@ -28,6 +29,7 @@ export class ClaimQueriesHandler implements ICommandHandler<ClaimQueriesCommand,
     private readonly repository: ExecutionRepository,
     private readonly publisher: TransitionPublisher,
     private readonly waiters: ClaimWaiters,
+    private readonly sightings: ExecutorSightings,
     private readonly config: BrokerConfig,
   ) {}
 
@@ -42,9 +44,11 @@ export class ClaimQueriesHandler implements ICommandHandler<ClaimQueriesCommand,
       // Registered before looking, so a query made pending while we look still wakes this wait.
       const wait = remaining > 0 ? this.waiters.register(caller.tenantId, namespaces) : undefined;
       try {
-        const rows = await this.repository.claim(scope, executorId, namespaces, body.max ?? 1, body.leaseSeconds ?? DEFAULT_LEASE_SECONDS);
+        const recordSeen = this.sightings.due(caller.tenantId, executorId, namespaces);
+        const rows = await this.repository.claim(scope, executorId, namespaces, body.max ?? 1, body.leaseSeconds ?? DEFAULT_LEASE_SECONDS, recordSeen);
         if (rows.length > 0 || !wait) {
-          await this.publisher.publish(caller.tenantId, rows);
+          // The claim is committed: its events follow (publishSoon), the executor need not wait for them.
+          this.publisher.publishSoon(caller.tenantId, rows);
           return rows.map(executionJson);
         }
         // NOTIFY wakes it; the poll is the safety net behind a lost notification.

@@ -112,6 +112,20 @@ const transitionsOf = (moved: string, logged: string) =>
   sql.raw(`SELECT m.*, l.position::text AS position, l.type AS transition_type, l.attempt AS transition_attempt, l.at AS transition_at,
     l.data AS transition_data FROM ${moved} m JOIN ${logged} l ON l.tenant_id = m.tenant_id AND l.query_id = m.query_id ORDER BY l.position`);
 
+/**
+ * The same, preceded by the query's earlier transitions whose events are not known to be in the log
+ * yet (a claim answers before its `query.assigned` is appended): publishing them all in position
+ * order keeps the session's events in transition order on any replica; the dedupe key makes the copy
+ * that arrives second a no-op.
+ */
+const transitionsAfterUnpublished = (moved: string, logged: string) =>
+  sql.raw(`SELECT t.*, t.pos::text AS position FROM (
+    SELECT m.*, l.position AS pos, l.type AS transition_type, l.attempt AS transition_attempt, l.at AS transition_at, l.data AS transition_data
+    FROM ${moved} m JOIN ${logged} l ON l.tenant_id = m.tenant_id AND l.query_id = m.query_id
+    UNION ALL
+    SELECT m.*, l.position, l.type, l.attempt, l.at, l.data
+    FROM ${moved} m JOIN query_transitions l ON l.tenant_id = m.tenant_id AND l.query_id = m.query_id AND NOT l.published) t ORDER BY t.pos`);
+
 /** The queue's NOTIFY for the rows of `moved` that are now pending, sent on commit (evaluated once, when the first output row is). */
 const wakeUp = (moved: string) =>
   sql.raw(`(SELECT count(pg_notify('${QUEUE_CHANNEL}', json_build_object('t', w.tenant_id, 'c', w.c, 'n', CASE WHEN cardinality(w.n) <= 50 THEN w.n END)::text))
@@ -150,19 +164,36 @@ export class ExecutionRepository {
 
   /**
    * Assigns up to `max` of the oldest pending queries of the namespaces (null: any) to the executor,
-   * skipping rows another claim holds, and records the executor as seen.
+   * skipping rows another claim holds, and records the executor as seen (`recordSeen`). Each namespace's oldest rows
+   * are read in order from query_executions_claim_order (migrations/0240) and merged, so a claim
+   * costs a few index entries however long the backlog; with several namespaces up to `max` rows of
+   * each are locked and the surplus released on commit (a concurrent claim skips them meanwhile).
    */
-  @GenerateSql({ params: [EXAMPLE_ADMIN, 'executor-1', ['ns'], 10, 60] })
-  async claim(scope: ReadScope, executorId: string, namespaces: readonly string[] | null, max: number, leaseSeconds: number): Promise<TransitionRow[]> {
-    return inScope(scope, async () => {
-      const { rows } = await sql<TransitionRow>`
-        WITH seen AS (
+  @GenerateSql(
+    { name: 'recording the executor', params: [EXAMPLE_ADMIN, 'executor-1', ['ns'], 10, 60, true] },
+    { name: 'every namespace, seen lately', params: [EXAMPLE_ADMIN, 'executor-1', null, 1, 60, false] },
+  )
+  async claim(
+    scope: ReadScope,
+    executorId: string,
+    namespaces: readonly string[] | null,
+    max: number,
+    leaseSeconds: number,
+    recordSeen: boolean,
+  ): Promise<TransitionRow[]> {
+    const seen = sql`seen AS (
           INSERT INTO query_executors (tenant_id, executor_id, namespaces, last_seen_at) VALUES (${scope.tenantId}, ${executorId}, ${namespaces}, now())
           ON CONFLICT (tenant_id, executor_id) DO UPDATE SET namespaces = excluded.namespaces, last_seen_at = excluded.last_seen_at
-        ), picked AS (
-          SELECT query_id FROM query_executions
-          WHERE tenant_id = ${scope.tenantId} AND phase = 'pending' ${namespaces ? sql`AND namespace = ANY (${namespaces}::text[])` : sql``}
-          ORDER BY submitted_at, query_id LIMIT ${max} FOR UPDATE SKIP LOCKED
+        ),`;
+    return inScope(scope, async () => {
+      const { rows } = await sql<TransitionRow>`
+        WITH ${recordSeen ? seen : sql``} picked AS (
+          SELECT c.query_id FROM ${claimedNamespaces(scope.tenantId, namespaces)} CROSS JOIN LATERAL (
+            SELECT query_id, submitted_at FROM query_executions
+            WHERE tenant_id = ${scope.tenantId} AND phase = 'pending' AND namespace = n.namespace
+            ORDER BY submitted_at, query_id LIMIT ${max} FOR UPDATE SKIP LOCKED
+          ) c
+          ORDER BY c.submitted_at, c.query_id LIMIT ${max}
         ), moved AS (
           UPDATE query_executions e SET phase = 'assigned', attempt = e.attempt + 1, assigned_executor = ${executorId}, assigned_at = now(),
             lease_seconds = ${leaseSeconds}, lease_expires_at = now() + ${leaseSeconds}::int * interval '1 second', updated_at = now()
@@ -228,7 +259,7 @@ export class ExecutionRepository {
           SELECT tenant_id, query_id, ${type}, attempt, jsonb_strip_nulls(jsonb_build_object('executorId', assigned_executor, 'target', target,
             'input', ${phase === 'running' ? sql`input` : sql`NULL::jsonb`}, 'response', response, 'error', error, 'reason', reason)) FROM moved RETURNING *
         )
-        ${transitionsOf('moved', 'logged')}`.execute(this.connection.db);
+        ${transitionsAfterUnpublished('moved', 'logged')}`.execute(this.connection.db);
       return rows;
     });
   }
@@ -254,7 +285,7 @@ export class ExecutionRepository {
           SELECT tenant_id, query_id, CASE WHEN phase = 'canceled' THEN ${EV.canceled} ELSE ${EV.cancelRequested} END, attempt,
             jsonb_strip_nulls(jsonb_build_object('reason', reason, 'executorId', assigned_executor)) FROM moved RETURNING *
         )
-        ${transitionsOf('moved', 'logged')}`.execute(this.connection.db);
+        ${transitionsAfterUnpublished('moved', 'logged')}`.execute(this.connection.db);
       return rows;
     });
   }
@@ -428,6 +459,20 @@ export class ExecutionRepository {
       return rows;
     });
   }
+}
+
+/**
+ * The namespaces a claim serves, as rows `n(namespace)`: the given ones, or (null) every namespace
+ * with pending queries, found by skipping through the claim index one namespace at a time.
+ */
+function claimedNamespaces(tenantId: string, namespaces: readonly string[] | null): RawBuilder<unknown> {
+  if (namespaces) return sql`unnest(${namespaces}::text[]) AS n(namespace)`;
+  return sql`(WITH RECURSIVE pending(namespace) AS (
+      SELECT min(namespace) FROM query_executions WHERE tenant_id = ${tenantId} AND phase = 'pending'
+      UNION ALL
+      SELECT (SELECT min(q.namespace) FROM query_executions q WHERE q.tenant_id = ${tenantId} AND q.phase = 'pending' AND q.namespace > p.namespace)
+      FROM pending p WHERE p.namespace IS NOT NULL
+    ) SELECT namespace FROM pending WHERE namespace IS NOT NULL) AS n`;
 }
 
 /** A JSON value as a jsonb parameter (undefined: SQL null). */

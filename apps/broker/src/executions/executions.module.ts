@@ -5,6 +5,7 @@ import { ClaimWaiters } from './claim-waiters.js';
 import { ExecutionReadsService, FindQueryExecutionHandler } from './execution-reads.service.js';
 import { ExecutionRepository } from './execution.repository.js';
 import { ExecutionsController } from './executions.controller.js';
+import { ExecutorSightings } from './executor-sightings.js';
 import { QueueSweeper } from './queue-sweeper.js';
 import { HeartbeatHandler, ReportPhaseHandler } from './report-phase.command.js';
 import { SubmitQueryHandler } from './submit-query.command.js';
@@ -17,6 +18,7 @@ import { TransitionPublisher } from './transition-publisher.js';
     ExecutionRepository,
     TransitionPublisher,
     ClaimWaiters,
+    ExecutorSightings,
     QueueSweeper,
     ExecutionReadsService,
     FindQueryExecutionHandler,
