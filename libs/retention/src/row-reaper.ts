@@ -1,16 +1,32 @@
 import { PeriodicPass } from './periodic-pass.js';
-import type { RetentionRepository } from './retention.repository.js';
+import type { PartitionPass, RetentionRepository } from './retention.repository.js';
+
+/** The partitions of `events` (docs/architecture.md#time-partitioned-log). */
+export interface PartitionOptions {
+  /** PARTITIONS_AHEAD_DAYS: partitions kept ready past the one holding now. */
+  ahead: number;
+  /** A partition's width: a day (`DAY_PARTITIONS`); tests use seconds. */
+  widthSeconds: number;
+  /** A partition is dropped no sooner than this long after it ended: a transaction that began before its end may still append into it. */
+  dropAfterSeconds: number;
+}
+
+/** Day partitions, dropped an hour after their end at the earliest. */
+export const DAY_PARTITIONS = { widthSeconds: 86_400, dropAfterSeconds: 3_600 } as const;
 
 export interface RowReaperOptions {
   /** ROW_REAP_INTERVAL_SECONDS: seconds between runs; 0: never. */
   intervalSeconds: number;
   /** ROW_REAP_BATCH_SIZE: rows (or sessions) per statement. */
   batchSize: number;
+  partitions: PartitionOptions;
 }
 
-/** What one run deleted. */
+/** What one run did: partitions created and dropped, rows deleted. */
 export interface ReapReport {
+  partitions: PartitionPass;
   events: number;
+  dedupeKeys: number;
   messages: number;
   completions: number;
   sessions: number;
@@ -32,8 +48,13 @@ export class RowReaper {
   ) {
     this.periodic = new PeriodicPass(options.intervalSeconds, () => this.run(), {
       done: (r) => {
-        if (r.events + r.messages + r.completions + r.sessions > 0) {
-          log.info(`reaped ${r.events} events, ${r.messages} messages, ${r.completions} compacted chunk runs, ${r.sessions} sessions`);
+        if (r.partitions.created > 0 || r.partitions.dropped.length > 0) {
+          log.info(`partitions of events: ${r.partitions.created} created, dropped ${r.partitions.dropped.join(', ') || 'none'}`);
+        }
+        if (r.events + r.dedupeKeys + r.messages + r.completions + r.sessions > 0) {
+          log.info(
+            `reaped ${r.events} events, ${r.dedupeKeys} dedupe keys, ${r.messages} messages, ${r.completions} compacted chunk runs, ${r.sessions} sessions`,
+          );
         }
       },
       failed: (error) => log.error(`reap failed: ${(error as Error).message}`),
@@ -44,12 +65,25 @@ export class RowReaper {
     this.periodic.start();
   }
 
+  /**
+   * Start-up: the partition holding now and the next ones, before the broker listens, so that no
+   * append lands in the DEFAULT partition. Waits for another replica doing the same.
+   */
+  async preparePartitions(): Promise<number> {
+    const { ahead, widthSeconds } = this.options.partitions;
+    return (await this.repository.createPartitions(widthSeconds, ahead, true)) ?? 0;
+  }
+
   /** Stops the timer and waits for a pass in flight, so the pool can close after. */
   stop(): Promise<void> {
     return this.periodic.stop();
   }
 
-  /** One run: events, then messages, compacted chunk runs, then sessions, each until a statement deletes less than a batch. A run already going is joined. */
+  /**
+   * One run: partitions ahead created and expired ones dropped (skipped while another replica does
+   * it), then expired events, dedupe keys, messages, compacted chunk runs and sessions, each until a
+   * statement deletes less than a batch. A run already going is joined.
+   */
   reapOnce(): Promise<ReapReport> {
     return this.periodic.once();
   }
@@ -65,10 +99,26 @@ export class RowReaper {
         if (n < batchSize) return total;
       }
     };
+    const partitions = await this.rotatePartitions();
     const events = await drain((b) => this.repository.reapExpiredEvents(b));
+    const dedupeKeys = await drain((b) => this.repository.reapExpiredDedupeKeys(b));
     const messages = await drain((b) => this.repository.reapExpiredMessages(b));
     const completions = await drain((b) => this.repository.reapExpiredCompletions(b));
     const sessions = await drain((b) => this.repository.reapExpiredSessions(b));
-    return { events, messages, completions, sessions };
+    return { partitions, events, dedupeKeys, messages, completions, sessions };
+  }
+
+  private async rotatePartitions(): Promise<PartitionPass> {
+    const { ahead, widthSeconds, dropAfterSeconds } = this.options.partitions;
+    const created = await this.repository.createPartitions(widthSeconds, ahead, false);
+    if (created === null) return { created: 0, dropped: [], skipped: true };
+    const dropped: string[] = [];
+    for (;;) {
+      if (this.periodic.stopping) break;
+      const name = await this.repository.dropExpiredPartition(dropAfterSeconds);
+      if (name === null) break;
+      dropped.push(name);
+    }
+    return { created, dropped, skipped: false };
   }
 }
