@@ -15,8 +15,8 @@
 --    tenant policy, grants and statistics; a DEFAULT partition that must stay empty (an alarm that
 --    `ark-broker retention status` reports), and the partitions from now to three days ahead.
 --
--- Views over `events` are bound to the table, not its name: their repeatable files changed with this
--- migration, so they are applied again after it, over the new table.
+-- Views over `events` are bound to the table, not its name: each one that followed the rename to
+-- `events_legacy` is defined again over the new `events`, with its options (its grants stay).
 -- requires: functions/ark_event_partitions.sql
 -- requires: functions/ark_create_event_partitions.sql
 
@@ -108,6 +108,14 @@ BEGIN
 
   EXECUTE format('ALTER TABLE events ATTACH PARTITION events_legacy FOR VALUES FROM (MINVALUE) TO (%L)', boundary);
   ALTER TABLE events_legacy DROP CONSTRAINT events_legacy_bound;  -- the partition bound says it now
+
+  FOR ix IN SELECT DISTINCT v.oid::regclass AS view, pg_get_viewdef(v.oid) AS def, coalesce(array_to_string(v.reloptions, ', '), '') AS options
+            FROM pg_depend d JOIN pg_rewrite r ON r.oid = d.objid JOIN pg_class v ON v.oid = r.ev_class
+            WHERE d.refobjid = 'events_legacy'::regclass AND v.relkind = 'v'
+  LOOP
+    EXECUTE format('CREATE OR REPLACE VIEW %s %s AS %s', ix.view, CASE WHEN ix.options = '' THEN '' ELSE 'WITH (' || ix.options || ')' END,
+                   regexp_replace(ix.def, '\mevents_legacy\M', 'events', 'g'));
+  END LOOP;
 
   CREATE TABLE events_default PARTITION OF events DEFAULT;
   ALTER TABLE events_default ENABLE ROW LEVEL SECURITY;
