@@ -18,3 +18,4 @@ LANGUAGE sql STABLE SET search_path = public, pg_temp SET TimeZone = 'UTC' SET D
 $$;
 
 REVOKE ALL ON FUNCTION ark_event_partitions() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION ark_event_partitions() TO ark_broker_app;
