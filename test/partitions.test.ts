@@ -58,7 +58,10 @@ describe('time-partitioned log: partitions ahead and behind, dedupe across them'
     const now = Date.now();
     const dated = (await partitions()).filter((p) => p.name.startsWith('events_p'));
     assert.equal(dated.length, 6);
-    assert.ok(dated.some((p) => (p.lower_bound as Date).getTime() <= now && p.upper_bound!.getTime() > now), 'one holds now');
+    assert.ok(
+      dated.some((p) => (p.lower_bound as Date).getTime() <= now && p.upper_bound!.getTime() > now),
+      'one holds now',
+    );
     assert.equal(dated.filter((p) => (p.lower_bound as Date).getTime() > now).length, 5, 'five ahead');
     for (const p of dated.slice(1)) assert.match(p.name, /^events_p\d{8}_\d{6}$/);
   });
@@ -94,11 +97,11 @@ describe('time-partitioned log: partitions ahead and behind, dedupe across them'
     await pastNextBoundary();
     await sleep(WIDTH_SECONDS * 1000);
     const report = await reaper.reapOnce();
-    assert.ok(report.partitions.dropped.includes(short!), `${short} dropped: ${report.partitions.dropped.join()}`);
-    assert.ok(!report.partitions.dropped.includes(kept!), `${kept} kept`);
+    assert.ok(report.partitions.dropped.includes(short), `${short} dropped: ${report.partitions.dropped.join()}`);
+    assert.ok(!report.partitions.dropped.includes(kept), `${kept} kept`);
     assert.ok(report.partitions.created >= 1, 'new ones ahead');
     const names = (await partitions()).map((p) => p.name);
-    assert.ok(!names.includes(short!) && names.includes(kept!));
+    assert.ok(!names.includes(short) && names.includes(kept));
     assert.ok(report.dedupeKeys >= 1, 'the keys of the dropped rows are swept');
     assert.equal(
       await count(`SELECT count(*) AS n FROM event_dedupe_keys k WHERE k.session_id = 'rotating' AND NOT EXISTS
@@ -120,7 +123,11 @@ describe('time-partitioned log: partitions ahead and behind, dedupe across them'
   });
 
   it('lets two replicas run their passes at once: one does the partitions, the other skips them', async () => {
-    const other = new RowReaper(new RetentionRepository(broker.app.get(DatabaseConnection).db), { intervalSeconds: 0, batchSize: 1000, partitions: narrow }, quiet);
+    const other = new RowReaper(
+      new RetentionRepository(broker.app.get(DatabaseConnection).db),
+      { intervalSeconds: 0, batchSize: 1000, partitions: narrow },
+      quiet,
+    );
     let created = 0;
     let dropped = 0;
     const before = (await partitions()).length;

@@ -177,7 +177,8 @@ retention
         console.log([p.name, p.isDefault ? 'DEFAULT' : when(p.lowerBound), when(p.upperBound), mib(p.bytes), p.rows, expiry, partitionDrop(p)].join('\t'));
       }
       const strays = status.partitions.find((p) => p.isDefault && p.rows > 0);
-      if (strays) console.log(`\nALARM: ${strays.rows} events in ${strays.name}: recorded outside every partition (a clock far off, or partitions not created)`);
+      if (strays)
+        console.log(`\nALARM: ${strays.rows} events in ${strays.name}: recorded outside every partition (a clock far off, or partitions not created)`);
       console.log('\ntenant\tTTLs (messages/events/sessions, s)\tevents\toldest recorded\tnext expiry\texpired events\tsessions\texpired sessions');
       for (const t of status.tenants) {
         const e = await policy.effective(t.tenantId);

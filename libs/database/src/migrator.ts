@@ -16,7 +16,8 @@ const REQUIRES_PATTERN = /^-- requires: (\S+)$/gm;
 /** `-- no-transaction` in a numbered migration: its statements run one by one, outside a transaction (see `migrate`). */
 const NO_TRANSACTION_PATTERN = /^-- no-transaction$/m;
 /** The only statements a non-transactional migration may hold: each is safe to run again after a failure. */
-const CONCURRENT_CREATE = /^CREATE\s+(?:UNIQUE\s+)?INDEX\s+CONCURRENTLY\s+IF\s+NOT\s+EXISTS\s+("?)([a-z_][a-z0-9_]*)\1\s+ON\s+(?:public\.)?("?)([a-z_][a-z0-9_]*)\3[\s(]/i;
+const CONCURRENT_CREATE =
+  /^CREATE\s+(?:UNIQUE\s+)?INDEX\s+CONCURRENTLY\s+IF\s+NOT\s+EXISTS\s+("?)([a-z_][a-z0-9_]*)\1\s+ON\s+(?:public\.)?("?)([a-z_][a-z0-9_]*)\3[\s(]/i;
 const CONCURRENT_DROP = /^DROP\s+INDEX\s+CONCURRENTLY\s+IF\s+EXISTS\s+("?)([a-z_][a-z0-9_]*)\1$/i;
 /** How often a migrator waiting for another one's lock tries again, and how often it says so. */
 const LOCK_POLL_MS = 500;
