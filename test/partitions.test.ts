@@ -44,6 +44,8 @@ describe('time-partitioned log: partitions ahead and behind, dedupe across them'
       SESSIONS_VISIBILITY_TTL_SECONDS: '3600',
       ROW_REAP_INTERVAL_SECONDS: '0',
     });
+    // The broker's own partition timer (its reaper is off) is stopped: this test drives them by hand.
+    await broker.app.get(RowReaper).stop();
     // Start-up made day partitions; narrow ones replace them (they are empty).
     for (const p of await partitions()) if (/^events_p\d{8}$/.test(p.name)) await broker.sql.query(`DROP TABLE ${p.name}`);
     reaper = new RowReaper(new RetentionRepository(broker.app.get(DatabaseConnection).db), { intervalSeconds: 0, batchSize: 1000, partitions: narrow }, quiet);

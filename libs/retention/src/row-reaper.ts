@@ -11,6 +11,9 @@ export interface PartitionOptions {
   dropAfterSeconds: number;
 }
 
+/** How often partitions are made ahead when the reaper, which otherwise does it, is off. */
+const AHEAD_ALONE_INTERVAL_SECONDS = 3_600;
+
 /** Day partitions, dropped an hour after their end at the earliest. */
 export const DAY_PARTITIONS = { widthSeconds: 86_400, dropAfterSeconds: 3_600 } as const;
 
@@ -40,6 +43,8 @@ export interface ReapReport {
  */
 export class RowReaper {
   private readonly periodic: PeriodicPass<ReapReport>;
+  /** With the reaper off (interval 0) partitions must still be made ahead: hourly, that alone. */
+  private readonly ahead: PeriodicPass<number | null>;
 
   constructor(
     private readonly repository: RetentionRepository,
@@ -59,10 +64,22 @@ export class RowReaper {
       },
       failed: (error) => log.error(`reap failed: ${(error as Error).message}`),
     });
+    const { widthSeconds, ahead } = options.partitions;
+    this.ahead = new PeriodicPass(
+      options.intervalSeconds === 0 ? AHEAD_ALONE_INTERVAL_SECONDS : 0,
+      () => repository.createPartitions(widthSeconds, ahead, false),
+      {
+        done: (created) => {
+          if (created) log.info(`partitions of events: ${created} created`);
+        },
+        failed: (error) => log.error(`creating partitions failed: ${(error as Error).message}`),
+      },
+    );
   }
 
   start(): void {
     this.periodic.start();
+    this.ahead.start();
   }
 
   /**
@@ -75,8 +92,8 @@ export class RowReaper {
   }
 
   /** Stops the timer and waits for a pass in flight, so the pool can close after. */
-  stop(): Promise<void> {
-    return this.periodic.stop();
+  async stop(): Promise<void> {
+    await Promise.all([this.periodic.stop(), this.ahead.stop()]);
   }
 
   /**
