@@ -49,7 +49,7 @@ export class RowReaper {
   constructor(
     private readonly repository: RetentionRepository,
     private readonly options: RowReaperOptions,
-    log: { info(message: string): void; error(message: string): void },
+    private readonly log: { info(message: string): void; error(message: string): void },
   ) {
     this.periodic = new PeriodicPass(options.intervalSeconds, () => this.run(), {
       done: (r) => {
@@ -88,7 +88,14 @@ export class RowReaper {
    */
   async preparePartitions(): Promise<number> {
     const { ahead, widthSeconds } = this.options.partitions;
-    return (await this.repository.createPartitions(widthSeconds, ahead, true)) ?? 0;
+    try {
+      return (await this.repository.createPartitions(widthSeconds, ahead, true)) ?? 0;
+    } catch (error) {
+      // The broker serves anyway: today's partition may well exist, else rows land in DEFAULT, which
+      // `retention status` reports; the next pass tries again.
+      this.log.error(`creating partitions at start-up failed: ${(error as Error).message}`);
+      return 0;
+    }
   }
 
   /** Stops the timer and waits for a pass in flight, so the pool can close after. */
