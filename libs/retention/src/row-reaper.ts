@@ -132,17 +132,23 @@ export class RowReaper {
     return { partitions, events, dedupeKeys, messages, completions, sessions };
   }
 
+  /** A failure here (a lock not granted in time, a row in DEFAULT where a partition goes) is logged; the rows are reaped anyway. */
   private async rotatePartitions(): Promise<PartitionPass> {
     const { ahead, widthSeconds, dropAfterSeconds } = this.options.partitions;
-    const created = await this.repository.createPartitions(widthSeconds, ahead, false);
-    if (created === null) return { created: 0, dropped: [], skipped: true };
-    const dropped: string[] = [];
-    for (;;) {
-      if (this.periodic.stopping) break;
-      const name = await this.repository.dropExpiredPartition(dropAfterSeconds);
-      if (name === null) break;
-      dropped.push(name);
+    const pass: PartitionPass = { created: 0, dropped: [], skipped: false };
+    try {
+      const created = await this.repository.createPartitions(widthSeconds, ahead, false);
+      if (created === null) return { ...pass, skipped: true };
+      pass.created = created;
+      for (;;) {
+        if (this.periodic.stopping) break;
+        const name = await this.repository.dropExpiredPartition(dropAfterSeconds);
+        if (name === null) break;
+        pass.dropped.push(name);
+      }
+    } catch (error) {
+      this.log.error(`partitions of events: ${(error as Error).message} (the next pass tries again)`);
     }
-    return { created, dropped, skipped: false };
+    return pass;
   }
 }
