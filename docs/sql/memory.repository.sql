@@ -93,11 +93,13 @@ LIMIT
 SELECT
   1
 FROM
-  event_dedupe_keys
+  events
 WHERE
   tenant_id = $1
   AND session_id = $2
-  AND dedupe_key = $3;
+  AND dedupe_key = $3
+  AND dedupe_key IS NOT NULL -- lets the planner use the partial unique index
+;
 
 -- MemoryRepository.listMessages (admin)
 SELECT

@@ -22,9 +22,7 @@ class RetentionLifecycle implements OnApplicationBootstrap, BeforeApplicationShu
     private readonly compactor: ChunkCompactor,
   ) {}
 
-  /** Awaited before the HTTP server listens (Nest runs it in `init`, before `listen`). */
-  async onApplicationBootstrap(): Promise<void> {
-    await this.reaper.preparePartitions();
+  onApplicationBootstrap(): void {
     this.reaper.start();
     this.compactor.start();
   }
