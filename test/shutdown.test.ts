@@ -56,17 +56,19 @@ describe('SIGTERM during a 30 s chunk upload and open watches', () => {
   it('exits cleanly inside the grace period; the upload commits what it read and answers; watchers resume on the other replica without loss', async (t) => {
     // The "Service": connections go to A while it listens, then to B.
     const service = await startBalancer([a.url, b.url]);
+    // Set before anything can fail, so a failed assertion stops the writer instead of leaving it retrying for ever.
+    let writing = true;
+    const sessionWatch = new RecordingEventSource(`${service.url}/v2/sessions/${SESSION}/events?watch=true`);
+    const feedWatch = new RecordingEventSource(`${service.url}/v2/events?watch=true`);
     try {
-      const sessionWatch = new RecordingEventSource(`${service.url}/v2/sessions/${SESSION}/events?watch=true`);
-      const feedWatch = new RecordingEventSource(`${service.url}/v2/events?watch=true`);
       await Promise.all([sessionWatch.opened, feedWatch.opened]);
 
       // A second producer posts events to the same session all along, retrying failures with the same dedupe key.
-      let writing = true;
       let posted = 0;
       const writer = (async () => {
         for (let i = 0; writing; i++) {
-          for (;;) {
+          for (const giveUpAt = Date.now() + 60_000; ;) {
+            if (!writing && Date.now() > giveUpAt) throw new Error(`tick ${i} was not accepted within 60 s`);
             const ok = await fetch(`${service.url}/v2/events`, {
               method: 'POST',
               headers: { 'content-type': 'application/json' },
@@ -153,9 +155,10 @@ describe('SIGTERM during a 30 s chunk upload and open watches', () => {
         feed.map((m) => String(m.data.globalPosition)),
         all.map((r) => r.global_position),
       );
+    } finally {
+      writing = false;
       sessionWatch.close();
       feedWatch.close();
-    } finally {
       await service.close();
     }
   });
