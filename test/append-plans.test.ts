@@ -7,7 +7,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
-import { BROKER_ROLE, migrate } from '#ark/database';
+import { BROKER_ROLE, DatabaseConnection, migrate, tenantScope } from '#ark/database';
+import type { ArkEvent } from '#ark/event-store';
+import { resolveQueryKeys, type QueryReport } from '../libs/projections/src/query-identity.js';
 import { createTestDatabase, type TestDatabase } from './support/test-database.js';
 
 const TENANT = 'plans';
@@ -80,6 +82,87 @@ describe('ark_append_events plans as the log grows', () => {
     for (const plan of probes) {
       assert.match(plan, /events_dedupe_key/, plan);
       assert.doesNotMatch(plan, /events_tenant_feed/, plan);
+    }
+  });
+});
+
+/**
+ * The projectors' query lookup (resolveQueryKeys) on a `queries` table that grows under a pooled
+ * connection that looked queries up while it was young. Prepared, its generic plan was fixed then: a
+ * hash join over a scan of `queries` for UIDs and traces, and the tenant-wide `queries_started` index
+ * for names, so every span batch read the whole table once it had grown (4 ms a call, up to 600 ms,
+ * as the top statement of an OTLP run).
+ */
+describe("the projectors' query lookup as queries grows", () => {
+  let database: TestDatabase;
+  let owner: pg.Pool;
+  let connection: DatabaseConnection;
+  const plans: string[] = [];
+
+  before(async () => {
+    database = await createTestDatabase();
+    owner = new pg.Pool({ connectionString: database.url, max: 1 });
+    await migrate(owner);
+    await owner.query('ALTER TABLE queries SET (autovacuum_enabled = false)');
+    // Every connection of the broker's pool reports its plans (nested ones too) as notices.
+    const name = pg.escapeIdentifier(new URL(database.url).pathname.slice(1));
+    for (const setting of [
+      "session_preload_libraries = 'auto_explain'",
+      'auto_explain.log_min_duration = 0',
+      'auto_explain.log_nested_statements = on',
+      "auto_explain.log_level = 'notice'",
+    ])
+      await owner.query(`ALTER DATABASE ${name} SET ${setting}`);
+    connection = new DatabaseConnection({ url: database.url, poolSize: 1 });
+    connection.pool.on('connect', (client) => client.on('notice', (notice) => plans.push(notice.message ?? '')));
+  });
+  after(async () => {
+    await connection?.close();
+    await owner?.end();
+    await database?.drop();
+  });
+
+  const grow = (from: number, count: number) =>
+    owner.query(
+      `INSERT INTO queries (tenant_id, query_key, query_id, query_name, trace_id, session_id, session_rank, started_at, last_event_at, event_count, first_position)
+       SELECT $1, 'key-' || n, 'uid-' || n, 'name-' || n, 'trace-' || n, 'session-' || (n / 10), n % 10 + 1, now(), now(), 1, n
+         FROM generate_series($2::int, $3::int) n`,
+      [TENANT, from, from + count - 1],
+    );
+  const report = (n: number): QueryReport => ({
+    tenantId: TENANT,
+    sessionId: `session-${Math.floor(n / 10)}`,
+    queryId: `uid-${n}`,
+    queryName: `name-${n}`,
+    namespace: null,
+    traceId: `trace-${n}`,
+    source: 'operation-event',
+    type: 'query.started',
+    data: {},
+    globalPosition: n,
+  });
+  const lookUp = (reports: QueryReport[]) => tenantScope.run([TENANT], () => connection.db.transaction().execute((trx) => resolveQueryKeys(trx, reports)));
+
+  it('probes the name, UID and trace indexes after the table grew', async () => {
+    // A young table: a few hundred queries, no statistics, a few pages; span batches name fifty
+    // queries and traces each, with no UIDs (spans carry none).
+    await grow(0, 300);
+    const spans = (call: number) => Array.from({ length: 50 }, (_, i) => ({ ...report(call * 50 + i), queryId: null }));
+    for (let call = 0; call < 8; call++) await lookUp(spans(call));
+    await grow(300, 30_000);
+
+    plans.length = 0;
+    const keys = await lookUp([report(20_000), report(40_000)]);
+    assert.equal(keys.of(report(20_000) as ArkEvent), 'key-20000', 'a known query is found by its name in its session');
+    assert.equal(keys.of(report(40_000) as ArkEvent), 'uid-40000', 'an unknown one is keyed by its UID');
+    const lookups = plans.filter((plan) => plan.includes('DISTINCT ON (first_position, query_key)'));
+    assert.ok(lookups.length > 0, `the lookup's plan was reported: ${plans.join('\n---\n')}`);
+    for (const plan of lookups) {
+      // A name is probed within its session (queries_query_name or queries_session), never across the tenant.
+      assert.match(plan, /Index Cond: \(\(tenant_id = k\.t\) AND \((query_name = k\.n\) AND \(session_id = k\.s|session_id = k\.s)\)/, plan);
+      assert.match(plan, /queries_query_id/, plan);
+      assert.match(plan, /queries_trace/, plan);
+      assert.doesNotMatch(plan, /Seq Scan on queries|queries_started/, plan);
     }
   });
 });

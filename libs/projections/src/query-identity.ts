@@ -1,5 +1,5 @@
 import { sql, type Transaction } from 'kysely';
-import { PREPARED, type Database } from '#ark/database';
+import type { Database } from '#ark/database';
 import { workStepOf, type ArkEvent } from '#ark/event-store';
 
 /**
@@ -68,10 +68,11 @@ export async function resolveQueryKeys<E extends QueryReport>(trx: Transaction<D
     const names = distinct(work.filter((e) => e.queryName).map((e) => [e.tenantId, e.sessionId, e.queryName!]));
     const uids = distinct(work.filter((e) => e.queryId).map((e) => [e.tenantId, e.queryId!]));
     const traces = distinct(work.filter((e) => e.traceId).map((e) => [e.tenantId, e.traceId!]));
-    // One index probe per key (LATERAL: a nested loop whatever the plan, so a prepared generic plan
-    // stays one too): the newest run of each name in its session (older runs matter only when an
-    // event names their UID or trace, which the other two probes find).
-    const { rows } = await sql<KnownRow>`${PREPARED}
+    // One index probe per key: the newest run of each name in its session (older runs matter only
+    // when an event names their UID or trace, which the other two probes find). Planned on every
+    // call, not prepared: a generic plan fixed while `queries` was a few pages (no statistics yet)
+    // scanned it for every key once it had grown (test/append-plans.test.ts).
+    const { rows } = await sql<KnownRow>`
       SELECT DISTINCT ON (first_position, query_key) tenant_id, session_id, namespace, query_name, query_key, query_id, trace_id, first_position FROM (
         SELECT q.* FROM unnest(${names.map((k) => k[0])}::text[], ${names.map((k) => k[1])}::text[], ${names.map((k) => k[2])}::text[]) AS k(t, s, n)
           CROSS JOIN LATERAL (SELECT * FROM queries q WHERE q.tenant_id = k.t AND q.query_name = k.n AND q.session_id = k.s
