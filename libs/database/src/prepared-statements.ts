@@ -14,8 +14,10 @@ const MARK = '/* ark:prepared */';
  * Not for a statement that joins a batch's keys to a table that grows (UPDATE … FROM unnest(…), a
  * JOIN on the keys): the generic plan is fixed when it is first chosen, and one made while the table
  * was small (a hash join over a scan of it) scans the whole table on every call once it has grown,
- * until an ANALYZE invalidates it. INSERT … ON CONFLICT and correlated subqueries on a key are safe:
- * they probe the index whatever the plan.
+ * until an ANALYZE invalidates it. Nor for LATERAL lookups by keys: planned on a young table, every
+ * index leading with tenant_id costs the same, and the one chosen can be the tenant-wide one
+ * (libs/projections/src/query-identity.ts). INSERT … ON CONFLICT is safe: it probes its arbiter
+ * index whatever the plan.
  */
 export const PREPARED = sql.raw(`${MARK} `);
 
