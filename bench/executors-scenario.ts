@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BrokerClient } from './broker-client.js';
+import { claimLoop, FILL_CONCURRENCY, fillQueue, IDLE_GAP_MS, QUEUED_PER_SECOND_OF_RUN } from './claim-loop.js';
 import { excerpt } from './closed-loop.js';
 import { RunNotes, type MetricDefinition, type RunContext, type RunResult, type Scenario } from './scenario.js';
 import { summarizeLatencies } from './stats.js';
@@ -15,12 +16,6 @@ export const EXECUTOR_METRICS: readonly MetricDefinition[] = [
   { key: 'failures', label: 'failures', aggregate: 'total', decimals: 0 },
   { key: 'doubleClaims', label: 'claimed twice', aggregate: 'total', decimals: 0 },
 ];
-
-/** Pause between a claim's answer and the next submit, so the executor's next long-poll is waiting (idle) when it comes. */
-const IDLE_GAP_MS = 10;
-/** Queries queued before the claim-throughput run; enough for its duration at the target rate. */
-const QUEUED_PER_SECOND_OF_RUN = 2_500;
-const FILL_CONCURRENCY = 16;
 
 const submitBody = (namespace: string, session: string) =>
   JSON.stringify({
@@ -93,74 +88,28 @@ async function runClaims(context: RunContext, executors: number): Promise<RunRes
   const client = new BrokerClient(context.baseUrl, Math.max(executors, FILL_CONCURRENCY));
   const notes = new RunNotes();
   const queued = Math.ceil((context.durationMs / 1000) * QUEUED_PER_SECOND_OF_RUN);
-  let failures = 0;
   try {
-    const fillStarted = performance.now();
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: FILL_CONCURRENCY }, async (_, worker) => {
-        while (next++ < queued) {
-          const answer = await client.post('/v2/queries', submitBody(namespace, `${context.sessionPrefix}-claims-${worker}`), 'application/json');
-          if (answer.status !== 201) {
-            failures++;
-            notes.add(`submit HTTP ${answer.status}: ${excerpt(answer.body)}`);
-          }
-        }
-      }),
-    );
-    const submitsPerSecond = queued / ((performance.now() - fillStarted) / 1000);
-    const seen = new Set<string>();
-    const latencies: number[] = [];
-    let doubleClaims = 0;
-    let claimed = 0;
-    let drainedAt: number | undefined;
-    const started = performance.now();
-    const deadline = started + context.durationMs;
-    // Closed loop, stopping when the time is up or the queue is empty (then the rate is over the time it took).
-    await Promise.all(
-      Array.from({ length: executors }, async (_, worker) => {
-        while (performance.now() < deadline && drainedAt === undefined) {
-          const sent = performance.now();
-          const answer = await client.post(
-            `/v2/executors/bench-${worker}/claims`,
-            JSON.stringify({ max: 1, leaseSeconds: 3600, namespaces: [namespace] }),
-            'application/json',
-          );
-          if (answer.status !== 200) {
-            failures++;
-            notes.add(`claim HTTP ${answer.status}: ${excerpt(answer.body)}`);
-            continue;
-          }
-          const items = (JSON.parse(answer.body.toString()) as { items: { queryId: string }[] }).items;
-          if (items.length === 0) {
-            drainedAt ??= performance.now();
-            return;
-          }
-          latencies.push(performance.now() - sent);
-          for (const item of items) {
-            if (seen.has(item.queryId)) doubleClaims++;
-            seen.add(item.queryId);
-            claimed++;
-          }
-        }
-      }),
-    );
-    const elapsedSeconds = ((drainedAt ?? performance.now()) - started) / 1000;
-    if (drainedAt !== undefined) notes.add(`the ${queued} queued queries were all claimed in ${elapsedSeconds.toFixed(1)} s, before the run's time was up`);
-    const latency = summarizeLatencies(latencies);
-    return {
-      figures: {
-        claimsPerSecond: claimed / elapsedSeconds,
-        latencyP50Ms: latency.p50,
-        latencyP95Ms: latency.p95,
-        latencyP99Ms: latency.p99,
-        samples: claimed,
-        submitsPerSecond,
-        failures,
-        doubleClaims,
-      },
-      notes: notes.list(),
-    };
+    const fill = await fillQueue(queued, async (worker) => {
+      const answer = await client.post('/v2/queries', submitBody(namespace, `${context.sessionPrefix}-claims-${worker}`), 'application/json');
+      if (answer.status !== 201) notes.add(`submit HTTP ${answer.status}: ${excerpt(answer.body)}`);
+      return answer.status === 201;
+    });
+    const run = await claimLoop(executors, context.durationMs, async (worker) => {
+      const answer = await client.post(
+        `/v2/executors/bench-${worker}/claims`,
+        JSON.stringify({ max: 1, leaseSeconds: 3600, namespaces: [namespace] }),
+        'application/json',
+      );
+      if (answer.status !== 200) {
+        notes.add(`claim HTTP ${answer.status}: ${excerpt(answer.body)}`);
+        return undefined;
+      }
+      return (JSON.parse(answer.body.toString()) as { items: { queryId: string }[] }).items.map((item) => item.queryId);
+    });
+    const { drainedInSeconds, ...figures } = run;
+    if (drainedInSeconds !== undefined)
+      notes.add(`the ${queued} queued queries were all claimed in ${drainedInSeconds.toFixed(1)} s, before the run's time was up`);
+    return { figures: { ...figures, submitsPerSecond: fill.submitsPerSecond, failures: fill.failures + run.failures }, notes: notes.list() };
   } finally {
     await client.close();
   }

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PgBoss } from 'pg-boss';
+import { claimLoop, fillQueue, IDLE_GAP_MS, QUEUED_PER_SECOND_OF_RUN } from './claim-loop.js';
 import { withClient } from './postgres-server.js';
 import { RunNotes, type RunContext, type RunResult, type Scenario } from './scenario.js';
 import { summarizeLatencies } from './stats.js';
@@ -13,10 +14,6 @@ import { summarizeLatencies } from './stats.js';
  * calling the database directly: no HTTP, no auth, no events, no fencing. Its CPU is in `harness CPU %`.
  */
 
-/** Same pause as the broker's latency scenario: the worker waits idle when the job comes. */
-const IDLE_GAP_MS = 10;
-const QUEUED_PER_SECOND_OF_RUN = 2_500;
-const FILL_CONCURRENCY = 16;
 const QUEUE = 'bench-queries';
 
 let runs = 0;
@@ -104,59 +101,13 @@ async function runClaims(context: RunContext, workers: number): Promise<RunResul
   const { boss, close } = await startBoss(context);
   const notes = new RunNotes();
   const queued = Math.ceil((context.durationMs / 1000) * QUEUED_PER_SECOND_OF_RUN);
-  let failures = 0;
   try {
-    const fillStarted = performance.now();
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: FILL_CONCURRENCY }, async () => {
-        while (next++ < queued) {
-          if (!(await boss.send(QUEUE, jobData(`${context.sessionPrefix}-claims`)))) failures++;
-        }
-      }),
-    );
-    const submitsPerSecond = queued / ((performance.now() - fillStarted) / 1000);
-    const seen = new Set<string>();
-    const latencies: number[] = [];
-    let doubleClaims = 0;
-    let claimed = 0;
-    let drainedAt: number | undefined;
-    const started = performance.now();
-    const deadline = started + context.durationMs;
-    await Promise.all(
-      Array.from({ length: workers }, async () => {
-        while (performance.now() < deadline && drainedAt === undefined) {
-          const sent = performance.now();
-          const jobs = await boss.fetch<{ queryId: string }>(QUEUE, { batchSize: 1 });
-          if (jobs.length === 0) {
-            drainedAt ??= performance.now();
-            return;
-          }
-          latencies.push(performance.now() - sent);
-          for (const job of jobs) {
-            if (seen.has(job.id)) doubleClaims++;
-            seen.add(job.id);
-            claimed++;
-          }
-        }
-      }),
-    );
-    const elapsedSeconds = ((drainedAt ?? performance.now()) - started) / 1000;
-    if (drainedAt !== undefined) notes.add(`the ${queued} queued jobs were all fetched in ${elapsedSeconds.toFixed(1)} s, before the run's time was up`);
-    const latency = summarizeLatencies(latencies);
-    return {
-      figures: {
-        claimsPerSecond: claimed / elapsedSeconds,
-        latencyP50Ms: latency.p50,
-        latencyP95Ms: latency.p95,
-        latencyP99Ms: latency.p99,
-        samples: claimed,
-        submitsPerSecond,
-        failures,
-        doubleClaims,
-      },
-      notes: notes.list(),
-    };
+    const fill = await fillQueue(queued, async () => Boolean(await boss.send(QUEUE, jobData(`${context.sessionPrefix}-claims`))));
+    const run = await claimLoop(workers, context.durationMs, async () => (await boss.fetch<{ queryId: string }>(QUEUE, { batchSize: 1 })).map((job) => job.id));
+    const { drainedInSeconds, ...figures } = run;
+    if (drainedInSeconds !== undefined)
+      notes.add(`the ${queued} queued jobs were all fetched in ${drainedInSeconds.toFixed(1)} s, before the run's time was up`);
+    return { figures: { ...figures, submitsPerSecond: fill.submitsPerSecond, failures: fill.failures + run.failures }, notes: notes.list() };
   } finally {
     await close();
   }
