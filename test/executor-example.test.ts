@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -7,6 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { eventually } from './support/eventually.js';
+import { ExecutorProcesses } from './support/executor-processes.js';
 import { getJson, postJson, startTestBroker, type TestBroker } from './support/test-broker.js';
 
 /** dist/apps/executor-example/src/main.js, next to this compiled file's dist/test/. */
@@ -56,33 +57,18 @@ async function startFakeLlm(): Promise<{ url: string; hanging: (input: string) =
 describe('the sample executor (apps/executor-example) on the executor SDK', () => {
   let broker: TestBroker;
   let llm: Awaited<ReturnType<typeof startFakeLlm>>;
-  const children = new Set<ChildProcess>();
-
-  const startExecutor = (id: string, namespaces: string, extra: Record<string, string> = {}): ChildProcess => {
-    const child = spawn(process.execPath, [EXECUTOR], {
-      env: {
-        ...process.env,
-        BROKER_URL: broker.url,
-        EXECUTOR_ID: id,
-        EXECUTOR_NAMESPACES: namespaces,
-        EXECUTOR_WAIT_SECONDS: '5',
-        OPENAI_BASE_URL: llm.url,
-        OPENAI_MODEL: 'fake-model',
-        ...extra,
-      },
-      stdio: ['ignore', 'ignore', 'pipe'],
+  const processes = new ExecutorProcesses();
+  const startExecutor = (id: string, namespaces: string, extra: Record<string, string> = {}): ChildProcess =>
+    processes.start(EXECUTOR, {
+      BROKER_URL: broker.url,
+      EXECUTOR_ID: id,
+      EXECUTOR_NAMESPACES: namespaces,
+      EXECUTOR_WAIT_SECONDS: '5',
+      OPENAI_BASE_URL: llm.url,
+      OPENAI_MODEL: 'fake-model',
+      ...extra,
     });
-    child.stderr.resume();
-    children.add(child);
-    child.once('exit', () => children.delete(child));
-    return child;
-  };
-  const stopExecutor = async (child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM') => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill(signal);
-    await exited;
-  };
+  const stopExecutor = (child: ChildProcess, signal?: NodeJS.Signals) => processes.stop(child, signal);
   const submit = async (body: Record<string, unknown>) => {
     const res = await postJson(`${broker.url}/v2/queries`, { name: `q-${body.queryId as string}`, target: { type: 'model', name: 'fake' }, ...body });
     assert.equal(res.status, 201, JSON.stringify(res.body));
@@ -94,7 +80,7 @@ describe('the sample executor (apps/executor-example) on the executor SDK', () =
     llm = await startFakeLlm();
   });
   after(async () => {
-    await Promise.all([...children].map((c) => stopExecutor(c, 'SIGKILL')));
+    await processes.stopAll();
     await llm.close();
     await broker.close();
   });

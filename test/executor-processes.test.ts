@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -8,6 +8,7 @@ import { SignJWT } from 'jose';
 import { spawnBroker } from './support/broker-process.js';
 import { runCli } from './support/cli.js';
 import { eventually } from './support/eventually.js';
+import { ExecutorProcesses } from './support/executor-processes.js';
 import { startTestBroker, type TestBroker } from './support/test-broker.js';
 import { createTestDatabase, type TestDatabase } from './support/test-database.js';
 
@@ -34,24 +35,10 @@ describe('executor processes on the SDK: many queries, namespaces, a replica kil
   let broker: TestBroker;
   let admin: string;
   const keys: Record<string, string> = {};
-  const children = new Set<ChildProcess>();
-
-  const startExecutor = (id: string, key: string, urls: string[], extra: Record<string, string> = {}): ChildProcess => {
-    const child = spawn(process.execPath, [ECHO_EXECUTOR], {
-      env: { ...process.env, BROKER_URL: urls.join(','), BROKER_TOKEN: key, EXECUTOR_ID: id, ...extra },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    child.stderr.resume();
-    children.add(child);
-    child.once('exit', () => children.delete(child));
-    return child;
-  };
-  const stopExecutor = async (child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM') => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill(signal);
-    await exited;
-  };
+  const processes = new ExecutorProcesses();
+  const startExecutor = (id: string, key: string, urls: string[], extra: Record<string, string> = {}): ChildProcess =>
+    processes.start(ECHO_EXECUTOR, { BROKER_URL: urls.join(','), BROKER_TOKEN: key, EXECUTOR_ID: id, ...extra });
+  const stopExecutor = (child: ChildProcess, signal?: NodeJS.Signals) => processes.stop(child, signal);
   const submitAll = async (url: string, queries: { id: string; namespace: string }[]) => {
     let next = 0;
     await Promise.all(
@@ -109,7 +96,7 @@ describe('executor processes on the SDK: many queries, namespaces, a replica kil
     }
   });
   after(async () => {
-    await Promise.all([...children].map((c) => stopExecutor(c, 'SIGKILL')));
+    await processes.stopAll();
     await broker.close();
     await database.drop();
   });
