@@ -43,8 +43,12 @@ export class BrokerProcess {
     }
   }
 
-  /** `label` prefixes its log lines and errors. */
-  static async start(databaseUrl: string, service: { script: string; label: string } = { script: BROKER_MAIN, label: 'broker' }): Promise<BrokerProcess> {
+  /** `label` prefixes its log lines and errors; `settings` are added to the broker's environment. */
+  static async start(
+    databaseUrl: string,
+    service: { script: string; label: string } = { script: BROKER_MAIN, label: 'broker' },
+    settings: Record<string, string> = {},
+  ): Promise<BrokerProcess> {
     const port = await freePort();
     const isBroker = service.script === BROKER_MAIN;
     const child = spawn(process.execPath, [...(isBroker ? BROKER_NODE_FLAGS : []), service.script], {
@@ -58,6 +62,7 @@ export class BrokerProcess {
         // The watch scenarios open up to 1,000 streams as one user; the per-user cap would refuse them.
         WATCH_STREAMS_PER_USER: '100000',
         NO_COLOR: '1',
+        ...settings,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -10,6 +10,7 @@ import { startEmmett, type EmmettService } from './emmett-service.js';
 import { ObservedProcess } from './proc-stats.js';
 import { BROKER_LAYOUT, EMMETT_LAYOUT, measureStorage, type StorageSize } from './storage-size.js';
 import { runReadSide } from './read-side.js';
+import { runTenantIsolation } from './tenant-isolation.js';
 import { runCompareReads } from './compare-reads.js';
 
 /**
@@ -21,6 +22,7 @@ async function main(): Promise<number> {
   const startedAt = new Date();
   const argv = process.argv.slice(2);
   if (argv[0] === 'read') return runReadSide(argv.slice(1));
+  if (argv[0] === 'isolation') return runTenantIsolation(argv.slice(1));
   if (argv[0] === 'compare-reads') return runCompareReads(argv.slice(1));
   let options: BenchOptions;
   let groups: ScenarioGroup[];

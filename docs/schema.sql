@@ -74,6 +74,7 @@ CREATE TABLE events (
   dedupe_key text,
   data jsonb NOT NULL,
   expires_at timestamp with time zone NOT NULL,
+  data_bytes integer,
   CONSTRAINT events_pkey PRIMARY KEY (tenant_id, session_id, sequence),
   CONSTRAINT events_sequence_check CHECK ((sequence > 0)),
   CONSTRAINT events_source_check CHECK ((source = ANY (ARRAY['otlp'::text, 'operation-event'::text, 'chunk'::text, 'message'::text, 'api'::text])))
@@ -550,10 +551,10 @@ BEGIN
     -- sequences handed out, since a mismatch would be silent.
     WITH inserted AS (
       INSERT INTO events (tenant_id, session_id, sequence, type, time, query_id, query_name, namespace, user_id,
-                          trace_id, span_id, parent_span_id, source, dedupe_key, data, expires_at)
-      SELECT x.t, x.s, sequences[x.i + 1], x.y, coalesce(x.at, now()), x.q, x.qn, x.ns, x.u, x.tr, x.sp, x.ps, x.src, x.dk, x.d, coalesce(x.ex * interval '1 second' + now(), 'infinity')
+                          trace_id, span_id, parent_span_id, source, dedupe_key, data, expires_at, data_bytes)
+      SELECT x.t, x.s, sequences[x.i + 1], x.y, coalesce(x.at, now()), x.q, x.qn, x.ns, x.u, x.tr, x.sp, x.ps, x.src, x.dk, x.d, coalesce(x.ex * interval '1 second' + now(), 'infinity'), x.db
       FROM jsonb_to_recordset(batch) AS x(i int, t text, s text, y text, at timestamptz, q text, qn text, ns text,
-                                          u text, tr text, sp text, ps text, src text, dk text, d jsonb, ex double precision)
+                                          u text, tr text, sp text, ps text, src text, dk text, d jsonb, ex double precision, db int)
       WHERE NOT duplicates[x.i + 1]
       ORDER BY x.i
       RETURNING events.tenant_id, events.session_id, events.sequence, events.query_id, events.query_name, events.source, events.global_position
@@ -1004,7 +1005,8 @@ CREATE VIEW analyst_events (
   source text,
   dedupe_key text,
   data jsonb,
-  expires_at timestamp with time zone
+  expires_at timestamp with time zone,
+  data_bytes integer
 ) WITH (security_barrier=true);
 GRANT SELECT ON TABLE analyst_events TO ark_analyst;
 

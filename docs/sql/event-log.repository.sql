@@ -10,12 +10,33 @@ FROM
 -- EventLogRepository.readSession (every type)
 /* ark:prepared */
 SELECT
-  page.*
+  page.tenant_id,
+  page.session_id,
+  page.sequence,
+  page.global_position,
+  page.transaction_id,
+  page.type,
+  page.time,
+  page.recorded_at,
+  page.query_id,
+  page.query_name,
+  page.namespace,
+  page.user_id,
+  page.trace_id,
+  page.span_id,
+  page.parent_span_id,
+  page.source,
+  page.dedupe_key,
+  page.data,
+  page.expires_at,
+  page.data_bytes,
+  page.row_bytes,
+  page.page_bytes
 FROM
   (
     SELECT
       e.*,
-      sum(e.data_bytes) OVER (
+      sum(e.row_bytes) OVER (
         ORDER BY
           e.sequence ROWS UNBOUNDED PRECEDING
       ) AS page_bytes
@@ -41,7 +62,8 @@ FROM
           dedupe_key,
           data,
           expires_at,
-          octet_length(data::text) AS data_bytes
+          data_bytes,
+          coalesce(data_bytes, octet_length(data::text)) AS row_bytes
         FROM
           events
         WHERE
@@ -56,17 +78,38 @@ FROM
       ) e
   ) page
 WHERE
-  page.page_bytes - page.data_bytes < $5;
+  page.page_bytes - page.row_bytes < $5;
 
 -- EventLogRepository.readSession (some types)
 /* ark:prepared */
 SELECT
-  page.*
+  page.tenant_id,
+  page.session_id,
+  page.sequence,
+  page.global_position,
+  page.transaction_id,
+  page.type,
+  page.time,
+  page.recorded_at,
+  page.query_id,
+  page.query_name,
+  page.namespace,
+  page.user_id,
+  page.trace_id,
+  page.span_id,
+  page.parent_span_id,
+  page.source,
+  page.dedupe_key,
+  page.data,
+  page.expires_at,
+  page.data_bytes,
+  page.row_bytes,
+  page.page_bytes
 FROM
   (
     SELECT
       e.*,
-      sum(e.data_bytes) OVER (
+      sum(e.row_bytes) OVER (
         ORDER BY
           e.sequence ROWS UNBOUNDED PRECEDING
       ) AS page_bytes
@@ -92,7 +135,8 @@ FROM
           dedupe_key,
           data,
           expires_at,
-          octet_length(data::text) AS data_bytes
+          data_bytes,
+          coalesce(data_bytes, octet_length(data::text)) AS row_bytes
         FROM
           events
         WHERE
@@ -108,7 +152,80 @@ FROM
       ) e
   ) page
 WHERE
-  page.page_bytes - page.data_bytes < $6;
+  page.page_bytes - page.row_bytes < $6;
+
+-- EventLogRepository.readSession (data as text)
+/* ark:prepared */
+SELECT
+  page.tenant_id,
+  page.session_id,
+  page.sequence,
+  page.global_position,
+  page.transaction_id,
+  page.type,
+  page.time,
+  page.recorded_at,
+  page.query_id,
+  page.query_name,
+  page.namespace,
+  page.user_id,
+  page.trace_id,
+  page.span_id,
+  page.parent_span_id,
+  page.source,
+  page.dedupe_key,
+  page.data::text AS data,
+  page.expires_at,
+  page.data_bytes,
+  page.row_bytes,
+  page.page_bytes
+FROM
+  (
+    SELECT
+      e.*,
+      sum(e.row_bytes) OVER (
+        ORDER BY
+          e.sequence ROWS UNBOUNDED PRECEDING
+      ) AS page_bytes
+    FROM
+      (
+        SELECT
+          tenant_id,
+          session_id,
+          sequence,
+          global_position,
+          transaction_id::text AS transaction_id,
+          type,
+          time,
+          recorded_at,
+          query_id,
+          query_name,
+          namespace,
+          user_id,
+          trace_id,
+          span_id,
+          parent_span_id,
+          source,
+          dedupe_key,
+          data,
+          expires_at,
+          data_bytes,
+          coalesce(data_bytes, octet_length(data::text)) AS row_bytes
+        FROM
+          events
+        WHERE
+          tenant_id = $1
+          AND session_id = $2
+          AND sequence > $3
+          AND expires_at > now()
+        ORDER BY
+          sequence
+        LIMIT
+          $4
+      ) e
+  ) page
+WHERE
+  page.page_bytes - page.row_bytes < $5;
 
 -- EventLogRepository.readFeed (admin)
 /* ark:prepared */
@@ -121,13 +238,34 @@ WITH
 SELECT
   snapshot.xmin::text AS horizon,
   false AS has_folded,
-  page.*
+  page.tenant_id,
+  page.session_id,
+  page.sequence,
+  page.global_position,
+  page.transaction_id,
+  page.type,
+  page.time,
+  page.recorded_at,
+  page.query_id,
+  page.query_name,
+  page.namespace,
+  page.user_id,
+  page.trace_id,
+  page.span_id,
+  page.parent_span_id,
+  page.source,
+  page.dedupe_key,
+  page.data,
+  page.expires_at,
+  page.data_bytes,
+  page.row_bytes,
+  page.page_bytes
 FROM
   snapshot
   LEFT JOIN LATERAL (
     SELECT
       e.*,
-      sum(e.data_bytes) OVER (
+      sum(e.row_bytes) OVER (
         ORDER BY
           e.feed_tx,
           e.global_position ROWS UNBOUNDED PRECEDING
@@ -154,8 +292,9 @@ FROM
           dedupe_key,
           data,
           expires_at,
+          data_bytes,
           events.transaction_id AS feed_tx,
-          octet_length(data::text) AS data_bytes
+          coalesce(data_bytes, octet_length(data::text)) AS row_bytes
         FROM
           events
         WHERE
@@ -171,7 +310,7 @@ FROM
         LIMIT
           $4
       ) e
-  ) page ON page.page_bytes - page.data_bytes < $5;
+  ) page ON page.page_bytes - page.row_bytes < $5;
 
 -- EventLogRepository.readFeed (reader, one query)
 /* ark:prepared */
@@ -198,13 +337,34 @@ SELECT
       AND (c.last_tx, c.last_position) > ($4::xid8, $5)
       AND c.first_tx < snapshot.xmin
   ) AS has_folded,
-  page.*
+  page.tenant_id,
+  page.session_id,
+  page.sequence,
+  page.global_position,
+  page.transaction_id,
+  page.type,
+  page.time,
+  page.recorded_at,
+  page.query_id,
+  page.query_name,
+  page.namespace,
+  page.user_id,
+  page.trace_id,
+  page.span_id,
+  page.parent_span_id,
+  page.source,
+  page.dedupe_key,
+  page.data,
+  page.expires_at,
+  page.data_bytes,
+  page.row_bytes,
+  page.page_bytes
 FROM
   snapshot
   LEFT JOIN LATERAL (
     SELECT
       e.*,
-      sum(e.data_bytes) OVER (
+      sum(e.row_bytes) OVER (
         ORDER BY
           e.feed_tx,
           e.global_position ROWS UNBOUNDED PRECEDING
@@ -231,8 +391,9 @@ FROM
           dedupe_key,
           data,
           expires_at,
+          data_bytes,
           events.transaction_id AS feed_tx,
-          octet_length(data::text) AS data_bytes
+          coalesce(data_bytes, octet_length(data::text)) AS row_bytes
         FROM
           events
         WHERE
@@ -283,7 +444,7 @@ FROM
         LIMIT
           $12
       ) e
-  ) page ON page.page_bytes - page.data_bytes < $13;
+  ) page ON page.page_bytes - page.row_bytes < $13;
 
 -- EventLogRepository.readFeed (reader, one type)
 /* ark:prepared */
@@ -296,13 +457,34 @@ WITH
 SELECT
   snapshot.xmin::text AS horizon,
   false AS has_folded,
-  page.*
+  page.tenant_id,
+  page.session_id,
+  page.sequence,
+  page.global_position,
+  page.transaction_id,
+  page.type,
+  page.time,
+  page.recorded_at,
+  page.query_id,
+  page.query_name,
+  page.namespace,
+  page.user_id,
+  page.trace_id,
+  page.span_id,
+  page.parent_span_id,
+  page.source,
+  page.dedupe_key,
+  page.data,
+  page.expires_at,
+  page.data_bytes,
+  page.row_bytes,
+  page.page_bytes
 FROM
   snapshot
   LEFT JOIN LATERAL (
     SELECT
       e.*,
-      sum(e.data_bytes) OVER (
+      sum(e.row_bytes) OVER (
         ORDER BY
           e.feed_tx,
           e.global_position ROWS UNBOUNDED PRECEDING
@@ -329,8 +511,9 @@ FROM
           dedupe_key,
           data,
           expires_at,
+          data_bytes,
           events.transaction_id AS feed_tx,
-          octet_length(data::text) AS data_bytes
+          coalesce(data_bytes, octet_length(data::text)) AS row_bytes
         FROM
           events
         WHERE
@@ -361,7 +544,92 @@ FROM
         LIMIT
           $6
       ) e
-  ) page ON page.page_bytes - page.data_bytes < $7;
+  ) page ON page.page_bytes - page.row_bytes < $7;
+
+-- EventLogRepository.readFeed (admin, data as text)
+/* ark:prepared */
+-- MATERIALIZED: the horizon is computed once, so the rows read and the horizon returned agree.
+WITH
+  snapshot AS MATERIALIZED (
+    SELECT
+      ark_feed_horizon () AS xmin
+  )
+SELECT
+  snapshot.xmin::text AS horizon,
+  false AS has_folded,
+  page.tenant_id,
+  page.session_id,
+  page.sequence,
+  page.global_position,
+  page.transaction_id,
+  page.type,
+  page.time,
+  page.recorded_at,
+  page.query_id,
+  page.query_name,
+  page.namespace,
+  page.user_id,
+  page.trace_id,
+  page.span_id,
+  page.parent_span_id,
+  page.source,
+  page.dedupe_key,
+  page.data::text AS data,
+  page.expires_at,
+  page.data_bytes,
+  page.row_bytes,
+  page.page_bytes
+FROM
+  snapshot
+  LEFT JOIN LATERAL (
+    SELECT
+      e.*,
+      sum(e.row_bytes) OVER (
+        ORDER BY
+          e.feed_tx,
+          e.global_position ROWS UNBOUNDED PRECEDING
+      ) AS page_bytes
+    FROM
+      (
+        SELECT
+          tenant_id,
+          session_id,
+          sequence,
+          global_position,
+          transaction_id::text AS transaction_id,
+          type,
+          time,
+          recorded_at,
+          query_id,
+          query_name,
+          namespace,
+          user_id,
+          trace_id,
+          span_id,
+          parent_span_id,
+          source,
+          dedupe_key,
+          data,
+          expires_at,
+          data_bytes,
+          events.transaction_id AS feed_tx,
+          coalesce(data_bytes, octet_length(data::text)) AS row_bytes
+        FROM
+          events
+        WHERE
+          tenant_id = $1
+          AND expires_at > now()
+          AND transaction_id < snapshot.xmin
+          AND (transaction_id, global_position) > ($2::xid8, $3)
+          -- Qualified: a bare name would sort by the text output column of the same name, and
+          -- '100000' < '99999' would page past a lower transaction id (a gap in the feed).
+        ORDER BY
+          events.transaction_id,
+          events.global_position
+        LIMIT
+          $4
+      ) e
+  ) page ON page.page_bytes - page.row_bytes < $5;
 
 -- EventLogRepository.foldedChunks (reader)
 /* ark:prepared */
@@ -515,7 +783,8 @@ FROM
       source,
       dedupe_key,
       data,
-      expires_at
+      expires_at,
+      data_bytes
     FROM
       events e
     WHERE
@@ -559,7 +828,8 @@ FROM
       source,
       dedupe_key,
       data,
-      expires_at
+      expires_at,
+      data_bytes
     FROM
       events e
     WHERE

@@ -5,8 +5,8 @@
 -- `batch` is a JSON array of rows {i, t, s, y, at, q, qn, ns, u, tr, sp, ps, src, dk, d}: i the
 -- row's index in the call (sequences are handed out in i order), t/s tenant and session, y type, at
 -- producer time (null: now()), q/qn query id and name, ns namespace, u user, tr/sp/ps trace, span and
--- parent span ids, src source, dk dedupe key, d data, ex seconds the row stays visible (null: for ever)
--- (libs/event-store/src/event-row.ts writes it).
+-- parent span ids, src source, dk dedupe key, d data, ex seconds the row stays visible (null: for ever),
+-- db the bytes of d as JSON text (libs/event-store/src/event-row.ts writes it).
 -- One result row per input row, in i order: the sequence (for a duplicate: the stored or earlier
 -- copy's), whether it was a duplicate, and for new rows their global position; and, the same on
 -- every row, the transaction id (null when nothing was new, so a retried batch takes no transaction
@@ -92,10 +92,10 @@ BEGIN
     -- sequences handed out, since a mismatch would be silent.
     WITH inserted AS (
       INSERT INTO events (tenant_id, session_id, sequence, type, time, query_id, query_name, namespace, user_id,
-                          trace_id, span_id, parent_span_id, source, dedupe_key, data, expires_at)
-      SELECT x.t, x.s, sequences[x.i + 1], x.y, coalesce(x.at, now()), x.q, x.qn, x.ns, x.u, x.tr, x.sp, x.ps, x.src, x.dk, x.d, coalesce(x.ex * interval '1 second' + now(), 'infinity')
+                          trace_id, span_id, parent_span_id, source, dedupe_key, data, expires_at, data_bytes)
+      SELECT x.t, x.s, sequences[x.i + 1], x.y, coalesce(x.at, now()), x.q, x.qn, x.ns, x.u, x.tr, x.sp, x.ps, x.src, x.dk, x.d, coalesce(x.ex * interval '1 second' + now(), 'infinity'), x.db
       FROM jsonb_to_recordset(batch) AS x(i int, t text, s text, y text, at timestamptz, q text, qn text, ns text,
-                                          u text, tr text, sp text, ps text, src text, dk text, d jsonb, ex double precision)
+                                          u text, tr text, sp text, ps text, src text, dk text, d jsonb, ex double precision, db int)
       WHERE NOT duplicates[x.i + 1]
       ORDER BY x.i
       RETURNING events.tenant_id, events.session_id, events.sequence, events.query_id, events.query_name, events.source, events.global_position

@@ -16,7 +16,8 @@ import {
 } from '#ark/tenancy';
 
 /** Routes anyone may call: probes, metrics, the API description and the viewer's static files (`/` redirects to them). */
-const PUBLIC = /^\/(health|readyz|metrics|openapi\.json|api-docs|ui)(\/|\?|$)|^\/(\?|$)/;
+/** Routes anyone may call: probes, metrics, the API description and the viewer's files. */
+export const PUBLIC = /^\/(health|readyz|metrics|openapi\.json|api-docs|ui)(\/|\?|$)|^\/(\?|$)/;
 
 export function authSettings(config: BrokerConfig): AuthSettings {
   return {

@@ -136,6 +136,23 @@ export class BrokerConfig {
   @Max(1_073_741_824)
   READ_PAGE_MAX_BYTES = 4 * 1024 * 1024;
 
+  /**
+   * One tenant's API reads (GET/HEAD but watch streams) in progress at once on a replica; more wait
+   * in that tenant's queue, so they never delay another tenant's (0: no limit).
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(10_000)
+  READ_TENANT_MAX_CONCURRENT = 4;
+
+  /** One tenant's reads waiting for a turn; past it its reads get 429 + Retry-After. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(1_000_000)
+  READ_TENANT_MAX_QUEUED = 1_000;
+
   @Transform(toInt)
   @IsInt()
   @Min(100)

@@ -32,6 +32,8 @@ export interface EventsTable {
   data: unknown;
   /** When it stops being visible (recorded_at + its TTL); the reaper deletes it after. */
   expires_at: Date;
+  /** Bytes of `data` as JSON text, for the read pages' byte budget; null for rows appended before migration 0260. */
+  data_bytes: number | null;
 }
 
 export interface SessionsTable {

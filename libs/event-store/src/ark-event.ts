@@ -54,6 +54,8 @@ export interface ArkEvent {
   data: unknown;
   /** When it stops being visible; the reaper deletes it after. */
   expiresAt: Date;
+  /** Bytes of `data` as JSON text (what a read page's byte budget counts); null when stored before it was recorded. */
+  dataBytes: number | null;
 }
 
 /** The public JSON shape of an ark event (docs/events.md#1-the-event), used by every API and stream (toArkEventJson, event-row.ts). */

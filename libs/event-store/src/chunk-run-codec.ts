@@ -150,6 +150,7 @@ export function decodeChunkRun(header: ChunkRunHeader, run: EncodedChunkRun, exp
     else chunk = body.f;
     env = isObject(chunk) ? envelope(chunk) : undefined;
     const at = dateOf(time);
+    const data = { chunk, index };
     events.push({
       tenantId: header.tenantId,
       sessionId: header.sessionId,
@@ -168,8 +169,9 @@ export function decodeChunkRun(header: ChunkRunHeader, run: EncodedChunkRun, exp
       parentSpanId: header.parentSpanId,
       source: 'chunk',
       dedupeKey: null,
-      data: { chunk, index },
+      data,
       expiresAt,
+      dataBytes: Buffer.byteLength(JSON.stringify(data)),
     });
   }
   return events;

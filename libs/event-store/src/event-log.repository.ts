@@ -14,7 +14,7 @@ import {
 } from '#ark/database';
 import type { AppendedEvent, ArkEvent, StreamEvent } from './ark-event.js';
 import { decodeChunkRun, type EncodedChunkRun } from './chunk-run-codec.js';
-import { appendedEvent, EVENT_SELECT, expiryOf, NEVER_EXPIRES, toAppendBatch, toArkEvent, type EventRow } from './event-row.js';
+import { appendedEvent, EVENT_SELECT, eventColumnsOf, expiryOf, NEVER_EXPIRES, toAppendBatch, toArkEvent, type EventRow } from './event-row.js';
 import { compareFeedCursors, FEED_START, type FeedCursor } from './feed-cursor.js';
 
 /** Channel of the one NOTIFY each appending transaction sends. */
@@ -77,23 +77,34 @@ const streamKey = (tenantId: string, sessionId: string) => `${tenantId}\u0000${s
 /** Default byte budget of one read page (READ_PAGE_MAX_BYTES). */
 export const DEFAULT_PAGE_MAX_BYTES = 4 * 1024 * 1024;
 
+/** How a read hands rows over. `dataAsText`: each event's data stays the JSON text PostgreSQL sent (JsonText), for answers that only pass it on. */
+export interface LogReadOptions {
+  dataAsText?: boolean;
+}
+
 /** A page of the log: `cut` when it stopped at the byte budget before its row limit (the cursor continues). */
 export interface LogPage {
   events: ArkEvent[];
   cut: boolean;
 }
 
-/** A row of a budgeted read: its `data` as JSON text in bytes, and the page's bytes up to and including it. */
-type BudgetedRow = EventRow & { data_bytes: string; page_bytes: string };
+/**
+ * A row of a budgeted read: the bytes it counts (its `data` as JSON text, recorded at append since
+ * migration 0260, so a read never renders rows it will not send), and the page's bytes up to and including it.
+ */
+type BudgetedRow = EventRow & { row_bytes: string; page_bytes: string };
+
+/** What a row counts against the budget: the recorded size, or for older rows the size of its JSON text. */
+const ROW_BYTES = sql`coalesce(data_bytes, octet_length(data::text)) AS row_bytes`;
 
 /**
  * The rows within the budget: every row that starts below it (so a page holds at least one event,
  * however large), and whether rows were left out for it. A page exactly at its limit is not cut.
  */
-function withinBudget(rows: readonly BudgetedRow[], limit: number, maxBytes: number): LogPage {
-  const kept = rows.filter((r) => Number(r.page_bytes) - Number(r.data_bytes) < maxBytes);
+function withinBudget(rows: readonly BudgetedRow[], limit: number, maxBytes: number, dataAsText = false): LogPage {
+  const kept = rows.filter((r) => Number(r.page_bytes) - Number(r.row_bytes) < maxBytes);
   const last = kept.at(-1);
-  return { events: kept.map(toArkEvent), cut: kept.length < limit && last !== undefined && Number(last.page_bytes) >= maxBytes };
+  return { events: kept.map((r) => toArkEvent(r, dataAsText)), cut: kept.length < limit && last !== undefined && Number(last.page_bytes) >= maxBytes };
 }
 
 /** A query's events by its ids (UID, name), its chunks also by the upload path's query (query_name); or one type's events. */
@@ -129,7 +140,7 @@ export class EventLogRepository {
     params: [EXAMPLE_TRANSACTION, [{ tenantId: 't', sessionId: 's', event: { type: 'custom.example', source: 'api', dedupeKey: 'k', data: { n: 1 } } }]],
   })
   async append(trx: Transaction<Database>, items: readonly StreamEvent[]): Promise<AppendBatchResult> {
-    const batch = toAppendBatch(items);
+    const { batch, dataBytes } = toAppendBatch(items);
     const { rows } = await sql<AppendRow>`${PREPARED}SELECT * FROM ark_append_events(${batch}::jsonb)`.execute(trx);
     if (rows.length !== items.length) throw new Error(`ark_append_events answered ${rows.length} rows for ${items.length} events`);
     const results: AppendedEvent[] = [];
@@ -147,6 +158,7 @@ export class EventLogRepository {
           transactionId: row.transaction_id!,
           recordedAt: row.recorded_at,
           expiresAt: expiryOf(item.event.ttlSeconds, row.recorded_at),
+          dataBytes: dataBytes[i]!,
         }),
       );
     }
@@ -158,23 +170,34 @@ export class EventLogRepository {
    * and as many as fit the byte budget (at least one). Each row's size is its JSON text, summed in
    * the database as rows stream past the LIMIT, so rows beyond the budget never reach this process.
    */
-  @GenerateSql({ name: 'every type', params: [EXAMPLE_READER, 's', 0, 100] }, { name: 'some types', params: [EXAMPLE_ADMIN, 's', 0, 100, ['llm.chunk']] })
-  async readSession(scope: ReadScope, sessionId: string, after: number, limit: number, types?: readonly string[]): Promise<LogPage> {
+  @GenerateSql(
+    { name: 'every type', params: [EXAMPLE_READER, 's', 0, 100] },
+    { name: 'some types', params: [EXAMPLE_ADMIN, 's', 0, 100, ['llm.chunk']] },
+    { name: 'data as text', params: [EXAMPLE_READER, 's', 0, 100, undefined, { dataAsText: true }] },
+  )
+  async readSession(
+    scope: ReadScope,
+    sessionId: string,
+    after: number,
+    limit: number,
+    types?: readonly string[],
+    { dataAsText = false }: LogReadOptions = {},
+  ): Promise<LogPage> {
     const typeFilter = types && types.length > 0 ? sql`AND type = ANY(${[...types]}::text[])` : sql``;
     const { rows } = await inScope(scope, () =>
       sql<BudgetedRow>`${PREPARED}
-        SELECT page.* FROM (
-          SELECT e.*, sum(e.data_bytes) OVER (ORDER BY e.sequence ROWS UNBOUNDED PRECEDING) AS page_bytes
+        SELECT ${eventColumnsOf('page', dataAsText)}, page.row_bytes, page.page_bytes FROM (
+          SELECT e.*, sum(e.row_bytes) OVER (ORDER BY e.sequence ROWS UNBOUNDED PRECEDING) AS page_bytes
           FROM (
-            SELECT ${EVENT_SELECT}, octet_length(data::text) AS data_bytes FROM events
+            SELECT ${EVENT_SELECT}, ${ROW_BYTES} FROM events
             WHERE tenant_id = ${scope.tenantId} AND session_id = ${sessionId} AND sequence > ${after} ${typeFilter} AND expires_at > now()
             ORDER BY sequence
             LIMIT ${limit}
           ) e
         ) page
-        WHERE page.page_bytes - page.data_bytes < ${this.pageMaxBytes}`.execute(this.db),
+        WHERE page.page_bytes - page.row_bytes < ${this.pageMaxBytes}`.execute(this.db),
     );
-    return withinBudget(rows, limit, this.pageMaxBytes);
+    return withinBudget(rows, limit, this.pageMaxBytes, dataAsText);
   }
 
   /**
@@ -195,8 +218,15 @@ export class EventLogRepository {
     { name: 'admin', params: [EXAMPLE_ADMIN, FEED_START, 100] },
     { name: 'reader, one query', params: [EXAMPLE_READER, FEED_START, 100, { queryIds: ['q-uid', 'q-name'] }] },
     { name: 'reader, one type', params: [EXAMPLE_READER, FEED_START, 100, { type: 'custom.deploys' }] },
+    { name: 'admin, data as text', params: [EXAMPLE_ADMIN, FEED_START, 100, undefined, { dataAsText: true }] },
   )
-  async readFeed(scope: ReadScope, after: FeedCursor, limit: number, narrow?: FeedNarrowing): Promise<LogPage & { horizon: bigint }> {
+  async readFeed(
+    scope: ReadScope,
+    after: FeedCursor,
+    limit: number,
+    narrow?: FeedNarrowing,
+    { dataAsText = false }: LogReadOptions = {},
+  ): Promise<LogPage & { horizon: bigint }> {
     const onlyQuery = narrow === undefined ? sql`` : narrowing(narrow);
     const onlyOwned = scope.ownerId === undefined ? sql`` : sql`AND (events.type = 'records.deleted' OR ${sessionVisible(scope, 'events')})`;
     const queryIds = narrow !== undefined && 'queryIds' in narrow ? [...narrow.queryIds] : undefined;
@@ -213,11 +243,11 @@ export class EventLogRepository {
       sql<BudgetedRow & { horizon: string; has_folded: boolean }>`${PREPARED}
       -- MATERIALIZED: the horizon is computed once, so the rows read and the horizon returned agree.
       WITH snapshot AS MATERIALIZED (SELECT ark_feed_horizon() AS xmin)
-      SELECT snapshot.xmin::text AS horizon, ${hasFolded} AS has_folded, page.*
+      SELECT snapshot.xmin::text AS horizon, ${hasFolded} AS has_folded, ${eventColumnsOf('page', dataAsText)}, page.row_bytes, page.page_bytes
       FROM snapshot LEFT JOIN LATERAL (
-        SELECT e.*, sum(e.data_bytes) OVER (ORDER BY e.feed_tx, e.global_position ROWS UNBOUNDED PRECEDING) AS page_bytes
+        SELECT e.*, sum(e.row_bytes) OVER (ORDER BY e.feed_tx, e.global_position ROWS UNBOUNDED PRECEDING) AS page_bytes
         FROM (
-          SELECT ${EVENT_SELECT}, events.transaction_id AS feed_tx, octet_length(data::text) AS data_bytes FROM events
+          SELECT ${EVENT_SELECT}, events.transaction_id AS feed_tx, ${ROW_BYTES} FROM events
           WHERE tenant_id = ${scope.tenantId} ${onlyQuery} ${onlyOwned} AND expires_at > now()
             AND transaction_id < snapshot.xmin
             AND (transaction_id, global_position) > (${after.transactionId.toString()}::xid8, ${after.globalPosition})
@@ -226,13 +256,14 @@ export class EventLogRepository {
           ORDER BY events.transaction_id, events.global_position
           LIMIT ${limit}
         ) e
-      ) page ON page.page_bytes - page.data_bytes < ${this.pageMaxBytes}`.execute(this.db),
+      ) page ON page.page_bytes - page.row_bytes < ${this.pageMaxBytes}`.execute(this.db),
     );
     const horizon = BigInt(rows[0]?.horizon ?? '0');
     const page = withinBudget(
       rows.filter((r) => r.tenant_id !== null),
       limit,
       this.pageMaxBytes,
+      dataAsText,
     );
     if (queryIds === undefined || rows[0]?.has_folded !== true) return { ...page, horizon };
     // A run compacted after the first statement's snapshot was also read as its raw rows: those stay.
@@ -390,7 +421,7 @@ export class EventLogRepository {
       ) x
       ORDER BY x.transaction_id::xid8, x.global_position
       LIMIT ${limit}`.execute(this.db);
-    return rows.map(toArkEvent);
+    return rows.map((r) => toArkEvent(r));
   }
 
   private async readHeads(executor: Kysely<Database>, streams: readonly { tenantId: string; sessionId: string }[]): Promise<Map<string, number>> {

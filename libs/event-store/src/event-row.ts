@@ -1,6 +1,7 @@
 import { sql, type Selectable } from 'kysely';
 import type { EventsTable } from '#ark/database';
 import type { ArkEvent, ArkEventJson, EventSource, StreamEvent } from './ark-event.js';
+import { JsonText } from './json-text.js';
 
 /**
  * The event row, once: every column of `events` (migrations/0001; Kysely's EventsTable must name
@@ -29,6 +30,7 @@ export const EVENT_ROW = {
   dedupe_key: { field: 'dedupeKey', written: true, batchKey: 'dk' },
   data: { field: 'data', written: true, batchKey: 'd' },
   expires_at: { field: 'expiresAt', written: true, batchKey: 'ex' },
+  data_bytes: { field: 'dataBytes', written: true, batchKey: 'db' },
 } as const satisfies { [C in keyof EventsTable]: { field: keyof ArkEvent; written: boolean; batchKey: string | null } };
 
 export type EventColumn = keyof typeof EVENT_ROW;
@@ -43,14 +45,26 @@ export type EventRow = Selectable<EventsTable>;
 /** The select list of an EventRow. */
 export const EVENT_SELECT = sql.raw(EVENT_COLUMNS.map((c) => (c === 'transaction_id' ? 'transaction_id::text AS transaction_id' : c)).join(', '));
 
+/**
+ * The columns of an EventRow from `alias`, a subquery that selected EVENT_SELECT; with `dataAsText`
+ * its data as JSON text (toArkEvent keeps it a JsonText). Rendered at this outer level, a row is
+ * rendered only once the budget kept it.
+ */
+export function eventColumnsOf(alias: string, dataAsText: boolean) {
+  return sql.raw(EVENT_COLUMNS.map((c) => (c === 'data' && dataAsText ? `${alias}.data::text AS data` : `${alias}.${c}`)).join(', '));
+}
+
 type BatchKey = { [C in EventColumn]: (typeof EVENT_ROW)[C]['batchKey'] }[EventColumn] & string;
 /** One row of the `batch` argument of ark_append_events: `i` its index in the call, then a key per written column but `sequence`. */
 export type AppendBatchRow = { i: number } & { [K in BatchKey]: unknown };
 
-/** The `batch` argument of ark_append_events for these events, in order. */
-export function toAppendBatch(items: readonly StreamEvent[]): string {
-  return JSON.stringify(
-    items.map(({ tenantId, sessionId, event: e }, i): AppendBatchRow => ({
+/** The `batch` argument of ark_append_events for these events, in order, and the bytes of each one's data. */
+export function toAppendBatch(items: readonly StreamEvent[]): { batch: string; dataBytes: number[] } {
+  const dataBytes: number[] = [];
+  const rows = items.map(({ tenantId, sessionId, event: e }, i) => {
+    const data = JSON.stringify(e.data ?? null);
+    dataBytes.push(Buffer.byteLength(data));
+    const row: Omit<AppendBatchRow, 'd'> = {
       i,
       t: tenantId,
       s: sessionId,
@@ -65,10 +79,13 @@ export function toAppendBatch(items: readonly StreamEvent[]): string {
       ps: e.parentSpanId ?? null,
       src: e.source,
       dk: e.dedupeKey ?? null,
-      d: e.data ?? null,
       ex: e.ttlSeconds ?? null,
-    })),
-  );
+      db: dataBytes[i],
+    };
+    // The data is spliced in as the text just measured, so it is serialised once.
+    return `${JSON.stringify(row).slice(0, -1)},"d":${data}}`;
+  });
+  return { batch: `[${rows.join(',')}]`, dataBytes };
 }
 
 /** `expires_at = 'infinity'` (an event appended without a TTL): node-postgres reads it as the number Infinity. */
@@ -86,6 +103,7 @@ export interface AppendedColumns {
   transactionId: string;
   recordedAt: Date;
   expiresAt: Date;
+  dataBytes: number;
 }
 
 /** The stored event an append wrote, without reading it back: the input plus what the database filled in. */
@@ -110,10 +128,12 @@ export function appendedEvent({ tenantId, sessionId, event: e }: StreamEvent, st
     dedupeKey: e.dedupeKey ?? null,
     data: e.data ?? null,
     expiresAt: stored.expiresAt,
+    dataBytes: stored.dataBytes,
   };
 }
 
-export function toArkEvent(r: EventRow): ArkEvent {
+/** `dataAsText`: the row's data was read as text (eventColumnsOf), and stays that text (JsonText). */
+export function toArkEvent(r: EventRow, dataAsText = false): ArkEvent {
   return {
     tenantId: r.tenant_id,
     sessionId: r.session_id,
@@ -132,8 +152,9 @@ export function toArkEvent(r: EventRow): ArkEvent {
     parentSpanId: r.parent_span_id,
     source: r.source as EventSource,
     dedupeKey: r.dedupe_key,
-    data: r.data,
+    data: dataAsText && typeof r.data === 'string' ? new JsonText(r.data) : r.data,
     expiresAt: r.expires_at instanceof Date ? r.expires_at : NEVER_EXPIRES,
+    dataBytes: r.data_bytes,
   };
 }
 

@@ -49,7 +49,9 @@ export {
   type AppendNotification,
   type FeedNarrowing,
   type LogPage,
+  type LogReadOptions,
 } from './event-log.repository.js';
+export { JsonText, serializeJson } from './json-text.js';
 export { EventNotificationListener, type ChannelSubscriber } from './event-notification-listener.js';
 export { EventStoreModule, EventListenerStatus, NotificationChannels, type EventStoreOptions } from './event-store.module.js';
 export { EventWatchHub, type Watch, type WatchSink } from './event-watch-hub.js';

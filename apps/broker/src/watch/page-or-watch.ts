@@ -1,5 +1,6 @@
 import type { FastifyReply } from 'fastify';
 import { InvalidCursorError } from '#ark/errors';
+import { serializeJson } from '#ark/event-store';
 
 /** The two answers of a watchable route: its JSON page, or (`?watch=true`) an SSE stream opened on the reply. */
 export interface WatchableAnswers {
@@ -16,7 +17,9 @@ export async function pageOrWatch(reply: FastifyReply, watch: boolean | undefine
     await answers.watch();
     return;
   }
-  await reply.send(await answers.page());
+  const page = await answers.page();
+  // Serialised here, so event data read as text (JsonText) is written out as it came.
+  await reply.type('application/json; charset=utf-8').send(serializeJson(page));
 }
 
 /** A session-stream resume point (`Last-Event-ID` or a cursor): a sequence number. `what` names it in the error. */

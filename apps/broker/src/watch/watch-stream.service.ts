@@ -18,6 +18,7 @@ import {
 import { ShutdownSignal } from '#ark/shutdown';
 import { SseStream } from '#ark/streaming';
 import { AheadOfLogOrder, type AheadOfLog } from './ahead-of-log.js';
+import { leaveReadShare } from '../tenant-read-share.js';
 import { LOCAL_IDENTITY, type CallerIdentity } from '#ark/tenancy';
 
 export interface WatchOptions {
@@ -227,6 +228,7 @@ export class WatchStreamService implements BeforeApplicationShutdown {
       throw new TooManyWatchesError(`at most ${this.config.WATCH_STREAMS_PER_USER} open watch streams per user; close one first`, 1);
     }
     this.perUser.set(user, held + 1);
+    leaveReadShare(reply.request);
     reply.hijack();
     const stream = new SseStream(reply.raw, {
       heartbeatMs: this.config.SSE_HEARTBEAT_MS,
