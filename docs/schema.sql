@@ -184,6 +184,7 @@ CREATE TABLE messages (
   message jsonb NOT NULL,
   recorded_at timestamp with time zone NOT NULL,
   expires_at timestamp with time zone NOT NULL,
+  message_bytes integer,
   CONSTRAINT messages_pkey PRIMARY KEY (tenant_id, global_position)
 );
 ALTER TABLE messages ENABLE ROW LEVEL SECURITY;
@@ -1046,7 +1047,8 @@ CREATE VIEW analyst_messages (
   user_id text,
   message jsonb,
   recorded_at timestamp with time zone,
-  expires_at timestamp with time zone
+  expires_at timestamp with time zone,
+  message_bytes integer
 ) WITH (security_barrier=true);
 GRANT SELECT ON TABLE analyst_messages TO ark_analyst;
 

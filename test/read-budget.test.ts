@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { operationEvent } from './support/ark-payloads.js';
 import { RecordingEventSource } from './support/sse-client.js';
 import { getJson, postJson, startTestBroker, type TestBroker } from './support/test-broker.js';
 
@@ -75,5 +76,48 @@ describe('byte budgets on reads', () => {
     const next = await getJson(`${broker.url}/v2/sessions/huge/events?after=${page.body.nextCursor}`);
     assert.equal(next.body.items.length, 1);
     assert.equal(next.body.items[0].sequence, 2);
+  });
+
+  it("upstream's lists of operation events and messages stop at the budget too, and their cursors read every item once", async () => {
+    for (let i = 0; i < 6; i++) {
+      const event = operationEvent(
+        'ToolCallStart',
+        {
+          queryId: 'uid-budget',
+          queryName: 'q-budget',
+          queryNamespace: 'default',
+          sessionId: 'upstream-budget',
+          toolName: 'big',
+          parameters: 'p'.repeat(40_000),
+          i,
+        },
+        `2026-01-01T00:00:0${i}Z`,
+      );
+      assert.equal((await postJson(`${broker.url}/events`, event)).status, 201);
+    }
+    const messages = Array.from({ length: 6 }, (_, i) => ({ role: 'user', content: `${i}:${'m'.repeat(40_000)}` }));
+    assert.equal((await postJson(`${broker.url}/messages`, { conversation_id: 'c-budget', query_id: 'q-budget', messages })).status, 200);
+
+    const walk = async (path: string, itemOf: (item: any) => number) => {
+      const seen: number[] = [];
+      let cutPages = 0;
+      let cursor: string | undefined;
+      for (let pages = 0; pages < 20; pages++) {
+        const page = await getJson(`${broker.url}${path}${cursor === undefined ? '' : `&cursor=${cursor}`}`);
+        assert.equal(page.status, 200);
+        assert.ok(page.body.items.length <= 2, `a page holds what fits ${BUDGET} bytes: ${page.body.items.length}`);
+        seen.push(...page.body.items.map(itemOf));
+        if (page.body.cutAt === 'byte_budget') cutPages++;
+        if (!page.body.hasMore) return { seen, cutPages };
+        cursor = String(page.body.nextCursor);
+      }
+      throw new Error('too many pages');
+    };
+    const events = await walk('/events?session_id=upstream-budget&limit=100', (e) => e.data.i);
+    assert.deepEqual(events.seen, [0, 1, 2, 3, 4, 5]);
+    assert.ok(events.cutPages > 0, 'pages said they were cut');
+    const stored = await walk('/messages?conversation_id=c-budget&limit=100', (m) => Number(m.message.content.split(':')[0]));
+    assert.deepEqual(stored.seen, [0, 1, 2, 3, 4, 5]);
+    assert.ok(stored.cutPages > 0, 'pages said they were cut');
   });
 });

@@ -1,3 +1,4 @@
+import { BrokerConfig } from '#ark/config';
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { LogEvent } from 'kysely';
@@ -48,11 +49,11 @@ export const RECORDED_REPOSITORIES: readonly RecordedRepository[] = [
     repository: TenantRetentionRepository,
     create: (c) => new TenantRetentionRepository(c.db),
   },
-  { source: 'apps/broker/src/compat/memory/memory.repository.ts', repository: MemoryRepository, create: (c) => new MemoryRepository(c) },
+  { source: 'apps/broker/src/compat/memory/memory.repository.ts', repository: MemoryRepository, create: (c) => new MemoryRepository(c, new BrokerConfig()) },
   {
     source: 'apps/broker/src/compat/operation-events/operation-events.repository.ts',
     repository: OperationEventsRepository,
-    create: (c) => new OperationEventsRepository(c),
+    create: (c) => new OperationEventsRepository(c, new BrokerConfig()),
   },
   { source: 'apps/broker/src/compat/sessions/sessions.repository.ts', repository: SessionsRepository, create: (c) => new SessionsRepository(c) },
   { source: 'apps/broker/src/compat/stream/chunk-stream.repository.ts', repository: ChunkStreamRepository, create: (c) => new ChunkStreamRepository(c) },

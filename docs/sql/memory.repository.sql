@@ -103,59 +103,93 @@ WHERE
 
 -- MemoryRepository.listMessages (admin)
 SELECT
-  global_position,
-  conversation_id,
-  query_id,
-  message,
-  recorded_at
+  page.*
 FROM
-  messages
+  (
+    SELECT
+      m.*,
+      sum(m.row_bytes) OVER (
+        ORDER BY
+          m.global_position ROWS UNBOUNDED PRECEDING
+      ) AS page_bytes
+    FROM
+      (
+        SELECT
+          global_position,
+          conversation_id,
+          query_id,
+          message,
+          recorded_at,
+          coalesce(message_bytes, octet_length(message::text)) AS row_bytes
+        FROM
+          messages
+        WHERE
+          tenant_id = $1
+          AND true
+          AND global_position > $2
+          AND (
+            expires_at IS NULL
+            OR expires_at > now()
+          )
+        ORDER BY
+          global_position
+        LIMIT
+          $3
+      ) m
+  ) page
 WHERE
-  tenant_id = $1
-  AND true
-  AND global_position > $2
-  AND (
-    expires_at IS NULL
-    OR expires_at > now()
-  )
-ORDER BY
-  global_position
-LIMIT
-  $3;
+  page.page_bytes - page.row_bytes < $4;
 
 -- MemoryRepository.listMessages (reader, one conversation and query)
 SELECT
-  global_position,
-  conversation_id,
-  query_id,
-  message,
-  recorded_at
+  page.*
 FROM
-  messages
-WHERE
-  tenant_id = $1
-  AND EXISTS (
+  (
     SELECT
-      1
+      m.*,
+      sum(m.row_bytes) OVER (
+        ORDER BY
+          m.global_position ROWS UNBOUNDED PRECEDING
+      ) AS page_bytes
     FROM
-      sessions owner_
-    WHERE
-      owner_.tenant_id = "messages"."tenant_id"
-      AND owner_.session_id = "messages"."session_id"
-      AND owner_.user_id = $2
-      AND owner_.expires_at > now()
-  )
-  AND conversation_id = $3
-  AND query_id = $4
-  AND global_position > $5
-  AND (
-    expires_at IS NULL
-    OR expires_at > now()
-  )
-ORDER BY
-  global_position
-LIMIT
-  $6;
+      (
+        SELECT
+          global_position,
+          conversation_id,
+          query_id,
+          message,
+          recorded_at,
+          coalesce(message_bytes, octet_length(message::text)) AS row_bytes
+        FROM
+          messages
+        WHERE
+          tenant_id = $1
+          AND EXISTS (
+            SELECT
+              1
+            FROM
+              sessions owner_
+            WHERE
+              owner_.tenant_id = "messages"."tenant_id"
+              AND owner_.session_id = "messages"."session_id"
+              AND owner_.user_id = $2
+              AND owner_.expires_at > now()
+          )
+          AND conversation_id = $3
+          AND query_id = $4
+          AND global_position > $5
+          AND (
+            expires_at IS NULL
+            OR expires_at > now()
+          )
+        ORDER BY
+          global_position
+        LIMIT
+          $6
+      ) m
+  ) page
+WHERE
+  page.page_bytes - page.row_bytes < $7;
 
 -- MemoryRepository.countMessages (admin)
 SELECT

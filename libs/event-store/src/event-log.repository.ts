@@ -94,17 +94,28 @@ export interface LogPage {
  */
 type BudgetedRow = EventRow & { row_bytes: string; page_bytes: string };
 
-/** What a row counts against the budget: the recorded size, or for older rows the size of its JSON text. */
-const ROW_BYTES = sql`coalesce(data_bytes, octet_length(data::text)) AS row_bytes`;
+/** What an event row counts against the budget: the recorded size, or for older rows the size of its JSON text. */
+export const ROW_BYTES = sql`coalesce(data_bytes, octet_length(data::text)) AS row_bytes`;
 
 /**
- * The rows within the budget: every row that starts below it (so a page holds at least one event,
- * however large), and whether rows were left out for it. A page exactly at its limit is not cut.
+ * The rows of a budgeted read (each with the bytes it counts and the page's bytes up to and
+ * including it) that the budget keeps: every row that starts below it (so a page holds at least one
+ * row, however large), and whether rows were left out for it. `limit` is the number of rows the
+ * read asked for; a page exactly at it is not cut.
  */
-function withinBudget(rows: readonly BudgetedRow[], limit: number, maxBytes: number, dataAsText = false): LogPage {
+export function withinByteBudget<R extends { row_bytes: string | number; page_bytes: string | number }>(
+  rows: readonly R[],
+  limit: number,
+  maxBytes: number,
+): { rows: R[]; cut: boolean } {
   const kept = rows.filter((r) => Number(r.page_bytes) - Number(r.row_bytes) < maxBytes);
   const last = kept.at(-1);
-  return { events: kept.map((r) => toArkEvent(r, dataAsText)), cut: kept.length < limit && last !== undefined && Number(last.page_bytes) >= maxBytes };
+  return { rows: kept, cut: kept.length < limit && last !== undefined && Number(last.page_bytes) >= maxBytes };
+}
+
+function withinBudget(rows: readonly BudgetedRow[], limit: number, maxBytes: number, dataAsText = false): LogPage {
+  const { rows: kept, cut } = withinByteBudget(rows, limit, maxBytes);
+  return { events: kept.map((r) => toArkEvent(r, dataAsText)), cut };
 }
 
 /** A query's events by its ids (UID, name), its chunks also by the upload path's query (query_name); or one type's events. */

@@ -49,6 +49,8 @@ export {
   type AppendNotification,
   type FeedNarrowing,
   type LogPage,
+  ROW_BYTES,
+  withinByteBudget,
   type LogReadOptions,
 } from './event-log.repository.js';
 export { JsonText, serializeJson } from './json-text.js';

@@ -105,15 +105,17 @@ export class MessagesProjector implements InlineProjector {
 
   private async insertMessages(trx: Transaction<Database>, added: { event: ArkEvent; message: MessageAddedData }[]): Promise<void> {
     const col = <T>(pick: (a: { event: ArkEvent; message: MessageAddedData }) => T) => added.map(pick);
+    const texts = col((a) => JSON.stringify(a.message.message ?? null));
     await sql`
-      INSERT INTO messages (tenant_id, global_position, session_id, conversation_id, query_id, user_id, message, recorded_at, expires_at)
+      INSERT INTO messages (tenant_id, global_position, session_id, conversation_id, query_id, user_id, message, recorded_at, expires_at, message_bytes)
       SELECT a.* FROM unnest(
         ${col((a) => a.event.tenantId)}::text[], ${col((a) => a.event.globalPosition)}::bigint[],
         ${col((a) => a.event.sessionId)}::text[], ${col((a) => a.message.conversationId)}::text[],
         ${col((a) => a.message.queryId)}::text[], ${col((a) => a.event.userId)}::text[],
-        ${col((a) => JSON.stringify(a.message.message ?? null))}::jsonb[], ${col((a) => a.event.recordedAt.toISOString())}::timestamptz[],
-        ${col((a) => (a.event.expiresAt >= NEVER_EXPIRES ? 'infinity' : a.event.expiresAt.toISOString()))}::timestamptz[])
-        AS a(tenant_id, global_position, session_id, conversation_id, query_id, user_id, message, recorded_at, expires_at)
+        ${texts}::jsonb[], ${col((a) => a.event.recordedAt.toISOString())}::timestamptz[],
+        ${col((a) => (a.event.expiresAt >= NEVER_EXPIRES ? 'infinity' : a.event.expiresAt.toISOString()))}::timestamptz[],
+        ${texts.map((t) => Buffer.byteLength(t))}::int[])
+        AS a(tenant_id, global_position, session_id, conversation_id, query_id, user_id, message, recorded_at, expires_at, message_bytes)
       WHERE NOT EXISTS (
         SELECT 1 FROM message_tombstones d
         WHERE d.tenant_id = a.tenant_id AND d.global_position > a.global_position

@@ -74,6 +74,8 @@ export class MemoryController {
           total,
           hasMore: page.hasMore,
           ...(page.hasMore && last ? { nextCursor: last.global_position } : {}),
+          // Beyond upstream's shape: the page stopped at READ_PAGE_MAX_BYTES (clients that do not know it just follow nextCursor).
+          ...(page.cut ? { cutAt: 'byte_budget' } : {}),
         };
       },
       watch: () => this.watches.watch(reply, readScopeOf(caller), { conversationId: query.conversation_id, lastEventId, cursor }),

@@ -1,7 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { sql } from 'kysely';
+import { BrokerConfig } from '#ark/config';
 import { DatabaseConnection, EXAMPLE_ADMIN, EXAMPLE_READER, GenerateSql, inScope, sessionVisible, type ReadScope } from '#ark/database';
-import type { FeedCursor } from '#ark/event-store';
+import { withinByteBudget, type FeedCursor } from '#ark/event-store';
 import type { MessagesDeletedData } from '#ark/normalizer';
 
 /** A row of the `messages` read model, as the routes need it. */
@@ -44,7 +45,10 @@ const VISIBLE = sql`(expires_at IS NULL OR expires_at > now())`;
 /** SQL of the memory routes: the `messages` read model, plus the few log lookups POST and watch need. */
 @Injectable()
 export class MemoryRepository {
-  constructor(private readonly connection: DatabaseConnection) {}
+  constructor(
+    private readonly connection: DatabaseConnection,
+    private readonly config: BrokerConfig,
+  ) {}
 
   /**
    * The session of the latest event of the query that is not itself a message. Ark posts the query's
@@ -98,14 +102,23 @@ export class MemoryRepository {
     { name: 'admin', params: [EXAMPLE_ADMIN, {}, 0, 100] },
     { name: 'reader, one conversation and query', params: [EXAMPLE_READER, { conversationId: 'c', queryId: 'q' }, 0, 100] },
   )
-  async listMessages(scope: ReadScope, filter: MessageFilter, after: number, limit: number): Promise<{ rows: MessageRow[]; hasMore: boolean }> {
+  async listMessages(scope: ReadScope, filter: MessageFilter, after: number, limit: number): Promise<{ rows: MessageRow[]; hasMore: boolean; cut: boolean }> {
+    const maxBytes = this.config.READ_PAGE_MAX_BYTES;
     return inScope(scope, async () => {
-      const { rows } = await sql<MessageRow>`
-        SELECT ${MESSAGE_COLUMNS} FROM messages
-        WHERE tenant_id = ${scope.tenantId} AND ${sessionVisible(scope, 'messages')} ${matching(filter)} AND global_position > ${after} AND ${VISIBLE}
-        ORDER BY global_position
-        LIMIT ${limit + 1}`.execute(this.connection.db);
-      return { rows: rows.slice(0, limit), hasMore: rows.length > limit };
+      // A page also stops at READ_PAGE_MAX_BYTES of messages (at least one), as the log's pages do.
+      const { rows } = await sql<MessageRow & { row_bytes: string; page_bytes: string }>`
+        SELECT page.* FROM (
+          SELECT m.*, sum(m.row_bytes) OVER (ORDER BY m.global_position ROWS UNBOUNDED PRECEDING) AS page_bytes
+          FROM (
+            SELECT ${MESSAGE_COLUMNS}, coalesce(message_bytes, octet_length(message::text)) AS row_bytes FROM messages
+            WHERE tenant_id = ${scope.tenantId} AND ${sessionVisible(scope, 'messages')} ${matching(filter)} AND global_position > ${after} AND ${VISIBLE}
+            ORDER BY global_position
+            LIMIT ${limit + 1}
+          ) m
+        ) page
+        WHERE page.page_bytes - page.row_bytes < ${maxBytes}`.execute(this.connection.db);
+      const { rows: kept, cut } = withinByteBudget(rows, limit + 1, maxBytes);
+      return { rows: kept.slice(0, limit), hasMore: kept.length > limit || cut, cut };
     });
   }
 

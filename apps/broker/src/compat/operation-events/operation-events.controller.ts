@@ -104,7 +104,13 @@ export class OperationEventsController {
   }
 
   private async page(scope: ReadScope, filter: { sessionId?: string; queryId?: string; after?: number; limit: number }) {
-    const { items, hasMore } = await this.events.list(scope, filter);
-    return { items: items.map((i) => i.body), hasMore, ...(hasMore ? { nextCursor: items.at(-1)!.position } : {}) };
+    const { items, hasMore, cut } = await this.events.list(scope, filter);
+    return {
+      items: items.map((i) => i.body),
+      hasMore,
+      ...(hasMore ? { nextCursor: items.at(-1)!.position } : {}),
+      // Beyond upstream's shape: the page stopped at READ_PAGE_MAX_BYTES (clients that do not know it just follow nextCursor).
+      ...(cut ? { cutAt: 'byte_budget' } : {}),
+    };
   }
 }
