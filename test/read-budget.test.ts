@@ -120,4 +120,16 @@ describe('byte budgets on reads', () => {
     assert.deepEqual(stored.seen, [0, 1, 2, 3, 4, 5]);
     assert.ok(stored.cutPages > 0, 'pages said they were cut');
   });
+
+  it('a page of megabytes is streamed in slices and arrives intact, characters outside the BMP included', async () => {
+    // The data's text part is `{"text": "` (PostgreSQL's spacing) and then this: the first slice would end between the halves of the first emoji.
+    const text = `${'a'.repeat(131_061)}${'\u{1F600}'.repeat(700_000)}"\\u0000 end`;
+    assert.equal((await postJson(`${broker.url}/v2/events`, { sessionId: 'streamed', type: 'custom.streamed', data: { text } })).status, 201);
+    const res = await fetch(`${broker.url}/v2/sessions/streamed/events`);
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('content-length'), null, 'sent in chunks, not as one body');
+    const page = (await res.json()) as { items: { data: { text: string } }[] };
+    assert.equal(page.items.length, 1);
+    assert.ok(page.items[0]!.data.text === text, 'the text came back unchanged');
+  });
 });

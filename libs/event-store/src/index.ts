@@ -53,7 +53,7 @@ export {
   withinByteBudget,
   type LogReadOptions,
 } from './event-log.repository.js';
-export { JsonText, serializeJson } from './json-text.js';
+export { JsonText, serializeJsonParts } from './json-text.js';
 export { EventNotificationListener, type ChannelSubscriber } from './event-notification-listener.js';
 export { EventStoreModule, EventListenerStatus, NotificationChannels, type EventStoreOptions } from './event-store.module.js';
 export { EventWatchHub, type Watch, type WatchSink } from './event-watch-hub.js';

@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
 
-/** What serializeJson is collecting, while it runs (it is synchronous, so one at a time). */
+/** What serializeJsonParts is collecting, while it runs (it is synchronous, so one at a time). */
 let collecting: { marker: string; texts: string[] } | undefined;
 
 /**
  * A JSON value kept as the text PostgreSQL sent (an event's `data` read for an answer): parsing a
  * 10 MB event only to serialise it again blocked the event loop for ~100 ms per page, during which
- * every other tenant's request waited. serializeJson splices the text into its output unchanged;
+ * every other tenant's request waited. serializeJsonParts puts the text into its output unchanged;
  * any other JSON.stringify still gets the parsed value, only slower.
  */
 export class JsonText {
@@ -19,12 +19,13 @@ export class JsonText {
 }
 
 /**
- * JSON.stringify, with every JsonText in `value` written as its text. Each stands in the skeleton as
- * a string holding a NUL and a random marker; JSON.stringify escapes any NUL of other strings as
- * `\u0000` too, but a caller cannot guess the marker, and the escaped backslash of a string that
- * spells `\u0000` itself keeps it from matching.
+ * JSON.stringify, with every JsonText in `value` written as its text, as the parts of the answer in
+ * order (the skeleton's pieces and the texts between them), so a large answer can be written piece by
+ * piece without being joined. Each JsonText stands in the skeleton as a string holding a NUL and a
+ * random marker; JSON.stringify escapes any NUL of other strings as `\u0000` too, but a caller cannot
+ * guess the marker, and the escaped backslash of a string that spells `\u0000` itself keeps it from matching.
  */
-export function serializeJson(value: unknown): string {
+export function serializeJsonParts(value: unknown): string[] {
   const marker = `\u0000${randomBytes(9).toString('base64url')}:`;
   const texts: string[] = [];
   collecting = { marker, texts };
@@ -34,9 +35,10 @@ export function serializeJson(value: unknown): string {
   } finally {
     collecting = undefined;
   }
-  if (texts.length === 0) return skeleton;
+  if (texts.length === 0) return [skeleton];
   const stand = JSON.stringify(marker).slice(0, -1);
-  return skeleton.replace(new RegExp(`${escapeRegExp(stand)}(\\d+)"`, 'g'), (_, index: string) => texts[Number(index)]!);
+  // With one capture group, split answers [piece, index, piece, index, …, piece].
+  return skeleton.split(new RegExp(`${escapeRegExp(stand)}(\\d+)"`)).map((part, i) => (i % 2 === 0 ? part : texts[Number(part)]!));
 }
 
 function escapeRegExp(text: string): string {

@@ -1,6 +1,7 @@
+import { Readable } from 'node:stream';
 import type { FastifyReply } from 'fastify';
 import { InvalidCursorError } from '#ark/errors';
-import { serializeJson } from '#ark/event-store';
+import { serializeJsonParts } from '#ark/event-store';
 
 /** The two answers of a watchable route: its JSON page, or (`?watch=true`) an SSE stream opened on the reply. */
 export interface WatchableAnswers {
@@ -17,9 +18,33 @@ export async function pageOrWatch(reply: FastifyReply, watch: boolean | undefine
     await answers.watch();
     return;
   }
-  const page = await answers.page();
   // Serialised here, so event data read as text (JsonText) is written out as it came.
-  await reply.type('application/json; charset=utf-8').send(serializeJson(page));
+  const parts = serializeJsonParts(await answers.page());
+  void reply.type('application/json; charset=utf-8');
+  if (parts.reduce((n, part) => n + part.length, 0) <= WHOLE_ANSWER_CHARS) {
+    await reply.send(parts.join(''));
+    return;
+  }
+  // A large page (events of megabytes) is written a slice per turn of the event loop instead of being
+  // joined and encoded in one go, so other requests are served between the slices.
+  await reply.send(Readable.from(slices(parts), { objectMode: false }));
+}
+
+/** Answers up to this many characters are sent as one string. */
+const WHOLE_ANSWER_CHARS = 1024 * 1024;
+const SLICE_CHARS = 128 * 1024;
+
+/** The parts cut into slices of at most SLICE_CHARS, never between the two halves of a surrogate pair. */
+function* slices(parts: readonly string[]): Generator<string> {
+  for (const part of parts) {
+    for (let at = 0; at < part.length;) {
+      let end = Math.min(at + SLICE_CHARS, part.length);
+      const last = part.charCodeAt(end - 1);
+      if (end < part.length && last >= 0xd800 && last <= 0xdbff) end--;
+      yield part.slice(at, end);
+      at = end;
+    }
+  }
 }
 
 /** A session-stream resume point (`Last-Event-ID` or a cursor): a sequence number. `what` names it in the error. */
