@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { SLICE_CHARS } from '../apps/broker/src/watch/page-or-watch.js';
 import { operationEvent } from './support/ark-payloads.js';
 import { RecordingEventSource } from './support/sse-client.js';
 import { getJson, postJson, startTestBroker, type TestBroker } from './support/test-broker.js';
@@ -123,7 +124,7 @@ describe('byte budgets on reads', () => {
 
   it('a page of megabytes is streamed in slices and arrives intact, characters outside the BMP included', async () => {
     // The data's text part is `{"text": "` (PostgreSQL's spacing) and then this: the first slice would end between the halves of the first emoji.
-    const text = `${'a'.repeat(131_061)}${'\u{1F600}'.repeat(700_000)}"\\u0000 end`;
+    const text = `${'a'.repeat(SLICE_CHARS - 1 - '{"text": "'.length)}${'\u{1F600}'.repeat(700_000)}"\\u0000 end`;
     assert.equal((await postJson(`${broker.url}/v2/events`, { sessionId: 'streamed', type: 'custom.streamed', data: { text } })).status, 201);
     const res = await fetch(`${broker.url}/v2/sessions/streamed/events`);
     assert.equal(res.status, 200);

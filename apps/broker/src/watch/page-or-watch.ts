@@ -25,14 +25,14 @@ export async function pageOrWatch(reply: FastifyReply, watch: boolean | undefine
     await reply.send(parts.join(''));
     return;
   }
-  // A large page (events of megabytes) is written a slice per turn of the event loop instead of being
+  // A large page (events of megabytes) is written a slice (SLICE_CHARS) per turn of the event loop instead of being
   // joined and encoded in one go, so other requests are served between the slices.
   await reply.send(Readable.from(slices(parts), { objectMode: false }));
 }
 
 /** Answers up to this many characters are sent as one string. */
 const WHOLE_ANSWER_CHARS = 1024 * 1024;
-const SLICE_CHARS = 128 * 1024;
+export const SLICE_CHARS = 32 * 1024;
 
 /** The parts cut into slices of at most SLICE_CHARS, never between the two halves of a surrogate pair. */
 function* slices(parts: readonly string[]): Generator<string> {
