@@ -106,15 +106,26 @@ describe('executor processes on the SDK: many queries, namespaces, a replica kil
     const executors = ['a1', 'a2', 'b1', 'b2'].map((n) => startExecutor(`exec-${n}`, keys[`ns-${n[0]}`]!, [broker.url]));
     const queries = Array.from({ length: 1_000 }, (_, n) => ({ id: randomUUID(), namespace: n % 2 ? 'ns-b' : 'ns-a' }));
     const ids = queries.map((q) => q.id);
-    await submitAll(broker.url, queries);
-    // The whole suite shares two cores: generous.
-    await eventually(
-      'all 1,000 queries done',
-      () => doneCount(ids),
-      (n) => n === 1_000,
-      300_000,
+    try {
+      await submitAll(broker.url, queries);
+      // The whole suite shares two cores: generous.
+      await eventually(
+        'all 1,000 queries done',
+        () => doneCount(ids),
+        (n) => n === 1_000,
+        300_000,
+      );
+    } finally {
+      // Stopped whatever happens: left running, they would claim the next test's queries.
+      await Promise.all(executors.map((c) => stopExecutor(c)));
+    }
+    // A phase commits first and its ark event follows (transitions are published after the answer).
+    const rows = await eventually(
+      'every completion in its session',
+      () => outcomes(ids),
+      (all) => all.length === 1_000 && all.every((q) => q.completed_events === 1),
+      60_000,
     );
-    const rows = await outcomes(ids);
     assert.equal(rows.length, 1_000);
     const ranBy = new Map<string, number>();
     for (const q of rows) {
@@ -129,7 +140,6 @@ describe('executor processes on the SDK: many queries, namespaces, a replica kil
       ranBy.set(q.assigned_executor, (ranBy.get(q.assigned_executor) ?? 0) + 1);
     }
     assert.deepEqual([...ranBy.keys()].sort(), ['exec-a1', 'exec-a2', 'exec-b1', 'exec-b2'], 'every process took part');
-    await Promise.all(executors.map((c) => stopExecutor(c)));
   });
 
   it('moves long-polling executors to another replica when theirs is killed (SIGKILL): every query still done once', async () => {
