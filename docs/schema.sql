@@ -464,6 +464,32 @@ GRANT SELECT, UPDATE, USAGE ON SEQUENCE events_global_position_seq TO ark_broker
 -- sequence query_transitions_position_seq
 GRANT SELECT, UPDATE, USAGE ON SEQUENCE query_transitions_position_seq TO ark_broker_app;
 
+CREATE OR REPLACE FUNCTION public.ark_analyze_stale_table(changed_share double precision, min_changes bigint, done text[])
+ RETURNS text
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'public', 'pg_temp'
+AS $function$
+DECLARE
+  stale name;
+BEGIN
+  -- Two int4 keys: a lock space apart from the bigint keys of the appenders' session locks.
+  IF NOT pg_try_advisory_xact_lock(4211, 250) THEN RETURN NULL; END IF;
+  SELECT s.relname INTO stale
+  FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid
+  WHERE s.schemaname = current_schema() AND c.relowner = current_user::regrole AND c.relkind = 'r'
+    AND s.n_mod_since_analyze >= greatest(min_changes, changed_share * s.n_live_tup)
+    AND s.relname <> ALL (done)
+  ORDER BY s.n_mod_since_analyze::float8 / greatest(s.n_live_tup, 1) DESC
+  LIMIT 1;
+  IF stale IS NULL THEN RETURN NULL; END IF;
+  EXECUTE format('ANALYZE %I', stale);
+  RETURN stale;
+END
+$function$;
+REVOKE ALL ON FUNCTION ark_analyze_stale_table(double precision,bigint,text[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION ark_analyze_stale_table(double precision,bigint,text[]) TO ark_broker_app;
+
 CREATE OR REPLACE FUNCTION public.ark_api_key(key_id text, secret_hash text)
  RETURNS TABLE(id text, tenant_id text, roles text[], namespaces text[])
  LANGUAGE sql

@@ -258,7 +258,7 @@ describe('migration runner rules', () => {
       assert.equal(dry.code, 0, dry.stderr);
       const files = await readMigrations();
       assert.match(dry.stdout, new RegExp(`pending: ${files.length}\\n  0001_event_log\\n`));
-      assert.match(dry.stdout, /functions and views to \(re\)apply: functions\/ark_api_key\.sql/);
+      assert.match(dry.stdout, /functions and views to \(re\)apply: functions\/ark_analyze_stale_table\.sql, functions\/ark_api_key\.sql/);
       const client = new pg.Client({ connectionString: fresh.url });
       await client.connect();
       try {

@@ -5,7 +5,7 @@ import type { LogEvent } from 'kysely';
 import { format } from 'sql-formatter';
 import { DatabaseConnection, defaultMigrationsDir, EXAMPLE_TRANSACTION, sqlExamplesOf, tenantScope, type SqlExample } from '#ark/database';
 import { EventLogRepository } from '#ark/event-store';
-import { ChunkCompactionRepository, RetentionRepository, TenantRetentionRepository } from '#ark/retention';
+import { ChunkCompactionRepository, PlannerStatisticsRepository, RetentionRepository, TenantRetentionRepository } from '#ark/retention';
 import { AnalystTenants, ApiKeys } from '#ark/tenancy';
 import { ChunkStreamRepository } from '../apps/broker/src/compat/stream/chunk-stream.repository.js';
 import { MemoryRepository } from '../apps/broker/src/compat/memory/memory.repository.js';
@@ -42,6 +42,11 @@ export const RECORDED_REPOSITORIES: readonly RecordedRepository[] = [
     source: 'libs/retention/src/chunk-compaction.repository.ts',
     repository: ChunkCompactionRepository,
     create: (c) => new ChunkCompactionRepository(c.db),
+  },
+  {
+    source: 'libs/retention/src/planner-statistics.repository.ts',
+    repository: PlannerStatisticsRepository,
+    create: (c) => new PlannerStatisticsRepository(c.db),
   },
   { source: 'libs/retention/src/retention.repository.ts', repository: RetentionRepository, create: (c) => new RetentionRepository(c.db) },
   {

@@ -40,6 +40,7 @@ export class AppModule {
             rawTtlSeconds: config.COMPACTED_CHUNK_TTL_SECONDS,
             batchSize: 100,
           },
+          statistics: { intervalSeconds: config.ANALYZE_INTERVAL_SECONDS },
           defaults: {
             messageTtlSeconds: config.MESSAGE_VISIBILITY_TTL_SECONDS,
             eventTtlSeconds: config.EVENT_VISIBILITY_TTL_SECONDS,

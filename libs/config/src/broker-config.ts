@@ -400,6 +400,16 @@ export class BrokerConfig {
   @Min(0)
   @Max(MAX_TTL_SECONDS)
   COMPACTED_CHUNK_TTL_SECONDS = 3_600;
+
+  /**
+   * Seconds between passes that ANALYZE the broker's tables never analyzed or changed by a tenth
+   * since (docs/architecture.md#planner-statistics); 0: never (leave it to autovacuum).
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(2_147_483)
+  ANALYZE_INTERVAL_SECONDS = 10;
 }
 
 function crossFieldProblems(config: BrokerConfig): string[] {

@@ -18,6 +18,12 @@ const MARK = '/* ark:prepared */';
  * index leading with tenant_id costs the same, and the one chosen can be the tenant-wide one
  * (libs/projections/src/query-identity.ts). INSERT … ON CONFLICT is safe: it probes its arbiter
  * index whatever the plan.
+ *
+ * Every generic plan made on a young table is made again once that table is analyzed: the broker's
+ * statistics pass (PlannerStatistics, libs/retention) ANALYZEs a table after each tenth of growth,
+ * so such a plan outlives that growth by one interval at most. Made on a never-analyzed log, the
+ * feed's (readFeed) and the LLM calls' per-query counts (calls-per-query.ts on llm_calls) read every
+ * row of the tenant.
  */
 export const PREPARED = sql.raw(`${MARK} `);
 

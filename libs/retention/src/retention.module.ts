@@ -3,6 +3,8 @@ import { DatabaseConnection } from '#ark/database';
 import { EVENT_TTL_SOURCE, type EventTtlSource } from '#ark/event-store';
 import { ChunkCompactionRepository } from './chunk-compaction.repository.js';
 import { ChunkCompactor, type ChunkCompactorOptions } from './chunk-compactor.js';
+import { PlannerStatistics, type PlannerStatisticsOptions } from './planner-statistics.js';
+import { PlannerStatisticsRepository } from './planner-statistics.repository.js';
 import { RetentionPolicy, type EffectiveRetention } from './retention-policy.js';
 import { RetentionRepository } from './retention.repository.js';
 import { RowReaper, type RowReaperOptions } from './row-reaper.js';
@@ -11,24 +13,27 @@ import { TenantRetentionRepository } from './tenant-retention.repository.js';
 export interface RetentionOptions {
   reaper: RowReaperOptions;
   compactor: ChunkCompactorOptions;
+  statistics: PlannerStatisticsOptions;
   /** The broker's MESSAGE_/EVENT_/SESSIONS_VISIBILITY_TTL_SECONDS, which a tenant's own setting overrides. */
   defaults: EffectiveRetention;
 }
 
-/** Starts the reaper and the compactor with the app and stops them before the database closes. */
+/** Starts the reaper, the compactor and the statistics pass with the app and stops them before the database closes. */
 class RetentionLifecycle implements OnApplicationBootstrap, BeforeApplicationShutdown {
   constructor(
     private readonly reaper: RowReaper,
     private readonly compactor: ChunkCompactor,
+    private readonly statistics: PlannerStatistics,
   ) {}
 
   onApplicationBootstrap(): void {
     this.reaper.start();
     this.compactor.start();
+    this.statistics.start();
   }
 
   async beforeApplicationShutdown(): Promise<void> {
-    await Promise.all([this.reaper.stop(), this.compactor.stop()]);
+    await Promise.all([this.reaper.stop(), this.compactor.stop(), this.statistics.stop()]);
   }
 }
 
@@ -75,12 +80,23 @@ export class RetentionModule {
           },
         },
         {
+          provide: PlannerStatistics,
+          inject: [DatabaseConnection],
+          useFactory: (c: DatabaseConnection) => {
+            const logger = new Logger('PlannerStatistics');
+            return new PlannerStatistics(new PlannerStatisticsRepository(c.db), options.statistics, {
+              debug: (m) => logger.debug(m),
+              error: (m) => logger.error(m),
+            });
+          },
+        },
+        {
           provide: RetentionLifecycle,
-          inject: [RowReaper, ChunkCompactor],
-          useFactory: (reaper: RowReaper, compactor: ChunkCompactor) => new RetentionLifecycle(reaper, compactor),
+          inject: [RowReaper, ChunkCompactor, PlannerStatistics],
+          useFactory: (reaper: RowReaper, compactor: ChunkCompactor, statistics: PlannerStatistics) => new RetentionLifecycle(reaper, compactor, statistics),
         },
       ],
-      exports: [RowReaper, ChunkCompactor, RetentionRepository, RetentionPolicy, EVENT_TTL_SOURCE],
+      exports: [RowReaper, ChunkCompactor, PlannerStatistics, RetentionRepository, RetentionPolicy, EVENT_TTL_SOURCE],
     };
   }
 }
