@@ -37,6 +37,21 @@ describe('tenant read share', () => {
     assert.deepEqual(share.load('b'), { running: 0, waiting: 0 });
   });
 
+  it('lets a tenant that just read something large read one at a time, and no other tenant', async () => {
+    const share = new TenantReadShare({ maxConcurrent: 3, maxQueued: 10 });
+    share.markHeavy('a');
+    const a1 = share.enter('a');
+    const a2 = share.enter('a');
+    assert.ok(a1 !== 'full' && a2 !== 'full');
+    assert.equal(await settled(a1), true);
+    assert.equal(await settled(a2), false, "a's second read waits for its first");
+    const b = Array.from({ length: 3 }, () => share.enter('b'));
+    for (const turn of b) assert.equal(await settled(turn as Promise<() => void>), true, 'b reads three at once');
+    (await a1)();
+    assert.equal(await settled(a2), true);
+    assert.deepEqual(share.load('a'), { running: 1, waiting: 0 });
+  });
+
   it('does not limit with maxConcurrent 0', async () => {
     const share = new TenantReadShare({ maxConcurrent: 0, maxQueued: 0 });
     const turns = Array.from({ length: 100 }, () => share.enter('a'));

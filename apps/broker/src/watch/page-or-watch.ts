@@ -2,6 +2,7 @@ import { Readable } from 'node:stream';
 import type { FastifyReply } from 'fastify';
 import { InvalidCursorError } from '#ark/errors';
 import { serializeJsonParts } from '#ark/event-store';
+import { markHeavyRead } from '../tenant-read-share.js';
 
 /** The two answers of a watchable route: its JSON page, or (`?watch=true`) an SSE stream opened on the reply. */
 export interface WatchableAnswers {
@@ -27,6 +28,7 @@ export async function pageOrWatch(reply: FastifyReply, watch: boolean | undefine
   }
   // A large page (events of megabytes) is written a slice (SLICE_CHARS) per turn of the event loop instead of being
   // joined and encoded in one go, so other requests are served between the slices.
+  markHeavyRead(reply.request);
   await reply.send(Readable.from(slices(parts), { objectMode: false }));
 }
 
