@@ -110,7 +110,7 @@ export class BrokerConfig {
   @IsInt()
   @Min(0)
   @Max(10_000_000)
-  APPEND_FAIR_WINDOW_EVENTS = 10_000;
+  APPEND_FAIR_WINDOW_EVENTS = 2_000;
 
   /** One tenant's events waiting to be written (fair queue and writer); past it that tenant's writes get 429 + Retry-After. */
   @Transform(toInt)
