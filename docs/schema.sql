@@ -41,6 +41,21 @@ CREATE POLICY tenant_isolation ON deletions USING (((tenant_id || ''::text) = AN
 CREATE STATISTICS public.deletions_tenant_policy ON (tenant_id || ''::text) FROM deletions;
 GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE deletions TO ark_broker_app;
 
+CREATE TABLE event_dedupe_keys (
+  tenant_id text NOT NULL,
+  session_id text NOT NULL,
+  dedupe_key text NOT NULL,
+  sequence bigint NOT NULL,
+  recorded_at timestamp with time zone NOT NULL,
+  expires_at timestamp with time zone NOT NULL,
+  CONSTRAINT event_dedupe_keys_pkey PRIMARY KEY (tenant_id, session_id, dedupe_key)
+);
+ALTER TABLE event_dedupe_keys ENABLE ROW LEVEL SECURITY;
+CREATE INDEX event_dedupe_keys_expiry ON public.event_dedupe_keys USING brin (expires_at) WITH (autosummarize='on');
+CREATE POLICY tenant_isolation ON event_dedupe_keys USING (((tenant_id || ''::text) = ANY (( SELECT ark_tenant_ids() AS ark_tenant_ids)::text[])));
+CREATE STATISTICS public.event_dedupe_keys_tenant_policy ON (tenant_id || ''::text) FROM event_dedupe_keys;
+GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE event_dedupe_keys TO ark_broker_app;
+
 CREATE TABLE event_streams (
   tenant_id text NOT NULL,
   session_id text NOT NULL,
@@ -74,26 +89,27 @@ CREATE TABLE events (
   dedupe_key text,
   data jsonb NOT NULL,
   expires_at timestamp with time zone NOT NULL,
-  CONSTRAINT events_pkey PRIMARY KEY (tenant_id, session_id, sequence),
+  CONSTRAINT events_pkey PRIMARY KEY (tenant_id, session_id, sequence, recorded_at),
   CONSTRAINT events_sequence_check CHECK ((sequence > 0)),
   CONSTRAINT events_source_check CHECK ((source = ANY (ARRAY['otlp'::text, 'operation-event'::text, 'chunk'::text, 'message'::text, 'api'::text])))
-);
+) PARTITION BY RANGE (recorded_at);
+-- partition events_default DEFAULT
+-- partition events_legacy FROM (MINVALUE)
 ALTER TABLE events ENABLE ROW LEVEL SECURITY;
-CREATE INDEX events_a2a_tasks ON public.events USING btree (tenant_id, session_id, global_position) WHERE (type ~~ 'a2a.task.%'::text);
-CREATE INDEX events_approvals_query ON public.events USING btree (tenant_id, query_name, global_position) WHERE (type = ANY (ARRAY['approval.requested'::text, 'approval.resolved'::text]));
-CREATE INDEX events_approvals_session ON public.events USING btree (tenant_id, session_id, global_position) WHERE (type = ANY (ARRAY['approval.requested'::text, 'approval.resolved'::text]));
-CREATE INDEX events_chunk_query_name ON public.events USING btree (tenant_id, query_name, global_position) INCLUDE (type, "time") WHERE (source = 'chunk'::text);
-CREATE INDEX events_custom_topic ON public.events USING btree (tenant_id, type, transaction_id, global_position) WHERE (type ~~ 'custom.%'::text);
-CREATE UNIQUE INDEX events_dedupe_key ON public.events USING btree (tenant_id, session_id, dedupe_key) WHERE (dedupe_key IS NOT NULL);
-CREATE INDEX events_expiry ON public.events USING brin (expires_at) WITH (autosummarize='on');
-CREATE INDEX events_llm_chunk_time ON public.events USING btree (tenant_id, query_name, "time") WHERE (type = 'llm.chunk'::text);
-CREATE INDEX events_operation_query_name ON public.events USING btree (tenant_id, query_name, global_position) WHERE ((source = 'operation-event'::text) AND (query_name IS NOT NULL));
-CREATE INDEX events_query ON public.events USING btree (tenant_id, query_id, transaction_id, global_position) WHERE (query_id IS NOT NULL);
-CREATE INDEX events_run_ends ON public.events USING btree (recorded_at) WHERE (type = ANY (ARRAY['llm.stream.completed'::text, 'query.completed'::text, 'query.failed'::text, 'query.canceled'::text]));
-CREATE INDEX events_source ON public.events USING btree (tenant_id, source, global_position) WHERE (source = ANY (ARRAY['operation-event'::text, 'chunk'::text, 'message'::text]));
-CREATE INDEX events_spans ON public.events USING btree (tenant_id, trace_id, global_position) WHERE (source = 'otlp'::text);
-CREATE INDEX events_tenant_feed ON public.events USING btree (tenant_id, transaction_id, global_position);
-CREATE UNIQUE INDEX events_tenant_global_position ON public.events USING btree (tenant_id, global_position);
+CREATE INDEX events_a2a_tasks ON ONLY public.events USING btree (tenant_id, session_id, global_position) WHERE (type ~~ 'a2a.task.%'::text);
+CREATE INDEX events_approvals_query ON ONLY public.events USING btree (tenant_id, query_name, global_position) WHERE (type = ANY (ARRAY['approval.requested'::text, 'approval.resolved'::text]));
+CREATE INDEX events_approvals_session ON ONLY public.events USING btree (tenant_id, session_id, global_position) WHERE (type = ANY (ARRAY['approval.requested'::text, 'approval.resolved'::text]));
+CREATE INDEX events_chunk_query_name ON ONLY public.events USING btree (tenant_id, query_name, global_position) INCLUDE (type, "time") WHERE (source = 'chunk'::text);
+CREATE INDEX events_custom_topic ON ONLY public.events USING btree (tenant_id, type, transaction_id, global_position) WHERE (type ~~ 'custom.%'::text);
+CREATE INDEX events_expiry ON ONLY public.events USING brin (expires_at) WITH (autosummarize='on');
+CREATE INDEX events_llm_chunk_time ON ONLY public.events USING btree (tenant_id, query_name, "time") WHERE (type = 'llm.chunk'::text);
+CREATE INDEX events_operation_query_name ON ONLY public.events USING btree (tenant_id, query_name, global_position) WHERE ((source = 'operation-event'::text) AND (query_name IS NOT NULL));
+CREATE INDEX events_query ON ONLY public.events USING btree (tenant_id, query_id, transaction_id, global_position) WHERE (query_id IS NOT NULL);
+CREATE INDEX events_run_ends ON ONLY public.events USING btree (recorded_at) WHERE (type = ANY (ARRAY['llm.stream.completed'::text, 'query.completed'::text, 'query.failed'::text, 'query.canceled'::text]));
+CREATE INDEX events_source ON ONLY public.events USING btree (tenant_id, source, global_position) WHERE (source = ANY (ARRAY['operation-event'::text, 'chunk'::text, 'message'::text]));
+CREATE INDEX events_spans ON ONLY public.events USING btree (tenant_id, trace_id, global_position) WHERE (source = 'otlp'::text);
+CREATE INDEX events_tenant_feed ON ONLY public.events USING btree (tenant_id, transaction_id, global_position);
+CREATE UNIQUE INDEX events_tenant_global_position ON ONLY public.events USING btree (tenant_id, global_position, recorded_at);
 CREATE POLICY tenant_isolation ON events USING (((tenant_id || ''::text) = ANY (( SELECT ark_tenant_ids() AS ark_tenant_ids)::text[])));
 CREATE STATISTICS public.events_tenant_policy ON (tenant_id || ''::text) FROM events;
 GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE events TO ark_broker_app;
@@ -504,18 +520,15 @@ BEGIN
   -- New statements after the locks: a VOLATILE function takes a fresh snapshot per statement, so
   -- under READ COMMITTED these see the commit of whichever appender held a lock before us, and the
   -- dedupe keys and heads they read are current. Only the narrow columns are read here.
-  -- The dedupe probe is one unique-index probe per row, planned on every call (EXECUTE): on an empty
-  -- or never-analyzed `events` every index leading with tenant_id costs the same for it, and a plan
-  -- cached then (PL/pgSQL keeps one per connection) kept scanning all of a tenant's events per row
-  -- through `events_tenant_feed` as the log grew. Planned with the table's current size, the three
-  -- equalities of `events_dedupe_key` win as soon as the choice matters.
-  EXECUTE $probe$
-    SELECT array_agg(CASE WHEN b.dk IS NOT NULL THEN
-                       (SELECT e.sequence FROM events e
-                        WHERE e.tenant_id = b.t AND e.session_id = b.s AND e.dedupe_key = b.dk AND e.dedupe_key IS NOT NULL)
-                     END ORDER BY b.i)
-    FROM jsonb_to_recordset($1) AS b(i int, t text, s text, dk text)
-  $probe$ INTO stored_sequences USING batch;
+  -- The dedupe probe is one primary-key probe of `event_dedupe_keys` per row that has a key: that
+  -- table, not `events`, holds the keys (0221), so a key is found whichever day's partition holds
+  -- its event, and its only b-tree is the key, so a plan cached on an empty table stays a probe.
+  SELECT array_agg(CASE WHEN b.dk IS NOT NULL THEN
+                     (SELECT k.sequence FROM event_dedupe_keys k
+                      WHERE k.tenant_id = b.t AND k.session_id = b.s AND k.dedupe_key = b.dk)
+                   END ORDER BY b.i)
+  INTO stored_sequences
+  FROM jsonb_to_recordset(batch) AS b(i int, t text, s text, dk text);
 
   WITH b AS (
     SELECT * FROM jsonb_to_recordset(batch) AS x(i int, t text, s text, dk text)
@@ -556,7 +569,13 @@ BEGIN
                                           u text, tr text, sp text, ps text, src text, dk text, d jsonb, ex double precision)
       WHERE NOT duplicates[x.i + 1]
       ORDER BY x.i
-      RETURNING events.tenant_id, events.session_id, events.sequence, events.query_id, events.query_name, events.source, events.global_position
+      RETURNING events.tenant_id, events.session_id, events.sequence, events.query_id, events.query_name, events.source, events.global_position,
+                events.dedupe_key, events.expires_at
+    ), keyed AS (
+      -- The keys of the new rows, in the same statement (a primary-key violation here is the
+      -- backstop: the session lock already keeps two appends of one key apart).
+      INSERT INTO event_dedupe_keys (tenant_id, session_id, dedupe_key, sequence, recorded_at, expires_at)
+      SELECT x.tenant_id, x.session_id, x.dedupe_key, x.sequence, now(), x.expires_at FROM inserted x WHERE x.dedupe_key IS NOT NULL
     ), last AS (
       SELECT x.tenant_id AS t, x.session_id AS s, max(x.sequence) AS n FROM inserted x GROUP BY x.tenant_id, x.session_id
     ), advanced AS (
@@ -643,6 +662,99 @@ $function$;
 REVOKE ALL ON FUNCTION ark_chunk_runs_to_compact(timestamp with time zone,integer,integer) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION ark_chunk_runs_to_compact(timestamp with time zone,integer,integer) TO ark_broker_app;
 
+CREATE OR REPLACE FUNCTION public.ark_create_event_partitions(width interval, ahead integer, wait boolean)
+ RETURNS integer
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'public', 'pg_temp'
+ SET "TimeZone" TO 'UTC'
+AS $function$
+DECLARE
+  step double precision := extract(epoch FROM width);
+  first timestamptz := to_timestamp(floor(extract(epoch FROM now()) / step) * step);
+  newest timestamptz;
+  lo timestamptz;
+  hi timestamptz;
+  part text;
+  created int := 0;
+BEGIN
+  IF wait THEN
+    PERFORM pg_advisory_xact_lock(hashtext('ark_partitions'));
+  ELSIF NOT pg_try_advisory_xact_lock(hashtext('ark_partitions')) THEN
+    RETURN NULL;
+  ELSE
+    -- A pass never queues appends behind it for long: if a lock is not free soon, the next pass tries again.
+    PERFORM set_config('lock_timeout', '2s', true);
+  END IF;
+  SELECT max(p.upper_bound) INTO newest FROM ark_event_partitions() p WHERE NOT p.is_default;
+  FOR k IN 0..ahead LOOP
+    lo := first + k * width;
+    hi := lo + width;
+    CONTINUE WHEN hi <= coalesce(newest, '-infinity');
+    part := 'events_p' || to_char(lo, 'YYYYMMDD') || CASE WHEN width < interval '1 day' THEN to_char(lo, '"_"HH24MISS') ELSE '' END;
+    lo := greatest(lo, newest);
+    EXECUTE format('CREATE TABLE %I (LIKE events INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE INCLUDING COMPRESSION)', part);
+    EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', part);
+    EXECUTE format($p$CREATE POLICY tenant_isolation ON %I USING ((tenant_id || '') = ANY ((SELECT ark_tenant_ids())::text[]))$p$, part);
+    EXECUTE format($s$CREATE STATISTICS %I ON (tenant_id || '') FROM %I$s$, part || '_tenant_policy', part);
+    EXECUTE format('REVOKE ALL ON %I FROM ark_broker_app', part);
+    EXECUTE format('ALTER TABLE events ATTACH PARTITION %I FOR VALUES FROM (%L) TO (%L)', part, lo, hi);
+    newest := hi;
+    created := created + 1;
+  END LOOP;
+  RETURN created;
+END
+$function$;
+REVOKE ALL ON FUNCTION ark_create_event_partitions(interval,integer,boolean) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION ark_create_event_partitions(interval,integer,boolean) TO ark_broker_app;
+
+CREATE OR REPLACE FUNCTION public.ark_drop_event_partition(min_age interval)
+ RETURNS text
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'public', 'pg_temp'
+ SET lock_timeout TO '2s'
+AS $function$
+DECLARE
+  p record;
+  alive boolean;
+BEGIN
+  IF NOT pg_try_advisory_xact_lock(hashtext('ark_partitions')) THEN RETURN NULL; END IF;
+  FOR p IN
+    SELECT x.name FROM ark_event_partitions() x WHERE NOT x.is_default AND x.upper_bound <= now() - min_age ORDER BY x.upper_bound
+  LOOP
+    EXECUTE format('SELECT EXISTS (SELECT 1 FROM %I WHERE expires_at > now())', p.name) INTO alive;
+    CONTINUE WHEN alive;
+    EXECUTE format('DROP TABLE %I', p.name);
+    RETURN p.name;
+  END LOOP;
+  RETURN NULL;
+END
+$function$;
+REVOKE ALL ON FUNCTION ark_drop_event_partition(interval) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION ark_drop_event_partition(interval) TO ark_broker_app;
+
+CREATE OR REPLACE FUNCTION public.ark_event_partitions()
+ RETURNS TABLE(name text, lower_bound timestamp with time zone, upper_bound timestamp with time zone, is_default boolean)
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'public', 'pg_temp'
+ SET "TimeZone" TO 'UTC'
+ SET "DateStyle" TO 'ISO, YMD'
+AS $function$
+  SELECT c.relname::text,
+         CASE WHEN b.expr LIKE '%FROM (MINVALUE)%' THEN '-infinity' ELSE substring(b.expr FROM 'FROM \(''([^'']*)''\)') END::timestamptz,
+         substring(b.expr FROM 'TO \(''([^'']*)''\)')::timestamptz,
+         b.expr = 'DEFAULT'
+  FROM pg_inherits i
+  JOIN pg_class c ON c.oid = i.inhrelid
+  CROSS JOIN LATERAL (SELECT pg_get_expr(c.relpartbound, c.oid) AS expr) b
+  WHERE i.inhparent = 'events'::regclass
+  ORDER BY 3 NULLS LAST, 1
+$function$;
+REVOKE ALL ON FUNCTION ark_event_partitions() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION ark_event_partitions() TO ark_broker_app;
+
 CREATE OR REPLACE FUNCTION public.ark_feed_horizon()
  RETURNS xid8
  LANGUAGE plpgsql
@@ -695,7 +807,7 @@ $function$;
 REVOKE ALL ON FUNCTION ark_reap_expired_completions(integer) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION ark_reap_expired_completions(integer) TO ark_broker_app;
 
-CREATE OR REPLACE FUNCTION public.ark_reap_expired_events(batch_size integer)
+CREATE OR REPLACE FUNCTION public.ark_reap_expired_dedupe_keys(batch_size integer)
  RETURNS integer
  LANGUAGE plpgsql
  SECURITY DEFINER
@@ -703,21 +815,58 @@ CREATE OR REPLACE FUNCTION public.ark_reap_expired_events(batch_size integer)
 AS $function$
 DECLARE
   deleted int;
-  tenants text[];
-  trace_ids text[];
 BEGIN
   WITH gone AS (
-    DELETE FROM events e
-    WHERE e.ctid = ANY (ARRAY(SELECT x.ctid FROM events x WHERE x.expires_at <= now() LIMIT batch_size FOR UPDATE SKIP LOCKED))
-      AND e.expires_at <= now()
-    RETURNING e.tenant_id, e.trace_id, e.source
-  ), traced AS (
-    SELECT DISTINCT g.tenant_id, g.trace_id FROM gone g WHERE g.source = 'otlp' AND g.trace_id IS NOT NULL
+    DELETE FROM event_dedupe_keys k
+    WHERE k.ctid = ANY (ARRAY(SELECT x.ctid FROM event_dedupe_keys x WHERE x.expires_at <= now() LIMIT batch_size FOR UPDATE SKIP LOCKED))
+      AND k.expires_at <= now()
+    RETURNING 1
   )
-  SELECT (SELECT count(*) FROM gone), (SELECT array_agg(t.tenant_id) FROM traced t), (SELECT array_agg(t.trace_id) FROM traced t)
-  INTO deleted, tenants, trace_ids;
+  SELECT count(*) INTO deleted FROM gone;
+  RETURN deleted;
+END
+$function$;
+REVOKE ALL ON FUNCTION ark_reap_expired_dedupe_keys(integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION ark_reap_expired_dedupe_keys(integer) TO ark_broker_app;
+
+CREATE OR REPLACE FUNCTION public.ark_reap_expired_events(batch_size integer)
+ RETURNS integer
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'public', 'pg_temp'
+AS $function$
+DECLARE
+  part text;
+  n int;
+  deleted int := 0;
+  part_tenants text[];
+  part_trace_ids text[];
+  tenants text[] := '{}';
+  trace_ids text[] := '{}';
+BEGIN
+  FOR part IN SELECT p.name FROM ark_event_partitions() p LOOP
+    EXIT WHEN deleted >= batch_size;
+    EXECUTE format($q$
+      WITH gone AS (
+        DELETE FROM %1$I e
+        WHERE e.ctid = ANY (ARRAY(SELECT x.ctid FROM %1$I x WHERE x.expires_at <= now() LIMIT $1 FOR UPDATE SKIP LOCKED))
+          AND e.expires_at <= now()
+        RETURNING e.tenant_id, e.session_id, e.sequence, e.dedupe_key, e.trace_id, e.source
+      ), keys AS (
+        DELETE FROM event_dedupe_keys k USING gone g
+        WHERE g.dedupe_key IS NOT NULL AND k.tenant_id = g.tenant_id AND k.session_id = g.session_id
+          AND k.dedupe_key = g.dedupe_key AND k.sequence = g.sequence
+      ), traced AS (
+        SELECT DISTINCT g.tenant_id, g.trace_id FROM gone g WHERE g.source = 'otlp' AND g.trace_id IS NOT NULL
+      )
+      SELECT (SELECT count(*) FROM gone), (SELECT array_agg(t.tenant_id) FROM traced t), (SELECT array_agg(t.trace_id) FROM traced t)$q$, part)
+    INTO n, part_tenants, part_trace_ids USING batch_size - deleted;
+    deleted := deleted + n;
+    tenants := tenants || coalesce(part_tenants, '{}');
+    trace_ids := trace_ids || coalesce(part_trace_ids, '{}');
+  END LOOP;
   -- A new statement: it sees the deletions above.
-  IF tenants IS NOT NULL THEN PERFORM ark_reap_traces(tenants, trace_ids); END IF;
+  IF cardinality(tenants) > 0 THEN PERFORM ark_reap_traces(tenants, trace_ids); END IF;
   RETURN deleted;
 END
 $function$;
@@ -784,6 +933,7 @@ BEGIN
   DELETE FROM queries q USING doomed d WHERE q.tenant_id = d.tenant_id AND q.query_key = d.query_key;
 
   DELETE FROM session_queries x WHERE (x.tenant_id, x.session_id) IN (SELECT * FROM unnest(tenants, session_ids));
+  DELETE FROM event_dedupe_keys x WHERE (x.tenant_id, x.session_id) IN (SELECT * FROM unnest(tenants, session_ids));
   DELETE FROM messages x WHERE (x.tenant_id, x.session_id) IN (SELECT * FROM unnest(tenants, session_ids));
   DELETE FROM event_streams x WHERE (x.tenant_id, x.session_id) IN (SELECT * FROM unnest(tenants, session_ids));
   DELETE FROM sessions x WHERE (x.tenant_id, x.session_id) IN (SELECT * FROM unnest(tenants, session_ids));

@@ -95,7 +95,8 @@ describe('migrations safe on a large log', () => {
       const watcher = (async () => {
         while (!done) {
           const { rows } = await broker.sql.query<{ phase: string }>(
-            `SELECT p.phase FROM pg_stat_progress_create_index p JOIN pg_class c ON c.oid = p.index_relid WHERE c.relname = 'events_test_wide'`,
+            // `events` is partitioned: the index is built partition by partition (events_test_wide_<partition>).
+            `SELECT p.phase FROM pg_stat_progress_create_index p JOIN pg_class c ON c.oid = p.index_relid WHERE c.relname LIKE 'events\\_test\\_wide%'`,
           );
           const now = Date.now();
           if (rows[0]) {

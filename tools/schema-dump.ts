@@ -29,10 +29,13 @@ export async function dumpSchema(client: pg.ClientBase): Promise<string> {
   const extensions = await rows<{ name: string }>(`SELECT extname AS name FROM pg_extension WHERE extname <> 'plpgsql' ORDER BY 1`);
   for (const e of extensions) out.push(`CREATE EXTENSION ${e.name};`);
 
-  const tables = await rows<{ oid: number; name: string; rls: boolean; force: boolean; acl: string[] | null; owner: string }>(`
+  // Partitions are left out (they copy their table, and the dated ones depend on the day); a
+  // partitioned table is followed by its partition key and the partitions that are not dated.
+  const tables = await rows<{ oid: number; name: string; rls: boolean; force: boolean; acl: string[] | null; owner: string; partitioning: string | null }>(`
     SELECT c.oid, c.relname AS name, c.relrowsecurity AS rls, c.relforcerowsecurity AS force,
-           c.relacl::text[] AS acl, pg_get_userbyid(c.relowner) AS owner
-    FROM pg_class c WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'p')
+           c.relacl::text[] AS acl, pg_get_userbyid(c.relowner) AS owner,
+           CASE WHEN c.relkind = 'p' THEN pg_get_partkeydef(c.oid) END AS partitioning
+    FROM pg_class c WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'p') AND NOT c.relispartition
       AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype = 'e')
     ORDER BY c.relname`);
   for (const t of tables) {
@@ -51,7 +54,16 @@ export async function dumpSchema(client: pg.ClientBase): Promise<string> {
        FROM pg_constraint WHERE conrelid = $1 AND contype IN ('p', 'u', 'c', 'f', 'x') ORDER BY conname`,
       [t.oid],
     );
-    out.push('', `CREATE TABLE ${t.name} (\n${[...columns, ...constraints].map((c) => c.line).join(',\n')}\n);`);
+    const partitionBy = t.partitioning ? ` PARTITION BY ${t.partitioning}` : '';
+    out.push('', `CREATE TABLE ${t.name} (\n${[...columns, ...constraints].map((c) => c.line).join(',\n')}\n)${partitionBy};`);
+    if (t.partitioning) {
+      const partitions = await rows<{ line: string }>(
+        `SELECT '-- partition ' || c.relname || ' ' || CASE WHEN pg_get_expr(c.relpartbound, c.oid) = 'DEFAULT' THEN 'DEFAULT' ELSE 'FROM ' || split_part(split_part(pg_get_expr(c.relpartbound, c.oid), 'FROM ', 2), ' TO', 1) END AS line
+         FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = $1 AND c.relname !~ '_p[0-9]{8}' ORDER BY c.relname`,
+        [t.oid],
+      );
+      out.push(...partitions.map((p) => p.line));
+    }
     if (t.rls) out.push(`ALTER TABLE ${t.name} ENABLE ROW LEVEL SECURITY;`);
     if (t.force) out.push(`ALTER TABLE ${t.name} FORCE ROW LEVEL SECURITY;`);
     const indexes = await rows<{ def: string }>(

@@ -469,11 +469,14 @@ SELECT
   e.time
 FROM
   unnest($1::text[], $2::text[], $3::text[]) AS k (t, s, dk)
-  -- One probe of the unique dedupe index per key (its predicate stated, so the index applies).
-  JOIN events e ON e.tenant_id = k.t
-  AND e.session_id = k.s
-  AND e.dedupe_key = k.dk
-  AND e.dedupe_key IS NOT NULL;
+  -- One probe of the dedupe keys per key, then of the event's primary key in the one partition its recorded_at names.
+  JOIN event_dedupe_keys d ON d.tenant_id = k.t
+  AND d.session_id = k.s
+  AND d.dedupe_key = k.dk
+  JOIN events e ON e.tenant_id = d.tenant_id
+  AND e.session_id = d.session_id
+  AND e.sequence = d.sequence
+  AND e.recorded_at = d.recorded_at;
 
 -- EventLogRepository.streamHeads
 SELECT

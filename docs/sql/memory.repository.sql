@@ -93,13 +93,11 @@ LIMIT
 SELECT
   1
 FROM
-  events
+  event_dedupe_keys
 WHERE
   tenant_id = $1
   AND session_id = $2
-  AND dedupe_key = $3
-  AND dedupe_key IS NOT NULL -- lets the planner use the partial unique index
-;
+  AND dedupe_key = $3;
 
 -- MemoryRepository.listMessages (admin)
 SELECT

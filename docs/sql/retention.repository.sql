@@ -4,6 +4,18 @@
 SELECT
   ark_reap_expired_events ($1) AS n;
 
+-- RetentionRepository.reapExpiredDedupeKeys
+SELECT
+  ark_reap_expired_dedupe_keys ($1) AS n;
+
+-- RetentionRepository.createPartitions
+SELECT
+  ark_create_event_partitions (make_interval(secs => $1), $2, $3) AS n;
+
+-- RetentionRepository.dropExpiredPartition
+SELECT
+  ark_drop_event_partition (make_interval(secs => $1)) AS name;
+
 -- RetentionRepository.reapExpiredMessages
 SELECT
   ark_reap_expired_messages ($1) AS n;
@@ -64,3 +76,19 @@ FROM
   sessions
 GROUP BY
   tenant_id;
+SELECT
+  p.name,
+  p.lower_bound,
+  p.upper_bound,
+  p.is_default,
+  pg_total_relation_size(p.name::regclass) AS bytes
+FROM
+  ark_event_partitions () p;
+SELECT
+  tableoid::regclass::text AS name,
+  count(*) AS rows,
+  max(expires_at) AS newest
+FROM
+  events
+GROUP BY
+  tableoid;

@@ -1,6 +1,6 @@
 -- One round trip for the log part of an append (docs/architecture.md#event-log): lock the batch's sessions, read their
--- heads and the dedupe keys already stored, hand out sequences, insert the events, advance the
--- streams and queue the transaction's one NOTIFY.
+-- heads and the dedupe keys already stored, hand out sequences, insert the events and their dedupe
+-- keys, advance the streams and queue the transaction's one NOTIFY.
 --
 -- `batch` is a JSON array of rows {i, t, s, y, at, q, qn, ns, u, tr, sp, ps, src, dk, d}: i the
 -- row's index in the call (sequences are handed out in i order), t/s tenant and session, y type, at
@@ -46,18 +46,15 @@ BEGIN
   -- New statements after the locks: a VOLATILE function takes a fresh snapshot per statement, so
   -- under READ COMMITTED these see the commit of whichever appender held a lock before us, and the
   -- dedupe keys and heads they read are current. Only the narrow columns are read here.
-  -- The dedupe probe is one unique-index probe per row, planned on every call (EXECUTE): on an empty
-  -- or never-analyzed `events` every index leading with tenant_id costs the same for it, and a plan
-  -- cached then (PL/pgSQL keeps one per connection) kept scanning all of a tenant's events per row
-  -- through `events_tenant_feed` as the log grew. Planned with the table's current size, the three
-  -- equalities of `events_dedupe_key` win as soon as the choice matters.
-  EXECUTE $probe$
-    SELECT array_agg(CASE WHEN b.dk IS NOT NULL THEN
-                       (SELECT e.sequence FROM events e
-                        WHERE e.tenant_id = b.t AND e.session_id = b.s AND e.dedupe_key = b.dk AND e.dedupe_key IS NOT NULL)
-                     END ORDER BY b.i)
-    FROM jsonb_to_recordset($1) AS b(i int, t text, s text, dk text)
-  $probe$ INTO stored_sequences USING batch;
+  -- The dedupe probe is one primary-key probe of `event_dedupe_keys` per row that has a key: that
+  -- table, not `events`, holds the keys (0221), so a key is found whichever day's partition holds
+  -- its event, and its only b-tree is the key, so a plan cached on an empty table stays a probe.
+  SELECT array_agg(CASE WHEN b.dk IS NOT NULL THEN
+                     (SELECT k.sequence FROM event_dedupe_keys k
+                      WHERE k.tenant_id = b.t AND k.session_id = b.s AND k.dedupe_key = b.dk)
+                   END ORDER BY b.i)
+  INTO stored_sequences
+  FROM jsonb_to_recordset(batch) AS b(i int, t text, s text, dk text);
 
   WITH b AS (
     SELECT * FROM jsonb_to_recordset(batch) AS x(i int, t text, s text, dk text)
@@ -98,7 +95,13 @@ BEGIN
                                           u text, tr text, sp text, ps text, src text, dk text, d jsonb, ex double precision)
       WHERE NOT duplicates[x.i + 1]
       ORDER BY x.i
-      RETURNING events.tenant_id, events.session_id, events.sequence, events.query_id, events.query_name, events.source, events.global_position
+      RETURNING events.tenant_id, events.session_id, events.sequence, events.query_id, events.query_name, events.source, events.global_position,
+                events.dedupe_key, events.expires_at
+    ), keyed AS (
+      -- The keys of the new rows, in the same statement (a primary-key violation here is the
+      -- backstop: the session lock already keeps two appends of one key apart).
+      INSERT INTO event_dedupe_keys (tenant_id, session_id, dedupe_key, sequence, recorded_at, expires_at)
+      SELECT x.tenant_id, x.session_id, x.dedupe_key, x.sequence, now(), x.expires_at FROM inserted x WHERE x.dedupe_key IS NOT NULL
     ), last AS (
       SELECT x.tenant_id AS t, x.session_id AS s, max(x.sequence) AS n FROM inserted x GROUP BY x.tenant_id, x.session_id
     ), advanced AS (

@@ -1,6 +1,6 @@
 -- Part of the reaper (functions/ark_reap_expired_events.sql says how it works).
 --
--- Expired sessions with everything read from them: what is left of their events, their stream row,
+-- Expired sessions with everything read from them: what is left of their events and dedupe keys, their stream row,
 -- queries, tool and LLM calls, upstream session entries and messages. A session is taken only under
 -- the lock its appenders take (ark_append_events), without waiting: one being appended to is skipped
 -- (the append renews it), as is one another reaper holds. Its expiry is read again under the lock, so
@@ -44,6 +44,7 @@ BEGIN
   DELETE FROM queries q USING doomed d WHERE q.tenant_id = d.tenant_id AND q.query_key = d.query_key;
 
   DELETE FROM session_queries x WHERE (x.tenant_id, x.session_id) IN (SELECT * FROM unnest(tenants, session_ids));
+  DELETE FROM event_dedupe_keys x WHERE (x.tenant_id, x.session_id) IN (SELECT * FROM unnest(tenants, session_ids));
   DELETE FROM messages x WHERE (x.tenant_id, x.session_id) IN (SELECT * FROM unnest(tenants, session_ids));
   DELETE FROM event_streams x WHERE (x.tenant_id, x.session_id) IN (SELECT * FROM unnest(tenants, session_ids));
   DELETE FROM sessions x WHERE (x.tenant_id, x.session_id) IN (SELECT * FROM unnest(tenants, session_ids));

@@ -6,7 +6,7 @@ import { DatabaseModule } from '#ark/database';
 import { EventStoreModule } from '#ark/event-store';
 import { ApiExceptionFilter } from '#ark/http';
 import { ProjectionsModule } from '#ark/projections';
-import { RetentionModule } from '#ark/retention';
+import { DAY_PARTITIONS, RetentionModule } from '#ark/retention';
 import { ShutdownModule } from '#ark/shutdown';
 import { MemoryModule } from './compat/memory/memory.module.js';
 import { OperationEventsModule } from './compat/operation-events/operation-events.module.js';
@@ -33,7 +33,11 @@ export class AppModule {
         ShutdownModule,
         DatabaseModule.forRoot({ url: databaseUrl, poolSize: config.DATABASE_POOL_SIZE }),
         RetentionModule.forRoot({
-          reaper: { intervalSeconds: config.ROW_REAP_INTERVAL_SECONDS, batchSize: config.ROW_REAP_BATCH_SIZE },
+          reaper: {
+            intervalSeconds: config.ROW_REAP_INTERVAL_SECONDS,
+            batchSize: config.ROW_REAP_BATCH_SIZE,
+            partitions: { ...DAY_PARTITIONS, ahead: config.PARTITIONS_AHEAD_DAYS },
+          },
           compactor: {
             intervalSeconds: config.CHUNK_COMPACTION_INTERVAL_SECONDS,
             delaySeconds: config.CHUNK_COMPACTION_DELAY_SECONDS,

@@ -4,7 +4,7 @@ import { Command } from 'commander';
 import { loadBrokerConfig } from '#ark/config';
 import { createPool, EmbeddedPostgresError, migrate, migrationStatus, type MigrationStatus } from '#ark/database';
 import { inlineProjectors, ProjectionRebuilder } from '#ark/projections';
-import { RetentionPolicy, RetentionRepository, TenantRetentionRepository, type RetentionOverrides } from '#ark/retention';
+import { DAY_PARTITIONS, RetentionPolicy, RetentionRepository, TenantRetentionRepository, type EventPartition, type RetentionOverrides } from '#ark/retention';
 import { AnalystTenants, ApiKeys, ROLES, type Role } from '#ark/tenancy';
 import { InvalidArgumentError } from '#ark/errors';
 import { Kysely, PostgresDialect } from 'kysely';
@@ -126,6 +126,15 @@ program
 const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 const when = (date: Date | null) => date?.toISOString() ?? '-';
 
+/** When the reaper drops a partition: once it ended (and an hour passed) and its newest row expired. */
+const partitionDrop = (p: EventPartition): string => {
+  if (p.isDefault) return p.rows > 0 ? 'never (must stay empty)' : '-';
+  if (p.keptForEver) return 'never (a row has no TTL)';
+  const ended = p.upperBound ? p.upperBound.getTime() + DAY_PARTITIONS.dropAfterSeconds * 1000 : Infinity;
+  const at = Math.max(ended, p.newestExpiresAt?.getTime() ?? 0);
+  return at <= Date.now() ? 'next pass' : new Date(at).toISOString();
+};
+
 const retention = program.command('retention').description('retention of the log (docs/architecture.md#retention)');
 
 /** The broker's retention settings from this environment, as a policy over the tenants' own. */
@@ -157,9 +166,19 @@ retention
           ? 'reaper: off (ROW_REAP_INTERVAL_SECONDS=0)'
           : `reaper: every ${config.ROW_REAP_INTERVAL_SECONDS} s on each replica, ${config.ROW_REAP_BATCH_SIZE} rows a statement`,
       );
-      console.log('partitions: none (events is one table; the reaper deletes expired rows)');
+      console.log(
+        `partitions of events: one a day (UTC), ${config.PARTITIONS_AHEAD_DAYS} ahead of today's; one whose rows all expired is dropped by the reaper`,
+      );
       console.log('\ntable\tsize');
       for (const t of status.tables) console.log(`${t.table}\t${mib(t.bytes)}`);
+      console.log('\npartition\tfrom\tto\tsize\trows\tnewest expiry\tdropped');
+      for (const p of status.partitions) {
+        const expiry = p.keptForEver ? 'never' : when(p.newestExpiresAt);
+        console.log([p.name, p.isDefault ? 'DEFAULT' : when(p.lowerBound), when(p.upperBound), mib(p.bytes), p.rows, expiry, partitionDrop(p)].join('\t'));
+      }
+      const strays = status.partitions.find((p) => p.isDefault && p.rows > 0);
+      if (strays)
+        console.log(`\nALARM: ${strays.rows} events in ${strays.name}: recorded outside every partition (a clock far off, or partitions not created)`);
       console.log('\ntenant\tTTLs (messages/events/sessions, s)\tevents\toldest recorded\tnext expiry\texpired events\tsessions\texpired sessions');
       for (const t of status.tenants) {
         const e = await policy.effective(t.tenantId);

@@ -363,6 +363,13 @@ export class BrokerConfig {
   @Max(1_000_000)
   ROW_REAP_BATCH_SIZE = 10_000;
 
+  /** Day partitions of `events` kept ready past today's (docs/architecture.md#time-partitioned-log): created at start-up and by the reaper. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(366)
+  PARTITIONS_AHEAD_DAYS = 3;
+
   /** Seconds between compaction passes (docs/architecture.md#compaction); 0: never compact. */
   @Transform(toInt)
   @IsInt()

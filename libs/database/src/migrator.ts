@@ -16,7 +16,8 @@ const REQUIRES_PATTERN = /^-- requires: (\S+)$/gm;
 /** `-- no-transaction` in a numbered migration: its statements run one by one, outside a transaction (see `migrate`). */
 const NO_TRANSACTION_PATTERN = /^-- no-transaction$/m;
 /** The only statements a non-transactional migration may hold: each is safe to run again after a failure. */
-const CONCURRENT_CREATE = /^CREATE\s+(?:UNIQUE\s+)?INDEX\s+CONCURRENTLY\s+IF\s+NOT\s+EXISTS\s+("?)([a-z_][a-z0-9_]*)\1\s+ON\s/i;
+const CONCURRENT_CREATE =
+  /^CREATE\s+(?:UNIQUE\s+)?INDEX\s+CONCURRENTLY\s+IF\s+NOT\s+EXISTS\s+("?)([a-z_][a-z0-9_]*)\1\s+ON\s+(?:public\.)?("?)([a-z_][a-z0-9_]*)\3[\s(]/i;
 const CONCURRENT_DROP = /^DROP\s+INDEX\s+CONCURRENTLY\s+IF\s+EXISTS\s+("?)([a-z_][a-z0-9_]*)\1$/i;
 /** How often a migrator waiting for another one's lock tries again, and how often it says so. */
 const LOCK_POLL_MS = 500;
@@ -44,6 +45,8 @@ export interface NonTransactionalStatement {
   sql: string;
   kind: 'create-index' | 'drop-index';
   index: string;
+  /** The table a create-index statement builds on. */
+  table?: string;
 }
 
 export interface MigrateOptions {
@@ -166,7 +169,7 @@ function nonTransactionalStatements(file: string, sql: string): NonTransactional
     if (statement.replace(/'(?:[^']|'')*'/g, '').includes(';'))
       throw new Error(`migration ${file}: one statement per line-ending ;, found: ${statement.slice(0, 80)}`);
     const create = CONCURRENT_CREATE.exec(statement);
-    if (create) return { sql: statement, kind: 'create-index', index: create[2]! };
+    if (create) return { sql: statement, kind: 'create-index', index: create[2]!, table: create[4]! };
     const drop = CONCURRENT_DROP.exec(statement);
     if (drop) return { sql: statement, kind: 'drop-index', index: drop[2]! };
     throw new Error(
@@ -443,27 +446,86 @@ async function applyNonTransactional(
   progressEveryMs: number,
 ): Promise<void> {
   for (const statement of statements) {
-    if (statement.kind === 'create-index') {
-      const { rows } = await client.query<{ invalid: boolean }>(
-        `SELECT NOT i.indisvalid AS invalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
-          WHERE c.relname = $1 AND c.relnamespace = current_schema()::regnamespace`,
-        [statement.index],
-      );
-      if (rows[0]?.invalid) {
-        log(`dropping invalid index ${statement.index}, left by an earlier build that did not finish`);
-        await client.query(`DROP INDEX CONCURRENTLY IF EXISTS ${statement.index}`);
-      }
-    }
     const started = Date.now();
+    if (statement.kind === 'create-index' && (await isPartitioned(client, statement.table!))) {
+      await buildOnPartitions(pool, client, statement, log, progressEveryMs);
+      log(`  built index ${statement.index} in ${seconds(Date.now() - started)}`);
+      continue;
+    }
+    if (statement.kind === 'create-index') await dropInvalidIndex(client, statement.index, log);
     const progress = statement.kind === 'create-index' ? reportBuildProgress(pool, client, statement.index, log, progressEveryMs) : undefined;
     try {
-      await client.query(statement.sql);
+      // A partitioned index cannot be dropped CONCURRENTLY: a plain drop takes the table's lock for a moment.
+      const partitionedIndex = statement.kind === 'drop-index' && (await relationKind(client, statement.index)) === 'I';
+      await client.query(partitionedIndex ? `DROP INDEX IF EXISTS ${statement.index}` : statement.sql);
     } finally {
       await progress?.stop();
     }
     log(`  ${statement.kind === 'create-index' ? 'built' : 'dropped'} index ${statement.index} in ${seconds(Date.now() - started)}`);
   }
   await client.query('INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)', [m.version, m.name, m.checksum]);
+}
+
+async function relationKind(client: pg.PoolClient, name: string): Promise<string | undefined> {
+  const { rows } = await client.query<{ relkind: string }>(
+    `SELECT c.relkind FROM pg_class c WHERE c.relname = $1 AND c.relnamespace = current_schema()::regnamespace`,
+    [name],
+  );
+  return rows[0]?.relkind;
+}
+
+const isPartitioned = async (client: pg.PoolClient, table: string) => (await relationKind(client, table)) === 'p';
+
+/** An invalid index of this name, left by a build that failed or was cancelled: IF NOT EXISTS would keep it as it is. */
+async function dropInvalidIndex(client: pg.PoolClient, index: string, log: (line: string) => void): Promise<void> {
+  const { rows } = await client.query<{ invalid: boolean }>(
+    `SELECT NOT i.indisvalid AS invalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+      WHERE c.relname = $1 AND c.relnamespace = current_schema()::regnamespace`,
+    [index],
+  );
+  if (rows[0]?.invalid) {
+    log(`dropping invalid index ${index}, left by an earlier build that did not finish`);
+    await client.query(`DROP INDEX CONCURRENTLY IF EXISTS ${index}`);
+  }
+}
+
+/**
+ * CREATE INDEX CONCURRENTLY on a partitioned table (`events`, docs/architecture.md#time-partitioned-log),
+ * which PostgreSQL refuses: the index is created ON ONLY the table (at once; invalid until every
+ * partition has its own), then built CONCURRENTLY on each partition not covered yet, named
+ * `<index>_<partition less the table's prefix>`, and attached. Appends go on throughout; a run that
+ * stopped half-way resumes where it was (an invalid partition index is dropped and built again).
+ * Partitions created later get the index from the table.
+ */
+async function buildOnPartitions(
+  pool: pg.Pool,
+  client: pg.PoolClient,
+  statement: NonTransactionalStatement,
+  log: (line: string) => void,
+  progressEveryMs: number,
+): Promise<void> {
+  const { index, table } = statement as Required<NonTransactionalStatement>;
+  const onTable = new RegExp(`\\s+ON\\s+(?:public\\.)?"?${table}"?(?=[\\s(])`, 'i');
+  await client.query(statement.sql.replace(/\s+CONCURRENTLY\s+/i, ' ').replace(onTable, ` ON ONLY ${table}`));
+  const { rows: partitions } = await client.query<{ name: string }>(
+    `SELECT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+      WHERE i.inhparent = $1::regclass
+        AND NOT EXISTS (SELECT 1 FROM pg_inherits x JOIN pg_index p ON p.indexrelid = x.inhrelid
+                        WHERE x.inhparent = $2::regclass AND p.indrelid = c.oid)
+      ORDER BY c.relname`,
+    [table, index],
+  );
+  for (const { name } of partitions) {
+    const own = `${index}_${name.startsWith(`${table}_`) ? name.slice(table.length + 1) : name}`.slice(0, 63);
+    await dropInvalidIndex(client, own, log);
+    const progress = reportBuildProgress(pool, client, index, log, progressEveryMs);
+    try {
+      await client.query(statement.sql.replace(new RegExp(`(EXISTS\\s+)"?${index}"?`, 'i'), `$1${own}`).replace(onTable, ` ON ${name}`));
+    } finally {
+      await progress.stop();
+    }
+    await client.query(`ALTER INDEX ${index} ATTACH PARTITION ${own}`);
+  }
 }
 
 async function recordedRepeatables(client: pg.PoolClient): Promise<Map<string, string>> {

@@ -352,8 +352,9 @@ export class EventLogRepository {
     const { rows } = await sql<{ tenant_id: string; session_id: string; dedupe_key: string; source: string; span_id: string | null; type: string; time: Date }>`
       SELECT e.tenant_id, e.session_id, e.dedupe_key, e.source, e.span_id, e.type, e.time
       FROM unnest(${keys.map((k) => k.tenantId)}::text[], ${keys.map((k) => k.sessionId)}::text[], ${keys.map((k) => k.dedupeKey)}::text[]) AS k(t, s, dk)
-      -- One probe of the unique dedupe index per key (its predicate stated, so the index applies).
-      JOIN events e ON e.tenant_id = k.t AND e.session_id = k.s AND e.dedupe_key = k.dk AND e.dedupe_key IS NOT NULL`.execute(trx);
+      -- One probe of the dedupe keys per key, then of the event's primary key in the one partition its recorded_at names.
+      JOIN event_dedupe_keys d ON d.tenant_id = k.t AND d.session_id = k.s AND d.dedupe_key = k.dk
+      JOIN events e ON e.tenant_id = d.tenant_id AND e.session_id = d.session_id AND e.sequence = d.sequence AND e.recorded_at = d.recorded_at`.execute(trx);
     return new Map(
       rows.map((r) => [`${r.tenant_id}\u0000${r.session_id}\u0000${r.dedupe_key}`, { source: r.source, spanId: r.span_id, type: r.type, time: r.time }]),
     );

@@ -2,6 +2,6 @@ export { ChunkCompactionRepository, type ChunkRunToCompact, type CompactionOutco
 export { ChunkCompactor, type ChunkCompactorOptions, type CompactionReport } from './chunk-compactor.js';
 export { RetentionModule, type RetentionOptions } from './retention.module.js';
 export { RETENTION_CACHE_MS, RetentionPolicy, type EffectiveRetention } from './retention-policy.js';
-export { RetentionRepository, type RetentionStatus, type TenantRetention } from './retention.repository.js';
-export { RowReaper, type ReapReport, type RowReaperOptions } from './row-reaper.js';
+export { RetentionRepository, type EventPartition, type PartitionPass, type RetentionStatus, type TenantRetention } from './retention.repository.js';
+export { DAY_PARTITIONS, RowReaper, type PartitionOptions, type ReapReport, type RowReaperOptions } from './row-reaper.js';
 export { TenantRetentionRepository, type RetentionOverrides } from './tenant-retention.repository.js';

@@ -22,7 +22,9 @@ class RetentionLifecycle implements OnApplicationBootstrap, BeforeApplicationShu
     private readonly compactor: ChunkCompactor,
   ) {}
 
-  onApplicationBootstrap(): void {
+  /** Awaited before the HTTP server listens (Nest runs it in `init`, before `listen`). */
+  async onApplicationBootstrap(): Promise<void> {
+    await this.reaper.preparePartitions();
     this.reaper.start();
     this.compactor.start();
   }

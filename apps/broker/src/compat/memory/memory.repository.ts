@@ -86,9 +86,8 @@ export class MemoryRepository {
   async sessionHolds(scope: ReadScope, sessionId: string, dedupeKey: string): Promise<boolean> {
     return inScope(scope, async () => {
       const { rows } = await sql`
-        SELECT 1 FROM events
-        WHERE tenant_id = ${scope.tenantId} AND session_id = ${sessionId} AND dedupe_key = ${dedupeKey}
-          AND dedupe_key IS NOT NULL  -- lets the planner use the partial unique index`.execute(this.connection.db);
+        SELECT 1 FROM event_dedupe_keys
+        WHERE tenant_id = ${scope.tenantId} AND session_id = ${sessionId} AND dedupe_key = ${dedupeKey}`.execute(this.connection.db);
       return rows.length > 0;
     });
   }
