@@ -72,9 +72,15 @@ describe('migrations safe on a large log', () => {
     await writer.connect();
     try {
       // A run with too little time: the build is cancelled, leaving an invalid index and no record.
+      // Into today's partition itself, which locks only that partition: the index's ON ONLY step on
+      // `events` goes through and the build is cut off on that partition.
+      const { rows: today } = await broker.sql.query<{ part: string }>(
+        `SELECT p.name AS part FROM ark_event_partitions() p WHERE now() >= p.lower_bound AND now() < p.upper_bound`,
+      );
       await writer.query('BEGIN');
       await writer.query(
-        `INSERT INTO events (tenant_id, session_id, sequence, type, time, source, data, expires_at) VALUES ('default', 'open-writer-concurrent', 1, 'custom.x', now(), 'api', '{}', now() + interval '1 day')`,
+        `INSERT INTO ${today[0]!.part} (tenant_id, session_id, sequence, global_position, type, time, source, data, expires_at)
+         VALUES ('default', 'open-writer-concurrent', 1, nextval('events_global_position_seq'), 'custom.x', now(), 'api', '{}', now() + interval '1 day')`,
       );
       await assert.rejects(migrate(pool, dir, { timeoutMs: 3_000 }), (error: unknown) => {
         assert.ok(error instanceof MigrationTimeoutError, String(error));
