@@ -69,6 +69,13 @@ CREATE POLICY tenant_isolation ON event_streams USING (((tenant_id || ''::text) 
 CREATE STATISTICS public.event_streams_tenant_policy ON (tenant_id || ''::text) FROM event_streams;
 GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE event_streams TO ark_broker_app;
 
+CREATE TABLE event_xid_clock (
+  xid xid8 NOT NULL,
+  at timestamp with time zone NOT NULL,
+  CONSTRAINT event_xid_clock_pkey PRIMARY KEY (xid)
+);
+GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE event_xid_clock TO ark_broker_app;
+
 CREATE TABLE events (
   tenant_id text NOT NULL,
   session_id text NOT NULL,
@@ -599,6 +606,14 @@ BEGIN
     -- The wake-up (AppendNotification), delivered on commit: the most precise form that fits in a
     -- NOTIFY (PostgreSQL refuses 8000 bytes or more). Never event data.
     tx := pg_current_xact_id()::text;
+    -- Feed reads bound recorded_at from below (EventLogRepository.readFeed) on the promise that an
+    -- appending transaction got its xid, assigned by the INSERT above, at most 5 minutes after it
+    -- started (its recorded_at, now()). The broker's appends take milliseconds; a transaction that
+    -- lasted longer is refused rather than let its rows fall below a reader's bound.
+    IF clock_timestamp() - now() > interval '5 minutes' THEN
+      RAISE EXCEPTION 'ark_append_events: the transaction started % ago, more than the 5 minutes an append may take (docs/architecture.md#time-partitioned-log)',
+        date_trunc('second', clock_timestamp() - now());
+    END IF;
     -- `at`: when this was queued (ms since the epoch, the server's clock), for the notification-lag metric.
     at_ms := (extract(epoch FROM clock_timestamp()) * 1000)::bigint;
     PERFORM pg_notify('ark_events', CASE
@@ -678,6 +693,10 @@ DECLARE
   part text;
   created int := 0;
 BEGIN
+  -- A sample of the xid clock (event_xid_clock, 0253) each pass, whether or not this replica creates
+  -- partitions: now() is this transaction's start, which precedes the xid it is assigned here.
+  INSERT INTO event_xid_clock (xid, at) VALUES (pg_current_xact_id(), now()) ON CONFLICT DO NOTHING;
+  DELETE FROM event_xid_clock WHERE at < now() - interval '400 days';
   IF wait THEN
     PERFORM pg_advisory_xact_lock(hashtext('ark_partitions'));
   ELSIF NOT pg_try_advisory_xact_lock(hashtext('ark_partitions')) THEN

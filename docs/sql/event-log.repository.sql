@@ -111,15 +111,17 @@ WHERE
   page.page_bytes - page.data_bytes < $6;
 
 -- EventLogRepository.readFeed (admin)
-/* ark:prepared */
--- MATERIALIZED: the horizon is computed once, so the rows read and the horizon returned agree.
+-- MATERIALIZED: the horizon is computed once, so the rows read and the horizon returned agree;
+-- read_at is taken after the statement's snapshot.
 WITH
   snapshot AS MATERIALIZED (
     SELECT
-      ark_feed_horizon () AS xmin
+      ark_feed_horizon () AS xmin,
+      clock_timestamp() AS read_at
   )
 SELECT
   snapshot.xmin::text AS horizon,
+  snapshot.read_at,
   false AS has_folded,
   page.*
 FROM
@@ -163,26 +165,29 @@ FROM
           AND expires_at > now()
           AND transaction_id < snapshot.xmin
           AND (transaction_id, global_position) > ($2::xid8, $3)
+          AND recorded_at < $4::timestamptz
           -- Qualified: a bare name would sort by the text output column of the same name, and
           -- '100000' < '99999' would page past a lower transaction id (a gap in the feed).
         ORDER BY
           events.transaction_id,
           events.global_position
         LIMIT
-          $4
+          $5
       ) e
-  ) page ON page.page_bytes - page.data_bytes < $5;
+  ) page ON page.page_bytes - page.data_bytes < $6;
 
 -- EventLogRepository.readFeed (reader, one query)
-/* ark:prepared */
--- MATERIALIZED: the horizon is computed once, so the rows read and the horizon returned agree.
+-- MATERIALIZED: the horizon is computed once, so the rows read and the horizon returned agree;
+-- read_at is taken after the statement's snapshot.
 WITH
   snapshot AS MATERIALIZED (
     SELECT
-      ark_feed_horizon () AS xmin
+      ark_feed_horizon () AS xmin,
+      clock_timestamp() AS read_at
   )
 SELECT
   snapshot.xmin::text AS horizon,
+  snapshot.read_at,
   EXISTS (
     SELECT
       1
@@ -275,26 +280,29 @@ FROM
           AND expires_at > now()
           AND transaction_id < snapshot.xmin
           AND (transaction_id, global_position) > ($10::xid8, $11)
+          AND recorded_at < $12::timestamptz
           -- Qualified: a bare name would sort by the text output column of the same name, and
           -- '100000' < '99999' would page past a lower transaction id (a gap in the feed).
         ORDER BY
           events.transaction_id,
           events.global_position
         LIMIT
-          $12
+          $13
       ) e
-  ) page ON page.page_bytes - page.data_bytes < $13;
+  ) page ON page.page_bytes - page.data_bytes < $14;
 
 -- EventLogRepository.readFeed (reader, one type)
-/* ark:prepared */
--- MATERIALIZED: the horizon is computed once, so the rows read and the horizon returned agree.
+-- MATERIALIZED: the horizon is computed once, so the rows read and the horizon returned agree;
+-- read_at is taken after the statement's snapshot.
 WITH
   snapshot AS MATERIALIZED (
     SELECT
-      ark_feed_horizon () AS xmin
+      ark_feed_horizon () AS xmin,
+      clock_timestamp() AS read_at
   )
 SELECT
   snapshot.xmin::text AS horizon,
+  snapshot.read_at,
   false AS has_folded,
   page.*
 FROM
@@ -353,15 +361,16 @@ FROM
           AND expires_at > now()
           AND transaction_id < snapshot.xmin
           AND (transaction_id, global_position) > ($4::xid8, $5)
+          AND recorded_at < $6::timestamptz
           -- Qualified: a bare name would sort by the text output column of the same name, and
           -- '100000' < '99999' would page past a lower transaction id (a gap in the feed).
         ORDER BY
           events.transaction_id,
           events.global_position
         LIMIT
-          $6
+          $7
       ) e
-  ) page ON page.page_bytes - page.data_bytes < $7;
+  ) page ON page.page_bytes - page.data_bytes < $8;
 
 -- EventLogRepository.foldedChunks (reader)
 /* ark:prepared */
@@ -402,6 +411,19 @@ WHERE
 ORDER BY
   first_tx,
   first_position;
+
+-- EventLogRepository.recordedFromXid
+/* ark:prepared */
+SELECT
+  at
+FROM
+  event_xid_clock
+WHERE
+  xid <= $1::xid8
+ORDER BY
+  xid DESC
+LIMIT
+  1;
 
 -- EventLogRepository.feedCursorAt
 select

@@ -125,6 +125,14 @@ BEGIN
     -- The wake-up (AppendNotification), delivered on commit: the most precise form that fits in a
     -- NOTIFY (PostgreSQL refuses 8000 bytes or more). Never event data.
     tx := pg_current_xact_id()::text;
+    -- Feed reads bound recorded_at from below (EventLogRepository.readFeed) on the promise that an
+    -- appending transaction got its xid, assigned by the INSERT above, at most 5 minutes after it
+    -- started (its recorded_at, now()). The broker's appends take milliseconds; a transaction that
+    -- lasted longer is refused rather than let its rows fall below a reader's bound.
+    IF clock_timestamp() - now() > interval '5 minutes' THEN
+      RAISE EXCEPTION 'ark_append_events: the transaction started % ago, more than the 5 minutes an append may take (docs/architecture.md#time-partitioned-log)',
+        date_trunc('second', clock_timestamp() - now());
+    END IF;
     -- `at`: when this was queued (ms since the epoch, the server's clock), for the notification-lag metric.
     at_ms := (extract(epoch FROM clock_timestamp()) * 1000)::bigint;
     PERFORM pg_notify('ark_events', CASE

@@ -1,7 +1,7 @@
 -- The partitions of `events` ahead (docs/architecture.md#time-partitioned-log): the one holding now()
 -- and the next `ahead`, each `width` wide (a day in the broker; tests use seconds), aligned to the
 -- epoch (a day: UTC midnight), named events_pYYYYMMDD (narrower: events_pYYYYMMDD_HHMMSS). Answers how
--- many it created; null when another replica is at it (`wait` false: the reaper's pass, which skips
+-- many it created (and samples the xid clock, below); null when another replica is at it (`wait` false: the reaper's pass, which skips
 -- rather than waits; `wait` true: start-up, which must not listen before they exist).
 --
 -- A partition is created apart and then attached: ATTACH takes SHARE UPDATE EXCLUSIVE on `events`,
@@ -23,6 +23,10 @@ DECLARE
   part text;
   created int := 0;
 BEGIN
+  -- A sample of the xid clock (event_xid_clock, 0253) each pass, whether or not this replica creates
+  -- partitions: now() is this transaction's start, which precedes the xid it is assigned here.
+  INSERT INTO event_xid_clock (xid, at) VALUES (pg_current_xact_id(), now()) ON CONFLICT DO NOTHING;
+  DELETE FROM event_xid_clock WHERE at < now() - interval '400 days';
   IF wait THEN
     PERFORM pg_advisory_xact_lock(hashtext('ark_partitions'));
   ELSIF NOT pg_try_advisory_xact_lock(hashtext('ark_partitions')) THEN

@@ -72,6 +72,22 @@ interface FoldedRunRow {
 
 const cursorOf = (e: ArkEvent): FeedCursor => ({ transactionId: BigInt(e.transactionId), globalPosition: e.globalPosition });
 
+/**
+ * The longest an appending transaction may run before its xid is assigned: ark_append_events
+ * refuses an append whose transaction started longer ago (migrations/functions/ark_append_events.sql).
+ */
+export const APPEND_MAX_MS = 5 * 60_000;
+
+/**
+ * The recorded_at that every event past `e` in the feed was recorded at or after: such an event's
+ * transaction got its xid after e's did, which was after e's transaction started (e's recorded_at),
+ * and it started at most APPEND_MAX_MS before its own xid (ark_append_events' guard).
+ */
+export const recordedFromAfter = (e: ArkEvent): Date => new Date(e.recordedAt.getTime() - APPEND_MAX_MS);
+
+/** How far past the database's clock a feed read's upper recorded_at bound lies (readFeed). */
+const UPPER_BOUND_SLACK_MS = 10 * 60_000;
+
 const streamKey = (tenantId: string, sessionId: string) => `${tenantId}\u0000${sessionId}`;
 
 /** Default byte budget of one read page (READ_PAGE_MAX_BYTES). */
@@ -112,6 +128,9 @@ function narrowing(narrow: FeedNarrowing) {
 /** The SQL of the event log. Appends take a transaction from the caller so projectors can join it. */
 export class EventLogRepository {
   /** `pageMaxBytes`: what one read page may hold of events' JSON (READ_PAGE_MAX_BYTES). */
+  /** The database's clock less this process's, as the last feed read saw it. */
+  private clockOffsetMs = 0;
+
   constructor(
     private readonly db: Kysely<Database>,
     private readonly pageMaxBytes = DEFAULT_PAGE_MAX_BYTES,
@@ -190,6 +209,15 @@ export class EventLogRepository {
    * admin's deletion tombstones (`records.deleted`) are the tenant's and change what every reader
    * sees, so they are in every reader's feed.
    * Like `readSession`, a page stops at the byte budget (`cut`).
+   *
+   * `events` is partitioned by recorded_at, and the feed's order (transaction ids) says nothing
+   * about it: unbounded, the read would open every partition and each of its indexes (hundreds of
+   * relation locks at 30 days). So it is bounded on both sides, by values the planner prunes with
+   * (parameters of a statement planned per call, not PREPARED: a generic plan locks every partition):
+   * from below by the cursor's `recordedFrom`, or the xid clock's sample at or below its transaction
+   * (recordedFromXid); from above by the database's clock plus a slack, checked after the fact:
+   * a row the read sees committed before its snapshot, so it was recorded before `read_at`, and if
+   * `read_at` is not below the bound the read is made again with a later one.
    */
   @GenerateSql(
     { name: 'admin', params: [EXAMPLE_ADMIN, FEED_START, 100] },
@@ -209,11 +237,18 @@ export class EventLogRepository {
             WHERE c.tenant_id = ${scope.tenantId} AND (c.query_name = ANY(${queryIds}::text[]) OR c.run = ANY(${queryIds}::text[]))
               AND c.expires_at > now() AND (c.last_tx, c.last_position) > (${after.transactionId.toString()}::xid8, ${after.globalPosition})
               AND c.first_tx < snapshot.xmin)`;
-    const { rows } = await inScope(scope, () =>
-      sql<BudgetedRow & { horizon: string; has_folded: boolean }>`${PREPARED}
-      -- MATERIALIZED: the horizon is computed once, so the rows read and the horizon returned agree.
-      WITH snapshot AS MATERIALIZED (SELECT ark_feed_horizon() AS xmin)
-      SELECT snapshot.xmin::text AS horizon, ${hasFolded} AS has_folded, page.*
+    const from = after.recordedFrom ?? (await this.recordedFromXid(after.transactionId));
+    const lower = from === undefined ? sql`` : sql`AND recorded_at >= ${from}::timestamptz`;
+    let until: Date;
+    let rows: (BudgetedRow & { horizon: string; has_folded: boolean; read_at: Date })[];
+    do {
+      until = new Date(Date.now() + this.clockOffsetMs + UPPER_BOUND_SLACK_MS);
+      ({ rows } = await inScope(scope, () =>
+        sql<BudgetedRow & { horizon: string; has_folded: boolean; read_at: Date }>`
+      -- MATERIALIZED: the horizon is computed once, so the rows read and the horizon returned agree;
+      -- read_at is taken after the statement's snapshot.
+      WITH snapshot AS MATERIALIZED (SELECT ark_feed_horizon() AS xmin, clock_timestamp() AS read_at)
+      SELECT snapshot.xmin::text AS horizon, snapshot.read_at, ${hasFolded} AS has_folded, page.*
       FROM snapshot LEFT JOIN LATERAL (
         SELECT e.*, sum(e.data_bytes) OVER (ORDER BY e.feed_tx, e.global_position ROWS UNBOUNDED PRECEDING) AS page_bytes
         FROM (
@@ -221,13 +256,16 @@ export class EventLogRepository {
           WHERE tenant_id = ${scope.tenantId} ${onlyQuery} ${onlyOwned} AND expires_at > now()
             AND transaction_id < snapshot.xmin
             AND (transaction_id, global_position) > (${after.transactionId.toString()}::xid8, ${after.globalPosition})
+            ${lower} AND recorded_at < ${until}::timestamptz
           -- Qualified: a bare name would sort by the text output column of the same name, and
           -- '100000' < '99999' would page past a lower transaction id (a gap in the feed).
           ORDER BY events.transaction_id, events.global_position
           LIMIT ${limit}
         ) e
       ) page ON page.page_bytes - page.data_bytes < ${this.pageMaxBytes}`.execute(this.db),
-    );
+      ));
+      this.clockOffsetMs = rows[0]!.read_at.getTime() - Date.now();
+    } while (rows[0]!.read_at >= until);
     const horizon = BigInt(rows[0]?.horizon ?? '0');
     const page = withinBudget(
       rows.filter((r) => r.tenant_id !== null),
@@ -281,6 +319,20 @@ export class EventLogRepository {
         r.expires_at instanceof Date ? r.expires_at : NEVER_EXPIRES,
       ).filter((e) => BigInt(e.transactionId) < horizon && compareFeedCursors(cursorOf(e), after) > 0),
     );
+  }
+
+  /**
+   * When the events past a transaction id were recorded, at the earliest, from the xid clock
+   * (`event_xid_clock`, sampled by every partition pass): that transaction's xid was assigned after
+   * the latest sample at or below it, so each later one's transaction started at most APPEND_MAX_MS
+   * before that sample. None before the first sample (the read is then not bounded from below).
+   */
+  @GenerateSql({ params: [10n] })
+  async recordedFromXid(transactionId: bigint): Promise<Date | undefined> {
+    if (transactionId === 0n) return undefined;
+    const { rows } = await sql<{ at: Date }>`${PREPARED}
+      SELECT at FROM event_xid_clock WHERE xid <= ${transactionId.toString()}::xid8 ORDER BY xid DESC LIMIT 1`.execute(this.db);
+    return rows[0] && new Date(rows[0].at.getTime() - APPEND_MAX_MS);
   }
 
   /** The feed cursor of the event at a global position (upstream clients resume by position). */

@@ -1,6 +1,6 @@
 import type { ReadScope } from '#ark/database';
 import type { ArkEvent } from './ark-event.js';
-import type { AppendNotification, EventLogRepository, FeedNarrowing, LogPage } from './event-log.repository.js';
+import { recordedFromAfter, type AppendNotification, type EventLogRepository, type FeedNarrowing, type LogPage } from './event-log.repository.js';
 import { compareFeedCursors, type FeedCursor } from './feed-cursor.js';
 
 /** Receives a watcher's events. Returning false means "my socket is full": delivery pauses. */
@@ -172,7 +172,7 @@ class TenantFeedGroup extends WatchGroup<FeedCursor> {
     return { events, cut };
   }
   protected cursorOf(event: ArkEvent): FeedCursor {
-    return { transactionId: BigInt(event.transactionId), globalPosition: event.globalPosition };
+    return { transactionId: BigInt(event.transactionId), globalPosition: event.globalPosition, recordedFrom: recordedFromAfter(event) };
   }
   protected compare(a: FeedCursor, b: FeedCursor) {
     return compareFeedCursors(a, b);

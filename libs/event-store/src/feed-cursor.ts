@@ -5,6 +5,12 @@
 export interface FeedCursor {
   transactionId: bigint;
   globalPosition: number;
+  /**
+   * Every event past this cursor was recorded at or after this (EventLogRepository.readFeed bounds
+   * its read by it, so only the recent partitions of `events` are opened). Not part of the wire form:
+   * a cursor read from a client has none, and the read finds one.
+   */
+  recordedFrom?: Date;
 }
 
 export const FEED_START: FeedCursor = { transactionId: 0n, globalPosition: 0 };

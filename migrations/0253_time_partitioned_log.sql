@@ -1,14 +1,11 @@
--- `events` partitioned by day of recorded_at (docs/architecture.md#time-partitioned-log), so the reaper
+-- `events` partitioned by recorded_at (docs/architecture.md#time-partitioned-log), so the reaper
 -- can drop a day whose rows all expired instead of deleting them row by row. No row is rewritten:
 -- the table as it is becomes the first partition, `events_legacy`, holding everything recorded
 -- before this migration ran, and it goes like any other partition once its rows have expired.
 --
--- 1. Dedupe keys move to their own unpartitioned table: a unique index of a partitioned table must
---    hold the partition key, so `events_dedupe_key` could no longer see a key stored in another
---    day's partition. ark_append_events probes and writes `event_dedupe_keys` under the session
---    lock it already holds. The keys stored so far are copied in.
+-- 1. Dedupe keys are in their own table since 0251/0252: the trigger that kept it filled goes.
 -- 2. The old table is renamed, keeps its indexes (renamed events_legacy_*), swaps in the unique keys
---    with recorded_at that 0220 built, and gets CHECK (recorded_at < <now>) validated (NOT VALID,
+--    with recorded_at that 0250 built, and gets CHECK (recorded_at < <now>) validated (NOT VALID,
 --    then VALIDATE: a read, no rewrite), so ATTACH PARTITION need not scan it again.
 -- 3. The new `events` has the same columns, the same global_position sequence (its position goes
 --    on), every index of the old one (so the old table's indexes attach instead of being built), the
@@ -22,25 +19,18 @@
 
 LOCK TABLE events IN ACCESS EXCLUSIVE MODE;
 
-CREATE TABLE event_dedupe_keys (
-  tenant_id   text        NOT NULL,
-  session_id  text        NOT NULL,
-  dedupe_key  text        NOT NULL,
-  -- The event's sequence (what a duplicate answers) and recorded_at (which partition holds it).
-  sequence    bigint      NOT NULL,
-  recorded_at timestamptz NOT NULL,
-  -- The event's expires_at when it was appended: a key whose event went with a dropped partition is swept after it.
-  expires_at  timestamptz NOT NULL,
-  PRIMARY KEY (tenant_id, session_id, dedupe_key)
-);
-CREATE INDEX event_dedupe_keys_expiry ON event_dedupe_keys USING brin (expires_at) WITH (autosummarize = on);
-ALTER TABLE event_dedupe_keys ENABLE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON event_dedupe_keys USING ((tenant_id || '') = ANY ((SELECT ark_tenant_ids())::text[]));
-CREATE STATISTICS event_dedupe_keys_tenant_policy ON (tenant_id || '') FROM event_dedupe_keys;
-GRANT SELECT, INSERT, DELETE ON event_dedupe_keys TO ark_broker_app;
+DROP TRIGGER events_copy_dedupe_key ON events;
+DROP FUNCTION ark_copy_dedupe_key();
 
-INSERT INTO event_dedupe_keys (tenant_id, session_id, dedupe_key, sequence, recorded_at, expires_at)
-SELECT tenant_id, session_id, dedupe_key, sequence, recorded_at, expires_at FROM events WHERE dedupe_key IS NOT NULL;
+-- Samples of when transaction ids were handed out: an xid assigned after `xid` was assigned after
+-- `at` (`at` is the sampling transaction's start, which precedes its own xid). A feed cursor names
+-- only a transaction id; the latest sample at or below it bounds when the events past it were
+-- recorded (EventLogRepository.readFeed). ark_create_event_partitions adds one each pass.
+CREATE TABLE event_xid_clock (
+  xid xid8        PRIMARY KEY,
+  at  timestamptz NOT NULL
+);
+GRANT SELECT ON event_xid_clock TO ark_broker_app;
 
 DO $$
 DECLARE
