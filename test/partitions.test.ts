@@ -3,7 +3,9 @@ import { cp, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { createPool, DatabaseConnection, defaultMigrationsDir, migrate, readMigrations } from '#ark/database';
+import { sql, type Kysely, type Transaction } from 'kysely';
+import { createPool, DatabaseConnection, defaultMigrationsDir, inScope, migrate, readMigrations, type Database } from '#ark/database';
+import { EventLogRepository, FEED_START, recordedFromAfter } from '#ark/event-store';
 import { RetentionRepository, RowReaper, type PartitionOptions } from '#ark/retention';
 import { runCli } from './support/cli.js';
 import { sleep } from './support/sse-client.js';
@@ -182,15 +184,15 @@ describe('time-partitioned log: partitions ahead and behind, dedupe across them'
   });
 });
 
-describe('time-partitioned log: converting a database that holds events (0221)', () => {
+describe('time-partitioned log: converting a database that holds events (0250-0253)', () => {
   it('attaches the old table as events_legacy without building its indexes; keys, sequences and positions go on', async () => {
     const database = await createTestDatabase();
     const pool = createPool({ connectionString: database.url, max: 1 });
     const scratch = await mkdtemp(path.join(os.tmpdir(), 'ark-partitions-test-'));
     try {
-      // The migrations before 0220.
+      // The migrations before 0250.
       await cp(defaultMigrationsDir(), scratch, { recursive: true });
-      for (const f of await readMigrations()) if (f.version >= '0220') await rm(path.join(scratch, `${f.version}_${f.name}.sql`));
+      for (const f of await readMigrations()) if (f.version >= '0250') await rm(path.join(scratch, `${f.version}_${f.name}.sql`));
       await migrate(pool, scratch);
       await pool.query(`
         INSERT INTO events (tenant_id, session_id, sequence, type, time, recorded_at, source, dedupe_key, data, expires_at)
@@ -236,5 +238,88 @@ describe('time-partitioned log: converting a database that holds events (0221)',
       await database.drop();
       await rm(scratch, { recursive: true, force: true });
     }
+  });
+});
+
+describe('time-partitioned log: feed reads open only the recent partitions', () => {
+  let broker: TestBroker;
+  let db: Kysely<Database>;
+  const scope = { tenantId: 'default' };
+  /** The partitions of `events` a statement run in `trx` locked (held until the transaction ends). */
+  const lockedPartitions = async (trx: Transaction<Database>) =>
+    (
+      await sql<{ name: string }>`SELECT l.relation::regclass::text AS name FROM pg_locks l
+        WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation'
+          AND l.relation IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = 'events'::regclass) ORDER BY 1`.execute(trx)
+    ).rows.map((r) => r.name);
+
+  before(async () => {
+    broker = await startTestBroker({ ROW_REAP_INTERVAL_SECONDS: '0' });
+    db = broker.app.get(DatabaseConnection).db;
+    // Thirty days as a month of retention leaves them, in place of the (empty) table from before
+    // partitioning; today's partition (empty yet) made to start a day earlier than the migration, so
+    // that the last five minutes lie in it alone.
+    await broker.sql.query(`
+      DO $$
+      DECLARE
+        today record;
+        first timestamptz;
+      BEGIN
+        SELECT * INTO today FROM ark_event_partitions() WHERE name <> 'events_legacy' AND NOT is_default ORDER BY lower_bound LIMIT 1;
+        first := today.lower_bound - interval '1 day';
+        ALTER TABLE events DETACH PARTITION events_legacy;
+        DROP TABLE events_legacy;
+        EXECUTE format('DROP TABLE %I', today.name);
+        EXECUTE format('CREATE TABLE %I PARTITION OF events FOR VALUES FROM (%L) TO (%L)', today.name, first, today.upper_bound);
+        FOR d IN 1..30 LOOP
+          EXECUTE format('CREATE TABLE events_past_%s PARTITION OF events FOR VALUES FROM (%L) TO (%L)', d, first - d * interval '1 day', first - (d - 1) * interval '1 day');
+        END LOOP;
+      END $$`);
+    for (let i = 0; i < 3; i++) assert.equal((await postJson(`${broker.url}/v2/events`, { sessionId: 'recent', type: 'custom.recent', data: { i } })).status, 201);
+  });
+  after(() => broker.close());
+
+  it('from an event it read (recordedFrom), from a client cursor (the xid clock) and from now: only the partition holding now', async () => {
+    const all = (await new EventLogRepository(db).readFeed(scope, FEED_START, 100)).events.filter((e) => e.sessionId === 'recent');
+    assert.equal(all.length, 3);
+    const first = all[0]!;
+    const fromEvent = { transactionId: BigInt(first.transactionId), globalPosition: first.globalPosition, recordedFrom: recordedFromAfter(first) };
+    const fromClient = { transactionId: BigInt(first.transactionId), globalPosition: first.globalPosition };
+    const now = (await new EventLogRepository(db).feedNow()).cursor;
+    for (const cursor of [fromEvent, fromClient, now]) {
+      // In the scope's tenant (the transaction sets it at BEGIN), so the read sees the tenant's rows.
+      await inScope(scope, () => db.transaction().execute(async (trx) => {
+        const page = await new EventLogRepository(trx).readFeed(scope, cursor, 100);
+        const recent = page.events.filter((e) => e.sessionId === 'recent').map((e) => e.data);
+        assert.deepEqual(recent, cursor === now ? [] : [{ i: 1 }, { i: 2 }]);
+        const locked = await lockedPartitions(trx);
+        assert.equal(locked.length, 1, `one partition locked, not ${locked.join(', ')}`);
+        assert.match(locked[0]!, /^events_p\d{8}$/);
+      }));
+    }
+  });
+
+  it('reads again with a later upper bound when the database clock is ahead of its guess', async () => {
+    const log = new EventLogRepository(db);
+    (log as unknown as { clockOffsetMs: number }).clockOffsetMs = -3_600_000; // this process's clock an hour ahead
+    const page = await log.readFeed(scope, FEED_START, 100);
+    assert.equal(page.events.filter((e) => e.sessionId === 'recent').length, 3, 'the events recorded after the first guess');
+  });
+
+  it('refuses an append whose transaction started longer ago than an append may take', async () => {
+    const client = await broker.sql.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query(`SET LOCAL ark.append_max_interval = '200 ms'`);
+      await client.query('SELECT pg_sleep(0.3)');
+      await assert.rejects(
+        client.query(`SELECT * FROM ark_append_events($1)`, [JSON.stringify([{ i: 0, t: 'default', s: 'late', y: 'custom.late', src: 'api', d: {} }])]),
+        /the transaction started .* ago, more than the 5 minutes an append may take/,
+      );
+    } finally {
+      await client.query('ROLLBACK');
+      client.release();
+    }
+    assert.equal((await broker.sql.query(`SELECT count(*)::int AS n FROM events WHERE session_id = 'late'`)).rows[0].n, 0);
   });
 });

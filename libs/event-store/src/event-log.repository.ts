@@ -399,17 +399,27 @@ export class EventLogRepository {
     trx: Transaction<Database>,
     keys: readonly { tenantId: string; sessionId: string; dedupeKey: string }[],
   ): Promise<Map<string, { source: string; spanId: string | null; type: string; time: Date }>> {
-    // Not PREPARED: planned per call, so a plan made while `events` had no statistics (when every index
-    // leading with tenant_id costs the same) cannot keep scanning a tenant's events per key.
-    const { rows } = await sql<{ tenant_id: string; session_id: string; dedupe_key: string; source: string; span_id: string | null; type: string; time: Date }>`
-      SELECT e.tenant_id, e.session_id, e.dedupe_key, e.source, e.span_id, e.type, e.time
+    // Two statements, each planned per call (not PREPARED: a plan made while `events` had no statistics,
+    // when every index leading with tenant_id costs the same, could keep scanning a tenant's events per
+    // key). The keys first: their recorded_at, passed back as values, lets the planner open only the
+    // partitions that hold the events; a join on it would open every partition and each of its indexes.
+    const { rows: stored } = await sql<{ tenant_id: string; session_id: string; dedupe_key: string; sequence: string; recorded_at: string }>`
+      SELECT d.tenant_id, d.session_id, d.dedupe_key, d.sequence, d.recorded_at::text AS recorded_at
       FROM unnest(${keys.map((k) => k.tenantId)}::text[], ${keys.map((k) => k.sessionId)}::text[], ${keys.map((k) => k.dedupeKey)}::text[]) AS k(t, s, dk)
-      -- One probe of the dedupe keys per key, then of the event's primary key in the one partition its recorded_at names.
-      JOIN event_dedupe_keys d ON d.tenant_id = k.t AND d.session_id = k.s AND d.dedupe_key = k.dk
-      JOIN events e ON e.tenant_id = d.tenant_id AND e.session_id = d.session_id AND e.sequence = d.sequence AND e.recorded_at = d.recorded_at`.execute(trx);
-    return new Map(
-      rows.map((r) => [`${r.tenant_id}\u0000${r.session_id}\u0000${r.dedupe_key}`, { source: r.source, spanId: r.span_id, type: r.type, time: r.time }]),
-    );
+      JOIN event_dedupe_keys d ON d.tenant_id = k.t AND d.session_id = k.s AND d.dedupe_key = k.dk`.execute(trx);
+    if (stored.length === 0) return new Map();
+    const { rows } = await sql<{ tenant_id: string; session_id: string; sequence: string; source: string; span_id: string | null; type: string; time: Date }>`
+      SELECT e.tenant_id, e.session_id, e.sequence, e.source, e.span_id, e.type, e.time
+      FROM unnest(${stored.map((k) => k.tenant_id)}::text[], ${stored.map((k) => k.session_id)}::text[], ${stored.map((k) => k.sequence)}::bigint[]) AS k(t, s, n)
+      JOIN events e ON e.tenant_id = k.t AND e.session_id = k.s AND e.sequence = k.n
+      WHERE e.recorded_at = ANY(${[...new Set(stored.map((k) => k.recorded_at))]}::timestamptz[])`.execute(trx);
+    const events = new Map(rows.map((r) => [`${r.tenant_id}\u0000${r.session_id}\u0000${r.sequence}`, r]));
+    const reports = new Map<string, { source: string; spanId: string | null; type: string; time: Date }>();
+    for (const k of stored) {
+      const e = events.get(`${k.tenant_id}\u0000${k.session_id}\u0000${k.sequence}`);
+      if (e) reports.set(`${k.tenant_id}\u0000${k.session_id}\u0000${k.dedupe_key}`, { source: e.source, spanId: e.span_id, type: e.type, time: e.time });
+    }
+    return reports;
   }
 
   /** Last sequence of each given session that has events, keyed `tenant\0session`. */

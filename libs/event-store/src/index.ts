@@ -46,6 +46,7 @@ export {
   DEFAULT_PAGE_MAX_BYTES,
   EventLogRepository,
   EVENTS_CHANNEL,
+  recordedFromAfter,
   type AppendNotification,
   type FeedNarrowing,
   type LogPage,
