@@ -609,8 +609,9 @@ BEGIN
     -- Feed reads bound recorded_at from below (EventLogRepository.readFeed) on the promise that an
     -- appending transaction got its xid, assigned by the INSERT above, at most 5 minutes after it
     -- started (its recorded_at, now()). The broker's appends take milliseconds; a transaction that
-    -- lasted longer is refused rather than let its rows fall below a reader's bound.
-    IF clock_timestamp() - now() > interval '5 minutes' THEN
+    -- lasted longer is refused rather than let its rows fall below a reader's bound. A test makes
+    -- the limit shorter with `ark.append_max_interval`; never longer.
+    IF clock_timestamp() - now() > least(interval '5 minutes', coalesce(nullif(current_setting('ark.append_max_interval', true), '')::interval, interval '5 minutes')) THEN
       RAISE EXCEPTION 'ark_append_events: the transaction started % ago, more than the 5 minutes an append may take (docs/architecture.md#time-partitioned-log)',
         date_trunc('second', clock_timestamp() - now());
     END IF;

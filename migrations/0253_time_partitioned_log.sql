@@ -10,7 +10,7 @@
 -- 3. The new `events` has the same columns, the same global_position sequence (its position goes
 --    on), every index of the old one (so the old table's indexes attach instead of being built), the
 --    tenant policy, grants and statistics; a DEFAULT partition that must stay empty (an alarm that
---    `ark-broker retention status` reports), and the partitions from now to three days ahead.
+--    `ark-broker retention status` reports), and the partition from now to the next midnight.
 --
 -- Views over `events` are bound to the table, not its name: each one that followed the rename to
 -- `events_legacy` is defined again over the new `events`, with its options (its grants stay).
@@ -114,4 +114,5 @@ BEGIN
   REVOKE ALL ON events_default FROM ark_broker_app;
 END $$;
 
-SELECT ark_create_event_partitions(interval '1 day', 3, true);
+-- The partition holding now, to the next midnight; the broker makes the next ones at start-up (PARTITION_WIDTH_DAYS).
+SELECT ark_create_event_partitions(interval '1 day', 0, true);

@@ -482,23 +482,16 @@ FROM
 
 -- EventLogRepository.storedReports
 SELECT
-  e.tenant_id,
-  e.session_id,
-  e.dedupe_key,
-  e.source,
-  e.span_id,
-  e.type,
-  e.time
+  d.tenant_id,
+  d.session_id,
+  d.dedupe_key,
+  d.sequence,
+  d.recorded_at::text AS recorded_at
 FROM
   unnest($1::text[], $2::text[], $3::text[]) AS k (t, s, dk)
-  -- One probe of the dedupe keys per key, then of the event's primary key in the one partition its recorded_at names.
   JOIN event_dedupe_keys d ON d.tenant_id = k.t
   AND d.session_id = k.s
-  AND d.dedupe_key = k.dk
-  JOIN events e ON e.tenant_id = d.tenant_id
-  AND e.session_id = d.session_id
-  AND e.sequence = d.sequence
-  AND e.recorded_at = d.recorded_at;
+  AND d.dedupe_key = k.dk;
 
 -- EventLogRepository.streamHeads
 SELECT

@@ -6,7 +6,7 @@ import { DatabaseModule } from '#ark/database';
 import { EventStoreModule } from '#ark/event-store';
 import { ApiExceptionFilter } from '#ark/http';
 import { ProjectionsModule } from '#ark/projections';
-import { DAY_PARTITIONS, RetentionModule } from '#ark/retention';
+import { partitionOptions, RetentionModule } from '#ark/retention';
 import { ShutdownModule } from '#ark/shutdown';
 import { MemoryModule } from './compat/memory/memory.module.js';
 import { OperationEventsModule } from './compat/operation-events/operation-events.module.js';
@@ -36,7 +36,7 @@ export class AppModule {
           reaper: {
             intervalSeconds: config.ROW_REAP_INTERVAL_SECONDS,
             batchSize: config.ROW_REAP_BATCH_SIZE,
-            partitions: { ...DAY_PARTITIONS, ahead: config.PARTITIONS_AHEAD_DAYS },
+            partitions: partitionOptions(config.PARTITION_WIDTH_DAYS, config.PARTITIONS_AHEAD_DAYS),
           },
           compactor: {
             intervalSeconds: config.CHUNK_COMPACTION_INTERVAL_SECONDS,

@@ -4,7 +4,7 @@ import { Command } from 'commander';
 import { loadBrokerConfig } from '#ark/config';
 import { createPool, EmbeddedPostgresError, migrate, migrationStatus, type MigrationStatus } from '#ark/database';
 import { inlineProjectors, ProjectionRebuilder } from '#ark/projections';
-import { DAY_PARTITIONS, RetentionPolicy, RetentionRepository, TenantRetentionRepository, type EventPartition, type RetentionOverrides } from '#ark/retention';
+import { PARTITION_DROP_AFTER_SECONDS, RetentionPolicy, RetentionRepository, TenantRetentionRepository, type EventPartition, type RetentionOverrides } from '#ark/retention';
 import { AnalystTenants, ApiKeys, ROLES, type Role } from '#ark/tenancy';
 import { InvalidArgumentError } from '#ark/errors';
 import { Kysely, PostgresDialect } from 'kysely';
@@ -130,7 +130,7 @@ const when = (date: Date | null) => date?.toISOString() ?? '-';
 const partitionDrop = (p: EventPartition): string => {
   if (p.isDefault) return p.rows > 0 ? 'never (must stay empty)' : '-';
   if (p.keptForEver) return 'never (a row has no TTL)';
-  const ended = p.upperBound ? p.upperBound.getTime() + DAY_PARTITIONS.dropAfterSeconds * 1000 : Infinity;
+  const ended = p.upperBound ? p.upperBound.getTime() + PARTITION_DROP_AFTER_SECONDS * 1000 : Infinity;
   const at = Math.max(ended, p.newestExpiresAt?.getTime() ?? 0);
   return at <= Date.now() ? 'next pass' : new Date(at).toISOString();
 };
@@ -167,7 +167,7 @@ retention
           : `reaper: every ${config.ROW_REAP_INTERVAL_SECONDS} s on each replica, ${config.ROW_REAP_BATCH_SIZE} rows a statement`,
       );
       console.log(
-        `partitions of events: one a day (UTC), ${config.PARTITIONS_AHEAD_DAYS} ahead of today's; one whose rows all expired is dropped by the reaper`,
+        `partitions of events: ${config.PARTITION_WIDTH_DAYS === 1 ? 'one a day' : `one every ${config.PARTITION_WIDTH_DAYS} days`} (UTC), made ${config.PARTITIONS_AHEAD_DAYS} days ahead; one whose rows all expired is dropped by the reaper`,
       );
       console.log('\ntable\tsize');
       for (const t of status.tables) console.log(`${t.table}\t${mib(t.bytes)}`);

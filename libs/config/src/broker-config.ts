@@ -363,7 +363,14 @@ export class BrokerConfig {
   @Max(1_000_000)
   ROW_REAP_BATCH_SIZE = 10_000;
 
-  /** Day partitions of `events` kept ready past today's (docs/architecture.md#time-partitioned-log): created at start-up and by the reaper. */
+  /** Days of `recorded_at` each partition of `events` holds (docs/architecture.md#time-partitioned-log); 7: weeks. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(31)
+  PARTITION_WIDTH_DAYS = 7;
+
+  /** Days past now that partitions of `events` are kept ready for (docs/architecture.md#time-partitioned-log): created at start-up and by the reaper. */
   @Transform(toInt)
   @IsInt()
   @Min(1)

@@ -3,9 +3,9 @@ import type { PartitionPass, RetentionRepository } from './retention.repository.
 
 /** The partitions of `events` (docs/architecture.md#time-partitioned-log). */
 export interface PartitionOptions {
-  /** PARTITIONS_AHEAD_DAYS: partitions kept ready past the one holding now. */
+  /** Partitions kept ready past the one holding now (`partitionOptions`: enough for PARTITIONS_AHEAD_DAYS). */
   ahead: number;
-  /** A partition's width: a day (`DAY_PARTITIONS`); tests use seconds. */
+  /** A partition's width: PARTITION_WIDTH_DAYS; tests use seconds. */
   widthSeconds: number;
   /** A partition is dropped no sooner than this long after it ended: a transaction that began before its end may still append into it. */
   dropAfterSeconds: number;
@@ -14,8 +14,13 @@ export interface PartitionOptions {
 /** How often partitions are made ahead when the reaper, which otherwise does it, is off. */
 const AHEAD_ALONE_INTERVAL_SECONDS = 3_600;
 
-/** Day partitions, dropped an hour after their end at the earliest. */
-export const DAY_PARTITIONS = { widthSeconds: 86_400, dropAfterSeconds: 3_600 } as const;
+/** A partition is dropped an hour after its end at the earliest. */
+export const PARTITION_DROP_AFTER_SECONDS = 3_600;
+
+/** Partitions `widthDays` wide (PARTITION_WIDTH_DAYS), as many ahead as cover `aheadDays` (PARTITIONS_AHEAD_DAYS). */
+export function partitionOptions(widthDays: number, aheadDays: number): PartitionOptions {
+  return { widthSeconds: widthDays * 86_400, ahead: Math.ceil(aheadDays / widthDays), dropAfterSeconds: PARTITION_DROP_AFTER_SECONDS };
+}
 
 export interface RowReaperOptions {
   /** ROW_REAP_INTERVAL_SECONDS: seconds between runs; 0: never. */
