@@ -111,6 +111,7 @@ WHERE
   page.page_bytes - page.data_bytes < $6;
 
 -- EventLogRepository.readFeed (admin)
+/* ark:prepared */
 -- MATERIALIZED: the horizon is computed once, so the rows read and the horizon returned agree;
 -- read_at is taken after the statement's snapshot.
 WITH
@@ -177,6 +178,7 @@ FROM
   ) page ON page.page_bytes - page.data_bytes < $6;
 
 -- EventLogRepository.readFeed (reader, one query)
+/* ark:prepared */
 -- MATERIALIZED: the horizon is computed once, so the rows read and the horizon returned agree;
 -- read_at is taken after the statement's snapshot.
 WITH
@@ -292,6 +294,7 @@ FROM
   ) page ON page.page_bytes - page.data_bytes < $14;
 
 -- EventLogRepository.readFeed (reader, one type)
+/* ark:prepared */
 -- MATERIALIZED: the horizon is computed once, so the rows read and the horizon returned agree;
 -- read_at is taken after the statement's snapshot.
 WITH

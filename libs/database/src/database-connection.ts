@@ -24,10 +24,33 @@ export interface DatabaseOptions {
 export class DatabaseConnection {
   readonly pool: pg.Pool;
   readonly db: Kysely<Database>;
+  private generic: Kysely<Database> | undefined;
 
   constructor(readonly options: DatabaseOptions) {
     this.pool = createPool({ connectionString: options.url, max: options.poolSize, ...(options.asBrokerRole === false ? {} : { role: BROKER_ROLE }) });
     this.db = new Kysely<Database>({ dialect: new TenantScopedPostgresDialect({ pool: this.pool }), log: options.log });
+  }
+
+  /**
+   * A second, smaller pool whose connections plan every statement generically
+   * (`plan_cache_mode = force_generic_plan`), opened on first use: for PREPARED statements over the
+   * partitioned `events` whose custom plans cost more to make than to run. PostgreSQL keeps choosing
+   * custom plans for them (a custom plan prunes partitions at plan time, so it looks cheaper), though
+   * a generic one prunes them too, at executor start, by the same parameters (EventLogRepository.readFeed).
+   * Only such statements go here: an unnamed statement would be planned generically too.
+   */
+  get genericPlans(): Kysely<Database> {
+    if (this.generic === undefined) {
+      const pool = createPool({
+        connectionString: this.options.url,
+        max: Math.max(2, Math.ceil(this.options.poolSize / 4)),
+        applicationName: 'ark-broker-generic-plans',
+        ...(this.options.asBrokerRole === false ? {} : { role: BROKER_ROLE }),
+        settings: { plan_cache_mode: 'force_generic_plan' },
+      });
+      this.generic = new Kysely<Database>({ dialect: new TenantScopedPostgresDialect({ pool }), log: this.options.log });
+    }
+    return this.generic;
   }
 
   async ping(): Promise<void> {
@@ -35,6 +58,7 @@ export class DatabaseConnection {
   }
 
   async close(): Promise<void> {
+    await this.generic?.destroy();
     await this.db.destroy();
   }
 }

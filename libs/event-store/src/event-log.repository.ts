@@ -127,13 +127,17 @@ function narrowing(narrow: FeedNarrowing) {
 
 /** The SQL of the event log. Appends take a transaction from the caller so projectors can join it. */
 export class EventLogRepository {
-  /** `pageMaxBytes`: what one read page may hold of events' JSON (READ_PAGE_MAX_BYTES). */
   /** The database's clock less this process's, as the last feed read saw it. */
   private clockOffsetMs = 0;
 
+  /**
+   * `pageMaxBytes`: what one read page may hold of events' JSON (READ_PAGE_MAX_BYTES). `genericPlans`:
+   * where the feed is read, connections that plan it generically (DatabaseConnection.genericPlans).
+   */
   constructor(
     private readonly db: Kysely<Database>,
     private readonly pageMaxBytes = DEFAULT_PAGE_MAX_BYTES,
+    private readonly genericPlans: Kysely<Database> = db,
   ) {}
 
   /**
@@ -212,12 +216,15 @@ export class EventLogRepository {
    *
    * `events` is partitioned by recorded_at, and the feed's order (transaction ids) says nothing
    * about it: unbounded, the read would open every partition and each of its indexes (hundreds of
-   * relation locks at 30 days). So it is bounded on both sides, by values the planner prunes with
-   * (parameters of a statement planned per call, not PREPARED: a generic plan locks every partition):
-   * from below by the cursor's `recordedFrom`, or the xid clock's sample at or below its transaction
-   * (recordedFromXid); from above by the database's clock plus a slack, checked after the fact:
-   * a row the read sees committed before its snapshot, so it was recorded before `read_at`, and if
-   * `read_at` is not below the bound the read is made again with a later one.
+   * relation locks at 30 days). So it is bounded on both sides, by parameters that prune partitions
+   * at executor start: from below by the cursor's `recordedFrom`, or the xid clock's sample at or
+   * below its transaction (recordedFromXid); from above by the database's clock plus a slack,
+   * checked after the fact: a row the read sees committed before its snapshot, so it was recorded
+   * before `read_at`, and if `read_at` is not below the bound the read is made again with a later one.
+   * PREPARED on connections that plan it generically: planning it took longer than running it (1.3
+   * ms a call), and PostgreSQL would otherwise keep making a custom plan per call (one that prunes at
+   * plan time looks cheaper). The generic plan locks each partition's table but opens the indexes of
+   * the unpruned ones only.
    */
   @GenerateSql(
     { name: 'admin', params: [EXAMPLE_ADMIN, FEED_START, 100] },
@@ -244,7 +251,7 @@ export class EventLogRepository {
     do {
       until = new Date(Date.now() + this.clockOffsetMs + UPPER_BOUND_SLACK_MS);
       ({ rows } = await inScope(scope, () =>
-        sql<BudgetedRow & { horizon: string; has_folded: boolean; read_at: Date }>`
+        sql<BudgetedRow & { horizon: string; has_folded: boolean; read_at: Date }>`${PREPARED}
       -- MATERIALIZED: the horizon is computed once, so the rows read and the horizon returned agree;
       -- read_at is taken after the statement's snapshot.
       WITH snapshot AS MATERIALIZED (SELECT ark_feed_horizon() AS xmin, clock_timestamp() AS read_at)
@@ -262,7 +269,7 @@ export class EventLogRepository {
           ORDER BY events.transaction_id, events.global_position
           LIMIT ${limit}
         ) e
-      ) page ON page.page_bytes - page.data_bytes < ${this.pageMaxBytes}`.execute(this.db),
+      ) page ON page.page_bytes - page.data_bytes < ${this.pageMaxBytes}`.execute(this.genericPlans),
       ));
       this.clockOffsetMs = rows[0]!.read_at.getTime() - Date.now();
     } while (rows[0]!.read_at >= until);

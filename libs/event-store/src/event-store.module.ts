@@ -76,7 +76,7 @@ export class EventStoreModule {
         {
           provide: EventLogRepository,
           inject: [DatabaseConnection],
-          useFactory: (c: DatabaseConnection) => new EventLogRepository(c.db, options.pageMaxBytes),
+          useFactory: (c: DatabaseConnection) => new EventLogRepository(c.db, options.pageMaxBytes, c.genericPlans),
         },
         {
           provide: GroupCommitWriter,

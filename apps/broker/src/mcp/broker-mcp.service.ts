@@ -5,7 +5,7 @@ import * as z from 'zod';
 import type { ReadScope } from '#ark/database';
 import { DomainError } from '#ark/errors';
 import { BROKER_VERSION } from '#ark/config';
-import { EventLogRepository, FEED_START, LLM_CHUNK, LLM_STREAM_COMPLETED, type FeedCursor } from '#ark/event-store';
+import { EventLogRepository, FEED_START, LLM_CHUNK, LLM_STREAM_COMPLETED, recordedFromAfter, type FeedCursor } from '#ark/event-store';
 import { SESSION_STATUSES } from '../sessions-v2/dto/sessions-v2.dto.js';
 import { ResumeContextService } from '../sessions-v2/resume-context.service.js';
 import { SessionsV2Service } from '../sessions-v2/sessions-v2.service.js';
@@ -170,7 +170,7 @@ export class BrokerMcpService {
       read += events.length;
       const last = events.at(-1);
       if (!last || events.length < COMPLETION_PAGE || read >= MAX_COMPLETION_EVENTS) break;
-      cursor = { transactionId: BigInt(last.transactionId), globalPosition: last.globalPosition };
+      cursor = { transactionId: BigInt(last.transactionId), globalPosition: last.globalPosition, recordedFrom: recordedFromAfter(last) };
     }
     return { query, completion: { text, finishReason, chunks, streamCompleted, truncated: read >= MAX_COMPLETION_EVENTS } };
   }
