@@ -280,7 +280,8 @@ describe('time-partitioned log: feed reads open only the recent partitions', () 
           EXECUTE format('CREATE TABLE events_past_%s PARTITION OF events FOR VALUES FROM (%L) TO (%L)', d, first - d * interval '1 day', first - (d - 1) * interval '1 day');
         END LOOP;
       END $$`);
-    for (let i = 0; i < 3; i++) assert.equal((await postJson(`${broker.url}/v2/events`, { sessionId: 'recent', type: 'custom.recent', data: { i } })).status, 201);
+    for (let i = 0; i < 3; i++)
+      assert.equal((await postJson(`${broker.url}/v2/events`, { sessionId: 'recent', type: 'custom.recent', data: { i } })).status, 201);
   });
   after(() => broker.close());
 
@@ -293,20 +294,22 @@ describe('time-partitioned log: feed reads open only the recent partitions', () 
     const now = (await new EventLogRepository(db).feedNow()).cursor;
     for (const cursor of [fromEvent, fromClient, now]) {
       // In the scope's tenant (the transaction sets it at BEGIN), so the read sees the tenant's rows.
-      await inScope(scope, () => db.transaction().execute(async (trx) => {
-        // As DatabaseConnection.genericPlans plans it; the first read makes the generic plan (planning
-        // opens every partition), and the locks it took go with the savepoint: the second is as every later call.
-        await sql`SET LOCAL plan_cache_mode = force_generic_plan`.execute(trx);
-        await sql`SAVEPOINT planned`.execute(trx);
-        await new EventLogRepository(trx).readFeed(scope, cursor, 100);
-        await sql`ROLLBACK TO SAVEPOINT planned`.execute(trx);
-        const page = await new EventLogRepository(trx).readFeed(scope, cursor, 100);
-        const recent = page.events.filter((e) => e.sessionId === 'recent').map((e) => e.data);
-        assert.deepEqual(recent, cursor === now ? [] : [{ i: 1 }, { i: 2 }]);
-        const opened = await openedPartitions(trx);
-        assert.equal(opened.length, 1, `one partition opened, not ${opened.join(', ')}`);
-        assert.match(opened[0]!, /^events_p\d{8}$/);
-      }));
+      await inScope(scope, () =>
+        db.transaction().execute(async (trx) => {
+          // As DatabaseConnection.genericPlans plans it; the first read makes the generic plan (planning
+          // opens every partition), and the locks it took go with the savepoint: the second is as every later call.
+          await sql`SET LOCAL plan_cache_mode = force_generic_plan`.execute(trx);
+          await sql`SAVEPOINT planned`.execute(trx);
+          await new EventLogRepository(trx).readFeed(scope, cursor, 100);
+          await sql`ROLLBACK TO SAVEPOINT planned`.execute(trx);
+          const page = await new EventLogRepository(trx).readFeed(scope, cursor, 100);
+          const recent = page.events.filter((e) => e.sessionId === 'recent').map((e) => e.data);
+          assert.deepEqual(recent, cursor === now ? [] : [{ i: 1 }, { i: 2 }]);
+          const opened = await openedPartitions(trx);
+          assert.equal(opened.length, 1, `one partition opened, not ${opened.join(', ')}`);
+          assert.match(opened[0]!, /^events_p\d{8}$/);
+        }),
+      );
     }
   });
 

@@ -4,7 +4,14 @@ import { Command } from 'commander';
 import { loadBrokerConfig } from '#ark/config';
 import { createPool, EmbeddedPostgresError, migrate, migrationStatus, type MigrationStatus } from '#ark/database';
 import { inlineProjectors, ProjectionRebuilder } from '#ark/projections';
-import { PARTITION_DROP_AFTER_SECONDS, RetentionPolicy, RetentionRepository, TenantRetentionRepository, type EventPartition, type RetentionOverrides } from '#ark/retention';
+import {
+  PARTITION_DROP_AFTER_SECONDS,
+  RetentionPolicy,
+  RetentionRepository,
+  TenantRetentionRepository,
+  type EventPartition,
+  type RetentionOverrides,
+} from '#ark/retention';
 import { AnalystTenants, ApiKeys, ROLES, type Role } from '#ark/tenancy';
 import { InvalidArgumentError } from '#ark/errors';
 import { Kysely, PostgresDialect } from 'kysely';
