@@ -3,7 +3,7 @@
  * autovacuum off (this machine) or not yet run, the log has no statistics; PL/pgSQL keeps a plan per
  * connection, and one made on the empty table used to probe dedupe keys through `events_tenant_feed`:
  * a scan of every event of the tenant per appended row, for as long as the connection lived. The
- * keys now live in `event_dedupe_keys` (0221); the probe must stay a primary-key probe there.
+ * keys now live in `event_dedupe_keys` (0251); the probe must stay a primary-key probe there.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -92,7 +92,7 @@ describe('ark_append_events plans as the log grows', () => {
     const probes = plans.filter((plan) => plan.includes('k.dedupe_key = b.dk'));
     assert.ok(probes.length > 0, `the dedupe probe's plan was reported: ${plans.join('\n---\n')}`);
     for (const plan of probes) {
-      // Since 0221 the keys have their own table, whose only b-tree is the key: a probe whatever the statistics.
+      // Since 0251 the keys have their own table, whose only b-tree is the key: a probe whatever the statistics.
       assert.match(plan, /event_dedupe_keys_pkey/, plan);
       assert.doesNotMatch(plan, /Seq Scan/, plan);
     }

@@ -47,7 +47,7 @@ BEGIN
   -- under READ COMMITTED these see the commit of whichever appender held a lock before us, and the
   -- dedupe keys and heads they read are current. Only the narrow columns are read here.
   -- The dedupe probe is one primary-key probe of `event_dedupe_keys` per row that has a key: that
-  -- table, not `events`, holds the keys (0221), so a key is found whichever day's partition holds
+  -- table, not `events`, holds the keys (0251), so a key is found whichever partition holds
   -- its event, and its only b-tree is the key, so a plan cached on an empty table stays a probe.
   SELECT array_agg(CASE WHEN b.dk IS NOT NULL THEN
                      (SELECT k.sequence FROM event_dedupe_keys k

@@ -1,13 +1,14 @@
 -- The partitions of `events` ahead (docs/architecture.md#time-partitioned-log): the one holding now()
--- and the next `ahead`, each `width` wide (a day in the broker; tests use seconds), aligned to the
--- epoch (a day: UTC midnight), named events_pYYYYMMDD (narrower: events_pYYYYMMDD_HHMMSS). Answers how
--- many it created (and samples the xid clock, below); null when another replica is at it (`wait` false: the reaper's pass, which skips
--- rather than waits; `wait` true: start-up, which must not listen before they exist).
+-- and the next `ahead`, each `width` wide (PARTITION_WIDTH_DAYS days in the broker; tests use
+-- seconds), aligned to the epoch (a day: UTC midnight; a week: Thursday), named events_pYYYYMMDD
+-- (narrower: events_pYYYYMMDD_HHMMSS). Answers how many it created; null when another replica is at
+-- it (`wait` false: the reaper's pass, which skips rather than waits; `wait` true: start-up, which
+-- must not listen before they exist). Either way it adds a sample to the xid clock (below).
 --
 -- A partition is created apart and then attached: ATTACH takes SHARE UPDATE EXCLUSIVE on `events`,
 -- which appends and reads do not conflict with (CREATE TABLE … PARTITION OF would take ACCESS
 -- EXCLUSIVE). A new partition starts where the newest one ends when that is later than its slot's
--- start (the first after 0221 starts at the moment 0221 ran). Each partition gets the tenant policy
+-- start (the first after 0253 starts at the moment 0253 ran). Each partition gets the tenant policy
 -- and its statistics as every tenant table (0030, 0050), and the broker's role loses the privileges
 -- the default ones gave it: it reaches rows through `events` only.
 --

@@ -2,7 +2,7 @@
 -- first, the DEFAULT partition last: what the partition manager (ark_create_event_partitions,
 -- ark_drop_event_partition) and `ark-broker retention status` work from. Bounds are read back from
 -- the catalog (pg_get_expr of the partition bound, printed in UTC); the oldest partition
--- (`events_legacy`, the table from before 0221) starts at '-infinity'.
+-- (`events_legacy`, the table from before 0253) starts at '-infinity'.
 CREATE OR REPLACE FUNCTION ark_event_partitions()
 RETURNS TABLE (name text, lower_bound timestamptz, upper_bound timestamptz, is_default boolean)
 LANGUAGE sql STABLE SET search_path = public, pg_temp SET TimeZone = 'UTC' SET DateStyle = 'ISO, YMD' AS $$

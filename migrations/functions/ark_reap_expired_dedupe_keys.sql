@@ -1,6 +1,6 @@
 -- Part of the reaper (functions/ark_reap_expired_events.sql says how it works).
 --
--- Expired dedupe keys (event_dedupe_keys, 0221). A key goes with its event when the row reaper
+-- Expired dedupe keys (event_dedupe_keys, 0251). A key goes with its event when the row reaper
 -- deletes that (ark_reap_expired_events); this sweeps the keys of events that went with a dropped
 -- partition (ark_drop_event_partition), whose every row had expired.
 CREATE OR REPLACE FUNCTION ark_reap_expired_dedupe_keys(batch_size int) RETURNS int

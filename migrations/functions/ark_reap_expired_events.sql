@@ -9,7 +9,7 @@
 -- sessions with the appenders' own per-session advisory lock, taken without waiting.
 
 -- Expired events (a session's sequence is never reused: its stream row stays while the session does),
--- with their dedupe keys. `events` is partitioned (0221) and a ctid names a row only within one
+-- with their dedupe keys. `events` is partitioned (0253) and a ctid names a row only within one
 -- partition, so rows are claimed and deleted partition by partition, oldest first, up to batch_size
 -- in all. (Whole partitions whose rows all expired are dropped by ark_drop_event_partition.)
 CREATE OR REPLACE FUNCTION ark_reap_expired_events(batch_size int) RETURNS int

@@ -43,7 +43,7 @@ export class DatabaseConnection {
     if (this.generic === undefined) {
       const pool = createPool({
         connectionString: this.options.url,
-        max: Math.max(2, Math.ceil(this.options.poolSize / 4)),
+        max: Math.max(2, Math.ceil(this.options.poolSize / 2)),
         applicationName: 'ark-broker-generic-plans',
         ...(this.options.asBrokerRole === false ? {} : { role: BROKER_ROLE }),
         settings: { plan_cache_mode: 'force_generic_plan' },
