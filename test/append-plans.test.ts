@@ -7,10 +7,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
-import { BROKER_ROLE, DatabaseConnection, migrate, tenantScope } from '#ark/database';
+import { BROKER_ROLE, type DatabaseConnection, migrate, tenantScope } from '#ark/database';
 import type { ArkEvent } from '#ark/event-store';
 import { resolveQueryKeys, type QueryReport } from '../libs/projections/src/query-identity.js';
 import { createTestDatabase, type TestDatabase } from './support/test-database.js';
+import { openPlanLoggingDatabase, type PlanLoggingDatabase } from './support/plan-logging-database.js';
 
 const TENANT = 'plans';
 
@@ -94,33 +95,17 @@ describe('ark_append_events plans as the log grows', () => {
  * as the top statement of an OTLP run).
  */
 describe("the projectors' query lookup as queries grows", () => {
-  let database: TestDatabase;
+  let logged: PlanLoggingDatabase;
   let owner: pg.Pool;
   let connection: DatabaseConnection;
-  const plans: string[] = [];
+  let plans: string[];
 
   before(async () => {
-    database = await createTestDatabase();
-    owner = new pg.Pool({ connectionString: database.url, max: 1 });
-    await migrate(owner);
-    await owner.query('ALTER TABLE queries SET (autovacuum_enabled = false)');
-    // Every connection of the broker's pool reports its plans (nested ones too) as notices.
-    const name = pg.escapeIdentifier(new URL(database.url).pathname.slice(1));
-    for (const setting of [
-      "session_preload_libraries = 'auto_explain'",
-      'auto_explain.log_min_duration = 0',
-      'auto_explain.log_nested_statements = on',
-      "auto_explain.log_level = 'notice'",
-    ])
-      await owner.query(`ALTER DATABASE ${name} SET ${setting}`);
-    connection = new DatabaseConnection({ url: database.url, poolSize: 1 });
-    connection.pool.on('connect', (client) => client.on('notice', (notice) => plans.push(notice.message ?? '')));
+    // Nested plans too: the lookup runs inside the projectors' statements.
+    logged = await openPlanLoggingDatabase('queries', ['auto_explain.log_nested_statements = on']);
+    ({ owner, connection, plans } = logged);
   });
-  after(async () => {
-    await connection?.close();
-    await owner?.end();
-    await database?.drop();
-  });
+  after(() => logged?.close());
 
   const grow = (from: number, count: number) =>
     owner.query(

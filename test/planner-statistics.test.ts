@@ -12,6 +12,7 @@ import { EventLogRepository, FEED_START } from '#ark/event-store';
 import { PlannerStatistics, PlannerStatisticsRepository } from '#ark/retention';
 import { createTestDatabase, type TestDatabase } from './support/test-database.js';
 import { eventually } from './support/eventually.js';
+import { openPlanLoggingDatabase, type PlanLoggingDatabase } from './support/plan-logging-database.js';
 
 const TENANT = 'stats';
 const scope: ReadScope = { tenantId: TENANT };
@@ -119,34 +120,17 @@ describe('planner statistics kept by the broker', () => {
  * 10,000 never-analyzed events, was the sort of a bitmap scan, 310–2,330 ms a page at 60,000 events.
  */
 describe('a generic plan made on a young log, after the log grew', () => {
-  let database: TestDatabase;
+  let logged: PlanLoggingDatabase;
   let owner: pg.Pool;
   let connection: DatabaseConnection;
-  const plans: string[] = [];
+  let plans: string[];
 
   before(async () => {
-    database = await createTestDatabase();
-    owner = new pg.Pool({ connectionString: database.url, max: 1 });
-    await migrate(owner);
-    await owner.query('ALTER TABLE events SET (autovacuum_enabled = false)');
-    const name = pg.escapeIdentifier(new URL(database.url).pathname.slice(1));
-    for (const setting of [
-      "session_preload_libraries = 'auto_explain'",
-      'auto_explain.log_min_duration = 0',
-      "auto_explain.log_level = 'notice'",
-      // What PostgreSQL picks after a statement's fifth call when the generic plan looks no dearer.
-      'plan_cache_mode = force_generic_plan',
-    ]) {
-      await owner.query(`ALTER DATABASE ${name} SET ${setting}`);
-    }
-    connection = new DatabaseConnection({ url: database.url, poolSize: 1 });
-    connection.pool.on('connect', (client) => client.on('notice', (notice) => plans.push(notice.message ?? '')));
+    // What PostgreSQL picks after a statement's fifth call when the generic plan looks no dearer.
+    logged = await openPlanLoggingDatabase('events', ['plan_cache_mode = force_generic_plan']);
+    ({ owner, connection, plans } = logged);
   });
-  after(async () => {
-    await connection?.close();
-    await owner?.end();
-    await database?.drop();
-  });
+  after(() => logged?.close());
 
   const grow = (from: number, count: number) =>
     owner.query(
