@@ -19,20 +19,18 @@ interface Lane {
 
 /**
  * A tenant whose answer was large (streamed: megabytes of events) reads one at a time for this long
- * after it. Measured beside 16 readers of 9.5 MB events (bench isolation, loaded machine): the quiet
- * tenant's POST p50 was 243-310 ms with 2 of them at once, 72-80 ms with 1, and the readers' own
- * throughput barely changed (the work is CPU-bound either way).
+ * after it: such reads are CPU-bound, so running several at once adds nothing to that tenant's
+ * throughput and only makes every other tenant's requests wait (docs/architecture.md#tenant-isolation-measured).
  */
 const HEAVY_FOR_MS = 10_000;
 
 /**
  * Each tenant's share of the read path on this replica. A read is an API GET answered in one
- * response: it takes a PostgreSQL connection, and for large events tens of milliseconds of this
- * process's one event loop. Unbounded, sixteen readers of one tenant's 10 MB events held the loop
- * for up to a second at a time, and every other tenant's requests (each transaction a few round
- * trips through that loop) waited seconds. Past `maxConcurrent` a tenant's reads wait in its own
- * queue, so another tenant's read never waits behind them (and after a large answer, past one:
- * markHeavy); past `maxQueued` they get 429 + Retry-After. Watch streams take a turn only until they open (their reads are the watch hub's).
+ * response: it takes a PostgreSQL connection and, for large events, tens of milliseconds of this
+ * process's one event loop, which every other tenant's transaction crosses a few times. Past
+ * `maxConcurrent` a tenant's reads wait in its own queue, so another tenant's read never waits
+ * behind them (after a large answer, past one: markHeavy); past `maxQueued` they get 429 +
+ * Retry-After. Watch streams take a turn only until they open (their reads are the watch hub's).
  * Hand-written for the same reason as TenantWriteShare: a few lines, and the generic limiters queue
  * across all callers or need a store.
  */
