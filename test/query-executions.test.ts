@@ -121,6 +121,31 @@ describe('query execution: the broker as the work queue of executors', () => {
     assert.deepEqual([...got.keys()].sort(), [...ids].sort());
   });
 
+  it('serves claims that arrive together in one round: each gets at most its max, with its own executor and lease', async () => {
+    const owner = await token({ sub: 'dave', tenant: 'tenant-rounds', roles: ['producer', 'admin'] });
+    const ids = Array.from({ length: 10 }, uid);
+    for (const id of ids) assert.equal((await submit({ queryId: id, namespace: 'ns-round' }, owner)).status, 201);
+    const claims = [1, 2, 3, 4, 5].map((max) => ({ executor: `rounder-${max}`, max, leaseSeconds: max * 600 }));
+    const answers = await Promise.all(claims.map((c) => claim(c.executor, { max: c.max, leaseSeconds: c.leaseSeconds, namespaces: ['ns-round'] }, owner)));
+    const got = new Set<string>();
+    answers.forEach((answer, i) => {
+      const { executor, max, leaseSeconds } = claims[i]!;
+      assert.equal(answer.status, 200, JSON.stringify(answer.body));
+      assert.ok(answer.body.items.length <= max, `${executor} asked for ${max}, got ${answer.body.items.length}`);
+      for (const q of answer.body.items) {
+        assert.ok(!got.has(q.queryId), `${q.queryId} claimed twice`);
+        got.add(q.queryId);
+        assert.equal(q.assignedExecutor, executor);
+        const lease = (Date.parse(q.leaseExpiresAt) - Date.parse(q.assignedAt)) / 1000;
+        assert.ok(Math.abs(lease - leaseSeconds) < 1, `${executor}'s lease is ${lease} s, it asked for ${leaseSeconds}`);
+      }
+    });
+    assert.deepEqual([...got].sort(), [...ids].sort(), 'the 10 queries, each claimed once');
+    for (const [i, answer] of answers.entries()) {
+      for (const q of answer.body.items) assert.equal((await execution(q.queryId, owner)).assignedExecutor, claims[i]!.executor);
+    }
+  });
+
   it('claims the oldest pending queries first across the namespaces it serves, named or all of them', async () => {
     // A tenant of its own: the other tests leave pending queries in tenant-a's namespaces.
     const owner = await token({ sub: 'carol', tenant: 'tenant-order', roles: ['producer', 'admin'] });

@@ -112,64 +112,96 @@ FROM
       l.position
   ) t;
 
--- ExecutionRepository.claim (recording the executor)
+-- ExecutionRepository.claim (two claims, recording one executor)
 WITH
   seen AS (
     INSERT INTO
       query_executors (tenant_id, executor_id, namespaces, last_seen_at)
-    VALUES
-      ($1, $2, $3, now())
+    SELECT
+      $1,
+      x.executor_id,
+      $2,
+      now()
+    FROM
+      unnest($3::text[]) AS x (executor_id)
     ON CONFLICT (tenant_id, executor_id) DO UPDATE
     SET
       namespaces = excluded.namespaces,
       last_seen_at = excluded.last_seen_at
   ),
+  slots AS (
+    SELECT
+      (r.claim - 1)::int AS claim,
+      r.executor_id,
+      r.lease_seconds,
+      row_number() OVER (
+        ORDER BY
+          r.claim,
+          g.n
+      ) AS slot
+    FROM
+      unnest($4::text[], $5::int[], $6::int[]) WITH ORDINALITY AS r (executor_id, max, lease_seconds, claim)
+      CROSS JOIN LATERAL generate_series(1, r.max) AS g (n)
+  ),
   picked AS (
     SELECT
-      c.query_id
-    FROM
-      unnest($4::text[]) AS n (namespace)
-      CROSS JOIN LATERAL (
-        SELECT
-          query_id,
-          submitted_at
-        FROM
-          query_executions
-        WHERE
-          tenant_id = $5
-          AND phase = 'pending'
-          AND namespace = n.namespace
+      c.query_id,
+      row_number() OVER (
         ORDER BY
-          submitted_at,
-          query_id
+          c.submitted_at,
+          c.query_id
+      ) AS slot
+    FROM
+      (
+        SELECT
+          c.query_id,
+          c.submitted_at
+        FROM
+          unnest($7::text[]) AS n (namespace)
+          CROSS JOIN LATERAL (
+            SELECT
+              query_id,
+              submitted_at
+            FROM
+              query_executions
+            WHERE
+              tenant_id = $8
+              AND phase = 'pending'
+              AND namespace = n.namespace
+            ORDER BY
+              submitted_at,
+              query_id
+            LIMIT
+              $9
+            FOR UPDATE
+              SKIP LOCKED
+          ) c
+        ORDER BY
+          c.submitted_at,
+          c.query_id
         LIMIT
-          $6
-        FOR UPDATE
-          SKIP LOCKED
+          $10
       ) c
-    ORDER BY
-      c.submitted_at,
-      c.query_id
-    LIMIT
-      $7
   ),
   moved AS (
     UPDATE query_executions e
     SET
       phase = 'assigned',
       attempt = e.attempt + 1,
-      assigned_executor = $8,
+      assigned_executor = s.executor_id,
       assigned_at = now(),
-      lease_seconds = $9,
-      lease_expires_at = now() + $10::int * interval '1 second',
+      lease_seconds = s.lease_seconds,
+      lease_expires_at = now() + s.lease_seconds * interval '1 second',
       updated_at = now()
     FROM
       picked p
+      JOIN slots s ON s.slot = p.slot
     WHERE
       e.tenant_id = $11
       AND e.query_id = p.query_id
     RETURNING
-      e.*
+      e.*,
+      s.claim
   ),
   logged AS (
     INSERT INTO
@@ -207,87 +239,114 @@ FROM
 ORDER BY
   l.position;
 
--- ExecutionRepository.claim (every namespace, seen lately)
+-- ExecutionRepository.claim (every namespace)
 WITH
+  slots AS (
+    SELECT
+      (r.claim - 1)::int AS claim,
+      r.executor_id,
+      r.lease_seconds,
+      row_number() OVER (
+        ORDER BY
+          r.claim,
+          g.n
+      ) AS slot
+    FROM
+      unnest($1::text[], $2::int[], $3::int[]) WITH ORDINALITY AS r (executor_id, max, lease_seconds, claim)
+      CROSS JOIN LATERAL generate_series(1, r.max) AS g (n)
+  ),
   picked AS (
     SELECT
-      c.query_id
+      c.query_id,
+      row_number() OVER (
+        ORDER BY
+          c.submitted_at,
+          c.query_id
+      ) AS slot
     FROM
       (
-        WITH RECURSIVE
-          pending (namespace) AS (
+        SELECT
+          c.query_id,
+          c.submitted_at
+        FROM
+          (
+            WITH RECURSIVE
+              pending (namespace) AS (
+                SELECT
+                  min(namespace)
+                FROM
+                  query_executions
+                WHERE
+                  tenant_id = $4
+                  AND phase = 'pending'
+                UNION ALL
+                SELECT
+                  (
+                    SELECT
+                      min(q.namespace)
+                    FROM
+                      query_executions q
+                    WHERE
+                      q.tenant_id = $5
+                      AND q.phase = 'pending'
+                      AND q.namespace > p.namespace
+                  )
+                FROM
+                  pending p
+                WHERE
+                  p.namespace IS NOT NULL
+              )
             SELECT
-              min(namespace)
+              namespace
+            FROM
+              pending
+            WHERE
+              namespace IS NOT NULL
+          ) AS n
+          CROSS JOIN LATERAL (
+            SELECT
+              query_id,
+              submitted_at
             FROM
               query_executions
             WHERE
-              tenant_id = $1
+              tenant_id = $6
               AND phase = 'pending'
-            UNION ALL
-            SELECT
-              (
-                SELECT
-                  min(q.namespace)
-                FROM
-                  query_executions q
-                WHERE
-                  q.tenant_id = $2
-                  AND q.phase = 'pending'
-                  AND q.namespace > p.namespace
-              )
-            FROM
-              pending p
-            WHERE
-              p.namespace IS NOT NULL
-          )
-        SELECT
-          namespace
-        FROM
-          pending
-        WHERE
-          namespace IS NOT NULL
-      ) AS n
-      CROSS JOIN LATERAL (
-        SELECT
-          query_id,
-          submitted_at
-        FROM
-          query_executions
-        WHERE
-          tenant_id = $3
-          AND phase = 'pending'
-          AND namespace = n.namespace
+              AND namespace = n.namespace
+            ORDER BY
+              submitted_at,
+              query_id
+            LIMIT
+              $7
+            FOR UPDATE
+              SKIP LOCKED
+          ) c
         ORDER BY
-          submitted_at,
-          query_id
+          c.submitted_at,
+          c.query_id
         LIMIT
-          $4
-        FOR UPDATE
-          SKIP LOCKED
+          $8
       ) c
-    ORDER BY
-      c.submitted_at,
-      c.query_id
-    LIMIT
-      $5
   ),
   moved AS (
     UPDATE query_executions e
     SET
       phase = 'assigned',
       attempt = e.attempt + 1,
-      assigned_executor = $6,
+      assigned_executor = s.executor_id,
       assigned_at = now(),
-      lease_seconds = $7,
-      lease_expires_at = now() + $8::int * interval '1 second',
+      lease_seconds = s.lease_seconds,
+      lease_expires_at = now() + s.lease_seconds * interval '1 second',
       updated_at = now()
     FROM
       picked p
+      JOIN slots s ON s.slot = p.slot
     WHERE
       e.tenant_id = $9
       AND e.query_id = p.query_id
     RETURNING
-      e.*
+      e.*,
+      s.claim
   ),
   logged AS (
     INSERT INTO

@@ -2,10 +2,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Command, CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
 import { BrokerConfig } from '#ark/config';
 import type { CallerIdentity } from '#ark/tenancy';
+import { ClaimRounds } from './claim-rounds.js';
 import { ClaimWaiters } from './claim-waiters.js';
 import { DEFAULT_LEASE_SECONDS, type ClaimQueriesDto } from './dto/executions.dto.js';
 import { executionJson, type QueryExecutionJson } from './execution-json.js';
-import { ExecutionRepository } from './execution.repository.js';
 import { ExecutorSightings } from './executor-sightings.js';
 import { servedNamespaces } from './served-namespaces.js';
 import { TransitionPublisher } from './transition-publisher.js';
@@ -26,7 +26,7 @@ export class ClaimQueriesCommand extends Command<QueryExecutionJson[]> {
 @CommandHandler(ClaimQueriesCommand)
 export class ClaimQueriesHandler implements ICommandHandler<ClaimQueriesCommand, QueryExecutionJson[]> {
   constructor(
-    private readonly repository: ExecutionRepository,
+    private readonly rounds: ClaimRounds,
     private readonly publisher: TransitionPublisher,
     private readonly waiters: ClaimWaiters,
     private readonly sightings: ExecutorSightings,
@@ -35,7 +35,6 @@ export class ClaimQueriesHandler implements ICommandHandler<ClaimQueriesCommand,
 
   async execute({ caller, executorId, body, signal }: ClaimQueriesCommand): Promise<QueryExecutionJson[]> {
     const namespaces = servedNamespaces(caller, body.namespaces);
-    const scope = { tenantId: caller.tenantId };
     const deadline = Date.now() + (body.waitSeconds ?? 0) * 1000;
     for (let first = true; ; first = false) {
       // The executor hung up or the broker drains: take nothing more (it would wait for its lease to run out).
@@ -45,7 +44,12 @@ export class ClaimQueriesHandler implements ICommandHandler<ClaimQueriesCommand,
       const wait = remaining > 0 ? this.waiters.register(caller.tenantId, namespaces) : undefined;
       try {
         const recordSeen = this.sightings.due(caller.tenantId, executorId, namespaces);
-        const rows = await this.repository.claim(scope, executorId, namespaces, body.max ?? 1, body.leaseSeconds ?? DEFAULT_LEASE_SECONDS, recordSeen);
+        const rows = await this.rounds.claim(caller.tenantId, namespaces, {
+          executorId,
+          max: body.max ?? 1,
+          leaseSeconds: body.leaseSeconds ?? DEFAULT_LEASE_SECONDS,
+          recordSeen,
+        });
         if (rows.length > 0 || !wait) {
           // The claim is committed: its events follow (publishSoon), the executor need not wait for them.
           this.publisher.publishSoon(caller.tenantId, rows);

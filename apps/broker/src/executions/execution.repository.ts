@@ -88,10 +88,26 @@ export interface Submission {
   request: unknown;
 }
 
+/** One executor's claim in a round of claims made by one statement (ExecutionRepository.claim). */
+export interface ClaimRequest {
+  executorId: string;
+  max: number;
+  leaseSeconds: number;
+  /** Record the executor as seen (it was not lately). */
+  recordSeen: boolean;
+}
+
+/** A claimed query, with the claim of its round (from 0) it went to. */
+export interface ClaimedRow extends TransitionRow {
+  claim: number;
+}
+
 export interface ListFilters {
   phase?: ExecutionPhase;
   namespace?: string;
 }
+
+const EXAMPLE_CLAIM: ClaimRequest = { executorId: 'executor-1', max: 10, leaseSeconds: 60, recordSeen: true };
 
 const EXAMPLE_SUBMISSION: Submission = {
   queryId: 'uid',
@@ -163,41 +179,49 @@ export class ExecutionRepository {
   }
 
   /**
-   * Assigns up to `max` of the oldest pending queries of the namespaces (null: any) to the executor,
-   * skipping rows another claim holds, and records the executor as seen (`recordSeen`). Each namespace's oldest rows
-   * are read in order from query_executions_claim_order (migrations/0240) and merged, so a claim
-   * costs a few index entries however long the backlog; with several namespaces up to `max` rows of
-   * each are locked and the surplus released on commit (a concurrent claim skips them meanwhile).
+   * Assigns the oldest pending queries of the namespaces (null: any) to the claims of one round,
+   * in the claims' order and up to each one's `max`, skipping rows another round holds, and records
+   * the executors that are due as seen. Each namespace's oldest rows are read in order from
+   * query_executions_claim_order (migrations/0240) and merged, so a round costs a few index entries
+   * however long the backlog; with several namespaces up to the round's total of rows of each are
+   * locked and the surplus released on commit (a concurrent round skips them meanwhile). Each row
+   * says which claim of the round (`claim`, from 0) it went to.
    */
   @GenerateSql(
-    { name: 'recording the executor', params: [EXAMPLE_ADMIN, 'executor-1', ['ns'], 10, 60, true] },
-    { name: 'every namespace, seen lately', params: [EXAMPLE_ADMIN, 'executor-1', null, 1, 60, false] },
+    {
+      name: 'two claims, recording one executor',
+      params: [EXAMPLE_ADMIN, ['ns'], [EXAMPLE_CLAIM, { ...EXAMPLE_CLAIM, executorId: 'executor-2', recordSeen: false }]],
+    },
+    { name: 'every namespace', params: [EXAMPLE_ADMIN, null, [{ ...EXAMPLE_CLAIM, recordSeen: false }]] },
   )
-  async claim(
-    scope: ReadScope,
-    executorId: string,
-    namespaces: readonly string[] | null,
-    max: number,
-    leaseSeconds: number,
-    recordSeen: boolean,
-  ): Promise<TransitionRow[]> {
+  async claim(scope: ReadScope, namespaces: readonly string[] | null, claims: readonly ClaimRequest[]): Promise<ClaimedRow[]> {
+    const seenIds = [...new Set(claims.filter((c) => c.recordSeen).map((c) => c.executorId))];
+    const total = claims.reduce((sum, c) => sum + c.max, 0);
     const seen = sql`seen AS (
-          INSERT INTO query_executors (tenant_id, executor_id, namespaces, last_seen_at) VALUES (${scope.tenantId}, ${executorId}, ${namespaces}, now())
+          INSERT INTO query_executors (tenant_id, executor_id, namespaces, last_seen_at)
+          SELECT ${scope.tenantId}, x.executor_id, ${namespaces}, now() FROM unnest(${seenIds}::text[]) AS x(executor_id)
           ON CONFLICT (tenant_id, executor_id) DO UPDATE SET namespaces = excluded.namespaces, last_seen_at = excluded.last_seen_at
         ),`;
     return inScope(scope, async () => {
-      const { rows } = await sql<TransitionRow>`
-        WITH ${recordSeen ? seen : sql``} picked AS (
-          SELECT c.query_id FROM ${claimedNamespaces(scope.tenantId, namespaces)} CROSS JOIN LATERAL (
-            SELECT query_id, submitted_at FROM query_executions
-            WHERE tenant_id = ${scope.tenantId} AND phase = 'pending' AND namespace = n.namespace
-            ORDER BY submitted_at, query_id LIMIT ${max} FOR UPDATE SKIP LOCKED
+      const { rows } = await sql<ClaimedRow>`
+        WITH ${seenIds.length > 0 ? seen : sql``} slots AS (
+          SELECT (r.claim - 1)::int AS claim, r.executor_id, r.lease_seconds, row_number() OVER (ORDER BY r.claim, g.n) AS slot
+          FROM unnest(${claims.map((c) => c.executorId)}::text[], ${claims.map((c) => c.max)}::int[], ${claims.map((c) => c.leaseSeconds)}::int[])
+            WITH ORDINALITY AS r(executor_id, max, lease_seconds, claim)
+          CROSS JOIN LATERAL generate_series(1, r.max) AS g(n)
+        ), picked AS (
+          SELECT c.query_id, row_number() OVER (ORDER BY c.submitted_at, c.query_id) AS slot FROM (
+            SELECT c.query_id, c.submitted_at FROM ${claimedNamespaces(scope.tenantId, namespaces)} CROSS JOIN LATERAL (
+              SELECT query_id, submitted_at FROM query_executions
+              WHERE tenant_id = ${scope.tenantId} AND phase = 'pending' AND namespace = n.namespace
+              ORDER BY submitted_at, query_id LIMIT ${total} FOR UPDATE SKIP LOCKED
+            ) c
+            ORDER BY c.submitted_at, c.query_id LIMIT ${total}
           ) c
-          ORDER BY c.submitted_at, c.query_id LIMIT ${max}
         ), moved AS (
-          UPDATE query_executions e SET phase = 'assigned', attempt = e.attempt + 1, assigned_executor = ${executorId}, assigned_at = now(),
-            lease_seconds = ${leaseSeconds}, lease_expires_at = now() + ${leaseSeconds}::int * interval '1 second', updated_at = now()
-          FROM picked p WHERE e.tenant_id = ${scope.tenantId} AND e.query_id = p.query_id RETURNING e.*
+          UPDATE query_executions e SET phase = 'assigned', attempt = e.attempt + 1, assigned_executor = s.executor_id, assigned_at = now(),
+            lease_seconds = s.lease_seconds, lease_expires_at = now() + s.lease_seconds * interval '1 second', updated_at = now()
+          FROM picked p JOIN slots s ON s.slot = p.slot WHERE e.tenant_id = ${scope.tenantId} AND e.query_id = p.query_id RETURNING e.*, s.claim
         ), logged AS (
           INSERT INTO query_transitions (tenant_id, query_id, type, attempt, data)
           SELECT tenant_id, query_id, ${EV.assigned}, attempt, jsonb_build_object('executorId', assigned_executor, 'leaseExpiresAt', lease_expires_at) FROM moved

@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { CancelQueryHandler, RetryQueryHandler } from './cancel-query.command.js';
 import { ClaimQueriesHandler } from './claim-queries.command.js';
+import { ClaimRounds } from './claim-rounds.js';
 import { ClaimWaiters } from './claim-waiters.js';
 import { ExecutionReadsService, FindQueryExecutionHandler } from './execution-reads.service.js';
 import { ExecutionRepository } from './execution.repository.js';
@@ -17,6 +18,7 @@ import { TransitionPublisher } from './transition-publisher.js';
   providers: [
     ExecutionRepository,
     TransitionPublisher,
+    ClaimRounds,
     ClaimWaiters,
     ExecutorSightings,
     QueueSweeper,

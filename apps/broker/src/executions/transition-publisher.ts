@@ -14,6 +14,9 @@ const PHASE_AFTER: Readonly<Record<string, ExecutionPhase>> = {
   [EV.retried]: 'pending',
 };
 
+/** Most transitions one claims' append carries (the group-commit writer's batch bound is larger). */
+const SOON_BATCH_ROWS = 500;
+
 /**
  * Appends each committed transition of the queue to the query's session as an ark event, through
  * the one append port, then marks it published. A transition whose append failed (or whose broker
@@ -25,6 +28,8 @@ export class TransitionPublisher {
   private readonly logger = new Logger('QueryExecutions');
   /** Positions whose events are in the log, by tenant, to mark published on the next turn. */
   private readonly unmarked = new Map<string, string[]>();
+  /** Claims' transitions waiting for their tenant's append in flight to finish. */
+  private readonly soon = new Map<string, TransitionRow[]>();
 
   constructor(
     private readonly appender: EventAppender,
@@ -53,10 +58,24 @@ export class TransitionPublisher {
    * The same without waiting: for a claim, whose answer must not wait for a group-commit round (it
    * halved claims/s). The events still come in order: the query's next report appends its
    * still-unpublished earlier transitions before its own (ExecutionRepository.report), and the
-   * sweeper any left behind.
+   * sweeper any left behind. One append per tenant runs at a time; claims answered meanwhile join
+   * the next one, so under load one append carries many claims' events instead of one each.
    */
   publishSoon(tenantId: string, rows: readonly TransitionRow[]): void {
-    void this.publish(tenantId, rows);
+    if (rows.length === 0) return;
+    const queue = this.soon.get(tenantId);
+    if (queue) {
+      queue.push(...rows);
+      return;
+    }
+    this.soon.set(tenantId, [...rows]);
+    void this.drainSoon(tenantId);
+  }
+
+  private async drainSoon(tenantId: string): Promise<void> {
+    const queue = this.soon.get(tenantId)!;
+    while (queue.length > 0) await this.publish(tenantId, queue.splice(0, SOON_BATCH_ROWS));
+    this.soon.delete(tenantId);
   }
 
   /**
