@@ -75,15 +75,20 @@ async function runLatency(context: RunContext): Promise<RunResult> {
 }
 
 /**
- * `executors-claims-c<n>`: the queue is filled first (submits at concurrency 16, outside the
- * measured figure), then `n` executors claim one query per request in a closed loop until the
- * run's time is up or the queue is empty. Every claimed query id is checked to come once.
+ * `executors-claims-c<n>[-max<m>]`: the queue is filled first (submits at concurrency 16, outside
+ * the measured figure), then `n` executors claim up to `m` queries per request (default 1) in a
+ * closed loop until the run's time is up or the queue is empty. Every claimed query id is checked to
+ * come once; the rate counts queries claimed.
  */
-export function executorClaimsScenario(executors: number): Scenario {
-  return { name: `executors-claims-c${executors}`, requires: ['v2'], run: (context) => runClaims(context, executors) };
+export function executorClaimsScenario(executors: number, perClaim = 1): Scenario {
+  return {
+    name: `executors-claims-c${executors}${perClaim > 1 ? `-max${perClaim}` : ''}`,
+    requires: ['v2'],
+    run: (context) => runClaims(context, executors, perClaim),
+  };
 }
 
-async function runClaims(context: RunContext, executors: number): Promise<RunResult> {
+async function runClaims(context: RunContext, executors: number, perClaim: number): Promise<RunResult> {
   const namespace = `${context.sessionPrefix}-claims`;
   const client = new BrokerClient(context.baseUrl, Math.max(executors, FILL_CONCURRENCY));
   const notes = new RunNotes();
@@ -97,7 +102,7 @@ async function runClaims(context: RunContext, executors: number): Promise<RunRes
     const run = await claimLoop(executors, context.durationMs, async (worker) => {
       const answer = await client.post(
         `/v2/executors/bench-${worker}/claims`,
-        JSON.stringify({ max: 1, leaseSeconds: 3600, namespaces: [namespace] }),
+        JSON.stringify({ max: perClaim, leaseSeconds: 3600, namespaces: [namespace] }),
         'application/json',
       );
       if (answer.status !== 200) {

@@ -90,20 +90,27 @@ async function runLatency(context: RunContext): Promise<RunResult> {
 }
 
 /**
- * `executors-pgboss-claims-c<n>`: as executors-claims-c<n> on pg-boss: the queue is filled with
- * `send` at concurrency 16, then `n` workers `fetch` one job per call in a closed loop.
+ * `executors-pgboss-claims-c<n>[-max<m>]`: as executors-claims-c<n>[-max<m>] on pg-boss: the queue
+ * is filled with `send` at concurrency 16, then `n` workers `fetch` up to `m` jobs per call
+ * (`batchSize`, default 1) in a closed loop.
  */
-export function pgBossClaimsScenario(workers: number): Scenario {
-  return { name: `executors-pgboss-claims-c${workers}`, requires: ['database'], run: (context) => runClaims(context, workers) };
+export function pgBossClaimsScenario(workers: number, perFetch = 1): Scenario {
+  return {
+    name: `executors-pgboss-claims-c${workers}${perFetch > 1 ? `-max${perFetch}` : ''}`,
+    requires: ['database'],
+    run: (context) => runClaims(context, workers, perFetch),
+  };
 }
 
-async function runClaims(context: RunContext, workers: number): Promise<RunResult> {
+async function runClaims(context: RunContext, workers: number, perFetch: number): Promise<RunResult> {
   const { boss, close } = await startBoss(context);
   const notes = new RunNotes();
   const queued = Math.ceil((context.durationMs / 1000) * QUEUED_PER_SECOND_OF_RUN);
   try {
     const fill = await fillQueue(queued, async () => Boolean(await boss.send(QUEUE, jobData(`${context.sessionPrefix}-claims`))));
-    const run = await claimLoop(workers, context.durationMs, async () => (await boss.fetch<{ queryId: string }>(QUEUE, { batchSize: 1 })).map((job) => job.id));
+    const run = await claimLoop(workers, context.durationMs, async () =>
+      (await boss.fetch<{ queryId: string }>(QUEUE, { batchSize: perFetch })).map((job) => job.id),
+    );
     const { drainedInSeconds, ...figures } = run;
     if (drainedInSeconds !== undefined)
       notes.add(`the ${queued} queued jobs were all fetched in ${drainedInSeconds.toFixed(1)} s, before the run's time was up`);

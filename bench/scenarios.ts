@@ -170,14 +170,22 @@ export const SCENARIO_GROUPS: readonly ScenarioGroup[] = [
       "submit to reading the claim's answer (submit committed, NOTIFY on the broker's LISTEN connection, the waiter woken, the " +
       'claiming statement). Target: p99 ≤ 10 ms. `executors-claims-c8`: the queue is filled first (submits at concurrency 16, ' +
       '`submits/s (filling)`), then 8 executors claim one query per request in a closed loop until the time is up or the queue is ' +
-      'empty; every claimed id is checked to come once (`claimed twice`). Target: ≥ 2,000 claims/s. `executors-pgboss-*`: the same ' +
-      'two on pg-boss (an established PostgreSQL job queue) on the same PostgreSQL server in the same run, in a fresh database of ' +
+      'empty; every claimed id is checked to come once (`claimed twice`). Target: ≥ 2,000 claims/s. `-max4`: the same, each request ' +
+      'claiming up to 4 queries (an executor with 4 free slots); claims/s counts queries claimed. `executors-pgboss-*`: the same ' +
+      'on pg-boss (an established PostgreSQL job queue) on the same PostgreSQL server in the same run, in a fresh database of ' +
       'its own: an idle `work` worker on a NOTIFY-enabled queue (`send` to handler start), and 8 workers calling `fetch` (one ' +
-      'job each) in a closed loop. pg-boss runs in the harness process (its CPU is in `harness CPU %`) and talks to PostgreSQL ' +
+      'job each, or up to 4 with `batchSize` 4) in a closed loop. pg-boss runs in the harness process (its CPU is in `harness CPU %`) and talks to PostgreSQL ' +
       'directly: no HTTP, authentication, fencing or session events, which the broker figures include.',
     metrics: EXECUTOR_METRICS,
     headline: ['claimsPerSecond', 'latencyP99Ms'],
-    scenarios: [executorLatencyScenario(), executorClaimsScenario(8), pgBossLatencyScenario(), pgBossClaimsScenario(8)],
+    scenarios: [
+      executorLatencyScenario(),
+      executorClaimsScenario(8),
+      executorClaimsScenario(8, 4),
+      pgBossLatencyScenario(),
+      pgBossClaimsScenario(8),
+      pgBossClaimsScenario(8, 4),
+    ],
   },
   {
     title: 'Ark day (mixed workload)',
