@@ -439,6 +439,7 @@ CREATE TABLE tool_calls (
   CONSTRAINT tool_calls_status_check CHECK ((status = ANY (ARRAY['started'::text, 'completed'::text, 'failed'::text])))
 );
 ALTER TABLE tool_calls ENABLE ROW LEVEL SECURITY;
+CREATE INDEX tool_calls_listing ON public.tool_calls USING btree (tenant_id, first_position, call_key);
 CREATE INDEX tool_calls_mcp_session ON public.tool_calls USING btree (tenant_id, mcp_session_id, first_position) WHERE (mcp_session_id IS NOT NULL);
 CREATE INDEX tool_calls_query ON public.tool_calls USING btree (tenant_id, query_key, first_position);
 CREATE INDEX tool_calls_query_id ON public.tool_calls USING btree (tenant_id, query_id, first_position) WHERE (query_id IS NOT NULL);

@@ -10,6 +10,7 @@ import pg from 'pg';
 import { DatabaseConnection, migrate, type ReadScope } from '#ark/database';
 import { EventLogRepository, FEED_START } from '#ark/event-store';
 import { PlannerStatistics, PlannerStatisticsRepository } from '#ark/retention';
+import { ToolCallRepository } from '../apps/broker/src/sessions-v2/tool-call.repository.js';
 import { createTestDatabase, type TestDatabase } from './support/test-database.js';
 import { eventually } from './support/eventually.js';
 import { openPlanLoggingDatabase, type PlanLoggingDatabase } from './support/plan-logging-database.js';
@@ -111,6 +112,25 @@ describe('planner statistics kept by the broker', () => {
     const previous = await lastAnalyzed('events');
     assert.deepEqual(await statistics.analyzeOnce(), ['events']);
     assert.ok((await lastAnalyzed('events'))! > previous!);
+  });
+
+  it('pages tool calls with no filter through their listing index, not a sort of all of them (migrations/0270)', async () => {
+    await owner.query(
+      `INSERT INTO tool_calls (tenant_id, call_key, query_key, tool_name, status, event_count, first_position)
+       SELECT $1, 'call-' || n, 'query-' || (n / 10), 'tool-' || (n % 7), 'completed', 2, n FROM generate_series(1, 20000) n`,
+      [TENANT],
+    );
+    await owner.query('ANALYZE tool_calls');
+    plans.length = 0;
+    const page = await new ToolCallRepository(connection).list(scope, {}, 20, undefined);
+    assert.deepEqual(
+      page.slice(0, 3).map((c) => c.call_key),
+      ['call-1', 'call-2', 'call-3'],
+    );
+    const plan = plans.find((p) => p.includes('FROM tool_calls'));
+    assert.ok(plan, `the list's plan was reported: ${plans.join('\n---\n')}`);
+    assert.match(plan, /Index Scan using tool_calls_listing on tool_calls/, plan);
+    assert.doesNotMatch(plan, /Sort Key: c\.first_position/, plan);
   });
 });
 
