@@ -46,16 +46,17 @@ async function runLatency(context: RunContext): Promise<RunResult> {
   const deadline = performance.now() + context.durationMs;
   try {
     while (performance.now() < deadline) {
-      const claiming = executor.post(
-        '/v2/executors/bench-idle/claims',
-        JSON.stringify({ max: 1, waitSeconds: 30, leaseSeconds: 3600, namespaces: [namespace] }),
-        'application/json',
-      );
+      // Timed when the claim's answer is read, not when the submit's answer is: the submit answers
+      // once its own event is appended, which can come after the claim.
+      const claiming = executor
+        .post('/v2/executors/bench-idle/claims', JSON.stringify({ max: 1, waitSeconds: 30, leaseSeconds: 3600, namespaces: [namespace] }), 'application/json')
+        .then((answer) => ({ answer, received: performance.now() }));
       await sleep(IDLE_GAP_MS);
       const sent = performance.now();
-      const submitted = await producer.post('/v2/queries', submitBody(namespace, `${context.sessionPrefix}-latency`), 'application/json');
-      const claimed = await claiming;
-      const received = performance.now();
+      const [submitted, { answer: claimed, received }] = await Promise.all([
+        producer.post('/v2/queries', submitBody(namespace, `${context.sessionPrefix}-latency`), 'application/json'),
+        claiming,
+      ]);
       const items = claimed.status === 200 ? (JSON.parse(claimed.body.toString()) as { items: unknown[] }).items : [];
       if (submitted.status !== 201 || items.length !== 1) {
         failures++;
