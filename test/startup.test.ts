@@ -96,6 +96,41 @@ describe('LOG_FORMAT=json', () => {
   });
 });
 
+describe('a signal during start-up', () => {
+  it('is acted on once the broker has started: a graceful shutdown, exit 0, not the default action', async () => {
+    const database = await createTestDatabase();
+    const port = await freePort();
+    const child = spawn(process.execPath, [CLI, 'serve'], {
+      env: { ...process.env, DATABASE_URL: database.url, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info', NO_COLOR: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+      child.once('exit', (code, signal) => resolve({ code, signal })),
+    );
+    try {
+      // The migrations' first line: the broker is starting and not listening yet.
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no migration line in 60 s: ${out}`)), 60_000);
+        child.stdout.on('data', (d: Buffer) => {
+          out += d.toString();
+          if (/applying 0001_event_log/.test(out)) {
+            clearTimeout(timer);
+            resolve();
+          }
+        });
+      });
+      child.kill('SIGTERM');
+      assert.deepEqual(await exited, { code: 0, signal: null }, out);
+      assert.match(out, /listening on/);
+      assert.match(out, /SIGTERM: shutting down/);
+    } finally {
+      child.kill('SIGKILL');
+      await database.drop();
+    }
+  });
+});
+
 describe("upstream 0.1.67–0.1.69's retention settings", () => {
   it('default to 30 days, an hourly reap of 10000 rows a statement', () => {
     const c = loadBrokerConfig({});

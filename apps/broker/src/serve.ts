@@ -2,7 +2,7 @@ import { Logger } from '@nestjs/common';
 import { BROKER_VERSION, InvalidConfigError, loadBrokerConfig } from '#ark/config';
 import { EmbeddedPostgresError, MigrationTimeoutError } from '#ark/database';
 import { startTracing, TracingConfigError } from '#ark/tracing';
-import { brokerLogger, startBroker } from './bootstrap.js';
+import { brokerLogger, startBroker, type RunningBroker } from './bootstrap.js';
 
 /** Runs the broker until SIGTERM/SIGINT, then shuts down gracefully (streams told to reconnect, appends drained). */
 export async function serveUntilSignalled(env: Record<string, string | undefined>): Promise<void> {
@@ -12,24 +12,17 @@ export async function serveUntilSignalled(env: Record<string, string | undefined
   const logger = new Logger('Broker');
   keepServingPastClientResets(logger);
   let stopTracing = async (): Promise<void> => undefined;
-  let broker;
-  let graceMs: number;
-  try {
-    stopTracing = startTracing(env, BROKER_VERSION);
-    const config = loadBrokerConfig(env);
-    graceMs = config.SHUTDOWN_GRACE_MS;
-    broker = await startBroker(config);
-  } catch (error) {
-    const known =
-      error instanceof InvalidConfigError ||
-      error instanceof EmbeddedPostgresError ||
-      error instanceof MigrationTimeoutError ||
-      error instanceof TracingConfigError;
-    logger.fatal(known ? error.message : ((error as Error).stack ?? String(error)));
-    process.exit(1);
-  }
+  let broker: RunningBroker | undefined;
+  let graceMs = 0;
   let stopping = false;
+  // A signal that comes while the broker starts (it may already answer /readyz) is kept and acted
+  // on once it has started, rather than ending the process with the signal's default action.
+  let signalledDuringStart: string | undefined;
   const stop = (signal: string) => {
+    if (!broker) {
+      signalledDuringStart ??= signal;
+      return;
+    }
     if (stopping) return;
     stopping = true;
     logger.log(`${signal}: shutting down (grace ${graceMs} ms)`);
@@ -49,6 +42,21 @@ export async function serveUntilSignalled(env: Record<string, string | undefined
   };
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
+  try {
+    stopTracing = startTracing(env, BROKER_VERSION);
+    const config = loadBrokerConfig(env);
+    graceMs = config.SHUTDOWN_GRACE_MS;
+    broker = await startBroker(config);
+  } catch (error) {
+    const known =
+      error instanceof InvalidConfigError ||
+      error instanceof EmbeddedPostgresError ||
+      error instanceof MigrationTimeoutError ||
+      error instanceof TracingConfigError;
+    logger.fatal(known ? error.message : ((error as Error).stack ?? String(error)));
+    process.exit(1);
+  }
+  if (signalledDuringStart) stop(signalledDuringStart);
 }
 
 /** Errors of one client's connection. */
