@@ -689,6 +689,19 @@ BEGIN
 END
 $function$;
 
+CREATE OR REPLACE FUNCTION public.ark_query_execution_counts()
+ RETURNS TABLE(pending bigint, assigned bigint, running bigint)
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'public', 'pg_temp'
+AS $function$
+  SELECT (SELECT count(*) FROM query_executions WHERE phase = 'pending'),
+         (SELECT count(*) FROM query_executions WHERE phase = 'assigned'),
+         (SELECT count(*) FROM query_executions WHERE phase = 'running')
+$function$;
+REVOKE ALL ON FUNCTION ark_query_execution_counts() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION ark_query_execution_counts() TO ark_broker_app;
+
 CREATE OR REPLACE FUNCTION public.ark_query_execution_due_tenants(publish_grace interval)
  RETURNS text[]
  LANGUAGE sql

@@ -62,3 +62,43 @@ describe("upstream's broker_*_count gauges on GET /metrics (ark PR #3093)", () =
     assert.equal(sample(await (await fetch(`${broker.url}/metrics`)).text(), 'broker_events_count'), first, 'read at most once per 30 s');
   });
 });
+
+describe("the executors' work queue on GET /metrics", () => {
+  let broker: TestBroker;
+  before(async () => {
+    broker = await startTestBroker();
+  });
+  after(() => broker.close());
+
+  it('reports the queries by phase across tenants: ark_broker_query_executions{phase}', async () => {
+    for (let i = 0; i < 4; i++) {
+      const submit = await postJson(`${broker.url}/v2/queries`, {
+        queryId: `metrics-q${i}`,
+        name: `q${i}`,
+        namespace: 'metrics',
+        target: { type: 'agent', name: 'a' },
+        input: 'hi',
+      });
+      assert.equal(submit.status, 201);
+    }
+    const claim = async (executor: string, max: number) => {
+      const answer = await postJson(`${broker.url}/v2/executors/${executor}/claims`, { max, namespaces: ['metrics'] });
+      assert.equal(answer.status, 200);
+      return (answer.body as { items: { queryId: string; attempt: number }[] }).items;
+    };
+    await claim('metrics-a', 1);
+    const [running] = await claim('metrics-b', 1);
+    const report = await postJson(`${broker.url}/v2/queries/${running!.queryId}/phase`, {
+      executorId: 'metrics-b',
+      attempt: running!.attempt,
+      phase: 'running',
+    });
+    assert.equal(report.status, 200);
+
+    const body = await (await fetch(`${broker.url}/metrics`)).text();
+    assert.match(body, /^# TYPE ark_broker_query_executions gauge$/m);
+    assert.equal(sample(body, 'ark_broker_query_executions{phase="pending"}'), 2);
+    assert.equal(sample(body, 'ark_broker_query_executions{phase="assigned"}'), 1);
+    assert.equal(sample(body, 'ark_broker_query_executions{phase="running"}'), 1);
+  });
+});

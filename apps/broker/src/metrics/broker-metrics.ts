@@ -7,11 +7,12 @@ import { DatabaseConnection } from '#ark/database';
 import { EventListenerStatus, EventWatchHub, GroupCommitWriter } from '#ark/event-store';
 import { LOCAL_IDENTITY, type CallerIdentity } from '#ark/tenancy';
 import { WatchStreamService } from '../watch/watch-stream.service.js';
-import { UpstreamCountsReader, type UpstreamCounts } from './upstream-counts.js';
+import { DatabaseCountsReader, type QueueCounts, type UpstreamCounts } from './database-counts.js';
 
 /**
  * The broker's Prometheus metrics: HTTP requests per route, append batches (size, latency), the write
  * queue, open watchers, notification and delivery lag, the LISTEN connection and the database pool,
+ * the executors' work queue by phase,
  * plus Node's defaults (unprefixed), `ark_broker_build_info`, and upstream ark-broker's `broker_*_count` gauges. There is no projection-lag metric: read models are written in the append
  * transaction, so they are never behind the log.
  * Route labels are Fastify's route patterns, never raw URLs, so cardinality stays bounded.
@@ -28,7 +29,7 @@ export class BrokerMetrics implements OnModuleInit {
     private readonly database: DatabaseConnection,
     private readonly streams: WatchStreamService,
     private readonly config: BrokerConfig,
-    private readonly counts: UpstreamCountsReader,
+    private readonly counts: DatabaseCountsReader,
   ) {}
 
   onModuleInit(): void {
@@ -154,6 +155,7 @@ export class BrokerMetrics implements OnModuleInit {
     new Gauge({ name: 'ark_broker_db_pool_idle', help: 'Idle connections in the pool', registers, collect: gaugeOf(() => pool.idleCount) });
     new Gauge({ name: 'ark_broker_db_pool_waiting', help: 'Queries waiting for a connection', registers, collect: gaugeOf(() => pool.waitingCount) });
     this.registerUpstreamGauges();
+    this.registerQueueGauge();
   }
 
   /**
@@ -181,6 +183,22 @@ export class BrokerMetrics implements OnModuleInit {
         },
       });
     }
+  }
+
+  /** The executors' work queue (docs/executors.md): queries by phase across tenants, from the same cached reading. */
+  private registerQueueGauge(): void {
+    const counts = this.counts;
+    const phases: (keyof QueueCounts)[] = ['pending', 'assigned', 'running'];
+    new Gauge({
+      name: 'ark_broker_query_executions',
+      help: "Queries in the executors' work queue by phase, all tenants (read at most every 30 s)",
+      labelNames: ['phase'],
+      registers: [this.registry],
+      async collect(this: Gauge) {
+        const read = await counts.read();
+        if (read) for (const phase of phases) this.set({ phase }, Number(read[phase]));
+      },
+    });
   }
 }
 
