@@ -45,6 +45,28 @@ describe("each tenant's share of the read path", () => {
     assert.ok(served.every((a) => a.body.items.length === 3 && a.body.items.every((e: { data: { pad: string } }) => e.data.pad.length === 2_000_000)));
   });
 
+  it("counts the reads waiting for their tenant's turn in /metrics (ark_broker_read_share_waiting)", async () => {
+    const waiting = async () => {
+      const body = await (await fetch(`${broker.url}/metrics`)).text();
+      const line = body.split('\n').find((l) => l.startsWith('ark_broker_read_share_waiting '));
+      assert.ok(line, 'the gauge is exported');
+      return Number(line.split(' ')[1]);
+    };
+    assert.equal(await waiting(), 0, 'nothing waits before the reads');
+    // Three readers of ~6 MB pages, one at a time through a turn of 1: two of them wait.
+    let reading = true;
+    const readers = Array.from({ length: 3 }, async () => {
+      while (reading) await getJson(`${broker.url}/v2/sessions/big/events?limit=10`, as('noisy'));
+    });
+    let seen = 0;
+    const deadline = Date.now() + 5_000;
+    while (seen === 0 && Date.now() < deadline) seen = Math.max(seen, await waiting());
+    reading = false;
+    await Promise.all(readers);
+    assert.ok(seen >= 1, `a waiting read was counted (most seen: ${seen})`);
+    assert.equal(await waiting(), 0, 'none once the reads are done');
+  });
+
   it('gives the turn back when a watch opens, so reads go on beside open watches', async () => {
     const watches = Array.from({ length: 4 }, () => new RecordingEventSource(`${broker.url}/v2/sessions/small/events?watch=true`, as('quiet')));
     try {

@@ -13,6 +13,7 @@ import { AppModule } from './app.module.js';
 import { openApiDocument } from './openapi/openapi-document.js';
 import { registerAuthentication } from './authentication.js';
 import { registerReadShare, TenantReadShare } from './tenant-read-share.js';
+import { BrokerMetrics } from './metrics/broker-metrics.js';
 import { registerBodyParsers } from './body-parsers.js';
 import { frameworkErrorOptions } from './framework-errors.js';
 import { registerHardening } from './http-hardening.js';
@@ -115,7 +116,9 @@ export async function createBrokerApp(config: BrokerConfig, databaseUrl: string)
   // carries no credentials) is answered before authentication.
   await registerHardening(app, config);
   registerAuthentication(fastify, config, app.get(DatabaseConnection).db);
-  registerReadShare(fastify, new TenantReadShare({ maxConcurrent: config.READ_TENANT_MAX_CONCURRENT, maxQueued: config.READ_TENANT_MAX_QUEUED }));
+  const readShare = new TenantReadShare({ maxConcurrent: config.READ_TENANT_MAX_CONCURRENT, maxQueued: config.READ_TENANT_MAX_QUEUED });
+  registerReadShare(fastify, readShare);
+  app.get(BrokerMetrics).observeReadShare(readShare);
 
   SwaggerModule.setup('api-docs', app, openApiDocument(app), { jsonDocumentUrl: 'openapi.json' });
   await registerViewer(fastify);

@@ -57,7 +57,14 @@ export class TenantReadShare {
     this.laneOf(tenantId).heavyUntil = performance.now() + HEAVY_FOR_MS;
   }
 
-  /** Reads of this tenant in progress and waiting (for tests and metrics). */
+  /** Reads waiting for their tenant's turn, every tenant together (`ark_broker_read_share_waiting`). */
+  get waitingCount(): number {
+    let waiting = 0;
+    for (const lane of this.lanes.values()) waiting += lane.waiting.length;
+    return waiting;
+  }
+
+  /** Reads of this tenant in progress and waiting (for tests). */
   load(tenantId: string): { running: number; waiting: number } {
     const lane = this.lanes.get(tenantId);
     return { running: lane?.running ?? 0, waiting: lane?.waiting.length ?? 0 };

@@ -6,13 +6,14 @@ import { BROKER_VERSION, BrokerConfig } from '#ark/config';
 import { DatabaseConnection } from '#ark/database';
 import { EventListenerStatus, EventWatchHub, GroupCommitWriter } from '#ark/event-store';
 import { LOCAL_IDENTITY, type CallerIdentity } from '#ark/tenancy';
+import type { TenantReadShare } from '../tenant-read-share.js';
 import { WatchStreamService } from '../watch/watch-stream.service.js';
 import { DatabaseCountsReader, type QueueCounts, type UpstreamCounts } from './database-counts.js';
 
 /**
  * The broker's Prometheus metrics: HTTP requests per route, append batches (size, latency), the write
  * queue, open watchers, notification and delivery lag, the LISTEN connection and the database pool,
- * the executors' work queue by phase,
+ * reads waiting for their tenant's share, the executors' work queue by phase,
  * plus Node's defaults (unprefixed), `ark_broker_build_info`, and upstream ark-broker's `broker_*_count` gauges. There is no projection-lag metric: read models are written in the append
  * transaction, so they are never behind the log.
  * Route labels are Fastify's route patterns, never raw URLs, so cardinality stays bounded.
@@ -20,6 +21,8 @@ import { DatabaseCountsReader, type QueueCounts, type UpstreamCounts } from './d
 @Injectable()
 export class BrokerMetrics implements OnModuleInit {
   readonly registry = new Registry();
+  /** The read share the HTTP hooks apply (made with them in bootstrap). */
+  private readShare: TenantReadShare | undefined;
 
   constructor(
     private readonly adapterHost: HttpAdapterHost,
@@ -137,6 +140,12 @@ export class BrokerMetrics implements OnModuleInit {
       registers,
       collect: gaugeOf(() => this.writer.queuedEventCount),
     });
+    new Gauge({
+      name: 'ark_broker_read_share_waiting',
+      help: "API reads waiting for their tenant's turn (READ_TENANT_MAX_CONCURRENT), every tenant together",
+      registers,
+      collect: gaugeOf(() => this.readShare?.waitingCount ?? 0),
+    });
     new Gauge({ name: 'ark_broker_watchers', help: 'Open watch streams', registers, collect: gaugeOf(() => this.hub.watcherCount) });
     new Gauge({
       name: 'ark_broker_sse_buffered_bytes',
@@ -183,6 +192,10 @@ export class BrokerMetrics implements OnModuleInit {
         },
       });
     }
+  }
+
+  observeReadShare(share: TenantReadShare): void {
+    this.readShare = share;
   }
 
   /** The executors' work queue (docs/executors.md): queries by phase across tenants, from the same cached reading. */
