@@ -60,27 +60,41 @@ describe('configuration', () => {
   });
 });
 
+/** `ark-broker serve` on a fresh database and port, its stdout gathered in `out`; `close` kills it and drops the database. */
+async function spawnServe(env: Record<string, string>) {
+  const database = await createTestDatabase();
+  const port = await freePort();
+  const child = spawn(process.execPath, [CLI, 'serve'], {
+    env: { ...process.env, DATABASE_URL: database.url, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const served = {
+    child,
+    url: `http://127.0.0.1:${port}`,
+    out: '',
+    exited: new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal }))),
+    close: async () => {
+      child.kill('SIGKILL');
+      await database.drop();
+    },
+  };
+  child.stdout.on('data', (d: Buffer) => (served.out += d.toString()));
+  return served;
+}
+
 describe('LOG_FORMAT=json', () => {
   it('writes one JSON object per line, with level, context and message', async () => {
-    const database = await createTestDatabase();
-    const port = await freePort();
-    const child = spawn(process.execPath, [CLI, 'serve'], {
-      env: { ...process.env, DATABASE_URL: database.url, PORT: String(port), HOST: '127.0.0.1', LOG_FORMAT: 'json', LOG_LEVEL: 'info' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const served = await spawnServe({ LOG_FORMAT: 'json' });
     try {
-      await waitReady(`http://127.0.0.1:${port}`, 60_000);
-      const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
-      child.kill('SIGTERM');
-      assert.equal(await exited, 0);
-      const lines = out
+      await waitReady(served.url, 60_000);
+      served.child.kill('SIGTERM');
+      assert.equal((await served.exited).code, 0);
+      const lines = served.out
         .trim()
         .split('\n')
         .map((l) => JSON.parse(l) as { level: string; msg: string; context?: string; service: string; time: string });
       const listening = lines.find((l) => l.msg.startsWith('listening on'));
-      assert.ok(listening, out);
+      assert.ok(listening, served.out);
       assert.equal(listening.context, 'Broker');
       assert.equal(listening.service, 'ark-broker');
       assert.equal(listening.level, 'info', 'levels by name');
@@ -90,43 +104,34 @@ describe('LOG_FORMAT=json', () => {
         'the no-auth warning is a warn-level line',
       );
     } finally {
-      child.kill('SIGKILL');
-      await database.drop();
+      await served.close();
     }
   });
 });
 
 describe('a signal during start-up', () => {
   it('is acted on once the broker has started: a graceful shutdown, exit 0, not the default action', async () => {
-    const database = await createTestDatabase();
-    const port = await freePort();
-    const child = spawn(process.execPath, [CLI, 'serve'], {
-      env: { ...process.env, DATABASE_URL: database.url, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info', NO_COLOR: '1' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-      child.once('exit', (code, signal) => resolve({ code, signal })),
-    );
+    const served = await spawnServe({ NO_COLOR: '1' });
     try {
-      // The migrations' first line: the broker is starting and not listening yet.
+      // The migrations' first line: the broker is starting and not listening yet. Waited for on the
+      // stream itself, so the signal is sent while migrations still run.
       await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no migration line in 60 s: ${out}`)), 60_000);
-        child.stdout.on('data', (d: Buffer) => {
-          out += d.toString();
-          if (/applying 0001_event_log/.test(out)) {
-            clearTimeout(timer);
-            resolve();
-          }
-        });
+        const timer = setTimeout(() => reject(new Error(`no migration line in 60 s: ${served.out}`)), 60_000);
+        const seen = () => {
+          if (!/applying 0001_event_log/.test(served.out)) return;
+          clearTimeout(timer);
+          served.child.stdout.off('data', seen);
+          resolve();
+        };
+        served.child.stdout.on('data', seen);
+        seen();
       });
-      child.kill('SIGTERM');
-      assert.deepEqual(await exited, { code: 0, signal: null }, out);
-      assert.match(out, /listening on/);
-      assert.match(out, /SIGTERM: shutting down/);
+      served.child.kill('SIGTERM');
+      assert.deepEqual(await served.exited, { code: 0, signal: null }, served.out);
+      assert.match(served.out, /listening on/);
+      assert.match(served.out, /SIGTERM: shutting down/);
     } finally {
-      child.kill('SIGKILL');
-      await database.drop();
+      await served.close();
     }
   });
 });
