@@ -62,6 +62,38 @@ describe('several broker replicas on one database', () => {
   });
 });
 
+describe('executors waiting on replicas', () => {
+  it('a submit wakes an executor waiting on the same replica and one waiting on another, well before the poll', async () => {
+    // The poll (the safety net behind a lost wake-up) is 60 s here: an answer within seconds came from a wake-up.
+    const a = await startTestBroker({ WATCH_POLL_MS: '60000' });
+    const b = await startTestBroker({ WATCH_POLL_MS: '60000' }, a.database);
+    try {
+      const claimWithin = async (url: string, executorId: string, namespace: string) => {
+        const started = performance.now();
+        const answer = await postJson(`${url}/v2/executors/${executorId}/claims`, { max: 1, waitSeconds: 20, namespaces: [namespace] });
+        return { ms: performance.now() - started, ids: (answer.body as { items: { queryId: string }[] }).items.map((i) => i.queryId) };
+      };
+      const submit = (url: string, queryId: string, namespace: string) =>
+        postJson(`${url}/v2/queries`, { queryId, name: queryId, namespace, target: { type: 'agent', name: 'a' }, input: 'hi' });
+      for (const [waitOn, label] of [
+        [a, 'the same replica (woken there without its NOTIFY)'],
+        [b, 'another replica (woken by the NOTIFY)'],
+      ] as const) {
+        const namespace = `ns-wake-${label.split(' ')[1]}`;
+        const claimed = claimWithin(waitOn.url, `waiter-${namespace}`, namespace);
+        await sleep(300);
+        assert.equal((await submit(a.url, `q-${namespace}`, namespace)).status, 201);
+        const { ms, ids } = await claimed;
+        assert.deepEqual(ids, [`q-${namespace}`], label);
+        assert.ok(ms < 10_000, `${label}: claimed after ${Math.round(ms)} ms`);
+      }
+    } finally {
+      await b.close();
+      await a.close();
+    }
+  });
+});
+
 describe('a replica killed with SIGKILL during ingest', () => {
   it('loses no acknowledged event, and retries on another replica store nothing twice', async () => {
     const survivor = await startTestBroker();

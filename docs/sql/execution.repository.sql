@@ -69,15 +69,19 @@ SELECT
       count(
         pg_notify (
           'ark_query_queue',
-          json_build_object(
-            't',
-            w.tenant_id,
-            'c',
-            w.c,
-            'n',
-            CASE
-              WHEN cardinality(w.n) <= 50 THEN w.n
-            END
+          json_strip_nulls(
+            json_build_object(
+              't',
+              w.tenant_id,
+              'c',
+              w.c,
+              'n',
+              CASE
+                WHEN cardinality(w.n) <= 50 THEN w.n
+              END,
+              'o',
+              $14::text
+            )
           )::text
         )
       )
@@ -632,15 +636,19 @@ SELECT
       count(
         pg_notify (
           'ark_query_queue',
-          json_build_object(
-            't',
-            w.tenant_id,
-            'c',
-            w.c,
-            'n',
-            CASE
-              WHEN cardinality(w.n) <= 50 THEN w.n
-            END
+          json_strip_nulls(
+            json_build_object(
+              't',
+              w.tenant_id,
+              'c',
+              w.c,
+              'n',
+              CASE
+                WHEN cardinality(w.n) <= 50 THEN w.n
+              END,
+              'o',
+              $4::text
+            )
           )::text
         )
       )
@@ -794,15 +802,19 @@ SELECT
       count(
         pg_notify (
           'ark_query_queue',
-          json_build_object(
-            't',
-            w.tenant_id,
-            'c',
-            w.c,
-            'n',
-            CASE
-              WHEN cardinality(w.n) <= 50 THEN w.n
-            END
+          json_strip_nulls(
+            json_build_object(
+              't',
+              w.tenant_id,
+              'c',
+              w.c,
+              'n',
+              CASE
+                WHEN cardinality(w.n) <= 50 THEN w.n
+              END,
+              'o',
+              $8::text
+            )
           )::text
         )
       )

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { Injectable, type OnModuleInit } from '@nestjs/common';
 import { NotificationChannels } from '#ark/event-store';
 import { QUEUE_CHANNEL, type QueueWakeUp } from './execution.repository.js';
@@ -21,10 +22,15 @@ export interface Wait {
  * the transaction that made queries pending) reaches them through the process's one LISTEN
  * connection: each wake-up wakes as many waiters of that tenant and namespace as queries became
  * pending, oldest waiter first, so one submit does not send every idle executor to the database.
+ * A submit made through this replica wakes its waiters here as soon as it has committed (`wakeLocal`)
+ * instead of after its NOTIFY's round trip through PostgreSQL; the NOTIFY names this replica as its
+ * `origin`, so the listener here passes it over and other replicas act on it.
  */
 @Injectable()
 export class ClaimWaiters implements OnModuleInit {
   private readonly waiters = new Set<Waiter>();
+  /** This replica, as queue NOTIFYs name it (QueueWakeUp.o). */
+  readonly origin = randomUUID();
 
   constructor(private readonly channels: NotificationChannels) {}
 
@@ -58,6 +64,11 @@ export class ClaimWaiters implements OnModuleInit {
     for (const w of [...this.waiters]) w.wake();
   }
 
+  /** `count` queries of the tenant became pending in `namespaces` by a statement of this replica that named it as origin. */
+  wakeLocal(tenantId: string, namespaces: readonly string[], count: number): void {
+    this.wake(tenantId, namespaces, count);
+  }
+
   private onWakeUp(payload: string): void {
     let wakeUp: QueueWakeUp;
     try {
@@ -66,12 +77,18 @@ export class ClaimWaiters implements OnModuleInit {
       this.wakeAll();
       return;
     }
-    let left = Math.max(1, wakeUp.c);
+    if (wakeUp.o === this.origin) return;
+    this.wake(wakeUp.t, wakeUp.n ?? null, wakeUp.c);
+  }
+
+  /** Wakes up to `count` waiters of the tenant that serve one of `namespaces` (null: any). */
+  private wake(tenantId: string, namespaces: readonly string[] | null, count: number): void {
+    let left = Math.max(1, count);
     // Set iteration is insertion order: the longest waiting first.
     for (const w of this.waiters) {
       if (left === 0) break;
-      if (w.tenantId !== wakeUp.t) continue;
-      if (w.namespaces && wakeUp.n && !wakeUp.n.some((n) => w.namespaces!.includes(n))) continue;
+      if (w.tenantId !== tenantId) continue;
+      if (w.namespaces && namespaces && !namespaces.some((n) => w.namespaces!.includes(n))) continue;
       w.wake();
       left--;
     }

@@ -6,11 +6,15 @@ import { QUERY_EXECUTION_EVENTS as EV } from '#ark/event-store';
 /** The NOTIFY channel of the queue: a query became pending (payload: QueueWakeUp as JSON). */
 export const QUEUE_CHANNEL = 'ark_query_queue';
 
-/** What a queue NOTIFY says: which tenant, how many queries became pending, in which namespaces (absent: too many to list). */
+/**
+ * What a queue NOTIFY says: which tenant, how many queries became pending, in which namespaces
+ * (absent: too many to list), and the replica that already woke its own waiters (absent: none did).
+ */
 export interface QueueWakeUp {
   t: string;
   c: number;
   n?: string[] | null;
+  o?: string;
 }
 
 export const EXECUTION_PHASES = ['pending', 'assigned', 'running', 'done', 'error', 'canceled'] as const;
@@ -142,10 +146,15 @@ const transitionsAfterUnpublished = (moved: string, logged: string) =>
     SELECT m.*, l.position, l.type, l.attempt, l.at, l.data
     FROM ${moved} m JOIN query_transitions l ON l.tenant_id = m.tenant_id AND l.query_id = m.query_id AND NOT l.published) t ORDER BY t.pos`);
 
-/** The queue's NOTIFY for the rows of `moved` that are now pending, sent on commit (evaluated once, when the first output row is). */
-const wakeUp = (moved: string) =>
-  sql.raw(`(SELECT count(pg_notify('${QUEUE_CHANNEL}', json_build_object('t', w.tenant_id, 'c', w.c, 'n', CASE WHEN cardinality(w.n) <= 50 THEN w.n END)::text))
-    FROM (SELECT tenant_id, count(*) AS c, array_agg(DISTINCT namespace) AS n FROM ${moved} WHERE phase = 'pending' GROUP BY tenant_id) w) AS notified`);
+/**
+ * The queue's NOTIFY for the rows of `moved` that are now pending, sent on commit (evaluated once, when
+ * the first output row is). `origin`: the replica that wakes its own waiters itself once the statement
+ * has returned (ClaimWaiters.wakeLocal), so its listener passes this one over.
+ */
+const wakeUp = (moved: string, origin: string | null = null) =>
+  sql`(SELECT count(pg_notify(${sql.lit(QUEUE_CHANNEL)}, json_strip_nulls(json_build_object('t', w.tenant_id, 'c', w.c,
+      'n', CASE WHEN cardinality(w.n) <= 50 THEN w.n END, 'o', ${origin}::text))::text))
+    FROM (SELECT tenant_id, count(*) AS c, array_agg(DISTINCT namespace) AS n FROM ${sql.raw(moved)} WHERE phase = 'pending' GROUP BY tenant_id) w) AS notified`;
 
 /**
  * The query execution queue (`query_executions`, `query_transitions`, `query_executors`,
@@ -159,7 +168,11 @@ export class ExecutionRepository {
 
   /** Inserts the query as pending unless its id is taken; answers the new row (with its transition) or the existing one. */
   @GenerateSql({ params: [EXAMPLE_ADMIN, EXAMPLE_SUBMISSION] })
-  async submit(scope: ReadScope, s: Submission): Promise<{ created: TransitionRow | undefined; existing: ExecutionRow | undefined }> {
+  async submit(
+    scope: ReadScope,
+    s: Submission,
+    wakeOrigin: string | null = null,
+  ): Promise<{ created: TransitionRow | undefined; existing: ExecutionRow | undefined }> {
     return inScope(scope, async () => {
       const { rows } = await sql<TransitionRow>`
         WITH moved AS (
@@ -172,7 +185,7 @@ export class ExecutionRepository {
           SELECT tenant_id, query_id, ${EV.submitted}, 0, jsonb_build_object('target', target, 'input', input, 'reassign', reassign, 'maxAttempts', max_attempts,
             'ttlExpiresAt', ttl_expires_at) FROM moved RETURNING *
         )
-        SELECT t.*, ${wakeUp('moved')} FROM (${transitionsOf('moved', 'logged')}) t`.execute(this.connection.db);
+        SELECT t.*, ${wakeUp('moved', wakeOrigin)} FROM (${transitionsOf('moved', 'logged')}) t`.execute(this.connection.db);
       if (rows[0]) return { created: rows[0], existing: undefined };
       return { created: undefined, existing: await this.find({ tenantId: scope.tenantId }, s.queryId) };
     });

@@ -2,6 +2,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { Command, CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
 import { ConflictError, NamespaceForbiddenError } from '#ark/errors';
 import type { CallerIdentity } from '#ark/tenancy';
+import { ClaimWaiters } from './claim-waiters.js';
 import { DEFAULT_MAX_ATTEMPTS, type SubmitQueryDto } from './dto/executions.dto.js';
 import { executionJson, type QueryExecutionJson } from './execution-json.js';
 import { ExecutionRepository } from './execution.repository.js';
@@ -22,6 +23,7 @@ export class SubmitQueryHandler implements ICommandHandler<SubmitQueryCommand, {
   constructor(
     private readonly repository: ExecutionRepository,
     private readonly publisher: TransitionPublisher,
+    private readonly waiters: ClaimWaiters,
   ) {}
 
   async execute({ caller, body }: SubmitQueryCommand): Promise<{ created: boolean; query: QueryExecutionJson }> {
@@ -38,13 +40,14 @@ export class SubmitQueryHandler implements ICommandHandler<SubmitQueryCommand, {
       maxAttempts: body.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
     };
     const scope = { tenantId: caller.tenantId };
-    const { created, existing } = await this.repository.submit(scope, {
-      queryId: body.queryId,
-      userId: caller.userId,
-      ...request,
-      request,
-    });
+    const { created, existing } = await this.repository.submit(
+      scope,
+      { queryId: body.queryId, userId: caller.userId, ...request, request },
+      this.waiters.origin,
+    );
     if (created) {
+      // Committed: an executor waiting here claims it now, while the submit's event is appended.
+      this.waiters.wakeLocal(caller.tenantId, [body.namespace], 1);
       await this.publisher.publish(caller.tenantId, [created]);
       return { created: true, query: executionJson(created) };
     }
