@@ -286,6 +286,7 @@ CREATE TABLE query_executions (
 ALTER TABLE query_executions ENABLE ROW LEVEL SECURITY;
 CREATE INDEX query_executions_claim_order ON public.query_executions USING btree (tenant_id, namespace, submitted_at, query_id) WHERE (phase = 'pending'::text);
 CREATE INDEX query_executions_executor ON public.query_executions USING btree (tenant_id, assigned_executor) WHERE (phase = ANY (ARRAY['assigned'::text, 'running'::text]));
+CREATE INDEX query_executions_finished_session ON public.query_executions USING btree (tenant_id, session_id) WHERE (phase = ANY (ARRAY['done'::text, 'error'::text, 'canceled'::text]));
 CREATE INDEX query_executions_leases ON public.query_executions USING btree (lease_expires_at) WHERE (phase = ANY (ARRAY['assigned'::text, 'running'::text]));
 CREATE INDEX query_executions_listing ON public.query_executions USING btree (tenant_id, submitted_at DESC, query_id DESC);
 CREATE INDEX query_executions_ttl ON public.query_executions USING btree (ttl_expires_at) WHERE ((phase = 'pending'::text) AND (ttl_expires_at IS NOT NULL));
@@ -827,6 +828,9 @@ BEGIN
 
   DELETE FROM session_queries x WHERE (x.tenant_id, x.session_id) IN (SELECT * FROM unnest(tenants, session_ids));
   DELETE FROM messages x WHERE (x.tenant_id, x.session_id) IN (SELECT * FROM unnest(tenants, session_ids));
+  -- Through query_executions_finished_session (migrations/0280); query_transitions cascade.
+  DELETE FROM query_executions x WHERE (x.tenant_id, x.session_id) IN (SELECT * FROM unnest(tenants, session_ids))
+    AND x.phase IN ('done', 'error', 'canceled');
   DELETE FROM event_streams x WHERE (x.tenant_id, x.session_id) IN (SELECT * FROM unnest(tenants, session_ids));
   DELETE FROM sessions x WHERE (x.tenant_id, x.session_id) IN (SELECT * FROM unnest(tenants, session_ids));
   RETURN cardinality(tenants);

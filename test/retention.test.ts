@@ -139,6 +139,49 @@ describe('retention: upstream visibility TTLs, expiry and the reaper', () => {
       [1],
     );
   });
+
+  it("deletes a reaped session's finished query executions with it, so they never show again; its pending ones stay", async () => {
+    const submit = async (queryId: string) =>
+      assert.equal(
+        (
+          await postJson(`${broker.url}/v2/queries`, {
+            queryId,
+            name: queryId,
+            namespace: 'ns-reap',
+            sessionId: 'exec-reaped',
+            target: { type: 'agent', name: 'a' },
+            input: 'hi',
+          })
+        ).status,
+        201,
+      );
+    await submit('q-finished');
+    const claimed = await postJson(`${broker.url}/v2/executors/e-reap/claims`, { max: 1, namespaces: ['ns-reap'] });
+    assert.deepEqual(
+      claimed.body.items.map((q: { queryId: string }) => q.queryId),
+      ['q-finished'],
+    );
+    const done = await postJson(`${broker.url}/v2/queries/q-finished/phase`, { executorId: 'e-reap', attempt: 1, phase: 'done', response: 'ok' });
+    assert.equal(done.status, 200, JSON.stringify(done.body));
+    await submit('q-waiting');
+    assert.equal((await getJson(`${broker.url}/v2/queries/q-finished`)).status, 200);
+
+    // The session expires: its queries are hidden at once, and the reaper deletes the finished one.
+    await sleep(3_500);
+    assert.equal((await getJson(`${broker.url}/v2/queries/q-finished`)).status, 404);
+    const report = await broker.app.get(RowReaper).reapOnce();
+    assert.ok(report.sessions >= 1);
+    const left = await broker.sql.query<{ query_id: string; phase: string; transitions: number }>(
+      `SELECT e.query_id, e.phase, (SELECT count(*)::int FROM query_transitions t WHERE t.tenant_id = e.tenant_id AND t.query_id = e.query_id) AS transitions
+       FROM query_executions e WHERE e.session_id = 'exec-reaped' ORDER BY 1`,
+    );
+    assert.deepEqual(left.rows, [{ query_id: 'q-waiting', phase: 'pending', transitions: 1 }]);
+    assert.equal(await count(broker, `SELECT count(*) AS n FROM query_transitions WHERE query_id = 'q-finished'`), 0);
+    // Its session row is gone too: the finished query stays hidden (it showed again when only the session was deleted).
+    assert.equal((await getJson(`${broker.url}/v2/queries/q-finished`)).status, 404);
+    const listed = (await getJson(`${broker.url}/v2/queries?namespace=ns-reap`)).body.items.map((q: { queryId: string }) => q.queryId);
+    assert.ok(!listed.includes('q-finished'), `listed: ${listed.join(', ')}`);
+  });
 });
 
 describe('retention: reaping while ingesting, on two replicas', () => {

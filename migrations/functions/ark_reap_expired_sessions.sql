@@ -1,9 +1,10 @@
 -- Part of the reaper (functions/ark_reap_expired_events.sql says how it works).
 --
 -- Expired sessions with everything read from them: what is left of their events, their stream row,
--- queries, tool and LLM calls, upstream session entries and messages. A session is taken only under
--- the lock its appenders take (ark_append_events), without waiting: one being appended to is skipped
--- (the append renews it), as is one another reaper holds. Its expiry is read again under the lock, so
+-- queries, tool and LLM calls, upstream session entries, messages, and the finished query executions
+-- of the executors' queue with their transitions (a pending, assigned or running one is live work and
+-- stays). A session is taken only under the lock its appenders take (ark_append_events), without
+-- waiting: one being appended to is skipped (the append renews it), as is one another reaper holds. Its expiry is read again under the lock, so
 -- an append that committed just before is seen. An append that comes after finds no stream row and
 -- starts the session again from sequence 1, as a new session.
 CREATE OR REPLACE FUNCTION ark_reap_expired_sessions(batch_size int) RETURNS int
@@ -45,6 +46,9 @@ BEGIN
 
   DELETE FROM session_queries x WHERE (x.tenant_id, x.session_id) IN (SELECT * FROM unnest(tenants, session_ids));
   DELETE FROM messages x WHERE (x.tenant_id, x.session_id) IN (SELECT * FROM unnest(tenants, session_ids));
+  -- Through query_executions_finished_session (migrations/0280); query_transitions cascade.
+  DELETE FROM query_executions x WHERE (x.tenant_id, x.session_id) IN (SELECT * FROM unnest(tenants, session_ids))
+    AND x.phase IN ('done', 'error', 'canceled');
   DELETE FROM event_streams x WHERE (x.tenant_id, x.session_id) IN (SELECT * FROM unnest(tenants, session_ids));
   DELETE FROM sessions x WHERE (x.tenant_id, x.session_id) IN (SELECT * FROM unnest(tenants, session_ids));
   RETURN cardinality(tenants);
