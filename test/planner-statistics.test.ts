@@ -132,6 +132,44 @@ describe('planner statistics kept by the broker', () => {
     assert.match(plan, /Index Scan using tool_calls_listing on tool_calls/, plan);
     assert.doesNotMatch(plan, /Sort Key: c\.first_position/, plan);
   });
+
+  it('a vacuum clears claimed queries out of the claim index even when they are few; ANALYZE skips the JSON columns (migrations/0290)', async () => {
+    // As long as namespaces get in Ark (the bench's are 60 characters): fewer entries a leaf page.
+    const ns = `upkeep-${'n'.repeat(50)}`;
+    await owner.query(
+      `INSERT INTO query_executions (tenant_id, query_id, name, namespace, session_id, user_id, target, input, request, reassign, max_attempts, submitted_at)
+       SELECT $1, 'q-' || n, 'q', $2, 's', 'u', '{"type":"agent","name":"a"}', '"hi"', '{}', 'auto', 3, now() + n * interval '1 microsecond'
+       FROM generate_series(1, 100000) n`,
+      [TENANT, ns],
+    );
+    // Claimed in order, oldest first, as claims take them: 2,000 rows, in under 2 % of the table's pages.
+    await owner.query(
+      `UPDATE query_executions SET phase = 'assigned', attempt = 1 WHERE tenant_id = $1 AND query_id IN (SELECT 'q-' || n FROM generate_series(1, 2000) n)`,
+      [TENANT],
+    );
+    const oldestPending = async () => {
+      const { rows } = await owner.query<{ 'QUERY PLAN': string }>(
+        `EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) SELECT query_id, submitted_at, name FROM query_executions WHERE tenant_id = $1 AND phase = 'pending' AND namespace = $2
+         ORDER BY submitted_at, query_id LIMIT 1`,
+        [TENANT, ns],
+      );
+      const plan = rows.map((r) => r['QUERY PLAN']).join('\n');
+      assert.match(plan, /query_executions_claim_order/, plan);
+      return Number(/Buffers: shared hit=(\d+)/.exec(plan)?.[1] ?? 0) + Number(/read=(\d+)/.exec(plan)?.[1] ?? 0);
+    };
+    await oldestPending(); // marks the dead entries, as the first claim after them does
+    const before = await oldestPending();
+    assert.ok(before > 20, `the claimed entries are still in the index before a vacuum (${before} pages read)`);
+    await owner.query('VACUUM query_executions');
+    const after = await oldestPending();
+    assert.ok(after <= 8, `a vacuum removed them: the first pending entry is a few pages away (${after} pages read)`);
+
+    await owner.query('ANALYZE query_executions');
+    const { rows } = await owner.query<{ attname: string }>(`SELECT attname FROM pg_stats WHERE tablename = 'query_executions' ORDER BY 1`);
+    const analyzed = rows.map((r) => r.attname);
+    assert.ok(analyzed.includes('namespace') && analyzed.includes('phase'), analyzed.join(', '));
+    for (const json of ['target', 'input', 'request']) assert.ok(!analyzed.includes(json), `${json} has no statistics`);
+  });
 });
 
 /**
