@@ -26,7 +26,7 @@ describe('claim waiters', () => {
     const { waiters, deliver } = waitersWithChannel();
     const first = waiters.register('t1', ['ns']);
     const second = waiters.register('t1', ['ns']);
-    waiters.wakeLocal('t1', ['ns'], 1);
+    waiters.wake('t1', ['ns'], 1);
     assert.deepEqual([await woken(first), await woken(second)], [true, false], 'one query: the longest waiting executor only');
     deliver({ t: 't1', c: 1, n: ['ns'], o: waiters.origin });
     assert.equal(await woken(second), false, "the submit's own NOTIFY wakes no one else for the same query");
@@ -39,7 +39,7 @@ describe('claim waiters', () => {
     const otherTenant = waiters.register('t2', ['ns']);
     const otherNamespace = waiters.register('t1', ['elsewhere']);
     const everyNamespace = waiters.register('t1', null);
-    waiters.wakeLocal('t1', ['ns'], 5);
+    waiters.wake('t1', ['ns'], 5);
     assert.deepEqual([await woken(otherTenant), await woken(otherNamespace), await woken(everyNamespace)], [false, false, true]);
     deliver({ t: 't1', c: 1 });
     assert.equal(await woken(otherNamespace), true);

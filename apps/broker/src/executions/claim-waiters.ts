@@ -22,7 +22,7 @@ export interface Wait {
  * the transaction that made queries pending) reaches them through the process's one LISTEN
  * connection: each wake-up wakes as many waiters of that tenant and namespace as queries became
  * pending, oldest waiter first, so one submit does not send every idle executor to the database.
- * A submit made through this replica wakes its waiters here as soon as it has committed (`wakeLocal`)
+ * A submit made through this replica wakes its waiters here as soon as it has committed (`wake`)
  * instead of after its NOTIFY's round trip through PostgreSQL; the NOTIFY names this replica as its
  * `origin`, so the listener here passes it over and other replicas act on it.
  */
@@ -64,11 +64,6 @@ export class ClaimWaiters implements OnModuleInit {
     for (const w of [...this.waiters]) w.wake();
   }
 
-  /** `count` queries of the tenant became pending in `namespaces` by a statement of this replica that named it as origin. */
-  wakeLocal(tenantId: string, namespaces: readonly string[], count: number): void {
-    this.wake(tenantId, namespaces, count);
-  }
-
   private onWakeUp(payload: string): void {
     let wakeUp: QueueWakeUp;
     try {
@@ -81,8 +76,11 @@ export class ClaimWaiters implements OnModuleInit {
     this.wake(wakeUp.t, wakeUp.n ?? null, wakeUp.c);
   }
 
-  /** Wakes up to `count` waiters of the tenant that serve one of `namespaces` (null: any). */
-  private wake(tenantId: string, namespaces: readonly string[] | null, count: number): void {
+  /**
+   * Wakes up to `count` waiters of the tenant that serve one of `namespaces` (null: any): `count`
+   * queries became pending there, by a NOTIFY or by a statement of this replica that named it as origin.
+   */
+  wake(tenantId: string, namespaces: readonly string[] | null, count: number): void {
     let left = Math.max(1, count);
     // Set iteration is insertion order: the longest waiting first.
     for (const w of this.waiters) {

@@ -149,7 +149,7 @@ const transitionsAfterUnpublished = (moved: string, logged: string) =>
 /**
  * The queue's NOTIFY for the rows of `moved` that are now pending, sent on commit (evaluated once, when
  * the first output row is). `origin`: the replica that wakes its own waiters itself once the statement
- * has returned (ClaimWaiters.wakeLocal), so its listener passes this one over.
+ * has returned (ClaimWaiters.wake), so its listener passes this one over.
  */
 const wakeUp = (moved: string, origin: string | null = null) =>
   sql`(SELECT count(pg_notify(${sql.lit(QUEUE_CHANNEL)}, json_strip_nulls(json_build_object('t', w.tenant_id, 'c', w.c,

@@ -47,7 +47,7 @@ export class SubmitQueryHandler implements ICommandHandler<SubmitQueryCommand, {
     );
     if (created) {
       // Committed: an executor waiting here claims it now, while the submit's event is appended.
-      this.waiters.wakeLocal(caller.tenantId, [body.namespace], 1);
+      this.waiters.wake(caller.tenantId, [body.namespace], 1);
       await this.publisher.publish(caller.tenantId, [created]);
       return { created: true, query: executionJson(created) };
     }
