@@ -6,10 +6,11 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { sql } from 'kysely';
 import pg from 'pg';
 import { BROKER_ROLE, type DatabaseConnection, migrate, tenantScope } from '#ark/database';
 import type { ArkEvent } from '#ark/event-store';
-import { resolveQueryKeys, type QueryReport } from '../libs/projections/src/query-identity.js';
+import { QueryLookups, resolveQueryKeys, type QueryReport } from '../libs/projections/src/query-identity.js';
 import { createTestDatabase, type TestDatabase } from './support/test-database.js';
 import { openPlanLoggingDatabase, type PlanLoggingDatabase } from './support/plan-logging-database.js';
 
@@ -140,7 +141,7 @@ describe("the projectors' query lookup as queries grows", () => {
     const keys = await lookUp([report(20_000), report(40_000)]);
     assert.equal(keys.of(report(20_000) as ArkEvent), 'key-20000', 'a known query is found by its name in its session');
     assert.equal(keys.of(report(40_000) as ArkEvent), 'uid-40000', 'an unknown one is keyed by its UID');
-    const lookups = plans.filter((plan) => plan.includes('DISTINCT ON (first_position, query_key)'));
+    const lookups = plans.filter((plan) => plan.includes("SELECT 'n' AS probe"));
     assert.ok(lookups.length > 0, `the lookup's plan was reported: ${plans.join('\n---\n')}`);
     for (const plan of lookups) {
       // A name is probed within its session (queries_query_name or queries_session), never across the tenant.
@@ -149,5 +150,25 @@ describe("the projectors' query lookup as queries grows", () => {
       assert.match(plan, /queries_trace/, plan);
       assert.doesNotMatch(plan, /Seq Scan on queries|queries_started/, plan);
     }
+  });
+
+  it('reads each key once in a transaction: the second resolution of an append reuses the first', async () => {
+    const byName = (n: number): QueryReport => ({ ...report(n), queryId: null, traceId: null });
+    await tenantScope.run([TENANT], () =>
+      connection.db.transaction().execute(async (trx) => {
+        const lookups = new QueryLookups();
+        const first = await resolveQueryKeys(trx, [byName(100), report(200)], lookups);
+        assert.equal(first.of(byName(100) as ArkEvent), 'key-100');
+        // A newer run of name-100 in its session, written after the first look-up. The projector of an
+        // append reuses WorkSteps' rows (nothing writes queries between them): it does not read again.
+        await sql`INSERT INTO queries (tenant_id, query_key, query_name, session_id, session_rank, started_at, last_event_at, event_count, first_position)
+                  VALUES (${TENANT}, 'key-newer', 'name-100', 'session-10', 1, now(), now(), 1, 1000000)`.execute(trx);
+        const again = await resolveQueryKeys(trx, [report(200), byName(100)], lookups);
+        assert.equal(again.of(byName(100) as ArkEvent), 'key-100', 'a name already looked up is answered from the first look-up');
+        const fresh = await resolveQueryKeys(trx, [byName(100)], new QueryLookups());
+        assert.equal(fresh.of(byName(100) as ArkEvent), 'key-newer', 'a fresh resolution reads the table');
+        await sql`DELETE FROM queries WHERE tenant_id = ${TENANT} AND query_key = 'key-newer'`.execute(trx);
+      }),
+    );
   });
 });

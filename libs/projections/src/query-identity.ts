@@ -45,6 +45,7 @@ interface KnownRow {
   query_key: string;
   query_id: string | null;
   trace_id: string | null;
+  first_position: string | number;
 }
 
 const nameOf = (tenant: string, session: string, namespace: string | null, name: string) => `${tenant}\u0000${session}\u0000${namespace ?? ''}\u0000${name}`;
@@ -58,7 +59,83 @@ function foldsIntoQuery(e: QueryReport): boolean {
   return e.source === 'operation-event' || workStepOf(e) !== undefined;
 }
 
-export async function resolveQueryKeys<E extends QueryReport>(trx: Transaction<Database>, events: readonly E[]): Promise<QueryKeys<E>> {
+/**
+ * The `queries` rows found so far in one transaction, by the key each was looked up under (the newest
+ * run of a name in its session, every row of a UID, every row of a trace), so a second resolution in
+ * the same transaction reads only keys it has not seen. Valid while nothing writes `queries` in
+ * between: WorkSteps resolves before the append, WorkProjector after it, and the projectors that run
+ * between them write other tables.
+ */
+export class QueryLookups {
+  private readonly names = new Map<string, KnownRow | null>();
+  private readonly uids = new Map<string, KnownRow[]>();
+  private readonly traces = new Map<string, KnownRow[]>();
+
+  /** The rows of these keys, each once, in (first_position, query_key) order; one statement for the keys not seen yet. */
+  async rowsOf(trx: Transaction<Database>, names: string[][], uids: string[][], traces: string[][]): Promise<KnownRow[]> {
+    const id = (k: string[]) => k.join('\u0000');
+    const newNames = names.filter((k) => !this.names.has(id(k)));
+    const newUids = uids.filter((k) => !this.uids.has(id(k)));
+    const newTraces = traces.filter((k) => !this.traces.has(id(k)));
+    if (newNames.length + newUids.length + newTraces.length > 0) {
+      for (const k of newNames) this.names.set(id(k), null);
+      for (const k of newUids) this.uids.set(id(k), []);
+      for (const k of newTraces) this.traces.set(id(k), []);
+      // One index probe per key: the newest run of each name in its session (older runs matter only
+      // when an event names their UID or trace, which the other two probes find). Planned on every
+      // call, not prepared: a generic plan fixed while `queries` was a few pages (no statistics yet)
+      // scanned it for every key once it had grown (test/append-plans.test.ts).
+      const { rows } = await sql<KnownRow & { probe: 'n' | 'u' | 't'; k1: string; k2: string; k3: string | null }>`
+        SELECT 'n' AS probe, k.t AS k1, k.s AS k2, k.n AS k3, q.* FROM unnest(
+            ${newNames.map((k) => k[0])}::text[], ${newNames.map((k) => k[1])}::text[], ${newNames.map((k) => k[2])}::text[]) AS k(t, s, n)
+          CROSS JOIN LATERAL (SELECT ${KNOWN_COLUMNS} FROM queries q WHERE q.tenant_id = k.t AND q.query_name = k.n AND q.session_id = k.s
+                              ORDER BY q.first_position DESC LIMIT 1) q
+        UNION ALL
+        SELECT 'u', k.t, k.id, NULL, q.* FROM unnest(${newUids.map((k) => k[0])}::text[], ${newUids.map((k) => k[1])}::text[]) AS k(t, id)
+          CROSS JOIN LATERAL (SELECT ${KNOWN_COLUMNS} FROM queries q WHERE q.tenant_id = k.t AND q.query_id = k.id) q
+        UNION ALL
+        SELECT 't', k.t, k.tr, NULL, q.* FROM unnest(${newTraces.map((k) => k[0])}::text[], ${newTraces.map((k) => k[1])}::text[]) AS k(t, tr)
+          CROSS JOIN LATERAL (SELECT ${KNOWN_COLUMNS} FROM queries q WHERE q.tenant_id = k.t AND q.trace_id = k.tr) q`.execute(trx);
+      for (const { probe, k1, k2, k3, ...row } of rows) {
+        if (probe === 'n') this.names.set(id([k1, k2, k3!]), row);
+        else (probe === 'u' ? this.uids : this.traces).get(id([k1, k2]))!.push(row);
+      }
+    }
+    const found = new Map<string, KnownRow>();
+    for (const k of names) {
+      const row = this.names.get(id(k));
+      if (row) found.set(row.query_key, row);
+    }
+    for (const k of uids) for (const row of this.uids.get(id(k))!) found.set(row.query_key, row);
+    for (const k of traces) for (const row of this.traces.get(id(k))!) found.set(row.query_key, row);
+    return [...found.values()].sort(
+      (a, b) => Number(a.first_position) - Number(b.first_position) || (a.query_key < b.query_key ? -1 : a.query_key > b.query_key ? 1 : 0),
+    );
+  }
+}
+
+const KNOWN_COLUMNS = sql`q.tenant_id, q.session_id, q.namespace, q.query_name, q.query_key, q.query_id, q.trace_id, q.first_position`;
+
+/** The lookups WorkSteps made in a transaction, until the same transaction's WorkProjector takes them. */
+const handedOver = new WeakMap<Transaction<Database>, QueryLookups>();
+
+/** Leaves `lookups` for the next `takeQueryLookups` of this transaction. */
+export function handOverQueryLookups(trx: Transaction<Database>, lookups: QueryLookups): void {
+  handedOver.set(trx, lookups);
+}
+
+/** What `handOverQueryLookups` left for this transaction (once), else a fresh memo. */
+export function takeQueryLookups(trx: Transaction<Database>): QueryLookups {
+  const lookups = handedOver.get(trx);
+  handedOver.delete(trx);
+  return lookups ?? new QueryLookups();
+}
+
+export async function resolveQueryKeys<E extends QueryReport>(
+  trx: Transaction<Database>,
+  events: readonly E[],
+  lookups: QueryLookups = new QueryLookups(),
+): Promise<QueryKeys<E>> {
   const work = events.filter(foldsIntoQuery);
   const runs = new Map<string, Run[]>();
   /** `tenant\0uid` and `tenant\0trace:<id>` of rows already keyed, to the row key. */
@@ -68,24 +145,7 @@ export async function resolveQueryKeys<E extends QueryReport>(trx: Transaction<D
     const names = distinct(work.filter((e) => e.queryName).map((e) => [e.tenantId, e.sessionId, e.queryName!]));
     const uids = distinct(work.filter((e) => e.queryId).map((e) => [e.tenantId, e.queryId!]));
     const traces = distinct(work.filter((e) => e.traceId).map((e) => [e.tenantId, e.traceId!]));
-    // One index probe per key: the newest run of each name in its session (older runs matter only
-    // when an event names their UID or trace, which the other two probes find). Planned on every
-    // call, not prepared: a generic plan fixed while `queries` was a few pages (no statistics yet)
-    // scanned it for every key once it had grown (test/append-plans.test.ts).
-    const { rows } = await sql<KnownRow>`
-      SELECT DISTINCT ON (first_position, query_key) tenant_id, session_id, namespace, query_name, query_key, query_id, trace_id, first_position FROM (
-        SELECT q.* FROM unnest(${names.map((k) => k[0])}::text[], ${names.map((k) => k[1])}::text[], ${names.map((k) => k[2])}::text[]) AS k(t, s, n)
-          CROSS JOIN LATERAL (SELECT * FROM queries q WHERE q.tenant_id = k.t AND q.query_name = k.n AND q.session_id = k.s
-                              ORDER BY q.first_position DESC LIMIT 1) q
-        UNION ALL
-        SELECT q.* FROM unnest(${uids.map((k) => k[0])}::text[], ${uids.map((k) => k[1])}::text[]) AS k(t, id)
-          CROSS JOIN LATERAL (SELECT * FROM queries q WHERE q.tenant_id = k.t AND q.query_id = k.id) q
-        UNION ALL
-        SELECT q.* FROM unnest(${traces.map((k) => k[0])}::text[], ${traces.map((k) => k[1])}::text[]) AS k(t, tr)
-          CROSS JOIN LATERAL (SELECT * FROM queries q WHERE q.tenant_id = k.t AND q.trace_id = k.tr) q
-      ) found
-      ORDER BY first_position, query_key`.execute(trx);
-    for (const r of rows) {
+    for (const r of await lookups.rowsOf(trx, names, uids, traces)) {
       if (r.query_id) aliases.set(aliasOf(r.tenant_id, r.query_id), r.query_key);
       if (r.trace_id) aliases.set(aliasOf(r.tenant_id, `trace:${r.trace_id}`), r.query_key);
       if (r.query_name === null) continue;

@@ -10,7 +10,7 @@ import {
   type WorkPhase,
   type WorkStepResolver,
 } from '#ark/event-store';
-import { resolveQueryKeys, type QueryReport } from './query-identity.js';
+import { handOverQueryLookups, QueryLookups, resolveQueryKeys, type QueryReport } from './query-identity.js';
 import { eventData, num, startTimeOf, text } from './work-events.js';
 
 /**
@@ -137,7 +137,10 @@ export class WorkSteps implements WorkStepResolver {
     const steps = new Map<number, Step>();
     if (candidates.some((c) => needsQuery(c.item.event, c.work.family))) {
       const reports = items.map(reportOf);
-      const queryKeys = await resolveQueryKeys(trx, reports);
+      // The same transaction's WorkProjector resolves the appended events again: it reuses these rows.
+      const lookups = new QueryLookups();
+      const queryKeys = await resolveQueryKeys(trx, reports, lookups);
+      handOverQueryLookups(trx, lookups);
       const calls = await this.knownLlmCalls(
         trx,
         candidates

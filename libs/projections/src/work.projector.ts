@@ -3,7 +3,7 @@ import type { Database } from '#ark/database';
 import type { ArkEvent, InlineProjector } from '#ark/event-store';
 import { LlmCallsProjector } from './llm-calls.projector.js';
 import { QueriesProjector } from './queries.projector.js';
-import { resolveQueryKeys } from './query-identity.js';
+import { resolveQueryKeys, takeQueryLookups } from './query-identity.js';
 import { ToolCallsProjector } from './tool-calls.projector.js';
 
 /**
@@ -18,7 +18,7 @@ export class WorkProjector implements InlineProjector {
   readonly tables = [...this.toolCalls.tables, ...this.llmCalls.tables, ...this.queries.tables];
 
   async project(trx: Transaction<Database>, events: readonly ArkEvent[]): Promise<void> {
-    const keys = await resolveQueryKeys(trx, events);
+    const keys = await resolveQueryKeys(trx, events, takeQueryLookups(trx));
     await this.toolCalls.project(trx, events, keys);
     await this.llmCalls.project(trx, events, keys);
     await this.queries.project(trx, events, keys);
