@@ -83,6 +83,7 @@ ALTER TABLE events ENABLE ROW LEVEL SECURITY;
 CREATE INDEX events_a2a_tasks ON public.events USING btree (tenant_id, session_id, global_position) WHERE (type ~~ 'a2a.task.%'::text);
 CREATE INDEX events_approvals_query ON public.events USING btree (tenant_id, query_name, global_position) WHERE (type = ANY (ARRAY['approval.requested'::text, 'approval.resolved'::text]));
 CREATE INDEX events_approvals_session ON public.events USING btree (tenant_id, session_id, global_position) WHERE (type = ANY (ARRAY['approval.requested'::text, 'approval.resolved'::text]));
+CREATE INDEX events_chunk_feed ON public.events USING btree (tenant_id, query_name, transaction_id, global_position) WHERE (source = 'chunk'::text);
 CREATE INDEX events_chunk_query_name ON public.events USING btree (tenant_id, query_name, global_position) INCLUDE (type, "time") WHERE (source = 'chunk'::text);
 CREATE INDEX events_custom_topic ON public.events USING btree (tenant_id, type, transaction_id, global_position) WHERE (type ~~ 'custom.%'::text);
 CREATE UNIQUE INDEX events_dedupe_key ON public.events USING btree (tenant_id, session_id, dedupe_key) WHERE (dedupe_key IS NOT NULL);

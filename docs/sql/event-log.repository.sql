@@ -371,80 +371,164 @@ FROM
       ) AS page_bytes
     FROM
       (
-        SELECT
-          tenant_id,
-          session_id,
-          sequence,
-          global_position,
-          transaction_id::text AS transaction_id,
-          type,
-          time,
-          recorded_at,
-          query_id,
-          query_name,
-          namespace,
-          user_id,
-          trace_id,
-          span_id,
-          parent_span_id,
-          source,
-          dedupe_key,
-          data,
-          expires_at,
-          data_bytes,
-          events.transaction_id AS feed_tx,
-          coalesce(data_bytes, octet_length(data::text)) AS row_bytes
+        SELECT DISTINCT
+          ON (u.feed_tx, u.global_position) u.*
         FROM
-          events
-        WHERE
-          tenant_id = $6
-          AND (
-            query_id = ANY ($7::text[])
-            OR (
-              source = 'chunk'
-              AND query_name = ANY ($8::text[])
-            )
-          )
-          AND NOT (
-            events.type = 'llm.chunk'
-            AND EXISTS (
-              SELECT
-                1
-              FROM
-                llm_completions l
-              WHERE
-                l.tenant_id = events.tenant_id
-                AND l.query_name = events.query_name
-                AND l.run = coalesce(events.query_id, '')
-                AND events.global_position BETWEEN l.first_position AND l.last_position
-            )
-          )
-          AND (
-            events.type = 'records.deleted'
-            OR EXISTS (
-              SELECT
-                1
-              FROM
-                sessions owner_
-              WHERE
-                owner_.tenant_id = "events"."tenant_id"
-                AND owner_.session_id = "events"."session_id"
-                AND owner_.user_id = $9
-                AND owner_.expires_at > now()
-            )
-          )
-          AND expires_at > now()
-          AND transaction_id < snapshot.xmin
-          AND (transaction_id, global_position) > ($10::xid8, $11)
-          -- Qualified: a bare name would sort by the text output column of the same name, and
-          -- '100000' < '99999' would page past a lower transaction id (a gap in the feed).
+          (
+            SELECT
+              x.*
+            FROM
+              unnest($6::text[]) AS k (id)
+              CROSS JOIN LATERAL (
+                SELECT
+                  tenant_id,
+                  session_id,
+                  sequence,
+                  global_position,
+                  transaction_id::text AS transaction_id,
+                  type,
+                  time,
+                  recorded_at,
+                  query_id,
+                  query_name,
+                  namespace,
+                  user_id,
+                  trace_id,
+                  span_id,
+                  parent_span_id,
+                  source,
+                  dedupe_key,
+                  data,
+                  expires_at,
+                  data_bytes,
+                  events.transaction_id AS feed_tx,
+                  coalesce(data_bytes, octet_length(data::text)) AS row_bytes
+                FROM
+                  events
+                WHERE
+                  tenant_id = $7
+                  AND query_id = k.id
+                  AND NOT (
+                    events.type = 'llm.chunk'
+                    AND EXISTS (
+                      SELECT
+                        1
+                      FROM
+                        llm_completions l
+                      WHERE
+                        l.tenant_id = events.tenant_id
+                        AND l.query_name = events.query_name
+                        AND l.run = coalesce(events.query_id, '')
+                        AND events.global_position BETWEEN l.first_position AND l.last_position
+                    )
+                  )
+                  AND (
+                    events.type = 'records.deleted'
+                    OR EXISTS (
+                      SELECT
+                        1
+                      FROM
+                        sessions owner_
+                      WHERE
+                        owner_.tenant_id = "events"."tenant_id"
+                        AND owner_.session_id = "events"."session_id"
+                        AND owner_.user_id = $8
+                        AND owner_.expires_at > now()
+                    )
+                  )
+                  AND expires_at > now()
+                  AND transaction_id < snapshot.xmin
+                  AND (transaction_id, global_position) > ($9::xid8, $10)
+                  -- Qualified: a bare name would sort by the text output column of the same name, and
+                  -- '100000' < '99999' would page past a lower transaction id (a gap in the feed).
+                ORDER BY
+                  events.transaction_id,
+                  events.global_position
+                LIMIT
+                  $11
+              ) x
+            UNION ALL
+            SELECT
+              x.*
+            FROM
+              unnest($12::text[]) AS k (id)
+              CROSS JOIN LATERAL (
+                SELECT
+                  tenant_id,
+                  session_id,
+                  sequence,
+                  global_position,
+                  transaction_id::text AS transaction_id,
+                  type,
+                  time,
+                  recorded_at,
+                  query_id,
+                  query_name,
+                  namespace,
+                  user_id,
+                  trace_id,
+                  span_id,
+                  parent_span_id,
+                  source,
+                  dedupe_key,
+                  data,
+                  expires_at,
+                  data_bytes,
+                  events.transaction_id AS feed_tx,
+                  coalesce(data_bytes, octet_length(data::text)) AS row_bytes
+                FROM
+                  events
+                WHERE
+                  tenant_id = $13
+                  AND source = 'chunk'
+                  AND query_name = k.id
+                  AND NOT (
+                    events.type = 'llm.chunk'
+                    AND EXISTS (
+                      SELECT
+                        1
+                      FROM
+                        llm_completions l
+                      WHERE
+                        l.tenant_id = events.tenant_id
+                        AND l.query_name = events.query_name
+                        AND l.run = coalesce(events.query_id, '')
+                        AND events.global_position BETWEEN l.first_position AND l.last_position
+                    )
+                  )
+                  AND (
+                    events.type = 'records.deleted'
+                    OR EXISTS (
+                      SELECT
+                        1
+                      FROM
+                        sessions owner_
+                      WHERE
+                        owner_.tenant_id = "events"."tenant_id"
+                        AND owner_.session_id = "events"."session_id"
+                        AND owner_.user_id = $14
+                        AND owner_.expires_at > now()
+                    )
+                  )
+                  AND expires_at > now()
+                  AND transaction_id < snapshot.xmin
+                  AND (transaction_id, global_position) > ($15::xid8, $16)
+                  -- Qualified: a bare name would sort by the text output column of the same name, and
+                  -- '100000' < '99999' would page past a lower transaction id (a gap in the feed).
+                ORDER BY
+                  events.transaction_id,
+                  events.global_position
+                LIMIT
+                  $17
+              ) x
+          ) u
         ORDER BY
-          events.transaction_id,
-          events.global_position
+          u.feed_tx,
+          u.global_position
         LIMIT
-          $12
+          $18
       ) e
-  ) page ON page.page_bytes - page.row_bytes < $13;
+  ) page ON page.page_bytes - page.row_bytes < $19;
 
 -- EventLogRepository.readFeed (reader, one type)
 /* ark:prepared */
@@ -519,6 +603,7 @@ FROM
         WHERE
           tenant_id = $1
           AND type = $2
+          AND type LIKE 'custom.%'
           AND (
             events.type = 'records.deleted'
             OR EXISTS (

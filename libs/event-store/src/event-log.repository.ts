@@ -1,4 +1,4 @@
-import { sql, type Kysely, type Transaction } from 'kysely';
+import { sql, type Kysely, type RawBuilder, type Transaction } from 'kysely';
 import {
   EXAMPLE_ADMIN,
   EXAMPLE_READER,
@@ -118,17 +118,15 @@ function withinBudget(rows: readonly BudgetedRow[], limit: number, maxBytes: num
   return { events: kept.map((r) => toArkEvent(r, dataAsText)), cut };
 }
 
-/** A query's events by its ids (UID, name), its chunks also by the upload path's query (query_name); or one type's events. */
-function narrowing(narrow: FeedNarrowing) {
-  if ('type' in narrow) return sql`AND type = ${narrow.type}`;
-  const ids = [...narrow.queryIds];
-  // Chunks folded into an llm_completions row are read from it (readFeed), not from their raw rows,
-  // which only wait there for the reaper.
-  return sql`AND (query_id = ANY(${ids}::text[]) OR (source = 'chunk' AND query_name = ANY(${ids}::text[])))
-    AND NOT (events.type = 'llm.chunk' AND EXISTS (
+/** Chunks folded into an llm_completions row are read from it (readFeed), not from their raw rows, which only wait there for the reaper. */
+const NOT_FOLDED = sql`AND NOT (events.type = 'llm.chunk' AND EXISTS (
       SELECT 1 FROM llm_completions l
       WHERE l.tenant_id = events.tenant_id AND l.query_name = events.query_name AND l.run = coalesce(events.query_id, '')
         AND events.global_position BETWEEN l.first_position AND l.last_position))`;
+
+/** One type's events; a custom topic's also say so literally, which lets any plan use the topics' partial index. */
+function typeNarrowing(type: string) {
+  return type.startsWith('custom.') ? sql`AND type = ${type} AND type LIKE 'custom.%'` : sql`AND type = ${type}`;
 }
 
 /** The SQL of the event log. Appends take a transaction from the caller so projectors can join it. */
@@ -238,7 +236,6 @@ export class EventLogRepository {
     narrow?: FeedNarrowing,
     { dataAsText = false }: LogReadOptions = {},
   ): Promise<LogPage & { horizon: bigint }> {
-    const onlyQuery = narrow === undefined ? sql`` : narrowing(narrow);
     const onlyOwned = scope.ownerId === undefined ? sql`` : sql`AND (events.type = 'records.deleted' OR ${sessionVisible(scope, 'events')})`;
     const queryIds = narrow !== undefined && 'queryIds' in narrow ? [...narrow.queryIds] : undefined;
     // Whether compacted runs of the query lie past the cursor: only then does a second statement
@@ -250,6 +247,31 @@ export class EventLogRepository {
             WHERE c.tenant_id = ${scope.tenantId} AND (c.query_name = ANY(${queryIds}::text[]) OR c.run = ANY(${queryIds}::text[]))
               AND c.expires_at > now() AND (c.last_tx, c.last_position) > (${after.transactionId.toString()}::xid8, ${after.globalPosition})
               AND c.first_tx < snapshot.xmin)`;
+    const feedAfterCursor = (narrowed: RawBuilder<unknown>) => sql`
+          SELECT ${EVENT_SELECT}, events.transaction_id AS feed_tx, ${ROW_BYTES} FROM events
+          WHERE tenant_id = ${scope.tenantId} ${narrowed} ${onlyOwned} AND expires_at > now()
+            AND transaction_id < snapshot.xmin
+            AND (transaction_id, global_position) > (${after.transactionId.toString()}::xid8, ${after.globalPosition})
+          -- Qualified: a bare name would sort by the text output column of the same name, and
+          -- '100000' < '99999' would page past a lower transaction id (a gap in the feed).
+          ORDER BY events.transaction_id, events.global_position
+          LIMIT ${limit}`;
+    // A query's events: per id, those filed under it (events_query) and the chunks uploaded under it
+    // (events_chunk_feed), each an index range in feed order from the cursor, merged. One condition
+    // over both ids would walk the tenant's whole feed past the cursor (events_tenant_feed) and filter
+    // it, for every reader of every query.
+    const candidates =
+      queryIds === undefined
+        ? feedAfterCursor(narrow !== undefined && 'type' in narrow ? typeNarrowing(narrow.type) : sql``)
+        : sql`
+          SELECT DISTINCT ON (u.feed_tx, u.global_position) u.* FROM (
+            SELECT x.* FROM unnest(${queryIds}::text[]) AS k(id) CROSS JOIN LATERAL (${feedAfterCursor(sql`AND query_id = k.id ${NOT_FOLDED}`)}) x
+            UNION ALL
+            SELECT x.* FROM unnest(${queryIds}::text[]) AS k(id)
+              CROSS JOIN LATERAL (${feedAfterCursor(sql`AND source = 'chunk' AND query_name = k.id ${NOT_FOLDED}`)}) x
+          ) u
+          ORDER BY u.feed_tx, u.global_position
+          LIMIT ${limit}`;
     const { rows } = await inScope(scope, () =>
       sql<BudgetedRow & { horizon: string; has_folded: boolean }>`${PREPARED}
       -- MATERIALIZED: the horizon is computed once, so the rows read and the horizon returned agree.
@@ -257,16 +279,7 @@ export class EventLogRepository {
       SELECT snapshot.xmin::text AS horizon, ${hasFolded} AS has_folded, ${eventColumnsOf('page', dataAsText)}, page.row_bytes, page.page_bytes
       FROM snapshot LEFT JOIN LATERAL (
         SELECT e.*, sum(e.row_bytes) OVER (ORDER BY e.feed_tx, e.global_position ROWS UNBOUNDED PRECEDING) AS page_bytes
-        FROM (
-          SELECT ${EVENT_SELECT}, events.transaction_id AS feed_tx, ${ROW_BYTES} FROM events
-          WHERE tenant_id = ${scope.tenantId} ${onlyQuery} ${onlyOwned} AND expires_at > now()
-            AND transaction_id < snapshot.xmin
-            AND (transaction_id, global_position) > (${after.transactionId.toString()}::xid8, ${after.globalPosition})
-          -- Qualified: a bare name would sort by the text output column of the same name, and
-          -- '100000' < '99999' would page past a lower transaction id (a gap in the feed).
-          ORDER BY events.transaction_id, events.global_position
-          LIMIT ${limit}
-        ) e
+        FROM (${candidates}) e
       ) page ON page.page_bytes - page.row_bytes < ${this.pageMaxBytes}`.execute(this.db),
     );
     const horizon = BigInt(rows[0]?.horizon ?? '0');
