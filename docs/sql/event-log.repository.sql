@@ -408,20 +408,6 @@ FROM
                 WHERE
                   tenant_id = $7
                   AND query_id = k.id
-                  AND NOT (
-                    events.type = 'llm.chunk'
-                    AND EXISTS (
-                      SELECT
-                        1
-                      FROM
-                        llm_completions l
-                      WHERE
-                        l.tenant_id = events.tenant_id
-                        AND l.query_name = events.query_name
-                        AND l.run = coalesce(events.query_id, '')
-                        AND events.global_position BETWEEN l.first_position AND l.last_position
-                    )
-                  )
                   AND (
                     events.type = 'records.deleted'
                     OR EXISTS (
@@ -482,20 +468,6 @@ FROM
                   tenant_id = $13
                   AND source = 'chunk'
                   AND query_name = k.id
-                  AND NOT (
-                    events.type = 'llm.chunk'
-                    AND EXISTS (
-                      SELECT
-                        1
-                      FROM
-                        llm_completions l
-                      WHERE
-                        l.tenant_id = events.tenant_id
-                        AND l.query_name = events.query_name
-                        AND l.run = coalesce(events.query_id, '')
-                        AND events.global_position BETWEEN l.first_position AND l.last_position
-                    )
-                  )
                   AND (
                     events.type = 'records.deleted'
                     OR EXISTS (

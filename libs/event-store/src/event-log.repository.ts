@@ -118,12 +118,6 @@ function withinBudget(rows: readonly BudgetedRow[], limit: number, maxBytes: num
   return { events: kept.map((r) => toArkEvent(r, dataAsText)), cut };
 }
 
-/** Chunks folded into an llm_completions row are read from it (readFeed), not from their raw rows, which only wait there for the reaper. */
-const NOT_FOLDED = sql`AND NOT (events.type = 'llm.chunk' AND EXISTS (
-      SELECT 1 FROM llm_completions l
-      WHERE l.tenant_id = events.tenant_id AND l.query_name = events.query_name AND l.run = coalesce(events.query_id, '')
-        AND events.global_position BETWEEN l.first_position AND l.last_position))`;
-
 /** One type's events; a custom topic's also say so literally, which lets any plan use the topics' partial index. */
 function typeNarrowing(type: string) {
   return type.startsWith('custom.') ? sql`AND type = ${type} AND type LIKE 'custom.%'` : sql`AND type = ${type}`;
@@ -265,10 +259,10 @@ export class EventLogRepository {
         ? feedAfterCursor(narrow !== undefined && 'type' in narrow ? typeNarrowing(narrow.type) : sql``)
         : sql`
           SELECT DISTINCT ON (u.feed_tx, u.global_position) u.* FROM (
-            SELECT x.* FROM unnest(${queryIds}::text[]) AS k(id) CROSS JOIN LATERAL (${feedAfterCursor(sql`AND query_id = k.id ${NOT_FOLDED}`)}) x
+            SELECT x.* FROM unnest(${queryIds}::text[]) AS k(id) CROSS JOIN LATERAL (${feedAfterCursor(sql`AND query_id = k.id`)}) x
             UNION ALL
             SELECT x.* FROM unnest(${queryIds}::text[]) AS k(id)
-              CROSS JOIN LATERAL (${feedAfterCursor(sql`AND source = 'chunk' AND query_name = k.id ${NOT_FOLDED}`)}) x
+              CROSS JOIN LATERAL (${feedAfterCursor(sql`AND source = 'chunk' AND query_name = k.id`)}) x
           ) u
           ORDER BY u.feed_tx, u.global_position
           LIMIT ${limit}`;
@@ -290,7 +284,7 @@ export class EventLogRepository {
       dataAsText,
     );
     if (queryIds === undefined || rows[0]?.has_folded !== true) return { ...page, horizon };
-    // A run compacted after the first statement's snapshot was also read as its raw rows: those stay.
+    // A folded chunk whose raw row is still stored (until COMPACTED_CHUNK_TTL_SECONDS) was read raw: that copy stays.
     const raw = new Set(page.events.map((e) => e.globalPosition));
     const folded = (await this.foldedChunks(scope, after, horizon, queryIds)).filter((e) => !raw.has(e.globalPosition));
     if (folded.length === 0) return { ...page, horizon };
