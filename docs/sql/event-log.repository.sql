@@ -378,7 +378,11 @@ FROM
             SELECT
               x.*
             FROM
-              unnest($6::text[]) AS k (id)
+              (
+                VALUES
+                  ($6::text),
+                  ($7::text)
+              ) AS k (id)
               CROSS JOIN LATERAL (
                 SELECT
                   tenant_id,
@@ -406,7 +410,7 @@ FROM
                 FROM
                   events
                 WHERE
-                  tenant_id = $7
+                  tenant_id = $8
                   AND query_id = k.id
                   AND (
                     events.type = 'records.deleted'
@@ -418,26 +422,30 @@ FROM
                       WHERE
                         owner_.tenant_id = "events"."tenant_id"
                         AND owner_.session_id = "events"."session_id"
-                        AND owner_.user_id = $8
+                        AND owner_.user_id = $9
                         AND owner_.expires_at > now()
                     )
                   )
                   AND expires_at > now()
                   AND transaction_id < snapshot.xmin
-                  AND (transaction_id, global_position) > ($9::xid8, $10)
+                  AND (transaction_id, global_position) > ($10::xid8, $11)
                   -- Qualified: a bare name would sort by the text output column of the same name, and
                   -- '100000' < '99999' would page past a lower transaction id (a gap in the feed).
                 ORDER BY
                   events.transaction_id,
                   events.global_position
                 LIMIT
-                  $11
+                  $12
               ) x
             UNION ALL
             SELECT
               x.*
             FROM
-              unnest($12::text[]) AS k (id)
+              (
+                VALUES
+                  ($13::text),
+                  ($14::text)
+              ) AS k (id)
               CROSS JOIN LATERAL (
                 SELECT
                   tenant_id,
@@ -465,7 +473,7 @@ FROM
                 FROM
                   events
                 WHERE
-                  tenant_id = $13
+                  tenant_id = $15
                   AND source = 'chunk'
                   AND query_name = k.id
                   AND (
@@ -478,29 +486,29 @@ FROM
                       WHERE
                         owner_.tenant_id = "events"."tenant_id"
                         AND owner_.session_id = "events"."session_id"
-                        AND owner_.user_id = $14
+                        AND owner_.user_id = $16
                         AND owner_.expires_at > now()
                     )
                   )
                   AND expires_at > now()
                   AND transaction_id < snapshot.xmin
-                  AND (transaction_id, global_position) > ($15::xid8, $16)
+                  AND (transaction_id, global_position) > ($17::xid8, $18)
                   -- Qualified: a bare name would sort by the text output column of the same name, and
                   -- '100000' < '99999' would page past a lower transaction id (a gap in the feed).
                 ORDER BY
                   events.transaction_id,
                   events.global_position
                 LIMIT
-                  $17
+                  $19
               ) x
           ) u
         ORDER BY
           u.feed_tx,
           u.global_position
         LIMIT
-          $18
+          $20
       ) e
-  ) page ON page.page_bytes - page.row_bytes < $19;
+  ) page ON page.page_bytes - page.row_bytes < $21;
 
 -- EventLogRepository.readFeed (reader, one type)
 /* ark:prepared */

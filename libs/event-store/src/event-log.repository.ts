@@ -254,14 +254,19 @@ export class EventLogRepository {
     // (events_chunk_feed), each an index range in feed order from the cursor, merged. One condition
     // over both ids would walk the tenant's whole feed past the cursor (events_tenant_feed) and filter
     // it, for every reader of every query.
+    // The ids as a VALUES list, not an array: a generic plan then counts them as a custom one does
+    // (an array parameter counts as ten), so PostgreSQL settles on the prepared plan instead of
+    // planning every read (1.3 ms a read, against 0.5 ms to run it).
+    // No id matches nothing (a NULL id equals no row's).
+    const ids = queryIds && sql`(VALUES ${sql.join((queryIds.length > 0 ? queryIds : [null]).map((id) => sql`(${id}::text)`))})`;
     const candidates =
-      queryIds === undefined
+      queryIds === undefined || ids === undefined
         ? feedAfterCursor(narrow !== undefined && 'type' in narrow ? typeNarrowing(narrow.type) : sql``)
         : sql`
           SELECT DISTINCT ON (u.feed_tx, u.global_position) u.* FROM (
-            SELECT x.* FROM unnest(${queryIds}::text[]) AS k(id) CROSS JOIN LATERAL (${feedAfterCursor(sql`AND query_id = k.id`)}) x
+            SELECT x.* FROM ${ids} AS k(id) CROSS JOIN LATERAL (${feedAfterCursor(sql`AND query_id = k.id`)}) x
             UNION ALL
-            SELECT x.* FROM unnest(${queryIds}::text[]) AS k(id)
+            SELECT x.* FROM ${ids} AS k(id)
               CROSS JOIN LATERAL (${feedAfterCursor(sql`AND source = 'chunk' AND query_name = k.id`)}) x
           ) u
           ORDER BY u.feed_tx, u.global_position
