@@ -253,16 +253,12 @@ export class EventLogRepository {
     // A query's events: per id, those filed under it (events_query) and the chunks uploaded under it
     // (events_chunk_feed), each an index range in feed order from the cursor, merged. One condition
     // over both ids would walk the tenant's whole feed past the cursor (events_tenant_feed) and filter
-    // it, for every reader of every query.
-    // The ids as a VALUES list, not an array: a generic plan then counts them as a custom one does
-    // (an array parameter counts as ten), so PostgreSQL settles on the prepared plan instead of
-    // planning every read (1.3 ms a read, against 0.5 ms to run it).
-    // No id matches nothing (a NULL id equals no row's).
-    const ids = queryIds && sql`(VALUES ${sql.join((queryIds.length > 0 ? queryIds : [null]).map((id) => sql`(${id}::text)`))})`;
-    const candidates =
-      queryIds === undefined || ids === undefined
-        ? feedAfterCursor(narrow !== undefined && 'type' in narrow ? typeNarrowing(narrow.type) : sql``)
-        : sql`
+    // it, for every reader of every query. The ids go in as a VALUES list, not an array: a generic
+    // plan then counts them as a custom one does (an array parameter counts as ten), so PostgreSQL
+    // keeps the prepared plan instead of planning every read. No id: one NULL, which matches no row.
+    const queryFeed = (queryIds: readonly string[]) => {
+      const ids = sql`(VALUES ${sql.join((queryIds.length > 0 ? queryIds : [null]).map((id) => sql`(${id}::text)`))})`;
+      return sql`
           SELECT DISTINCT ON (u.feed_tx, u.global_position) u.* FROM (
             SELECT x.* FROM ${ids} AS k(id) CROSS JOIN LATERAL (${feedAfterCursor(sql`AND query_id = k.id`)}) x
             UNION ALL
@@ -271,6 +267,9 @@ export class EventLogRepository {
           ) u
           ORDER BY u.feed_tx, u.global_position
           LIMIT ${limit}`;
+    };
+    const candidates =
+      queryIds !== undefined ? queryFeed(queryIds) : feedAfterCursor(narrow !== undefined && 'type' in narrow ? typeNarrowing(narrow.type) : sql``);
     const { rows } = await inScope(scope, () =>
       sql<BudgetedRow & { horizon: string; has_folded: boolean }>`${PREPARED}
       -- MATERIALIZED: the horizon is computed once, so the rows read and the horizon returned agree.
