@@ -53,7 +53,7 @@ for (const [name, settings] of [
       assert.deepEqual(
         positions,
         [...positions].sort((a, b) => a - b),
-        'in feed order (one transaction: by position)',
+        "in feed order (the chunks' transaction, then the events': by position here)",
       );
       const plan = logged.plans.find((p) => p.includes('ark_feed_horizon()'));
       assert.ok(plan, `the read's plan was reported: ${logged.plans.join('\n---\n')}`);
