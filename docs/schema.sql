@@ -287,9 +287,9 @@ CREATE TABLE query_executions (
 ALTER TABLE query_executions ENABLE ROW LEVEL SECURITY;
 CREATE INDEX query_executions_claim_order ON public.query_executions USING btree (tenant_id, namespace, submitted_at, query_id) WHERE (phase = 'pending'::text);
 CREATE INDEX query_executions_executor ON public.query_executions USING btree (tenant_id, assigned_executor) WHERE (phase = ANY (ARRAY['assigned'::text, 'running'::text]));
-CREATE INDEX query_executions_finished_session ON public.query_executions USING btree (tenant_id, session_id) WHERE (phase = ANY (ARRAY['done'::text, 'error'::text, 'canceled'::text]));
 CREATE INDEX query_executions_leases ON public.query_executions USING btree (lease_expires_at) WHERE (phase = ANY (ARRAY['assigned'::text, 'running'::text]));
 CREATE INDEX query_executions_listing ON public.query_executions USING btree (tenant_id, submitted_at DESC, query_id DESC);
+CREATE INDEX query_executions_session ON public.query_executions USING btree (tenant_id, session_id);
 CREATE INDEX query_executions_ttl ON public.query_executions USING btree (ttl_expires_at) WHERE ((phase = 'pending'::text) AND (ttl_expires_at IS NOT NULL));
 CREATE POLICY tenant_isolation ON query_executions USING (((tenant_id || ''::text) = ANY (( SELECT ark_tenant_ids() AS ark_tenant_ids)::text[])));
 GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE query_executions TO ark_broker_app;
@@ -691,6 +691,51 @@ BEGIN
 END
 $function$;
 
+CREATE OR REPLACE FUNCTION public.ark_forget_idle_executors(idle interval)
+ RETURNS integer
+ LANGUAGE sql
+ SECURITY DEFINER
+ SET search_path TO 'public', 'pg_temp'
+AS $function$
+  WITH gone AS (
+    DELETE FROM query_executors x
+    WHERE x.last_seen_at < now() - idle
+      -- Through query_executions_executor (migrations/0180).
+      AND NOT EXISTS (SELECT 1 FROM query_executions e WHERE e.tenant_id = x.tenant_id AND e.assigned_executor = x.executor_id
+                        AND e.phase IN ('assigned', 'running'))
+    RETURNING 1
+  )
+  SELECT count(*)::int FROM gone
+$function$;
+REVOKE ALL ON FUNCTION ark_forget_idle_executors(interval) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION ark_forget_idle_executors(interval) TO ark_broker_app;
+
+CREATE OR REPLACE FUNCTION public.ark_keep_working_sessions_open(within interval, keep interval)
+ RETURNS integer
+ LANGUAGE sql
+ SECURITY DEFINER
+ SET search_path TO 'public', 'pg_temp'
+AS $function$
+  WITH working AS (
+    -- Each through its partial index: the claim index, then the lease index.
+    SELECT tenant_id, session_id FROM query_executions WHERE phase = 'pending'
+    UNION
+    SELECT tenant_id, session_id FROM query_executions WHERE phase IN ('assigned', 'running')
+  ), due AS (
+    SELECT s.tenant_id, s.session_id FROM sessions s JOIN working w ON w.tenant_id = s.tenant_id AND w.session_id = s.session_id
+    WHERE s.expires_at < now() + within
+    ORDER BY s.tenant_id, s.session_id
+    FOR UPDATE OF s SKIP LOCKED
+  ), kept AS (
+    UPDATE sessions s SET expires_at = greatest(s.expires_at, now() + keep)
+    FROM due d WHERE s.tenant_id = d.tenant_id AND s.session_id = d.session_id
+    RETURNING 1
+  )
+  SELECT count(*)::int FROM kept
+$function$;
+REVOKE ALL ON FUNCTION ark_keep_working_sessions_open(interval,interval) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION ark_keep_working_sessions_open(interval,interval) TO ark_broker_app;
+
 CREATE OR REPLACE FUNCTION public.ark_query_execution_counts()
  RETURNS TABLE(pending bigint, assigned bigint, running bigint)
  LANGUAGE sql
@@ -799,14 +844,20 @@ DECLARE
   trace_ids text[];
 BEGIN
   SELECT array_agg(c.tenant_id), array_agg(c.session_id) INTO tenants, session_ids
-  FROM (SELECT s.tenant_id, s.session_id FROM sessions s WHERE s.expires_at <= now() ORDER BY s.expires_at LIMIT batch_size) c
+  FROM (SELECT s.tenant_id, s.session_id FROM sessions s
+        WHERE s.expires_at <= now()
+          AND NOT EXISTS (SELECT 1 FROM query_executions q WHERE q.tenant_id = s.tenant_id AND q.session_id = s.session_id
+                            AND q.phase IN ('pending', 'assigned', 'running'))
+        ORDER BY s.expires_at LIMIT batch_size) c
   WHERE pg_try_advisory_xact_lock(hashtextextended(c.tenant_id || '/' || c.session_id, 0));
   IF tenants IS NULL THEN RETURN 0; END IF;
 
   -- A new statement, so a fresh snapshot: the commits of appenders that held a lock before us.
   SELECT array_agg(s.tenant_id), array_agg(s.session_id) INTO tenants, session_ids
   FROM sessions s
-  WHERE (s.tenant_id, s.session_id) IN (SELECT * FROM unnest(tenants, session_ids)) AND s.expires_at <= now();
+  WHERE (s.tenant_id, s.session_id) IN (SELECT * FROM unnest(tenants, session_ids)) AND s.expires_at <= now()
+    AND NOT EXISTS (SELECT 1 FROM query_executions q WHERE q.tenant_id = s.tenant_id AND q.session_id = s.session_id
+      AND q.phase IN ('pending', 'assigned', 'running'));
   IF tenants IS NULL THEN RETURN 0; END IF;
 
   WITH gone AS (
@@ -829,7 +880,7 @@ BEGIN
 
   DELETE FROM session_queries x WHERE (x.tenant_id, x.session_id) IN (SELECT * FROM unnest(tenants, session_ids));
   DELETE FROM messages x WHERE (x.tenant_id, x.session_id) IN (SELECT * FROM unnest(tenants, session_ids));
-  -- Through query_executions_finished_session (migrations/0280); query_transitions cascade.
+  -- Through query_executions_session (migrations/0310); query_transitions cascade.
   DELETE FROM query_executions x WHERE (x.tenant_id, x.session_id) IN (SELECT * FROM unnest(tenants, session_ids))
     AND x.phase IN ('done', 'error', 'canceled');
   DELETE FROM event_streams x WHERE (x.tenant_id, x.session_id) IN (SELECT * FROM unnest(tenants, session_ids));

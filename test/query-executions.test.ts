@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { SignJWT } from 'jose';
+import { QueueUpkeep } from '../apps/broker/src/executions/queue-upkeep.js';
 import { runCli } from './support/cli.js';
 import { eventually } from './support/eventually.js';
 import { sleep } from './support/sse-client.js';
@@ -349,6 +350,28 @@ describe('query execution: the broker as the work queue of executors', () => {
     // The same queryId in another tenant is another query.
     assert.equal((await submit({ queryId: id, namespace: 'ns-tenant' }, other)).status, 201);
     assert.equal((await claim('home', { namespaces: ['ns-tenant'] })).body.items[0].queryId, id);
+  });
+
+  it('forgets executors idle for an hour that hold no query, and keeps one holding a query however long it is silent', async () => {
+    const held = uid();
+    await submit({ queryId: held, namespace: 'ns-idle' });
+    assert.equal((await claim('idle-holding', { namespaces: ['ns-idle'], leaseSeconds: 3600 })).body.items[0]?.queryId, held);
+    assert.equal((await claim('idle-empty', { namespaces: ['ns-idle'] })).body.items.length, 0);
+    assert.equal((await claim('recent', { namespaces: ['ns-idle'] })).body.items.length, 0);
+    // Their last claims an hour and more ago (only `recent` is current).
+    await broker.sql.query(`UPDATE query_executors SET last_seen_at = now() - interval '61 minutes' WHERE executor_id IN ('idle-holding', 'idle-empty')`);
+    const upkeep = await broker.app.get(QueueUpkeep).upkeepOnce();
+    assert.ok(upkeep.executorsForgotten >= 1, JSON.stringify(upkeep));
+    const left = await broker.sql.query<{ executor_id: string }>(
+      `SELECT executor_id FROM query_executors WHERE executor_id IN ('idle-holding', 'idle-empty', 'recent') ORDER BY 1`,
+    );
+    assert.deepEqual(
+      left.rows.map((r) => r.executor_id),
+      ['idle-holding', 'recent'],
+    );
+    const shown = (await call('GET', '/v2/executors', admin)).body.items.map((x: any) => x.executorId);
+    assert.ok(shown.includes('idle-holding') && shown.includes('recent') && !shown.includes('idle-empty'), shown.join(', '));
+    assert.equal((await report(held, { executorId: 'idle-holding', attempt: 1, phase: 'done', response: 'ok' })).status, 200);
   });
 
   it('keeps the queue across a broker restart: the executor carries on with the new process', async () => {

@@ -32,7 +32,8 @@ describe('retention: upstream visibility TTLs, expiry and the reaper', () => {
   let broker: TestBroker;
   before(async () => {
     // Seconds, so the test can wait them out; the reaper is driven by hand (interval 0: no timer).
-    broker = await startTestBroker({ ...retention, ROW_REAP_INTERVAL_SECONDS: '0' });
+    // The query queue's upkeep runs every second (it keeps sessions of unfinished queries open).
+    broker = await startTestBroker({ ...retention, ROW_REAP_INTERVAL_SECONDS: '0', QUERY_UPKEEP_INTERVAL_SECONDS: '1' });
   });
   after(() => broker.close());
 
@@ -140,47 +141,93 @@ describe('retention: upstream visibility TTLs, expiry and the reaper', () => {
     );
   });
 
-  it("deletes a reaped session's finished query executions with it, so they never show again; its pending ones stay", async () => {
-    const submit = async (queryId: string) =>
+  it("deletes a reaped session's finished query executions with it, so they never show again; a session holding unfinished ones stays open", async () => {
+    const submit = async (queryId: string, sessionId: string) =>
       assert.equal(
         (
           await postJson(`${broker.url}/v2/queries`, {
             queryId,
             name: queryId,
             namespace: 'ns-reap',
-            sessionId: 'exec-reaped',
+            sessionId,
             target: { type: 'agent', name: 'a' },
             input: 'hi',
           })
         ).status,
         201,
       );
-    await submit('q-finished');
-    const claimed = await postJson(`${broker.url}/v2/executors/e-reap/claims`, { max: 1, namespaces: ['ns-reap'] });
-    assert.deepEqual(
-      claimed.body.items.map((q: { queryId: string }) => q.queryId),
-      ['q-finished'],
-    );
-    const done = await postJson(`${broker.url}/v2/queries/q-finished/phase`, { executorId: 'e-reap', attempt: 1, phase: 'done', response: 'ok' });
-    assert.equal(done.status, 200, JSON.stringify(done.body));
-    await submit('q-waiting');
-    assert.equal((await getJson(`${broker.url}/v2/queries/q-finished`)).status, 200);
+    const claim = async (executorId: string) =>
+      (await postJson(`${broker.url}/v2/executors/${executorId}/claims`, { max: 1, namespaces: ['ns-reap'], leaseSeconds: 60 })).body.items.map(
+        (q: { queryId: string }) => q.queryId,
+      );
+    const phase = async (queryId: string, executorId: string, to: string) => {
+      const res = await postJson(`${broker.url}/v2/queries/${queryId}/phase`, { executorId, attempt: 1, phase: to, response: 'ok' });
+      assert.equal(res.status, 200, JSON.stringify(res.body));
+    };
+    const shown = async (path: string) => (await getJson(`${broker.url}${path}`)).status;
 
-    // The session expires: its queries are hidden at once, and the reaper deletes the finished one.
+    // `exec-reaped` holds a finished query; `exec-working` one running and one waiting for an executor.
+    await submit('q-finished', 'exec-reaped');
+    assert.deepEqual(await claim('e-reap'), ['q-finished']);
+    await phase('q-finished', 'e-reap', 'done');
+    await submit('q-running', 'exec-working');
+    assert.deepEqual(await claim('e-work'), ['q-running']);
+    await phase('q-running', 'e-work', 'running');
+    await submit('q-waiting', 'exec-working');
+    await eventually(
+      'both sessions',
+      async () => [await shown('/v2/sessions/exec-reaped'), await shown('/v2/sessions/exec-working')],
+      (s) => s.join() === '200,200',
+    );
+
+    // Past the sessions TTL: the finished session is hidden at once, the working one is kept open
+    // (QUERY_UPKEEP_INTERVAL_SECONDS=1) however long its work lasts.
     await sleep(3_500);
-    assert.equal((await getJson(`${broker.url}/v2/queries/q-finished`)).status, 404);
+    assert.equal(await shown('/v2/queries/q-finished'), 404);
+    assert.equal(await shown('/v2/sessions/exec-reaped'), 404);
+    for (let i = 0; i < 3; i++) {
+      assert.equal(await shown('/v2/sessions/exec-working'), 200, `the working session, ${i + 1} s past its TTL`);
+      assert.equal(await shown('/v2/queries/q-waiting/execution'), 200);
+      assert.equal(await shown('/v2/queries/q-running/execution'), 200);
+      await sleep(1_000);
+    }
     const report = await broker.app.get(RowReaper).reapOnce();
     assert.ok(report.sessions >= 1);
-    const left = await broker.sql.query<{ query_id: string; phase: string; transitions: number }>(
-      `SELECT e.query_id, e.phase, (SELECT count(*)::int FROM query_transitions t WHERE t.tenant_id = e.tenant_id AND t.query_id = e.query_id) AS transitions
-       FROM query_executions e WHERE e.session_id = 'exec-reaped' ORDER BY 1`,
-    );
-    assert.deepEqual(left.rows, [{ query_id: 'q-waiting', phase: 'pending', transitions: 1 }]);
+    const executions = async () =>
+      (
+        await broker.sql.query<{ query_id: string; phase: string }>(
+          `SELECT e.query_id, e.phase FROM query_executions e WHERE e.session_id IN ('exec-reaped', 'exec-working') ORDER BY 1`,
+        )
+      ).rows;
+    assert.deepEqual(await executions(), [
+      { query_id: 'q-running', phase: 'running' },
+      { query_id: 'q-waiting', phase: 'pending' },
+    ]);
     assert.equal(await count(broker, `SELECT count(*) AS n FROM query_transitions WHERE query_id = 'q-finished'`), 0);
+    assert.equal(await count(broker, `SELECT count(*) AS n FROM sessions WHERE session_id = 'exec-working'`), 1);
     // Its session row is gone too: the finished query stays hidden (it showed again when only the session was deleted).
-    assert.equal((await getJson(`${broker.url}/v2/queries/q-finished`)).status, 404);
+    assert.equal(await shown('/v2/queries/q-finished'), 404);
     const listed = (await getJson(`${broker.url}/v2/queries?namespace=ns-reap`)).body.items.map((q: { queryId: string }) => q.queryId);
-    assert.ok(!listed.includes('q-finished'), `listed: ${listed.join(', ')}`);
+    assert.deepEqual(listed.sort(), ['q-running', 'q-waiting']);
+
+    // The work ends: the session expires a TTL after its last transition, and goes with its queries.
+    await phase('q-running', 'e-work', 'done');
+    assert.equal((await postJson(`${broker.url}/v2/queries/q-waiting/cancel`, {})).status, 200);
+    await eventually(
+      'the last transitions in the log',
+      () => count(broker, `SELECT count(*) AS n FROM events WHERE session_id = 'exec-working' AND type IN ('query.completed', 'query.canceled')`),
+      (n) => n === 2,
+    );
+    // Within the TTL plus what the last upkeep gave (four intervals).
+    await eventually(
+      'the session to expire',
+      () => shown('/v2/sessions/exec-working'),
+      (s) => s === 404,
+      10_000,
+    );
+    await broker.app.get(RowReaper).reapOnce();
+    assert.deepEqual(await executions(), []);
+    assert.equal(await count(broker, `SELECT count(*) AS n FROM sessions WHERE session_id = 'exec-working'`), 0);
   });
 });
 

@@ -941,6 +941,17 @@ WHERE
 SELECT
   ark_query_execution_due_tenants ($1::int * interval '1 second') AS tenants;
 
+-- ExecutionRepository.keepWorkingSessionsOpen
+SELECT
+  ark_keep_working_sessions_open (
+    $1::int * interval '1 second',
+    $2::int * interval '1 second'
+  ) AS kept;
+
+-- ExecutionRepository.forgetIdleExecutors
+SELECT
+  ark_forget_idle_executors ($1::int * interval '1 second') AS forgotten;
+
 -- ExecutionRepository.find (admin)
 SELECT
   e.*

@@ -186,6 +186,16 @@ export class BrokerConfig {
   @Max(60_000)
   QUERY_SWEEP_INTERVAL_MS = 1_000;
 
+  /**
+   * How often each replica keeps the sessions of unfinished queries from expiring and forgets
+   * executors idle for an hour (docs/executors.md#leases-ttl-and-the-sweeper); 0: never.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(3_600)
+  QUERY_UPKEEP_INTERVAL_SECONDS = 60;
+
   /** `none` (one local tenant, no authentication), `jwt` (Bearer tokens), `header` (a trusted auth proxy). */
   @IsIn(['none', 'jwt', 'header'], { message: 'must be one of none, jwt, header' })
   AUTH_MODE: 'none' | 'jwt' | 'header' = 'none';

@@ -1,7 +1,7 @@
 /**
  * A pass run at start and then every interval, never two at once (a pass asked for while one runs
  * joins it); `stop` ends the timer and waits for the pass in flight, which checks `stopping` between
- * its statements. What the row reaper and the chunk compactor share.
+ * its statements. What the row reaper, the chunk compactor and the query queue's upkeep share.
  */
 export class PeriodicPass<R> {
   private timer: NodeJS.Timeout | undefined;

@@ -434,6 +434,27 @@ export class ExecutionRepository {
     return rows[0]?.tenants ?? [];
   }
 
+  /**
+   * Sessions holding unfinished queries that would expire within `withinSeconds` are kept open
+   * `keepSeconds` from now (migrations/functions/ark_keep_working_sessions_open.sql); how many.
+   */
+  @GenerateSql({ params: [120, 240] })
+  async keepWorkingSessionsOpen(withinSeconds: number, keepSeconds: number): Promise<number> {
+    const { rows } = await sql<{ kept: number }>`
+      SELECT ark_keep_working_sessions_open(${withinSeconds}::int * interval '1 second', ${keepSeconds}::int * interval '1 second') AS kept`.execute(
+      this.connection.db,
+    );
+    return rows[0]?.kept ?? 0;
+  }
+
+  /** Executors not heard from for `idleSeconds` and holding no query, deleted (migrations/functions/ark_forget_idle_executors.sql); how many. */
+  @GenerateSql({ params: [3600] })
+  async forgetIdleExecutors(idleSeconds: number): Promise<number> {
+    const { rows } = await sql<{ forgotten: number }>`
+      SELECT ark_forget_idle_executors(${idleSeconds}::int * interval '1 second') AS forgotten`.execute(this.connection.db);
+    return rows[0]?.forgotten ?? 0;
+  }
+
   /** A query of the queue, if the scope sees its session. */
   @GenerateSql({ name: 'admin', params: [EXAMPLE_ADMIN, 'uid'] }, { name: 'reader', params: [EXAMPLE_READER, 'uid'] })
   async find(scope: ReadScope, queryId: string): Promise<ExecutionRow | undefined> {

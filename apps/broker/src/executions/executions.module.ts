@@ -8,6 +8,7 @@ import { ExecutionRepository } from './execution.repository.js';
 import { ExecutionsController } from './executions.controller.js';
 import { ExecutorSightings } from './executor-sightings.js';
 import { QueueSweeper } from './queue-sweeper.js';
+import { QueueUpkeep } from './queue-upkeep.js';
 import { HeartbeatHandler, ReportPhaseHandler } from './report-phase.command.js';
 import { SubmitQueryHandler } from './submit-query.command.js';
 import { TransitionPublisher } from './transition-publisher.js';
@@ -22,6 +23,7 @@ import { TransitionPublisher } from './transition-publisher.js';
     ClaimWaiters,
     ExecutorSightings,
     QueueSweeper,
+    QueueUpkeep,
     ExecutionReadsService,
     FindQueryExecutionHandler,
     SubmitQueryHandler,
