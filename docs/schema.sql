@@ -231,6 +231,7 @@ CREATE TABLE queries (
   models text[] DEFAULT '{}'::text[] NOT NULL,
   tools text[] DEFAULT '{}'::text[] NOT NULL,
   trace_id text,
+  queued boolean DEFAULT false NOT NULL,
   CONSTRAINT queries_phase_check CHECK ((phase = ANY (ARRAY['pending'::text, 'running'::text, 'done'::text, 'error'::text, 'canceled'::text, 'unknown'::text]))),
   CONSTRAINT queries_pkey PRIMARY KEY (tenant_id, query_key)
 );
@@ -1182,7 +1183,8 @@ CREATE VIEW analyst_queries (
   llm_tokens_total bigint,
   models text[],
   tools text[],
-  trace_id text
+  trace_id text,
+  queued boolean
 ) WITH (security_barrier=true);
 GRANT SELECT ON TABLE analyst_queries TO ark_analyst;
 

@@ -215,6 +215,35 @@ describe('query execution: the broker as the work queue of executors', () => {
     assert.equal(view.body.execution.assignedExecutor, 'worker-1');
   });
 
+  it('shows a submitted query in its session at once: pending until its executor starts it, then running, then done', async () => {
+    const id = uid();
+    await submit({ queryId: id, namespace: 'ns-view', sessionId: 's-view', name: 'view', input: 'what is the weather' });
+    const view = async () => (await call('GET', `/v2/queries/${id}`, admin)).body;
+    const pending = await view();
+    assert.equal(pending.phase, 'pending');
+    assert.equal(pending.queryName, 'view');
+    assert.equal(pending.input, 'what is the weather');
+    assert.deepEqual(pending.target, { type: 'agent', name: 'weather' });
+    assert.equal(pending.execution.phase, 'pending');
+    const session = (await call('GET', '/v2/sessions/s-view', admin)).body;
+    assert.equal(session.session.status, 'active', 'a session waiting for an executor is active');
+    assert.deepEqual(
+      session.queries.items.map((q: any) => [q.queryId, q.phase]),
+      [[id, 'pending']],
+    );
+
+    assert.equal((await claim('viewer-1', { namespaces: ['ns-view'] })).body.items[0]?.queryId, id);
+    await eventually('the assignment in the query', view, (q) => q.execution.phase === 'assigned');
+    assert.equal((await view()).phase, 'pending', 'assigned: still no work');
+    await report(id, { executorId: 'viewer-1', attempt: 1, phase: 'running' });
+    assert.equal((await view()).phase, 'running');
+    await report(id, { executorId: 'viewer-1', attempt: 1, phase: 'done', response: 'sunny' });
+    const done = await view();
+    assert.equal(done.phase, 'done');
+    assert.equal(done.response, 'sunny');
+    assert.equal((await call('GET', '/v2/sessions/s-view', admin)).body.session.status, 'idle');
+  });
+
   it('reassigns a query whose lease ran out (reassign auto): attempt 2 goes to another executor, the lost one gets 409', async () => {
     const id = uid();
     await submit({ queryId: id, namespace: 'ns-lost', sessionId: 's-lost' });

@@ -157,7 +157,7 @@ async function readModels(broker: TestBroker, queries: Record<string, string> = 
 
 describe('query phase from signals (upstream rules, time order)', () => {
   const at = (s: number) => new Date(T0 + s * 1000);
-  const base = { started_at: at(0), error: null, error_at: null, done_at: [] as Date[], canceled_at: null };
+  const base = { queued: false, started_at: at(0), error: null, error_at: null, done_at: [] as Date[], canceled_at: null };
   it('follows applyQuerySignal in producer-time order', () => {
     assert.equal(queryPhase(base).phase, 'running');
     assert.equal(queryPhase({ ...base, done_at: [at(5)] }).phase, 'done');
@@ -167,6 +167,9 @@ describe('query phase from signals (upstream rules, time order)', () => {
     assert.equal(queryPhase({ ...base, canceled_at: at(4), done_at: [at(5)] }).phase, 'canceled', 'done does not undo canceled');
     assert.equal(queryPhase({ ...base, error: 'x', error_at: at(3), done_at: [at(4), at(6)], canceled_at: at(5) }).phase, 'canceled');
     assert.equal(queryPhase({ ...base, done_at: [at(5)] }).completedAt?.getTime(), at(5).getTime());
+    assert.equal(queryPhase({ ...base, queued: true }).phase, 'pending', 'only queue transitions: waiting for an executor');
+    assert.equal(queryPhase({ ...base, queued: true, canceled_at: at(4) }).phase, 'canceled', 'canceled while pending');
+    assert.equal(queryPhase({ ...base, queued: true, error: 'lost', error_at: at(4) }).phase, 'error');
   });
 });
 

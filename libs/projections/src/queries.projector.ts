@@ -1,6 +1,6 @@
 import { sql, type Transaction } from 'kysely';
 import { PREPARED, type Database } from '#ark/database';
-import { workStepOf, type ArkEvent } from '#ark/event-store';
+import { isQueueTransition, workStepOf, type ArkEvent } from '#ark/event-store';
 import type { QueryKeys } from './query-identity.js';
 import { applyQuerySignal, phaseOfReason, type QueryPhase, type QuerySignal } from './session-query-rules.js';
 import {
@@ -45,10 +45,14 @@ interface QueryInput {
   tokensOutput: number | null;
   tokensTotal: number | null;
   position: number;
+  /** A queue transition (QUEUE_TRANSITION_TYPES): the query waits, no work yet. */
+  queued: boolean;
 }
 
 /** The signal columns of a row, from which the phase is derived. */
 export interface QuerySignals {
+  /** Only queue transitions so far: pending until its work begins. */
+  queued: boolean;
   started_at: Date;
   error: unknown;
   error_at: Date | null;
@@ -68,7 +72,8 @@ function inputOf(e: ArkEvent, keys: QueryKeys): QueryInput | undefined {
   const work = workStepOf(e);
   const data = eventData(e);
   const op = operationData(e);
-  const isQuery = work?.family === 'query';
+  const queued = isQueueTransition(e);
+  const isQuery = work?.family === 'query' || queued;
   const error = data.error ?? op.error ?? null;
   // Upstream's rules say what the event means for the query's phase (a ToolCallError is an error).
   const kind = phaseOfReason(reasonOf(e) ?? '', error);
@@ -103,6 +108,7 @@ function inputOf(e: ArkEvent, keys: QueryKeys): QueryInput | undefined {
     tokensOutput: tokens.output,
     tokensTotal: tokens.total,
     position: e.globalPosition,
+    queued,
   };
 }
 
@@ -121,6 +127,7 @@ export function queryPhase(s: QuerySignals): { phase: QueryPhase; completedAt: D
   ].map((x) => ({ ...x, queryName: '', sequence: 0 }));
   signals.sort((a, b) => a.at.getTime() - b.at.getTime() || a.rank - b.rank);
   let q = applyQuerySignal(undefined, { reason: 'QueryExecutionStart', queryName: '', at: s.started_at, sequence: 0 });
+  if (s.queued) q = { ...q, phase: 'pending' };
   for (const signal of signals) q = applyQuerySignal(q, signal);
   return { phase: q.phase, completedAt: q.completedAt };
 }
@@ -143,14 +150,14 @@ export class QueriesProjector {
       INSERT INTO queries AS q (tenant_id, query_key, query_id, query_name, trace_id, session_id, session_rank, namespace, user_id,
                                 target_type, target_name, agent, input, response, error, error_at, done_at, canceled_at,
                                 started_at, last_event_at, duration_ms, tokens_input, tokens_output, tokens_total,
-                                event_count, first_position)
+                                event_count, first_position, queued)
       SELECT t, k, min(qid), min(qname), min(tr), (array_agg(sid ORDER BY srank DESC, sid DESC))[1], max(srank), min(ns), min(uid),
              min(ttype), min(tname), min(agent),
              (array_agg(input ORDER BY input) FILTER (WHERE input IS NOT NULL))[1],
              (array_agg(response ORDER BY response) FILTER (WHERE response IS NOT NULL))[1],
              (array_agg(err ORDER BY err_at DESC, err DESC NULLS LAST) FILTER (WHERE err_at IS NOT NULL))[1], max(err_at),
              coalesce(array_agg(DISTINCT done ORDER BY done) FILTER (WHERE done IS NOT NULL), '{}'), max(cancel),
-             min(started), max(at), max(dur), max(tin), max(tout), max(ttot), count(*), min(pos)
+             min(started), max(at), max(dur), max(tin), max(tout), max(ttot), count(*), min(pos), bool_and(queued)
       FROM unnest(${c((r) => r.tenantId, 'text')}, ${c((r) => r.key, 'text')}, ${c((r) => r.queryId, 'text')}, ${c((r) => r.queryName, 'text')}, ${c((r) => r.traceId, 'text')},
                   ${c((r) => r.sessionId, 'text')}, ${c((r) => r.sessionRank, 'smallint')}, ${c((r) => r.namespace, 'text')},
                   ${c((r) => r.userId, 'text')}, ${c((r) => r.targetType, 'text')}, ${c((r) => r.targetName, 'text')},
@@ -158,9 +165,9 @@ export class QueriesProjector {
                   ${c((r) => r.error, 'jsonb')}, ${c((r) => r.errorAt, 'timestamptz')}, ${c((r) => r.doneAt, 'timestamptz')},
                   ${c((r) => r.canceledAt, 'timestamptz')}, ${c((r) => r.startedAt, 'timestamptz')}, ${c((r) => r.at, 'timestamptz')},
                   ${c((r) => r.durationMs, 'float8')}, ${c((r) => r.tokensInput, 'bigint')}, ${c((r) => r.tokensOutput, 'bigint')},
-                  ${c((r) => r.tokensTotal, 'bigint')}, ${c((r) => r.position, 'bigint')})
+                  ${c((r) => r.tokensTotal, 'bigint')}, ${c((r) => r.position, 'bigint')}, ${c((r) => r.queued, 'boolean')})
            AS e(t, k, qid, qname, tr, sid, srank, ns, uid, ttype, tname, agent, input, response, err, err_at, done, cancel,
-                started, at, dur, tin, tout, ttot, pos)
+                started, at, dur, tin, tout, ttot, pos, queued)
       GROUP BY t, k
       ON CONFLICT (tenant_id, query_key) DO UPDATE SET
         query_id      = least(q.query_id, excluded.query_id),
@@ -188,8 +195,9 @@ export class QueriesProjector {
         tokens_output = greatest(q.tokens_output, excluded.tokens_output),
         tokens_total  = greatest(q.tokens_total, excluded.tokens_total),
         event_count   = q.event_count + excluded.event_count,
-        first_position = least(q.first_position, excluded.first_position)
-      RETURNING tenant_id, query_key, phase, completed_at, started_at, error, error_at, done_at, canceled_at`.execute(trx);
+        first_position = least(q.first_position, excluded.first_position),
+        queued        = q.queued AND excluded.queued
+      RETURNING tenant_id, query_key, phase, completed_at, queued, started_at, error, error_at, done_at, canceled_at`.execute(trx);
     // The upsert holds these rows' locks until commit, so deriving the phase here cannot race another writer.
     const changed = touched.flatMap((r) => {
       const next = queryPhase(r);

@@ -1,6 +1,6 @@
 import { sql, type Transaction } from 'kysely';
 import type { Database } from '#ark/database';
-import { workStepOf, type ArkEvent } from '#ark/event-store';
+import { isQueueTransition, workStepOf, type ArkEvent } from '#ark/event-store';
 
 /**
  * Which `queries` row each event of a batch belongs to. A query is its session + namespace + name
@@ -53,10 +53,10 @@ const aliasOf = (tenant: string, id: string) => `${tenant}\u0000${id}`;
 
 const distinct = (keys: string[][]) => [...new Map(keys.map((k) => [k.join('\u0000'), k])).values()];
 
-/** Events that fold into a `queries` row: operation events and work steps. */
+/** Events that fold into a `queries` row: operation events, work steps and the executors' queue transitions. */
 function foldsIntoQuery(e: QueryReport): boolean {
   if (e.source === 'chunk' || e.source === 'message') return false;
-  return e.source === 'operation-event' || workStepOf(e) !== undefined;
+  return e.source === 'operation-event' || workStepOf(e) !== undefined || isQueueTransition(e);
 }
 
 /**
