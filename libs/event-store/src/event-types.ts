@@ -101,10 +101,18 @@ export const QUERY_EXECUTION_EVENTS = {
 } as const;
 
 /**
- * The queue's own transitions: a query waits for an executor or changes hands, but did no work
- * (`query.started` and the ends are work steps). They make a query `pending` in `queries`.
+ * Whether the broker's queue wrote this event as a query's submission (`POST /v2/queries`): it makes
+ * the query a `pending` row of `queries` until its work begins. The queue's later bookkeeping
+ * (assigned, lease expired, reassigned, cancel requested, retried) adds nothing to that row.
  */
-export const QUEUE_TRANSITION_TYPES: readonly string[] = [
+export const isQuerySubmission = (e: { type: string; source: string }): boolean => e.source === 'api' && e.type === QUERY_EXECUTION_EVENTS.submitted;
+
+/** Types the broker writes itself (memory, tombstones, session signals, the queue's own transitions): a producer may not forge them. */
+export const RESERVED_EVENT_TYPES: readonly string[] = [
+  RECORDS_DELETED,
+  SESSION_SIGNALLED,
+  MESSAGE_ADDED,
+  MESSAGES_DELETED,
   QUERY_EXECUTION_EVENTS.submitted,
   QUERY_EXECUTION_EVENTS.assigned,
   QUERY_EXECUTION_EVENTS.leaseExpired,
@@ -112,9 +120,3 @@ export const QUEUE_TRANSITION_TYPES: readonly string[] = [
   QUERY_EXECUTION_EVENTS.cancelRequested,
   QUERY_EXECUTION_EVENTS.retried,
 ];
-
-/** Whether the broker's queue wrote this event as one of its own transitions (QUEUE_TRANSITION_TYPES). */
-export const isQueueTransition = (e: { type: string; source: string }): boolean => e.source === 'api' && QUEUE_TRANSITION_TYPES.includes(e.type);
-
-/** Types the broker writes itself (memory, tombstones, session signals, the queue's own transitions): a producer may not forge them. */
-export const RESERVED_EVENT_TYPES: readonly string[] = [RECORDS_DELETED, SESSION_SIGNALLED, MESSAGE_ADDED, MESSAGES_DELETED, ...QUEUE_TRANSITION_TYPES];

@@ -1,6 +1,6 @@
 import { sql, type Transaction } from 'kysely';
 import { PREPARED, type Database } from '#ark/database';
-import { isQueueTransition, workStepOf, type ArkEvent } from '#ark/event-store';
+import { isQuerySubmission, workStepOf, type ArkEvent } from '#ark/event-store';
 import type { QueryKeys } from './query-identity.js';
 import { applyQuerySignal, phaseOfReason, type QueryPhase, type QuerySignal } from './session-query-rules.js';
 import {
@@ -45,13 +45,13 @@ interface QueryInput {
   tokensOutput: number | null;
   tokensTotal: number | null;
   position: number;
-  /** A queue transition (QUEUE_TRANSITION_TYPES): the query waits, no work yet. */
+  /** The query's submission to the executors' queue (isQuerySubmission): it waits, no work yet. */
   queued: boolean;
 }
 
 /** The signal columns of a row, from which the phase is derived. */
 export interface QuerySignals {
-  /** Only queue transitions so far: pending until its work begins. */
+  /** Only its submission so far: pending until its work begins. */
   queued: boolean;
   started_at: Date;
   error: unknown;
@@ -72,7 +72,7 @@ function inputOf(e: ArkEvent, keys: QueryKeys): QueryInput | undefined {
   const work = workStepOf(e);
   const data = eventData(e);
   const op = operationData(e);
-  const queued = isQueueTransition(e);
+  const queued = isQuerySubmission(e);
   const isQuery = work?.family === 'query' || queued;
   const error = data.error ?? op.error ?? null;
   // Upstream's rules say what the event means for the query's phase (a ToolCallError is an error).
@@ -150,14 +150,16 @@ export class QueriesProjector {
       INSERT INTO queries AS q (tenant_id, query_key, query_id, query_name, trace_id, session_id, session_rank, namespace, user_id,
                                 target_type, target_name, agent, input, response, error, error_at, done_at, canceled_at,
                                 started_at, last_event_at, duration_ms, tokens_input, tokens_output, tokens_total,
-                                event_count, first_position, queued)
+                                event_count, first_position, queued, phase)
       SELECT t, k, min(qid), min(qname), min(tr), (array_agg(sid ORDER BY srank DESC, sid DESC))[1], max(srank), min(ns), min(uid),
              min(ttype), min(tname), min(agent),
              (array_agg(input ORDER BY input) FILTER (WHERE input IS NOT NULL))[1],
              (array_agg(response ORDER BY response) FILTER (WHERE response IS NOT NULL))[1],
              (array_agg(err ORDER BY err_at DESC, err DESC NULLS LAST) FILTER (WHERE err_at IS NOT NULL))[1], max(err_at),
              coalesce(array_agg(DISTINCT done ORDER BY done) FILTER (WHERE done IS NOT NULL), '{}'), max(cancel),
-             min(started), max(at), max(dur), max(tin), max(tout), max(ttot), count(*), min(pos), bool_and(queued)
+             min(started), max(at), max(dur), max(tin), max(tout), max(ttot), count(*), min(pos), bool_and(queued),
+             -- A new row's phase as queryPhase derives it when nothing decided it yet, so no second statement sets it.
+             CASE WHEN bool_and(queued) THEN 'pending' ELSE 'running' END
       FROM unnest(${c((r) => r.tenantId, 'text')}, ${c((r) => r.key, 'text')}, ${c((r) => r.queryId, 'text')}, ${c((r) => r.queryName, 'text')}, ${c((r) => r.traceId, 'text')},
                   ${c((r) => r.sessionId, 'text')}, ${c((r) => r.sessionRank, 'smallint')}, ${c((r) => r.namespace, 'text')},
                   ${c((r) => r.userId, 'text')}, ${c((r) => r.targetType, 'text')}, ${c((r) => r.targetName, 'text')},

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { sql, type RawBuilder } from 'kysely';
-import { DatabaseConnection, EXAMPLE_ADMIN, EXAMPLE_READER, GenerateSql, inScope, sessionLive, type ReadScope } from '#ark/database';
+import { DatabaseConnection, EXAMPLE_ADMIN, EXAMPLE_READER, GenerateSql, inScope, PREPARED, sessionLive, type ReadScope } from '#ark/database';
 import { QUERY_EXECUTION_EVENTS as EV } from '#ark/event-store';
 
 /** The NOTIFY channel of the queue: a query became pending (payload: QueueWakeUp as JSON). */
@@ -174,7 +174,9 @@ export class ExecutionRepository {
     wakeOrigin: string | null = null,
   ): Promise<{ created: TransitionRow | undefined; existing: ExecutionRow | undefined }> {
     return inScope(scope, async () => {
-      const { rows } = await sql<TransitionRow>`
+      // Prepared: it reads no table but through its INSERT's arbiter index, so any plan will do, and
+      // planning it took as long as running it.
+      const { rows } = await sql<TransitionRow>`${PREPARED}
         WITH moved AS (
           INSERT INTO query_executions (tenant_id, query_id, name, namespace, session_id, user_id, target, input, request, reassign, max_attempts, ttl_expires_at)
           VALUES (${scope.tenantId}, ${s.queryId}, ${s.name}, ${s.namespace}, ${s.sessionId}, ${s.userId}, ${json(s.target)}, ${json(s.input)},
