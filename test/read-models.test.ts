@@ -167,7 +167,7 @@ describe('query phase from signals (upstream rules, time order)', () => {
     assert.equal(queryPhase({ ...base, canceled_at: at(4), done_at: [at(5)] }).phase, 'canceled', 'done does not undo canceled');
     assert.equal(queryPhase({ ...base, error: 'x', error_at: at(3), done_at: [at(4), at(6)], canceled_at: at(5) }).phase, 'canceled');
     assert.equal(queryPhase({ ...base, done_at: [at(5)] }).completedAt?.getTime(), at(5).getTime());
-    assert.equal(queryPhase({ ...base, queued: true }).phase, 'pending', 'only queue transitions: waiting for an executor');
+    assert.equal(queryPhase({ ...base, queued: true }).phase, 'pending', 'only its submission: waiting for an executor');
     assert.equal(queryPhase({ ...base, queued: true, canceled_at: at(4) }).phase, 'canceled', 'canceled while pending');
     assert.equal(queryPhase({ ...base, queued: true, error: 'lost', error_at: at(4) }).phase, 'error');
   });

@@ -186,7 +186,7 @@ describe('retention: upstream visibility TTLs, expiry and the reaper', () => {
     assert.equal(await shown('/v2/queries/q-finished'), 404);
     assert.equal(await shown('/v2/sessions/exec-reaped'), 404);
     for (let i = 0; i < 3; i++) {
-      assert.equal(await shown('/v2/sessions/exec-working'), 200, `the working session, ${i + 1} s past its TTL`);
+      assert.equal(await shown('/v2/sessions/exec-working'), 200, `the working session past its TTL, check ${i + 1} of 3`);
       assert.equal(await shown('/v2/queries/q-waiting/execution'), 200);
       assert.equal(await shown('/v2/queries/q-running/execution'), 200);
       await sleep(1_000);

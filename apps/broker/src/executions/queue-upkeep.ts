@@ -4,7 +4,7 @@ import { PeriodicPass } from '#ark/retention';
 import { ExecutionRepository } from './execution.repository.js';
 
 /** An executor not heard from this long and holding no query is forgotten (its row in `query_executors`). */
-export const EXECUTOR_IDLE_SECONDS = 3_600;
+const EXECUTOR_IDLE_SECONDS = 3_600;
 
 /** What one pass did. */
 export interface QueueUpkeepReport {
